@@ -1,0 +1,249 @@
+/**
+ * The configuration schema: one source for the JSON Schema (`brisk schema`, editor
+ * validation, the generated reference in docs/configuration.md) and for the TypeScript
+ * type of the raw file. Every property carries a description because the docs are made
+ * from it. Durations and sizes are written the human way ("500ms", "2s", "1m", "64kb")
+ * and normalised by the loader into milliseconds and bytes.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+const Duration = (description: string, def?: string) =>
+  Type.Union([Type.String({ pattern: '^\\s*\\d+(\\.\\d+)?\\s*(ms|s|m|h)?\\s*$' }), Type.Number({ minimum: 0 })], {
+    description: `${description} A duration: a number of milliseconds or a string such as \`500ms\`, \`2s\`, \`1m\`, \`1h\`.`,
+    ...(def === undefined ? {} : { default: def }),
+  });
+
+const Size = (description: string, def?: string) =>
+  Type.Union([Type.String({ pattern: '^\\s*\\d+(\\.\\d+)?\\s*(b|kb|mb|gb|k|m|g|kib|mib|gib)?\\s*$' }), Type.Number({ minimum: 0 })], {
+    description: `${description} A size: a number of bytes or a string such as \`16kb\`, \`10mb\`, \`1gb\`.`,
+    ...(def === undefined ? {} : { default: def }),
+  });
+
+const Strict = <T extends Record<string, TSchema>>(props: T, description: string) =>
+  Type.Object(props, { additionalProperties: false, description });
+
+const Address = Type.String({
+  minLength: 1,
+  description: 'Where to listen: `HOST:PORT` (`127.0.0.1:8080`, `[::1]:8080`, `0.0.0.0:443`) or a bare port.',
+});
+
+const Certificate = Strict(
+  {
+    cert: Type.String({ minLength: 1, description: 'Path to the PEM certificate chain, relative to the config file.' }),
+    key: Type.String({ minLength: 1, description: 'Path to the PEM private key, relative to the config file.' }),
+    serverNames: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        description:
+          'SNI names this certificate answers for (`api.example.com`, `*.example.com`). When omitted, the names are read from the certificate. The first certificate is the default for clients that send no SNI.',
+      }),
+    ),
+  },
+  'A certificate and its key.',
+);
+
+const Tls = Strict(
+  {
+    certificates: Type.Array(Certificate, { minItems: 1, description: 'Certificates, chosen by SNI.' }),
+    http2: Type.Optional(Type.Boolean({ default: true, description: 'Offer HTTP/2 by ALPN (with HTTP/1.1 fallback).' })),
+    minVersion: Type.Optional(
+      Type.Union([Type.Literal('TLSv1.2'), Type.Literal('TLSv1.3')], { default: 'TLSv1.2', description: 'Lowest TLS version accepted.' }),
+    ),
+  },
+  'TLS termination for this listener.',
+);
+
+const Listener = Strict(
+  {
+    address: Address,
+    name: Type.Optional(Type.String({ minLength: 1, description: 'A name for logs and metrics; defaults to the address.' })),
+    tls: Type.Optional(Tls),
+  },
+  'A listener: an address, optionally with TLS.',
+);
+
+const Timeouts = Strict(
+  {
+    connect: Type.Optional(Duration('Longest wait for a TCP connection to a target.', '5s')),
+    response: Type.Optional(Duration('Longest wait for the response headers after the request was sent.', '30s')),
+    idle: Type.Optional(Duration('Longest pause between two chunks of the response body.', '60s')),
+    total: Type.Optional(Duration('Longest whole exchange, body included; `0` means no limit.', '0')),
+  },
+  'Timeouts for requests to this upstream.',
+);
+
+const Target = Strict(
+  {
+    url: Type.String({ pattern: '^https?://', description: 'Base URL of the target: `http://127.0.0.1:7001`. A path in the URL is prefixed to every request.' }),
+    weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 1, description: 'Share of the traffic relative to the other targets.' })),
+  },
+  'One instance of the service.',
+);
+
+const Pool = Strict(
+  {
+    connections: Type.Optional(Type.Integer({ minimum: 1, default: 128, description: 'Most connections kept open to one target.' })),
+    keepAliveTimeout: Type.Optional(Duration('How long an idle connection to a target stays open.', '30s')),
+  },
+  'Connection pool per target.',
+);
+
+const Upstream = Strict(
+  {
+    targets: Type.Array(Target, { minItems: 1, description: 'The instances of the service.' }),
+    balancer: Type.Optional(
+      Type.Union([Type.Literal('round-robin'), Type.Literal('weighted-round-robin')], {
+        default: 'weighted-round-robin',
+        description: 'How a target is picked. `weighted-round-robin` is smooth (like NGINX): weights are spread evenly over time.',
+      }),
+    ),
+    timeouts: Type.Optional(Timeouts),
+    pool: Type.Optional(Pool),
+    hostHeader: Type.Optional(
+      Type.Union([Type.Literal('preserve'), Type.Literal('target')], {
+        default: 'preserve',
+        description: '`preserve` passes the client Host header on; `target` sends the target host instead.',
+      }),
+    ),
+  },
+  'A named set of targets that routes send to.',
+);
+
+const StringMatch = Type.Union(
+  [
+    Type.String({ description: 'Exact value.' }),
+    Strict(
+      {
+        exact: Type.Optional(Type.String({ description: 'Exact value.' })),
+        prefix: Type.Optional(Type.String({ description: 'Value starts with this.' })),
+        regex: Type.Optional(Type.String({ description: 'Value matches this regular expression.' })),
+        present: Type.Optional(Type.Boolean({ description: '`true`: must be present (any value); `false`: must be absent.' })),
+      },
+      'A value matcher.',
+    ),
+  ],
+  { description: 'An exact value, or `{exact|prefix|regex|present}`.' },
+);
+
+const Match = Strict(
+  {
+    host: Type.Optional(
+      Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], {
+        description: 'Host names: exact (`api.example.com`) or a wildcard for subdomains (`*.example.com`). The port is ignored.',
+      }),
+    ),
+    path: Type.Optional(
+      Type.String({ pattern: '^/', description: 'Exact path, or a pattern with parameters: `/users/:id/orders/:orderId`. A trailing `*` segment matches the rest.' }),
+    ),
+    pathPrefix: Type.Optional(Type.String({ pattern: '^/', description: 'Path prefix, on segment boundaries: `/api` matches `/api` and `/api/x`, not `/apix`.' })),
+    pathRegex: Type.Optional(Type.String({ minLength: 1, description: 'Regular expression on the path; named groups become parameters.' })),
+    methods: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' }), { minItems: 1, description: 'Allowed methods (any valid token, upper-cased).' }),
+    ),
+    headers: Type.Optional(Type.Record(Type.String({ minLength: 1 }), StringMatch, { description: 'Request headers that must match (names are case-insensitive).' })),
+    query: Type.Optional(Type.Record(Type.String({ minLength: 1 }), StringMatch, { description: 'Query parameters that must match.' })),
+  },
+  'What requests the route takes. Every given condition must hold. When several routes match, the most specific wins: exact host over wildcard host over any host; then exact path over parameter pattern over regex over prefix (longer first); then the route with more conditions; then the first in the file.',
+);
+
+const HeaderEdits = Strict(
+  {
+    set: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String(), { description: 'Headers to set (replacing any value).' })),
+    add: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String(), { description: 'Headers to append (keeping existing values).' })),
+    remove: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Headers to remove.' })),
+  },
+  'Header edits. `set` and `add` values may use `${param}` for route parameters and `${requestId}`.',
+);
+
+const Rewrite = Strict(
+  {
+    stripPrefix: Type.Optional(Type.String({ pattern: '^/', description: 'Remove this prefix from the path before forwarding.' })),
+    addPrefix: Type.Optional(Type.String({ pattern: '^/', description: 'Add this prefix to the path before forwarding.' })),
+    path: Type.Optional(Type.String({ pattern: '^/', description: 'Replace the path with this template; `:name` or `${name}` is filled from route parameters. The query string is kept.' })),
+  },
+  'Path rewrites, applied in the order stripPrefix, path, addPrefix.',
+);
+
+const Route = Strict(
+  {
+    name: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.:-]+$', description: 'Unique name for logs, metrics and the admin API.' }),
+    match: Type.Optional(Match),
+    upstream: Type.String({ minLength: 1, description: 'Name of the upstream the route sends to.' }),
+    rewrite: Type.Optional(Rewrite),
+    requestHeaders: Type.Optional(HeaderEdits),
+    responseHeaders: Type.Optional(HeaderEdits),
+    maxBodySize: Type.Optional(Size('Largest request body accepted (413 past it); `0` means no limit.')),
+    timeouts: Type.Optional(Timeouts),
+  },
+  'A route: which requests, which upstream, what to change on the way.',
+);
+
+const Limits = Strict(
+  {
+    maxHeaderSize: Type.Optional(Size('Largest request head (request line and headers); 431 past it.', '16kb')),
+    maxHeaderCount: Type.Optional(Type.Integer({ minimum: 1, default: 100, description: 'Most request headers; 431 past it.' })),
+    headersTimeout: Type.Optional(Duration('Longest time a client may take to send the request head.', '10s')),
+    requestTimeout: Type.Optional(Duration('Longest time a client may take to send the whole request, body included; `0` means no limit (use it for huge uploads).', '0')),
+    keepAliveTimeout: Type.Optional(Duration('How long an idle client connection stays open.', '5s')),
+    maxBodySize: Type.Optional(Size('Default for routes that set no `maxBodySize`; `0` means no limit.', '0')),
+  },
+  'Limits that protect the gateway from slow or greedy clients.',
+);
+
+const Proxy = Strict(
+  {
+    trustedProxies: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        description:
+          'Addresses or CIDR ranges (IPv4, IPv6) of proxies in front of Brisk. Only from these is an incoming `X-Forwarded-For`/`Forwarded` kept and extended; from anyone else it is replaced.',
+      }),
+    ),
+    via: Type.Optional(Type.Union([Type.String({ minLength: 1 }), Type.Literal(false)], { default: 'brisk', description: 'Pseudonym added to `Via`, or `false` for none.' })),
+    requestIdHeader: Type.Optional(Type.String({ minLength: 1, default: 'x-request-id', description: 'Header carrying the request id: passed through when valid, generated otherwise, and echoed in the response.' })),
+    drainTimeout: Type.Optional(Duration('On shutdown, how long in-flight requests may finish before connections are cut.', '10s')),
+  },
+  'Forwarding behaviour.',
+);
+
+const Admin = Strict(
+  {
+    address: Address,
+  },
+  'The admin listener (health, config, routes, upstreams, reload). Keep it on loopback or a private network.',
+);
+
+const Logging = Strict(
+  {
+    level: Type.Optional(
+      Type.Union(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'Lowest level logged.' }),
+    ),
+    format: Type.Optional(
+      Type.Union([Type.Literal('auto'), Type.Literal('json'), Type.Literal('pretty')], {
+        default: 'auto',
+        description: '`auto`: readable lines on a terminal, JSON otherwise.',
+      }),
+    ),
+    accessLog: Type.Optional(Type.Boolean({ default: true, description: 'One line per request: id, route, upstream, target, status, duration, bytes.' })),
+  },
+  'Logs.',
+);
+
+export const ConfigSchema = Strict(
+  {
+    listen: Type.Array(Listener, { minItems: 1, description: 'Where the gateway takes traffic.' }),
+    admin: Type.Optional(Admin),
+    limits: Type.Optional(Limits),
+    proxy: Type.Optional(Proxy),
+    logging: Type.Optional(Logging),
+    upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.:-]+$' }), Upstream, { description: 'Named upstreams (services).' }),
+    routes: Type.Array(Route, { description: 'Routes, most specific match wins.' }),
+  },
+  'The Brisk configuration file.',
+);
+
+/** The configuration as written in the file (durations and sizes not yet normalised). */
+export type RawConfig = Static<typeof ConfigSchema>;
+export type RawUpstream = Static<typeof Upstream>;
+export type RawRoute = Static<typeof Route>;
+export type RawMatch = Static<typeof Match>;
+export type RawStringMatch = Static<typeof StringMatch>;
+export type RawHeaderEdits = Static<typeof HeaderEdits>;

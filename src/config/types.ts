@@ -1,0 +1,138 @@
+/**
+ * The normalised, frozen configuration the runtime is built from: durations in
+ * milliseconds, sizes in bytes, defaults filled in, names resolved. Produced by
+ * `loadConfig` only after the whole file has validated.
+ */
+
+/** A value matcher for a header or query parameter. */
+export interface StringMatcher {
+  readonly exact?: string;
+  readonly prefix?: string;
+  readonly regex?: string;
+  /** `true`: must be present; `false`: must be absent. */
+  readonly present?: boolean;
+}
+
+export interface RouteMatch {
+  /** Lower-cased host names; `*.example.com` for subdomain wildcards. Empty: any host. */
+  readonly hosts: readonly string[];
+  readonly path?: string;
+  readonly pathPrefix?: string;
+  readonly pathRegex?: string;
+  /** Upper-cased methods. Empty: any method. */
+  readonly methods: readonly string[];
+  /** Header names lower-cased. */
+  readonly headers: Readonly<Record<string, StringMatcher>>;
+  readonly query: Readonly<Record<string, StringMatcher>>;
+}
+
+export interface HeaderEdits {
+  /** Names lower-cased. */
+  readonly set: Readonly<Record<string, string>>;
+  readonly add: Readonly<Record<string, string>>;
+  readonly remove: readonly string[];
+}
+
+export interface RouteRewrite {
+  readonly stripPrefix?: string;
+  readonly addPrefix?: string;
+  readonly path?: string;
+}
+
+export interface Timeouts {
+  readonly connectMs: number;
+  readonly responseMs: number;
+  readonly idleMs: number;
+  /** 0: no limit. */
+  readonly totalMs: number;
+}
+
+export interface RouteConfig {
+  readonly name: string;
+  /** Position of the route in the file, the last tie-breaker. */
+  readonly index: number;
+  readonly match: RouteMatch;
+  readonly upstream: string;
+  readonly rewrite?: RouteRewrite;
+  readonly requestHeaders?: HeaderEdits;
+  readonly responseHeaders?: HeaderEdits;
+  /** 0: no limit. */
+  readonly maxBodySize: number;
+  /** Route-level overrides of the upstream timeouts, already merged. */
+  readonly timeouts?: Timeouts;
+}
+
+export interface TargetConfig {
+  /** Origin, `http://127.0.0.1:7001`. */
+  readonly origin: string;
+  /** Path prefix from the URL ('' when none). */
+  readonly basePath: string;
+  readonly weight: number;
+}
+
+export type BalancerKind = 'round-robin' | 'weighted-round-robin';
+
+export interface UpstreamConfig {
+  readonly name: string;
+  readonly targets: readonly TargetConfig[];
+  readonly balancer: BalancerKind;
+  readonly timeouts: Timeouts;
+  readonly pool: { readonly connections: number; readonly keepAliveTimeoutMs: number };
+  readonly hostHeader: 'preserve' | 'target';
+}
+
+export interface CertificateConfig {
+  /** Absolute paths. */
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly serverNames?: readonly string[];
+}
+
+export interface ListenerConfig {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly tls?: {
+    readonly certificates: readonly CertificateConfig[];
+    readonly http2: boolean;
+    readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
+  };
+}
+
+export interface Config {
+  /** Absolute path of the file it was read from ('' when built in memory). */
+  readonly source: string;
+  readonly listen: readonly ListenerConfig[];
+  readonly admin?: { readonly host: string; readonly port: number };
+  readonly limits: {
+    readonly maxHeaderSize: number;
+    readonly maxHeaderCount: number;
+    readonly headersTimeoutMs: number;
+    readonly requestTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
+    readonly maxBodySize: number;
+  };
+  readonly proxy: {
+    readonly trustedProxies: readonly string[];
+    readonly via: string | false;
+    readonly requestIdHeader: string;
+    readonly drainTimeoutMs: number;
+  };
+  readonly logging: {
+    readonly level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+    readonly format: 'auto' | 'json' | 'pretty';
+    readonly accessLog: boolean;
+  };
+  readonly upstreams: Readonly<Record<string, UpstreamConfig>>;
+  readonly routes: readonly RouteConfig[];
+}
+
+/** One problem found in a configuration file, with where it is. */
+export interface ConfigProblem {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  /** Dotted path of the key at fault: `routes.1.upstream`. */
+  readonly path: string;
+  readonly message: string;
+}

@@ -1,0 +1,57 @@
+/**
+ * The one registry of error codes a user can see. Every code has an HTTP status (for
+ * errors answered to clients) and a description that the docs are generated from; a
+ * test fails when a code is used but not listed here or not documented.
+ */
+export const ERROR_CODES = {
+  BRISK_ROUTE_NOT_FOUND: { status: 404, description: 'No route matches the request (host, path, method, headers, query).' },
+  BRISK_BAD_REQUEST: { status: 400, description: 'The request is malformed (bad framing, invalid header, smuggling attempt); the connection is closed.' },
+  BRISK_HEADERS_TOO_LARGE: { status: 431, description: 'The request headers exceed `limits.maxHeaderSize` or `limits.maxHeaderCount`.' },
+  BRISK_BODY_TOO_LARGE: { status: 413, description: "The request body exceeds the route's `maxBodySize`." },
+  BRISK_REQUEST_TIMEOUT: { status: 408, description: 'The client was too slow to send its headers or body (`limits.headersTimeout`, `limits.requestTimeout`).' },
+  BRISK_UPSTREAM_CONNECT_FAILED: { status: 502, description: 'The upstream target refused or failed the connection.' },
+  BRISK_UPSTREAM_RESET: { status: 502, description: 'The upstream target closed or reset the connection before a full response.' },
+  BRISK_UPSTREAM_BAD_RESPONSE: { status: 502, description: 'The upstream target sent an invalid HTTP response.' },
+  BRISK_UPSTREAM_CONNECT_TIMEOUT: { status: 504, description: 'Connecting to the upstream target took longer than `timeouts.connect`.' },
+  BRISK_UPSTREAM_RESPONSE_TIMEOUT: { status: 504, description: 'The upstream target sent no response headers within `timeouts.response`.' },
+  BRISK_UPSTREAM_IDLE_TIMEOUT: { status: 504, description: 'The upstream target stopped sending its body for longer than `timeouts.idle`.' },
+  BRISK_UPSTREAM_TOTAL_TIMEOUT: { status: 504, description: 'The whole exchange with the upstream took longer than `timeouts.total`.' },
+  BRISK_NO_HEALTHY_TARGET: { status: 503, description: 'The upstream has no target that can take the request.' },
+  BRISK_SHUTTING_DOWN: { status: 503, description: 'The gateway is draining for shutdown and takes no new requests on this connection.' },
+  BRISK_INTERNAL: { status: 500, description: 'An unexpected error inside the gateway; it is logged with the request id.' },
+  BRISK_ADMIN_NOT_FOUND: { status: 404, description: 'No such admin API endpoint.' },
+  BRISK_ADMIN_METHOD_NOT_ALLOWED: { status: 405, description: 'The admin API endpoint does not take this method.' },
+  BRISK_RELOAD_FAILED: { status: 422, description: 'A reload was asked for but the new configuration is invalid; the old one keeps serving.' },
+  BRISK_CONFIG_INVALID: { status: 0, description: 'The configuration file is invalid (shown by `brisk check` and at start or reload, one line per problem).' },
+  BRISK_CONFIG_UNREADABLE: { status: 0, description: 'The configuration file cannot be read or is not valid YAML.' },
+  BRISK_LISTEN_FAILED: { status: 0, description: 'A listener could not bind its address (in use, no permission).' },
+  BRISK_TLS_FILE_UNREADABLE: { status: 0, description: 'A TLS certificate or key file cannot be read or parsed.' },
+} as const satisfies Record<string, { status: number; description: string }>;
+
+/** A stable, documented error code. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/**
+ * An error a user can see: it carries a stable code and, for client answers, the HTTP status.
+ *
+ * @example
+ * throw new BriskError('BRISK_NO_HEALTHY_TARGET', 'upstream "products" has no healthy target');
+ */
+export class BriskError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BriskError';
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+  }
+}
+
+/**
+ * The JSON body Brisk answers with for every error it produces itself.
+ * Built by hand because it is on the error path of the hot loop and its shape is fixed.
+ */
+export function errorBody(code: ErrorCode, message: string, requestId: string | undefined): string {
+  return `{"error":{"code":"${code}","message":${JSON.stringify(message)},"requestId":${requestId === undefined ? 'null' : JSON.stringify(requestId)}}}`;
+}
