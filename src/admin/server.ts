@@ -1,0 +1,123 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { formatProblem, redactConfig } from '../config/load.js';
+import { BriskError, errorBody, type ErrorCode, ERROR_CODES } from '../core/errors.js';
+import type { Gateway } from '../gateway/gateway.js';
+
+/** The admin listener. */
+export interface AdminServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+type Handler = (gw: Gateway, req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+/**
+ * The admin API: small, JSON only, off the hot path. Plain node:http because it has a
+ * handful of fixed endpoints and no need for a framework's routing.
+ */
+const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
+  '/healthz': {
+    GET: (_gw, _req, res) => json(res, 200, { status: 'ok' }),
+  },
+  '/readyz': {
+    GET: (gw, _req, res) => {
+      const ready = !gw.draining && gw.listeners.length > 0;
+      json(res, ready ? 200 : 503, { status: ready ? 'ready' : gw.draining ? 'draining' : 'starting' });
+    },
+  },
+  '/api/config': {
+    GET: (gw, _req, res) =>
+      json(res, 200, {
+        version: gw.runtime.version,
+        source: gw.runtime.config.source,
+        lastReloadAt: gw.lastReloadAt,
+        lastReloadProblems: gw.lastReloadProblems.map((p) => ({ ...p, text: formatProblem(p) })),
+        config: redactConfig(gw.runtime.config),
+      }),
+  },
+  '/api/routes': {
+    GET: (gw, _req, res) =>
+      json(res, 200, {
+        version: gw.runtime.version,
+        routes: gw.runtime.router.routes.map((r) => ({ name: r.name, match: r.config.match, upstream: r.config.upstream, rewrite: r.config.rewrite, maxBodySize: r.config.maxBodySize })),
+      }),
+  },
+  '/api/upstreams': {
+    GET: (gw, _req, res) => json(res, 200, { version: gw.runtime.version, upstreams: [...gw.runtime.upstreams.values()].map((u) => u.toJSON()) }),
+  },
+  '/api/status': {
+    GET: (gw, _req, res) =>
+      json(res, 200, {
+        version: gw.runtime.version,
+        draining: gw.draining,
+        openConnections: gw.openConnections,
+        openTunnels: gw.openTunnels,
+        listeners: gw.listeners.map((l) => ({ name: l.config.name, address: `${l.host}:${l.port}`, protocol: l.protocol })),
+        uptimeSeconds: Math.round(process.uptime()),
+        memory: process.memoryUsage(),
+      }),
+  },
+  '/api/reload': {
+    POST: async (gw, _req, res) => {
+      const result = await gw.reload();
+      if (result.ok) json(res, 200, { status: 'reloaded', version: result.version });
+      else {
+        const code: ErrorCode = 'BRISK_RELOAD_FAILED';
+        json(res, ERROR_CODES[code].status, {
+          error: { code, message: 'the new configuration is invalid; the previous one keeps serving', problems: result.problems.map((p) => ({ ...p, text: formatProblem(p) })) },
+        });
+      }
+    },
+  },
+};
+
+/** Binds the admin listener. */
+export async function startAdmin(address: { host: string; port: number }, gw: Gateway): Promise<AdminServer> {
+  const server = http.createServer({ requireHostHeader: false }, (req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const endpoint = ROUTES[path];
+    if (endpoint === undefined) {
+      error(res, 'BRISK_ADMIN_NOT_FOUND', `no admin endpoint ${path}; try /api/config, /api/routes, /api/upstreams, /api/status, /healthz, /readyz`);
+      return;
+    }
+    const handler = endpoint[req.method ?? 'GET'] ?? (req.method === 'HEAD' ? endpoint.GET : undefined);
+    if (handler === undefined) {
+      res.setHeader('allow', Object.keys(endpoint).join(', '));
+      error(res, 'BRISK_ADMIN_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`);
+      return;
+    }
+    // Drain any body so the connection stays usable; admin requests carry none that matter.
+    req.resume();
+    Promise.resolve(handler(gw, req, res)).catch((err: unknown) => {
+      gw.logger.error({ err }, 'admin API error');
+      if (!res.headersSent) error(res, 'BRISK_INTERNAL', 'internal error; see the gateway log');
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new BriskError('BRISK_LISTEN_FAILED', `admin listener cannot bind ${address.host}:${address.port}: ${err.code === 'EADDRINUSE' ? 'the address is already in use' : err.message}`, { cause: err })),
+    );
+    server.listen({ host: address.host, port: address.port }, resolve);
+  });
+  const addr = server.address();
+  return {
+    port: typeof addr === 'object' && addr !== null ? addr.port : address.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, null, 2);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+function error(res: ServerResponse, code: ErrorCode, message: string): void {
+  const body = errorBody(code, message, undefined);
+  res.writeHead(ERROR_CODES[code].status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}

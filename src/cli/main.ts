@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BriskError } from '../core/errors.js';
+import { ConfigError, Gateway } from '../gateway/gateway.js';
+import { runCheck } from './check.js';
+import { schemaJson } from './schema.js';
+
+const HELP = `brisk — a self-hosted traffic layer
+
+Usage:
+  brisk start --config FILE   run the gateway (SIGHUP or a file change reloads, SIGTERM/SIGINT drains and stops)
+  brisk check --config FILE   validate a config: exit 0 when valid, else 1 and one line per problem
+  brisk schema                print the JSON Schema of the config file
+  brisk --version | --help
+
+Options:
+  -c, --config FILE   the config file (default: brisk.yaml, or $BRISK_CONFIG)
+  --no-watch          do not reload when the config file changes
+`;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Runs the CLI; resolves to the exit code (start resolves only when the gateway stops). */
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        'no-watch': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`brisk: ${(err as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.version === true) {
+    process.stdout.write(`brisk ${version()}\n`);
+    return 0;
+  }
+  const command = positionals[0];
+  if (values.help === true || command === undefined || command === 'help') {
+    process.stdout.write(HELP);
+    return command === undefined && values.help !== true ? 2 : 0;
+  }
+  const configFile = resolve(values.config ?? process.env['BRISK_CONFIG'] ?? 'brisk.yaml');
+  switch (command) {
+    case 'check':
+      return runCheck(configFile, process.stdout, process.stderr);
+    case 'schema':
+      process.stdout.write(schemaJson() + '\n');
+      return 0;
+    case 'start':
+      return start(configFile, values['no-watch'] !== true);
+    default:
+      process.stderr.write(`brisk: unknown command "${command}"\n\n${HELP}`);
+      return 2;
+  }
+}
+
+async function start(configFile: string, watch: boolean): Promise<number> {
+  let gw: Gateway;
+  try {
+    gw = await Gateway.start({ configFile, watch });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`brisk: ${err.problems.length} problem(s) in the configuration; nothing was started:\n`);
+      process.stderr.write(err.message.split('\n').slice(1).join('\n') + '\n');
+    } else if (err instanceof BriskError) {
+      process.stderr.write(`brisk: ${err.code}: ${err.message}\n`);
+    } else {
+      process.stderr.write(`brisk: failed to start: ${(err as Error).stack ?? String(err)}\n`);
+    }
+    return 1;
+  }
+  return new Promise<number>((resolveExit) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        gw.logger.warn({ signal }, 'second signal: exiting now');
+        resolveExit(1);
+        return;
+      }
+      stopping = true;
+      gw.logger.info({ signal }, 'shutting down');
+      gw.stop().then(
+        () => resolveExit(0),
+        (err: unknown) => {
+          gw.logger.error({ err }, 'error while stopping');
+          resolveExit(1);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => {
+      gw.logger.info('SIGHUP: reloading the config');
+      void gw.reload();
+    });
+    // A bug in a rare path must not take every other connection down with it.
+    process.on('uncaughtException', (err) => gw.logger.fatal({ err }, 'uncaught exception (kept running)'));
+    process.on('unhandledRejection', (err) => gw.logger.error({ err }, 'unhandled rejection'));
+  });
+}
+
+const isEntry = process.argv[1] !== undefined && import.meta.url === new URL(`file://${resolve(process.argv[1])}`).href;
+if (isEntry) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`brisk: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,236 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { loadConfig, formatProblem } from '../config/load.js';
+import type { Config, ConfigProblem } from '../config/types.js';
+import { startAdmin, type AdminServer } from '../admin/server.js';
+import { ConnectionTracker } from '../listeners/connections.js';
+import { startListener, type Listener } from '../listeners/server.js';
+import { createLogger, type Logger } from '../observability/logger.js';
+import { createProxyHandler, type ProxyState } from '../proxy/forward.js';
+import { UpgradeProxy } from '../proxy/upgrade.js';
+import { PoolRegistry } from '../upstreams/pools.js';
+import { buildRuntime, type Runtime } from './runtime.js';
+
+/** How a gateway is started. */
+export interface GatewayOptions {
+  /** The config file; needed for reloads. */
+  readonly configFile?: string;
+  /** A config already loaded (tests); otherwise `configFile` is read. */
+  readonly config?: Config;
+  /** Reload when the config file changes on disk. Default true when a file is given. */
+  readonly watch?: boolean;
+  /** A logger to use instead of one built from `logging` in the config. */
+  readonly logger?: Logger;
+}
+
+/** The outcome of a reload. */
+export type ReloadResult = { readonly ok: true; readonly version: number; readonly unchanged?: boolean } | { readonly ok: false; readonly problems: readonly ConfigProblem[] };
+
+/**
+ * The running gateway: listeners, the runtime in force, and the machinery to swap it.
+ *
+ * @example
+ * const gw = await Gateway.start({ configFile: 'brisk.yaml' });
+ * // … later
+ * await gw.stop();
+ */
+export class Gateway {
+  readonly logger: Logger;
+  readonly listeners: Listener[] = [];
+  admin: AdminServer | null = null;
+  /** Problems of the last reload that failed; cleared by one that succeeds. */
+  lastReloadProblems: readonly ConfigProblem[] = [];
+  lastReloadAt: Date | null = null;
+  private readonly state: ProxyState;
+  private readonly pools = new PoolRegistry();
+  private readonly tracker = new ConnectionTracker();
+  private readonly upgrades: UpgradeProxy;
+  private readonly flushLogs: () => void;
+  private watcher: FSWatcher | null = null;
+  private configDigest = '';
+  private reloading: Promise<ReloadResult> | null = null;
+  private stopping: Promise<void> | null = null;
+
+  private constructor(
+    private readonly options: GatewayOptions,
+    config: Config,
+  ) {
+    if (options.logger !== undefined) {
+      this.logger = options.logger;
+      this.flushLogs = () => {};
+    } else {
+      const { logger, flush } = createLogger({ level: config.logging.level, format: config.logging.format });
+      this.logger = logger;
+      this.flushLogs = flush;
+    }
+    this.state = {
+      runtime: buildRuntime(config, 1, this.pools),
+      draining: false,
+      logger: this.logger,
+      accessLog: config.logging.accessLog ? this.logger.child({ type: 'access' }) : null,
+    };
+    this.upgrades = new UpgradeProxy(this.state);
+  }
+
+  /** Loads the config (unless given), binds every listener and the admin API. */
+  static async start(options: GatewayOptions): Promise<Gateway> {
+    let config = options.config;
+    let digest = '';
+    if (config === undefined) {
+      if (options.configFile === undefined) throw new Error('Gateway.start needs a config or a configFile');
+      const result = await loadConfig(options.configFile);
+      if (!result.ok) throw new ConfigError(result.problems);
+      config = result.config;
+      digest = fileDigest(options.configFile);
+    }
+    const gw = new Gateway(options, config);
+    gw.configDigest = digest;
+    try {
+      const handlers = { request: createProxyHandler(gw.state), upgrade: gw.upgrades.handle };
+      for (const l of config.listen) {
+        const listener = await startListener(l, config.limits, handlers, gw.tracker, gw.logger);
+        gw.listeners.push(listener);
+        gw.logger.info({ listener: l.name, address: `${listener.host}:${listener.port}`, protocol: listener.protocol }, 'listening');
+      }
+      if (config.admin !== undefined) {
+        gw.admin = await startAdmin(config.admin, gw);
+        gw.logger.info({ address: `${config.admin.host}:${gw.admin.port}` }, 'admin API listening');
+      }
+    } catch (err) {
+      await gw.stop();
+      throw err;
+    }
+    if (options.configFile !== undefined && options.watch !== false) gw.watchConfigFile(options.configFile);
+    return gw;
+  }
+
+  /** The runtime in force. */
+  get runtime(): Runtime {
+    return this.state.runtime;
+  }
+
+  get draining(): boolean {
+    return this.state.draining;
+  }
+
+  get openConnections(): number {
+    return this.tracker.size;
+  }
+
+  get openTunnels(): number {
+    return this.upgrades.openTunnels;
+  }
+
+  /**
+   * Re-reads the config file. Invalid: the old config keeps serving and the problems are
+   * logged and kept for the admin API. Valid: the new runtime is built in full, then
+   * swapped in one assignment, so in-flight requests finish on the old one and new ones
+   * see the new one — no request fails because of a reload.
+   */
+  reload(): Promise<ReloadResult> {
+    // Reloads are serialised: a burst of triggers runs one after the other, never interleaved.
+    const previous = this.reloading ?? Promise.resolve(null);
+    const next = previous.then(() => this.doReload());
+    this.reloading = next;
+    void next.finally(() => {
+      if (this.reloading === next) this.reloading = null;
+    });
+    return next;
+  }
+
+  private async doReload(): Promise<ReloadResult> {
+    const file = this.options.configFile;
+    if (file === undefined) return { ok: false, problems: [{ file: '', line: 0, column: 0, path: '(root)', message: 'this gateway was started without a config file' }] };
+    this.lastReloadAt = new Date();
+    const result = await loadConfig(file);
+    if (!result.ok) {
+      this.lastReloadProblems = result.problems;
+      this.logger.error({ problems: result.problems.map(formatProblem) }, `reload rejected: ${result.problems.length} problem(s) in ${file}; the previous config keeps serving`);
+      return { ok: false, problems: result.problems };
+    }
+    const old = this.state.runtime;
+    const config = result.config;
+    const runtime = buildRuntime(config, old.version + 1, this.pools);
+    this.state.runtime = runtime;
+    this.state.accessLog = config.logging.accessLog ? this.logger.child({ type: 'access' }) : null;
+    this.logger.level = config.logging.level;
+    this.pools.sweep();
+    this.lastReloadProblems = [];
+    this.configDigest = fileDigest(file);
+    const closed = this.upgrades.closeTunnelsNotIn(new Set(config.routes.map((r) => r.name)));
+    if (JSON.stringify(config.listen) !== JSON.stringify(old.config.listen) || JSON.stringify(config.admin) !== JSON.stringify(old.config.admin) || JSON.stringify(config.limits) !== JSON.stringify(old.config.limits)) {
+      this.logger.warn('listen, admin and limits changes take effect after a restart; routes and upstreams were reloaded');
+    }
+    this.logger.info({ version: runtime.version, routes: config.routes.length, upstreams: Object.keys(config.upstreams).length, closedTunnels: closed }, 'config reloaded');
+    return { ok: true, version: runtime.version };
+  }
+
+  private watchConfigFile(file: string): void {
+    // Watch the directory, not the file: editors and config management replace the file
+    // (write to a temp name, rename over), which a watch on the old inode would miss.
+    let timer: NodeJS.Timeout | null = null;
+    const name = basename(file);
+    try {
+      this.watcher = watch(dirname(file), { persistent: false }, (_event, changed) => {
+        if (changed !== null && changed !== name) return;
+        if (timer !== null) clearTimeout(timer);
+        timer = setTimeout(() => {
+          timer = null;
+          // Only reload when the content really changed (touch, chmod and the like are ignored).
+          if (fileDigest(file) === this.configDigest) return;
+          this.logger.info({ file }, 'config file changed; reloading');
+          void this.reload();
+        }, 200);
+      });
+      this.watcher.on('error', (err) => this.logger.warn({ err }, 'config file watch failed; use SIGHUP or POST /api/reload'));
+    } catch (err) {
+      this.logger.warn({ err }, 'cannot watch the config file; use SIGHUP or POST /api/reload');
+    }
+  }
+
+  /**
+   * Graceful stop: stop accepting, let in-flight requests finish (keep-alive connections
+   * are told to close), then cut what is left after the drain timeout.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    this.state.draining = true;
+    this.watcher?.close();
+    const drainMs = this.state.runtime.config.proxy.drainTimeoutMs;
+    this.logger.info({ openConnections: this.tracker.size, drainTimeoutMs: drainMs }, 'draining');
+    await Promise.all(this.listeners.map((l) => l.stopAccepting().catch(() => {})));
+    this.tracker.closeSessionsGracefully();
+    this.upgrades.closeAll();
+    const drained = await this.tracker.waitEmpty(drainMs);
+    if (!drained) {
+      this.logger.warn({ openConnections: this.tracker.size }, 'drain timeout reached; closing the remaining connections');
+      this.tracker.destroyAll();
+    }
+    await this.admin?.close();
+    await this.pools.closeAll(1000);
+    this.logger.info('stopped');
+    this.flushLogs();
+  }
+}
+
+/** Thrown by `Gateway.start` when the config file is invalid. */
+export class ConfigError extends Error {
+  readonly code = 'BRISK_CONFIG_INVALID';
+  constructor(readonly problems: readonly ConfigProblem[]) {
+    super(`the configuration is invalid:\n${problems.map(formatProblem).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function fileDigest(file: string): string {
+  try {
+    return createHash('sha256').update(readFileSync(file)).digest('hex');
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,49 @@
+import type { Config } from '../config/types.js';
+import { HeaderClassifier } from '../proxy/headers.js';
+import { TrustedProxies } from '../proxy/trust.js';
+import { compileRouter, type Router } from '../router/index.js';
+import type { PoolRegistry } from '../upstreams/pools.js';
+import { Upstream } from '../upstreams/upstream.js';
+
+/**
+ * Everything one config version needs to serve requests, built in full before it is
+ * swapped in, so a request sees either the old version or the new one, never a mix.
+ */
+export interface Runtime {
+  readonly version: number;
+  readonly config: Config;
+  readonly router: Router;
+  readonly upstreams: ReadonlyMap<string, Upstream>;
+  /** The upstream of each route, by the route's position in the file. */
+  readonly upstreamOfRoute: readonly Upstream[];
+  readonly trust: TrustedProxies;
+  readonly headerClassifier: HeaderClassifier;
+  /** Whether any route matches on headers (only then is node's header object built). */
+  readonly routesReadHeaders: boolean;
+}
+
+/** Builds a runtime; pools come from the registry so warm connections survive reloads. */
+export function buildRuntime(config: Config, version: number, pools: PoolRegistry): Runtime {
+  pools.beginGeneration();
+  const upstreams = new Map<string, Upstream>();
+  for (const [name, upstreamConfig] of Object.entries(config.upstreams)) {
+    upstreams.set(name, new Upstream(upstreamConfig, pools));
+  }
+  const upstreamOfRoute: Upstream[] = [];
+  for (const route of config.routes) {
+    const upstream = upstreams.get(route.upstream);
+    // The loader has already rejected unknown names; this guards against a hand-built config.
+    if (upstream === undefined) throw new Error(`route "${route.name}" names unknown upstream "${route.upstream}"`);
+    upstreamOfRoute[route.index] = upstream;
+  }
+  return {
+    version,
+    config,
+    router: compileRouter(config.routes),
+    upstreams,
+    upstreamOfRoute,
+    trust: new TrustedProxies(config.proxy.trustedProxies),
+    headerClassifier: new HeaderClassifier(config.proxy.requestIdHeader),
+    routesReadHeaders: config.routes.some((r) => Object.keys(r.match.headers).length > 0),
+  };
+}

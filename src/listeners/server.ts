@@ -1,0 +1,153 @@
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import http2 from 'node:http2';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Config, ListenerConfig } from '../config/types.js';
+import { BriskError, errorBody, type ErrorCode } from '../core/errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { ClientRequest, ClientResponse } from '../proxy/forward.js';
+import type { ConnectionTracker } from './connections.js';
+import { loadTls } from './tls.js';
+
+/** What a listener hands requests and upgrades to. */
+export interface ListenerHandlers {
+  request(req: ClientRequest, res: ClientResponse): void;
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+}
+
+/** A bound listener. */
+export interface Listener {
+  readonly config: ListenerConfig;
+  readonly protocol: 'http' | 'https' | 'h2';
+  /** The port actually bound (differs from the config when it asked for port 0). */
+  readonly port: number;
+  readonly host: string;
+  /** Stops accepting; open connections are left to the drain. */
+  stopAccepting(): Promise<void>;
+}
+
+type AnyServer = http.Server | https.Server | http2.Http2SecureServer;
+
+/**
+ * Binds one listener. Node's parser is strict by default (no obsolete line folding, no
+ * Content-Length with Transfer-Encoding, no duplicate Content-Length, no invalid header
+ * characters), which is what closes request smuggling; Brisk keeps it that way and turns
+ * parser errors into a JSON 400/431/408 with the connection closed.
+ */
+export async function startListener(
+  cfg: ListenerConfig,
+  limits: Config['limits'],
+  handlers: ListenerHandlers,
+  tracker: ConnectionTracker,
+  logger: Logger,
+): Promise<Listener> {
+  const httpOptions = {
+    maxHeaderSize: limits.maxHeaderSize,
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    noDelay: true,
+    requireHostHeader: true,
+    insecureHTTPParser: false,
+    joinDuplicateHeaders: false,
+    // Checks request/header timeouts of idle-in-progress requests this often.
+    connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(limits.headersTimeoutMs / 4))),
+  } as const;
+
+  let server: AnyServer;
+  let protocol: Listener['protocol'];
+  if (cfg.tls === undefined) {
+    server = http.createServer(httpOptions, handlers.request as http.RequestListener);
+    protocol = 'http';
+  } else {
+    const tls = loadTls(cfg.tls, cfg.name);
+    const tlsOptions = { cert: tls.cert, key: tls.key, SNICallback: tls.SNICallback, minVersion: cfg.tls.minVersion };
+    if (cfg.tls.http2) {
+      server = http2.createSecureServer({
+        ...tlsOptions,
+        ...httpOptions,
+        allowHTTP1: true,
+        ALPNProtocols: ['h2', 'http/1.1'],
+        maxSessionMemory: 32,
+        settings: { maxConcurrentStreams: 250, maxHeaderListSize: limits.maxHeaderSize },
+      } as http2.SecureServerOptions);
+      server.on('request', handlers.request as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+      server.on('session', (session: http2.Http2Session) => {
+        tracker.trackSession(session);
+        session.on('error', (err) => logger.debug({ err }, 'http2 session error'));
+      });
+      protocol = 'h2';
+    } else {
+      server = https.createServer({ ...tlsOptions, ...httpOptions }, handlers.request as http.RequestListener);
+      protocol = 'https';
+    }
+    server.on('tlsClientError', (err: Error, socket: Socket) => {
+      logger.debug({ err: err.message, remote: socket.remoteAddress, listener: cfg.name }, 'TLS handshake failed');
+      socket.destroy();
+    });
+  }
+  if ('maxHeadersCount' in server) {
+    // One more than the limit, so a request at the limit + 1 is seen and answered 431
+    // instead of node silently dropping the extra headers.
+    server.maxHeadersCount = limits.maxHeaderCount + 1;
+  }
+  server.on('connection', (socket: Socket) => tracker.track(socket));
+  server.on('secureConnection', (socket: Socket) => tracker.track(socket));
+  server.on('upgrade', handlers.upgrade);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, cfg.name, logger));
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      reject(new BriskError('BRISK_LISTEN_FAILED', `listener "${cfg.name}" cannot bind ${cfg.host}:${cfg.port}: ${err.code === 'EADDRINUSE' ? 'the address is already in use' : err.message}`, { cause: err }));
+    };
+    server.once('error', onError);
+    server.listen({ host: cfg.host, port: cfg.port, backlog: 1024 }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  server.on('error', (err) => logger.error({ err, listener: cfg.name }, 'listener error'));
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : cfg.port;
+
+  return {
+    config: cfg,
+    protocol,
+    port,
+    host: cfg.host,
+    stopAccepting() {
+      return new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Node 19+: also closes keep-alive connections that are idle right now.
+        (server as http.Server).closeIdleConnections?.();
+      });
+    },
+  };
+}
+
+/** Parser errors → a JSON answer and a closed connection (the framing can't be trusted). */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, listener: string, logger: Logger): void {
+  const code = err.code ?? '';
+  if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  let briskCode: ErrorCode = 'BRISK_BAD_REQUEST';
+  let message = 'malformed request';
+  if (code === 'HPE_HEADER_OVERFLOW') {
+    briskCode = 'BRISK_HEADERS_TOO_LARGE';
+    message = 'the request head is larger than the limit';
+  } else if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADERS_TIMEOUT') {
+    briskCode = 'BRISK_REQUEST_TIMEOUT';
+    message = 'the request was not received in time';
+  } else if (code.startsWith('HPE_')) {
+    message = `malformed request (${(err as { reason?: string }).reason ?? code})`;
+  }
+  logger.warn({ listener, code: briskCode, parserError: code, reason: (err as { reason?: string }).reason }, 'rejected malformed request');
+  const status = briskCode === 'BRISK_HEADERS_TOO_LARGE' ? '431 Request Header Fields Too Large' : briskCode === 'BRISK_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+  const body = errorBody(briskCode, message, undefined);
+  socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  // end() flushes; destroy soon after in case the peer never reads.
+  setTimeout(() => socket.destroy(), 1000).unref();
+}

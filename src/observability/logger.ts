@@ -1,0 +1,52 @@
+import pino, { type Logger, type DestinationStream } from 'pino';
+import pretty from 'pino-pretty';
+import type { Config } from '../config/types.js';
+
+export type { Logger } from 'pino';
+
+/** Where logs go and how they look, from `logging` in the config. */
+export interface LoggerOptions {
+  readonly level: Config['logging']['level'];
+  readonly format: Config['logging']['format'];
+  /** Defaults to stdout. */
+  readonly destination?: DestinationStream;
+}
+
+/**
+ * The process logger. JSON lines by default, written through an asynchronous buffered
+ * destination so logging never blocks the request path; readable colour lines when stdout
+ * is a terminal (or `format: pretty`).
+ */
+export function createLogger(options: LoggerOptions): { logger: Logger; flush(): void } {
+  const wantPretty = options.format === 'pretty' || (options.format === 'auto' && process.stdout.isTTY === true);
+  let destination: DestinationStream;
+  let flush: () => void;
+  if (options.destination !== undefined) {
+    destination = options.destination;
+    flush = () => {};
+  } else if (wantPretty) {
+    const stream = pretty({ colorize: process.stdout.isTTY === true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', sync: true });
+    destination = stream;
+    flush = () => {};
+  } else {
+    const boom = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+    destination = boom;
+    flush = () => {
+      try {
+        boom.flushSync();
+      } catch {
+        // Nothing buffered, or stdout already closed: nothing more can be done.
+      }
+    };
+  }
+  const logger = pino(
+    {
+      level: options.level,
+      base: { pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination,
+  );
+  return { logger, flush };
+}

@@ -1,0 +1,125 @@
+/**
+ * Header hygiene for both directions. Works on flat raw header lists
+ * ([name, value, name, value, ...]) because that is what node:http gives and what undici
+ * and `writeHead` take: no per-request header objects.
+ */
+
+/** What a request header name means to the proxy. */
+export const enum HeaderKind {
+  Pass = 0,
+  /** Hop-by-hop: never forwarded. */
+  HopByHop,
+  Host,
+  Connection,
+  Te,
+  XForwardedFor,
+  XForwardedProto,
+  XForwardedHost,
+  Forwarded,
+  Via,
+  ContentLength,
+  TransferEncoding,
+  RequestId,
+}
+
+const KNOWN: ReadonlyMap<string, HeaderKind> = new Map([
+  ['connection', HeaderKind.Connection],
+  ['keep-alive', HeaderKind.HopByHop],
+  ['proxy-connection', HeaderKind.HopByHop],
+  ['proxy-authenticate', HeaderKind.HopByHop],
+  ['proxy-authorization', HeaderKind.HopByHop],
+  ['te', HeaderKind.Te],
+  ['trailers', HeaderKind.HopByHop],
+  ['upgrade', HeaderKind.HopByHop],
+  // Brisk answers `Expect: 100-continue` itself (node:http does) and streams the body on.
+  ['expect', HeaderKind.HopByHop],
+  ['http2-settings', HeaderKind.HopByHop],
+  ['transfer-encoding', HeaderKind.TransferEncoding],
+  ['host', HeaderKind.Host],
+  ['x-forwarded-for', HeaderKind.XForwardedFor],
+  ['x-forwarded-proto', HeaderKind.XForwardedProto],
+  ['x-forwarded-host', HeaderKind.XForwardedHost],
+  ['forwarded', HeaderKind.Forwarded],
+  ['via', HeaderKind.Via],
+  ['content-length', HeaderKind.ContentLength],
+  // HTTP/2 pseudo-headers: the authority is the host; the rest are rebuilt by undici.
+  [':authority', HeaderKind.Host],
+]);
+
+/**
+ * Classifies request header names. Raw names arrive in whatever case the client wrote, so
+ * classifying them would lower-case (allocate) every name on every request. Clients repeat
+ * the same few spellings; caching by the raw spelling makes the common case one map
+ * lookup. Bounded so a hostile client sending random names cannot grow it. One instance
+ * per config version, because the request id header is configurable.
+ */
+export class HeaderClassifier {
+  private readonly known: Map<string, HeaderKind>;
+  private readonly byRawName = new Map<string, HeaderKind>();
+
+  constructor(requestIdHeader: string) {
+    this.known = new Map(KNOWN);
+    this.known.set(requestIdHeader.toLowerCase(), HeaderKind.RequestId);
+  }
+
+  kind(name: string): HeaderKind {
+    let kind = this.byRawName.get(name);
+    if (kind === undefined) {
+      kind = this.known.get(name.toLowerCase()) ?? (name.charCodeAt(0) === 58 /* ':' */ ? HeaderKind.HopByHop : HeaderKind.Pass);
+      if (this.byRawName.size < KIND_CACHE_LIMIT) this.byRawName.set(name, kind);
+    }
+    return kind;
+  }
+}
+
+const KIND_CACHE_LIMIT = 4096;
+
+const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailers', 'proxy-authenticate']);
+const responseHopByRawName = new Map<string, boolean>();
+
+/** True for response headers that must not be passed on to the client. */
+export function isResponseHopByHop(name: string): boolean {
+  let hop = responseHopByRawName.get(name);
+  if (hop === undefined) {
+    hop = RESPONSE_HOP_BY_HOP.has(name.toLowerCase());
+    if (responseHopByRawName.size < KIND_CACHE_LIMIT) responseHopByRawName.set(name, hop);
+  }
+  return hop;
+}
+
+/**
+ * The extra header names a `Connection` header lists (RFC 9110 §7.6.1): they are hop-by-hop
+ * for this connection only. `close`, `keep-alive` and `upgrade` are already handled, so
+ * the common values give null and cost nothing more.
+ */
+export function connectionListedNames(value: string): Set<string> | null {
+  let names: Set<string> | null = null;
+  for (const token of value.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name === '' || name === 'close' || name === 'keep-alive' || name === 'upgrade') continue;
+    (names ??= new Set()).add(name);
+  }
+  return names;
+}
+
+/** Removes every header named in `names` (lower-case) from a flat raw list, in place. */
+export function removeNamed(raw: string[], names: ReadonlySet<string>): void {
+  let w = 0;
+  for (let r = 0; r < raw.length; r += 2) {
+    if (names.has(raw[r]!.toLowerCase())) continue;
+    raw[w++] = raw[r]!;
+    raw[w++] = raw[r + 1]!;
+  }
+  raw.length = w;
+}
+
+/** A request id we accept from a client: short and free of anything that could break a log line. */
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:@\-+=/]{1,128}$/;
+export function isAcceptableRequestId(value: string): boolean {
+  return SAFE_REQUEST_ID.test(value);
+}
+
+/** `Forwarded` node syntax (RFC 7239 §6): IPv6 addresses are quoted and bracketed. */
+export function forwardedNode(ip: string): string {
+  return ip.includes(':') ? `"[${ip}]"` : ip;
+}

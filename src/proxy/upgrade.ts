@@ -1,0 +1,167 @@
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { ERROR_CODES, errorBody, type ErrorCode } from '../core/errors.js';
+import { ForwardPlan, planForward, type ProxyState } from './forward.js';
+import { upstreamErrorCode, upstreamErrorMessage } from './upstream-errors.js';
+
+/** An open upgraded connection (WebSocket), kept so a reload can close those whose route is gone. */
+interface Tunnel {
+  readonly route: string;
+  readonly client: Duplex;
+  readonly upstream: Duplex | null;
+}
+
+/**
+ * Proxies `Upgrade` requests (WebSocket): the handshake goes to a target picked like any
+ * request; on 101 the two sockets are piped both ways, which gives backpressure in both
+ * directions, and a close or error on one side ends the other.
+ */
+export class UpgradeProxy {
+  private readonly tunnels = new Set<Tunnel>();
+
+  constructor(private readonly state: ProxyState) {}
+
+  get openTunnels(): number {
+    return this.tunnels.size;
+  }
+
+  /** After a reload: closes tunnels whose route no longer exists. Returns how many. */
+  closeTunnelsNotIn(routeNames: ReadonlySet<string>): number {
+    let closed = 0;
+    for (const t of this.tunnels) {
+      if (!routeNames.has(t.route)) {
+        t.client.destroy();
+        t.upstream?.destroy();
+        closed++;
+      }
+    }
+    return closed;
+  }
+
+  closeAll(): void {
+    for (const t of this.tunnels) {
+      t.client.destroy();
+      t.upstream?.destroy();
+    }
+  }
+
+  readonly handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    socket.on('error', () => socket.destroy());
+    const rt = this.state.runtime;
+    const plan = new ForwardPlan();
+    if (!planForward(req, rt, plan)) {
+      rawError(socket, plan.failCode!, plan.failMessage, plan.requestId);
+      return;
+    }
+    const target = plan.target!;
+    const upstream = plan.upstream!;
+    const started = performance.now();
+    plan.headers.push('connection', 'upgrade', 'upgrade', req.headers.upgrade ?? 'websocket');
+    const url = new URL(target.origin);
+    const request = (url.protocol === 'https:' ? https : http).request({
+      host: url.hostname,
+      port: url.port,
+      method: req.method,
+      path: plan.upstreamPath,
+      headers: plan.headers,
+      agent: false,
+      setHost: false,
+    });
+    const connectTimer = setTimeout(() => request.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), upstream.config.timeouts.connectMs + upstream.config.timeouts.responseMs);
+    target.inFlight++;
+    let settled = false;
+    const settle = (status: number, error?: ErrorCode) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(connectTimer);
+      target.inFlight--;
+      target.completed++;
+      this.state.accessLog?.info({
+        requestId: plan.requestId,
+        method: req.method,
+        path: req.url,
+        route: plan.route!.name,
+        upstream: upstream.name,
+        target: target.origin,
+        status,
+        upgrade: req.headers.upgrade,
+        durationMs: Math.round(performance.now() - started),
+        error,
+      });
+    };
+    socket.once('close', () => {
+      if (!settled) request.destroy();
+    });
+
+    request.on('upgrade', (res: IncomingMessage, upstreamSocket: Socket, upstreamHead: Buffer) => {
+      clearTimeout(connectTimer);
+      if (socket.destroyed) {
+        upstreamSocket.destroy();
+        settle(499);
+        return;
+      }
+      const lines = [`HTTP/1.1 101 ${res.statusMessage || 'Switching Protocols'}`];
+      const raw = res.rawHeaders;
+      for (let i = 0; i < raw.length; i += 2) lines.push(`${raw[i]}: ${raw[i + 1]}`);
+      if (plan.requestId !== undefined) lines.push(`${rt.config.proxy.requestIdHeader}: ${plan.requestId}`);
+      socket.write(lines.join('\r\n') + '\r\n\r\n');
+      if (upstreamHead.length > 0) socket.write(upstreamHead);
+      if (head.length > 0) upstreamSocket.write(head);
+      upstreamSocket.setNoDelay(true);
+      (socket as Socket).setNoDelay?.(true);
+      const tunnel: Tunnel = { route: plan.route!.name, client: socket, upstream: upstreamSocket };
+      this.tunnels.add(tunnel);
+      const close = () => {
+        if (!this.tunnels.delete(tunnel)) return;
+        socket.destroy();
+        upstreamSocket.destroy();
+        settle(101);
+      };
+      upstreamSocket.on('error', close);
+      socket.on('error', close);
+      upstreamSocket.on('close', close);
+      socket.on('close', close);
+      socket.pipe(upstreamSocket);
+      upstreamSocket.pipe(socket);
+    });
+
+    // The target answered without upgrading: pass its answer on as is.
+    request.on('response', (res: IncomingMessage) => {
+      clearTimeout(connectTimer);
+      const lines = [`HTTP/1.1 ${res.statusCode} ${res.statusMessage}`];
+      const raw = res.rawHeaders;
+      for (let i = 0; i < raw.length; i += 2) {
+        const name = raw[i]!.toLowerCase();
+        if (name === 'connection' || name === 'transfer-encoding' || name === 'keep-alive') continue;
+        lines.push(`${raw[i]}: ${raw[i + 1]}`);
+      }
+      lines.push('connection: close');
+      socket.write(lines.join('\r\n') + '\r\n\r\n');
+      res.pipe(socket);
+      res.on('end', () => settle(res.statusCode ?? 0));
+      res.on('error', () => socket.destroy());
+    });
+
+    request.on('error', (err) => {
+      const code = upstreamErrorCode(err);
+      rawError(socket, code, upstreamErrorMessage(code, upstream.name, target.origin), plan.requestId);
+      settle(ERROR_CODES[code].status, code);
+    });
+    request.end();
+  };
+}
+
+/** A JSON error written straight to a socket that left node's HTTP machinery. */
+function rawError(socket: Duplex, code: ErrorCode, message: string, requestId: string | undefined): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = ERROR_CODES[code].status;
+  const body = errorBody(code, message, requestId);
+  socket.end(
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,70 @@
+import { BriskError, type ErrorCode } from '../core/errors.js';
+
+/**
+ * Maps what undici or the socket layer threw into the stable code the client sees.
+ * Network failures before any byte came back are the target's fault (502/504); an
+ * argument error means the client sent something node accepted but HTTP forbids (400).
+ */
+export function upstreamErrorCode(err: unknown): ErrorCode {
+  if (err instanceof BriskError) return err.code;
+  const code = (err as { code?: unknown } | null)?.code;
+  switch (code) {
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'EAI_AGAIN':
+    case 'EADDRNOTAVAIL':
+      return 'BRISK_UPSTREAM_CONNECT_FAILED';
+    case 'UND_ERR_CONNECT_TIMEOUT':
+    case 'ETIMEDOUT':
+      return 'BRISK_UPSTREAM_CONNECT_TIMEOUT';
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return 'BRISK_UPSTREAM_RESPONSE_TIMEOUT';
+    case 'UND_ERR_BODY_TIMEOUT':
+      return 'BRISK_UPSTREAM_IDLE_TIMEOUT';
+    case 'UND_ERR_SOCKET':
+    case 'UND_ERR_CLOSED':
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return 'BRISK_UPSTREAM_RESET';
+    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
+    case 'UND_ERR_HEADERS_OVERFLOW':
+    case 'UND_ERR_RES_EXCEEDED_MAX_SIZE':
+    case 'ERR_INVALID_CHAR':
+    case 'ERR_HTTP_INVALID_HEADER_VALUE':
+    case 'ERR_INVALID_HTTP_TOKEN':
+      return 'BRISK_UPSTREAM_BAD_RESPONSE';
+    case 'UND_ERR_INVALID_ARG':
+    case 'UND_ERR_NOT_SUPPORTED':
+    case 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH':
+      return 'BRISK_BAD_REQUEST';
+    default:
+      if (typeof code === 'string' && code.startsWith('HPE_')) return 'BRISK_UPSTREAM_BAD_RESPONSE';
+      return 'BRISK_INTERNAL';
+  }
+}
+
+/** A one-line reason for logs and the client message, without internals. */
+export function upstreamErrorMessage(code: ErrorCode, upstream: string, target: string): string {
+  switch (code) {
+    case 'BRISK_UPSTREAM_CONNECT_FAILED':
+      return `upstream "${upstream}": could not connect to ${target}`;
+    case 'BRISK_UPSTREAM_CONNECT_TIMEOUT':
+      return `upstream "${upstream}": connecting to ${target} timed out`;
+    case 'BRISK_UPSTREAM_RESPONSE_TIMEOUT':
+      return `upstream "${upstream}": ${target} sent no response in time`;
+    case 'BRISK_UPSTREAM_IDLE_TIMEOUT':
+      return `upstream "${upstream}": ${target} stopped sending the response body`;
+    case 'BRISK_UPSTREAM_TOTAL_TIMEOUT':
+      return `upstream "${upstream}": the exchange with ${target} exceeded the total timeout`;
+    case 'BRISK_UPSTREAM_RESET':
+      return `upstream "${upstream}": ${target} closed the connection before a full response`;
+    case 'BRISK_UPSTREAM_BAD_RESPONSE':
+      return `upstream "${upstream}": ${target} sent an invalid HTTP response`;
+    case 'BRISK_BAD_REQUEST':
+      return 'the request cannot be forwarded as sent (invalid header or body framing)';
+    default:
+      return `upstream "${upstream}": request to ${target} failed`;
+  }
+}
