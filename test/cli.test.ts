@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { request } from 'undici';
+import { startBackend, type Backend } from './helpers/backend.js';
+import { freePort } from './helpers/free-port.js';
+
+const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
+
+function runCli(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 20000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Starts `brisk start` as a child and waits until its listener answers. */
+async function startCli(file: string, port: number): Promise<{ child: ChildProcess; output: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, [CLI, 'start', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 15000;
+  for (;;) {
+    try {
+      const res = await request(`http://127.0.0.1:${port}/readyz-probe`);
+      await res.body.dump();
+      break;
+    } catch {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`gateway did not start:\n${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return { child, output: () => out, exited };
+}
+
+describe('brisk CLI', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'brisk-cli-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('check: exit 0 for a valid file', () => {
+    const file = join(dir, 'ok.yaml');
+    writeFileSync(file, 'listen:\n  - address: 127.0.0.1:8080\nupstreams:\n  p:\n    targets: [{ url: "http://127.0.0.1:7001" }]\nroutes:\n  - name: r\n    upstream: p\n');
+    const r = runCli(['check', '--config', file]);
+    assert.equal(r.status, 0, r.stderr);
+  });
+
+  it('check: exit 1 and one FILE:LINE:COL line per problem, with did-you-mean', () => {
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(
+      file,
+      'listen:\n  - address: 127.0.0.1:8080\nupstreams:\n  products:\n    targets: [{ url: "http://127.0.0.1:7001" }]\n    timeout: { connect: 1s }\nroutes:\n  - name: r\n    upstream: prodcts\n',
+    );
+    const r = runCli(['check', '--config', file]);
+    assert.equal(r.status, 1);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 2, r.stderr);
+    assert.match(lines[0]!, new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:6:5  upstreams\\.products(\\.timeout)?  .*did you mean "timeouts"`));
+    assert.match(lines[1]!, /:9:15  routes\.0\.upstream  .*did you mean "products"/);
+  });
+
+  it('schema: prints a JSON Schema', () => {
+    const r = runCli(['schema']);
+    assert.equal(r.status, 0);
+    const schema = JSON.parse(r.stdout) as { properties: Record<string, unknown> };
+    assert.ok(schema.properties['routes']);
+    assert.ok(schema.properties['upstreams']);
+  });
+
+  it('--version and unknown commands', () => {
+    assert.match(runCli(['--version']).stdout, /^brisk \d+\.\d+\.\d+/);
+    const r = runCli(['frobnicate']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /unknown command "frobnicate"/);
+  });
+
+  it('start: refuses an invalid config with the problems and exit 1', () => {
+    const file = join(dir, 'bad2.yaml');
+    writeFileSync(file, 'listen: []\nupstreams: {}\nroutes: []\n');
+    const r = runCli(['start', '--config', file]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /bad2\.yaml:1:\d+/);
+  });
+});
+
+describe('graceful shutdown and signals', () => {
+  let slow: Backend;
+  before(async () => {
+    slow = await startBackend((req, res) => {
+      const ms = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('ms') ?? 0);
+      setTimeout(() => res.end(`done after ${ms}`), ms);
+    });
+  });
+  after(() => slow.close());
+
+  it('SIGTERM: in-flight requests finish, then exit 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'brisk-sig-'));
+    const port = await freePort();
+    const file = join(dir, 'brisk.yaml');
+    writeFileSync(file, `listen:\n  - address: 127.0.0.1:${port}\nupstreams:\n  s:\n    targets: [{ url: "${slow.url}" }]\nroutes:\n  - name: r\n    upstream: s\n`);
+    const gw = await startCli(file, port);
+    try {
+      const inflight = request(`http://127.0.0.1:${port}/?ms=700`);
+      await new Promise((r) => setTimeout(r, 150));
+      gw.child.kill('SIGTERM');
+      const res = await inflight;
+      assert.equal(res.statusCode, 200);
+      assert.equal(await res.body.text(), 'done after 700');
+      assert.equal(await gw.exited, 0, gw.output());
+      await assert.rejects(request(`http://127.0.0.1:${port}/`), 'no longer accepting');
+    } finally {
+      gw.child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('SIGHUP reloads the config', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'brisk-hup-'));
+    const port = await freePort();
+    const file = join(dir, 'brisk.yaml');
+    const write = (prefix: string) =>
+      writeFileSync(file, `listen:\n  - address: 127.0.0.1:${port}\nupstreams:\n  s:\n    targets: [{ url: "${slow.url}" }]\nroutes:\n  - name: r\n    match: { pathPrefix: ${prefix} }\n    upstream: s\n`);
+    write('/one');
+    const gw = await startCli(file, port);
+    try {
+      assert.equal((await request(`http://127.0.0.1:${port}/two`)).statusCode, 404);
+      write('/two');
+      gw.child.kill('SIGHUP');
+      const deadline = Date.now() + 5000;
+      let status = 0;
+      while (Date.now() < deadline) {
+        const res = await request(`http://127.0.0.1:${port}/two`);
+        await res.body.dump();
+        status = res.statusCode;
+        if (status === 200) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(status, 200, gw.output());
+      gw.child.kill('SIGINT');
+      assert.equal(await gw.exited, 0);
+    } finally {
+      gw.child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
