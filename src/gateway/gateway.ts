@@ -151,7 +151,16 @@ export class Gateway {
     }
     const old = this.state.runtime;
     const config = result.config;
-    const runtime = buildRuntime(config, old.version + 1, this.pools);
+    let runtime: Runtime;
+    try {
+      runtime = buildRuntime(config, old.version + 1, this.pools);
+    } catch (err) {
+      // The loader checks what it can; anything the build still refuses is reported the same way.
+      const problems: ConfigProblem[] = [{ file, line: 1, column: 1, path: '(root)', message: (err as Error).message }];
+      this.lastReloadProblems = problems;
+      this.logger.error({ err }, 'reload rejected: the new config could not be built; the previous config keeps serving');
+      return { ok: false, problems };
+    }
     this.state.runtime = runtime;
     this.state.accessLog = config.logging.accessLog ? this.logger.child({ type: 'access' }) : null;
     this.logger.level = config.logging.level;
