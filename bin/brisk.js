@@ -6,5 +6,5 @@ if (!existsSync(entry)) {
   process.stderr.write('brisk: not built yet; run `npm run build` (or `npm start`) first\n');
   process.exit(1);
 }
-const { main } = await import(entry.href);
-process.exit(await main(process.argv.slice(2)));
+const { main, exitAfterFlush } = await import(entry.href);
+exitAfterFlush(await main(process.argv.slice(2)));

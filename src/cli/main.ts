@@ -113,10 +113,18 @@ async function start(configFile: string, watch: boolean): Promise<number> {
   });
 }
 
+/**
+ * Exits once stdout and stderr have flushed: on a pipe, writes are asynchronous and a
+ * plain process.exit would cut `brisk schema` or `brisk check` output short.
+ */
+export function exitAfterFlush(code: number): void {
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}
+
 const isEntry = process.argv[1] !== undefined && import.meta.url === new URL(`file://${resolve(process.argv[1])}`).href;
 if (isEntry) {
   main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
+    (code) => exitAfterFlush(code),
     (err: unknown) => {
       process.stderr.write(`brisk: ${(err as Error).stack ?? String(err)}\n`);
       process.exit(1);

@@ -1,0 +1,186 @@
+#!/usr/bin/env node
+/**
+ * Makes a checkout runnable: dependencies installed, TypeScript compiled.
+ *
+ * Plain Node, no dependencies: it runs on a fresh clone before `npm install`.
+ * Both steps decide from file modification times only, so when nothing changed the
+ * whole script costs a few tens of milliseconds (it runs before every `npm start`,
+ * `npm test` and `npm run bench`).
+ *
+ *   node scripts/ensure.mjs     # install if needed, then build if needed
+ *
+ * Environment:
+ *   BRISK_FORCE_BUILD=1          rebuild even when dist/ looks up to date
+ *   BRISK_IGNORE_TYPE_ERRORS=1   go on with the emitted JavaScript when tsc reports errors
+ *                                (for work in progress; CI never sets it)
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+/** Root of the repository (this file lives in scripts/). */
+export const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+
+/**
+ * Written into dist/ after a build that succeeded, and only then. Freshness is judged
+ * against it rather than against any emitted file because tsc emits JavaScript even
+ * when type-checking fails: judged by the emitted files, a failed build would look up
+ * to date on the next run and its errors would go unnoticed.
+ */
+const BUILD_STAMP = join(ROOT, 'dist', '.brisk-build-ok');
+
+const isWindows = process.platform === 'win32';
+
+function say(message) {
+  process.stdout.write(`[brisk] ${message}\n`);
+}
+
+function mtimeOrZero(path) {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Newest modification time of a tree, directories included: adding, removing or
+ * renaming a file changes its directory's time, so a deleted source is noticed too.
+ * Returns [mtimeMs, path] of the newest entry, or [0, ''] when the tree is absent.
+ */
+function newestUnder(dir, filter = () => true) {
+  let newest = 0;
+  let newestPath = '';
+  const stack = [dir];
+  while (stack.length > 0) {
+    const current = stack.pop();
+    let entries;
+    try {
+      entries = readdirSync(current, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    const dirTime = mtimeOrZero(current);
+    if (dirTime > newest) {
+      newest = dirTime;
+      newestPath = current;
+    }
+    for (const entry of entries) {
+      const path = join(current, entry.name);
+      if (entry.isDirectory()) {
+        if (entry.name !== 'node_modules' && !entry.name.startsWith('.')) stack.push(path);
+      } else if (filter(entry.name)) {
+        const time = mtimeOrZero(path);
+        if (time > newest) {
+          newest = time;
+          newestPath = path;
+        }
+      }
+    }
+  }
+  return [newest, newestPath];
+}
+
+function run(command, args, what, shown = [command, ...args].join(' ')) {
+  say(`${what}: running ${shown}`);
+  const started = Date.now();
+  const result = spawnSync(command, args, { cwd: ROOT, stdio: 'inherit', shell: isWindows });
+  if (result.error) {
+    throw new Error(`${what} could not start ${shown}: ${result.error.message}`);
+  }
+  if (result.status !== 0) {
+    const how = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.status}`;
+    throw new Error(`${what} failed: ${shown} ${how}`);
+  }
+  say(`${what}: done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+/**
+ * Installs the dependencies when node_modules is missing or older than the lockfile
+ * (`npm ci`; `npm install` when there is no lockfile). Does nothing otherwise.
+ * @returns {boolean} whether it installed anything
+ */
+export function ensureInstalled() {
+  const lockfile = join(ROOT, 'package-lock.json');
+  const modules = join(ROOT, 'node_modules');
+  // npm writes this "hidden lockfile" at the end of every install: its time is the
+  // time of the last complete install.
+  const installedLock = join(modules, '.package-lock.json');
+  const hasLock = existsSync(lockfile);
+
+  let reason;
+  if (!existsSync(modules)) reason = 'node_modules is missing';
+  else if (!existsSync(installedLock)) reason = 'node_modules looks incomplete (no node_modules/.package-lock.json)';
+  else if (hasLock && mtimeOrZero(lockfile) > mtimeOrZero(installedLock)) reason = 'package-lock.json changed since the last install';
+  if (reason === undefined) return false;
+
+  say(`installing dependencies: ${reason}`);
+  run('npm', [hasLock ? 'ci' : 'install', '--no-audit', '--no-fund'], hasLock ? 'npm ci' : 'npm install');
+  return true;
+}
+
+/**
+ * Compiles the TypeScript (`tsc -p tsconfig.json`) when a file under src/ or test/, or
+ * tsconfig.json, is newer than the last successful build, or when the CLI entry point
+ * is missing. Throws when the compiler reports errors.
+ * @returns {boolean} whether it built
+ */
+export function ensureBuilt() {
+  const entry = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+  const entrySource = join(ROOT, 'src', 'cli', 'main.ts');
+
+  let reason;
+  if (process.env.BRISK_FORCE_BUILD === '1') reason = 'BRISK_FORCE_BUILD=1';
+  else if (!existsSync(BUILD_STAMP)) reason = existsSync(join(ROOT, 'dist')) ? 'no successful build recorded in dist/' : 'dist/ is missing';
+  else if (existsSync(entrySource) && !existsSync(entry)) reason = `${relative(ROOT, entry)} is missing`;
+  else {
+    const built = mtimeOrZero(BUILD_STAMP);
+    const isSource = (name) => name.endsWith('.ts') || name.endsWith('.mts') || name.endsWith('.cts') || name.endsWith('.json');
+    const candidates = [newestUnder(join(ROOT, 'src'), isSource), newestUnder(join(ROOT, 'test'), isSource), [mtimeOrZero(join(ROOT, 'tsconfig.json')), join(ROOT, 'tsconfig.json')]];
+    for (const [time, path] of candidates) {
+      if (time > built) {
+        reason = `${relative(ROOT, path) || path} changed since the last build`;
+        break;
+      }
+    }
+  }
+  if (reason === undefined) return false;
+
+  say(`building: ${reason}`);
+  const tscJs = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  if (!existsSync(tscJs)) {
+    throw new Error('TypeScript is not installed (node_modules/typescript is missing); run `npm install`');
+  }
+  // The compiler is run with this very node rather than through npx: npx would try
+  // the network when the package is missing, and a shell wrapper is not needed.
+  // Sources saved while the compiler runs may not be in its output: the stamp takes
+  // the time the build started, so such a file still counts as newer next time.
+  const startedAt = new Date();
+  try {
+    run(process.execPath, [tscJs, '-p', 'tsconfig.json'], 'tsc', 'tsc -p tsconfig.json');
+  } catch (error) {
+    // tsc has still written the JavaScript; without a stamp the errors come back next run.
+    if (process.env.BRISK_IGNORE_TYPE_ERRORS === '1' && existsSync(join(ROOT, 'dist'))) {
+      say(`WARNING: ${error.message}; going on anyway because BRISK_IGNORE_TYPE_ERRORS=1`);
+      return true;
+    }
+    throw new Error(`the TypeScript build failed (errors above); fix them and run again (or set BRISK_IGNORE_TYPE_ERRORS=1 to run the emitted JavaScript anyway). ${error.message}`);
+  }
+  mkdirSync(dirname(BUILD_STAMP), { recursive: true });
+  writeFileSync(BUILD_STAMP, `${startedAt.toISOString()}\n`);
+  utimesSync(BUILD_STAMP, startedAt, startedAt);
+  return true;
+}
+
+const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
+if (invokedDirectly) {
+  try {
+    const installed = ensureInstalled();
+    const built = ensureBuilt();
+    if (!installed && !built) say('dependencies installed and build up to date');
+  } catch (error) {
+    process.stderr.write(`[brisk] ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  }
+}

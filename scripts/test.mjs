@@ -1,0 +1,191 @@
+#!/usr/bin/env node
+/**
+ * `npm test`: install and build if needed, make sure the services the integration tests
+ * use (redis-server, PostgreSQL) are installed, then run every compiled test file with
+ * Node's test runner.
+ *
+ *   npm test                        # everything
+ *   npm test -- router config       # only files whose path contains "router" or "config"
+ *   npm test -- --test-name-pattern=reload   # options starting with "-" go to node --test
+ *
+ * The services are only installed here, never started: each test starts its own on a
+ * free loopback port (test/helpers/servers.ts) and stops it afterwards.
+ *
+ * Environment:
+ *   BRISK_TEST_FILE_TIMEOUT_MS=300000   time limit of one test FILE: Node 20 applies
+ *                                       --test-timeout to each file as a whole, not to
+ *                                       each test (give slow tests their own `timeout`)
+ *   BRISK_TEST_CONCURRENCY=2            test files run at once (the machine has 2 cores)
+ *   BRISK_NO_INSTALL=1                  never run apt-get, even as root
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
+import { delimiter, join, relative } from 'node:path';
+import { ensureBuilt, ensureInstalled, ROOT } from './ensure.mjs';
+
+function say(message) {
+  process.stdout.write(`[brisk] ${message}\n`);
+}
+
+function isExecutable(path) {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Full path of a program on PATH, or undefined. */
+function which(name) {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    const candidate = join(dir, name);
+    if (isExecutable(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/** Directory of the newest PostgreSQL server binaries (Debian layout first), or undefined. */
+function findPostgresBin() {
+  const fromEnv = process.env.BRISK_POSTGRES_BIN;
+  if (fromEnv && isExecutable(join(fromEnv, 'postgres'))) return fromEnv;
+  const base = '/usr/lib/postgresql';
+  let versions = [];
+  try {
+    versions = readdirSync(base).filter((v) => /^\d+(\.\d+)?$/.test(v)).sort((a, b) => Number(b) - Number(a));
+  } catch {
+    // not the Debian layout
+  }
+  for (const version of versions) {
+    const bin = join(base, version, 'bin');
+    if (isExecutable(join(bin, 'postgres')) && isExecutable(join(bin, 'initdb'))) return bin;
+  }
+  const onPath = which('postgres');
+  if (onPath && isExecutable(join(onPath, '..', 'initdb'))) return join(onPath, '..');
+  return undefined;
+}
+
+function findRedisServer() {
+  const fromEnv = process.env.BRISK_REDIS_SERVER;
+  if (fromEnv && isExecutable(fromEnv)) return fromEnv;
+  return which('redis-server');
+}
+
+/**
+ * Installs redis-server, PostgreSQL and wrk with apt-get when one of the first two is
+ * missing and we may (root, Debian-like). Never fails the run: tests that need a
+ * missing service skip with their reason.
+ */
+function ensureServices() {
+  let redis = findRedisServer();
+  let postgres = findPostgresBin();
+  if (redis && postgres) {
+    say(`services: redis-server at ${redis}, PostgreSQL at ${postgres}`);
+    return { redis, postgres };
+  }
+  const missing = [!redis && 'redis-server', !postgres && 'PostgreSQL'].filter(Boolean).join(' and ');
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const hasApt = which('apt-get') !== undefined;
+
+  if (isRoot && hasApt && process.env.BRISK_NO_INSTALL !== '1') {
+    say(`services: ${missing} not found; installing with apt-get (once; the integration tests use them)`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const update = spawnSync('apt-get', ['update'], { stdio: 'inherit', env });
+    const install =
+      update.status === 0
+        ? spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'redis-server', 'postgresql', 'wrk'], { stdio: 'inherit', env })
+        : update;
+    if (install.status !== 0) say('services: apt-get failed (output above); tests that need these services will be skipped');
+    redis = findRedisServer();
+    postgres = findPostgresBin();
+  } else {
+    const how = hasApt ? 'sudo apt-get install redis-server postgresql' : 'install redis-server and PostgreSQL with your package manager (brew install redis postgresql, ...)';
+    say(`services: ${missing} not found; the tests that need ${redis || postgres ? 'it' : 'them'} will be skipped. To run them too: ${how}`);
+  }
+  say(`services: redis-server ${redis ? `at ${redis}` : 'missing'}, PostgreSQL ${postgres ? `at ${postgres}` : 'missing'}`);
+  return { redis, postgres };
+}
+
+/**
+ * Compiled test files under dist/src and dist/test whose TypeScript source still
+ * exists: tsc never deletes outputs, so the .js of a removed test would run forever.
+ */
+function findTestFiles() {
+  const files = [];
+  for (const top of ['src', 'test']) {
+    const stack = [join(ROOT, 'dist', top)];
+    while (stack.length > 0) {
+      const dir = stack.pop();
+      let entries;
+      try {
+        entries = readdirSync(dir, { withFileTypes: true });
+      } catch {
+        continue;
+      }
+      for (const entry of entries) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) stack.push(path);
+        else if (entry.name.endsWith('.test.js')) {
+          const source = join(ROOT, relative(join(ROOT, 'dist'), path)).replace(/\.js$/, '.ts');
+          if (existsSync(source)) files.push(path);
+        }
+      }
+    }
+  }
+  return files.sort();
+}
+
+function main() {
+  // A literal `--` (as in `node scripts/test.mjs -- x`) separates nothing here.
+  const args = process.argv.slice(2).filter((a) => a !== '--');
+  const nodeOptions = args.filter((a) => a.startsWith('-'));
+  const filters = args.filter((a) => !a.startsWith('-'));
+
+  try {
+    ensureInstalled();
+    ensureBuilt();
+  } catch (error) {
+    process.stderr.write(`[brisk] ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  }
+  const services = ensureServices();
+
+  const all = findTestFiles();
+  const files = filters.length === 0 ? all : all.filter((f) => filters.some((needle) => relative(ROOT, f).includes(needle)));
+  if (files.length === 0) {
+    if (filters.length > 0) {
+      process.stderr.write(`[brisk] no test file matches ${filters.map((f) => JSON.stringify(f)).join(' or ')} (among ${all.length})\n`);
+      process.exit(1);
+    }
+    process.stderr.write('[brisk] no test files found under dist/src or dist/test\n');
+    process.exit(1);
+  }
+
+  // A hung test must not hold CI until its global limit; a whole file may take a while.
+  const timeout = process.env.BRISK_TEST_FILE_TIMEOUT_MS ?? '300000';
+  const concurrency = process.env.BRISK_TEST_CONCURRENCY ?? '2';
+  const nodeArgs = ['--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, `--test-timeout=${timeout}`, ...nodeOptions, ...files];
+  say(`running ${files.length} test file${files.length === 1 ? '' : 's'}${filters.length > 0 ? ` matching ${filters.join(', ')}` : ''}`);
+
+  const env = { ...process.env, BRISK_TEST: '1' };
+  // Tell the helpers what was found here so they need not search again.
+  if (services.redis) env.BRISK_REDIS_SERVER = services.redis;
+  if (services.postgres) env.BRISK_POSTGRES_BIN = services.postgres;
+
+  const child = spawn(process.execPath, nodeArgs, { cwd: ROOT, stdio: 'inherit', env });
+  const forward = (signal) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  };
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  child.on('exit', (code, signal) => {
+    if (signal) {
+      process.stderr.write(`[brisk] the test runner was stopped by ${signal}\n`);
+      process.exit(1);
+    }
+    process.exit(code ?? 1);
+  });
+}
+
+main();

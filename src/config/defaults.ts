@@ -1,0 +1,84 @@
+/**
+ * Defaults, read from the `default` fields of the schema so that the schema (and the
+ * reference generated from it) stays the only place they are written down.
+ */
+import { ConfigSchema } from './schema.js';
+import type { Config } from './types.js';
+import { durationMs, sizeBytes } from './units.js';
+
+/**
+ * The `default` of the schema property at `path` (`*` steps into a record's values or a
+ * list's items). Throws when there is none: that is a mistake in this program, caught
+ * by every test that loads a configuration.
+ */
+export function schemaDefault(...path: string[]): unknown {
+  let node: unknown = ConfigSchema;
+  for (const step of path) node = child(node, step);
+  const value = (node as { default?: unknown } | undefined)?.default;
+  if (value === undefined) throw new Error(`the schema has no default for ${path.join('.')}`);
+  return value;
+}
+
+function child(node: unknown, step: string): unknown {
+  if (node === null || typeof node !== 'object') return undefined;
+  const schema = node as Record<string, unknown>;
+  if (step === '*') {
+    if (schema['items'] !== undefined) return schema['items'];
+    const patterns = schema['patternProperties'] as Record<string, unknown> | undefined;
+    return patterns === undefined ? undefined : Object.values(patterns)[0];
+  }
+  return (schema['properties'] as Record<string, unknown> | undefined)?.[step];
+}
+
+function ms(...path: string[]): number {
+  const value = durationMs(schemaDefault(...path) as string | number);
+  if (value === undefined) throw new Error(`bad duration default for ${path.join('.')}`);
+  return value;
+}
+
+function bytes(...path: string[]): number {
+  const value = sizeBytes(schemaDefault(...path) as string | number);
+  if (value === undefined) throw new Error(`bad size default for ${path.join('.')}`);
+  return value;
+}
+
+/** Every default the normaliser fills in, already in milliseconds and bytes. */
+export const DEFAULTS = {
+  limits: {
+    maxHeaderSize: bytes('limits', 'maxHeaderSize'),
+    maxHeaderCount: schemaDefault('limits', 'maxHeaderCount') as number,
+    headersTimeoutMs: ms('limits', 'headersTimeout'),
+    requestTimeoutMs: ms('limits', 'requestTimeout'),
+    keepAliveTimeoutMs: ms('limits', 'keepAliveTimeout'),
+    maxBodySize: bytes('limits', 'maxBodySize'),
+  },
+  proxy: {
+    via: schemaDefault('proxy', 'via') as string | false,
+    requestIdHeader: schemaDefault('proxy', 'requestIdHeader') as string,
+    drainTimeoutMs: ms('proxy', 'drainTimeout'),
+  },
+  logging: {
+    level: schemaDefault('logging', 'level') as Config['logging']['level'],
+    format: schemaDefault('logging', 'format') as Config['logging']['format'],
+    accessLog: schemaDefault('logging', 'accessLog') as boolean,
+  },
+  upstream: {
+    balancer: schemaDefault('upstreams', '*', 'balancer') as 'round-robin' | 'weighted-round-robin',
+    hostHeader: schemaDefault('upstreams', '*', 'hostHeader') as 'preserve' | 'target',
+    weight: schemaDefault('upstreams', '*', 'targets', '*', 'weight') as number,
+    timeouts: {
+      connectMs: ms('upstreams', '*', 'timeouts', 'connect'),
+      responseMs: ms('upstreams', '*', 'timeouts', 'response'),
+      idleMs: ms('upstreams', '*', 'timeouts', 'idle'),
+      totalMs: ms('upstreams', '*', 'timeouts', 'total'),
+    },
+    pool: {
+      connections: schemaDefault('upstreams', '*', 'pool', 'connections') as number,
+      keepAliveTimeoutMs: ms('upstreams', '*', 'pool', 'keepAliveTimeout'),
+    },
+  },
+  tls: {
+    http2: schemaDefault('listen', '*', 'tls', 'http2') as boolean,
+    minVersion: schemaDefault('listen', '*', 'tls', 'minVersion') as 'TLSv1.2' | 'TLSv1.3',
+  },
+} as const;

@@ -1,0 +1,421 @@
+/**
+ * Checks that need more than the schema (names that refer to each other, addresses,
+ * regular expressions, files) and the normalisation into the runtime's `Config`:
+ * milliseconds, bytes, defaults, lower-cased names, frozen. Runs only on a
+ * configuration that passed the schema, so the raw types can be trusted here.
+ */
+import { accessSync, constants, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { addressesOverlap, hostPatternProblem, ipOrCidrProblem, isHeaderName, isHeaderValue, isWildcardHost, parseAddress, type HostPort } from './addresses.js';
+import { DEFAULTS } from './defaults.js';
+import { didYouMean } from './did-you-mean.js';
+import type { PathProblem, PathSegment } from './positions.js';
+import type { RawConfig, RawHeaderEdits, RawMatch, RawRoute, RawStringMatch, RawUpstream } from './schema.js';
+import type {
+  CertificateConfig,
+  Config,
+  HeaderEdits,
+  ListenerConfig,
+  RouteConfig,
+  RouteMatch,
+  RouteRewrite,
+  StringMatcher,
+  TargetConfig,
+  Timeouts,
+  UpstreamConfig,
+} from './types.js';
+import { MAX_DURATION_MS, durationMs, sizeBytes } from './units.js';
+
+/** What the normaliser found: the configuration when there were no problems. */
+export interface NormaliseResult {
+  readonly config?: Config;
+  readonly problems: PathProblem[];
+  readonly warnings: PathProblem[];
+}
+
+/** Where the configuration came from: for `Config.source` and for resolving relative TLS file paths. */
+export interface NormaliseContext {
+  /** Absolute path of the file, '' when the text did not come from a file. */
+  readonly source: string;
+  /** Directory relative paths in the file are resolved against. */
+  readonly baseDir: string;
+}
+
+type RawTimeouts = NonNullable<RawUpstream['timeouts']>;
+type Listen = RawConfig['listen'][number];
+
+/**
+ * Checks and normalises a schema-valid configuration. Collects every problem rather
+ * than stopping at the first, so that one `brisk check` run shows them all.
+ */
+export function normalise(raw: RawConfig, context: NormaliseContext): NormaliseResult {
+  const n = new Normaliser(context);
+  const config = n.run(raw);
+  return n.problems.length === 0 ? { config: deepFreeze(config), problems: [], warnings: n.warnings } : { problems: n.problems, warnings: n.warnings };
+}
+
+class Normaliser {
+  readonly problems: PathProblem[] = [];
+  readonly warnings: PathProblem[] = [];
+  readonly #context: NormaliseContext;
+
+  constructor(context: NormaliseContext) {
+    this.#context = context;
+  }
+
+  problem(path: readonly PathSegment[], message: string, at: 'key' | 'value' = 'value'): void {
+    this.problems.push({ path, message, at });
+  }
+
+  warn(path: readonly PathSegment[], message: string, at: 'key' | 'value' = 'value'): void {
+    this.warnings.push({ path, message, at });
+  }
+
+  run(raw: RawConfig): Config {
+    const listen = this.listeners(raw.listen);
+    const admin = this.admin(raw);
+    const limitsRaw = raw.limits ?? {};
+    const limits = {
+      maxHeaderSize: this.size(['limits', 'maxHeaderSize'], limitsRaw.maxHeaderSize, DEFAULTS.limits.maxHeaderSize),
+      maxHeaderCount: limitsRaw.maxHeaderCount ?? DEFAULTS.limits.maxHeaderCount,
+      headersTimeoutMs: this.duration(['limits', 'headersTimeout'], limitsRaw.headersTimeout, DEFAULTS.limits.headersTimeoutMs),
+      requestTimeoutMs: this.duration(['limits', 'requestTimeout'], limitsRaw.requestTimeout, DEFAULTS.limits.requestTimeoutMs),
+      keepAliveTimeoutMs: this.duration(['limits', 'keepAliveTimeout'], limitsRaw.keepAliveTimeout, DEFAULTS.limits.keepAliveTimeoutMs),
+      maxBodySize: this.size(['limits', 'maxBodySize'], limitsRaw.maxBodySize, DEFAULTS.limits.maxBodySize),
+    };
+    const upstreams: Record<string, UpstreamConfig> = {};
+    for (const [name, upstream] of Object.entries(raw.upstreams)) putOwn(upstreams, name, this.upstream(name, upstream));
+    const routes = this.routes(raw.routes, upstreams, limits.maxBodySize);
+    const used = new Set(routes.map((r) => r.upstream));
+    for (const name of Object.keys(upstreams)) {
+      if (!used.has(name)) this.warn(['upstreams', name], `upstream ${JSON.stringify(name)} is not used by any route`, 'key');
+    }
+    const logging = raw.logging ?? {};
+    return {
+      source: this.#context.source,
+      listen,
+      ...(admin === undefined ? {} : { admin }),
+      limits,
+      proxy: this.proxy(raw.proxy ?? {}),
+      logging: {
+        // The schema builds the level union from a list, so its static type is only `string`; it validated as one of the levels.
+        level: (logging.level as Config['logging']['level'] | undefined) ?? DEFAULTS.logging.level,
+        format: logging.format ?? DEFAULTS.logging.format,
+        accessLog: logging.accessLog ?? DEFAULTS.logging.accessLog,
+      },
+      upstreams,
+      routes,
+    };
+  }
+
+  // ---- listeners -------------------------------------------------------------------
+
+  listeners(list: readonly Listen[]): ListenerConfig[] {
+    const parsed: Array<{ index: number; address: string; hostPort: HostPort }> = [];
+    const names = new Map<string, number>();
+    const result = list.map((listener, i): ListenerConfig => {
+      const hostPort = this.address(['listen', i, 'address'], listener.address);
+      if (hostPort !== undefined) {
+        const clash = parsed.find((p) => addressesOverlap(p.hostPort, hostPort));
+        if (clash !== undefined) this.problem(['listen', i, 'address'], overlapMessage(`listener address ${JSON.stringify(listener.address)}`, clash.hostPort, hostPort, `listen.${clash.index}`));
+        parsed.push({ index: i, address: listener.address, hostPort });
+      }
+      if (listener.name !== undefined) {
+        const earlier = names.get(listener.name);
+        if (earlier !== undefined) this.problem(['listen', i, 'name'], `listener name ${JSON.stringify(listener.name)} is already used by listen.${earlier}`);
+        else names.set(listener.name, i);
+      }
+      const base = { name: listener.name ?? listener.address.trim(), host: hostPort?.host ?? '', port: hostPort?.port ?? 0 };
+      if (listener.tls === undefined) return base;
+      const tls = listener.tls;
+      const certificates = tls.certificates.map((c, j): CertificateConfig => {
+        const at: PathSegment[] = ['listen', i, 'tls', 'certificates', j];
+        const certFile = this.file([...at, 'cert'], c.cert, 'certificate');
+        const keyFile = this.file([...at, 'key'], c.key, 'key');
+        if (c.serverNames === undefined) return { certFile, keyFile };
+        const serverNames = dedupe(c.serverNames.map((s, k) => this.hostPattern([...at, 'serverNames', k], s)));
+        return { certFile, keyFile, serverNames };
+      });
+      return { ...base, tls: { certificates, http2: tls.http2 ?? DEFAULTS.tls.http2, minVersion: tls.minVersion ?? DEFAULTS.tls.minVersion } };
+    });
+    this.#listenerAddresses = parsed;
+    return result;
+  }
+
+  #listenerAddresses: Array<{ index: number; address: string; hostPort: HostPort }> = [];
+
+  admin(raw: RawConfig): { host: string; port: number } | undefined {
+    if (raw.admin === undefined) return undefined;
+    const path = ['admin', 'address'];
+    const hostPort = this.address(path, raw.admin.address);
+    if (hostPort === undefined) return { host: '', port: 0 };
+    const clash = this.#listenerAddresses.find((p) => addressesOverlap(p.hostPort, hostPort));
+    if (clash !== undefined) this.problem(path, overlapMessage(`admin address ${JSON.stringify(raw.admin.address)}`, clash.hostPort, hostPort, `listen.${clash.index}`));
+    if (isWildcardHost(hostPort.host)) {
+      this.warn(path, `the admin API listens on every interface (${hostPort.host}); keep it on loopback or a private network, such as "127.0.0.1:${hostPort.port}"`);
+    }
+    return hostPort;
+  }
+
+  address(path: readonly PathSegment[], address: string): HostPort | undefined {
+    const parsed = parseAddress(address);
+    if (parsed.ok) return parsed.value;
+    this.problem(path, `invalid address ${JSON.stringify(address)}: ${parsed.reason}`);
+    return undefined;
+  }
+
+  /** Resolves a TLS file against the config's directory and checks that it can be read. */
+  file(path: readonly PathSegment[], file: string, what: string): string {
+    const absolute = resolve(this.#context.baseDir, file);
+    try {
+      accessSync(absolute, constants.R_OK);
+      if (statSync(absolute).isDirectory()) this.problem(path, `${what} file ${absolute} is a directory`);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') this.problem(path, `${what} file not found: ${absolute}`);
+      else if (code === 'EACCES') this.problem(path, `${what} file not readable (permission denied): ${absolute}`);
+      else this.problem(path, `${what} file cannot be read: ${absolute}: ${(error as Error).message}`);
+    }
+    return absolute;
+  }
+
+  // ---- upstreams ---------------------------------------------------------------------
+
+  upstream(name: string, raw: RawUpstream): UpstreamConfig {
+    const at: PathSegment[] = ['upstreams', name];
+    const seen = new Map<string, number>();
+    const targets = raw.targets.map((t, i): TargetConfig => {
+      const path = [...at, 'targets', i, 'url'];
+      const weight = t.weight ?? DEFAULTS.upstream.weight;
+      let url: URL;
+      try {
+        url = new URL(t.url);
+      } catch {
+        this.problem(path, `invalid URL ${JSON.stringify(t.url)}`);
+        return { origin: '', basePath: '', weight };
+      }
+      if (url.username !== '' || url.password !== '') this.problem(path, 'credentials in a target URL are not supported; remove "user:password@"');
+      if (url.search !== '' || url.hash !== '') this.problem(path, 'a target URL may not have a query string or fragment');
+      const basePath = url.pathname.replace(/\/+$/, '');
+      const key = url.origin + basePath;
+      const earlier = seen.get(key);
+      if (earlier !== undefined) this.warn(path, `target ${JSON.stringify(t.url)} is listed twice (also targets.${earlier}); use weight instead`);
+      else seen.set(key, i);
+      return { origin: url.origin, basePath, weight };
+    });
+    return {
+      name,
+      targets,
+      balancer: raw.balancer ?? DEFAULTS.upstream.balancer,
+      timeouts: this.timeouts([...at, 'timeouts'], raw.timeouts, DEFAULTS.upstream.timeouts),
+      pool: {
+        connections: raw.pool?.connections ?? DEFAULTS.upstream.pool.connections,
+        keepAliveTimeoutMs: this.duration([...at, 'pool', 'keepAliveTimeout'], raw.pool?.keepAliveTimeout, DEFAULTS.upstream.pool.keepAliveTimeoutMs),
+      },
+      hostHeader: raw.hostHeader ?? DEFAULTS.upstream.hostHeader,
+    };
+  }
+
+  timeouts(path: readonly PathSegment[], raw: RawTimeouts | undefined, base: Timeouts): Timeouts {
+    return {
+      connectMs: this.duration([...path, 'connect'], raw?.connect, base.connectMs),
+      responseMs: this.duration([...path, 'response'], raw?.response, base.responseMs),
+      idleMs: this.duration([...path, 'idle'], raw?.idle, base.idleMs),
+      totalMs: this.duration([...path, 'total'], raw?.total, base.totalMs),
+    };
+  }
+
+  // ---- routes ------------------------------------------------------------------------
+
+  routes(list: readonly RawRoute[], upstreams: Readonly<Record<string, UpstreamConfig>>, defaultMaxBody: number): RouteConfig[] {
+    const names = new Map<string, number>();
+    return list.map((route, index): RouteConfig => {
+      const at: PathSegment[] = ['routes', index];
+      const earlier = names.get(route.name);
+      if (earlier !== undefined) this.problem([...at, 'name'], `route name ${JSON.stringify(route.name)} is already used by routes.${earlier}`);
+      else names.set(route.name, index);
+      const upstream = Object.hasOwn(upstreams, route.upstream) ? upstreams[route.upstream] : undefined;
+      if (upstream === undefined) {
+        this.problem([...at, 'upstream'], `unknown upstream ${JSON.stringify(route.upstream)}${didYouMean(route.upstream, Object.keys(upstreams))}`);
+      }
+      const result: {
+        -readonly [K in keyof RouteConfig]: RouteConfig[K];
+      } = {
+        name: route.name,
+        index,
+        match: this.match([...at, 'match'], route.match),
+        upstream: route.upstream,
+        maxBodySize: this.size([...at, 'maxBodySize'], route.maxBodySize, defaultMaxBody),
+      };
+      if (route.rewrite !== undefined) result.rewrite = rewrite(route.rewrite);
+      if (route.requestHeaders !== undefined) result.requestHeaders = this.headerEdits([...at, 'requestHeaders'], route.requestHeaders);
+      if (route.responseHeaders !== undefined) result.responseHeaders = this.headerEdits([...at, 'responseHeaders'], route.responseHeaders);
+      // Route timeouts override the upstream's key by key; a route without any keeps the upstream's.
+      if (route.timeouts !== undefined) result.timeouts = this.timeouts([...at, 'timeouts'], route.timeouts, upstream?.timeouts ?? DEFAULTS.upstream.timeouts);
+      return result;
+    });
+  }
+
+  match(at: readonly PathSegment[], raw: RawMatch | undefined): RouteMatch {
+    if (raw === undefined) return { hosts: [], methods: [], headers: {}, query: {} };
+    const hostList = raw.host === undefined ? [] : Array.isArray(raw.host) ? raw.host : [raw.host];
+    const hosts = dedupe(hostList.map((h, i) => this.hostPattern(Array.isArray(raw.host) ? [...at, 'host', i] : [...at, 'host'], h)));
+    const pathKeys = (['path', 'pathPrefix', 'pathRegex'] as const).filter((k) => raw[k] !== undefined);
+    if (pathKeys.length > 1) {
+      this.problem([...at, pathKeys[1] as string], `a route matches on one path condition only, but has ${pathKeys.join(' and ')}; keep one`, 'key');
+    }
+    if (raw.pathRegex !== undefined) this.regex([...at, 'pathRegex'], raw.pathRegex);
+    const result: { -readonly [K in keyof RouteMatch]: RouteMatch[K] } = {
+      hosts,
+      methods: dedupe((raw.methods ?? []).map((m) => m.toUpperCase())),
+      headers: this.matchers([...at, 'headers'], raw.headers, true),
+      query: this.matchers([...at, 'query'], raw.query, false),
+    };
+    if (raw.path !== undefined) result.path = raw.path;
+    if (raw.pathPrefix !== undefined) result.pathPrefix = raw.pathPrefix;
+    if (raw.pathRegex !== undefined) result.pathRegex = raw.pathRegex;
+    return result;
+  }
+
+  hostPattern(path: readonly PathSegment[], pattern: string): string {
+    const reason = hostPatternProblem(pattern.trim());
+    if (reason !== undefined) this.problem(path, `invalid host pattern ${reason}`);
+    return pattern.trim().toLowerCase();
+  }
+
+  regex(path: readonly PathSegment[], source: string): void {
+    try {
+      new RegExp(source);
+    } catch (error) {
+      this.problem(path, (error as Error).message);
+    }
+  }
+
+  matchers(at: readonly PathSegment[], raw: Readonly<Record<string, RawStringMatch>> | undefined, headers: boolean): Record<string, StringMatcher> {
+    const result: Record<string, StringMatcher> = {};
+    if (raw === undefined) return result;
+    const seen = new Map<string, string>();
+    for (const [name, value] of Object.entries(raw)) {
+      const path = [...at, name];
+      const key = headers ? name.toLowerCase() : name;
+      if (headers && !isHeaderName(name)) this.problem(path, `invalid header name ${JSON.stringify(name)}`, 'key');
+      if (!headers && name === '') this.problem(path, 'a query parameter name must not be empty', 'key');
+      const earlier = seen.get(key);
+      if (earlier !== undefined) this.problem(path, `header ${JSON.stringify(name)} is already matched as ${JSON.stringify(earlier)} (names are case-insensitive)`, 'key');
+      seen.set(key, name);
+      putOwn(result, key, this.matcher(path, value));
+    }
+    return result;
+  }
+
+  matcher(path: readonly PathSegment[], raw: RawStringMatch): StringMatcher {
+    if (typeof raw === 'string') return { exact: raw };
+    const kinds = (['exact', 'prefix', 'regex', 'present'] as const).filter((k) => raw[k] !== undefined);
+    if (kinds.length !== 1) {
+      this.problem(path, kinds.length === 0 ? 'a matcher needs one of exact, prefix, regex or present' : `a matcher takes one of exact, prefix, regex or present, not ${kinds.join(' and ')}`);
+    }
+    if (raw.regex !== undefined) this.regex([...path, 'regex'], raw.regex);
+    const result: { -readonly [K in keyof StringMatcher]: StringMatcher[K] } = {};
+    for (const k of kinds) (result as Record<string, unknown>)[k] = raw[k];
+    return result;
+  }
+
+  headerEdits(at: readonly PathSegment[], raw: RawHeaderEdits): HeaderEdits {
+    const values = (kind: 'set' | 'add'): Record<string, string> => {
+      const result: Record<string, string> = {};
+      for (const [name, value] of Object.entries(raw[kind] ?? {})) {
+        const path = [...at, kind, name];
+        if (!isHeaderName(name)) this.problem(path, `invalid header name ${JSON.stringify(name)}`, 'key');
+        if (!isHeaderValue(value)) this.problem(path, 'a header value may not contain line breaks or NUL characters');
+        if (Object.hasOwn(result, name.toLowerCase())) this.problem(path, `header ${JSON.stringify(name)} is listed twice (names are case-insensitive)`, 'key');
+        putOwn(result, name.toLowerCase(), value);
+      }
+      return result;
+    };
+    const remove = (raw.remove ?? []).map((name, i) => {
+      if (!isHeaderName(name)) this.problem([...at, 'remove', i], `invalid header name ${JSON.stringify(name)}`);
+      return name.toLowerCase();
+    });
+    return { set: values('set'), add: values('add'), remove: dedupe(remove) };
+  }
+
+  // ---- proxy -------------------------------------------------------------------------
+
+  proxy(raw: NonNullable<RawConfig['proxy']>): Config['proxy'] {
+    const trustedProxies = (raw.trustedProxies ?? []).map((entry, i) => {
+      const reason = ipOrCidrProblem(entry.trim());
+      if (reason !== undefined) this.problem(['proxy', 'trustedProxies', i], reason);
+      return entry.trim().toLowerCase();
+    });
+    const via = raw.via ?? DEFAULTS.proxy.via;
+    if (typeof via === 'string' && !isHeaderValue(via)) this.problem(['proxy', 'via'], 'the Via pseudonym may not contain line breaks or NUL characters');
+    const requestIdHeader = raw.requestIdHeader ?? DEFAULTS.proxy.requestIdHeader;
+    if (!isHeaderName(requestIdHeader)) this.problem(['proxy', 'requestIdHeader'], `invalid header name ${JSON.stringify(requestIdHeader)}`);
+    return {
+      trustedProxies: dedupe(trustedProxies),
+      via,
+      requestIdHeader: requestIdHeader.toLowerCase(),
+      drainTimeoutMs: this.duration(['proxy', 'drainTimeout'], raw.drainTimeout, DEFAULTS.proxy.drainTimeoutMs),
+    };
+  }
+
+  // ---- units -------------------------------------------------------------------------
+
+  duration(path: readonly PathSegment[], value: string | number | undefined, fallback: number): number {
+    if (value === undefined) return fallback;
+    const result = durationMs(value);
+    if (result === undefined || result > MAX_DURATION_MS) {
+      this.problem(path, `duration ${JSON.stringify(value)} is too long; the longest is 24 days ("576h")`);
+      return fallback;
+    }
+    return result;
+  }
+
+  size(path: readonly PathSegment[], value: string | number | undefined, fallback: number): number {
+    if (value === undefined) return fallback;
+    const result = sizeBytes(value);
+    if (result === undefined || result > Number.MAX_SAFE_INTEGER) {
+      this.problem(path, `size ${JSON.stringify(value)} is too large`);
+      return fallback;
+    }
+    return result;
+  }
+}
+
+function overlapMessage(subject: string, earlier: HostPort, current: HostPort, where: string): string {
+  if (earlier.host === current.host) return `${subject} is already used by ${where}`;
+  return `${subject} overlaps ${where} (${formatHostPort(earlier)}): an address on every interface takes the port on all of them`;
+}
+
+function formatHostPort(a: HostPort): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+function rewrite(raw: NonNullable<RawRoute['rewrite']>): RouteRewrite {
+  const result: { -readonly [K in keyof RouteRewrite]: RouteRewrite[K] } = {};
+  if (raw.stripPrefix !== undefined) result.stripPrefix = raw.stripPrefix;
+  if (raw.path !== undefined) result.path = raw.path;
+  if (raw.addPrefix !== undefined) result.addPrefix = raw.addPrefix;
+  return result;
+}
+
+function dedupe<T>(items: readonly T[]): T[] {
+  return [...new Set(items)];
+}
+
+/**
+ * Sets an own property even for names like `__proto__`, which plain assignment would
+ * treat as the prototype: names in a configuration file are user input.
+ */
+function putOwn<T>(target: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** Freezes an object graph so that no part of the runtime can change a configuration in use. */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+  }
+  return value;
+}

@@ -1,0 +1,200 @@
+/**
+ * Schema validation with readable messages. Ajv reports every branch of every union
+ * it tried; a user wants one sentence per mistake, at the right place. This module
+ * turns Ajv's errors into `PathProblem`s: unions collapse to one message (or to the
+ * errors of the one branch the value was evidently meant for), unknown keys get a
+ * "did you mean", durations and sizes say what they look like.
+ */
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { didYouMean } from './did-you-mean.js';
+import { publishedSchema } from './json-schema.js';
+import type { PathProblem, PathSegment } from './positions.js';
+import type { RawConfig } from './schema.js';
+import { DURATION_PATTERN, SIZE_PATTERN } from './units.js';
+
+const NAME_PATTERN = '^[A-Za-z0-9_.:-]+$';
+const TOKEN_PATTERN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
+
+let compiled: ValidateFunction<RawConfig> | undefined;
+
+/** The compiled validator, built on first use (compiling costs a few milliseconds). */
+function validator(): ValidateFunction<RawConfig> {
+  if (compiled === undefined) {
+    // verbose: errors carry their schema and data, which the messages are made from.
+    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true });
+    compiled = ajv.compile<RawConfig>(publishedSchema());
+  }
+  return compiled;
+}
+
+/**
+ * Validates parsed YAML against the schema. Returns the typed configuration when it
+ * is valid, or the problems (unordered; the loader sorts them by position).
+ */
+export function validateSchema(data: unknown): { ok: true; raw: RawConfig } | { ok: false; problems: PathProblem[] } {
+  const validate = validator();
+  if (validate(data)) return { ok: true, raw: data };
+  return { ok: false, problems: humanise(validate.errors ?? []) };
+}
+
+type AjvError = ErrorObject;
+
+function humanise(errors: readonly AjvError[]): PathProblem[] {
+  const consumed = new Set<AjvError>();
+  const problems: PathProblem[] = [];
+  // Outermost unions first: each takes all errors of its branches with it.
+  const unions = errors.filter((e) => e.keyword === 'anyOf').sort((a, b) => a.schemaPath.length - b.schemaPath.length);
+  for (const union of unions) {
+    if (consumed.has(union)) continue;
+    consumed.add(union);
+    const prefix = `${union.schemaPath}/`;
+    const inner = errors.filter((e) => e.schemaPath.startsWith(prefix));
+    for (const e of inner) consumed.add(e);
+    problems.push(...unionProblems(union, inner));
+  }
+  // propertyNames reports the failing keyword (pattern) for the key as well; one message is enough.
+  for (const e of errors) if (e.keyword !== 'propertyNames' && e.propertyName !== undefined) consumed.add(e);
+  for (const e of errors) if (!consumed.has(e)) problems.push(single(e));
+  return problems;
+}
+
+function unionProblems(union: AjvError, inner: readonly AjvError[]): PathProblem[] {
+  const path = pointerToPath(union.instancePath);
+  const schema = union.parentSchema ?? {};
+  const branches = Array.isArray(schema['anyOf']) ? (schema['anyOf'] as Record<string, unknown>[]) : [];
+  const patterns = branches.map((b) => b['pattern']);
+  if (patterns.includes(DURATION_PATTERN)) {
+    return [{ path, message: `expected a duration such as "500ms", "2s", "1m" (or a number of milliseconds); got ${describe(union.data)}` }];
+  }
+  if (patterns.includes(SIZE_PATTERN)) {
+    return [{ path, message: `expected a size such as "16kb", "10mb", "1gb" (or a number of bytes); got ${describe(union.data)}` }];
+  }
+  // The branch whose type the value has is the one the user meant: report its errors instead.
+  const perBranch = branches.map((_, i) => inner.filter((e) => e.schemaPath.startsWith(`${union.schemaPath}/${i}/`)));
+  const meant = perBranch.filter(
+    (errs) => !errs.some((e) => e.instancePath === union.instancePath && (e.keyword === 'type' || e.keyword === 'const' || e.keyword === 'enum')),
+  );
+  if (meant.length === 1) return humanise(meant[0] as AjvError[]);
+  const constants = branches.filter((b) => 'const' in b).map((b) => b['const']);
+  if (constants.length === branches.length && branches.length > 0) {
+    const names = constants.map((c) => JSON.stringify(c));
+    const hint = typeof union.data === 'string' ? didYouMean(union.data, constants.filter((c): c is string => typeof c === 'string')) : '';
+    return [{ path, message: `expected one of ${names.join(', ')}; got ${describe(union.data)}${hint}` }];
+  }
+  return [{ path, message: `expected ${branches.map(expectation).join(' or ')}; got ${describe(union.data)}` }];
+}
+
+function single(e: AjvError): PathProblem {
+  const path = pointerToPath(e.instancePath);
+  const params = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const key = String(params['additionalProperty']);
+      const known = Object.keys((e.parentSchema?.['properties'] as Record<string, unknown> | undefined) ?? {});
+      const hint = didYouMean(key, known);
+      const message = hint !== '' ? `unknown key ${JSON.stringify(key)}${hint}` : `unknown key ${JSON.stringify(key)}; expected one of: ${known.join(', ')}`;
+      return { path: [...path, key], message, at: 'key' };
+    }
+    case 'required':
+      return { path: [...path, String(params['missingProperty'])], message: `missing required key ${JSON.stringify(params['missingProperty'])}` };
+    case 'propertyNames': {
+      const name = String(params['propertyName']);
+      return { path: [...path, name], message: `invalid name ${JSON.stringify(name)}: use only letters, digits and "_", ".", ":", "-"`, at: 'key' };
+    }
+    case 'type': {
+      const expected = typeName(String(params['type']));
+      const hint = e.instancePath.endsWith('/address') && typeof e.data === 'number' ? `; write a bare port in quotes: "${e.data}"` : '';
+      return { path, message: `expected ${expected}; got ${describe(e.data)}${hint}` };
+    }
+    case 'pattern':
+      return { path, message: `${patternMessage(String(params['pattern']))}; got ${describe(e.data)}` };
+    case 'minLength':
+      return { path, message: 'must not be empty' };
+    case 'minItems':
+      return { path, message: Number(params['limit']) === 1 ? 'must not be an empty list' : `must list at least ${String(params['limit'])} items` };
+    case 'minimum':
+      return { path, message: `must be at least ${String(params['limit'])}; got ${describe(e.data)}` };
+    case 'maximum':
+      return { path, message: `must be at most ${String(params['limit'])}; got ${describe(e.data)}` };
+    case 'const':
+      return { path, message: `expected ${JSON.stringify(params['allowedValue'])}; got ${describe(e.data)}` };
+    default:
+      return { path, message: `${e.message ?? 'is invalid'}; got ${describe(e.data)}` };
+  }
+}
+
+function patternMessage(pattern: string): string {
+  switch (pattern) {
+    case NAME_PATTERN:
+      return 'may only contain letters, digits and "_", ".", ":", "-"';
+    case TOKEN_PATTERN:
+      return 'is not a valid HTTP method (letters, digits and !#$%&\'*+.^_`|~-)';
+    case '^/':
+      return 'must start with "/"';
+    case '^https?://':
+      return 'must be an http:// or https:// URL';
+    case DURATION_PATTERN:
+      return 'expected a duration such as "500ms", "2s", "1m"';
+    case SIZE_PATTERN:
+      return 'expected a size such as "16kb", "10mb", "1gb"';
+    default:
+      return `must match /${pattern}/`;
+  }
+}
+
+function typeName(type: string): string {
+  switch (type) {
+    case 'object':
+      return 'a mapping (key: value)';
+    case 'array':
+      return 'a list';
+    case 'integer':
+      return 'a whole number';
+    case 'number':
+      return 'a number';
+    case 'boolean':
+      return 'true or false';
+    case 'string':
+      return 'a string';
+    default:
+      return type;
+  }
+}
+
+/** What a union branch accepts, for "expected X or Y". */
+function expectation(branch: Record<string, unknown>): string {
+  if ('const' in branch) return JSON.stringify(branch['const']);
+  const type = String(branch['type']);
+  if (type === 'array') {
+    const items = branch['items'] as Record<string, unknown> | undefined;
+    return items === undefined ? 'a list' : `a list of ${plural(expectation(items))}`;
+  }
+  if (type === 'object' && branch['properties'] !== undefined) {
+    const keys = Object.keys(branch['properties'] as Record<string, unknown>);
+    return `a mapping with ${keys.length === 1 ? keys[0] : `${keys.slice(0, -1).join(', ')} or ${keys.at(-1)}`}`;
+  }
+  return typeName(type);
+}
+
+function plural(phrase: string): string {
+  return phrase.replace(/^an? (\w+)/, '$1s');
+}
+
+/** A value as quoted in a message: strings quoted (and cut when long), containers named. */
+export function describe(value: unknown): string {
+  if (value === null || value === undefined) return 'an empty value';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+  return String(value);
+}
+
+/** `/routes/1/upstream` → `['routes', 1, 'upstream']` (JSON Pointer unescaping included). */
+export function pointerToPath(pointer: string): PathSegment[] {
+  if (pointer === '') return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^(0|[1-9]\d*)$/.test(s) ? Number(s) : s));
+}
