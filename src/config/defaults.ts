@@ -3,7 +3,7 @@
  * reference generated from it) stays the only place they are written down.
  */
 import { ConfigSchema } from './schema.js';
-import type { Config } from './types.js';
+import type { BalancerKind, Config } from './types.js';
 import { durationMs, sizeBytes } from './units.js';
 
 /**
@@ -53,6 +53,7 @@ export const DEFAULTS = {
     maxBodySize: bytes('limits', 'maxBodySize'),
   },
   proxy: {
+    deadlineHeader: schemaDefault('proxy', 'deadlineHeader') as string | false,
     via: schemaDefault('proxy', 'via') as string | false,
     requestIdHeader: schemaDefault('proxy', 'requestIdHeader') as string,
     drainTimeoutMs: ms('proxy', 'drainTimeout'),
@@ -63,7 +64,7 @@ export const DEFAULTS = {
     accessLog: schemaDefault('logging', 'accessLog') as boolean,
   },
   upstream: {
-    balancer: schemaDefault('upstreams', '*', 'balancer') as 'round-robin' | 'weighted-round-robin',
+    balancer: schemaDefault('upstreams', '*', 'balancer') as BalancerKind,
     hostHeader: schemaDefault('upstreams', '*', 'hostHeader') as 'preserve' | 'target',
     weight: schemaDefault('upstreams', '*', 'targets', '*', 'weight') as number,
     timeouts: {
@@ -75,6 +76,53 @@ export const DEFAULTS = {
     pool: {
       connections: schemaDefault('upstreams', '*', 'pool', 'connections') as number,
       keepAliveTimeoutMs: ms('upstreams', '*', 'pool', 'keepAliveTimeout'),
+    },
+    slowStartMs: ms('upstreams', '*', 'slowStart'),
+    panicThreshold: (schemaDefault('upstreams', '*', 'panicThreshold') as number) / 100,
+    healthCheck: {
+      type: schemaDefault('upstreams', '*', 'healthCheck', 'type') as 'http' | 'tcp',
+      path: schemaDefault('upstreams', '*', 'healthCheck', 'path') as string,
+      method: schemaDefault('upstreams', '*', 'healthCheck', 'method') as 'GET' | 'HEAD',
+      expectedStatus: schemaDefault('upstreams', '*', 'healthCheck', 'expectedStatus') as string,
+      intervalMs: ms('upstreams', '*', 'healthCheck', 'interval'),
+      jitter: (schemaDefault('upstreams', '*', 'healthCheck', 'jitter') as number) / 100,
+      timeoutMs: ms('upstreams', '*', 'healthCheck', 'timeout'),
+      unhealthyThreshold: schemaDefault('upstreams', '*', 'healthCheck', 'unhealthyThreshold') as number,
+      healthyThreshold: schemaDefault('upstreams', '*', 'healthCheck', 'healthyThreshold') as number,
+      initiallyHealthy: schemaDefault('upstreams', '*', 'healthCheck', 'initiallyHealthy') as boolean,
+    },
+    outlierDetection: {
+      consecutive5xx: schemaDefault('upstreams', '*', 'outlierDetection', 'consecutive5xx') as number,
+      consecutiveGatewayFailures: schemaDefault('upstreams', '*', 'outlierDetection', 'consecutiveGatewayFailures') as number,
+      failureRateThreshold: schemaDefault('upstreams', '*', 'outlierDetection', 'failureRate', 'threshold') as number,
+      failureRateMinRequests: schemaDefault('upstreams', '*', 'outlierDetection', 'failureRate', 'minRequests') as number,
+      failureRateWindowMs: ms('upstreams', '*', 'outlierDetection', 'failureRate', 'window'),
+      baseEjectionMs: ms('upstreams', '*', 'outlierDetection', 'baseEjectionTime'),
+      maxEjectionMs: ms('upstreams', '*', 'outlierDetection', 'maxEjectionTime'),
+      maxEjectionRatio: (schemaDefault('upstreams', '*', 'outlierDetection', 'maxEjectionPercent') as number) / 100,
+    },
+    retry: {
+      attempts: schemaDefault('upstreams', '*', 'retry', 'attempts') as number,
+      statuses: schemaDefault('upstreams', '*', 'retry', 'statuses') as number[],
+      perTryTimeoutMs: ms('upstreams', '*', 'retry', 'perTryTimeout'),
+      backoffBaseMs: ms('upstreams', '*', 'retry', 'backoff', 'base'),
+      backoffMaxMs: ms('upstreams', '*', 'retry', 'backoff', 'max'),
+      budgetRatio: (schemaDefault('upstreams', '*', 'retry', 'budget', 'ratio') as number) / 100,
+      budgetMinPerSecond: schemaDefault('upstreams', '*', 'retry', 'budget', 'minPerSecond') as number,
+      maxBufferedBody: bytes('upstreams', '*', 'retry', 'maxBufferedBody'),
+      unsafeMethods: schemaDefault('upstreams', '*', 'retry', 'unsafeMethods') as boolean,
+    },
+    hash: {
+      algorithm: schemaDefault('upstreams', '*', 'hash', 'algorithm') as 'ring' | 'maglev',
+      boundedLoad: schemaDefault('upstreams', '*', 'hash', 'boundedLoad') as number,
+    },
+    sticky: {
+      cookie: schemaDefault('upstreams', '*', 'stickySession', 'cookie') as string,
+      ttlMs: ms('upstreams', '*', 'stickySession', 'ttl'),
+    },
+    hedge: {
+      delay: schemaDefault('routes', '*', 'hedge', 'delay') as string,
+      minDelayMs: ms('routes', '*', 'hedge', 'minDelay'),
     },
   },
   tls: {

@@ -10,10 +10,15 @@ import { addressesOverlap, hostPatternProblem, ipOrCidrProblem, isHeaderName, is
 import { DEFAULTS } from './defaults.js';
 import { didYouMean } from './did-you-mean.js';
 import type { PathProblem, PathSegment } from './positions.js';
-import type { RawConfig, RawHeaderEdits, RawMatch, RawRoute, RawStringMatch, RawUpstream } from './schema.js';
+import type { RawConfig, RawHedge, RawHeaderEdits, RawMatch, RawRetry, RawRoute, RawStringMatch, RawUpstream } from './schema.js';
 import type {
   CertificateConfig,
   Config,
+  HashConfig,
+  HealthCheckConfig,
+  HedgeConfig,
+  OutlierDetectionConfig,
+  RetryConfig,
   HeaderEdits,
   ListenerConfig,
   RouteConfig,
@@ -213,6 +218,121 @@ class Normaliser {
         keepAliveTimeoutMs: this.duration([...at, 'pool', 'keepAliveTimeout'], raw.pool?.keepAliveTimeout, DEFAULTS.upstream.pool.keepAliveTimeoutMs),
       },
       hostHeader: raw.hostHeader ?? DEFAULTS.upstream.hostHeader,
+      hash: this.hash(at, raw),
+      stickySession:
+        raw.stickySession === undefined
+          ? null
+          : {
+              cookie: raw.stickySession.cookie ?? DEFAULTS.upstream.sticky.cookie,
+              ttlMs: this.duration([...at, 'stickySession', 'ttl'], raw.stickySession.ttl, DEFAULTS.upstream.sticky.ttlMs),
+            },
+      slowStartMs: this.duration([...at, 'slowStart'], raw.slowStart, DEFAULTS.upstream.slowStartMs),
+      healthCheck: raw.healthCheck === undefined ? null : this.healthCheck([...at, 'healthCheck'], raw.healthCheck),
+      outlierDetection: this.outlier([...at, 'outlierDetection'], raw.outlierDetection),
+      panicThreshold: raw.panicThreshold === undefined ? DEFAULTS.upstream.panicThreshold : raw.panicThreshold / 100,
+      retry: this.retry([...at, 'retry'], raw.retry, DEFAULTS.upstream.retry),
+    };
+  }
+
+  hash(at: readonly PathSegment[], raw: RawUpstream): HashConfig | null {
+    const balancer = raw.balancer ?? DEFAULTS.upstream.balancer;
+    if (raw.hash === undefined) {
+      if (balancer === 'consistent-hash') this.problem([...at, 'balancer'], 'the consistent-hash balancer needs a `hash` key, e.g. hash: { source: header, name: x-user-id }');
+      return null;
+    }
+    const h = raw.hash;
+    if ((h.source === 'header' || h.source === 'cookie') && h.name === undefined) {
+      this.problem([...at, 'hash', 'source'], `hash.source ${h.source} needs hash.name (the ${h.source} to hash on)`);
+    }
+    if (balancer !== 'consistent-hash') this.warn([...at, 'hash'], `hash is only used by the consistent-hash balancer; this upstream uses ${balancer}`, 'key');
+    return {
+      source: h.source,
+      name: h.source === 'header' ? (h.name ?? '').toLowerCase() : (h.name ?? ''),
+      algorithm: h.algorithm ?? DEFAULTS.upstream.hash.algorithm,
+      boundedLoad: h.boundedLoad ?? DEFAULTS.upstream.hash.boundedLoad,
+    };
+  }
+
+  healthCheck(at: readonly PathSegment[], raw: NonNullable<RawUpstream['healthCheck']>): HealthCheckConfig {
+    const d = DEFAULTS.upstream.healthCheck;
+    const statusText = raw.expectedStatus ?? d.expectedStatus;
+    const expectedStatus = statusText.split(',').map((part): [number, number] => {
+      const [lo, hi] = part.split('-').map((x) => Number(x.trim()));
+      return [lo!, hi ?? lo!];
+    });
+    for (const [lo, hi] of expectedStatus) {
+      if (lo < 100 || hi > 599 || lo > hi) this.problem([...at, 'expectedStatus'], `invalid status range ${lo}-${hi}; statuses are 100-599, low before high`);
+    }
+    const intervalMs = this.duration([...at, 'interval'], raw.interval, d.intervalMs);
+    const timeoutMs = this.duration([...at, 'timeout'], raw.timeout, d.timeoutMs);
+    if (intervalMs < 50) this.problem([...at, 'interval'], 'a health check interval under 50ms would flood the targets');
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(raw.headers ?? {})) {
+      if (!isHeaderName(name)) this.problem([...at, 'headers', name], `invalid header name ${JSON.stringify(name)}`, 'key');
+      if (!isHeaderValue(value)) this.problem([...at, 'headers', name], 'header values may not contain line breaks or NUL characters');
+      headers[name.toLowerCase()] = value;
+    }
+    const result: { -readonly [K in keyof HealthCheckConfig]: HealthCheckConfig[K] } = {
+      type: raw.type ?? d.type,
+      path: raw.path ?? d.path,
+      method: raw.method ?? d.method,
+      expectedStatus,
+      headers,
+      intervalMs,
+      jitter: raw.jitter === undefined ? d.jitter : raw.jitter / 100,
+      timeoutMs,
+      unhealthyThreshold: raw.unhealthyThreshold ?? d.unhealthyThreshold,
+      healthyThreshold: raw.healthyThreshold ?? d.healthyThreshold,
+      initiallyHealthy: raw.initiallyHealthy ?? d.initiallyHealthy,
+    };
+    if (raw.bodyContains !== undefined) result.bodyContains = raw.bodyContains;
+    return result;
+  }
+
+  outlier(at: readonly PathSegment[], raw: RawUpstream['outlierDetection']): OutlierDetectionConfig {
+    const d = DEFAULTS.upstream.outlierDetection;
+    const rate = raw?.failureRate;
+    const baseEjectionMs = this.duration([...at, 'baseEjectionTime'], raw?.baseEjectionTime, d.baseEjectionMs);
+    const maxEjectionMs = this.duration([...at, 'maxEjectionTime'], raw?.maxEjectionTime, d.maxEjectionMs);
+    if (maxEjectionMs < baseEjectionMs) this.problem([...at, 'maxEjectionTime'], 'maxEjectionTime must not be shorter than baseEjectionTime');
+    return {
+      consecutive5xx: raw?.consecutive5xx ?? d.consecutive5xx,
+      consecutiveGatewayFailures: raw?.consecutiveGatewayFailures ?? d.consecutiveGatewayFailures,
+      failureRate:
+        rate === undefined
+          ? null
+          : {
+              threshold: (rate.threshold ?? d.failureRateThreshold) / 100,
+              minRequests: rate.minRequests ?? d.failureRateMinRequests,
+              windowMs: this.duration([...at, 'failureRate', 'window'], rate.window, d.failureRateWindowMs),
+            },
+      baseEjectionMs,
+      maxEjectionMs,
+      maxEjectionRatio: raw?.maxEjectionPercent === undefined ? d.maxEjectionRatio : raw.maxEjectionPercent / 100,
+    };
+  }
+
+  retry(at: readonly PathSegment[], raw: RawRetry | undefined, base: RetryConfig): RetryConfig {
+    if (raw === undefined) return base;
+    return {
+      attempts: raw.attempts ?? base.attempts,
+      statuses: raw.statuses === undefined ? base.statuses : dedupe(raw.statuses),
+      perTryTimeoutMs: this.duration([...at, 'perTryTimeout'], raw.perTryTimeout, base.perTryTimeoutMs),
+      backoffBaseMs: this.duration([...at, 'backoff', 'base'], raw.backoff?.base, base.backoffBaseMs),
+      backoffMaxMs: this.duration([...at, 'backoff', 'max'], raw.backoff?.max, base.backoffMaxMs),
+      budgetRatio: raw.budget?.ratio === undefined ? base.budgetRatio : raw.budget.ratio / 100,
+      budgetMinPerSecond: raw.budget?.minPerSecond ?? base.budgetMinPerSecond,
+      maxBufferedBody: this.size([...at, 'maxBufferedBody'], raw.maxBufferedBody, base.maxBufferedBody),
+      unsafeMethods: raw.unsafeMethods ?? base.unsafeMethods,
+    };
+  }
+
+  hedge(at: readonly PathSegment[], raw: RawHedge): HedgeConfig {
+    const d = DEFAULTS.upstream.hedge;
+    const delayRaw = raw.delay ?? d.delay;
+    return {
+      delay: delayRaw === 'p95' ? 'p95' : this.duration([...at, 'delay'], delayRaw, 0),
+      minDelayMs: this.duration([...at, 'minDelay'], raw.minDelay, d.minDelayMs),
     };
   }
 
@@ -252,6 +372,9 @@ class Normaliser {
       if (route.responseHeaders !== undefined) result.responseHeaders = this.headerEdits([...at, 'responseHeaders'], route.responseHeaders);
       // Route timeouts override the upstream's key by key; a route without any keeps the upstream's.
       if (route.timeouts !== undefined) result.timeouts = this.timeouts([...at, 'timeouts'], route.timeouts, upstream?.timeouts ?? DEFAULTS.upstream.timeouts);
+      // A route's retry keys override the upstream's one by one.
+      if (route.retry !== undefined) result.retry = this.retry([...at, 'retry'], route.retry, upstream?.retry ?? DEFAULTS.upstream.retry);
+      if (route.hedge !== undefined) result.hedge = this.hedge([...at, 'hedge'], route.hedge);
       return result;
     });
   }
@@ -356,7 +479,14 @@ class Normaliser {
       via,
       requestIdHeader: requestIdHeader.toLowerCase(),
       drainTimeoutMs: this.duration(['proxy', 'drainTimeout'], raw.drainTimeout, DEFAULTS.proxy.drainTimeoutMs),
+      deadlineHeader: this.deadlineHeader(raw.deadlineHeader ?? DEFAULTS.proxy.deadlineHeader),
     };
+  }
+
+  deadlineHeader(value: string | false): string | false {
+    if (value === false) return false;
+    if (!isHeaderName(value)) this.problem(['proxy', 'deadlineHeader'], `invalid header name ${JSON.stringify(value)}`);
+    return value.toLowerCase();
   }
 
   // ---- units -------------------------------------------------------------------------

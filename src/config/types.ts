@@ -60,6 +60,9 @@ export interface RouteConfig {
   readonly maxBodySize: number;
   /** Route-level overrides of the upstream timeouts, already merged. */
   readonly timeouts?: Timeouts;
+  /** The route's own retry policy; when absent the upstream's applies. */
+  readonly retry?: RetryConfig;
+  readonly hedge?: HedgeConfig;
 }
 
 export interface TargetConfig {
@@ -70,12 +73,78 @@ export interface TargetConfig {
   readonly weight: number;
 }
 
-export type BalancerKind = 'round-robin' | 'weighted-round-robin';
+export type BalancerKind = 'p2c-ewma' | 'round-robin' | 'weighted-round-robin' | 'least-connections' | 'random' | 'consistent-hash';
+
+export interface HealthCheckConfig {
+  readonly type: 'http' | 'tcp';
+  readonly path: string;
+  readonly method: 'GET' | 'HEAD';
+  /** Inclusive status ranges that count as healthy. */
+  readonly expectedStatus: readonly (readonly [number, number])[];
+  readonly bodyContains?: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly intervalMs: number;
+  /** 0..1 */
+  readonly jitter: number;
+  readonly timeoutMs: number;
+  readonly unhealthyThreshold: number;
+  readonly healthyThreshold: number;
+  readonly initiallyHealthy: boolean;
+}
+
+export interface OutlierDetectionConfig {
+  /** 0: off. */
+  readonly consecutive5xx: number;
+  /** 0: off. */
+  readonly consecutiveGatewayFailures: number;
+  readonly failureRate: { readonly threshold: number; readonly minRequests: number; readonly windowMs: number } | null;
+  readonly baseEjectionMs: number;
+  readonly maxEjectionMs: number;
+  /** 0..1 */
+  readonly maxEjectionRatio: number;
+}
+
+export interface RetryConfig {
+  /** Retries after the first try; 0: off. */
+  readonly attempts: number;
+  readonly statuses: readonly number[];
+  /** 0: use the response timeout. */
+  readonly perTryTimeoutMs: number;
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+  /** 0..1 */
+  readonly budgetRatio: number;
+  readonly budgetMinPerSecond: number;
+  readonly maxBufferedBody: number;
+  readonly unsafeMethods: boolean;
+}
+
+export interface HedgeConfig {
+  /** A fixed delay in ms, or 'p95'. */
+  readonly delay: number | 'p95';
+  readonly minDelayMs: number;
+}
+
+export interface HashConfig {
+  readonly source: 'header' | 'cookie' | 'ip' | 'path';
+  /** Lower-cased header name, or the cookie name. */
+  readonly name: string;
+  readonly algorithm: 'ring' | 'maglev';
+  readonly boundedLoad: number;
+}
 
 export interface UpstreamConfig {
   readonly name: string;
   readonly targets: readonly TargetConfig[];
   readonly balancer: BalancerKind;
+  readonly hash: HashConfig | null;
+  readonly stickySession: { readonly cookie: string; readonly ttlMs: number } | null;
+  readonly slowStartMs: number;
+  readonly healthCheck: HealthCheckConfig | null;
+  readonly outlierDetection: OutlierDetectionConfig;
+  /** 0..1 */
+  readonly panicThreshold: number;
+  readonly retry: RetryConfig;
   readonly timeouts: Timeouts;
   readonly pool: { readonly connections: number; readonly keepAliveTimeoutMs: number };
   readonly hostHeader: 'preserve' | 'target';
@@ -117,6 +186,7 @@ export interface Config {
     readonly via: string | false;
     readonly requestIdHeader: string;
     readonly drainTimeoutMs: number;
+    readonly deadlineHeader: string | false;
   };
   readonly logging: {
     readonly level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';

@@ -9,7 +9,7 @@ import { startListener, type Listener } from '../listeners/server.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { createProxyHandler, type ProxyState } from '../proxy/forward.js';
 import { UpgradeProxy } from '../proxy/upgrade.js';
-import { PoolRegistry } from '../upstreams/pools.js';
+import { TargetRegistry } from '../upstreams/registry.js';
 import { buildRuntime, type Runtime } from './runtime.js';
 
 /** How a gateway is started. */
@@ -43,7 +43,7 @@ export class Gateway {
   lastReloadProblems: readonly ConfigProblem[] = [];
   lastReloadAt: Date | null = null;
   private readonly state: ProxyState;
-  private readonly pools = new PoolRegistry();
+  private readonly pools = new TargetRegistry();
   private readonly tracker = new ConnectionTracker();
   private readonly upgrades: UpgradeProxy;
   private readonly flushLogs: () => void;
@@ -65,7 +65,7 @@ export class Gateway {
       this.flushLogs = flush;
     }
     this.state = {
-      runtime: buildRuntime(config, 1, this.pools),
+      runtime: buildRuntime(config, 1, this.pools, this.logger),
       draining: false,
       logger: this.logger,
       accessLog: config.logging.accessLog ? this.logger.child({ type: 'access' }) : null,
@@ -153,7 +153,7 @@ export class Gateway {
     const config = result.config;
     let runtime: Runtime;
     try {
-      runtime = buildRuntime(config, old.version + 1, this.pools);
+      runtime = buildRuntime(config, old.version + 1, this.pools, this.logger);
     } catch (err) {
       // The loader checks what it can; anything the build still refuses is reported the same way.
       const problems: ConfigProblem[] = [{ file, line: 1, column: 1, path: '(root)', message: (err as Error).message }];

@@ -2,7 +2,8 @@ import type { Config } from '../config/types.js';
 import { HeaderClassifier } from '../proxy/headers.js';
 import { TrustedProxies } from '../proxy/trust.js';
 import { compileRouter, type Router } from '../router/index.js';
-import type { PoolRegistry } from '../upstreams/pools.js';
+import type { Logger } from '../observability/logger.js';
+import type { TargetRegistry } from '../upstreams/registry.js';
 import { Upstream } from '../upstreams/upstream.js';
 
 /**
@@ -22,12 +23,12 @@ export interface Runtime {
   readonly routesReadHeaders: boolean;
 }
 
-/** Builds a runtime; pools come from the registry so warm connections survive reloads. */
-export function buildRuntime(config: Config, version: number, pools: PoolRegistry): Runtime {
-  pools.beginGeneration();
+/** Builds a runtime; targets come from the registry so pools and health survive reloads. */
+export function buildRuntime(config: Config, version: number, registry: TargetRegistry, logger: Logger): Runtime {
+  registry.beginGeneration();
   const upstreams = new Map<string, Upstream>();
   for (const [name, upstreamConfig] of Object.entries(config.upstreams)) {
-    upstreams.set(name, new Upstream(upstreamConfig, pools));
+    upstreams.set(name, new Upstream(upstreamConfig, registry, logger));
   }
   const upstreamOfRoute: Upstream[] = [];
   for (const route of config.routes) {

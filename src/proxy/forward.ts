@@ -68,9 +68,11 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
 
   // Split the target into path and query without building a URL object.
   let url = req.url!;
+  let authority: string | undefined;
   if (url.charCodeAt(0) !== 47 /* '/' */) {
     const origin = absoluteFormOrigin(url);
     if (origin === -1) return refuse(plan, 'BRISK_BAD_REQUEST', 'the request target must be a path ("/…")');
+    authority = url.slice(url.charCodeAt(4) === 58 /* 'http:' */ ? 7 : 8, origin);
     url = origin === url.length ? '/' : url.slice(origin);
   }
   const q = url.indexOf('?');
@@ -98,7 +100,9 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
       case HeaderKind.HopByHop:
         break;
       case HeaderKind.Host:
-        if (host !== undefined && host !== value) return refuse(plan, 'BRISK_BAD_REQUEST', 'more than one Host header');
+        // RFC 9112 §3.2: two Host lines are refused even when they agree; HTTP/2 may carry
+        // both :authority and host, which then must agree.
+        if (host !== undefined && (host !== value || req.httpVersionMajor !== 2)) return refuse(plan, 'BRISK_BAD_REQUEST', 'more than one Host header');
         host = value;
         break;
       case HeaderKind.Connection:
@@ -132,11 +136,29 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
         break;
       case HeaderKind.TransferEncoding:
         // The body is re-framed towards the target; node has already refused TE with CL.
+        // Node also takes any coding list that ends in chunked (`gzip, chunked`) and chunked
+        // from HTTP/1.0 clients, which a front proxy may frame differently: only a plain
+        // `chunked` from an HTTP/1.1 client is forwarded (RFC 9112 §6.1).
+        if (req.httpVersion !== '1.1' || value.toLowerCase() !== 'chunked') {
+          return refuse(plan, 'BRISK_BAD_REQUEST', 'only "Transfer-Encoding: chunked" from an HTTP/1.1 client is accepted');
+        }
         plan.chunked = true;
         break;
     }
   }
   plan.requestId = requestId ??= randomUUID();
+  // RFC 9112 §3.2: an absolute-form target names the host; one that disagrees with the
+  // Host header is refused rather than routed by one and read by the target as the other.
+  if (authority !== undefined) {
+    if (host === undefined) host = authority;
+    else if (authority.toLowerCase() !== host.toLowerCase()) return refuse(plan, 'BRISK_BAD_REQUEST', 'the absolute request target names another host than the Host header');
+  }
+  if (host === undefined) {
+    if (req.httpVersion === '1.1') return refuse(plan, 'BRISK_BAD_REQUEST', 'an HTTP/1.1 request needs a Host header');
+  } else if (!VALID_HOST.test(host)) {
+    // The host is quoted into `Forwarded`; a `"` in it could forge a `for=` element.
+    return refuse(plan, 'BRISK_BAD_REQUEST', 'the Host header is not a valid host[:port]');
+  }
 
   const match = rt.router.match(req.method!, host, path, query, rt.routesReadHeaders ? req.headers : EMPTY_HEADERS);
   if (match === null) return refuse(plan, 'BRISK_ROUTE_NOT_FOUND', `no route for ${req.method} ${path}`);
@@ -150,7 +172,7 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
     return refuse(plan, 'BRISK_BODY_TOO_LARGE', `the request body (${plan.contentLength} bytes) exceeds the ${maxBody}-byte limit of route "${route.name}"`);
   }
 
-  const target = upstream.pick();
+  const target = upstream.pick(null, null);
   if (target === null) return refuse(plan, 'BRISK_NO_HEALTHY_TARGET', `upstream "${upstream.name}" has no target that can take the request`);
   plan.target = target;
 
@@ -218,6 +240,9 @@ export function createProxyHandler(state: ProxyState): (req: ClientRequest, res:
 }
 
 const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
+/** RFC 3986 `host [":" port]` characters (reg-name, IPv4, bracketed IPv6); empty is allowed. */
+const VALID_HOST = /^[A-Za-z0-9\-._~!$&'()*+,;=:[\]%]*$/;
 
 /** For an absolute-form target (`http://host/path`), the index where its path starts; -1 if not absolute. */
 function absoluteFormOrigin(url: string): number {
@@ -294,7 +319,9 @@ class Exchange extends ForwardPlan implements Dispatcher.DispatchHandler {
    */
   async *limitedBody(max: number): AsyncGenerator<Buffer> {
     let received = 0;
-    for await (const chunk of this.req as AsyncIterable<Buffer>) {
+    // destroyOnReturn: false — leaving a plain `for await` early destroys the request, which
+    // cuts the client connection before the 413 is written (and nulls `req.socket`).
+    for await (const chunk of this.req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
       received += chunk.length;
       if (received > max) {
         this.bodyTooLarge = true;
@@ -467,7 +494,8 @@ class Exchange extends ForwardPlan implements Dispatcher.DispatchHandler {
         status: this.status,
         durationMs: Math.round((performance.now() - this.started) * 1000) / 1000,
         bytesOut: this.bytesOut,
-        remote: req.socket.remoteAddress,
+        // Null once node has destroyed the request stream (a pipeline or iterator cleanup).
+        remote: req.socket?.remoteAddress,
         error: this.errorCode ?? undefined,
       });
     }

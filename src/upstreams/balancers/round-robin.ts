@@ -1,16 +1,19 @@
 import type { Target } from '../target.js';
-import type { Balancer } from './index.js';
+import { usable, type Balancer, type PickContext } from './index.js';
 
-/** Plain rotation, ignoring weights. */
+/** Plain rotation, ignoring weights; skips targets that cannot take the request. */
 export class RoundRobinBalancer implements Balancer {
   private next = 0;
   constructor(private readonly targets: readonly Target[]) {}
 
-  pick(): Target | null {
-    const n = this.targets.length;
-    if (n === 0) return null;
-    const t = this.targets[this.next]!;
-    this.next = this.next + 1 === n ? 0 : this.next + 1;
-    return t;
+  pick(ctx: PickContext): Target | null {
+    const targets = this.targets;
+    const n = targets.length;
+    for (let tried = 0; tried < n; tried++) {
+      const t = targets[this.next]!;
+      this.next = this.next + 1 === n ? 0 : this.next + 1;
+      if (usable(t, ctx)) return t;
+    }
+    return null;
   }
 }

@@ -1,41 +1,41 @@
 import type { Target } from '../target.js';
-import type { Balancer } from './index.js';
+import { usable, type Balancer, type PickContext } from './index.js';
 
 /**
- * Smooth weighted round robin (the NGINX algorithm): every pick adds each target's weight
- * to its running score and takes the highest, then subtracts the total from the winner.
- * Weights 5,1,1 give a a b a c a a rather than a a a a a b c, so no target sees bursts.
+ * Smooth weighted round robin (the NGINX algorithm): every pick adds each usable target's
+ * effective weight to its running score and takes the highest, then subtracts the total
+ * from the winner. Weights 5,1,1 give a a b a c a a rather than a a a a a b c, so no
+ * target sees bursts. Slow start scales the effective weight of a target that just
+ * (re)joined.
  */
 export class SmoothWeightedBalancer implements Balancer {
   private readonly current: Float64Array;
-  private readonly total: number;
-  private readonly uniform: boolean;
-  private next = 0;
 
-  constructor(private readonly targets: readonly Target[]) {
+  constructor(
+    private readonly targets: readonly Target[],
+    private readonly slowStartMs: number,
+  ) {
     this.current = new Float64Array(targets.length);
-    this.total = targets.reduce((sum, t) => sum + t.weight, 0);
-    this.uniform = targets.every((t) => t.weight === targets[0]!.weight);
   }
 
-  pick(): Target | null {
+  pick(ctx: PickContext): Target | null {
     const targets = this.targets;
     const n = targets.length;
-    if (n === 0) return null;
-    if (n === 1) return targets[0]!;
-    if (this.uniform) {
-      // Equal weights reduce to plain rotation; skip the scoring loop.
-      const t = targets[this.next]!;
-      this.next = this.next + 1 === n ? 0 : this.next + 1;
-      return t;
-    }
+    if (n === 1) return usable(targets[0]!, ctx) ? targets[0]! : null;
     const current = this.current;
-    let best = 0;
+    const slowStartMs = this.slowStartMs;
+    let best = -1;
+    let total = 0;
     for (let i = 0; i < n; i++) {
-      current[i]! += targets[i]!.weight;
-      if (current[i]! > current[best]!) best = i;
+      const t = targets[i]!;
+      if (!usable(t, ctx)) continue;
+      const w = slowStartMs > 0 ? t.weight * t.slowStartFactor(ctx.now, slowStartMs) : t.weight;
+      current[i]! += w;
+      total += w;
+      if (best === -1 || current[i]! > current[best]!) best = i;
     }
-    current[best]! -= this.total;
+    if (best === -1) return null;
+    current[best]! -= total;
     return targets[best]!;
   }
 }
