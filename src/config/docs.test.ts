@@ -56,7 +56,7 @@ test('every key of the schema has a row in the reference', () => {
   for (const key of keys) assert.match(md, new RegExp(`^\\| \`${key}\` \\|`, 'm'), `no row for ${key}`);
   // Defaults are shown as written in the schema.
   assert.match(md, /^\| `maxHeaderSize` \| \[size\]\(#units\) \| `16kb` \|/m);
-  assert.match(md, /^\| `balancer` \| one of `round-robin`, `weighted-round-robin` \| `weighted-round-robin` \|/m);
+  assert.match(md, /^\| `balancer` \| one of `p2c-ewma`, `round-robin`, `weighted-round-robin`, `least-connections`, `random`, `consistent-hash` \| `p2c-ewma` \|/m);
 });
 
 test('the example in the reference is a valid configuration', () => {

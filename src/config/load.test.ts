@@ -80,7 +80,7 @@ describe('a valid configuration', () => {
       listen: [{ name: '127.0.0.1:8080', host: '127.0.0.1', port: 8080 }],
       admin: { host: '127.0.0.1', port: 9901 },
       limits: { maxHeaderSize: 16384, maxHeaderCount: 100, headersTimeoutMs: 10_000, requestTimeoutMs: 0, keepAliveTimeoutMs: 5000, maxBodySize: 0 },
-      proxy: { trustedProxies: [], via: 'brisk', requestIdHeader: 'x-request-id', drainTimeoutMs: 10_000 },
+      proxy: { trustedProxies: [], via: 'brisk', requestIdHeader: 'x-request-id', drainTimeoutMs: 10_000, deadlineHeader: 'x-brisk-timeout-ms' },
       logging: { level: 'info', format: 'auto', accessLog: true },
       upstreams: {
         products: {
@@ -89,10 +89,34 @@ describe('a valid configuration', () => {
             { origin: 'http://127.0.0.1:7001', basePath: '', weight: 1 },
             { origin: 'http://127.0.0.1:7002', basePath: '', weight: 2 },
           ],
-          balancer: 'weighted-round-robin',
+          balancer: 'p2c-ewma',
           timeouts: { connectMs: 1000, responseMs: 15_000, idleMs: 60_000, totalMs: 0 },
           pool: { connections: 128, keepAliveTimeoutMs: 30_000 },
           hostHeader: 'preserve',
+          hash: null,
+          stickySession: null,
+          slowStartMs: 0,
+          healthCheck: null,
+          outlierDetection: {
+            consecutive5xx: 5,
+            consecutiveGatewayFailures: 3,
+            failureRate: null,
+            baseEjectionMs: 5000,
+            maxEjectionMs: 300_000,
+            maxEjectionRatio: 0.5,
+          },
+          panicThreshold: 0.5,
+          retry: {
+            attempts: 2,
+            statuses: [502, 503, 504],
+            perTryTimeoutMs: 0,
+            backoffBaseMs: 10,
+            backoffMaxMs: 250,
+            budgetRatio: 0.2,
+            budgetMinPerSecond: 10,
+            maxBufferedBody: 65536,
+            unsafeMethods: false,
+          },
         },
       },
       routes: [
@@ -214,11 +238,11 @@ routes: [{ name: a, upstream: a }, { name: b, upstream: b }]
     const text = `listen: [{ address: "127.0.0.1:0" }]
 upstreams:
   b:
-    <<: { targets: [{ url: "http://127.0.0.1:2" }], balancer: random }
+    <<: { targets: [{ url: "http://127.0.0.1:2" }], balancer: fastest }
 routes: [{ name: b, upstream: b }]
 `;
     // The value comes from the merge, not from a "balancer" key of b: the nearest real node is b's mapping.
-    expectProblem(problems(text), 'upstreams.b.balancer', /^expected one of "round-robin", "weighted-round-robin"; got "random"/, where(text, '<<'));
+    expectProblem(problems(text), 'upstreams.b.balancer', /^expected one of .*"round-robin".*; got "fastest"/, where(text, '<<'));
   });
 
   test('port 0 may repeat; explicit listener names default to the address', () => {

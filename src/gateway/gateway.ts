@@ -10,7 +10,7 @@ import { createLogger, type Logger } from '../observability/logger.js';
 import { createProxyHandler, type ProxyState } from '../proxy/forward.js';
 import { UpgradeProxy } from '../proxy/upgrade.js';
 import { TargetRegistry } from '../upstreams/registry.js';
-import { buildRuntime, type Runtime } from './runtime.js';
+import { activateRuntime, buildRuntime, deactivateRuntime, type Runtime } from './runtime.js';
 
 /** How a gateway is started. */
 export interface GatewayOptions {
@@ -87,6 +87,7 @@ export class Gateway {
     const gw = new Gateway(options, config);
     gw.configDigest = digest;
     try {
+      await activateRuntime(gw.state.runtime);
       const handlers = { request: createProxyHandler(gw.state), upgrade: gw.upgrades.handle };
       for (const l of config.listen) {
         const listener = await startListener(l, config.limits, handlers, gw.tracker, gw.logger);
@@ -161,7 +162,9 @@ export class Gateway {
       this.logger.error({ err }, 'reload rejected: the new config could not be built; the previous config keeps serving');
       return { ok: false, problems };
     }
+    await activateRuntime(runtime);
     this.state.runtime = runtime;
+    deactivateRuntime(old);
     this.state.accessLog = config.logging.accessLog ? this.logger.child({ type: 'access' }) : null;
     this.logger.level = config.logging.level;
     this.pools.sweep();
@@ -221,6 +224,7 @@ export class Gateway {
       this.tracker.destroyAll();
     }
     await this.admin?.close();
+    deactivateRuntime(this.state.runtime);
     await this.pools.closeAll(1000);
     this.logger.info('stopped');
     this.flushLogs();

@@ -23,6 +23,16 @@ export interface Runtime {
   readonly routesReadHeaders: boolean;
 }
 
+/** Puts a runtime in charge of its upstreams' health; resolves when new targets are warm. */
+export async function activateRuntime(rt: Runtime): Promise<void> {
+  await Promise.all([...rt.upstreams.values()].map((u) => u.activate()));
+}
+
+/** Stops a replaced runtime's timers. */
+export function deactivateRuntime(rt: Runtime): void {
+  for (const u of rt.upstreams.values()) u.deactivate();
+}
+
 /** Builds a runtime; targets come from the registry so pools and health survive reloads. */
 export function buildRuntime(config: Config, version: number, registry: TargetRegistry, logger: Logger): Runtime {
   registry.beginGeneration();

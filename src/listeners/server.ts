@@ -48,7 +48,9 @@ export async function startListener(
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     noDelay: true,
-    requireHostHeader: true,
+    // A missing Host is answered by the proxy itself (planForward), as a JSON 400 with a
+    // code like every other refusal; node's own answer would be a bare 400.
+    requireHostHeader: false,
     insecureHTTPParser: false,
     joinDuplicateHeaders: false,
     // Checks request/header timeouts of idle-in-progress requests this often.
@@ -129,7 +131,11 @@ export async function startListener(
 /** Parser errors → a JSON answer and a closed connection (the framing can't be trusted). */
 function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, listener: string, logger: Logger): void {
   const code = err.code ?? '';
-  if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) {
+  // A response already under way on this connection (a body parse error or a request
+  // timeout while the target is answering): writing an error now would splice a second
+  // status line into that response, so the only honest signal is a cut connection.
+  const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
+  if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable || inFlight?.headersSent === true) {
     socket.destroy();
     return;
   }

@@ -20,6 +20,7 @@ export const enum HeaderKind {
   ContentLength,
   TransferEncoding,
   RequestId,
+  IdempotencyKey,
 }
 
 const KNOWN: ReadonlyMap<string, HeaderKind> = new Map([
@@ -42,6 +43,7 @@ const KNOWN: ReadonlyMap<string, HeaderKind> = new Map([
   ['forwarded', HeaderKind.Forwarded],
   ['via', HeaderKind.Via],
   ['content-length', HeaderKind.ContentLength],
+  ['idempotency-key', HeaderKind.IdempotencyKey],
   // HTTP/2 pseudo-headers: the authority is the host; the rest are rebuilt by undici.
   [':authority', HeaderKind.Host],
 ]);

@@ -3,7 +3,8 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ERROR_CODES, errorBody, type ErrorCode } from '../core/errors.js';
-import { ForwardPlan, planForward, type ProxyState } from './forward.js';
+import { connectionClosing, ForwardPlan, type ProxyState } from './context.js';
+import { planForward } from './forward.js';
 import { upstreamErrorCode, upstreamErrorMessage } from './upstream-errors.js';
 
 /** An open upgraded connection (WebSocket), kept so a reload can close those whose route is gone. */
@@ -49,6 +50,11 @@ export class UpgradeProxy {
 
   readonly handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
+    // Pipelined behind an answer that closed the connection (a refused framing): not processed.
+    if (connectionClosing(socket)) {
+      socket.destroy();
+      return;
+    }
     const rt = this.state.runtime;
     const plan = new ForwardPlan();
     if (!planForward(req, rt, plan)) {
@@ -64,14 +70,25 @@ export class UpgradeProxy {
       host: url.hostname,
       port: url.port,
       method: req.method,
-      path: plan.upstreamPath,
+      path: target.basePath + plan.pathAndQuery,
       headers: plan.headers,
       agent: false,
       setHost: false,
     });
-    const connectTimer = setTimeout(() => request.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), upstream.config.timeouts.connectMs + upstream.config.timeouts.responseMs);
-    target.inFlight++;
+    // The same two limits as a plain request (route overrides first): `connect` until the TCP
+    // connection is up, then `response` for the target's answer to the handshake. The codes
+    // are undici's, so the client sees the same BRISK_* code as for a plain request.
     let settled = false;
+    const timeouts = plan.route!.config.timeouts ?? upstream.config.timeouts;
+    const timeout = (code: string, ms: number) => setTimeout(() => request.destroy(Object.assign(new Error(`${code === 'UND_ERR_CONNECT_TIMEOUT' ? 'connect' : 'response'} timeout`), { code })), ms);
+    let connectTimer = timeout('UND_ERR_CONNECT_TIMEOUT', timeouts.connectMs);
+    request.once('socket', (s: Socket) => {
+      s.once('connect', () => {
+        clearTimeout(connectTimer);
+        if (!settled) connectTimer = timeout('UND_ERR_HEADERS_TIMEOUT', timeouts.responseMs);
+      });
+    });
+    target.inFlight++;
     const settle = (status: number, error?: ErrorCode) => {
       if (settled) return;
       settled = true;
@@ -145,6 +162,11 @@ export class UpgradeProxy {
     });
 
     request.on('error', (err) => {
+      if (socket.destroyed) {
+        // The client left during the handshake; that is why the request was cut.
+        settle(499);
+        return;
+      }
       const code = upstreamErrorCode(err);
       rawError(socket, code, upstreamErrorMessage(code, upstream.name, target.origin), plan.requestId);
       settle(ERROR_CODES[code].status, code);

@@ -15,6 +15,8 @@ export function upstreamErrorCode(err: unknown): ErrorCode {
     case 'ENETUNREACH':
     case 'EAI_AGAIN':
     case 'EADDRNOTAVAIL':
+    case 'EHOSTDOWN':
+    case 'ENETDOWN':
       return 'BRISK_UPSTREAM_CONNECT_FAILED';
     case 'UND_ERR_CONNECT_TIMEOUT':
     case 'ETIMEDOUT':
@@ -26,7 +28,10 @@ export function upstreamErrorCode(err: unknown): ErrorCode {
     case 'UND_ERR_SOCKET':
     case 'UND_ERR_CLOSED':
     case 'ECONNRESET':
+    case 'ECONNABORTED':
     case 'EPIPE':
+    // The pool was destroyed under the request (shutdown past the drain timeout).
+    case 'UND_ERR_DESTROYED':
       return 'BRISK_UPSTREAM_RESET';
     case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
     case 'UND_ERR_HEADERS_OVERFLOW':
@@ -41,6 +46,9 @@ export function upstreamErrorCode(err: unknown): ErrorCode {
       return 'BRISK_BAD_REQUEST';
     default:
       if (typeof code === 'string' && code.startsWith('HPE_')) return 'BRISK_UPSTREAM_BAD_RESPONSE';
+      // undici's HTTPParserError often carries no code at all (its llhttp error number is
+      // not mapped to a name), so a target answering garbage is recognised by the name.
+      if ((err as { name?: unknown } | null)?.name === 'HTTPParserError') return 'BRISK_UPSTREAM_BAD_RESPONSE';
       return 'BRISK_INTERNAL';
   }
 }

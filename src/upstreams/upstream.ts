@@ -1,6 +1,12 @@
-import type { UpstreamConfig } from '../config/types.js';
+import type { HashConfig, UpstreamConfig } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
-import { createBalancer, type Balancer, type PickContext } from './balancers/index.js';
+import { hashKeyOf } from './balancers/hash-key.js';
+import { createBalancer, usable, type Balancer, type PickContext } from './balancers/index.js';
+import { StickySessions } from './balancers/sticky.js';
+import { ActiveHealthChecker } from './health/active.js';
+import { OutlierDetector } from './health/outlier.js';
+import { LatencyTracker } from './latency.js';
+import { RetryBudget } from './resilience/retry-budget.js';
 import type { TargetRegistry } from './registry.js';
 import type { Target } from './target.js';
 
@@ -19,6 +25,14 @@ export class Upstream {
   /** Fewer targets available than the panic threshold: traffic spreads over all of them. */
   panic = false;
   availableCount = 0;
+  /** Retries allowed against this upstream (a share of its requests). */
+  readonly budget: RetryBudget;
+  /** Recent latency, for hedging after the observed p95. */
+  readonly latency = new LatencyTracker();
+  readonly outlier: OutlierDetector;
+  readonly health: ActiveHealthChecker | null;
+  readonly hash: HashConfig | null;
+  readonly sticky: StickySessions | null;
 
   constructor(
     config: UpstreamConfig,
@@ -34,14 +48,53 @@ export class Upstream {
       return target;
     });
     this.newTargets = created;
+    // A new target of a health-checked upstream takes no traffic before its first good probe.
+    if (config.healthCheck !== null && !config.healthCheck.initiallyHealthy) for (const t of created) t.setActiveHealth(false, 'not probed yet');
+    // Health checks removed from the config: what they last said no longer applies.
+    if (config.healthCheck === null) for (const t of this.targets) if (!t.activeHealthy) t.setActiveHealth(true, null);
     this.balancer = createBalancer(config, this.targets);
+    this.budget = new RetryBudget(config.retry.budgetRatio, config.retry.budgetMinPerSecond);
+    this.outlier = new OutlierDetector(config.name, config.outlierDetection, this.targets, logger);
+    this.health = config.healthCheck === null ? null : new ActiveHealthChecker(config.name, config.healthCheck, this.targets, logger);
+    this.hash = config.hash;
+    this.sticky = config.stickySession === null ? null : new StickySessions(config.stickySession, this.targets);
     this.recount(false);
   }
 
-  /** Takes ownership of the targets' availability notifications (the newest version owns them). */
-  attach(): void {
+  /**
+   * Puts this version in charge: it owns the targets' availability notifications and runs
+   * the health checks. Resolves once new targets have had a first probe (bounded by the
+   * probe timeout), so a new upstream is warm before it takes traffic.
+   */
+  async activate(): Promise<void> {
     for (const t of this.targets) t.onAvailabilityChange = () => this.recount(true);
     this.recount(true);
+    if (this.health !== null) {
+      this.health.start();
+      if (this.newTargets.length > 0) await this.health.firstResults(this.config.healthCheck!.timeoutMs + 200);
+    }
+  }
+
+  /** Stops this version's timers (health checks, readmissions); the next version takes over. */
+  deactivate(): void {
+    this.health?.stop();
+    this.outlier.stop();
+  }
+
+  /** The request's consistent-hash key. */
+  hashKeyOf(rawHeaders: readonly string[], path: string, peerIp: string): string | null {
+    return this.hash === null ? null : hashKeyOf(this.hash, rawHeaders, path, peerIp);
+  }
+
+  /** The target a sticky-session cookie names, when it can take the request. */
+  stickyTarget(rawHeaders: readonly string[]): Target | null {
+    const ctx = this.ctx;
+    ctx.exclude = null;
+    ctx.panic = this.panic;
+    ctx.hashKey = null;
+    ctx.now = Date.now();
+    const t = this.sticky!.targetFromRequest(rawHeaders, ctx);
+    return t !== null && usable(t, ctx) ? t : null;
   }
 
   /**
@@ -88,7 +141,9 @@ export class Upstream {
       balancer: this.config.balancer,
       panic: this.panic,
       available: this.availableCount,
-      targets: this.targets.map((t) => t.toJSON()),
+      retryBudget: this.budget.toJSON(),
+      latencyP95Ms: this.latency.p95(),
+      targets: this.targets.map((t) => ({ ...t.toJSON(), healthCheck: this.health?.status(t) })),
     };
   }
 }

@@ -1,0 +1,84 @@
+/** The per-request context types shared by the planner, the exchange and upgrades. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { ErrorCode } from '../core/errors.js';
+import type { Runtime } from '../gateway/runtime.js';
+import type { Logger } from '../observability/logger.js';
+import type { CompiledRoute } from '../router/index.js';
+import type { Target } from '../upstreams/target.js';
+import type { Upstream } from '../upstreams/upstream.js';
+import type { TrustedProxies } from './trust.js';
+
+/** A request as either server gives it: node:http, or the HTTP/2 compatibility API. */
+export type ClientRequest = IncomingMessage | Http2ServerRequest;
+export type ClientResponse = ServerResponse | Http2ServerResponse;
+
+/** What the proxy reads from the gateway on every request. */
+export interface ProxyState {
+  /** The routing table in force; swapped whole on reload. */
+  runtime: Runtime;
+  /** True while shutting down: answers carry `Connection: close`. */
+  draining: boolean;
+  readonly logger: Logger;
+  /** Null when the access log is off. */
+  accessLog: Logger | null;
+}
+
+export const kTrusted = Symbol('brisk.trustedPeer');
+export const kTrustedBy = Symbol('brisk.trustedPeerBy');
+export const kClosing = Symbol('brisk.closing');
+/**
+ * A client socket remembers whether its peer is trusted, for the config version that
+ * decided, and whether an answer on it already said `Connection: close`.
+ */
+export type TrackedSocket = { [kTrusted]?: boolean; [kTrustedBy]?: TrustedProxies; [kClosing]?: boolean; remoteAddress?: string | undefined; encrypted?: boolean };
+
+/**
+ * Ends the connection after this HTTP/1 response, and stops taking requests on it. Node
+ * has often parsed requests pipelined behind this one already and hands them over anyway;
+ * RFC 9112 §9.6 says not to process them — after a refused framing they may be exactly
+ * the smuggled request — and their answers could never be sent.
+ */
+export function closeConnectionAfter(req: ClientRequest, res: ServerResponse): void {
+  res.shouldKeepAlive = false;
+  const socket = req.socket as unknown as TrackedSocket | null;
+  if (socket !== null) socket[kClosing] = true;
+}
+
+/** True when an answer on this HTTP/1 connection said `Connection: close`: take no more requests on it. */
+export function connectionClosing(socket: unknown): boolean {
+  return (socket as TrackedSocket | null)?.[kClosing] === true;
+}
+
+/**
+ * What the gateway decided for one request before anything is sent upstream: the route,
+ * the target, the headers and path to send. Filled by `planForward`; the exchange of a
+ * plain request extends it, an upgrade uses it as is.
+ */
+export class ForwardPlan {
+  requestId: string | undefined = undefined;
+  route: CompiledRoute | null = null;
+  upstream: Upstream | null = null;
+  target: Target | null = null;
+  /** The flat raw header list for the target. */
+  headers: string[] = [];
+  /** Path (rewritten) and query for the target, without the target's base path. */
+  pathAndQuery = '';
+  /** Index in `headers` of the Host value (-1: none), rewritten per try when the upstream sends the target's host. */
+  hostIndex = -1;
+  /** Index in `headers` of the deadline header's value (-1: none), rewritten per try. */
+  deadlineIndex = -1;
+  /** The client sent an `Idempotency-Key`: retries are safe whatever the method. */
+  hasIdempotencyKey = false;
+  /** The consistent-hash key of the request, when the upstream hashes. */
+  hashKey: string | null = null;
+  /** A `Set-Cookie` value pinning the client to its target (sticky sessions), or null. */
+  stickyCookie: string | null = null;
+  /** -1: no Content-Length. */
+  contentLength = -1;
+  chunked = false;
+  /** Why the request cannot be forwarded, when it cannot. */
+  failCode: ErrorCode | null = null;
+  failMessage = '';
+}
+

@@ -1,0 +1,553 @@
+import type { ServerResponse } from 'node:http';
+import type { Http2ServerResponse } from 'node:http2';
+import type { Dispatcher } from 'undici';
+import { BriskError, ERROR_CODES, errorBody, type ErrorCode } from '../core/errors.js';
+import type { RetryConfig } from '../config/types.js';
+import type { Runtime } from '../gateway/runtime.js';
+import { Outcome } from '../upstreams/health/outlier.js';
+import type { Target } from '../upstreams/target.js';
+import { BodyReplay } from './body-replay.js';
+import { closeConnectionAfter, ForwardPlan, type ClientRequest, type ClientResponse, type ProxyState } from './context.js';
+import { connectionListedNames, isResponseHopByHop, removeNamed } from './headers.js';
+import { upstreamErrorCode, upstreamErrorMessage } from './upstream-errors.js';
+
+/** RFC 9110 §9.2.2: methods whose repetition has the same effect as one request. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/** Errors where the connection failed before the request was sent: a retry cannot duplicate it. */
+const NOT_SENT: ReadonlySet<ErrorCode> = new Set(['BRISK_UPSTREAM_CONNECT_FAILED', 'BRISK_UPSTREAM_CONNECT_TIMEOUT']);
+/** Errors where the target may have failed mid-way but sent nothing back: retried for idempotent requests. */
+const RETRYABLE_ERRORS: ReadonlySet<ErrorCode> = new Set([
+  'BRISK_UPSTREAM_CONNECT_FAILED',
+  'BRISK_UPSTREAM_CONNECT_TIMEOUT',
+  'BRISK_UPSTREAM_RESET',
+  'BRISK_UPSTREAM_RESPONSE_TIMEOUT',
+  'BRISK_UPSTREAM_BAD_RESPONSE',
+]);
+
+/**
+ * One request's journey, from the client's side: the context the pipeline reads, the
+ * tries sent to targets (`Attempt`), and the one answer the client gets. A try may be
+ * retried on another target, or raced by a hedge, only until response bytes reach the
+ * client; after that the exchange is committed to the try that won.
+ */
+export class Exchange extends ForwardPlan {
+  readonly started = performance.now();
+  status = 0;
+  bytesOut = 0;
+  errorCode: ErrorCode | null = null;
+  /** The try whose response the client gets; set on its response headers. */
+  winner: Attempt | null = null;
+  /** Tries still running (the first, retries, hedges). Usually one. */
+  private readonly live: Attempt[] = [];
+  /** Targets tried so far, once there is more than one try. */
+  private tried: Set<Target> | null = null;
+  private attempts = 0;
+  private retries = 0;
+  private hedged = false;
+  private done = false;
+  private clientGone = false;
+  private deadline = 0;
+  private totalTimer: NodeJS.Timeout | null = null;
+  private hedgeTimer: NodeJS.Timeout | null = null;
+  private body: BodyReplay | null = null;
+  /** Set when a body of unknown length went past the route's limit. */
+  bodyTooLarge = false;
+  private retry!: RetryConfig;
+  private idempotent = false;
+
+  constructor(
+    readonly req: ClientRequest,
+    readonly res: ClientResponse,
+    readonly state: ProxyState,
+    readonly rt: Runtime,
+  ) {
+    super();
+  }
+
+  /** Sends the planned request: the first try, and the timers for the deadline and hedging. */
+  start(): void {
+    const route = this.route!;
+    const upstream = this.upstream!;
+    const timeouts = route.config.timeouts ?? upstream.config.timeouts;
+    this.retry = route.config.retry ?? upstream.config.retry;
+    this.idempotent = IDEMPOTENT.has(this.req.method!) || this.hasIdempotencyKey;
+    upstream.budget.onRequest();
+    this.res.once('close', () => this.onClientClose());
+    if (timeouts.totalMs > 0) {
+      this.deadline = Date.now() + timeouts.totalMs;
+      this.totalTimer = setTimeout(() => this.onDeadline(), timeouts.totalMs);
+    }
+    const hasBody = this.chunked || this.contentLength > 0;
+    if (hasBody) {
+      const maxBody = route.config.maxBodySize;
+      const limit = maxBody > 0 && this.contentLength === -1 ? maxBody : 0;
+      // Bodies are kept for a replay only when a retry could use them.
+      const keep = this.retry.attempts > 0 || route.config.hedge !== undefined ? this.retry.maxBufferedBody : 0;
+      this.body = new BodyReplay(this.req, keep, limit, () => {
+        this.bodyTooLarge = true;
+      });
+    }
+    this.launch(this.target!);
+    const hedge = route.config.hedge;
+    if (hedge !== undefined && this.idempotent && upstream.targets.length > 1) {
+      const delay = hedge.delay === 'p95' ? Math.max(hedge.minDelayMs, upstream.latency.p95()) : hedge.delay;
+      this.hedgeTimer = setTimeout(() => this.onHedgeTimer(), delay);
+    }
+  }
+
+  /** Starts one try on a target. */
+  private launch(target: Target): void {
+    this.attempts++;
+    if (this.attempts > 1) {
+      this.tried ??= new Set([this.target!]);
+      this.tried.add(target);
+    }
+    const attempt = new Attempt(this, target);
+    this.live.push(attempt);
+    const upstream = this.upstream!;
+    const headers = this.headers;
+    if (this.hostIndex !== -1 && upstream.config.hostHeader === 'target') headers[this.hostIndex] = target.hostHeader;
+    if (this.deadlineIndex !== -1) headers[this.deadlineIndex] = String(Math.max(0, this.deadline - Date.now()));
+    const options: Dispatcher.DispatchOptions = {
+      path: target.basePath === '' ? this.pathAndQuery : target.basePath + this.pathAndQuery,
+      method: this.req.method as Dispatcher.HttpMethod,
+      headers,
+      body: (this.body === null ? null : this.body.source()) as Dispatcher.DispatchOptions['body'],
+    };
+    const routeTimeouts = this.route!.config.timeouts;
+    const perTry = this.retry.perTryTimeoutMs;
+    // undici's own timers tick at about one second, too coarse for a per-try timeout that
+    // must fail over in a few hundred milliseconds: a native timer per try does it.
+    if (perTry > 0) attempt.startTimer(perTry);
+    if (routeTimeouts !== undefined) options.headersTimeout = routeTimeouts.responseMs;
+    if (routeTimeouts !== undefined) options.bodyTimeout = routeTimeouts.idleMs;
+    target.inFlight++;
+    try {
+      target.pool.dispatch(options, attempt);
+    } catch (err) {
+      attempt.onError(err as Error);
+    }
+  }
+
+  private onHedgeTimer(): void {
+    this.hedgeTimer = null;
+    if (this.done || this.winner !== null || this.hedged) return;
+    if (this.body !== null && !this.body.replayable()) return;
+    const target = this.upstream!.pick(this.tried ?? new Set([this.target!]), this.hashKey);
+    if (target === null || target === this.target || this.tried?.has(target) === true) return;
+    this.hedged = true;
+    this.launch(target);
+  }
+
+  /**
+   * A try failed before the client got anything (or got a retryable status). Retries on
+   * another target when that is safe and allowed; otherwise, if no other try is running,
+   * the client gets the error.
+   */
+  onAttemptFailed(attempt: Attempt, code: ErrorCode, status: number): void {
+    this.removeLive(attempt);
+    if (this.done || this.winner !== null) return;
+    if (this.live.length > 0) return; // a hedge is still running; it may yet answer
+    if (this.canRetry(code, status)) {
+      const target = this.upstream!.pick(this.tried ?? new Set([attempt.target]), this.hashKey);
+      if (target !== null) {
+        this.retries++;
+        this.upstream!.budget.onRetry();
+        const backoff = this.backoffMs();
+        if (backoff <= 0) this.launch(target);
+        else
+          setTimeout(() => {
+            if (!this.done && this.winner === null) this.launch(target);
+          }, backoff);
+        return;
+      }
+    }
+    if (status !== 0) {
+      // Retries are exhausted on a retryable status: the client gets the last answer. The
+      // try kept its response open for exactly this case.
+      attempt.deliver();
+      return;
+    }
+    this.fail(code, upstreamErrorMessage(code, this.upstream!.name, attempt.target.origin));
+  }
+
+  private canRetry(code: ErrorCode, status: number): boolean {
+    const retry = this.retry;
+    if (this.retries >= retry.attempts) return false;
+    if (this.deadline !== 0 && Date.now() >= this.deadline) return false;
+    if (this.clientGone || this.bodyTooLarge) return false;
+    if (status !== 0) {
+      if (!this.idempotent && !retry.unsafeMethods) return false;
+    } else {
+      if (!RETRYABLE_ERRORS.has(code)) return false;
+      if (!NOT_SENT.has(code) && !this.idempotent && !retry.unsafeMethods) return false;
+    }
+    if (this.body !== null && !this.body.replayable()) {
+      this.state.logger.info({ requestId: this.requestId, route: this.route!.name }, 'not retried: the request body was larger than retry.maxBufferedBody');
+      return false;
+    }
+    if (!this.upstream!.budget.canRetry()) {
+      this.state.logger.debug({ upstream: this.upstream!.name }, 'not retried: retry budget exhausted');
+      return false;
+    }
+    return true;
+  }
+
+  /** True when a response with this status should be retried rather than delivered. */
+  wantsRetryOnStatus(status: number): boolean {
+    return this.retry.statuses.includes(status) && this.canRetry('BRISK_UPSTREAM_BAD_RESPONSE', status);
+  }
+
+  private backoffMs(): number {
+    const { backoffBaseMs, backoffMaxMs } = this.retry;
+    if (backoffBaseMs <= 0) return 0;
+    const cap = Math.min(backoffMaxMs, backoffBaseMs * 2 ** (this.retries - 1));
+    const jittered = Math.random() * cap;
+    return this.deadline === 0 ? jittered : Math.min(jittered, Math.max(0, this.deadline - Date.now()));
+  }
+
+  /** The try that answers first wins; the others are cancelled. */
+  commit(attempt: Attempt): void {
+    this.winner = attempt;
+    if (this.hedgeTimer !== null) {
+      clearTimeout(this.hedgeTimer);
+      this.hedgeTimer = null;
+    }
+    for (const other of this.live) if (other !== attempt) other.cancel();
+    this.live.length = 0;
+    this.live.push(attempt);
+  }
+
+  private removeLive(attempt: Attempt): void {
+    const i = this.live.indexOf(attempt);
+    if (i !== -1) this.live.splice(i, 1);
+  }
+
+  /** Writes the response head of the winning try. */
+  writeHead(statusCode: number, rawHeaders: Buffer[], statusText: string): boolean {
+    const res = this.res;
+    const out: string[] = [];
+    let connection: string | undefined;
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!.toString('latin1');
+      if (isResponseHopByHop(name)) {
+        if (name.length === 10 && name.toLowerCase() === 'connection') connection = rawHeaders[i + 1]!.toString('latin1');
+        continue;
+      }
+      out.push(name, rawHeaders[i + 1]!.toString('latin1'));
+    }
+    if (connection !== undefined) {
+      const listed = connectionListedNames(connection);
+      if (listed !== null) removeNamed(out, listed);
+    }
+    const cfg = this.rt.config;
+    if (cfg.proxy.via !== false) out.push('via', `1.1 ${cfg.proxy.via}`);
+    out.push(cfg.proxy.requestIdHeader, this.requestId!);
+    const route = this.route!;
+    if (route.responseHeaderEdits !== null) route.responseHeaderEdits.apply(out, null, this.requestId!);
+    if (this.stickyCookie !== null) out.push('set-cookie', this.stickyCookie);
+    if (this.state.draining) (res as ServerResponse).shouldKeepAlive = false;
+    this.status = statusCode;
+    try {
+      if (isHttp2(res)) writeHttp2Head(res, statusCode, out);
+      else res.writeHead(statusCode, statusText || undefined, out);
+    } catch (err) {
+      this.state.logger.warn({ err, requestId: this.requestId, target: this.winner?.target.origin }, 'invalid response head from the target');
+      this.fail('BRISK_UPSTREAM_BAD_RESPONSE', upstreamErrorMessage('BRISK_UPSTREAM_BAD_RESPONSE', this.upstream!.name, this.winner?.target.origin ?? ''));
+      return false;
+    }
+    return true;
+  }
+
+  /** Forwards a body chunk; false asks undici to pause until the client drains. */
+  writeData(chunk: Buffer, resume: () => void): boolean {
+    this.bytesOut += chunk.length;
+    if ((this.res as ServerResponse).write(chunk)) return true;
+    this.res.once('drain', resume);
+    return false;
+  }
+
+  complete(trailers: string[] | Buffer[] | null): void {
+    if (this.done) return;
+    const res = this.res;
+    if (trailers !== null && trailers.length > 0) {
+      const fields: Record<string, string> = {};
+      for (let i = 0; i < trailers.length; i += 2) fields[trailers[i]!.toString('latin1').toLowerCase()] = trailers[i + 1]!.toString('latin1');
+      try {
+        res.addTrailers(fields);
+      } catch {
+        // Invalid trailers from the target are dropped rather than breaking a complete body.
+      }
+    }
+    res.end();
+    this.finish();
+  }
+
+  /** The winning try broke after response bytes were sent: the only honest signal left is a cut. */
+  cut(code: ErrorCode): void {
+    if (this.done) return;
+    this.errorCode = code;
+    this.res.destroy();
+    this.finish();
+  }
+
+  private onClientClose(): void {
+    if (this.done) return;
+    this.clientGone = true;
+    this.status = 499;
+    for (const a of this.live) a.cancel();
+    this.live.length = 0;
+    this.finish();
+  }
+
+  private onDeadline(): void {
+    this.totalTimer = null;
+    if (this.done) return;
+    for (const a of this.live) a.cancel();
+    this.live.length = 0;
+    if (this.winner !== null) this.cut('BRISK_UPSTREAM_TOTAL_TIMEOUT');
+    else this.fail('BRISK_UPSTREAM_TOTAL_TIMEOUT', upstreamErrorMessage('BRISK_UPSTREAM_TOTAL_TIMEOUT', this.upstream!.name, this.target!.origin));
+  }
+
+  get isDone(): boolean {
+    return this.done;
+  }
+
+  get retryBody(): BodyReplay | null {
+    return this.body;
+  }
+
+  /** Answers with a Brisk error (nothing, or nothing usable, came from a target). */
+  fail(code: ErrorCode, message: string): void {
+    if (this.done) return;
+    this.errorCode = code;
+    if (code === 'BRISK_BODY_TOO_LARGE' || this.bodyTooLarge) {
+      this.errorCode = 'BRISK_BODY_TOO_LARGE';
+      message = `the request body exceeds the ${this.route?.config.maxBodySize ?? 0}-byte limit of route "${this.route?.name ?? ''}"`;
+    }
+    for (const a of this.live) a.cancel();
+    this.live.length = 0;
+    this.respondError(this.errorCode, message);
+    this.finish();
+  }
+
+  private respondError(code: ErrorCode, message: string): void {
+    const res = this.res;
+    const status = ERROR_CODES[code].status;
+    this.status = status;
+    if (res.headersSent || res.destroyed) {
+      if (!res.destroyed && res.headersSent) res.destroy();
+      return;
+    }
+    const body = errorBody(code, message, this.requestId);
+    const headers: string[] = ['content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(body))];
+    if (this.requestId !== undefined) headers.push(this.rt.config.proxy.requestIdHeader, this.requestId);
+    if (status === 503) headers.push('retry-after', '1');
+    // A request whose body was not read cannot leave the connection reusable; nor can a
+    // malformed one.
+    if (!isHttp2(res) && (this.state.draining || code === 'BRISK_BAD_REQUEST' || !this.req.complete)) {
+      closeConnectionAfter(this.req, res as ServerResponse);
+    }
+    try {
+      if (isHttp2(res)) writeHttp2Head(res, status, headers);
+      else res.writeHead(status, headers);
+      res.end(body);
+    } catch {
+      res.destroy();
+    }
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.totalTimer !== null) clearTimeout(this.totalTimer);
+    if (this.hedgeTimer !== null) clearTimeout(this.hedgeTimer);
+    const log = this.state.accessLog;
+    if (log !== null) {
+      const req = this.req;
+      log.info({
+        requestId: this.requestId,
+        method: req.method,
+        path: req.url,
+        route: this.route?.name,
+        upstream: this.upstream?.name,
+        target: (this.winner?.target ?? this.target)?.origin,
+        status: this.status,
+        durationMs: Math.round((performance.now() - this.started) * 1000) / 1000,
+        bytesOut: this.bytesOut,
+        remote: req.socket?.remoteAddress,
+        attempts: this.attempts > 1 ? this.attempts : undefined,
+        hedged: this.hedged ? true : undefined,
+        error: this.errorCode ?? undefined,
+      });
+    }
+  }
+}
+
+/**
+ * One try of a request on one target: the handler undici drives. Undici's callback-style
+ * handler is used (not its request() API) because it hands over raw headers and chunks
+ * with no stream or header object in between.
+ */
+export class Attempt implements Dispatcher.DispatchHandler {
+  private abortDispatch: ((err?: Error) => void) | null = null;
+  private readonly started = performance.now();
+  private resume: (() => void) | null = null;
+  /** Ended from our side (lost a race, retried, client gone): what follows is not news. */
+  private cancelled = false;
+  private finished = false;
+  /** A retryable status held back while a retry is tried; delivered if none is possible. */
+  private held: { status: number; headers: Buffer[]; text: string } | null = null;
+  /** Given up for a retry: the rest of its response is read and dropped. */
+  private discarding = false;
+  private reported = false;
+  private status = 0;
+
+  constructor(
+    private readonly ex: Exchange,
+    readonly target: Target,
+  ) {}
+
+  private timer: NodeJS.Timeout | null = null;
+
+  /** Gives this try `ms` to produce response headers. */
+  startTimer(ms: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (this.finished || this.cancelled || this.status !== 0) return;
+      const err = Object.assign(new Error(`no response headers within ${ms}ms (retry.perTryTimeout)`), { code: 'UND_ERR_HEADERS_TIMEOUT' });
+      if (this.abortDispatch !== null) this.abortDispatch(err);
+      else this.onError(err);
+    }, ms);
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+  }
+
+  cancel(): void {
+    if (this.finished || this.cancelled) return;
+    this.cancelled = true;
+    this.abortDispatch?.(new BriskError('BRISK_INTERNAL', 'try cancelled'));
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortDispatch = abort;
+    if (this.cancelled || this.finished || this.ex.isDone) {
+      this.cancelled = true;
+      abort(new BriskError('BRISK_INTERNAL', 'try cancelled'));
+    }
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    // Interim answers (100, 103) are not passed on: node:http already answered Expect itself.
+    if (statusCode < 200) return true;
+    this.clearTimer();
+    if (this.cancelled || this.finished) return false;
+    const ex = this.ex;
+    const now = performance.now();
+    const latency = now - this.started;
+    this.target.observeLatency(latency, Date.now());
+    ex.upstream!.latency.record(latency);
+    this.status = statusCode;
+    if (ex.isDone || (ex.winner !== null && ex.winner !== this)) {
+      this.cancel();
+      return false;
+    }
+    this.resume = resume;
+    if (ex.winner === null && ex.wantsRetryOnStatus(statusCode)) {
+      // Hold the answer: if no retry can be made after all, this is what the client gets.
+      this.held = { status: statusCode, headers: rawHeaders, text: statusText };
+      this.report(statusCode >= 500 ? Outcome.Http5xx : Outcome.Success);
+      this.reported = true;
+      ex.onAttemptFailed(this, 'BRISK_UPSTREAM_BAD_RESPONSE', statusCode);
+      // Delivered after all, or given up for a retry: then its body is read and dropped,
+      // which keeps the connection reusable.
+      if (this.held !== null) this.discarding = true;
+      return true;
+    }
+    ex.commit(this);
+    return ex.writeHead(statusCode, rawHeaders, statusText);
+  }
+
+  /** Sends the held answer after all (no retry was possible). */
+  deliver(): void {
+    const held = this.held;
+    if (held === null) return;
+    this.held = null;
+    this.discarding = false;
+    this.ex.commit(this);
+    this.ex.writeHead(held.status, held.headers, held.text);
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.discarding) return true;
+    if (this.cancelled || this.ex.winner !== this) return false;
+    return this.ex.writeData(chunk, this.resume!);
+  }
+
+  onComplete(trailers: string[] | Buffer[] | null): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.clearTimer();
+    this.target.inFlight--;
+    this.target.completed++;
+    if (this.discarding) return;
+    if (this.cancelled || this.ex.winner !== this) return;
+    if (!this.reported) this.report(this.status >= 500 ? Outcome.Http5xx : Outcome.Success);
+    this.ex.complete(trailers);
+  }
+
+  onError(err: Error): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.clearTimer();
+    this.target.inFlight--;
+    this.target.completed++;
+    const ex = this.ex;
+    if (this.discarding) return;
+    if (this.cancelled || ex.isDone) return;
+    if (ex.bodyTooLarge) {
+      ex.fail('BRISK_BODY_TOO_LARGE', '');
+      return;
+    }
+    const code = upstreamErrorCode(err);
+    if (code === 'BRISK_BAD_REQUEST' || code === 'BRISK_INTERNAL') {
+      // The request itself could not be sent as it is: not the target's fault, not retried.
+      if (code === 'BRISK_INTERNAL') ex.state.logger.error({ err, requestId: ex.requestId }, 'proxy error');
+      if (ex.winner === this) ex.cut(code);
+      else ex.fail(code, upstreamErrorMessage(code, ex.upstream!.name, this.target.origin));
+      return;
+    }
+    this.target.failures++;
+    this.report(Outcome.GatewayFailure);
+    if (ex.winner === this) ex.cut(code);
+    else ex.onAttemptFailed(this, code, 0);
+  }
+
+  private report(outcome: Outcome): void {
+    this.ex.upstream!.outlier.onResult(this.target, outcome, Date.now());
+  }
+}
+
+function isHttp2(res: ClientResponse): res is Http2ServerResponse {
+  return 'stream' in res;
+}
+
+/** HTTP/2 responses take a header object; repeated names become arrays. */
+function writeHttp2Head(res: Http2ServerResponse, status: number, flat: string[]): void {
+  const headers: Record<string, string | string[]> = {};
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i]!.toLowerCase();
+    const value = flat[i + 1]!;
+    const prev = headers[name];
+    headers[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+  }
+  res.writeHead(status, headers);
+}
+
+export type { ClientRequest };
