@@ -266,12 +266,12 @@ function printBanner(backendsOnly, children) {
       [`curl ${gw}/api/users/whoami`, 'X-Forwarded-For, X-Request-Id, Via as the service got them'],
       [`curl -i ${gw}/shop/products/3`, 'rewritten to /api/products/3, answered with x-served-via: brisk'],
       [`curl -N ${gw}/api/products/stream`, 'server-sent events, streamed through as they come'],
-      [`curl -i '${gw}/api/products/slow?ms=3000'`, 'a 504 from Brisk: the route allows 2 s'],
+      [`curl -i '${gw}/api/products/slow?ms=3000'`, 'a 504 from Brisk: 2 s per try, 2.5 s in all'],
       [`curl -i ${gw}/nowhere`, 'a 404 from Brisk with an error code and request id'],
       [`curl ${admin}/api/upstreams`, 'upstreams, targets and their health'],
       [`curl ${admin}/api/routes`, 'the compiled routes'],
       [`curl -X POST ${admin}/api/reload`, 're-read brisk.yaml (edit it first); bad files are refused'],
-      [`kill ${pid('products-2')}`, 'stop products-2, then curl again and look at /api/upstreams: how Brisk handles a dead target'],
+      [`kill ${pid('products-2')}`, 'stop products-2, then curl again: nothing fails (retried elsewhere, ejected; /api/upstreams says why)'],
     ];
     lines.push(bold('Try:'));
     for (const [command, note] of tryLines) lines.push(`  ${command}`, `      ${dim(`# ${note}`)}`);
