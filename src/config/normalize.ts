@@ -266,6 +266,8 @@ class Normaliser {
     const intervalMs = this.duration([...at, 'interval'], raw.interval, d.intervalMs);
     const timeoutMs = this.duration([...at, 'timeout'], raw.timeout, d.timeoutMs);
     if (intervalMs < 50) this.problem([...at, 'interval'], 'a health check interval under 50ms would flood the targets');
+    if (raw.bodyContains !== undefined && raw.method === 'HEAD') this.problem([...at, 'bodyContains'], 'a HEAD probe gets no body to search; use method: GET or drop bodyContains', 'key');
+    if (raw.bodyContains !== undefined && raw.type === 'tcp') this.problem([...at, 'bodyContains'], 'a tcp probe gets no body to search; use type: http or drop bodyContains', 'key');
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(raw.headers ?? {})) {
       if (!isHeaderName(name)) this.problem([...at, 'headers', name], `invalid header name ${JSON.stringify(name)}`, 'key');

@@ -251,7 +251,14 @@ export class Exchange extends ForwardPlan {
     this.status = statusCode;
     try {
       if (isHttp2(res)) writeHttp2Head(res, statusCode, out);
-      else res.writeHead(statusCode, statusText || undefined, out);
+      else {
+        res.writeHead(statusCode, statusText || undefined, out);
+        // node:http keeps a head in its buffer until the first body chunk. A streamed answer
+        // whose body starts later (an event stream opening, a long poll that flushed its
+        // head) must not wait for it: the head goes out on the next turn unless the body
+        // followed in this one (the usual case: one write for both). HTTP/2 sends at once.
+        if ((res as ServerResponse).chunkedEncoding) setImmediate(flushHeadIfIdle, this);
+      }
     } catch (err) {
       this.state.logger.warn({ err, requestId: this.requestId, target: this.winner?.target.origin }, 'invalid response head from the target');
       this.fail('BRISK_UPSTREAM_BAD_RESPONSE', upstreamErrorMessage('BRISK_UPSTREAM_BAD_RESPONSE', this.upstream!.name, this.winner?.target.origin ?? ''));
@@ -524,14 +531,19 @@ export class Attempt implements Dispatcher.DispatchHandler {
       return;
     }
     this.target.failures++;
-    this.report(Outcome.GatewayFailure);
+    this.report(Outcome.GatewayFailure, (err as { code?: string }).code ?? err.message);
     if (ex.winner === this) ex.cut(code);
     else ex.onAttemptFailed(this, code, 0);
   }
 
-  private report(outcome: Outcome): void {
-    this.ex.upstream!.outlier.onResult(this.target, outcome, Date.now());
+  private report(outcome: Outcome, detail?: string): void {
+    this.ex.upstream!.outlier.onResult(this.target, outcome, Date.now(), detail);
   }
+}
+
+function flushHeadIfIdle(ex: Exchange): void {
+  const res = ex.res as ServerResponse;
+  if (ex.bytesOut === 0 && !ex.isDone && !res.destroyed && !res.writableEnded) res.flushHeaders();
 }
 
 function isHttp2(res: ClientResponse): res is Http2ServerResponse {

@@ -104,6 +104,10 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
         break;
     }
   }
+  // HTTP/2 has no Transfer-Encoding: a body of unknown length is one whose HEADERS frame did
+  // not end the stream (clients streaming an upload send no Content-Length). Without this
+  // the body would be dropped; it is forwarded chunked, like an HTTP/1.1 chunked body.
+  if (plan.contentLength === -1 && isHttp2Request(req) && !req.stream.endAfterHeaders) plan.chunked = true;
   plan.requestId = requestId ??= randomUUID();
   // RFC 9112 §3.2: an absolute-form target names the host; one that disagrees with the
   // Host header is refused rather than routed by one and read by the target as the other.

@@ -3,6 +3,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ERROR_CODES, errorBody, type ErrorCode } from '../core/errors.js';
+import { Outcome } from '../upstreams/health/outlier.js';
 import { connectionClosing, ForwardPlan, type ProxyState } from './context.js';
 import { planForward } from './forward.js';
 import { upstreamErrorCode, upstreamErrorMessage } from './upstream-errors.js';
@@ -114,6 +115,7 @@ export class UpgradeProxy {
 
     request.on('upgrade', (res: IncomingMessage, upstreamSocket: Socket, upstreamHead: Buffer) => {
       clearTimeout(connectTimer);
+      upstream.outlier.onResult(target, Outcome.Success, Date.now());
       if (socket.destroyed) {
         upstreamSocket.destroy();
         settle(499);
@@ -147,6 +149,7 @@ export class UpgradeProxy {
     // The target answered without upgrading: pass its answer on as is.
     request.on('response', (res: IncomingMessage) => {
       clearTimeout(connectTimer);
+      upstream.outlier.onResult(target, (res.statusCode ?? 0) >= 500 ? Outcome.Http5xx : Outcome.Success, Date.now());
       const lines = [`HTTP/1.1 ${res.statusCode} ${res.statusMessage}`];
       const raw = res.rawHeaders;
       for (let i = 0; i < raw.length; i += 2) {
@@ -168,6 +171,12 @@ export class UpgradeProxy {
         return;
       }
       const code = upstreamErrorCode(err);
+      // A handshake the target failed counts against it like any request (outlier detection
+      // ejects a target that only ever gets WebSocket traffic, too).
+      if (ERROR_CODES[code].status >= 500) {
+        target.failures++;
+        upstream.outlier.onResult(target, Outcome.GatewayFailure, Date.now(), err.message);
+      }
       rawError(socket, code, upstreamErrorMessage(code, upstream.name, target.origin), plan.requestId);
       settle(ERROR_CODES[code].status, code);
     });

@@ -143,7 +143,7 @@ export class Upstream {
       available: this.availableCount,
       retryBudget: this.budget.toJSON(),
       latencyP95Ms: this.latency.p95(),
-      targets: this.targets.map((t) => ({ ...t.toJSON(), healthCheck: this.health?.status(t) })),
+      targets: this.targets.map((t) => ({ ...t.toJSON(), healthCheck: this.health?.status(t), outlier: this.outlier.status(t) })),
     };
   }
 }

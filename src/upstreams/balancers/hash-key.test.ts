@@ -51,6 +51,15 @@ describe('hashKeyOf', () => {
     assert.equal(hashKeyOf(by('path'), [], '', '10.0.0.7'), null);
   });
 
+  it('takes linear time on a hostile Cookie header', () => {
+    const hostile = 'a;'.repeat(64 * 1024) + 'sid=x';
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < 10; i++) assert.equal(cookieValue(['Cookie', hostile], 'sid'), 'x');
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    // Linear: ~1 ms per pass; quadratic would be seconds.
+    assert.ok(ms < 500, `${ms.toFixed(1)} ms for 10 passes over 128 KB`);
+  });
+
   it('tolerates a truncated raw header list', () => {
     assert.equal(hashKeyOf(by('header', 'x'), ['x'], '/', ''), null);
     assert.equal(hashKeyOf(by('cookie', 'x'), ['cookie'], '/', ''), null);

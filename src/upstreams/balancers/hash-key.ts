@@ -64,16 +64,29 @@ function isSpace(c: number): boolean {
   return c === 0x20 || c === 0x09;
 }
 
-/** Cookie `name` in one `Cookie` header value (`a=1; b=2`), or null. */
+/**
+ * Cookie `name` in one `Cookie` header value (`a=1; b=2`), or null. One pass over the value:
+ * searching each pair's "=" with `indexOf` could scan to the end of the header for every
+ * pair, quadratic time on a hostile header like `a;a;a;…`.
+ */
 function cookieIn(header: string, name: string): string | null {
   const length = header.length;
   let i = 0;
   while (i < length) {
-    while (i < length && (isSpace(header.charCodeAt(i)) || header.charCodeAt(i) === 0x3b)) i++;
-    let end = header.indexOf(';', i);
-    if (end === -1) end = length;
-    const eq = header.indexOf('=', i);
-    if (eq !== -1 && eq < end) {
+    const first = header.charCodeAt(i);
+    if (first === 0x3b || isSpace(first)) {
+      i++;
+      continue;
+    }
+    // The pair is [i, end): up to the next ";", with its first "=" at eq.
+    let eq = -1;
+    let end = i;
+    for (; end < length; end++) {
+      const c = header.charCodeAt(end);
+      if (c === 0x3b) break;
+      if (c === 0x3d && eq === -1) eq = end;
+    }
+    if (eq !== -1) {
       let nameEnd = eq;
       while (nameEnd > i && isSpace(header.charCodeAt(nameEnd - 1))) nameEnd--;
       if (nameEnd - i === name.length && header.startsWith(name, i)) {

@@ -1,6 +1,8 @@
 /**
  * MurmurHash3 (x86, 32-bit) over a string's UTF-16 code units, two per 32-bit block, which
- * is exactly MurmurHash3_x86_32 of the string's UTF-16LE bytes. Written by hand because the
+ * is exactly MurmurHash3_x86_32 of the string's UTF-16LE bytes, returned as a signed int32
+ * (`>>> 0` gives the usual unsigned value): a signed result is a small integer to V8, so a
+ * call it does not inline returns it without allocating. Written by hand because the
  * hot path needs a 32-bit hash of a JS string without encoding it to bytes first (no
  * allocation), and because `node:crypto` hashes are 10–50× slower for short keys and not
  * needed: keys are not secret, only spread. MurmurHash3 passes SMHasher's distribution and
@@ -10,7 +12,7 @@
  * the same target.
  *
  * @example
- * murmur3('user-42', 0); // an unsigned 32-bit integer
+ * murmur3('user-42', 0) >>> 0; // an unsigned 32-bit integer
  */
 export function murmur3(text: string, seed: number): number {
   let h = seed | 0;
@@ -38,13 +40,12 @@ export function murmur3(text: string, seed: number): number {
 
 /**
  * MurmurHash3's finaliser: a bijection on 32-bit integers with full avalanche, for
- * deriving further independent-looking values from one hash.
+ * deriving further independent-looking values from one hash. Signed int32, as `murmur3`.
  */
 export function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return h ^ (h >>> 16);
 }

@@ -82,9 +82,18 @@ export class P2cEwmaBalancer implements Balancer {
       const a = rng.below(n);
       let b = rng.below(n - 1);
       if (b >= a) b++;
-      if (usable(targets[a]!, ctx) && usable(targets[b]!, ctx)) return this.cheaper(a, b, ctx.now);
+      if (usable(targets[a]!, ctx) && usable(targets[b]!, ctx)) return this.cheaper(a, b, ctx);
     }
-    // Many targets out: draw among the usable ones only (uniform as well), in bounded time.
+    return this.pickAmongUsable(ctx);
+  }
+
+  /**
+   * Many targets out: draw among the usable ones only (uniform as well), in bounded time.
+   * A method of its own so that `pick` stays small enough for V8 to inline its helpers.
+   */
+  private pickAmongUsable(ctx: PickContext): Target | null {
+    const targets = this.targets;
+    const n = targets.length;
     let count = 0;
     let only = -1;
     for (let i = 0; i < n; i++) {
@@ -95,20 +104,21 @@ export class P2cEwmaBalancer implements Balancer {
     }
     if (count === 0) return null;
     if (count === 1) return targets[only]!;
-    const ka = rng.below(count);
-    let kb = rng.below(count - 1);
+    const ka = this.rng.below(count);
+    let kb = this.rng.below(count - 1);
     if (kb >= ka) kb++;
-    return this.cheaper(this.nthUsable(ka, ctx), this.nthUsable(kb, ctx), ctx.now);
+    return this.cheaper(this.nthUsable(ka, ctx), this.nthUsable(kb, ctx), ctx);
   }
 
   /**
    * The cheaper of targets a and b. Costs go through the `costs` scratch array rather than
-   * return values: V8 boxes a floating-point number returned from a call it did not inline,
-   * which would be an allocation per pick.
+   * return values, and helpers get `ctx` rather than `ctx.now`: V8 boxes a floating-point
+   * number passed to or returned from a call it did not inline, which would be an
+   * allocation per pick.
    */
-  private cheaper(a: number, b: number, now: number): Target {
-    this.storeCost(a, now, 0);
-    this.storeCost(b, now, 1);
+  private cheaper(a: number, b: number, ctx: PickContext): Target {
+    this.storeCost(a, ctx, 0);
+    this.storeCost(b, ctx, 1);
     // `<=`: a is the random one of the two, so ties are split evenly.
     return this.costs[0]! <= this.costs[1]! ? this.targets[a]! : this.targets[b]!;
   }
@@ -126,11 +136,12 @@ export class P2cEwmaBalancer implements Balancer {
    * `costs[slot]` = latency × (inFlight + 1) / effective weight of target i, the latency
    * decayed since its last sample, or the default when it has none.
    */
-  private storeCost(i: number, now: number, slot: number): void {
+  private storeCost(i: number, ctx: PickContext, slot: number): void {
+    const now = ctx.now;
     const t = this.targets[i]!;
     let latency = t.ewmaMs;
     if (!(latency > 0)) {
-      if (!(now - this.defaultLatencyAt < DEFAULT_LATENCY_REFRESH_MS && now >= this.defaultLatencyAt)) this.refreshDefault(now);
+      if (!(now - this.defaultLatencyAt < DEFAULT_LATENCY_REFRESH_MS && now >= this.defaultLatencyAt)) this.refreshDefault(ctx);
       latency = this.defaultLatency;
     } else if (latency !== this.seenEwma[i]) {
       this.seenEwma[i] = latency;
@@ -143,7 +154,7 @@ export class P2cEwmaBalancer implements Balancer {
   }
 
   /** Sets `defaultLatency` to the median of the known latencies (1 ms when none is known). */
-  private refreshDefault(now: number): void {
+  private refreshDefault(ctx: PickContext): void {
     const targets = this.targets;
     const scratch = this.scratch;
     let count = 0;
@@ -157,6 +168,6 @@ export class P2cEwmaBalancer implements Balancer {
       median = count % 2 === 1 ? known[count >> 1]! : (known[count / 2 - 1]! + known[count / 2]!) / 2;
     }
     this.defaultLatency = median;
-    this.defaultLatencyAt = now;
+    this.defaultLatencyAt = ctx.now;
   }
 }

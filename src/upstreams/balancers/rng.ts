@@ -38,11 +38,15 @@ export class Rng {
     return rng;
   }
 
-  /** The next 32 random bits, as an unsigned integer. */
+  /**
+   * The next 32 random bits, as a signed int32: a value that fits V8's small integers, so
+   * even a call V8 does not inline returns it without allocating (an unsigned value above
+   * 2^31 would be boxed). Use `>>> 0` for the unsigned value.
+   */
   next(): number {
     const s = this.s;
     const s1 = s[1]!;
-    const r = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
+    const r = Math.imul(rotl(Math.imul(s1, 5), 7), 9);
     const t = s1 << 9;
     s[2]! ^= s[0]!;
     s[3]! ^= s1;
@@ -55,12 +59,12 @@ export class Rng {
 
   /** A float in [0, 1), like `Math.random()`. */
   float(): number {
-    return this.next() * 2.3283064365386963e-10; // 2^-32
+    return (this.next() >>> 0) * 2.3283064365386963e-10; // 2^-32
   }
 
-  /** An integer in [0, n), for n ≥ 1 (without modulo bias worth noting for n ≪ 2^32). */
+  /** An integer in [0, n), for 1 ≤ n < 2^31 (modulo-free, bias below n / 2^32). */
   below(n: number): number {
-    return Math.floor(this.next() * 2.3283064365386963e-10 * n);
+    return ((this.next() >>> 0) * 2.3283064365386963e-10 * n) | 0;
   }
 }
 

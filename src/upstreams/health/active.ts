@@ -106,6 +106,11 @@ export class ActiveHealthChecker {
   /** Targets without a result from this checker yet. */
   private pendingFirst: number;
   private readonly waiters = new Set<() => void>();
+  /**
+   * Called with every probe result and the `Date.now()` the probe was sent, for metrics
+   * (probe counts and durations). It must not throw.
+   */
+  onProbe: ((target: Target, result: ProbeResult, sentAt: number) => void) | null = null;
 
   constructor(
     private readonly upstream: string,
@@ -313,6 +318,7 @@ export class ActiveHealthChecker {
     const neverProbed = check.lastProbeAt === null;
     check.lastProbeAt = probedAt;
     check.lastResult = result;
+    this.onProbe?.(target, result, probedAt);
     if (check.results++ === 0 && --this.pendingFirst === 0) this.releaseWaiters();
     const { upstream, config } = this;
     if (result.ok) {
