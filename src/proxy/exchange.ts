@@ -11,6 +11,9 @@ import { closeConnectionAfter, ForwardPlan, type ClientRequest, type ClientRespo
 import { connectionListedNames, isResponseHopByHop, removeNamed } from './headers.js';
 import { upstreamErrorCode, upstreamErrorMessage } from './upstream-errors.js';
 
+/** The latency a gateway failure counts as, for latency-aware balancing. */
+const GATEWAY_FAILURE_PENALTY_MS = 1000;
+
 /** RFC 9110 §9.2.2: methods whose repetition has the same effect as one request. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
@@ -531,6 +534,9 @@ export class Attempt implements Dispatcher.DispatchHandler {
       return;
     }
     this.target.failures++;
+    // A refused connection fails in microseconds: without a penalty the latency-aware
+    // balancer would take the dead target for the fastest one.
+    this.target.observeLatency(Math.max(performance.now() - this.started, GATEWAY_FAILURE_PENALTY_MS), Date.now());
     this.report(Outcome.GatewayFailure, (err as { code?: string }).code ?? err.message);
     if (ex.winner === this) ex.cut(code);
     else ex.onAttemptFailed(this, code, 0);

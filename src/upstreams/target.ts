@@ -52,8 +52,8 @@ export class Target {
   ejections = 0;
   /** Derived: takes traffic (healthy and not ejected). Kept as a field so the hot path reads one boolean. */
   available = true;
-  /** `Date.now()` when it last became available (slow start ramps from here). */
-  availableSince = 0;
+  /** `Date.now()` when it last became available (slow start ramps from here; a new target starts now). */
+  availableSince = Date.now();
   /** Called when `available` flips; set by the owning upstream. */
   onAvailabilityChange: ((target: Target) => void) | null = null;
 
