@@ -17,7 +17,12 @@ const untouchablePool = new Proxy(
 
 /** Targets `http://127.0.0.1:7000+i` with the given weights, all available. */
 export function makeTargets(weights: readonly number[], upstream = 'u', firstPort = 7000): Target[] {
-  return weights.map((weight, i) => new Target(upstream, { origin: `http://127.0.0.1:${firstPort + i}`, basePath: '', weight }, untouchablePool as never));
+  return weights.map((weight, i) => {
+    const t = new Target(upstream, { origin: `http://127.0.0.1:${firstPort + i}`, basePath: '', weight }, untouchablePool as never);
+    // Long available: slow start is over unless a test says otherwise.
+    t.availableSince = 0;
+    return t;
+  });
 }
 
 /** A pick context with nothing excluded, no panic, no key, `now` = 1e12 (a fixed instant). */
