@@ -73,6 +73,12 @@ describe('proxy basics', () => {
     assert.equal(res.headers['x-request-id'], body.error.requestId);
   });
 
+  it('keeps the connection open after a 404 for a bodiless request', async () => {
+    const reply = await rawRequest(gw.port, 'GET /nowhere HTTP/1.1\r\nHost: a\r\n\r\nGET /api/again HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    const statuses = [...reply.text.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((m) => m[1]);
+    assert.deepEqual(statuses, ['404', '200']);
+  });
+
   it('answers 502 BRISK_UPSTREAM_CONNECT_FAILED when the target refuses', async () => {
     const res = await request(`${gw.url}/dead`);
     assert.equal(res.statusCode, 502);

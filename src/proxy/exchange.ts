@@ -250,7 +250,7 @@ export class Exchange extends ForwardPlan {
     const route = this.route!;
     if (route.responseHeaderEdits !== null) route.responseHeaderEdits.apply(out, null, this.requestId!);
     if (this.stickyCookie !== null) out.push('set-cookie', this.stickyCookie);
-    if (this.state.draining) (res as ServerResponse).shouldKeepAlive = false;
+    if (this.state.draining && !isHttp2(res)) closeConnectionAfter(this.req, res as ServerResponse);
     this.status = statusCode;
     try {
       if (isHttp2(res)) writeHttp2Head(res, statusCode, out);
@@ -356,7 +356,10 @@ export class Exchange extends ForwardPlan {
     if (status === 503) headers.push('retry-after', '1');
     // A request whose body was not read cannot leave the connection reusable; nor can a
     // malformed one.
-    if (!isHttp2(res) && (this.state.draining || code === 'BRISK_BAD_REQUEST' || !this.req.complete)) {
+    // A bodiless request counts as incomplete until node has read past its head, so only a
+    // request that announced a body and has not delivered it all is treated as unfinished.
+    const bodyUnread = (this.chunked || this.contentLength > 0) && !this.req.complete;
+    if (!isHttp2(res) && (this.state.draining || code === 'BRISK_BAD_REQUEST' || bodyUnread)) {
       closeConnectionAfter(this.req, res as ServerResponse);
     }
     try {
