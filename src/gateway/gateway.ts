@@ -6,6 +6,8 @@ import type { Config, ConfigProblem } from '../config/types.js';
 import { startAdmin, type AdminServer } from '../admin/server.js';
 import { ConnectionTracker } from '../listeners/connections.js';
 import { startListener, type Listener } from '../listeners/server.js';
+import type { DestinationStream } from 'pino';
+import { AccessLog } from '../observability/access-log.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { createProxyHandler, type ProxyState } from '../proxy/forward.js';
 import { UpgradeProxy } from '../proxy/upgrade.js';
@@ -48,6 +50,7 @@ export class Gateway {
   private readonly upgrades: UpgradeProxy;
   private readonly flushLogs: () => void;
   private watcher: FSWatcher | null = null;
+  private readonly accessLogDestination: DestinationStream | null;
   private configDigest = '';
   private reloading: Promise<ReloadResult> | null = null;
   private stopping: Promise<void> | null = null;
@@ -56,19 +59,22 @@ export class Gateway {
     private readonly options: GatewayOptions,
     config: Config,
   ) {
+    let jsonDestination: DestinationStream | null = null;
     if (options.logger !== undefined) {
       this.logger = options.logger;
       this.flushLogs = () => {};
     } else {
-      const { logger, flush } = createLogger({ level: config.logging.level, format: config.logging.format });
-      this.logger = logger;
-      this.flushLogs = flush;
+      const created = createLogger({ level: config.logging.level, format: config.logging.format });
+      this.logger = created.logger;
+      this.flushLogs = created.flush;
+      jsonDestination = created.jsonDestination;
     }
+    this.accessLogDestination = jsonDestination;
     this.state = {
       runtime: buildRuntime(config, 1, this.pools, this.logger),
       draining: false,
       logger: this.logger,
-      accessLog: config.logging.accessLog ? this.logger.child({ type: 'access' }) : null,
+      accessLog: config.logging.accessLog ? new AccessLog(this.logger, jsonDestination) : null,
     };
     this.upgrades = new UpgradeProxy(this.state);
   }
@@ -165,7 +171,7 @@ export class Gateway {
     await activateRuntime(runtime);
     this.state.runtime = runtime;
     deactivateRuntime(old);
-    this.state.accessLog = config.logging.accessLog ? this.logger.child({ type: 'access' }) : null;
+    this.state.accessLog = config.logging.accessLog ? new AccessLog(this.logger, this.accessLogDestination) : null;
     this.logger.level = config.logging.level;
     this.pools.sweep();
     this.lastReloadProblems = [];

@@ -17,10 +17,11 @@ export interface LoggerOptions {
  * destination so logging never blocks the request path; readable colour lines when stdout
  * is a terminal (or `format: pretty`).
  */
-export function createLogger(options: LoggerOptions): { logger: Logger; flush(): void } {
+export function createLogger(options: LoggerOptions): { logger: Logger; flush(): void; jsonDestination: DestinationStream | null } {
   const wantPretty = options.format === 'pretty' || (options.format === 'auto' && process.stdout.isTTY === true);
   let destination: DestinationStream;
   let flush: () => void;
+  let jsonDestination: DestinationStream | null = null;
   if (options.destination !== undefined) {
     destination = options.destination;
     flush = () => {};
@@ -31,6 +32,7 @@ export function createLogger(options: LoggerOptions): { logger: Logger; flush():
   } else {
     const boom = pino.destination({ dest: 1, sync: false, minLength: 4096 });
     destination = boom;
+    jsonDestination = boom;
     flush = () => {
       try {
         boom.flushSync();
@@ -48,5 +50,5 @@ export function createLogger(options: LoggerOptions): { logger: Logger; flush():
     },
     destination,
   );
-  return { logger, flush };
+  return { logger, flush, jsonDestination };
 }

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { ErrorCode } from '../core/errors.js';
 import type { Runtime } from '../gateway/runtime.js';
+import type { AccessLog } from '../observability/access-log.js';
 import type { Logger } from '../observability/logger.js';
 import type { CompiledRoute } from '../router/index.js';
 import type { Target } from '../upstreams/target.js';
@@ -21,7 +22,7 @@ export interface ProxyState {
   draining: boolean;
   readonly logger: Logger;
   /** Null when the access log is off. */
-  accessLog: Logger | null;
+  accessLog: AccessLog | null;
 }
 
 export const kTrusted = Symbol('brisk.trustedPeer');

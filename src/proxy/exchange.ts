@@ -379,21 +379,21 @@ export class Exchange extends ForwardPlan {
     const log = this.state.accessLog;
     if (log !== null) {
       const req = this.req;
-      log.info({
-        requestId: this.requestId,
-        method: req.method,
-        path: req.url,
-        route: this.route?.name,
-        upstream: this.upstream?.name,
-        target: (this.winner?.target ?? this.target)?.origin,
-        status: this.status,
-        durationMs: Math.round((performance.now() - this.started) * 1000) / 1000,
-        bytesOut: this.bytesOut,
-        remote: req.socket?.remoteAddress,
-        attempts: this.attempts > 1 ? this.attempts : undefined,
-        hedged: this.hedged ? true : undefined,
-        error: this.errorCode ?? undefined,
-      });
+      log.write(
+        this.requestId,
+        req.method,
+        req.url,
+        this.route?.name,
+        this.upstream?.name,
+        (this.winner?.target ?? this.target)?.origin,
+        this.status,
+        Math.round((performance.now() - this.started) * 1000) / 1000,
+        this.bytesOut,
+        req.socket?.remoteAddress,
+        this.attempts,
+        this.hedged,
+        this.errorCode,
+      );
     }
   }
 }

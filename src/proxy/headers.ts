@@ -95,6 +95,11 @@ export function isResponseHopByHop(name: string): boolean {
  * the common values give null and cost nothing more.
  */
 export function connectionListedNames(value: string): Set<string> | null {
+  // The values nearly every peer sends, without splitting or allocating.
+  if (value.length <= 10) {
+    const v = value.length === 10 || value.length === 5 || value.length === 7 ? value.toLowerCase() : value;
+    if (v === 'keep-alive' || v === 'close' || v === 'upgrade') return null;
+  }
   let names: Set<string> | null = null;
   for (const token of value.split(',')) {
     const name = token.trim().toLowerCase();

@@ -96,18 +96,21 @@ export class UpgradeProxy {
       clearTimeout(connectTimer);
       target.inFlight--;
       target.completed++;
-      this.state.accessLog?.info({
-        requestId: plan.requestId,
-        method: req.method,
-        path: req.url,
-        route: plan.route!.name,
-        upstream: upstream.name,
-        target: target.origin,
+      this.state.accessLog?.write(
+        plan.requestId,
+        req.method,
+        req.url,
+        plan.route!.name,
+        upstream.name,
+        target.origin,
         status,
-        upgrade: req.headers.upgrade,
-        durationMs: Math.round(performance.now() - started),
-        error,
-      });
+        Math.round(performance.now() - started),
+        0,
+        req.socket.remoteAddress,
+        1,
+        false,
+        error ?? null,
+      );
     };
     socket.once('close', () => {
       if (!settled) request.destroy();

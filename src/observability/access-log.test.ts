@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import pino from 'pino';
+import { AccessLog } from './access-log.js';
+
+function capture(): { lines: string[]; dest: { write(s: string): boolean } } {
+  const lines: string[] = [];
+  return { lines, dest: { write: (s: string) => (lines.push(s), true) } };
+}
+
+test('JSON lines are valid JSON with the pino shape and every field', () => {
+  const { lines, dest } = capture();
+  const log = new AccessLog(pino({ level: 'silent' }), dest);
+  log.write('id-1', 'GET', '/a?b=1', 'r', 'u', 'http://127.0.0.1:1', 200, 1.5, 42, '127.0.0.1', 2, true, null);
+  log.write(undefined, 'POST', '/x"y\\z\n\u00e9', undefined, undefined, undefined, 404, 0.1, 0, undefined, 1, false, 'BRISK_ROUTE_NOT_FOUND');
+  assert.equal(lines.length, 2);
+  assert.ok(lines.every((l) => l.endsWith('}\n')));
+  const a = JSON.parse(lines[0]!) as Record<string, unknown>;
+  assert.equal(a['level'], 'info');
+  assert.equal(typeof a['time'], 'string');
+  assert.ok(!Number.isNaN(Date.parse(a['time'] as string)));
+  assert.equal(a['pid'], process.pid);
+  assert.deepEqual(
+    { ...a, time: undefined, pid: undefined, level: undefined },
+    { time: undefined, pid: undefined, level: undefined, type: 'access', requestId: 'id-1', method: 'GET', path: '/a?b=1', route: 'r', upstream: 'u', target: 'http://127.0.0.1:1', status: 200, durationMs: 1.5, bytesOut: 42, remote: '127.0.0.1', attempts: 2, hedged: true },
+  );
+  const b = JSON.parse(lines[1]!) as Record<string, unknown>;
+  assert.equal(b['path'], '/x"y\\z\n\u00e9', 'a hostile path is escaped, not breaking the line');
+  assert.equal(b['error'], 'BRISK_ROUTE_NOT_FOUND');
+  assert.equal(b['attempts'], undefined);
+});
+
+test('without a raw destination the line goes through the logger', () => {
+  const { lines, dest } = capture();
+  const logger = pino({ level: 'info' }, dest as never);
+  new AccessLog(logger, null).write('id', 'GET', '/', 'r', 'u', 't', 200, 1, 1, '::1', 1, false, null);
+  const line = JSON.parse(lines[0]!) as Record<string, unknown>;
+  assert.equal(line['type'], 'access');
+  assert.equal(line['requestId'], 'id');
+});
