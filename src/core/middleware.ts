@@ -1,0 +1,91 @@
+import type { ErrorCode } from './errors.js';
+
+/**
+ * The route pipeline (DESIGN.md: "request filters run forward, response filters in
+ * reverse, forwarding is the one last step"). A middleware is built once per route and
+ * config version from the route's config; `handle` runs for every request on that route
+ * before a target is picked.
+ *
+ * The context is the request as the gateway has planned it; a middleware reads the client
+ * request, may edit the headers sent upstream, may add response headers, and may answer
+ * the request itself (refuse it, or serve it) by returning an `Answer`.
+ */
+export interface RequestContext {
+  /** The client's request (node:http IncomingMessage or the HTTP/2 compat request). */
+  readonly method: string;
+  /** Path without the query, as received. */
+  readonly path: string;
+  /** Raw query string without '?', '' when none. */
+  readonly query: string;
+  /** The client request's raw headers, [name, value, …], names in any case. */
+  readonly rawHeaders: readonly string[];
+  /** The client's address, honouring trusted proxies (X-Forwarded-For from them). */
+  readonly clientIp: string;
+  readonly requestId: string;
+  readonly routeName: string;
+  readonly params: Readonly<Record<string, string>> | null;
+  /** Headers for the target, flat [name, value, …]; middlewares may push or remove. */
+  readonly upstreamHeaders: string[];
+  /** Headers added to the response the client gets, flat; null until a middleware adds one. */
+  responseHeaders: string[] | null;
+  /** Who the client is, once an auth middleware has said so. */
+  identity: Identity | null;
+}
+
+/** What authentication established. */
+export interface Identity {
+  /** `api-key`, `jwt`, `basic`, `forward-auth`. */
+  readonly method: string;
+  /** The subject: key name, JWT `sub`, user name. */
+  readonly subject: string;
+  /** JWT claims or forward-auth attributes, for rate-limit keys and headers to the target. */
+  readonly claims: Readonly<Record<string, unknown>>;
+}
+
+/** An answer the gateway gives instead of forwarding. */
+export interface Answer {
+  readonly status: number;
+  /** Set for refusals: the JSON error body is built from it. */
+  readonly code?: ErrorCode;
+  readonly message?: string;
+  /** Extra response headers, flat. */
+  readonly headers?: readonly string[];
+  /** A body of its own (when there is no code). */
+  readonly body?: string | Buffer;
+}
+
+/** One step of a route's pipeline. `null` lets the request go on. */
+export interface Middleware {
+  readonly name: string;
+  handle(ctx: RequestContext): Answer | null | Promise<Answer | null>;
+  /** Releases timers and connections when the config version it belongs to is replaced. */
+  close?(): void | Promise<void>;
+}
+
+/**
+ * Runs a pipeline; synchronous middlewares cost no promise. Resolves (or returns) the
+ * first answer, or null when every middleware let the request through.
+ */
+export function runPipeline(pipeline: readonly Middleware[], ctx: RequestContext): Answer | null | Promise<Answer | null> {
+  for (let i = 0; i < pipeline.length; i++) {
+    const result = pipeline[i]!.handle(ctx);
+    if (result === null) continue;
+    if (isPromise(result)) return continueAsync(pipeline, ctx, i, result);
+    return result;
+  }
+  return null;
+}
+
+async function continueAsync(pipeline: readonly Middleware[], ctx: RequestContext, at: number, pending: Promise<Answer | null>): Promise<Answer | null> {
+  const first = await pending;
+  if (first !== null) return first;
+  for (let i = at + 1; i < pipeline.length; i++) {
+    const result = await pipeline[i]!.handle(ctx);
+    if (result !== null) return result;
+  }
+  return null;
+}
+
+function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
+  return typeof (v as { then?: unknown } | null)?.then === 'function';
+}
