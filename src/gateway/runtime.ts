@@ -1,4 +1,6 @@
 import type { Config } from '../config/types.js';
+import type { Middleware } from '../core/middleware.js';
+import { buildPipeline } from '../middlewares/index.js';
 import { HeaderClassifier } from '../proxy/headers.js';
 import { TrustedProxies } from '../proxy/trust.js';
 import { compileRouter, type Router } from '../router/index.js';
@@ -21,6 +23,8 @@ export interface Runtime {
   readonly headerClassifier: HeaderClassifier;
   /** Whether any route matches on headers (only then is node's header object built). */
   readonly routesReadHeaders: boolean;
+  /** Each route's middlewares, by position in the file; null when it has none. */
+  readonly pipelineOfRoute: readonly (readonly Middleware[] | null)[];
 }
 
 /** Puts a runtime in charge of its upstreams' health; resolves when new targets are warm. */
@@ -31,6 +35,7 @@ export async function activateRuntime(rt: Runtime): Promise<void> {
 /** Stops a replaced runtime's timers. */
 export function deactivateRuntime(rt: Runtime): void {
   for (const u of rt.upstreams.values()) u.deactivate();
+  for (const pipeline of rt.pipelineOfRoute) for (const m of pipeline ?? []) void Promise.resolve(m.close?.()).catch(() => {});
 }
 
 /** Builds a runtime; targets come from the registry so pools and health survive reloads. */
@@ -56,5 +61,6 @@ export function buildRuntime(config: Config, version: number, registry: TargetRe
     trust: new TrustedProxies(config.proxy.trustedProxies),
     headerClassifier: new HeaderClassifier(config.proxy.requestIdHeader),
     routesReadHeaders: config.routes.some((r) => Object.keys(r.match.headers).length > 0),
+    pipelineOfRoute: config.routes.map((r) => buildPipeline(r, { logger })),
   };
 }

@@ -5,7 +5,8 @@ import type { ErrorCode } from '../core/errors.js';
 import type { Runtime } from '../gateway/runtime.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { Logger } from '../observability/logger.js';
-import type { CompiledRoute } from '../router/index.js';
+import type { Identity } from '../core/middleware.js';
+import type { CompiledRoute, RouteParams } from '../router/index.js';
 import type { Target } from '../upstreams/target.js';
 import type { Upstream } from '../upstreams/upstream.js';
 import type { TrustedProxies } from './trust.js';
@@ -65,6 +66,16 @@ export class ForwardPlan {
   headers: string[] = [];
   /** Path (rewritten) and query for the target, without the target's base path. */
   pathAndQuery = '';
+  /** The path as received (no query), the raw query, and the route's parameters. */
+  path = '';
+  query = '';
+  params: RouteParams | null = null;
+  /** The client's address, honouring trusted proxies. */
+  clientIp = '';
+  /** Who the client is, once an auth middleware has said so. */
+  identity: Identity | null = null;
+  /** Response headers added by the route's middlewares (flat), or null. */
+  responseHeaders: string[] | null = null;
   /** Index in `headers` of the Host value (-1: none), rewritten per try when the upstream sends the target's host. */
   hostIndex = -1;
   /** Index in `headers` of the deadline header's value (-1: none), rewritten per try. */

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
 import type { Dispatcher } from 'undici';
 import { BriskError, ERROR_CODES, errorBody, type ErrorCode } from '../core/errors.js';
+import type { Answer } from '../core/middleware.js';
 import type { RetryConfig } from '../config/types.js';
 import type { Runtime } from '../gateway/runtime.js';
 import { Outcome } from '../upstreams/health/outlier.js';
@@ -250,6 +251,7 @@ export class Exchange extends ForwardPlan {
     const route = this.route!;
     if (route.responseHeaderEdits !== null) route.responseHeaderEdits.apply(out, null, this.requestId!);
     if (this.stickyCookie !== null) out.push('set-cookie', this.stickyCookie);
+    if (this.responseHeaders !== null) out.push(...this.responseHeaders);
     if (this.state.draining && !isHttp2(res)) closeConnectionAfter(this.req, res as ServerResponse);
     this.status = statusCode;
     try {
@@ -328,6 +330,35 @@ export class Exchange extends ForwardPlan {
     return this.body;
   }
 
+  /** Answers as a middleware decided, instead of forwarding. */
+  answer(a: Answer): void {
+    if (this.done) return;
+    if (a.code !== undefined) {
+      this.errorCode = a.code;
+      this.respondError(a.code, a.message ?? '', a.headers, a.status);
+      this.finish();
+      return;
+    }
+    const res = this.res;
+    this.status = a.status;
+    const body = a.body ?? '';
+    const headers: string[] = ['content-length', String(Buffer.byteLength(body))];
+    if (a.headers !== undefined) headers.push(...a.headers);
+    if (this.responseHeaders !== null) headers.push(...this.responseHeaders);
+    if (this.requestId !== undefined) headers.push(this.rt.config.proxy.requestIdHeader, this.requestId);
+    try {
+      if (isHttp2(res)) writeHttp2Head(res, a.status, headers);
+      else {
+        if (this.state.draining || ((this.chunked || this.contentLength > 0) && !this.req.complete)) closeConnectionAfter(this.req, res as ServerResponse);
+        res.writeHead(a.status, headers);
+      }
+      res.end(body);
+    } catch {
+      res.destroy();
+    }
+    this.finish();
+  }
+
   /** Answers with a Brisk error (nothing, or nothing usable, came from a target). */
   fail(code: ErrorCode, message: string): void {
     if (this.done) return;
@@ -342,9 +373,9 @@ export class Exchange extends ForwardPlan {
     this.finish();
   }
 
-  private respondError(code: ErrorCode, message: string): void {
+  private respondError(code: ErrorCode, message: string, extraHeaders?: readonly string[], statusOverride?: number): void {
     const res = this.res;
-    const status = ERROR_CODES[code].status;
+    const status = statusOverride ?? ERROR_CODES[code].status;
     this.status = status;
     if (res.headersSent || res.destroyed) {
       if (!res.destroyed && res.headersSent) res.destroy();
@@ -353,7 +384,9 @@ export class Exchange extends ForwardPlan {
     const body = errorBody(code, message, this.requestId);
     const headers: string[] = ['content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(body))];
     if (this.requestId !== undefined) headers.push(this.rt.config.proxy.requestIdHeader, this.requestId);
-    if (status === 503) headers.push('retry-after', '1');
+    if (extraHeaders !== undefined) headers.push(...extraHeaders);
+    else if (status === 503) headers.push('retry-after', '1');
+    if (this.responseHeaders !== null) headers.push(...this.responseHeaders);
     // A request whose body was not read cannot leave the connection reusable; nor can a
     // malformed one.
     // A bodiless request counts as incomplete until node has read past its head, so only a

@@ -4,7 +4,9 @@ import type { ErrorCode } from '../core/errors.js';
 import type { Runtime } from '../gateway/runtime.js';
 import { connectionListedNames, forwardedNode, HeaderKind, isAcceptableRequestId, removeNamed } from './headers.js';
 import { unmapIPv4 } from './trust.js';
+import { runPipeline } from '../core/middleware.js';
 import { Exchange } from './exchange.js';
+import { PipelineContext } from './pipeline-context.js';
 export type { ClientRequest, ClientResponse, ProxyState } from './context.js';
 import { ForwardPlan, kClosing, kTrusted, kTrustedBy, type ClientRequest, type ClientResponse, type ProxyState, type TrackedSocket } from './context.js';
 
@@ -134,14 +136,6 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
     return refuse(plan, 'BRISK_BODY_TOO_LARGE', `the request body (${plan.contentLength} bytes) exceeds the ${maxBody}-byte limit of route "${route.name}"`);
   }
 
-  if (upstream.hash !== null) plan.hashKey = upstream.hashKeyOf(rawHeaders, path, peerAddress(req));
-  let target = upstream.sticky === null ? null : upstream.stickyTarget(rawHeaders);
-  if (target === null) {
-    target = upstream.pick(null, plan.hashKey);
-    if (target !== null && upstream.sticky !== null) plan.stickyCookie = upstream.sticky.setCookieHeader(target);
-  }
-  if (target === null) return refuse(plan, 'BRISK_NO_HEALTHY_TARGET', `upstream "${upstream.name}" has no target that can take the request`);
-  plan.target = target;
 
   if (connection !== undefined) {
     const listed = connectionListedNames(connection);
@@ -157,8 +151,10 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
     socket[kTrustedBy] = rt.trust;
   }
   const peer = unmapIPv4(socket.remoteAddress ?? '');
+  plan.clientIp = trusted && xff !== undefined ? clientFromChain(xff, peer, rt) : peer;
   const proto = socket.encrypted === true ? 'https' : 'http';
-  const hostForUpstream = upstream.config.hostHeader === 'target' ? target.hostHeader : host;
+  // With `hostHeader: target` the value is filled in per try, once the target is known.
+  const hostForUpstream = upstream.config.hostHeader === 'target' ? '' : host;
   if (hostForUpstream !== undefined) {
     plan.hostIndex = out.length + 1;
     out.push('host', hostForUpstream);
@@ -178,6 +174,9 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
   out.push(cfg.proxy.requestIdHeader, requestId);
   if (teTrailers) out.push('te', 'trailers');
   const params = match.params;
+  plan.params = params;
+  plan.path = path;
+  plan.query = query;
   if (route.requestHeaderEdits !== null) route.requestHeaderEdits.apply(out, params, requestId);
   const deadlineHeader = cfg.proxy.deadlineHeader;
   if (deadlineHeader !== false && (route.config.timeouts ?? upstream.config.timeouts).totalMs > 0) {
@@ -187,6 +186,44 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
   const rewritten = route.rewritePath === null ? path : route.rewritePath(path, params);
   plan.pathAndQuery = query === '' ? rewritten : `${rewritten}?${query}`;
   return true;
+}
+
+/**
+ * Picks the target for the first try: the one a sticky cookie names, or the balancer's
+ * choice (by the request's hash key for consistent hashing). False (with `failCode`)
+ * when no target can take the request.
+ */
+export function pickTarget(plan: ForwardPlan, req: ClientRequest): boolean {
+  const upstream = plan.upstream!;
+  const rawHeaders = req.rawHeaders;
+  if (upstream.hash !== null) plan.hashKey = upstream.hashKeyOf(rawHeaders, plan.path, plan.clientIp);
+  let target = upstream.sticky === null ? null : upstream.stickyTarget(rawHeaders);
+  if (target === null) {
+    target = upstream.pick(null, plan.hashKey);
+    if (target !== null && upstream.sticky !== null) plan.stickyCookie = upstream.sticky.setCookieHeader(target);
+  }
+  if (target === null) return refuse(plan, 'BRISK_NO_HEALTHY_TARGET', `upstream "${upstream.name}" has no target that can take the request`);
+  plan.target = target;
+  return true;
+}
+
+/**
+ * The client behind a chain of trusted proxies: walking X-Forwarded-For from the right,
+ * the first address that is not a trusted proxy (the left-most when all are).
+ */
+function clientFromChain(xff: string, peer: string, rt: Runtime): string {
+  let candidate = peer;
+  let end = xff.length;
+  while (end > 0) {
+    const comma = xff.lastIndexOf(',', end - 1);
+    const hop = unmapIPv4(xff.slice(comma + 1, end).trim());
+    if (hop !== '') {
+      candidate = hop;
+      if (!rt.trust.trusts(hop)) return hop;
+    }
+    end = comma === -1 ? 0 : comma;
+  }
+  return candidate;
 }
 
 function refuse(plan: ForwardPlan, code: ErrorCode, message: string): false {
@@ -209,8 +246,33 @@ export function createProxyHandler(state: ProxyState): (req: ClientRequest, res:
       ex.fail(ex.failCode!, ex.failMessage);
       return;
     }
-    ex.start();
+    const pipeline = rt.pipelineOfRoute[ex.route!.config.index];
+    if (pipeline === null || pipeline === undefined) {
+      forward(ex, req);
+      return;
+    }
+    const ctx = new PipelineContext(ex, req);
+    const answer = runPipeline(pipeline, ctx);
+    if (answer === null) forward(ex, req);
+    else if (answer instanceof Promise) {
+      answer.then(
+        (a) => (a === null ? forward(ex, req) : ex.answer(a)),
+        (err: unknown) => {
+          state.logger.error({ err, requestId: ex.requestId, route: ex.route!.name }, 'route pipeline failed');
+          ex.fail('BRISK_INTERNAL', 'the request could not be processed; see the gateway log');
+        },
+      );
+    } else ex.answer(answer);
   };
+}
+
+function forward(ex: Exchange, req: ClientRequest): void {
+  if (ex.isDone) return; // the client left while the pipeline was waiting
+  if (!pickTarget(ex, req)) {
+    ex.fail(ex.failCode!, ex.failMessage);
+    return;
+  }
+  ex.start();
 }
 
 const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
@@ -224,12 +286,6 @@ function absoluteFormOrigin(url: string): number {
   if (scheme === -1) return -1;
   const slash = url.indexOf('/', scheme);
   return slash === -1 ? url.length : slash;
-}
-
-/** The client's address (HTTP/2's req.socket is a guarded proxy; the session socket is the real one). */
-function peerAddress(req: ClientRequest): string {
-  const socket = isHttp2Request(req) ? req.stream.session?.socket : req.socket;
-  return unmapIPv4(socket?.remoteAddress ?? '');
 }
 
 function isHttp2Request(req: ClientRequest): req is Http2ServerRequest {

@@ -5,7 +5,9 @@ import type { Duplex } from 'node:stream';
 import { ERROR_CODES, errorBody, type ErrorCode } from '../core/errors.js';
 import { Outcome } from '../upstreams/health/outlier.js';
 import { connectionClosing, ForwardPlan, type ProxyState } from './context.js';
-import { planForward } from './forward.js';
+import { runPipeline } from '../core/middleware.js';
+import { pickTarget, planForward } from './forward.js';
+import { PipelineContext } from './pipeline-context.js';
 import { upstreamErrorCode, upstreamErrorMessage } from './upstream-errors.js';
 
 /** An open upgraded connection (WebSocket), kept so a reload can close those whose route is gone. */
@@ -62,6 +64,32 @@ export class UpgradeProxy {
       rawError(socket, plan.failCode!, plan.failMessage, plan.requestId);
       return;
     }
+    // Upgrades pass the route's middlewares too: a WebSocket needs the same auth and limits.
+    const pipeline = rt.pipelineOfRoute[plan.route!.config.index];
+    if (pipeline === null || pipeline === undefined) {
+      this.connect(req, socket, head, plan);
+      return;
+    }
+    Promise.resolve(runPipeline(pipeline, new PipelineContext(plan, req))).then(
+      (answer) => {
+        if (socket.destroyed) return;
+        if (answer === null) this.connect(req, socket, head, plan);
+        else if (answer.code !== undefined) rawError(socket, answer.code, answer.message ?? '', plan.requestId, answer.headers);
+        else rawAnswer(socket, answer.status, answer.headers ?? [], answer.body ?? '');
+      },
+      (err: unknown) => {
+        this.state.logger.error({ err, requestId: plan.requestId }, 'route pipeline failed');
+        rawError(socket, 'BRISK_INTERNAL', 'the request could not be processed; see the gateway log', plan.requestId);
+      },
+    );
+  };
+
+  private connect(req: IncomingMessage, socket: Duplex, head: Buffer, plan: ForwardPlan): void {
+    if (!pickTarget(plan, req)) {
+      rawError(socket, plan.failCode!, plan.failMessage, plan.requestId);
+      return;
+    }
+    const rt = this.state.runtime;
     const target = plan.target!;
     const upstream = plan.upstream!;
     const started = performance.now();
@@ -184,18 +212,22 @@ export class UpgradeProxy {
       settle(ERROR_CODES[code].status, code);
     });
     request.end();
-  };
+  }
 }
 
 /** A JSON error written straight to a socket that left node's HTTP machinery. */
-function rawError(socket: Duplex, code: ErrorCode, message: string, requestId: string | undefined): void {
+function rawError(socket: Duplex, code: ErrorCode, message: string, requestId: string | undefined, headers: readonly string[] = []): void {
+  const body = errorBody(code, message, requestId);
+  rawAnswer(socket, ERROR_CODES[code].status, ['content-type', 'application/json; charset=utf-8', ...headers], body);
+}
+
+/** An answer written straight to a socket that left node's HTTP machinery; the connection closes after it. */
+function rawAnswer(socket: Duplex, status: number, headers: readonly string[], body: string | Buffer): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const status = ERROR_CODES[code].status;
-  const body = errorBody(code, message, requestId);
-  socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-  );
+  let head = `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\n`;
+  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  socket.end(Buffer.concat([Buffer.from(`${head}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n`, 'latin1'), Buffer.from(body)]));
 }
