@@ -4,6 +4,9 @@
  * test fails when a code is used but not listed here or not documented.
  */
 export const ERROR_CODES = {
+  BRISK_UNAUTHORIZED: { status: 401, description: "The route's `auth` found no valid credentials (missing, malformed, expired or wrong API key, token or password); the answer carries a `WWW-Authenticate` challenge." },
+  BRISK_FORBIDDEN: { status: 403, description: "The request is refused by the route's access rules: the client address is outside `ipFilter`, or a CORS preflight asks for an origin, method or header that `cors` does not allow." },
+  BRISK_AUTH_UNAVAILABLE: { status: 503, description: "Credentials cannot be checked right now: the forward-auth service is down, slow or failing, the JWKS endpoint has never answered with keys, or password checks are overloaded. Retry later." },
   BRISK_ROUTE_NOT_FOUND: { status: 404, description: 'No route matches the request (host, path, method, headers, query).' },
   BRISK_BAD_REQUEST: { status: 400, description: 'The request is malformed (bad framing, invalid header, smuggling attempt); the connection is closed.' },
   BRISK_HEADERS_TOO_LARGE: { status: 431, description: 'The request headers exceed `limits.maxHeaderSize` or `limits.maxHeaderCount`.' },
@@ -17,6 +20,8 @@ export const ERROR_CODES = {
   BRISK_UPSTREAM_IDLE_TIMEOUT: { status: 504, description: 'The upstream target stopped sending its body for longer than `timeouts.idle`.' },
   BRISK_UPSTREAM_TOTAL_TIMEOUT: { status: 504, description: 'The whole exchange with the upstream took longer than `timeouts.total`.' },
   BRISK_NO_HEALTHY_TARGET: { status: 503, description: 'The upstream has no target that can take the request.' },
+  BRISK_RATE_LIMITED: { status: 429, description: "The client exceeded one of the route's `rateLimit.limits`; `Retry-After` says when to try again and `RateLimit`/`RateLimit-Policy` describe the quota." },
+  BRISK_RATE_LIMIT_UNAVAILABLE: { status: 503, description: 'The rate-limit store (Redis) cannot be reached and the route has `rateLimit.onStoreError: deny` (fail-closed).' },
   BRISK_SHUTTING_DOWN: { status: 503, description: 'The gateway is draining for shutdown and takes no new requests on this connection.' },
   BRISK_INTERNAL: { status: 500, description: 'An unexpected error inside the gateway; it is logged with the request id.' },
   BRISK_ADMIN_NOT_FOUND: { status: 404, description: 'No such admin API endpoint.' },

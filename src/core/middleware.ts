@@ -30,6 +30,11 @@ export interface RequestContext {
   responseHeaders: string[] | null;
   /** Who the client is, once an auth middleware has said so. */
   identity: Identity | null;
+  /**
+   * Runs `cb` once when the request has ended (answered, failed or abandoned), with the
+   * status the client got (499 when it left first). For permits, breakers and counters.
+   */
+  onFinish(cb: (status: number) => void): void;
 }
 
 /** What authentication established. */

@@ -76,6 +76,22 @@ export class ForwardPlan {
   identity: Identity | null = null;
   /** Response headers added by the route's middlewares (flat), or null. */
   responseHeaders: string[] | null = null;
+  /** Called once when the request ends (middlewares' permits and counters), or null. */
+  finishHooks: ((status: number) => void)[] | null = null;
+
+  /** Runs the finish hooks once, with the status the client got. */
+  runFinishHooks(status: number): void {
+    const hooks = this.finishHooks;
+    if (hooks === null) return;
+    this.finishHooks = null;
+    for (const hook of hooks) {
+      try {
+        hook(status);
+      } catch {
+        // A hook's failure must not keep the others from running.
+      }
+    }
+  }
   /** Index in `headers` of the Host value (-1: none), rewritten per try when the upstream sends the target's host. */
   hostIndex = -1;
   /** Index in `headers` of the deadline header's value (-1: none), rewritten per try. */

@@ -407,6 +407,7 @@ export class Exchange extends ForwardPlan {
   private finish(): void {
     if (this.done) return;
     this.done = true;
+    if (this.finishHooks !== null) this.runFinishHooks(this.status);
     if (this.totalTimer !== null) clearTimeout(this.totalTimer);
     if (this.hedgeTimer !== null) clearTimeout(this.hedgeTimer);
     const log = this.state.accessLog;

@@ -48,4 +48,7 @@ export class PipelineContext implements RequestContext {
   set identity(value: Identity | null) {
     this.plan.identity = value;
   }
+  onFinish(cb: (status: number) => void): void {
+    (this.plan.finishHooks ??= []).push(cb);
+  }
 }

@@ -72,14 +72,21 @@ export class UpgradeProxy {
     }
     Promise.resolve(runPipeline(pipeline, new PipelineContext(plan, req))).then(
       (answer) => {
-        if (socket.destroyed) return;
+        if (socket.destroyed) {
+          plan.runFinishHooks(499);
+          return;
+        }
         if (answer === null) this.connect(req, socket, head, plan);
-        else if (answer.code !== undefined) rawError(socket, answer.code, answer.message ?? '', plan.requestId, answer.headers);
-        else rawAnswer(socket, answer.status, answer.headers ?? [], answer.body ?? '');
+        else {
+          if (answer.code !== undefined) rawError(socket, answer.code, answer.message ?? '', plan.requestId, answer.headers);
+          else rawAnswer(socket, answer.status, answer.headers ?? [], answer.body ?? '');
+          plan.runFinishHooks(answer.status);
+        }
       },
       (err: unknown) => {
         this.state.logger.error({ err, requestId: plan.requestId }, 'route pipeline failed');
         rawError(socket, 'BRISK_INTERNAL', 'the request could not be processed; see the gateway log', plan.requestId);
+        plan.runFinishHooks(500);
       },
     );
   };
@@ -87,6 +94,7 @@ export class UpgradeProxy {
   private connect(req: IncomingMessage, socket: Duplex, head: Buffer, plan: ForwardPlan): void {
     if (!pickTarget(plan, req)) {
       rawError(socket, plan.failCode!, plan.failMessage, plan.requestId);
+      plan.runFinishHooks(503);
       return;
     }
     const rt = this.state.runtime;
@@ -121,6 +129,7 @@ export class UpgradeProxy {
     const settle = (status: number, error?: ErrorCode) => {
       if (settled) return;
       settled = true;
+      plan.runFinishHooks(status);
       clearTimeout(connectTimer);
       target.inFlight--;
       target.completed++;
