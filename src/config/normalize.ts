@@ -7,6 +7,10 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { addressesOverlap, hostPatternProblem, ipOrCidrProblem, isHeaderName, isHeaderValue, isWildcardHost, parseAddress, type HostPort } from './addresses.js';
+import { normalizeAuth } from '../middlewares/auth/schema.js';
+import { normalizeCors } from '../middlewares/cors/schema.js';
+import { normalizeIpFilter } from '../middlewares/ip-filter/schema.js';
+import { normalizeRateLimit } from '../middlewares/rate-limit/schema.js';
 import { DEFAULTS } from './defaults.js';
 import { didYouMean } from './did-you-mean.js';
 import type { PathProblem, PathSegment } from './positions.js';
@@ -70,6 +74,13 @@ class Normaliser {
 
   problem(path: readonly PathSegment[], message: string, at: 'key' | 'value' = 'value'): void {
     this.problems.push({ path, message, at });
+  }
+
+  /** Takes a middleware normaliser's result, its problem paths made absolute. */
+  adopt<T>(at: readonly PathSegment[], result: { config?: T; problems: readonly PathProblem[]; warnings: readonly PathProblem[] }): T | undefined {
+    for (const p of result.problems) this.problems.push({ ...p, path: [...at, ...p.path] });
+    for (const w of result.warnings) this.warnings.push({ ...w, path: [...at, ...w.path] });
+    return result.config;
   }
 
   warn(path: readonly PathSegment[], message: string, at: 'key' | 'value' = 'value'): void {
@@ -377,6 +388,11 @@ class Normaliser {
       // A route's retry keys override the upstream's one by one.
       if (route.retry !== undefined) result.retry = this.retry([...at, 'retry'], route.retry, upstream?.retry ?? DEFAULTS.upstream.retry);
       if (route.hedge !== undefined) result.hedge = this.hedge([...at, 'hedge'], route.hedge);
+      const baseDir = this.#context.baseDir;
+      if (route.ipFilter !== undefined) result.ipFilter = this.adopt([...at, 'ipFilter'], normalizeIpFilter(route.ipFilter, baseDir));
+      if (route.cors !== undefined) result.cors = this.adopt([...at, 'cors'], normalizeCors(route.cors, baseDir));
+      if (route.auth !== undefined) result.auth = this.adopt([...at, 'auth'], normalizeAuth(route.auth, baseDir));
+      if (route.rateLimit !== undefined) result.rateLimit = this.adopt([...at, 'rateLimit'], normalizeRateLimit(route.rateLimit));
       return result;
     });
   }

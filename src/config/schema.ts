@@ -6,6 +6,10 @@
  * and normalised by the loader into milliseconds and bytes.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { AuthSchema } from '../middlewares/auth/schema.js';
+import { CorsSchema } from '../middlewares/cors/schema.js';
+import { IpFilterSchema } from '../middlewares/ip-filter/schema.js';
+import { RateLimitSchema } from '../middlewares/rate-limit/schema.js';
 
 const Duration = (description: string, def?: string) =>
   Type.Union([Type.String({ pattern: '^\\s*\\d+(\\.\\d+)?\\s*(ms|s|m|h)?\\s*$' }), Type.Number({ minimum: 0 })], {
@@ -313,8 +317,12 @@ const Route = Strict(
     timeouts: Type.Optional(Timeouts),
     retry: Type.Optional(Retry),
     hedge: Type.Optional(Hedge),
+    ipFilter: Type.Optional(IpFilterSchema),
+    cors: Type.Optional(CorsSchema),
+    auth: Type.Optional(AuthSchema),
+    rateLimit: Type.Optional(RateLimitSchema),
   },
-  'A route: which requests, which upstream, what to change on the way.',
+  'A route: which requests, which upstream, what to change on the way. Its middlewares run in the order ipFilter, cors, auth, rateLimit, before a target is picked.',
 );
 
 const Limits = Strict(

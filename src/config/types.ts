@@ -1,3 +1,7 @@
+import type { AuthConfig } from '../middlewares/auth/schema.js';
+import type { CorsConfig } from '../middlewares/cors/schema.js';
+import type { IpFilterConfig } from '../middlewares/ip-filter/schema.js';
+import type { RateLimitConfig } from '../middlewares/rate-limit/schema.js';
 /**
  * The normalised, frozen configuration the runtime is built from: durations in
  * milliseconds, sizes in bytes, defaults filled in, names resolved. Produced by
@@ -63,6 +67,10 @@ export interface RouteConfig {
   /** The route's own retry policy; when absent the upstream's applies. */
   readonly retry?: RetryConfig;
   readonly hedge?: HedgeConfig;
+  readonly ipFilter?: IpFilterConfig;
+  readonly cors?: CorsConfig;
+  readonly auth?: AuthConfig;
+  readonly rateLimit?: RateLimitConfig;
 }
 
 export interface TargetConfig {

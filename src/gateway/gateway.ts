@@ -11,6 +11,7 @@ import { AccessLog } from '../observability/access-log.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { createProxyHandler, type ProxyState } from '../proxy/forward.js';
 import { UpgradeProxy } from '../proxy/upgrade.js';
+import { MiddlewareCache } from '../middlewares/index.js';
 import { TargetRegistry } from '../upstreams/registry.js';
 import { activateRuntime, buildRuntime, deactivateRuntime, type Runtime } from './runtime.js';
 
@@ -46,6 +47,7 @@ export class Gateway {
   lastReloadAt: Date | null = null;
   private readonly state: ProxyState;
   private readonly pools = new TargetRegistry();
+  private readonly middlewares = new MiddlewareCache();
   private readonly tracker = new ConnectionTracker();
   private readonly upgrades: UpgradeProxy;
   private readonly flushLogs: () => void;
@@ -71,7 +73,7 @@ export class Gateway {
     }
     this.accessLogDestination = jsonDestination;
     this.state = {
-      runtime: buildRuntime(config, 1, this.pools, this.logger),
+      runtime: buildRuntime(config, 1, this.pools, this.logger, this.middlewares),
       draining: false,
       logger: this.logger,
       accessLog: config.logging.accessLog ? new AccessLog(this.logger, jsonDestination) : null,
@@ -160,7 +162,7 @@ export class Gateway {
     const config = result.config;
     let runtime: Runtime;
     try {
-      runtime = buildRuntime(config, old.version + 1, this.pools, this.logger);
+      runtime = buildRuntime(config, old.version + 1, this.pools, this.logger, this.middlewares);
     } catch (err) {
       // The loader checks what it can; anything the build still refuses is reported the same way.
       const problems: ConfigProblem[] = [{ file, line: 1, column: 1, path: '(root)', message: (err as Error).message }];
@@ -171,6 +173,7 @@ export class Gateway {
     await activateRuntime(runtime);
     this.state.runtime = runtime;
     deactivateRuntime(old);
+    this.middlewares.sweep();
     this.state.accessLog = config.logging.accessLog ? new AccessLog(this.logger, this.accessLogDestination) : null;
     this.logger.level = config.logging.level;
     this.pools.sweep();
@@ -231,6 +234,7 @@ export class Gateway {
     }
     await this.admin?.close();
     deactivateRuntime(this.state.runtime);
+    this.middlewares.closeAll();
     await this.pools.closeAll(1000);
     this.logger.info('stopped');
     this.flushLogs();

@@ -1,6 +1,6 @@
 import type { Config } from '../config/types.js';
 import type { Middleware } from '../core/middleware.js';
-import { buildPipeline } from '../middlewares/index.js';
+import { buildPipeline, type MiddlewareCache } from '../middlewares/index.js';
 import { HeaderClassifier } from '../proxy/headers.js';
 import { TrustedProxies } from '../proxy/trust.js';
 import { compileRouter, type Router } from '../router/index.js';
@@ -35,12 +35,12 @@ export async function activateRuntime(rt: Runtime): Promise<void> {
 /** Stops a replaced runtime's timers. */
 export function deactivateRuntime(rt: Runtime): void {
   for (const u of rt.upstreams.values()) u.deactivate();
-  for (const pipeline of rt.pipelineOfRoute) for (const m of pipeline ?? []) void Promise.resolve(m.close?.()).catch(() => {});
 }
 
 /** Builds a runtime; targets come from the registry so pools and health survive reloads. */
-export function buildRuntime(config: Config, version: number, registry: TargetRegistry, logger: Logger): Runtime {
+export function buildRuntime(config: Config, version: number, registry: TargetRegistry, logger: Logger, middlewares: MiddlewareCache): Runtime {
   registry.beginGeneration();
+  middlewares.beginGeneration();
   const upstreams = new Map<string, Upstream>();
   for (const [name, upstreamConfig] of Object.entries(config.upstreams)) {
     upstreams.set(name, new Upstream(upstreamConfig, registry, logger));
@@ -61,6 +61,6 @@ export function buildRuntime(config: Config, version: number, registry: TargetRe
     trust: new TrustedProxies(config.proxy.trustedProxies),
     headerClassifier: new HeaderClassifier(config.proxy.requestIdHeader),
     routesReadHeaders: config.routes.some((r) => Object.keys(r.match.headers).length > 0),
-    pipelineOfRoute: config.routes.map((r) => buildPipeline(r, { logger })),
+    pipelineOfRoute: config.routes.map((r) => buildPipeline(r, { logger }, middlewares)),
   };
 }

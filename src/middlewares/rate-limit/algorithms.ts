@@ -85,11 +85,15 @@ export function gcra(d: Decision, storedTat: number, nowUs: number, p: GcraParam
 }
 
 /**
- * The sliding window as Cloudflare and NGINX's `limit_req`-style counters estimate it:
- * counts of the current and the previous fixed window, the previous one weighted by how
- * much of it the sliding window still covers. `rate` requests in any `per`, give or take
- * the assumption that the previous window's requests were evenly spread; two integers
- * per key instead of one timestamp per request.
+ * The sliding window as Cloudflare and Upstash estimate it: counts of the current and
+ * the previous fixed window, the previous one weighted by how much of it the sliding
+ * window still covers, on the assumption that its requests were evenly spread. Two
+ * integers per key instead of one timestamp per request.
+ *
+ * The weighted previous count is rounded down (as Upstash does): a client sending
+ * steadily then gets the full `rate` per `per`, where the unrounded estimate would hold
+ * it to `rate − 1`. The price is that a burst at the end of one window and the start of
+ * the next can reach `rate + 1` in one `per`; use GCRA where that matters.
  *
  * State: `win` (index of the current window, `floor(now / window)`), `cur` and `prev`
  * counts. On allow, `d.s0..s2` are the new `win`, `cur`, `prev`.
@@ -102,44 +106,41 @@ export function slidingWindow(d: Decision, win: number, cur: number, prev: numbe
     cur = 0;
   }
   const elapsed = nowUs - idx * w;
-  const estimate = (prev * (w - elapsed)) / w + cur;
+  const estimate = Math.floor((prev * (w - elapsed)) / w) + cur;
+  d.s0 = idx;
+  d.s2 = prev;
   if (estimate + 1 > p.limit) {
     d.allowed = false;
     d.remaining = 0;
     d.retryUs = windowWait(prev, cur, elapsed, w, p.limit - 1);
     d.resetUs = d.retryUs;
-    d.s0 = idx;
     d.s1 = cur;
-    d.s2 = prev;
     return d;
   }
-  const remaining = Math.floor(p.limit - estimate - 1);
+  const remaining = p.limit - estimate - 1;
   d.allowed = true;
   d.remaining = remaining;
   d.retryUs = 0;
   // When one more than `remaining` fits: the previous window's weight has to shrink.
   d.resetUs = windowWait(prev, cur + 1, elapsed, w, p.limit - remaining - 1);
-  d.s0 = idx;
   d.s1 = cur + 1;
-  d.s2 = prev;
   return d;
 }
 
 /**
- * Microseconds until the estimate `prev × weight + cur` falls to `target` or below,
+ * Microseconds until the estimate `floor(prev × weight) + cur` is at most `target`,
  * `elapsed` into the current window. Within this window only the previous window's
  * share shrinks; once it is over, `cur` becomes the weighted previous count.
- * Rounded up: waiting a fraction too little would be refused again.
+ * `floor(x) ≤ n ⇔ x < n + 1`, hence the strict comparisons (the `+ 1` microsecond).
  */
 function windowWait(prev: number, cur: number, elapsed: number, w: number, target: number): number {
-  if (prev * ((w - elapsed) / w) + cur <= target) return 0;
-  if (cur <= target && prev > 0) {
-    // prev × (w − e′) / w ≤ target − cur  ⇔  e′ ≥ w − (target − cur) × w / prev
-    const at = w - ((target - cur) * w) / prev;
-    if (at < w) return Math.max(1, Math.ceil(at - elapsed));
+  if (Math.floor((prev * (w - elapsed)) / w) + cur <= target) return 0;
+  if (cur <= target) {
+    // prev × (w − e′) / w < target − cur + 1  ⇔  e′ > w − (target − cur + 1) × w / prev
+    const at = w - ((target - cur + 1) * w) / prev;
+    return Math.floor(at - elapsed) + 1;
   }
-  // Into the next window: cur × (w − e″) / w ≤ target  ⇔  e″ ≥ w − target × w / cur
-  const rest = w - elapsed;
-  const at = cur > 0 ? w - (target * w) / cur : 0;
-  return Math.ceil(rest + Math.max(0, at));
+  // Into the next window: cur × (w − e″) / w < target + 1  ⇔  e″ > w − (target + 1) × w / cur
+  const at = w - ((target + 1) * w) / cur;
+  return w - elapsed + (at < 0 ? 0 : Math.floor(at) + 1);
 }

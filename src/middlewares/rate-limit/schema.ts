@@ -32,8 +32,11 @@ const Duration = (description: string, def?: string) =>
 
 const Strict = <T extends Record<string, TSchema>>(props: T, description: string) => Type.Object(props, { additionalProperties: false, description });
 
-/** Names of limits: they appear in headers (as structured-field strings) and Redis keys. */
-const NAME_PATTERN = '^[A-Za-z0-9_.:-]+$';
+/**
+ * Names of limits: they appear in headers (as structured-field strings, so nothing that
+ * needs escaping) and in Redis keys (so no `:`, the key separator).
+ */
+const NAME_PATTERN = '^[A-Za-z0-9_.-]+$';
 
 /**
  * `ip`, `route`, `apiKey`, `identity`, `header:<name>` (an HTTP token) or `claim:<name>`
@@ -51,7 +54,7 @@ const Limit = Strict(
         pattern: NAME_PATTERN,
         maxLength: 64,
         description:
-          'Name of the limit, shown in the `RateLimit-Policy`/`RateLimit` headers and part of the Redis key. Unique within the route; may be left out only when the route has a single limit (it is then `default`).',
+          'Name of the limit (letters, digits, `_`, `.`, `-`), shown in the `RateLimit-Policy`/`RateLimit` headers and part of the Redis key. Unique within the route; may be left out only when the route has a single limit (it is then `default`).',
       }),
     ),
     algorithm: Type.Optional(
@@ -92,7 +95,7 @@ const RedisStore = Strict(
       }),
     ),
     keyPrefix: Type.Optional(
-      Type.String({ maxLength: 100, default: 'brisk:rl:', description: 'Prefix of every key the rate limiter writes; keys are `<prefix><route>:<limit>:<key>`.' }),
+      Type.String({ maxLength: 100, default: 'brisk:rl:', description: 'Prefix of every key the rate limiter writes; keys are `<prefix><route>:<limit>:<algorithm>:=<key>` (`*` instead of `=<key>` for the anonymous counter).' }),
     ),
     timeout: Type.Optional(
       Duration('Longest wait for Redis to decide; past it the request gets the `onStoreError` behaviour. Keep it small: it is added to every request while Redis is slow.', '50ms'),
