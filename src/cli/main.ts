@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BriskError } from '../core/errors.js';
 import { ConfigError, Gateway } from '../gateway/gateway.js';
+import { hashSecret } from '../middlewares/auth/index.js';
 import { runCheck } from './check.js';
 import { schemaJson } from './schema.js';
 
@@ -13,6 +14,8 @@ Usage:
   brisk start --config FILE   run the gateway (SIGHUP or a file change reloads, SIGTERM/SIGINT drains and stops)
   brisk check --config FILE   validate a config: exit 0 when valid, else 1 and one line per problem
   brisk schema                print the JSON Schema of the config file
+  brisk hash-key [--scrypt]   read a secret from stdin, print its hash for auth.apiKeys / auth.basic
+                              (sha256 for generated API keys; --scrypt for passwords)
   brisk --version | --help
 
 Options:
@@ -37,6 +40,7 @@ export async function main(argv: string[]): Promise<number> {
         'no-watch': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
+        scrypt: { type: 'boolean' },
       },
     });
   } catch (err) {
@@ -62,10 +66,25 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     case 'start':
       return start(configFile, values['no-watch'] !== true);
+    case 'hash-key':
+      return hashKey(values.scrypt === true);
     default:
       process.stderr.write(`brisk: unknown command "${command}"\n\n${HELP}`);
       return 2;
   }
+}
+
+/** Reads a secret from stdin (never from argv: it would land in shell history and `ps`). */
+async function hashKey(scrypt: boolean): Promise<number> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const secret = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  if (secret === '') {
+    process.stderr.write('brisk hash-key: no secret on stdin; e.g. `printf %s "$KEY" | brisk hash-key`\n');
+    return 2;
+  }
+  process.stdout.write(hashSecret(secret, scrypt ? 'scrypt' : 'sha256') + '\n');
+  return 0;
 }
 
 async function start(configFile: string, watch: boolean): Promise<number> {

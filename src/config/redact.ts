@@ -40,10 +40,14 @@ export function redactConfig(config: Config): unknown {
 
 function redact(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redact);
+  // A password inside a URL (`redis://user:pass@host`) is a secret whatever its key is called.
+  if (typeof value === 'string') return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)[^@/]*@/i, `$1${REDACTED}@`);
   if (value === null || typeof value !== 'object') return value;
   const copy: Record<string, unknown> = {};
   for (const [key, inner] of Object.entries(value)) {
-    const safe = isSecretKey(key) && inner !== null && inner !== undefined && inner !== false ? REDACTED : redact(inner);
+    // A rate limit's `key` (and `keySpec`) says what is counted (`ip`, `header:x-user`), not a secret.
+    const describesCounting = (key === 'key' && typeof inner === 'object' && inner !== null && 'kind' in inner) || key === 'keySpec';
+    const safe = !describesCounting && isSecretKey(key) && inner !== null && inner !== undefined && inner !== false ? REDACTED : redact(inner);
     Object.defineProperty(copy, key, { value: safe, enumerable: true, writable: true, configurable: true });
   }
   return copy;

@@ -29,7 +29,16 @@ export interface Runtime {
 
 /** Puts a runtime in charge of its upstreams' health; resolves when new targets are warm. */
 export async function activateRuntime(rt: Runtime): Promise<void> {
-  await Promise.all([...rt.upstreams.values()].map((u) => u.activate()));
+  const ready: Promise<unknown>[] = [...rt.upstreams.values()].map((u) => u.activate());
+  // Middlewares with a connection to make (a Redis store) get a moment to make it, so the
+  // first requests are not counted as store errors.
+  for (const pipeline of rt.pipelineOfRoute) {
+    for (const m of pipeline ?? []) {
+      const whenReady = (m as { whenReady?: (ms?: number) => Promise<boolean> }).whenReady;
+      if (typeof whenReady === 'function') ready.push(whenReady.call(m, 1000).catch(() => false));
+    }
+  }
+  await Promise.all(ready);
 }
 
 /** Stops a replaced runtime's timers. */

@@ -233,8 +233,11 @@ export class Exchange extends ForwardPlan {
     const res = this.res;
     const out: string[] = [];
     let connection: string | undefined;
+    // With CORS handled by the gateway, a target's own CORS headers would be duplicates.
+    const gatewayCors = this.route!.config.cors !== undefined;
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!.toString('latin1');
+      if (gatewayCors && name.length > 15 && name.slice(0, 15).toLowerCase() === 'access-control-') continue;
       if (isResponseHopByHop(name)) {
         if (name.length === 10 && name.toLowerCase() === 'connection') connection = rawHeaders[i + 1]!.toString('latin1');
         continue;
@@ -342,7 +345,8 @@ export class Exchange extends ForwardPlan {
     const res = this.res;
     this.status = a.status;
     const body = a.body ?? '';
-    const headers: string[] = ['content-length', String(Buffer.byteLength(body))];
+    // 204 and 304 carry no body and, per RFC 9110 §8.6, no Content-Length either.
+    const headers: string[] = a.status === 204 || a.status === 304 ? [] : ['content-length', String(Buffer.byteLength(body))];
     if (a.headers !== undefined) headers.push(...a.headers);
     if (this.responseHeaders !== null) headers.push(...this.responseHeaders);
     if (this.requestId !== undefined) headers.push(this.rt.config.proxy.requestIdHeader, this.requestId);

@@ -17,8 +17,7 @@
  * critical threshold.
  *
  * Signals, sampled every 100 ms:
- * - event-loop lag: `perf_hooks.monitorEventLoopDelay`, as a p99 over the last second
- *   (see {@link EventLoopLagMonitor});
+ * - event-loop lag, as a p99 over the last second (see {@link EventLoopLagMonitor});
  * - queue wait: the mean wait of requests in the routes' `concurrency` queues over the
  *   last second (they report it through `observeQueueWait`). Off unless configured:
  *   route queues already bound their own waits, and a long wait there usually means a
@@ -35,7 +34,7 @@
  * // on shutdown or when the config is replaced:
  * shedder.stop();
  */
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import type { Answer, Middleware, RequestContext } from '../../core/middleware.js';
 import { Priority, priorityName, requestPriority, PRIORITY_NAMES, type PriorityName } from './priority.js';
 import { realScheduler, type Scheduler } from './scheduler.js';
@@ -254,60 +253,59 @@ function fmt(ms: number): string {
 }
 
 /**
- * Event-loop lag from `perf_hooks.monitorEventLoopDelay`, as a p99 over the last second.
+ * Event-loop lag as a p99 over the last second, exact: a 10 ms interval timer records
+ * how late it fires into one `perf_hooks` histogram per 100 ms slot, and `sample` merges
+ * the ten slots (`RecordableHistogram.add`).
  *
- * The histogram is read and reset every 100 ms slot; node's histograms cannot be merged
- * (`RecordableHistogram.add` refuses the event-loop one), so the p99 over ten slots is
- * estimated from each slot's own p99 and sample count: with N samples in the second,
- * the p99 is the ⌈N/100⌉-th largest sample, and the slots' p99s stand for their largest
- * samples. At the default 10 ms resolution a second holds about 100 samples, so this is
- * the largest or second largest delay of the second, which is what a p99 of 100 samples
- * is. Delays are reported without the resolution (an idle loop reads about 0).
+ * Why not `perf_hooks.monitorEventLoopDelay`, which measures the same thing in C++: its
+ * histogram must be reset to get per-slot data, and a reset also forgets the start of
+ * the interval being timed, so a blocking task that begins right after a reset is never
+ * recorded (on Node 20, a 150 ms block that starts right after a reset reads as 10 ms). Its histograms also cannot be
+ * merged (`add` refuses them), so a p99 over a second could only be estimated. The
+ * interval timer costs one callback per 10 ms.
  */
 export class EventLoopLagMonitor implements LagSource {
-  private histogram: IntervalHistogram | null = null;
-  private readonly p99 = new Float64Array(SLOTS);
-  private readonly counts = new Uint32Array(SLOTS);
-  private readonly scratch = new Float64Array(SLOTS);
+  private timer: NodeJS.Timeout | null = null;
+  private last = 0;
+  private readonly slots: RecordableHistogram[] = [];
+  private readonly merged = createHistogram();
   private slot = 0;
 
-  constructor(private readonly resolutionMs = 10) {}
+  constructor(private readonly resolutionMs = 10) {
+    for (let i = 0; i < SLOTS; i++) this.slots.push(createHistogram());
+  }
 
   start(): void {
-    if (this.histogram !== null) return;
-    this.histogram = monitorEventLoopDelay({ resolution: this.resolutionMs });
-    this.histogram.enable();
+    if (this.timer !== null) return;
+    this.last = performance.now();
+    this.timer = setInterval(this.onInterval, this.resolutionMs);
+    this.timer.unref();
   }
 
   stop(): void {
-    if (this.histogram === null) return;
-    this.histogram.disable();
-    this.histogram = null;
-    this.p99.fill(0);
-    this.counts.fill(0);
+    if (this.timer === null) return;
+    clearInterval(this.timer);
+    this.timer = null;
+    for (const h of this.slots) h.reset();
   }
 
   sample(): number {
-    const h = this.histogram;
-    if (h === null) return 0;
+    if (this.timer === null) return 0;
+    const merged = this.merged;
+    merged.reset();
+    for (const h of this.slots) merged.add(h);
     this.slot = (this.slot + 1) % SLOTS;
-    const count = h.count;
-    this.counts[this.slot] = count;
-    this.p99[this.slot] = count === 0 ? 0 : Math.max(0, h.percentile(99) / 1e6 - this.resolutionMs);
-    h.reset();
-    return this.p99OfSecond();
+    this.slots[this.slot]!.reset();
+    return merged.count === 0 ? 0 : merged.percentile(99) / 1000;
   }
 
-  private p99OfSecond(): number {
-    let n = 0;
-    for (let i = 0; i < SLOTS; i++) n += this.counts[i]!;
-    if (n === 0) return 0;
-    const k = Math.min(SLOTS, Math.max(1, Math.ceil(n / 100)));
-    const s = this.scratch;
-    s.set(this.p99);
-    s.sort();
-    return s[SLOTS - k]!;
-  }
+  private readonly onInterval = (): void => {
+    const now = performance.now();
+    const lateMs = now - this.last - this.resolutionMs;
+    this.last = now;
+    // Microseconds; a histogram takes integers of at least 1.
+    this.slots[this.slot]!.record(Math.max(1, Math.round(lateMs * 1000)));
+  };
 }
 
 export interface SheddingMiddlewareOptions {
