@@ -117,6 +117,8 @@ describe('a valid configuration', () => {
             maxBufferedBody: 65536,
             unsafeMethods: false,
           },
+          limits: null,
+          circuitBreaker: null,
         },
       },
       routes: [

@@ -11,6 +11,7 @@ import { normalizeAuth } from '../middlewares/auth/schema.js';
 import { normalizeCors } from '../middlewares/cors/schema.js';
 import { normalizeIpFilter } from '../middlewares/ip-filter/schema.js';
 import { normalizeRateLimit } from '../middlewares/rate-limit/schema.js';
+import { normalizeCircuitBreaker, normalizeUpstreamLimits } from '../upstreams/resilience/overload-schema.js';
 import { DEFAULTS } from './defaults.js';
 import { didYouMean } from './did-you-mean.js';
 import type { PathProblem, PathSegment } from './positions.js';
@@ -18,6 +19,7 @@ import type { RawConfig, RawHedge, RawHeaderEdits, RawMatch, RawRetry, RawRoute,
 import type {
   CertificateConfig,
   Config,
+  FallbackConfig,
   HashConfig,
   HealthCheckConfig,
   HedgeConfig,
@@ -242,6 +244,8 @@ class Normaliser {
       outlierDetection: this.outlier([...at, 'outlierDetection'], raw.outlierDetection),
       panicThreshold: raw.panicThreshold === undefined ? DEFAULTS.upstream.panicThreshold : raw.panicThreshold / 100,
       retry: this.retry([...at, 'retry'], raw.retry, DEFAULTS.upstream.retry),
+      limits: raw.limits === undefined ? null : (this.adopt([...at, 'limits'], normalizeUpstreamLimits(raw.limits)) ?? null),
+      circuitBreaker: raw.circuitBreaker === undefined ? null : (this.adopt([...at, 'circuitBreaker'], normalizeCircuitBreaker(raw.circuitBreaker)) ?? null),
     };
   }
 
@@ -340,6 +344,18 @@ class Normaliser {
     };
   }
 
+  fallback(at: readonly PathSegment[], raw: NonNullable<RawRoute['fallback']>, upstreams: Readonly<Record<string, UpstreamConfig>>, own: UpstreamConfig | undefined): FallbackConfig {
+    if (own !== undefined && own.circuitBreaker === null) {
+      this.warn(at, `upstream ${JSON.stringify(own.name)} has no circuitBreaker, so this fallback is never used`, 'key');
+    }
+    if (raw.upstream !== undefined) {
+      if (raw.body !== undefined) this.problem([...at, 'body'], 'a fallback is either another upstream or a static answer, not both', 'key');
+      if (!Object.hasOwn(upstreams, raw.upstream)) this.problem([...at, 'upstream'], `unknown upstream ${JSON.stringify(raw.upstream)}${didYouMean(raw.upstream, Object.keys(upstreams))}`);
+      return { kind: 'upstream', upstream: raw.upstream };
+    }
+    return { kind: 'static', status: raw.status ?? 200, body: raw.body ?? '', contentType: raw.contentType ?? 'application/json' };
+  }
+
   hedge(at: readonly PathSegment[], raw: RawHedge): HedgeConfig {
     const d = DEFAULTS.upstream.hedge;
     const delayRaw = raw.delay ?? d.delay;
@@ -388,6 +404,7 @@ class Normaliser {
       // A route's retry keys override the upstream's one by one.
       if (route.retry !== undefined) result.retry = this.retry([...at, 'retry'], route.retry, upstream?.retry ?? DEFAULTS.upstream.retry);
       if (route.hedge !== undefined) result.hedge = this.hedge([...at, 'hedge'], route.hedge);
+      if (route.fallback !== undefined) result.fallback = this.fallback([...at, 'fallback'], route.fallback, upstreams, upstream);
       const baseDir = this.#context.baseDir;
       if (route.ipFilter !== undefined) result.ipFilter = this.adopt([...at, 'ipFilter'], normalizeIpFilter(route.ipFilter, baseDir));
       if (route.cors !== undefined) result.cors = this.adopt([...at, 'cors'], normalizeCors(route.cors, baseDir));

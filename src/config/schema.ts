@@ -10,6 +10,7 @@ import { AuthSchema } from '../middlewares/auth/schema.js';
 import { CorsSchema } from '../middlewares/cors/schema.js';
 import { IpFilterSchema } from '../middlewares/ip-filter/schema.js';
 import { RateLimitSchema } from '../middlewares/rate-limit/schema.js';
+import { CircuitBreakerSchema, UpstreamLimitsSchema } from '../upstreams/resilience/overload-schema.js';
 
 const Duration = (description: string, def?: string) =>
   Type.Union([Type.String({ pattern: '^\\s*\\d+(\\.\\d+)?\\s*(ms|s|m|h)?\\s*$' }), Type.Number({ minimum: 0 })], {
@@ -238,6 +239,8 @@ const Upstream = Strict(
       Percent('When fewer than this share of targets is available, traffic spreads over all of them (panic mode, logged loudly) rather than overloading the few left.', 50),
     ),
     retry: Type.Optional(Retry),
+    limits: Type.Optional(UpstreamLimitsSchema),
+    circuitBreaker: Type.Optional(CircuitBreakerSchema),
     timeouts: Type.Optional(Timeouts),
     pool: Type.Optional(Pool),
     hostHeader: Type.Optional(
@@ -305,6 +308,16 @@ const Rewrite = Strict(
   'Path rewrites, applied in the order stripPrefix, path, addPrefix.',
 );
 
+const Fallback = Strict(
+  {
+    status: Type.Optional(Type.Integer({ minimum: 200, maximum: 599, default: 200, description: 'Status of the static answer.' })),
+    body: Type.Optional(Type.String({ description: 'Body of the static answer.' })),
+    contentType: Type.Optional(Type.String({ minLength: 1, default: 'application/json', description: 'Content type of the static answer.' })),
+    upstream: Type.Optional(Type.String({ minLength: 1, description: 'Send to this upstream instead (a standby service, a read-only replica). Excludes `body`.' })),
+  },
+  'What the route answers while its upstream\'s circuit breaker is open: a static answer, or another upstream.',
+);
+
 const Route = Strict(
   {
     name: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.:-]+$', description: 'Unique name for logs, metrics and the admin API.' }),
@@ -317,6 +330,7 @@ const Route = Strict(
     timeouts: Type.Optional(Timeouts),
     retry: Type.Optional(Retry),
     hedge: Type.Optional(Hedge),
+    fallback: Type.Optional(Fallback),
     ipFilter: Type.Optional(IpFilterSchema),
     cors: Type.Optional(CorsSchema),
     auth: Type.Optional(AuthSchema),

@@ -1,3 +1,5 @@
+import type { CircuitBreakerConfig } from '../upstreams/resilience/breaker.js';
+import type { UpstreamLimitsConfig } from '../upstreams/resilience/limits.js';
 import type { AuthConfig } from '../middlewares/auth/schema.js';
 import type { CorsConfig } from '../middlewares/cors/schema.js';
 import type { IpFilterConfig } from '../middlewares/ip-filter/schema.js';
@@ -51,6 +53,10 @@ export interface Timeouts {
   readonly totalMs: number;
 }
 
+export type FallbackConfig =
+  | { readonly kind: 'static'; readonly status: number; readonly body: string; readonly contentType: string }
+  | { readonly kind: 'upstream'; readonly upstream: string };
+
 export interface RouteConfig {
   readonly name: string;
   /** Position of the route in the file, the last tie-breaker. */
@@ -67,6 +73,8 @@ export interface RouteConfig {
   /** The route's own retry policy; when absent the upstream's applies. */
   readonly retry?: RetryConfig;
   readonly hedge?: HedgeConfig;
+  /** What to answer while the upstream's circuit breaker is open. */
+  readonly fallback?: FallbackConfig;
   readonly ipFilter?: IpFilterConfig;
   readonly cors?: CorsConfig;
   readonly auth?: AuthConfig;
@@ -153,6 +161,9 @@ export interface UpstreamConfig {
   /** 0..1 */
   readonly panicThreshold: number;
   readonly retry: RetryConfig;
+  /** Envoy-style hard limits; null when not configured. */
+  readonly limits: UpstreamLimitsConfig | null;
+  readonly circuitBreaker: CircuitBreakerConfig | null;
   readonly timeouts: Timeouts;
   readonly pool: { readonly connections: number; readonly keepAliveTimeoutMs: number };
   readonly hostHeader: 'preserve' | 'target';

@@ -69,6 +69,81 @@ export class Exchange extends ForwardPlan {
     super();
   }
 
+  /** The circuit breaker epoch this request was let through in (-1: none consulted). */
+  private breakerEpoch = -1;
+  private holdsRequestPermit = false;
+  /** Retries counted against `limits.maxRetries`, given back when the request ends. */
+  private retryPermits = 0;
+
+  /**
+   * Upstream admission, fail-fast: an open circuit breaker sends the request to the route's
+   * fallback (or refuses it), and an upstream at its `limits` refuses it at once. Returns
+   * false when the request was answered here.
+   */
+  admit(): boolean {
+    let upstream = this.upstream!;
+    const breaker = upstream.breaker;
+    if (breaker !== null) {
+      const now = Date.now();
+      if (!breaker.allow(now)) {
+        const fallback = this.route!.config.fallback;
+        if (fallback?.kind === 'static') {
+          this.answer({ status: fallback.status, headers: ['content-type', fallback.contentType, 'x-brisk-fallback', 'circuit-open'], body: fallback.body });
+          return false;
+        }
+        const alternative = fallback?.kind === 'upstream' ? this.rt.upstreams.get(fallback.upstream) : undefined;
+        if (alternative === undefined) {
+          const retryAfter = Math.ceil(breaker.retryAfterMs(now) / 1000);
+          this.errorCode = 'BRISK_CIRCUIT_OPEN';
+          this.respondError('BRISK_CIRCUIT_OPEN', `upstream "${upstream.name}": circuit breaker open; failing fast`, ['retry-after', String(retryAfter)]);
+          this.finish();
+          return false;
+        }
+        this.upstream = upstream = alternative;
+        if (alternative.breaker !== null && !alternative.breaker.allow(now)) {
+          this.errorCode = 'BRISK_CIRCUIT_OPEN';
+          this.respondError('BRISK_CIRCUIT_OPEN', `upstream "${upstream.name}" (fallback): circuit breaker open; failing fast`, ['retry-after', '1']);
+          this.finish();
+          return false;
+        }
+        if (alternative.breaker !== null) this.breakerEpoch = alternative.breaker.epoch;
+      } else this.breakerEpoch = breaker.epoch;
+    }
+    const limits = upstream.limits;
+    if (limits !== null) {
+      if (!limits.tryAcquireRequest()) {
+        if (this.breakerEpoch !== -1) upstream.breaker?.release(this.breakerEpoch);
+        this.breakerEpoch = -1;
+        this.errorCode = 'BRISK_UPSTREAM_OVERLOADED';
+        this.respondError('BRISK_UPSTREAM_OVERLOADED', `upstream "${upstream.name}" has ${limits.config.maxRequests} requests in flight (limits.maxRequests); refused at once`, [
+          'retry-after',
+          String(limits.config.retryAfterS),
+        ]);
+        this.finish();
+        return false;
+      }
+      this.holdsRequestPermit = true;
+    }
+    return true;
+  }
+
+  /** Gives back what `admit` took and tells the breaker how the request went. */
+  private settleAdmission(): void {
+    const upstream = this.upstream;
+    if (upstream === null) return;
+    for (; this.retryPermits > 0; this.retryPermits--) upstream.limits?.releaseRetry();
+    if (this.holdsRequestPermit) {
+      this.holdsRequestPermit = false;
+      upstream.limits?.releaseRequest();
+    }
+    if (this.breakerEpoch !== -1 && upstream.breaker !== null) {
+      const epoch = this.breakerEpoch;
+      this.breakerEpoch = -1;
+      if (this.status === 499) upstream.breaker.release(epoch);
+      else upstream.breaker.onResult(this.status < 500, Date.now(), epoch);
+    }
+  }
+
   /** Sends the planned request: the first try, and the timers for the deadline and hedging. */
   start(): void {
     const route = this.route!;
@@ -155,7 +230,9 @@ export class Exchange extends ForwardPlan {
     if (this.live.length > 0) return; // a hedge is still running; it may yet answer
     if (this.canRetry(code, status)) {
       const target = this.upstream!.pick(this.tried ?? new Set([attempt.target]), this.hashKey);
-      if (target !== null) {
+      const limits = this.upstream!.limits;
+      if (target !== null && (limits === null || limits.tryAcquireRetry())) {
+        if (limits !== null) this.retryPermits++;
         this.retries++;
         this.upstream!.budget.onRetry();
         const backoff = this.backoffMs();
@@ -411,6 +488,7 @@ export class Exchange extends ForwardPlan {
   private finish(): void {
     if (this.done) return;
     this.done = true;
+    this.settleAdmission();
     if (this.finishHooks !== null) this.runFinishHooks(this.status);
     if (this.totalTimer !== null) clearTimeout(this.totalTimer);
     if (this.hedgeTimer !== null) clearTimeout(this.hedgeTimer);

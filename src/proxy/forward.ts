@@ -268,6 +268,7 @@ export function createProxyHandler(state: ProxyState): (req: ClientRequest, res:
 
 function forward(ex: Exchange, req: ClientRequest): void {
   if (ex.isDone) return; // the client left while the pipeline was waiting
+  if (!ex.admit()) return;
   if (!pickTarget(ex, req)) {
     ex.fail(ex.failCode!, ex.failMessage);
     return;

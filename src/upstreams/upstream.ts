@@ -6,6 +6,8 @@ import { StickySessions } from './balancers/sticky.js';
 import { ActiveHealthChecker } from './health/active.js';
 import { OutlierDetector } from './health/outlier.js';
 import { LatencyTracker } from './latency.js';
+import { CircuitBreaker } from './resilience/breaker.js';
+import { UpstreamLimits } from './resilience/limits.js';
 import { RetryBudget } from './resilience/retry-budget.js';
 import type { TargetRegistry } from './registry.js';
 import type { Target } from './target.js';
@@ -33,6 +35,9 @@ export class Upstream {
   readonly health: ActiveHealthChecker | null;
   readonly hash: HashConfig | null;
   readonly sticky: StickySessions | null;
+  /** Hard limits on what may be outstanding; null when not configured. */
+  readonly limits: UpstreamLimits | null;
+  readonly breaker: CircuitBreaker | null;
 
   constructor(
     config: UpstreamConfig,
@@ -58,6 +63,17 @@ export class Upstream {
     this.health = config.healthCheck === null ? null : new ActiveHealthChecker(config.name, config.healthCheck, this.targets, logger);
     this.hash = config.hash;
     this.sticky = config.stickySession === null ? null : new StickySessions(config.stickySession, this.targets);
+    this.limits = config.limits === null ? null : new UpstreamLimits(config.limits);
+    this.breaker =
+      config.circuitBreaker === null
+        ? null
+        : new CircuitBreaker(config.circuitBreaker, {
+            name: config.name,
+            onStateChange: (change) => {
+              const level = change.to === 'open' ? 'error' : change.to === 'closed' ? 'info' : 'warn';
+              logger[level]({ upstream: config.name, from: change.from, to: change.to, openForMs: change.openForMs || undefined }, change.reason);
+            },
+          });
     this.recount(false);
   }
 
@@ -142,6 +158,8 @@ export class Upstream {
       panic: this.panic,
       available: this.availableCount,
       retryBudget: this.budget.toJSON(),
+      limits: this.limits?.stats(),
+      circuitBreaker: this.breaker?.stats(Date.now()),
       latencyP95Ms: this.latency.p95(),
       targets: this.targets.map((t) => ({ ...t.toJSON(), healthCheck: this.health?.status(t), outlier: this.outlier.status(t) })),
     };
