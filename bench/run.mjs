@@ -88,9 +88,9 @@ function sizeBytes(name) {
 }
 
 /** One plain GET (no keep-alive): the case must answer 200 with exactly the body size. */
-function probe(port, size) {
+function probe(port, size, headers = {}) {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: `/${size}`, agent: false, timeout: 5000 }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path: `/${size}`, agent: false, timeout: 5000, headers }, (res) => {
       let n = 0;
       res.on('data', (d) => (n += d.length));
       res.on('end', () => {
@@ -174,7 +174,7 @@ async function main() {
       st.handle = c.start(ctx, st.port);
       await waitForPort(st.port, st.handle, 20_000);
       for (const size of sizes) {
-        const bad = await probe(st.port, size);
+        const bad = await probe(st.port, size, c.requestHeaders ?? {});
         if (bad) throw new Error(bad);
       }
     } catch (e) {
@@ -237,7 +237,7 @@ async function main() {
     const t0 = process.hrtime.bigint();
     let result;
     try {
-      result = await runLoad({ tool, url: `http://127.0.0.1:${st.port}/${size}`, connections: settings.connections, seconds, cpus: layout.load, workDir: WORK });
+      result = await runLoad({ tool, url: `http://127.0.0.1:${st.port}/${size}`, connections: settings.connections, seconds, cpus: layout.load, workDir: WORK, headers: st.def.requestHeaders ?? {} });
     } catch (e) {
       // A load generator that fails because the server under test died is that case's failure;
       // otherwise the harness itself is broken.

@@ -306,6 +306,25 @@ describe('JWT attacks, each refused with 401 and a Bearer invalid_token challeng
   });
 });
 
+describe('verified-token cache', () => {
+  it('answers a repeated token without a promise, re-checks exp, and never caches a refusal', async () => {
+    const secret = 'x'.repeat(32);
+    const mw = build({ jwt: { secret, algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE, clockSkew: '0s' } });
+    const key = new TextEncoder().encode(secret);
+    const now = Math.floor(Date.now() / 1000);
+    const token = await new SignJWT({ ...claims(), exp: now + 2 }).setProtectedHeader({ alg: 'HS256' }).sign(key);
+    assert.equal((await call(mw, bearer(token))).answer, null);
+    const again = mw.handle(fakeContext({ headers: bearer(token) }));
+    assert.ok(!(again instanceof Promise), 'a cached verification is synchronous');
+    assert.equal(again, null);
+    const forged = token.slice(0, -2) + (token.endsWith('AA') ? 'AB' : 'AA');
+    assert.equal((await call(mw, bearer(forged))).answer?.status, 401, 'a different text is verified on its own');
+    await sleep(3100);
+    assert.equal((await call(mw, bearer(token))).answer?.status, 401, 'expiry still applies to a cached token');
+    await mw.close?.();
+  });
+});
+
 describe('JWKS: rotation, cache and outages', () => {
   it('kid not in the JWKS: one refetch (rate limited), then 401', async () => {
     await sleep(350); // past the cooldown of earlier fetches
@@ -333,7 +352,8 @@ describe('JWKS: rotation, cache and outages', () => {
       server.mode = 'fail';
       await sleep(120);
       const hits = server.hits;
-      for (let i = 0; i < 3; i++) assert.equal((await call(mw, bearer(await sign(rsa, 'rsa-1', 'RS256')))).answer, null, 'still accepted');
+      // Each token distinct (jti), so each one is verified against the keys, not the token cache.
+      for (let i = 0; i < 3; i++) assert.equal((await call(mw, bearer(await sign(rsa, 'rsa-1', 'RS256', { ...claims(), jti: `t${i}` })))).answer, null, 'still accepted');
       await sleep(20);
       assert.ok(server.hits > hits, 'a background refresh was attempted');
       assert.ok(server.hits <= hits + 2, 'but not one per request');

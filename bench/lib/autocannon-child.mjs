@@ -2,8 +2,8 @@
 // so that the load generator never shares an event loop with the harness.
 import autocannon from 'autocannon';
 
-const { url, connections, duration } = JSON.parse(process.argv[2]);
-const r = await autocannon({ url, connections, duration, pipelining: 1, timeout: 4 });
+const { url, connections, duration, headers } = JSON.parse(process.argv[2]);
+const r = await autocannon({ url, connections, duration, pipelining: 1, timeout: 4, headers: headers ?? {} });
 // autocannon counts timeouts inside `errors`.
 const socketErrors = r.errors;
 const out = {

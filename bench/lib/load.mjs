@@ -30,14 +30,15 @@ export function loadTool() {
  * Drive `url` with `connections` keep-alive connections for `seconds`, from `cpus`.
  * Throws only when the load generator itself fails (not on HTTP errors).
  */
-export async function runLoad({ tool, url, connections, seconds, cpus, workDir, threads = 1 }) {
-  return tool === 'wrk' ? runWrk({ url, connections, seconds, cpus, workDir, threads }) : runAutocannon({ url, connections, seconds, cpus });
+export async function runLoad({ tool, url, connections, seconds, cpus, workDir, threads = 1, headers = {} }) {
+  return tool === 'wrk' ? runWrk({ url, connections, seconds, cpus, workDir, threads, headers }) : runAutocannon({ url, connections, seconds, cpus, headers });
 }
 
-async function runWrk({ url, connections, seconds, cpus, workDir, threads }) {
+async function runWrk({ url, connections, seconds, cpus, workDir, threads, headers }) {
   const script = path.join(workDir, 'wrk-report.lua');
   if (!fs.existsSync(script)) fs.writeFileSync(script, WRK_LUA);
-  const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--timeout', '4s', '-s', script, url];
+  const headerArgs = Object.entries(headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`]);
+  const args = ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--timeout', '4s', ...headerArgs, '-s', script, url];
   const r = await runCommand('wrk', args, { cpus, timeoutMs: (seconds + 15) * 1000 });
   const line = r.stdout.split('\n').find((l) => l.startsWith('WRKJSON '));
   if (line === undefined) {
@@ -57,8 +58,8 @@ async function runWrk({ url, connections, seconds, cpus, workDir, threads }) {
   };
 }
 
-async function runAutocannon({ url, connections, seconds, cpus }) {
-  const args = [path.join(here, 'autocannon-child.mjs'), JSON.stringify({ url, connections, duration: seconds })];
+async function runAutocannon({ url, connections, seconds, cpus, headers }) {
+  const args = [path.join(here, 'autocannon-child.mjs'), JSON.stringify({ url, connections, duration: seconds, headers })];
   const r = await runCommand(process.execPath, args, { cpus, timeoutMs: (seconds + 20) * 1000 });
   const line = r.stdout.split('\n').find((l) => l.startsWith('ACJSON '));
   if (line === undefined) {

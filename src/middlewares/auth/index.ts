@@ -55,7 +55,7 @@ export function createAuth(config: AuthConfig, deps: MiddlewareDeps): AuthMiddle
 
   const missing = (): Answer => ({ status: 401, code: 'BRISK_UNAUTHORIZED', message: `authentication required: ${described}`, headers: challenges });
 
-  const anyOf = async (ctx: RequestContext): Promise<Outcome> => {
+  const anyOf = (ctx: RequestContext): Outcome | Promise<Outcome> => {
     for (const method of methods) {
       const found = method.find(ctx);
       if (found.kind === 'absent') continue;
@@ -78,13 +78,26 @@ export function createAuth(config: AuthConfig, deps: MiddlewareDeps): AuthMiddle
     return combine(outcomes);
   };
 
-  const decide = config.mode === 'allOf' ? allOf : anyOf;
+  const decide: (ctx: RequestContext) => Outcome | Promise<Outcome> = config.mode === 'allOf' ? allOf : anyOf;
+
+  const conclude = (ctx: RequestContext, outcome: Outcome): Answer | null => {
+    if (!outcome.ok) return outcome.answer;
+    ctx.identity = outcome.identity;
+    if (config.hideCredentials) for (const m of methods) m.hide(ctx);
+    setIdentityHeaders(ctx, outcome, config);
+    return null;
+  };
+  const failClosed = (ctx: RequestContext, error: unknown): Answer => {
+    // A bug or an unexpected library error must fail closed, never let the request through.
+    logger.error({ requestId: ctx.requestId, route: ctx.routeName, err: error }, 'auth failed unexpectedly');
+    return { status: 503, code: 'BRISK_AUTH_UNAVAILABLE', message: 'credentials could not be checked; retry later' };
+  };
 
   return {
     name: 'auth',
     jwt,
     forwardAuth,
-    async handle(ctx: RequestContext): Promise<Answer | null> {
+    handle(ctx: RequestContext): Answer | null | Promise<Answer | null> {
       // First, before anything can fail: a client must never get its own identity headers through.
       removeHeaders(ctx.upstreamHeaders, stripped);
       // With two Authorization headers, Brisk could check one while the target reads the other.
@@ -92,19 +105,20 @@ export function createAuth(config: AuthConfig, deps: MiddlewareDeps): AuthMiddle
         logger.debug({ requestId: ctx.requestId, route: ctx.routeName }, 'refused: several Authorization headers');
         return { status: 401, code: 'BRISK_UNAUTHORIZED', message: 'more than one Authorization header', headers: challenges };
       }
-      let outcome: Outcome;
+      let outcome: Outcome | Promise<Outcome>;
       try {
-        outcome = await decide(ctx);
+        outcome = decide(ctx);
       } catch (error) {
-        // A bug or an unexpected library error must fail closed, never let the request through.
-        logger.error({ requestId: ctx.requestId, route: ctx.routeName, err: error }, 'auth failed unexpectedly');
-        return { status: 503, code: 'BRISK_AUTH_UNAVAILABLE', message: 'credentials could not be checked; retry later' };
+        return failClosed(ctx, error);
       }
-      if (!outcome.ok) return outcome.answer;
-      ctx.identity = outcome.identity;
-      if (config.hideCredentials) for (const m of methods) m.hide(ctx);
-      setIdentityHeaders(ctx, outcome, config);
-      return null;
+      // A cached verification answers synchronously: no promise on the common path.
+      if (outcome instanceof Promise) {
+        return outcome.then(
+          (o) => conclude(ctx, o),
+          (error: unknown) => failClosed(ctx, error),
+        );
+      }
+      return conclude(ctx, outcome);
     },
     async close(): Promise<void> {
       await Promise.all(methods.map((m) => m.close?.()));

@@ -23,6 +23,10 @@ const BEARER = /^Bearer +([^\s]+) *$/i;
  * bounds the signature checks one token can cost.
  */
 const MAX_CANDIDATE_KEYS = 4;
+/** How long a verified token is trusted without checking its signature again. */
+const VERIFIED_TTL_MS = 60_000;
+/** Most verified tokens remembered per route. */
+const VERIFIED_MAX = 10_000;
 
 type KeyGetter = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey | KeyObject | Uint8Array>;
 
@@ -96,7 +100,20 @@ export class JwtMethod implements AuthMethod<string> {
     return { kind: 'present', credentials: token };
   }
 
-  async check(token: string, ctx: RequestContext): Promise<Outcome> {
+  check(token: string, ctx: RequestContext): Outcome | Promise<Outcome> {
+    const cached = this.#verified.get(token);
+    if (cached !== undefined) {
+      const now = Date.now();
+      if (now < cached.until) {
+        // The signature and the claims were checked; only time moves: exp and nbf again.
+        if (now <= cached.expiresAt && now >= cached.notBefore) return cached.outcome;
+      }
+      this.#verified.delete(token);
+    }
+    return this.#checkFully(token, ctx);
+  }
+
+  async #checkFully(token: string, ctx: RequestContext): Promise<Outcome> {
     let payload: JWTPayload;
     try {
       payload = await this.#verify(token);
@@ -105,7 +122,27 @@ export class JwtMethod implements AuthMethod<string> {
     }
     const sub = payload[this.#config.subjectClaim];
     const subject = typeof sub === 'string' ? sub : typeof sub === 'number' ? String(sub) : '';
-    return { ok: true, identity: { method: 'jwt', subject, claims: payload } };
+    const outcome: Outcome = { ok: true, identity: { method: 'jwt', subject, claims: payload } };
+    this.#remember(token, payload, outcome);
+    return outcome;
+  }
+
+  /**
+   * Verified tokens, by their exact text, for at most VERIFIED_TTL_MS: a client sends the
+   * same token on every request, and verifying a signature each time (an HMAC, or an RSA
+   * or EC verification) costs more than the rest of the gateway's work on the request.
+   * exp and nbf are checked again on every use; a key removed from the JWKS stops being
+   * trusted within the TTL. Bounded: the oldest entries go first.
+   */
+  readonly #verified = new Map<string, { outcome: Outcome; until: number; expiresAt: number; notBefore: number }>();
+
+  #remember(token: string, payload: JWTPayload, outcome: Outcome): void {
+    const now = Date.now();
+    const skew = this.#config.clockSkewMs;
+    const expiresAt = typeof payload.exp === 'number' ? payload.exp * 1000 + skew : Number.POSITIVE_INFINITY;
+    const notBefore = typeof payload.nbf === 'number' ? payload.nbf * 1000 - skew : 0;
+    if (this.#verified.size >= VERIFIED_MAX) this.#verified.delete(this.#verified.keys().next().value as string);
+    this.#verified.set(token, { outcome, until: now + VERIFIED_TTL_MS, expiresAt, notBefore });
   }
 
   /** The 401 for credentials that are there but wrong before any verification (`bad`). */

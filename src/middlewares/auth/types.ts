@@ -30,7 +30,8 @@ export interface AuthMethod<C = unknown> {
   /** The `WWW-Authenticate` challenge sent when credentials are missing, or null. */
   readonly challenge: string | null;
   find(ctx: RequestContext): Found<C>;
-  check(credentials: C, ctx: RequestContext): Promise<Outcome>;
+  /** Synchronous when the answer is already known (a cached verification), else a promise. */
+  check(credentials: C, ctx: RequestContext): Outcome | Promise<Outcome>;
   /** The answer for credentials that were found `bad`. */
   refuse(reason: string, ctx: RequestContext): Answer;
   /** Removes the credentials from the request to the target (`hideCredentials`). */
