@@ -544,11 +544,20 @@ export class Attempt implements Dispatcher.DispatchHandler {
   startTimer(ms: number): void {
     this.timer = setTimeout(() => {
       this.timer = null;
+      // Timers run before the event loop reads sockets: when the loop is late, the answer
+      // may already be waiting unread. Look again after this turn's reads (setImmediate
+      // runs after the poll phase) before calling it a timeout.
+      setImmediate(() => this.onPerTryTimeout(ms));
+    }, ms);
+  }
+
+  private onPerTryTimeout(ms: number): void {
+    {
       if (this.finished || this.cancelled || this.status !== 0) return;
       const err = Object.assign(new Error(`no response headers within ${ms}ms (retry.perTryTimeout)`), { code: 'UND_ERR_HEADERS_TIMEOUT' });
       if (this.abortDispatch !== null) this.abortDispatch(err);
       else this.onError(err);
-    }, ms);
+    }
   }
 
   private clearTimer(): void {

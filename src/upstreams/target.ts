@@ -118,7 +118,13 @@ export class Target {
     const available = this.activeHealthy && this.ejection === null;
     if (available === this.available) return;
     this.available = available;
-    if (available) this.availableSince = Date.now();
+    if (available) {
+      this.availableSince = Date.now();
+      // What was measured while it failed (timeouts, failure penalties) says nothing about
+      // the target that came back; kept, it would starve the target of traffic for good.
+      this.ewmaMs = 0;
+      this.ewmaAt = 0;
+    }
     this.onAvailabilityChange?.(this);
   }
 

@@ -86,6 +86,18 @@ export class Upstream {
     for (const t of this.targets) t.onAvailabilityChange = () => this.recount(true);
     this.recount(true);
     if (this.health !== null) {
+      // A passing health check ends an outlier ejection early (as Envoy does by default):
+      // a target that answers its probes again need not wait out its ejection time.
+      const health = this.health;
+      const needed = this.config.healthCheck!.healthyThreshold;
+      this.health.onProbe = (target, result, sentAt) => {
+        const ejection = target.ejection;
+        // As many good probes in a row as bring a down target up, all sent after the ejection.
+        if (result.ok && ejection !== null && sentAt >= ejection.at && (health.status(target)?.consecutiveSuccesses ?? 0) >= needed) {
+          this.logger.info({ upstream: this.name, target: target.origin }, 'ejected target passed its health check; readmitted');
+          target.readmit();
+        }
+      };
       this.health.start();
       if (this.newTargets.length > 0) await this.health.firstResults(this.config.healthCheck!.timeoutMs + 200);
     }

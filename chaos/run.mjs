@@ -1,0 +1,300 @@
+#!/usr/bin/env node
+// Chaos run: the proof that a dying backend costs clients nothing. Three backends behind
+// the proxy under test (Brisk, and NGINX and HAProxy when installed), steady open-loop
+// load, one fault per scenario — crash, freeze, 503s, resets, slowness, and POSTs that must
+// never be sent twice — and a side-by-side table of what the clients saw. See docs/chaos.md.
+//
+//   node chaos/run.mjs [--quick] [--only brisk,nginx] [--scenario 1,3] [--markdown FILE]
+import fs from 'node:fs';
+import path from 'node:path';
+import { machineInfo } from '../bench/lib/report.mjs';
+import { cpuLayout, epochMs, killEverythingSync, pinSelf, ROOT, startReaper, stopEverything } from './lib/processes.mjs';
+import { FAILOVER, PROXIES } from './lib/proxies.mjs';
+import { BACK_BAR_MS, briskVerdicts, markdownTable, spliceResults, textTable } from './lib/report.mjs';
+import { runScenario, SCENARIOS, timeline } from './lib/scenarios.mjs';
+
+const WORK = path.join(ROOT, '.chaos');
+/** A run is noisy, and run again once, when other work took this much of the proxy's core… */
+const NOISY_FOREIGN_PCT = 20;
+/** …or when the load generator ran this late (p99, ms). */
+const NOISY_LAG_MS = 50;
+const SETUP_S = 6; // per run: check the machine is quiet, start backends and proxy, warm, stop (for the time estimate)
+
+const HELP = `Usage: npm run chaos -- [options]    (or: node chaos/run.mjs [options])
+
+  --quick             ${8} s per scenario instead of 30 (for development)
+  --only a,b          proxies to run: ${PROXIES.map((p) => p.id).join(', ')} (default: all installed)
+  --scenario n,m      scenarios to run (default: all); scenario 5 brings scenario 0 along,
+                      its bar is relative to the baseline
+${SCENARIOS.map((s) => `                        ${s.id}  ${s.name.padEnd(10)} ${s.describe(timeline(30_000))}`).join('\n')}
+  --markdown FILE     also write the tables as markdown (between the chaos:results markers
+                      of FILE when it has them, e.g. docs/chaos.md)
+  --help
+
+Environment: CHAOS_RATE=2000 (req/s)  CHAOS_SECONDS=30 (8 with --quick)  CHAOS_WARMUP=2 (s)
+             CHAOS_CONNECTIONS=1000  CHAOS_CLIENT_TIMEOUT=5000 (ms)  CHAOS_BACKEND_DELAY_MS=1
+             CHAOS_BRISK_HEDGE=off|p95|<duration> (route hedging in Brisk's config; default off)
+             CHAOS_PROXY_CPUS / CHAOS_LOAD_CPUS (taskset lists)  CHAOS_PIN=0 (no pinning)
+             CHAOS_QUIET_WAIT=30 (s: before each run, wait up to this long for other work on
+             the machine to calm down below 25% CPU; 0: do not wait)
+             CHAOS_RETRY_NOISY=1 (run a scenario again, once, when other work took > 20% of the
+             proxy's core or the load generator ran > 50 ms late; the quieter run is kept)
+
+Exits 0 whatever the verdicts (they are informative); 1 when the harness itself broke,
+2 on a usage error.`;
+
+class UsageError extends Error {}
+
+function parseArgs(argv) {
+  const o = { quick: false, only: null, scenarios: null, markdown: null, help: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const name = a.split('=')[0];
+    const value = () => {
+      const eq = a.indexOf('=');
+      if (eq !== -1) return a.slice(eq + 1);
+      if (i + 1 >= argv.length) throw new UsageError(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (name === '--quick') o.quick = true;
+    else if (name === '--only') o.only = value().split(',').map((s) => s.trim()).filter(Boolean);
+    else if (name === '--scenario' || name === '--scenarios') o.scenarios = value().split(',').map((s) => Number(s.trim()));
+    else if (name === '--markdown') o.markdown = value();
+    else if (name === '--help' || name === '-h') o.help = true;
+    else throw new UsageError(`unknown option ${a}`);
+  }
+  return o;
+}
+
+function envNumber(name, def, { min = 0 } = {}) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min) throw new UsageError(`${name}=${raw}: expected a number >= ${min}`);
+  return n;
+}
+
+const out = (s = '') => process.stdout.write(s + '\n');
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  if (opts.help) {
+    out(HELP);
+    return 0;
+  }
+  const hedge = process.env.CHAOS_BRISK_HEDGE || 'off';
+  if (hedge !== 'off' && !/^(p95|\d+(\.\d+)?\s*(ms|s)?)$/.test(hedge)) throw new UsageError(`CHAOS_BRISK_HEDGE=${hedge}: expected off, p95 or a duration`);
+  const settings = {
+    rate: envNumber('CHAOS_RATE', 2000, { min: 1 }),
+    durationMs: Math.round(1000 * envNumber('CHAOS_SECONDS', opts.quick ? 8 : 30, { min: 4 })),
+    warmupMs: Math.round(1000 * envNumber('CHAOS_WARMUP', 2)),
+    connections: Math.round(envNumber('CHAOS_CONNECTIONS', 1000, { min: 1 })),
+    clientTimeoutMs: Math.round(envNumber('CHAOS_CLIENT_TIMEOUT', 5000, { min: 100 })),
+    backendDelayMs: envNumber('CHAOS_BACKEND_DELAY_MS', 1),
+    hedge: hedge === 'off' ? null : hedge,
+    quietWaitMs: Math.round(1000 * envNumber('CHAOS_QUIET_WAIT', 30)),
+    retryNoisy: process.env.CHAOS_RETRY_NOISY !== '0',
+  };
+
+  if (opts.only !== null) {
+    const unknown = opts.only.filter((id) => !PROXIES.some((p) => p.id === id));
+    if (unknown.length) throw new UsageError(`unknown proxy ${unknown.join(', ')}; proxies: ${PROXIES.map((p) => p.id).join(', ')}`);
+  }
+  let scenarios = SCENARIOS;
+  if (opts.scenarios !== null) {
+    const bad = opts.scenarios.filter((n) => !SCENARIOS.some((s) => s.id === n));
+    if (bad.length) throw new UsageError(`unknown scenario ${bad.join(', ')}; scenarios: ${SCENARIOS.map((s) => s.id).join(', ')}`);
+    const wanted = new Set(opts.scenarios);
+    if (SCENARIOS.some((s) => wanted.has(s.id) && s.needsBaseline)) wanted.add(0);
+    scenarios = SCENARIOS.filter((s) => wanted.has(s.id));
+  }
+
+  const machine = machineInfo();
+  const layout = cpuLayout();
+  pinSelf(layout.load);
+  startReaper();
+  fs.mkdirSync(WORK, { recursive: true });
+  // Generated configs, logs and recordings stay out of git without touching .gitignore.
+  fs.writeFileSync(path.join(WORK, '.gitignore'), '*\n');
+
+  const proxies = [];
+  const skipped = [];
+  for (const p of PROXIES) {
+    if (opts.only !== null && !opts.only.includes(p.id)) continue;
+    const why = p.unavailable();
+    if (why !== null) {
+      skipped.push(`${p.label}: ${why}`);
+      continue;
+    }
+    const proxy = { ...p, versionText: p.version() };
+    try {
+      await proxy.prepare?.(WORK);
+      proxies.push(proxy);
+    } catch (e) {
+      skipped.push(`${p.label}: ${e.message}`);
+    }
+  }
+  if (proxies.length === 0) throw new UsageError(`no proxy to run (${skipped.join('; ')})`);
+  const labels = new Map(proxies.map((p) => [p.id, p.label]));
+
+  const runS = settings.warmupMs / 1000 + settings.durationMs / 1000 + SETUP_S;
+  const estimateS = Math.ceil(scenarios.length * proxies.length * runS);
+  const t = timeline(settings.durationMs);
+  const warnings = [];
+  const busy = Number(machine.loadavg.split(' ')[0]);
+  if (busy > 0.7) warnings.push(`the machine was not idle at start (load average ${machine.loadavg}): latencies are noisy`);
+
+  const header = [
+    `Brisk chaos run — ${machine.date}`,
+    `machine: ${machine.nproc} CPU(s), ${machine.cpu}, ${machine.memory}, ${machine.kernel}, node ${machine.node}, load avg ${machine.loadavg}`,
+    `proxies: ${proxies.map((p) => p.versionText).join(', ')}${skipped.length ? `; skipped: ${skipped.join('; ')}` : ''}`,
+    layout.pinned ? `cores: proxy under test on CPU ${layout.proxy}; backends, load generator and harness on CPU ${layout.load}` : 'cores: not pinned',
+    `load: ${settings.rate} req/s open loop (GET; POST in scenario 6), up to ${settings.connections} connections, client timeout ${settings.clientTimeoutMs} ms; ` +
+      `${settings.warmupMs / 1000} s warm-up + ${settings.durationMs / 1000} s per scenario; backends answer after ${settings.backendDelayMs} ms`,
+    `faults on b1 at ${t.at / 1000} s (long faults ${t.long / 1000} s, short ${t.short / 1000} s); fresh backends and proxy per run`,
+    `Brisk: p2c-ewma, health ${FAILOVER.healthIntervalMs} ms/${FAILOVER.healthTimeoutMs} ms ${FAILOVER.unhealthyThreshold}/${FAILOVER.healthyThreshold}, ` +
+      `outlier ${FAILOVER.consecutiveGatewayFailures} gateway failures or ${FAILOVER.consecutive5xx}×5xx for ${FAILOVER.ejectionMs / 1000} s, ` +
+      `${FAILOVER.retries} retries, per try ${FAILOVER.perTryTimeoutMs} ms, slow start ${FAILOVER.slowStartMs} ms, hedging ${settings.hedge ?? 'off'}`,
+    `estimated time: ~${estimateS < 90 ? `${estimateS} s` : `${(estimateS / 60).toFixed(1)} min`}`,
+  ];
+  out(header.join('\n'));
+  for (const w of warnings) out(`warning: ${w}`);
+
+  // The whole run is bounded: a hung child cannot hang the harness.
+  // Every run may be run twice (noisy), each after waiting for a quiet machine.
+  const boundS = Math.ceil(2 * estimateS + (2 * scenarios.length * proxies.length * settings.quietWaitMs) / 1000 + 120);
+  const watchdog = setTimeout(() => {
+    process.stderr.write(`\nchaos: watchdog: still running after ${boundS} s, stopping everything\n`);
+    killEverythingSync();
+    process.exit(1);
+  }, boundS * 1000);
+  watchdog.unref();
+
+  const resultsByScenario = new Map();
+  let baselines = new Map();
+  const tables = [];
+  for (const sc of scenarios) {
+    out(`\nScenario ${sc.id} — ${sc.name}: ${sc.describe(t)}`);
+    const results = new Map();
+    for (const p of proxies) {
+      out(`  ${p.label}`);
+      let r = await runOnce(sc, p, settings, layout, 1);
+      if (noise(r) !== null && settings.retryNoisy) {
+        out(`    ${noise(r)}: running it again`);
+        const again = await runOnce(sc, p, settings, layout, 2);
+        if (noiseScore(again) < noiseScore(r)) r = again;
+        out(`    keeping run ${r === again ? 2 : 1}, the quieter one`);
+      }
+      if (noise(r) !== null) r = { ...r, noisy: noise(r) };
+      results.set(p.id, r);
+      if (r.noisy) warnings.push(`scenario ${sc.id}, ${p.label}: ${r.noisy}: its figures carry other work on the machine`);
+      if (r.died) warnings.push(`scenario ${sc.id}: ${r.died}`);
+    }
+    if (sc.id === 0) baselines = results;
+    resultsByScenario.set(sc.id, results);
+    out('');
+    out(textTable(sc, results, baselines, labels));
+    tables.push({ sc, results });
+  }
+  clearTimeout(watchdog);
+  await stopEverything();
+
+  const verdicts = briskVerdicts(scenarios, resultsByScenario, baselines);
+  if (verdicts.length > 0) {
+    const failed = verdicts.filter((v) => v.verdict === 'FAIL');
+    out(`\nBrisk: ${verdicts.filter((v) => v.verdict === 'PASS').length} of ${verdicts.length} bars met.`);
+    for (const v of failed) out(`  FAIL  scenario ${v.scenario.id} (${v.scenario.name}): ${v.label} = ${v.value}, bar ${v.bar}`);
+  }
+  for (const w of warnings) out(`warning: ${w}`);
+
+  if (opts.markdown !== null) {
+    const md = markdownSection({ machine, settings, t, layout, proxies, skipped, tables, baselines, labels, verdicts, warnings, quick: opts.quick });
+    const file = path.resolve(opts.markdown);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, spliceResults(fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : null, md));
+    out(`\nmarkdown written to ${path.relative(process.cwd(), file) || file}`);
+  }
+  return 0;
+}
+
+async function runOnce(sc, p, settings, layout, attempt) {
+  const started = epochMs();
+  const r = await runScenario({ scenario: sc, proxy: p, settings, layout, workDir: WORK, log: out, attempt });
+  out(`    ${summaryLine(r)}  [${((epochMs() - started) / 1000).toFixed(0)} s, logs in ${path.relative(process.cwd(), r.dir) || r.dir}]`);
+  return r;
+}
+
+/**
+ * Why a run's figures cannot be trusted to be the proxy's own, or null: other work took a
+ * good part of the proxy's core, or the load generator (on the other core) ran late.
+ */
+function noise(r) {
+  if (r.failed || !r.cpu) return null;
+  const foreign = r.cpu.corePct === null ? 0 : r.cpu.corePct - r.cpu.proxyPct;
+  const why = [];
+  if (foreign > NOISY_FOREIGN_PCT) why.push(`other work took ${foreign.toFixed(0)}% of the proxy's core`);
+  if (r.lagP99 > NOISY_LAG_MS) why.push(`the load generator ran ${r.lagP99.toFixed(0)} ms late (p99)`);
+  return why.length > 0 ? why.join(', and ') : null;
+}
+
+function noiseScore(r) {
+  if (r.failed || !r.cpu) return Infinity;
+  return Math.max(0, (r.cpu.corePct ?? 0) - r.cpu.proxyPct) + r.lagP99 / 2;
+}
+
+function summaryLine(r) {
+  if (r.failed) return `FAILED: ${r.failed}`;
+  const parts = [`${r.requests.toLocaleString('en-US')} requests`, `errors ${r.errors}${r.errors ? ` (${r.errorKinds.slice(0, 3).join(', ')})` : ''}`, `p99 ${r.p99.toFixed(1)} ms`, `max ${r.max.toFixed(0)} ms`];
+  if (r.ejectedAfterMs !== null) parts.push(`ejected ${r.ejectedAfterMs === Infinity ? 'never' : `${(r.ejectedAfterMs / 1000).toFixed(2)} s`}`);
+  if (r.backAfterMs !== null) parts.push(`back ${r.backAfterMs === Infinity ? 'never' : `${(r.backAfterMs / 1000).toFixed(2)} s`}`);
+  if (r.duplicates !== null) parts.push(`duplicate POSTs ${r.duplicates}`);
+  if (r.cpu) parts.push(`proxy CPU ${r.cpu.proxyPct.toFixed(0)}%${r.cpu.corePct === null ? '' : ` (its core ${r.cpu.corePct.toFixed(0)}% busy)`}`);
+  return parts.join(', ');
+}
+
+function markdownSection({ machine, settings, t, layout, proxies, skipped, tables, baselines, labels, verdicts, warnings, quick }) {
+  const lines = [
+    `Measured ${machine.date}${quick ? ' (**quick run**, 8 s per scenario: indicative only)' : ''} with \`npm run chaos${quick ? ' -- --quick' : ''}\`.`,
+    '',
+    `- machine: ${machine.nproc} CPU(s), ${machine.cpu}, ${machine.memory} RAM, ${machine.kernel}, Node.js ${machine.node}; load average at start ${machine.loadavg}`,
+    `- proxies: ${proxies.map((p) => p.versionText).join(', ')}${skipped.length ? `; skipped: ${skipped.join('; ')}` : ''}`,
+    layout.pinned ? `- cores: proxy under test pinned to CPU ${layout.proxy}; backends, load generator and harness on CPU ${layout.load}` : '- cores: not pinned',
+    `- load: ${settings.rate} req/s open loop, ${settings.warmupMs / 1000} s warm-up + ${settings.durationMs / 1000} s per scenario, faults on b1 from ${t.at / 1000} s; backends answer after ${settings.backendDelayMs} ms; Brisk hedging ${settings.hedge ?? 'off'}`,
+    `- bars (Brisk): no client-visible error in scenarios 1–4; p99 in scenario 5 ≤ 1.5× the baseline p99; ejected within 1 s (2 s when frozen); back in rotation within ${BACK_BAR_MS / 1000} s (health interval + slow start); no POST received twice`,
+    '',
+  ];
+  for (const { sc, results } of tables) {
+    lines.push(`#### Scenario ${sc.id} — ${sc.name}: ${sc.describe(t)}`, '', markdownTable(sc, results, baselines, labels), '');
+  }
+  if (verdicts.length > 0) {
+    const failed = verdicts.filter((v) => v.verdict === 'FAIL');
+    lines.push(`**Brisk: ${verdicts.filter((v) => v.verdict === 'PASS').length} of ${verdicts.length} bars met.**${failed.length ? ' Missed:' : ''}`, '');
+    for (const v of failed) lines.push(`- scenario ${v.scenario.id} (${v.scenario.name}): ${v.label} = ${v.value}, bar ${v.bar}`);
+    if (failed.length) lines.push('');
+  }
+  for (const w of warnings) lines.push(`- warning: ${w}`);
+  return lines.join('\n');
+}
+
+let stopping = false;
+async function shutdown(code, message) {
+  if (stopping) return;
+  stopping = true;
+  if (message) process.stderr.write(message + '\n');
+  try {
+    await stopEverything();
+  } finally {
+    process.exit(code);
+  }
+}
+process.on('exit', killEverythingSync);
+process.on('SIGINT', () => shutdown(130, '\nchaos: interrupted, stopping everything'));
+process.on('SIGTERM', () => shutdown(143, 'chaos: terminated, stopping everything'));
+process.on('SIGHUP', () => shutdown(129));
+process.on('uncaughtException', (e) => shutdown(1, `chaos: harness error: ${e.stack ?? e}`));
+process.on('unhandledRejection', (e) => shutdown(1, `chaos: harness error: ${e?.stack ?? e}`));
+
+main().then(
+  (code) => shutdown(code),
+  (e) => shutdown(e instanceof UsageError ? 2 : 1, e instanceof UsageError ? `chaos: ${e.message}\n\n${HELP}` : `chaos: harness error: ${e.stack ?? e}`),
+);
