@@ -16,7 +16,7 @@ export const FAILOVER = {
   healthIntervalMs: 1000,
   healthTimeoutMs: 500,
   unhealthyThreshold: 2,
-  healthyThreshold: 2,
+  healthyThreshold: 1, // one good probe brings a target back (marking down still takes two)
   /** Per-try wait for response headers before trying another backend. */
   perTryTimeoutMs: 300,
   connectTimeoutMs: 250,

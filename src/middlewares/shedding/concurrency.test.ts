@@ -73,7 +73,18 @@ async function step(s: ManualScheduler, ms: number): Promise<void> {
 function setup(over: Partial<ConcurrencyConfig> = {}) {
   const s = new ManualScheduler(0);
   const waits: number[] = [];
-  const limiter = new ConcurrencyLimiter({ ...base, ...over }, { route: 'checkout', scheduler: s, onQueueWait: (ms) => waits.push(ms) });
+  const waitsAt: { at: number; ms: number }[] = [];
+  const limiter = new ConcurrencyLimiter(
+    { ...base, ...over },
+    {
+      route: 'checkout',
+      scheduler: s,
+      onQueueWait: (ms) => {
+        waits.push(ms);
+        waitsAt.push({ at: s.now(), ms });
+      },
+    },
+  );
   const out = new Outcomes(s);
   const reqs = new Map<string, FakeRequest>();
   const admit = (id: string, p: Priority = Priority.Normal) => {
@@ -83,7 +94,7 @@ function setup(over: Partial<ConcurrencyConfig> = {}) {
     out.track(id, result);
     return result;
   };
-  return { s, limiter, out, reqs, admit, waits };
+  return { s, limiter, out, reqs, admit, waits, waitsAt };
 }
 
 describe('ConcurrencyLimiter', () => {
@@ -137,7 +148,7 @@ describe('ConcurrencyLimiter', () => {
     assert.equal(answer.status, 503);
     assert.equal(answer.code, 'BRISK_SHED');
     assert.deepEqual(answer.headers, ['retry-after', '1']);
-    assert.match(answer.message!, /route "checkout" is at 2 requests in flight with 3 waiting/);
+    assert.match(answer.message!, /route "checkout" is at 2 requests in flight and its queue is full \(concurrency\.maxQueue 3/);
     assert.equal(limiter.stats().shed, 1);
     assert.equal(limiter.stats().queued, 3);
   });
@@ -170,7 +181,7 @@ describe('ConcurrencyLimiter', () => {
   });
 
   it('answers BRISK_QUEUE_TIMEOUT at the queue timeout, driven by its timer alone, never later', async () => {
-    const { admit, out, s, limiter, waits } = setup();
+    const { admit, out, s, limiter, waits, reqs } = setup();
     admit('a');
     admit('b');
     admit('w1');
@@ -191,6 +202,13 @@ describe('ConcurrencyLimiter', () => {
     const st = limiter.stats();
     assert.deepEqual([st.timedOut, st.queued, st.maxQueueWaitMs], [2, 0, 50]);
     assert.equal(s.pending, 0, 'no timer left once the queue is empty');
+    // The exchange answers the refusal and runs the finish hook once: not a double finish,
+    // and no slot is released for a request that never had one.
+    reqs.get('w1')!.end(503);
+    reqs.get('w2')!.end(503);
+    assert.deepEqual([limiter.stats().doubleFinishes, limiter.stats().inFlight], [0, 2]);
+    reqs.get('w1')!.end(503);
+    assert.equal(limiter.stats().doubleFinishes, 1);
   });
 
   it('a waiter granted before its deadline is not timed out later', async () => {
@@ -258,26 +276,64 @@ describe('ConcurrencyLimiter', () => {
       admit(`s${i}`);
       await step(s, 10);
     }
-    // No slot free since t=0: congested from t=100. Before that, the plain 50 ms timeout;
-    // from then on, nobody waits more than 5 ms.
+    // The first refusal (s0's plain 50 ms timeout at t=80) makes the queue congested: from
+    // then on, nobody waits more than 5 ms, and those who already had are refused at once.
     for (const [id, at] of enqueued) {
       const refused = out.at.get(id);
       assert.ok(refused !== undefined && out.log.includes(`${id}:BRISK_QUEUE_TIMEOUT`), `${id} refused`);
-      const expected = Math.min(at + 50, Math.max(at + 5, 100));
+      const expected = id === 's0' ? 80 : Math.max(at + 5, 80);
       assert.equal(refused, expected, `${id} enqueued at ${at}`);
     }
     assert.equal(limiter.stats().maxQueueWaitMs, 50);
-    // The slot frees up with nobody waiting: the next burst may wait the whole timeout again.
+    // While it keeps refusing, it stays congested; an interval without refusals, after a
+    // slot was free with nobody waiting, and the next burst may wait the whole timeout again.
     reqs.get('burst')!.end();
+    await step(s, 100);
     admit('next');
     admit('waiter');
-    s.advance(30);
-    await flush();
+    await step(s, 30);
     assert.ok(!out.log.some((l) => l.startsWith('waiter:')), 'not refused after 30 ms: a fresh queue');
-    s.advance(20);
-    await flush();
+    await step(s, 20);
     assert.ok(out.log.includes('waiter:BRISK_QUEUE_TIMEOUT'));
-    assert.equal(out.at.get('waiter'), 200);
+    assert.equal(out.at.get('waiter'), 300);
+  });
+
+  it('CoDel: under a standing overload the queue holds only what is served within the target; the excess is refused at once', async () => {
+    const { admit, reqs, s, limiter, waitsAt, out } = setup({ maxConcurrent: 2, maxQueue: 50, queueTimeoutMs: 50, codel: { targetMs: 5, intervalMs: 100 } });
+    // One request per ms; each holds its slot for 10 ms: 2 slots serve 0.2 per ms.
+    const admittedAt = new Map<string, number>();
+    const sheddedAt: number[] = [];
+    for (let t = 0; t < 400; t++) {
+      const id = `r${t}`;
+      const r = admit(id);
+      if (r === null) admittedAt.set(id, s.now());
+      else if (!(r instanceof Promise)) sheddedAt.push(s.now());
+      else void r.then((a) => (a === null ? admittedAt.set(id, s.now()) : undefined));
+      await step(s, 1);
+      for (const [rid, at] of admittedAt) {
+        if (s.now() - at >= 10) {
+          reqs.get(rid)!.end();
+          admittedAt.delete(rid);
+        }
+      }
+    }
+    const late = waitsAt.filter((w) => w.at >= 200);
+    assert.ok(late.length > 20);
+    assert.ok(Math.max(...late.map((w) => w.ms)) <= 5, 'nobody waits past the target');
+    // What became of the 200 requests that arrived from t=200 on.
+    const fate = { admitted: 0, shed: 0, timedOut: 0 };
+    for (const line of out.log) {
+      const [id, what] = line.split(':') as [string, string];
+      if (Number(id.slice(1)) < 200) continue;
+      if (what === 'admitted') fate.admitted++;
+      else if (what === 'BRISK_SHED') fate.shed++;
+      else fate.timedOut++;
+    }
+    assert.equal(sheddedAt.filter((t) => t >= 200).length, fate.shed, 'every BRISK_SHED was answered synchronously');
+    // The route serves 2 slots / 10 ms = 40 of them; of the rest, most are refused at once.
+    assert.ok(fate.admitted >= 35 && fate.admitted <= 42, JSON.stringify(fate));
+    assert.ok(fate.shed > 3 * fate.timedOut, JSON.stringify(fate));
+    assert.equal(limiter.stats().maxQueueWaitMs <= 50, true);
   });
 
   it('reports every wait to onQueueWait, measured from enqueue to grant', async () => {

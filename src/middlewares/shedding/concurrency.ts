@@ -13,12 +13,17 @@
  *   `BRISK_QUEUE_TIMEOUT`; it was never sent upstream.
  * - CoDel (after Nichols & Jacobson, as Facebook applies it to RPC queues): a queue is
  *   for bursts, not for a standing overload, where it only adds its full wait to every
- *   request. Once no slot has been free (with nobody waiting) for `codel.interval`,
- *   waits are cut to `codel.target`: waiters are either served within the target or
- *   refused after it. The shed count is about the same (the upstream serves what it can
- *   either way); what changes is that admitted requests no longer wait out the whole
- *   queue. Routes whose requests take much longer than `interval` (long polls, big
- *   downloads) free slots rarely: give them a larger `target`, or `codel: false`.
+ *   request. The queue counts as congested while it has refused a request (full, or a
+ *   wait timed out) within the last `codel.interval`, or once no slot has been free with
+ *   nobody waiting for that long. Then waits are cut to `codel.target`: waiters are
+ *   either served within the target or
+ *   refused after it; and the queue is cut to what the route serves within half the
+ *   target (slots released over the last `interval`, scaled; at least one), so the
+ *   excess is refused at once instead of after waiting. The shed count is about the same
+ *   (the upstream serves what it can either way); what changes is that admitted requests
+ *   no longer wait out the whole queue, and refused ones hardly wait. Routes whose
+ *   requests take much longer than `interval` (long polls, big downloads) free slots
+ *   rarely: give them a larger `target`, or `codel: false`.
  *
  * A slot is released when the request ends, through `RequestContext.onFinish` (called
  * once by the exchange with the client's status, 499 when the client left). The ticket
@@ -39,7 +44,7 @@
  */
 import type { Answer, Middleware, RequestContext } from '../../core/middleware.js';
 import { AdaptiveLimit, type AdaptiveLimitConfig, type AdaptiveLimitStats } from '../../upstreams/resilience/adaptive.js';
-import { Priority, requestPriority, type PriorityName, PRIORITY_NAMES } from './priority.js';
+import { Priority, priorityOf, requestPriority, type PriorityName } from './priority.js';
 import { realScheduler, type Scheduler } from './scheduler.js';
 
 /** The normalised `concurrency` of a route. */
@@ -86,10 +91,17 @@ export interface ConcurrencyStats {
   readonly adaptive: AdaptiveLimitStats | null;
 }
 
+/**
+ * Waiting → Granted → Done (finish releases the slot); Waiting → Refused → Done (timed
+ * out or evicted: the exchange still runs the finish hook once, which does nothing);
+ * Waiting → Done (finished while waiting: leaves the queue). A finish on Done is a
+ * second call, counted and ignored.
+ */
 const enum TicketState {
   Waiting = 0,
   Granted = 1,
-  Done = 2,
+  Refused = 2,
+  Done = 3,
 }
 
 /** Deadlines within this of now count as due: timers fire on whole milliseconds. */
@@ -147,6 +159,12 @@ export class ConcurrencyLimiter {
    * (The queue emptying because its waiters timed out does not count: nobody was served.)
    */
   private lastIdleAt: number;
+  /** The last refusal (shed, evicted or timed out): evidence of overload for CoDel. */
+  private lastRefusalAt = -Infinity;
+  /** Slots released in the current and the previous `codel.interval`: the queue's drain rate. */
+  private releaseWindowStart: number;
+  private releasesNow = 0;
+  private releasesBefore = 0;
   private timer: unknown = null;
   private timerAt = Infinity;
   private readonly shedAnswer: Answer;
@@ -169,6 +187,7 @@ export class ConcurrencyLimiter {
     this.scheduler = options.scheduler ?? realScheduler;
     this.onQueueWait = options.onQueueWait ?? null;
     this.lastIdleAt = this.scheduler.now();
+    this.releaseWindowStart = this.lastIdleAt;
     this.adaptive = config.adaptive === null ? null : new AdaptiveLimit({ ...config.adaptive, maxLimit: Math.min(config.adaptive.maxLimit, config.maxConcurrent) }, () => this.scheduler.now());
     const headers = Object.freeze(['retry-after', String(options.retryAfterS ?? 1)]);
     const route = options.route;
@@ -176,7 +195,7 @@ export class ConcurrencyLimiter {
     this.shedAnswer = Object.freeze({
       status: 503,
       code: 'BRISK_SHED',
-      message: `route "${route}" is at ${limitText} requests in flight with ${config.maxQueue} waiting (concurrency); try again later`,
+      message: `route "${route}" is at ${limitText} requests in flight and its queue is full (concurrency.maxQueue ${config.maxQueue}, less while congested); try again later`,
       headers,
     });
     this.timeoutAnswer = Object.freeze({
@@ -215,8 +234,9 @@ export class ConcurrencyLimiter {
       ctx.onFinish(t.finish);
       return null;
     }
-    if (this.queued >= this.config.maxQueue && !this.evictFor(priority)) {
+    if (this.queued >= this.queueCap(now) && !this.evictFor(priority, now)) {
       this.shedCount++;
+      this.onRefusal(now);
       return this.shedAnswer;
     }
     const t = new Ticket(this, priority);
@@ -238,6 +258,7 @@ export class ConcurrencyLimiter {
         t.state = TicketState.Done;
         const now = this.scheduler.now();
         this.inflight--;
+        if (this.config.codel !== null) this.countRelease(now);
         const a = this.adaptive;
         if (a !== null) {
           if (status === 499) a.abandon();
@@ -254,6 +275,9 @@ export class ConcurrencyLimiter {
         this.settle(t, this.shedAnswer);
         return;
       }
+      case TicketState.Refused:
+        t.state = TicketState.Done;
+        return;
       default:
         this.doubleFinishCount++;
     }
@@ -313,40 +337,92 @@ export class ConcurrencyLimiter {
     for (let p = 2; p >= 0; p--) {
       const list = this.lists[p as Priority];
       for (let t = list.head; t !== null; t = list.head) {
-        const deadline = this.deadlineOf(t);
+        const deadline = this.deadlineOf(t, this.congestedFrom(now));
         if (deadline - now >= SLACK_MS) break;
-        t.state = TicketState.Done;
+        t.state = TicketState.Refused;
         this.unqueue(t);
         this.timedOutCount++;
         this.noteWait(now - t.enqueuedAt);
         this.settle(t, deadline === t.enqueuedAt + this.config.queueTimeoutMs ? this.timeoutAnswer : this.codelAnswer);
+        // At once, so that the rest of this pass already sees a congested queue.
+        this.lastRefusalAt = now;
       }
     }
   }
 
+  /** A refusal makes the queue congested now: waiters' deadlines may have come closer. */
+  private onRefusal(now: number): void {
+    if (this.config.codel === null) return;
+    const wasCongested = this.congestedFrom(now) <= now;
+    this.lastRefusalAt = now;
+    if (!wasCongested && this.queued > 0) {
+      this.expire(now);
+      this.arm(now);
+    }
+  }
+
+  /**
+   * From when the queue counts as congested (CoDel): now, if it refused anyone within
+   * the last interval; else one interval after the last moment a slot was free with
+   * nobody waiting. Infinity without CoDel.
+   */
+  private congestedFrom(now: number): number {
+    const codel = this.config.codel;
+    if (codel === null) return Infinity;
+    if (now - this.lastRefusalAt < codel.intervalMs) return -Infinity;
+    return this.lastIdleAt + codel.intervalMs;
+  }
+
   /**
    * The latest a waiter may be answered: its queue timeout, or, with CoDel, `target`
-   * after it arrived once no slot has been free for `interval`.
+   * after it arrived if the queue is congested by then (`congestedFrom`).
    */
-  private deadlineOf(t: Ticket): number {
+  private deadlineOf(t: Ticket, congestedFrom: number): number {
     const timeout = t.enqueuedAt + this.config.queueTimeoutMs;
     const codel = this.config.codel;
     if (codel === null) return timeout;
-    return Math.min(timeout, Math.max(t.enqueuedAt + codel.targetMs, this.lastIdleAt + codel.intervalMs));
+    return Math.min(timeout, Math.max(t.enqueuedAt + codel.targetMs, congestedFrom));
+  }
+
+  /**
+   * How many may wait now: `maxQueue`, or, while the queue is congested, what the route
+   * serves within half of `codel.target` at the rate slots were released over the last
+   * interval: releases come in bursts, and the half leaves room for them, so that few
+   * waiters reach the target (and are refused only after waiting it).
+   */
+  private queueCap(now: number): number {
+    const codel = this.config.codel;
+    if (codel === null || this.congestedFrom(now) > now) return this.config.maxQueue;
+    this.rollReleaseWindow(now, codel.intervalMs);
+    const servable = Math.floor((this.releasesBefore * codel.targetMs) / (2 * codel.intervalMs));
+    return Math.min(this.config.maxQueue, Math.max(1, servable));
+  }
+
+  private countRelease(now: number): void {
+    this.rollReleaseWindow(now, this.config.codel!.intervalMs);
+    this.releasesNow++;
+  }
+
+  private rollReleaseWindow(now: number, intervalMs: number): void {
+    const passed = now - this.releaseWindowStart;
+    if (passed < intervalMs) return;
+    this.releasesBefore = passed < 2 * intervalMs ? this.releasesNow : 0;
+    this.releasesNow = 0;
+    this.releaseWindowStart = now - (passed % intervalMs);
   }
 
   /** A full queue: makes room for `priority` by evicting the youngest waiter of the lowest priority below it. */
-  private evictFor(priority: Priority): boolean {
+  private evictFor(priority: Priority, now: number): boolean {
     if (this.config.maxQueue === 0) return false;
     for (let p = 0; p < priority; p++) {
       const victim = this.lists[p as Priority].tail;
       if (victim === null) continue;
-      const now = this.scheduler.now();
-      victim.state = TicketState.Done;
+      victim.state = TicketState.Refused;
       this.unqueue(victim);
       this.evictedCount++;
       this.noteWait(now - victim.enqueuedAt);
       this.settle(victim, this.shedAnswer);
+      this.onRefusal(now);
       return true;
     }
     return false;
@@ -378,9 +454,10 @@ export class ConcurrencyLimiter {
   /** Makes sure the timer fires by the earliest deadline in the queue. */
   private arm(now: number): void {
     let next = Infinity;
+    const from = this.congestedFrom(now);
     for (let p = 0; p < 3; p++) {
       const head = this.lists[p as Priority].head;
-      if (head !== null) next = Math.min(next, this.deadlineOf(head));
+      if (head !== null) next = Math.min(next, this.deadlineOf(head, from));
     }
     if (next === Infinity || next >= this.timerAt) return;
     if (this.timer !== null) this.scheduler.clearTimer(this.timer);
@@ -415,7 +492,7 @@ export interface ConcurrencyMiddleware extends Middleware {
  */
 export function createConcurrencyMiddleware(config: ConcurrencyConfig, options: ConcurrencyMiddlewareOptions): ConcurrencyMiddleware {
   const limiter = new ConcurrencyLimiter(config, options);
-  const routePriority = PRIORITY_NAMES.indexOf(options.priority) as Priority;
+  const routePriority = priorityOf(options.priority);
   const header = options.priorityHeader === null ? null : options.priorityHeader.toLowerCase();
   return {
     name: 'concurrency',

@@ -36,7 +36,7 @@
  */
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import type { Answer, Middleware, RequestContext } from '../../core/middleware.js';
-import { Priority, priorityName, requestPriority, PRIORITY_NAMES, type PriorityName } from './priority.js';
+import { Priority, priorityName, priorityOf, requestPriority, type PriorityName } from './priority.js';
 import { realScheduler, type Scheduler } from './scheduler.js';
 
 /** The normalised top-level `overload`. */
@@ -319,7 +319,7 @@ export interface SheddingMiddlewareOptions {
  * Cheaper still, the proxy can call `shedder.check(priority)` itself before the pipeline.
  */
 export function createSheddingMiddleware(shedder: LoadShedder, options: SheddingMiddlewareOptions): Middleware {
-  const routePriority = PRIORITY_NAMES.indexOf(options.priority) as Priority;
+  const routePriority = priorityOf(options.priority);
   const header = shedder.config.priorityHeader;
   return {
     name: 'shedding',

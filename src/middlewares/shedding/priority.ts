@@ -32,6 +32,11 @@ export function parsePriority(value: string): Priority | null {
   }
 }
 
+/** The priority of a config name; `normal` for anything else. */
+export function priorityOf(name: PriorityName): Priority {
+  return name === 'critical' ? Priority.Critical : name === 'low' ? Priority.Low : Priority.Normal;
+}
+
 export function priorityName(p: Priority): PriorityName {
   return PRIORITY_NAMES[p]!;
 }
