@@ -26,6 +26,7 @@ export class Upstream {
   private readonly ctx: PickContext = { exclude: null, panic: false, hashKey: null, now: 0 };
   /** Fewer targets available than the panic threshold: traffic spreads over all of them. */
   panic = false;
+  private panicAnnounced = false;
   availableCount = 0;
   /** Retries allowed against this upstream (a share of its requests). */
   readonly budget: RetryBudget;
@@ -100,6 +101,7 @@ export class Upstream {
       };
       this.health.start();
       if (this.newTargets.length > 0) await this.health.firstResults(this.config.healthCheck!.timeoutMs + 200);
+      this.recount(true);
     }
   }
 
@@ -150,7 +152,10 @@ export class Upstream {
     for (const t of this.targets) if (t.available) available++;
     this.availableCount = available;
     const panic = available < this.targets.length * this.config.panicThreshold;
-    if (panic !== this.panic && log) {
+    // Announced once per episode, also when a version starts out in panic (every target
+    // failed its first probe), not only on a change.
+    if (log && panic !== this.panicAnnounced) {
+      this.panicAnnounced = panic;
       if (panic) {
         this.logger.error(
           { upstream: this.name, available, targets: this.targets.length, panicThreshold: this.config.panicThreshold },
