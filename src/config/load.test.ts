@@ -5,26 +5,10 @@ import { join, resolve } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { formatProblem, loadConfig, parseConfigText, type ConfigResult } from './load.js';
 import type { Config, ConfigProblem } from './types.js';
+import { EXAMPLE_CONFIG } from './docs.js';
 
-const EXAMPLE = `listen:
-  - address: 127.0.0.1:8080
-admin:
-  address: 127.0.0.1:9901
-upstreams:
-  products:
-    targets:
-      - url: http://127.0.0.1:7001
-      - url: http://127.0.0.1:7002
-        weight: 2
-    timeouts: { connect: 1s, response: 15s }
-routes:
-  - name: products
-    match: { pathPrefix: /api/products, methods: [GET, POST] }
-    upstream: products
-  - name: everything-else
-    match: { pathPrefix: / }
-    upstream: products
-`;
+// The issue's example config, which the configuration reference shows too.
+const EXAMPLE = EXAMPLE_CONFIG;
 
 /** A small valid configuration; tests append to or edit it. */
 const BASE = `listen:
