@@ -22,6 +22,7 @@ import {
   freePort,
   killAllSync,
   pinSelf,
+  runHarness,
   sleep,
   startProcess,
   startReaper,
@@ -327,25 +328,4 @@ function oneLine(s) {
   return String(s).replace(/\s+/g, ' ').trim().slice(0, 300);
 }
 
-let stopping = false;
-async function shutdown(code, message) {
-  if (stopping) return;
-  stopping = true;
-  if (message) process.stderr.write(message + '\n');
-  try {
-    await stopAll();
-  } finally {
-    process.exit(code);
-  }
-}
-process.on('exit', killAllSync);
-process.on('SIGINT', () => shutdown(130, '\nbench: interrupted, stopping servers'));
-process.on('SIGTERM', () => shutdown(143, 'bench: terminated, stopping servers'));
-process.on('SIGHUP', () => shutdown(129));
-process.on('uncaughtException', (e) => shutdown(1, `bench: harness error: ${e.stack ?? e}`));
-process.on('unhandledRejection', (e) => shutdown(1, `bench: harness error: ${e?.stack ?? e}`));
-
-main().then(
-  (code) => shutdown(code),
-  (e) => shutdown(e instanceof UsageError ? 2 : 1, e instanceof UsageError ? `bench: ${e.message}\n\n${HELP}` : `bench: harness error: ${e.stack ?? e}`),
-);
+runHarness({ name: 'bench', main, stop: stopAll, killSync: killAllSync, stopping: 'servers', help: HELP, UsageError });

@@ -7,6 +7,7 @@
 //   node chaos/run.mjs [--quick] [--only brisk,nginx] [--scenario 1,3] [--markdown FILE]
 import fs from 'node:fs';
 import path from 'node:path';
+import { runHarness } from '../bench/lib/procs.mjs';
 import { machineInfo } from '../bench/lib/report.mjs';
 import { cpuLayout, epochMs, killEverythingSync, pinSelf, ROOT, startReaper, stopEverything } from './lib/processes.mjs';
 import { FAILOVER, PROXIES } from './lib/proxies.mjs';
@@ -276,25 +277,4 @@ function markdownSection({ machine, settings, t, layout, proxies, skipped, table
   return lines.join('\n');
 }
 
-let stopping = false;
-async function shutdown(code, message) {
-  if (stopping) return;
-  stopping = true;
-  if (message) process.stderr.write(message + '\n');
-  try {
-    await stopEverything();
-  } finally {
-    process.exit(code);
-  }
-}
-process.on('exit', killEverythingSync);
-process.on('SIGINT', () => shutdown(130, '\nchaos: interrupted, stopping everything'));
-process.on('SIGTERM', () => shutdown(143, 'chaos: terminated, stopping everything'));
-process.on('SIGHUP', () => shutdown(129));
-process.on('uncaughtException', (e) => shutdown(1, `chaos: harness error: ${e.stack ?? e}`));
-process.on('unhandledRejection', (e) => shutdown(1, `chaos: harness error: ${e?.stack ?? e}`));
-
-main().then(
-  (code) => shutdown(code),
-  (e) => shutdown(e instanceof UsageError ? 2 : 1, e instanceof UsageError ? `chaos: ${e.message}\n\n${HELP}` : `chaos: harness error: ${e.stack ?? e}`),
-);
+runHarness({ name: 'chaos', main, stop: stopEverything, killSync: killEverythingSync, stopping: 'everything', help: HELP, UsageError });

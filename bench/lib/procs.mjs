@@ -31,11 +31,13 @@ export function parseCpuList(s) {
 }
 
 /**
- * Which CPUs the proxy under test gets, and which the upstream and the load generator
- * share. With 2+ CPUs: the second allowed CPU for the proxy, all the others for the rest.
- * BENCH_PROXY_CPUS / BENCH_LOAD_CPUS override (taskset lists).
+ * Which CPUs the proxy under test gets, and which the rest (upstream or backends, load
+ * generator, harness) share: with 2+ CPUs, the second allowed CPU for the proxy (the
+ * proxies measured run single-threaded here), all the others for the rest.
+ * `<PREFIX>_PROXY_CPUS` / `<PREFIX>_LOAD_CPUS` override (taskset lists); `<PREFIX>_PIN=0`
+ * turns pinning off. Shared by the benchmark (`BENCH`) and the chaos run (`CHAOS`).
  */
-export function cpuLayout() {
+export function cpuLayout(envPrefix = 'BENCH') {
   let allowed = [];
   try {
     const m = /Cpus_allowed_list:\s*(\S+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
@@ -44,14 +46,44 @@ export function cpuLayout() {
     // not Linux
   }
   const taskset = hasCommand('taskset');
-  let proxy = process.env.BENCH_PROXY_CPUS || null;
-  let load = process.env.BENCH_LOAD_CPUS || null;
+  const off = process.env[`${envPrefix}_PIN`] === '0' || !taskset;
+  let proxy = process.env[`${envPrefix}_PROXY_CPUS`] || null;
+  let load = process.env[`${envPrefix}_LOAD_CPUS`] || null;
   if (proxy === null && load === null && allowed.length >= 2) {
     proxy = String(allowed[1]);
     load = allowed.filter((c) => c !== allowed[1]).join(',');
   }
-  const pinned = taskset && proxy !== null && load !== null;
+  const pinned = !off && proxy !== null && load !== null;
   return { pinned, proxy: pinned ? proxy : null, load: pinned ? load : null, allowed, taskset };
+}
+
+/**
+ * The end of a harness script: runs `main`, and on its end, an error, a signal or an
+ * uncaught error stops every child (`stop`, async) before exiting; `killSync` is the last
+ * resort on process exit.
+ */
+export function runHarness({ name, main, stop, killSync, stopping: what, help, UsageError }) {
+  let stopping = false;
+  const shutdown = async (code, message) => {
+    if (stopping) return;
+    stopping = true;
+    if (message) process.stderr.write(message + '\n');
+    try {
+      await stop();
+    } finally {
+      process.exit(code);
+    }
+  };
+  process.on('exit', killSync);
+  process.on('SIGINT', () => shutdown(130, `\n${name}: interrupted, stopping ${what}`));
+  process.on('SIGTERM', () => shutdown(143, `${name}: terminated, stopping ${what}`));
+  process.on('SIGHUP', () => shutdown(129));
+  process.on('uncaughtException', (e) => shutdown(1, `${name}: harness error: ${e.stack ?? e}`));
+  process.on('unhandledRejection', (e) => shutdown(1, `${name}: harness error: ${e?.stack ?? e}`));
+  main().then(
+    (code) => shutdown(code),
+    (e) => shutdown(e instanceof UsageError ? 2 : 1, e instanceof UsageError ? `${name}: ${e.message}\n\n${help}` : `${name}: harness error: ${e.stack ?? e}`),
+  );
 }
 
 /** Move this process (all its threads) to the given CPUs. */

@@ -10,11 +10,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   clockTicks,
+  cpuLayout as sharedCpuLayout,
   cpuTimes,
   freePort,
   hasCommand,
   killAllSync,
-  parseCpuList,
   pinSelf,
   sleep,
   startProcess,
@@ -77,29 +77,9 @@ export async function stopChild(handle, graceMs = 3000) {
   await stopProcess(handle, graceMs);
 }
 
-/**
- * Which CPUs the proxy under test gets, and which the backends, the load generator and the
- * harness share: with 2+ CPUs, the second allowed CPU for the proxy (one core each for
- * Brisk, NGINX and HAProxy: all three run single-threaded here), the others for the rest.
- * CHAOS_PROXY_CPUS / CHAOS_LOAD_CPUS override (taskset lists); CHAOS_PIN=0 turns it off.
- */
+/** The CPU layout, shared with the benchmark; `CHAOS_*` variables override it. */
 export function cpuLayout() {
-  let allowed = [];
-  try {
-    const m = /Cpus_allowed_list:\s*(\S+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
-    if (m) allowed = parseCpuList(m[1]);
-  } catch {
-    // not Linux
-  }
-  const off = process.env.CHAOS_PIN === '0' || !hasCommand('taskset');
-  let proxy = process.env.CHAOS_PROXY_CPUS || null;
-  let load = process.env.CHAOS_LOAD_CPUS || null;
-  if (proxy === null && load === null && allowed.length >= 2) {
-    proxy = String(allowed[1]);
-    load = allowed.filter((c) => c !== allowed[1]).join(',');
-  }
-  const pinned = !off && proxy !== null && load !== null;
-  return { pinned, proxy: pinned ? proxy : null, load: pinned ? load : null, allowed };
+  return sharedCpuLayout('CHAOS');
 }
 
 /**
