@@ -15,6 +15,21 @@ async function sickButServing(name: string) {
 }
 
 describe('panic mode', () => {
+  it('is not announced while new targets wait for their first probe', async () => {
+    const a = await startBackend((_req, res) => void res.end('a'));
+    const gw = await startGateway({
+      upstreams: { app: { targets: [{ url: a.url }], healthCheck: { path: '/healthz', interval: '100ms', timeout: '200ms' } } },
+      routes: [{ name: 'r', upstream: 'app' }],
+    });
+    try {
+      assert.equal(await (await request(`${gw.url}/x`)).body.text(), 'a');
+      assert.ok(!gw.logs.some((l) => String(l['msg']).includes('PANIC')), 'a healthy start is no panic');
+    } finally {
+      await gw.stop();
+      await a.close();
+    }
+  });
+
   for (const [threshold, expectPanic] of [
     [50, true],
     [0, false],

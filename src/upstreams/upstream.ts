@@ -27,6 +27,8 @@ export class Upstream {
   /** Fewer targets available than the panic threshold: traffic spreads over all of them. */
   panic = false;
   private panicAnnounced = false;
+  /** True until new targets have had their first probe: panic is judged after that. */
+  private warming = true;
   availableCount = 0;
   /** Retries allowed against this upstream (a share of its requests). */
   readonly budget: RetryBudget;
@@ -84,8 +86,10 @@ export class Upstream {
    * probe timeout), so a new upstream is warm before it takes traffic.
    */
   async activate(): Promise<void> {
+    if (this.health === null || this.newTargets.length === 0) this.warming = false;
     for (const t of this.targets) t.onAvailabilityChange = () => this.recount(true);
-    this.recount(true);
+    // New targets start unavailable until their first probe: not a panic to announce yet.
+    this.recount(this.health === null || this.newTargets.length === 0);
     if (this.health !== null) {
       // A passing health check ends an outlier ejection early (as Envoy does by default):
       // a target that answers its probes again need not wait out its ejection time.
@@ -101,6 +105,7 @@ export class Upstream {
       };
       this.health.start();
       if (this.newTargets.length > 0) await this.health.firstResults(this.config.healthCheck!.timeoutMs + 200);
+      this.warming = false;
       this.recount(true);
     }
   }
@@ -154,7 +159,7 @@ export class Upstream {
     const panic = available < this.targets.length * this.config.panicThreshold;
     // Announced once per episode, also when a version starts out in panic (every target
     // failed its first probe), not only on a change.
-    if (log && panic !== this.panicAnnounced) {
+    if (log && !this.warming && panic !== this.panicAnnounced) {
       this.panicAnnounced = panic;
       if (panic) {
         this.logger.error(
