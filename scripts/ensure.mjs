@@ -173,14 +173,20 @@ export function ensureBuilt() {
   return true;
 }
 
-const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
-if (invokedDirectly) {
+/**
+ * Installs and builds what is missing; on failure says why and exits 1 (for the scripts
+ * behind `npm start`, `npm test` and `npm run bench`). True when anything had to be done.
+ */
+export function ensureReady() {
   try {
     const installed = ensureInstalled();
     const built = ensureBuilt();
-    if (!installed && !built) say('dependencies installed and build up to date');
+    return installed || built;
   } catch (error) {
     process.stderr.write(`[brisk] ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);
   }
 }
+
+const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
+if (invokedDirectly && !ensureReady()) say('dependencies installed and build up to date');

@@ -7,7 +7,7 @@
  *   npm start                       # the demo
  *   npm start -- --backends-only    # only the demo services (run the gateway yourself)
  */
-import { ensureBuilt, ensureInstalled } from './ensure.mjs';
+import { ensureReady } from './ensure.mjs';
 
 const args = process.argv.slice(2);
 const unknown = args.filter((a) => a !== '--backends-only');
@@ -16,13 +16,7 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 
-try {
-  ensureInstalled();
-  ensureBuilt();
-} catch (error) {
-  process.stderr.write(`[brisk] ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
-}
+ensureReady();
 
 const { runDemo } = await import('../examples/demo/run.mjs');
 process.exit(await runDemo({ backendsOnly: args.includes('--backends-only') }));

@@ -21,7 +21,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { delimiter, join, relative } from 'node:path';
-import { ensureBuilt, ensureInstalled, ROOT } from './ensure.mjs';
+import { ensureReady, ROOT } from './ensure.mjs';
 
 function say(message) {
   process.stdout.write(`[brisk] ${message}\n`);
@@ -142,13 +142,7 @@ function main() {
   const nodeOptions = args.filter((a) => a.startsWith('-'));
   const filters = args.filter((a) => !a.startsWith('-'));
 
-  try {
-    ensureInstalled();
-    ensureBuilt();
-  } catch (error) {
-    process.stderr.write(`[brisk] ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(1);
-  }
+  ensureReady();
   const services = ensureServices();
 
   const all = findTestFiles();

@@ -16,6 +16,7 @@
  * not seen by the others (that is what load balancing looks like without a database).
  */
 import { createServer } from 'node:http';
+import { jsonSender, serve } from './serve.mjs';
 
 const port = Number(process.env.PORT ?? 7101);
 const host = process.env.HOST ?? '127.0.0.1';
@@ -33,16 +34,7 @@ const products = [
 ];
 let nextId = products.length + 1;
 
-function send(res, status, body, headers = {}) {
-  const json = JSON.stringify(body, null, 2) + '\n';
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(json),
-    'x-served-by': servedBy,
-    ...headers,
-  });
-  res.end(json);
-}
+const send = jsonSender(servedBy);
 
 function notFound(res, what) {
   send(res, 404, { error: 'not found', detail: what, servedBy });
@@ -142,21 +134,4 @@ const server = createServer((req, res) => {
   });
 });
 
-server.on('error', (error) => {
-  console.error(`${servedBy}: cannot listen on ${host}:${port}: ${error.message}`);
-  process.exit(1);
-});
-
-server.listen(port, host, () => {
-  console.log(`${servedBy} listening on http://${host}:${port}`);
-});
-
-// Requests in flight (a slow answer, an event stream) may finish; idle keep-alive
-// connections are closed at once, and whatever is left is cut after 5 s.
-function shutdown() {
-  server.close(() => process.exit(0));
-  server.closeIdleConnections();
-  setTimeout(() => process.exit(0), 5000).unref();
-}
-process.on('SIGTERM', shutdown);
-process.on('SIGINT', shutdown);
+serve(server, { host, port, servedBy });
