@@ -1,0 +1,128 @@
+/**
+ * The one shape in which the gateway's live state is read by everything that watches it
+ * without sitting in the request path: the dashboard (pushed over SSE once a second) and
+ * the alert rules (evaluated against it). Prometheus scrapes the same numbers through
+ * `/metrics`; this is the in-process view of them, windowed so that rates, ratios and
+ * quantiles over the last N seconds can be read without a time-series database.
+ *
+ * All durations are milliseconds, all rates per second, all ratios 0..1. A quantile over a
+ * window with no requests is `null` (not 0: "no data" must not look like "fast").
+ */
+
+/** Requests seen over a window, by route, upstream or target. */
+export interface WindowStats {
+  /** The window's length in seconds (the last N full seconds). */
+  readonly windowS: number;
+  readonly requests: number;
+  /** Requests per second over the window. */
+  readonly rps: number;
+  /** Answers with status >= 500 (including Brisk's own 502/503/504). */
+  readonly errors: number;
+  /** errors / requests; 0 when there were no requests. */
+  readonly errorRatio: number;
+  readonly p50Ms: number | null;
+  readonly p95Ms: number | null;
+  readonly p99Ms: number | null;
+}
+
+/** One route. */
+export interface RouteSnapshot {
+  readonly name: string;
+  readonly upstream: string;
+  readonly window: WindowStats;
+  /** Counters since start. */
+  readonly rateLimited: number;
+  readonly shed: number;
+  readonly cache: CacheSnapshot | null;
+}
+
+/** The health of one target, as the balancer sees it. */
+export type TargetHealth = 'healthy' | 'unhealthy' | 'ejected' | 'warming';
+
+/** One target of an upstream. */
+export interface TargetSnapshot {
+  readonly upstream: string;
+  readonly origin: string;
+  readonly health: TargetHealth;
+  /** Why it is unhealthy or ejected (a health-check or outlier reason), else null. */
+  readonly reason: string | null;
+  readonly inFlight: number;
+  /** The balancer's latency estimate (EWMA). */
+  readonly latencyMs: number;
+  readonly window: WindowStats;
+}
+
+/** A circuit breaker's state; null where the upstream has no breaker. */
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+/** One upstream. */
+export interface UpstreamSnapshot {
+  readonly name: string;
+  readonly breaker: BreakerState | null;
+  readonly panic: boolean;
+  readonly healthyTargets: number;
+  readonly totalTargets: number;
+  readonly window: WindowStats;
+  /** Counters since start. */
+  readonly retries: number;
+  readonly hedges: number;
+  readonly ejections: number;
+}
+
+/** Cache results since start. */
+export interface CacheSnapshot {
+  readonly hits: number;
+  readonly misses: number;
+  readonly stale: number;
+  readonly revalidated: number;
+  /** hits / (hits + misses + stale + revalidated) over the window; 0 when none. */
+  readonly hitRatio: number;
+}
+
+/** This gateway process. */
+export interface ProcessSnapshot {
+  readonly uptimeS: number;
+  /** CPU used by the process over the last second, percent of one core. */
+  readonly cpuPercent: number;
+  readonly rssBytes: number;
+  readonly heapUsedBytes: number;
+  /** Event-loop lag p99 over the last second. */
+  readonly eventLoopLagMs: number;
+  readonly openConnections: number;
+}
+
+/** The machine the gateway runs on. */
+export interface HostSnapshot {
+  /** All cores, percent busy over the last second. */
+  readonly cpuPercent: number;
+  readonly memoryUsedRatio: number;
+  /** The file system holding the gateway's working directory. */
+  readonly diskUsedRatio: number;
+  readonly netRxBytesPerS: number;
+  readonly netTxBytesPerS: number;
+  readonly load1: number;
+}
+
+/** Everything, at one instant, with request statistics over the last `windowS` seconds. */
+export interface StatsSnapshot {
+  /** Epoch milliseconds. */
+  readonly at: number;
+  readonly configVersion: number;
+  /** The gateway as a whole. */
+  readonly total: WindowStats;
+  readonly routes: readonly RouteSnapshot[];
+  readonly upstreams: readonly UpstreamSnapshot[];
+  readonly targets: readonly TargetSnapshot[];
+  readonly process: ProcessSnapshot;
+  readonly host: HostSnapshot;
+  /** The gateway-wide shedding level (0: not shedding). */
+  readonly shedLevel: number;
+}
+
+/** Where watchers read the live state from. */
+export interface StatsSource {
+  /** The state now, with request statistics over the last `windowS` seconds (1..3600). */
+  snapshot(windowS: number): StatsSnapshot;
+  /** Called once a second with a fresh sample; returns the unsubscribe function. */
+  subscribe(listener: () => void): () => void;
+}
