@@ -45,6 +45,12 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
   '/api/upstreams': {
     GET: (gw, _req, res) => json(res, 200, { version: gw.runtime.version, upstreams: [...gw.runtime.upstreams.values()].map((u) => u.toJSON()) }),
   },
+  '/api/stats': {
+    GET: (gw, req, res) => {
+      const window = Number(new URL(req.url ?? '/', 'http://admin').searchParams.get('window') ?? '60');
+      json(res, 200, gw.stats.snapshot(Number.isFinite(window) ? Math.min(3600, Math.max(1, Math.round(window))) : 60));
+    },
+  },
   '/api/status': {
     GET: (gw, _req, res) =>
       json(res, 200, {

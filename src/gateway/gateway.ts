@@ -9,6 +9,8 @@ import { startListener, type Listener } from '../listeners/server.js';
 import type { DestinationStream } from 'pino';
 import { AccessLog } from '../observability/access-log.js';
 import { createLogger, type Logger } from '../observability/logger.js';
+import type { AlertsView } from '../observability/snapshot.js';
+import { GatewayStats } from '../observability/stats.js';
 import { createProxyHandler, type ProxyState } from '../proxy/forward.js';
 import { UpgradeProxy } from '../proxy/upgrade.js';
 import { MiddlewareCache } from '../middlewares/index.js';
@@ -45,6 +47,10 @@ export class Gateway {
   /** Problems of the last reload that failed; cleared by one that succeeds. */
   lastReloadProblems: readonly ConfigProblem[] = [];
   lastReloadAt: Date | null = null;
+  /** The live state for watchers (dashboard, alert rules). */
+  readonly stats: GatewayStats;
+  /** The alerting engine's view, when alerting runs. */
+  alerts: AlertsView | null = null;
   private readonly state: ProxyState;
   private readonly pools = new TargetRegistry();
   private readonly middlewares = new MiddlewareCache();
@@ -79,6 +85,7 @@ export class Gateway {
       accessLog: config.logging.accessLog ? new AccessLog(this.logger, jsonDestination) : null,
     };
     this.upgrades = new UpgradeProxy(this.state);
+    this.stats = new GatewayStats(() => this.state.runtime);
   }
 
   /** Loads the config (unless given), binds every listener and the admin API. */
@@ -96,6 +103,7 @@ export class Gateway {
     gw.configDigest = digest;
     try {
       await activateRuntime(gw.state.runtime);
+      gw.stats.start();
       const handlers = { request: createProxyHandler(gw.state), upgrade: gw.upgrades.handle };
       for (const l of config.listen) {
         const listener = await startListener(l, config.limits, handlers, gw.tracker, gw.logger);
@@ -233,6 +241,7 @@ export class Gateway {
       this.tracker.destroyAll();
     }
     await this.admin?.close();
+    this.stats.stop();
     deactivateRuntime(this.state.runtime);
     this.middlewares.closeAll();
     await this.pools.closeAll(1000);

@@ -117,6 +117,8 @@ export interface StatsSnapshot {
   readonly host: HostSnapshot;
   /** The gateway-wide shedding level (0: not shedding). */
   readonly shedLevel: number;
+  /** The last requests that ended in an error, newest first (bounded, e.g. 50). */
+  readonly recentErrors: readonly RecentError[];
 }
 
 /** Where watchers read the live state from. */
@@ -125,4 +127,35 @@ export interface StatsSource {
   snapshot(windowS: number): StatsSnapshot;
   /** Called once a second with a fresh sample; returns the unsubscribe function. */
   subscribe(listener: () => void): () => void;
+}
+
+/** A recent request that ended in an error (status >= 500 or a Brisk error code). */
+export interface RecentError {
+  readonly at: number;
+  readonly requestId: string | undefined;
+  readonly method: string;
+  /** The route's name (never the raw path: it may carry secrets). */
+  readonly route: string | null;
+  readonly upstream: string | null;
+  readonly target: string | null;
+  readonly status: number;
+  readonly code: string | null;
+}
+
+/** An alert as watchers see it. */
+export interface AlertSummary {
+  readonly rule: string;
+  readonly severity: string;
+  readonly state: 'pending' | 'firing' | 'resolved';
+  /** Epoch ms when it entered its state. */
+  readonly since: number;
+  readonly message: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly silenced: boolean;
+}
+
+/** What the alerting engine shows to watchers (the dashboard). */
+export interface AlertsView {
+  /** Pending and firing alerts, and those resolved in the last few minutes. */
+  list(): readonly AlertSummary[];
 }

@@ -105,6 +105,8 @@ export class ForwardPlan {
   /** -1: no Content-Length. */
   contentLength = -1;
   chunked = false;
+  /** How the response cache handled the request (`hit`, `miss`, `stale`, …), or null when the route has no cache. */
+  cacheStatus: string | null = null;
   /** Why the request cannot be forwarded, when it cannot. */
   failCode: ErrorCode | null = null;
   failMessage = '';
