@@ -2,8 +2,8 @@
 // The overload proof: what a gateway does when it is offered three times what its backend
 // can serve, without and with protection, side by side in one run.
 //
-//   node overload/run.mjs [--quick] [--variants unprotected,static,adaptive] [--json FILE]
-//   node overload/run.mjs --gateway brisk                 # Brisk itself, once `concurrency` is wired
+//   npm run overload -- [--quick] [--variants unprotected,static,adaptive] [--json FILE]   # Brisk itself
+//   node overload/run.mjs --gateway standalone            # the limiter alone in a 150-line proxy
 //   node overload/run.mjs --gateway cmd --gateway-cmd "node my-gw.js --config {config} --port {port}" \
 //        --config-unprotected a.tmpl --config-protected b.tmpl   # any gateway; templates use
 //                                                        # {{PORT}} {{BACKEND_PORT}} {{BACKEND}}
@@ -16,11 +16,11 @@
 // recovery (0.2×). Each variant gets a fresh backend and gateway.
 //
 // Gateways:
-//   standalone (default): overload/proxy.mjs, node:http + undici Pool (like Brisk's hot
+//   brisk (default): bin/brisk from a snapshot of dist/, config generated with the same keys.
+//   standalone: overload/proxy.mjs, node:http + undici Pool (like Brisk's hot
 //     path), without (`unprotected`) or with Brisk's route concurrency limiter
 //     (`static`: maxConcurrent 20, maxQueue 20, queueTimeout 50ms, CoDel on; `adaptive`:
-//     the adaptive limit up to 100, same queue). Proves the mechanism before wiring.
-//   brisk: bin/brisk from a snapshot of dist/, config generated with the same keys.
+//     the adaptive limit up to 100, same queue). The mechanism without the rest of Brisk.
 //   cmd: any command line and two config templates.
 //
 // Bars (protected variants): admitted p99 < 2× the unloaded p99; refusals answered with
@@ -61,7 +61,7 @@ const OVERLOAD_S = Number(opt('duration', quick ? 8 : 30));
 const UNLOADED_S = quick ? 2 : 5;
 const DEADLINE_MS = Number(opt('deadline', 2000));
 const CLIENT_CONNECTIONS = Number(opt('client-connections', 512));
-const GATEWAY = opt('gateway', 'standalone');
+const GATEWAY = opt('gateway', 'brisk');
 const VARIANTS = opt('variants', 'unprotected,static').split(',').map((v) => v.trim()).filter(Boolean);
 const JSON_OUT = opt('json', null);
 

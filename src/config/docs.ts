@@ -122,6 +122,9 @@ function collect(schema: Schema, path: string, intro: string, sections: Section[
 /** The objects under a property that get their own section, with their paths. */
 function nested(prop: Schema, path: string): Array<{ schema: Schema; path: string; intro: string }> {
   if (isObject(prop)) return [{ schema: prop, path, intro: '' }];
+  // `false | { … }` and `true | { … }`: the settings form gets its own section.
+  const settings = unionBranches(prop).find(isObject);
+  if (settings !== undefined) return [{ schema: settings, path, intro: '' }];
   if (prop['type'] === 'array') {
     const items = prop['items'] as Schema;
     return isObject(items) ? [{ schema: items, path: `${path}[]`, intro: `Each item of \`${path}\`.` }] : [];

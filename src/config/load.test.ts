@@ -65,6 +65,7 @@ describe('a valid configuration', () => {
       admin: { host: '127.0.0.1', port: 9901 },
       limits: { maxHeaderSize: 16384, maxHeaderCount: 100, headersTimeoutMs: 10_000, requestTimeoutMs: 0, keepAliveTimeoutMs: 5000, maxBodySize: 0 },
       proxy: { trustedProxies: [], via: 'brisk', requestIdHeader: 'x-request-id', drainTimeoutMs: 10_000, deadlineHeader: 'x-brisk-timeout-ms' },
+      overload: null,
       logging: { level: 'info', format: 'auto', accessLog: true },
       upstreams: {
         products: {

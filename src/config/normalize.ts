@@ -11,6 +11,7 @@ import { normalizeAuth } from '../middlewares/auth/schema.js';
 import { normalizeCors } from '../middlewares/cors/schema.js';
 import { normalizeIpFilter } from '../middlewares/ip-filter/schema.js';
 import { normalizeRateLimit } from '../middlewares/rate-limit/schema.js';
+import { normalizeConcurrency, normalizeOverload, normalizePriority } from '../middlewares/shedding/schema.js';
 import { normalizeCircuitBreaker, normalizeUpstreamLimits } from '../upstreams/resilience/overload-schema.js';
 import { DEFAULTS } from './defaults.js';
 import { didYouMean } from './did-you-mean.js';
@@ -115,6 +116,7 @@ class Normaliser {
       ...(admin === undefined ? {} : { admin }),
       limits,
       proxy: this.proxy(raw.proxy ?? {}),
+      overload: raw.overload === undefined ? null : (this.adopt(['overload'], normalizeOverload(raw.overload)) ?? null),
       logging: {
         // The schema builds the level union from a list, so its static type is only `string`; it validated as one of the levels.
         level: (logging.level as Config['logging']['level'] | undefined) ?? DEFAULTS.logging.level,
@@ -396,6 +398,7 @@ class Normaliser {
         upstream: route.upstream,
         maxBodySize: this.size([...at, 'maxBodySize'], route.maxBodySize, defaultMaxBody),
       };
+      if (route.priority !== undefined) result.priority = normalizePriority(route.priority);
       if (route.rewrite !== undefined) result.rewrite = rewrite(route.rewrite);
       if (route.requestHeaders !== undefined) result.requestHeaders = this.headerEdits([...at, 'requestHeaders'], route.requestHeaders);
       if (route.responseHeaders !== undefined) result.responseHeaders = this.headerEdits([...at, 'responseHeaders'], route.responseHeaders);
@@ -405,6 +408,7 @@ class Normaliser {
       if (route.retry !== undefined) result.retry = this.retry([...at, 'retry'], route.retry, upstream?.retry ?? DEFAULTS.upstream.retry);
       if (route.hedge !== undefined) result.hedge = this.hedge([...at, 'hedge'], route.hedge);
       if (route.fallback !== undefined) result.fallback = this.fallback([...at, 'fallback'], route.fallback, upstreams, upstream);
+      if (route.concurrency !== undefined) result.concurrency = this.adopt([...at, 'concurrency'], normalizeConcurrency(route.concurrency));
       const baseDir = this.#context.baseDir;
       if (route.ipFilter !== undefined) result.ipFilter = this.adopt([...at, 'ipFilter'], normalizeIpFilter(route.ipFilter, baseDir));
       if (route.cors !== undefined) result.cors = this.adopt([...at, 'cors'], normalizeCors(route.cors, baseDir));

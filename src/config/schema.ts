@@ -10,6 +10,7 @@ import { AuthSchema } from '../middlewares/auth/schema.js';
 import { CorsSchema } from '../middlewares/cors/schema.js';
 import { IpFilterSchema } from '../middlewares/ip-filter/schema.js';
 import { RateLimitSchema } from '../middlewares/rate-limit/schema.js';
+import { ConcurrencySchema, OverloadSchema, PrioritySchema } from '../middlewares/shedding/schema.js';
 import { CircuitBreakerSchema, UpstreamLimitsSchema } from '../upstreams/resilience/overload-schema.js';
 
 const Duration = (description: string, def?: string) =>
@@ -331,12 +332,14 @@ const Route = Strict(
     retry: Type.Optional(Retry),
     hedge: Type.Optional(Hedge),
     fallback: Type.Optional(Fallback),
+    priority: Type.Optional(PrioritySchema),
+    concurrency: Type.Optional(ConcurrencySchema),
     ipFilter: Type.Optional(IpFilterSchema),
     cors: Type.Optional(CorsSchema),
     auth: Type.Optional(AuthSchema),
     rateLimit: Type.Optional(RateLimitSchema),
   },
-  'A route: which requests, which upstream, what to change on the way. Its middlewares run in the order ipFilter, cors, auth, rateLimit, before a target is picked.',
+  'A route: which requests, which upstream, what to change on the way. Its middlewares run in the order ipFilter, cors, auth, rateLimit, concurrency, before a target is picked.',
 );
 
 const Limits = Strict(
@@ -401,6 +404,7 @@ export const ConfigSchema = Strict(
     admin: Type.Optional(Admin),
     limits: Type.Optional(Limits),
     proxy: Type.Optional(Proxy),
+    overload: Type.Optional(OverloadSchema),
     logging: Type.Optional(Logging),
     upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.:-]+$' }), Upstream, { description: 'Named upstreams (services).' }),
     routes: Type.Array(Route, { description: 'Routes, most specific match wins.' }),

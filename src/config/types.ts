@@ -4,6 +4,9 @@ import type { AuthConfig } from '../middlewares/auth/schema.js';
 import type { CorsConfig } from '../middlewares/cors/schema.js';
 import type { IpFilterConfig } from '../middlewares/ip-filter/schema.js';
 import type { RateLimitConfig } from '../middlewares/rate-limit/schema.js';
+import type { ConcurrencyConfig } from '../middlewares/shedding/concurrency.js';
+import type { OverloadConfig } from '../middlewares/shedding/load-shedder.js';
+import type { PriorityName } from '../middlewares/shedding/priority.js';
 /**
  * The normalised, frozen configuration the runtime is built from: durations in
  * milliseconds, sizes in bytes, defaults filled in, names resolved. Produced by
@@ -75,6 +78,9 @@ export interface RouteConfig {
   readonly hedge?: HedgeConfig;
   /** What to answer while the upstream's circuit breaker is open. */
   readonly fallback?: FallbackConfig;
+  /** Who is shed first under overload; `normal` when not set. */
+  readonly priority?: PriorityName;
+  readonly concurrency?: ConcurrencyConfig;
   readonly ipFilter?: IpFilterConfig;
   readonly cors?: CorsConfig;
   readonly auth?: AuthConfig;
@@ -207,6 +213,8 @@ export interface Config {
     readonly drainTimeoutMs: number;
     readonly deadlineHeader: string | false;
   };
+  /** Gateway-wide load shedding; null when off. */
+  readonly overload: OverloadConfig | null;
   readonly logging: {
     readonly level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
     readonly format: 'auto' | 'json' | 'pretty';

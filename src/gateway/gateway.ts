@@ -14,6 +14,7 @@ import { GatewayStats } from '../observability/stats.js';
 import { createProxyHandler, type ProxyState } from '../proxy/forward.js';
 import { UpgradeProxy } from '../proxy/upgrade.js';
 import { MiddlewareCache } from '../middlewares/index.js';
+import { LoadShedder, SHED_LEVEL_NAMES, type OverloadConfig } from '../middlewares/shedding/load-shedder.js';
 import { TargetRegistry } from '../upstreams/registry.js';
 import { activateRuntime, buildRuntime, deactivateRuntime, type Runtime } from './runtime.js';
 
@@ -79,11 +80,13 @@ export class Gateway {
     }
     this.accessLogDestination = jsonDestination;
     this.state = {
-      runtime: buildRuntime(config, 1, this.pools, this.logger, this.middlewares),
+      runtime: buildRuntime(config, 1, this.pools, this.logger, this.middlewares, this.onQueueWait),
       draining: false,
       logger: this.logger,
       accessLog: config.logging.accessLog ? new AccessLog(this.logger, jsonDestination) : null,
+      shedder: null,
     };
+    this.applyOverload(config.overload, false);
     this.upgrades = new UpgradeProxy(this.state);
     this.stats = new GatewayStats(() => this.state.runtime);
   }
@@ -104,6 +107,7 @@ export class Gateway {
     try {
       await activateRuntime(gw.state.runtime);
       gw.stats.start();
+      gw.state.shedder?.start();
       const handlers = { request: createProxyHandler(gw.state), upgrade: gw.upgrades.handle };
       for (const l of config.listen) {
         const listener = await startListener(l, config.limits, handlers, gw.tracker, gw.logger);
@@ -170,7 +174,7 @@ export class Gateway {
     const config = result.config;
     let runtime: Runtime;
     try {
-      runtime = buildRuntime(config, old.version + 1, this.pools, this.logger, this.middlewares);
+      runtime = buildRuntime(config, old.version + 1, this.pools, this.logger, this.middlewares, this.onQueueWait);
     } catch (err) {
       // The loader checks what it can; anything the build still refuses is reported the same way.
       const problems: ConfigProblem[] = [{ file, line: 1, column: 1, path: '(root)', message: (err as Error).message }];
@@ -184,6 +188,7 @@ export class Gateway {
     this.middlewares.sweep();
     this.state.accessLog = config.logging.accessLog ? new AccessLog(this.logger, this.accessLogDestination) : null;
     this.logger.level = config.logging.level;
+    this.applyOverload(config.overload, true);
     this.pools.sweep();
     this.lastReloadProblems = [];
     this.configDigest = fileDigest(file);
@@ -193,6 +198,31 @@ export class Gateway {
     }
     this.logger.info({ version: runtime.version, routes: config.routes.length, upstreams: Object.keys(config.upstreams).length, closedTunnels: closed }, 'config reloaded');
     return { ok: true, version: runtime.version };
+  }
+
+  /** Route concurrency queues report their waits to whichever shedder is in force. */
+  private readonly onQueueWait = (ms: number): void => {
+    this.state.shedder?.observeQueueWait(ms);
+  };
+
+  /**
+   * Puts the `overload` config in force: a shedder is kept while its config is unchanged
+   * (its level and history with it), replaced when it changed, removed when the key went.
+   */
+  private applyOverload(next: OverloadConfig | null, start: boolean): void {
+    const current = this.state.shedder;
+    if (JSON.stringify(current?.config ?? null) === JSON.stringify(next)) return;
+    current?.stop();
+    if (next === null) {
+      this.state.shedder = null;
+      return;
+    }
+    const shedder = new LoadShedder(next, {
+      onLevelChange: (change) =>
+        this.logger.warn({ from: SHED_LEVEL_NAMES[change.from], to: SHED_LEVEL_NAMES[change.to], lagMs: change.lagMs, queueWaitMs: change.queueWaitMs }, `load shedding: ${change.reason}`),
+    });
+    this.state.shedder = shedder;
+    if (start) shedder.start();
   }
 
   private watchConfigFile(file: string): void {
@@ -242,6 +272,7 @@ export class Gateway {
     }
     await this.admin?.close();
     this.stats.stop();
+    this.state.shedder?.stop();
     deactivateRuntime(this.state.runtime);
     this.middlewares.closeAll();
     await this.pools.closeAll(1000);

@@ -47,7 +47,14 @@ export function deactivateRuntime(rt: Runtime): void {
 }
 
 /** Builds a runtime; targets come from the registry so pools and health survive reloads. */
-export function buildRuntime(config: Config, version: number, registry: TargetRegistry, logger: Logger, middlewares: MiddlewareCache): Runtime {
+export function buildRuntime(
+  config: Config,
+  version: number,
+  registry: TargetRegistry,
+  logger: Logger,
+  middlewares: MiddlewareCache,
+  onQueueWait?: (ms: number) => void,
+): Runtime {
   registry.beginGeneration();
   middlewares.beginGeneration();
   const upstreams = new Map<string, Upstream>();
@@ -61,6 +68,7 @@ export function buildRuntime(config: Config, version: number, registry: TargetRe
     if (upstream === undefined) throw new Error(`route "${route.name}" names unknown upstream "${route.upstream}"`);
     upstreamOfRoute[route.index] = upstream;
   }
+  const deps = { logger, priorityHeader: config.overload?.priorityHeader ?? null, ...(onQueueWait === undefined ? {} : { onQueueWait }) };
   return {
     version,
     config,
@@ -70,6 +78,6 @@ export function buildRuntime(config: Config, version: number, registry: TargetRe
     trust: new TrustedProxies(config.proxy.trustedProxies),
     headerClassifier: new HeaderClassifier(config.proxy.requestIdHeader),
     routesReadHeaders: config.routes.some((r) => Object.keys(r.match.headers).length > 0),
-    pipelineOfRoute: config.routes.map((r) => buildPipeline(r, { logger }, middlewares)),
+    pipelineOfRoute: config.routes.map((r) => buildPipeline(r, deps, middlewares)),
   };
 }

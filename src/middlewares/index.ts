@@ -5,10 +5,15 @@ import { createAuth } from './auth/index.js';
 import { createCors } from './cors/index.js';
 import { createIpFilter } from './ip-filter/index.js';
 import { createRateLimit } from './rate-limit/index.js';
+import { createConcurrencyMiddleware } from './shedding/index.js';
 
 /** What middleware factories may use. */
 export interface MiddlewareDeps {
   readonly logger: Logger;
+  /** `overload.priorityHeader` (lower-case), or null when requests may not set their own priority. */
+  readonly priorityHeader?: string | null;
+  /** Told every wait in a route's concurrency queue (the gateway's load shedder reads it). */
+  readonly onQueueWait?: (ms: number) => void;
 }
 
 interface CacheEntry {
@@ -58,7 +63,8 @@ export class MiddlewareCache {
 /**
  * A route's pipeline, in the order requests meet it: cheap refusals first (IP filter,
  * CORS preflight), then who the client is (auth), then how much it may send (rate
- * limits) — so that an anonymous flood is refused before it costs a token check.
+ * limits) — so that an anonymous flood is refused before it costs a token check — and
+ * last the concurrency limit, so that only requests about to be forwarded hold a slot.
  * Null when the route has no middleware: the proxy then skips the pipeline entirely.
  */
 export function buildPipeline(route: RouteConfig, deps: MiddlewareDeps, cache: MiddlewareCache): Middleware[] | null {
@@ -79,6 +85,17 @@ export function buildPipeline(route: RouteConfig, deps: MiddlewareDeps, cache: M
   if (route.rateLimit !== undefined) {
     const config = route.rateLimit;
     pipeline.push(cache.acquire(key('rateLimit', config), () => createRateLimit(config, { logger: deps.logger, routeName: route.name })));
+  }
+  if (route.concurrency !== undefined) {
+    const config = route.concurrency;
+    const priority = route.priority ?? 'normal';
+    const priorityHeader = deps.priorityHeader ?? null;
+    const onQueueWait = deps.onQueueWait;
+    pipeline.push(
+      cache.acquire(key('concurrency', { config, priority, priorityHeader }), () =>
+        createConcurrencyMiddleware(config, { route: route.name, priority, priorityHeader, ...(onQueueWait === undefined ? {} : { onQueueWait }) }),
+      ),
+    );
   }
   return pipeline.length === 0 ? null : pipeline;
 }

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { ErrorCode } from '../core/errors.js';
 import type { Runtime } from '../gateway/runtime.js';
+import type { LoadShedder } from '../middlewares/shedding/load-shedder.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { Logger } from '../observability/logger.js';
 import type { Identity } from '../core/middleware.js';
@@ -24,6 +25,8 @@ export interface ProxyState {
   readonly logger: Logger;
   /** Null when the access log is off. */
   accessLog: AccessLog | null;
+  /** Gateway-wide load shedding (`overload`); null when off. */
+  shedder: LoadShedder | null;
 }
 
 export const kTrusted = Symbol('brisk.trustedPeer');

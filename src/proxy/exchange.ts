@@ -6,6 +6,7 @@ import type { Answer } from '../core/middleware.js';
 import type { RetryConfig } from '../config/types.js';
 import type { Runtime } from '../gateway/runtime.js';
 import { Outcome } from '../upstreams/health/outlier.js';
+import { overloadMessage, type UpstreamLimits } from '../upstreams/resilience/limits.js';
 import type { Target } from '../upstreams/target.js';
 import { BodyReplay } from './body-replay.js';
 import { closeConnectionAfter, ForwardPlan, type ClientRequest, type ClientResponse, type ProxyState } from './context.js';
@@ -148,11 +149,23 @@ export class Exchange extends ForwardPlan {
   start(): void {
     const route = this.route!;
     const upstream = this.upstream!;
+    let pendingPermit: UpstreamLimits | null = null;
+    const limits = upstream.limits;
+    if (limits !== null && this.target!.inFlight >= upstream.config.pool.connections) {
+      // Every connection to the target is busy: the request would wait in its pool.
+      if (!limits.tryAcquirePending()) {
+        this.errorCode = 'BRISK_UPSTREAM_OVERLOADED';
+        this.respondError('BRISK_UPSTREAM_OVERLOADED', overloadMessage(upstream.name, 'pending', limits.config.maxPendingRequests), ['retry-after', limits.retryAfter]);
+        this.finish();
+        return;
+      }
+      pendingPermit = limits;
+    }
     const timeouts = route.config.timeouts ?? upstream.config.timeouts;
     this.retry = route.config.retry ?? upstream.config.retry;
     this.idempotent = IDEMPOTENT.has(this.req.method!) || this.hasIdempotencyKey;
     upstream.budget.onRequest();
-    this.res.once('close', () => this.onClientClose());
+    this.watchClient();
     if (timeouts.totalMs > 0) {
       this.deadline = Date.now() + timeouts.totalMs;
       this.totalTimer = setTimeout(() => this.onDeadline(), timeouts.totalMs);
@@ -167,7 +180,7 @@ export class Exchange extends ForwardPlan {
         this.bodyTooLarge = true;
       });
     }
-    this.launch(this.target!);
+    this.launch(this.target!, pendingPermit);
     const hedge = route.config.hedge;
     if (hedge !== undefined && this.idempotent && upstream.targets.length > 1) {
       const delay = hedge.delay === 'p95' ? Math.max(hedge.minDelayMs, upstream.latency.p95()) : hedge.delay;
@@ -176,7 +189,7 @@ export class Exchange extends ForwardPlan {
   }
 
   /** Starts one try on a target. */
-  private launch(target: Target): void {
+  private launch(target: Target, pendingPermit: UpstreamLimits | null = null): void {
     this.attempts++;
     if (this.attempts > 1) {
       this.tried ??= new Set([this.target!]);
@@ -185,6 +198,11 @@ export class Exchange extends ForwardPlan {
     const attempt = new Attempt(this, target);
     this.live.push(attempt);
     const upstream = this.upstream!;
+    // Retries and hedges were allowed by `maxRetries`; they take a pending slot when one is free.
+    if (pendingPermit === null && upstream.limits !== null && target.inFlight >= upstream.config.pool.connections && upstream.limits.tryAcquirePending()) {
+      pendingPermit = upstream.limits;
+    }
+    attempt.pendingPermit = pendingPermit;
     const headers = this.headers;
     if (this.hostIndex !== -1 && upstream.config.hostHeader === 'target') headers[this.hostIndex] = target.hostHeader;
     if (this.deadlineIndex !== -1) headers[this.deadlineIndex] = String(Math.max(0, this.deadline - Date.now()));
@@ -384,6 +402,15 @@ export class Exchange extends ForwardPlan {
     this.finish();
   }
 
+  private watchingClient = false;
+
+  /** Ends the request (499) when the client goes away; from the pipeline on, or from `start`. */
+  watchClient(): void {
+    if (this.watchingClient) return;
+    this.watchingClient = true;
+    this.res.once('close', () => this.onClientClose());
+  }
+
   private onClientClose(): void {
     if (this.done) return;
     this.clientGone = true;
@@ -538,6 +565,16 @@ export class Attempt implements Dispatcher.DispatchHandler {
     readonly target: Target,
   ) {}
 
+  /** The upstream limits whose pending slot this try holds until it gets a connection. */
+  pendingPermit: UpstreamLimits | null = null;
+
+  private releasePending(): void {
+    if (this.pendingPermit !== null) {
+      this.pendingPermit.releasePending();
+      this.pendingPermit = null;
+    }
+  }
+
   private timer: NodeJS.Timeout | null = null;
 
   /** Gives this try `ms` to produce response headers. */
@@ -574,6 +611,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onConnect(abort: (err?: Error) => void): void {
+    // Undici calls this when the request is put on a connection: it waits no more.
+    this.releasePending();
     this.abortDispatch = abort;
     if (this.cancelled || this.finished || this.ex.isDone) {
       this.cancelled = true;
@@ -631,6 +670,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   onComplete(trailers: string[] | Buffer[] | null): void {
     if (this.finished) return;
     this.finished = true;
+    this.releasePending();
     this.clearTimer();
     this.target.inFlight--;
     this.target.completed++;
@@ -643,6 +683,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   onError(err: Error): void {
     if (this.finished) return;
     this.finished = true;
+    this.releasePending();
     this.clearTimer();
     this.target.inFlight--;
     this.target.completed++;

@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Http2ServerRequest } from 'node:http2';
 import type { ErrorCode } from '../core/errors.js';
+import type { Answer } from '../core/middleware.js';
+import type { LoadShedder } from '../middlewares/shedding/load-shedder.js';
+import { priorityOf, requestPriority } from '../middlewares/shedding/priority.js';
 import type { Runtime } from '../gateway/runtime.js';
 import { connectionListedNames, forwardedNode, HeaderKind, isAcceptableRequestId, removeNamed } from './headers.js';
 import { unmapIPv4 } from './trust.js';
@@ -246,11 +249,21 @@ export function createProxyHandler(state: ProxyState): (req: ClientRequest, res:
       ex.fail(ex.failCode!, ex.failMessage);
       return;
     }
+    if (state.shedder !== null) {
+      const refusal = shedRefusal(state.shedder, ex, req);
+      if (refusal !== null) {
+        ex.answer(refusal);
+        return;
+      }
+    }
     const pipeline = rt.pipelineOfRoute[ex.route!.config.index];
     if (pipeline === null || pipeline === undefined) {
       forward(ex, req);
       return;
     }
+    // A client that leaves while a middleware waits (a concurrency queue, an auth service)
+    // ends the request at once, so that its place is not held for nothing.
+    ex.watchClient();
     const ctx = new PipelineContext(ex, req);
     const answer = runPipeline(pipeline, ctx);
     if (answer === null) forward(ex, req);
@@ -264,6 +277,18 @@ export function createProxyHandler(state: ProxyState): (req: ClientRequest, res:
       );
     } else ex.answer(answer);
   };
+}
+
+/**
+ * The gateway-wide shedder's verdict on a planned request, by its route's priority (or the
+ * request's own, where `overload.priorityHeader` allows it): a ready-made 503, or null.
+ * Checked before the route's middlewares: an overloaded gateway must not spend a token
+ * check on a request it will refuse.
+ */
+export function shedRefusal(shedder: LoadShedder, plan: ForwardPlan, req: ClientRequest): Answer | null {
+  const routePriority = priorityOf(plan.route!.config.priority ?? 'normal');
+  const header = shedder.config.priorityHeader;
+  return shedder.check(header === null ? routePriority : requestPriority(req.rawHeaders, routePriority, header));
 }
 
 function forward(ex: Exchange, req: ClientRequest): void {

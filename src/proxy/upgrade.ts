@@ -6,7 +6,7 @@ import { ERROR_CODES, errorBody, type ErrorCode } from '../core/errors.js';
 import { Outcome } from '../upstreams/health/outlier.js';
 import { connectionClosing, ForwardPlan, type ProxyState } from './context.js';
 import { runPipeline } from '../core/middleware.js';
-import { pickTarget, planForward } from './forward.js';
+import { pickTarget, planForward, shedRefusal } from './forward.js';
 import { PipelineContext } from './pipeline-context.js';
 import { upstreamErrorCode, upstreamErrorMessage } from './upstream-errors.js';
 
@@ -62,6 +62,11 @@ export class UpgradeProxy {
     const plan = new ForwardPlan();
     if (!planForward(req, rt, plan)) {
       rawError(socket, plan.failCode!, plan.failMessage, plan.requestId);
+      return;
+    }
+    const refusal = this.state.shedder === null ? null : shedRefusal(this.state.shedder, plan, req);
+    if (refusal !== null) {
+      rawError(socket, refusal.code!, refusal.message ?? '', plan.requestId, refusal.headers);
       return;
     }
     // Upgrades pass the route's middlewares too: a WebSocket needs the same auth and limits.
