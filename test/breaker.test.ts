@@ -99,4 +99,31 @@ describe('circuit breaker, fallbacks and upstream limits through the gateway', (
     assert.equal(again.statusCode, 200, 'permits were given back');
     await again.body.dump();
   });
+
+  it('an open breaker stays open across a reload that leaves it unchanged, and a changed one starts closed', async () => {
+    const broken = await backend((_req, res) => {
+      res.statusCode = 500;
+      res.end('boom');
+    });
+    const config = {
+      upstreams: { app: { targets: [{ url: broken.url }], ...failing, circuitBreaker: breaker } },
+      routes: [{ name: 'r', upstream: 'app' }],
+    };
+    const gw = await gateway(config);
+    for (let i = 0; i < 5; i++) await (await request(`${gw.url}/x`)).body.dump();
+    const code = async () => {
+      const res = await request(`${gw.url}/x`);
+      const text = await res.body.text();
+      return res.statusCode === 503 ? (JSON.parse(text) as ErrorBody).error.code : String(res.statusCode);
+    };
+    assert.equal(await code(), 'BRISK_CIRCUIT_OPEN');
+    // Another route added: the upstream's breaker config is the same, so its state stays.
+    gw.writeConfig({ ...config, routes: [...config.routes, { name: 'other', match: { pathPrefix: '/other' }, upstream: 'app' }] });
+    assert.ok((await gw.gw.reload()).ok);
+    assert.equal(await code(), 'BRISK_CIRCUIT_OPEN', 'the reload did not close the breaker');
+    // A changed breaker config is a new breaker.
+    gw.writeConfig({ ...config, upstreams: { app: { ...config.upstreams.app, circuitBreaker: { ...breaker, minimumRequests: 6 } } } });
+    assert.ok((await gw.gw.reload()).ok);
+    assert.equal(await code(), '500');
+  });
 });

@@ -17,7 +17,25 @@ interface Entry {
  */
 export class TargetRegistry {
   private readonly entries = new Map<string, Entry>();
+  private readonly kept = new Map<string, { value: unknown; generation: number }>();
   private generation = 0;
+
+  /**
+   * Upstream state that must outlive a reload while its config is unchanged (a circuit
+   * breaker's window and state, the retry budget, the limits' counts of what is in
+   * flight): the existing object for `key`, or a new one. `key` must include the config
+   * the object was made from. Objects no generation asked for are dropped by `sweep`.
+   */
+  keep<T>(key: string, create: () => T): T {
+    const entry = this.kept.get(key);
+    if (entry !== undefined) {
+      entry.generation = this.generation;
+      return entry.value as T;
+    }
+    const value = create();
+    this.kept.set(key, { value, generation: this.generation });
+    return value;
+  }
 
   /** Starts a new config generation; call `acquire` for every target, then `sweep`. */
   beginGeneration(): number {
@@ -47,6 +65,7 @@ export class TargetRegistry {
 
   /** Closes the pools of targets the current generation did not acquire. */
   sweep(): void {
+    for (const [key, entry] of this.kept) if (entry.generation !== this.generation) this.kept.delete(key);
     for (const [key, entry] of this.entries) {
       if (entry.generation !== this.generation) {
         this.entries.delete(key);

@@ -61,22 +61,32 @@ export class Upstream {
     // Health checks removed from the config: what they last said no longer applies.
     if (config.healthCheck === null) for (const t of this.targets) if (!t.activeHealthy) t.setActiveHealth(true, null);
     this.balancer = createBalancer(config, this.targets);
-    this.budget = new RetryBudget(config.retry.budgetRatio, config.retry.budgetMinPerSecond);
+    // Kept across reloads while their config is unchanged: a reload must not close an open
+    // breaker, refill a spent budget, or forget what is in flight.
+    const keep = <T>(kind: string, settings: unknown, create: () => T): T => registry.keep(`${config.name}|${kind}|${JSON.stringify(settings)}`, create);
+    this.budget = keep('budget', [config.retry.budgetRatio, config.retry.budgetMinPerSecond], () => new RetryBudget(config.retry.budgetRatio, config.retry.budgetMinPerSecond));
     this.outlier = new OutlierDetector(config.name, config.outlierDetection, this.targets, logger);
     this.health = config.healthCheck === null ? null : new ActiveHealthChecker(config.name, config.healthCheck, this.targets, logger);
     this.hash = config.hash;
     this.sticky = config.stickySession === null ? null : new StickySessions(config.stickySession, this.targets);
-    this.limits = config.limits === null ? null : new UpstreamLimits(config.limits);
+    const limits = config.limits;
+    this.limits = limits === null ? null : keep('limits', limits, () => new UpstreamLimits(limits));
+    const breaker = config.circuitBreaker;
     this.breaker =
-      config.circuitBreaker === null
+      breaker === null
         ? null
-        : new CircuitBreaker(config.circuitBreaker, {
-            name: config.name,
-            onStateChange: (change) => {
-              const level = change.to === 'open' ? 'error' : change.to === 'closed' ? 'info' : 'warn';
-              logger[level]({ upstream: config.name, from: change.from, to: change.to, openForMs: change.openForMs || undefined }, change.reason);
-            },
-          });
+        : keep(
+            'breaker',
+            breaker,
+            () =>
+              new CircuitBreaker(breaker, {
+                name: config.name,
+                onStateChange: (change) => {
+                  const level = change.to === 'open' ? 'error' : change.to === 'closed' ? 'info' : 'warn';
+                  logger[level]({ upstream: config.name, from: change.from, to: change.to, openForMs: change.openForMs || undefined }, change.reason);
+                },
+              }),
+          );
     this.recount(false);
   }
 
