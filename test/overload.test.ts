@@ -1,8 +1,8 @@
 /**
  * The route concurrency limiter with real sockets: the overload proof's backend (a
  * service of N workers with a queue) behind its standalone gateway (node:http + undici +
- * the limiter, finish hooks called as the exchange calls them). Until the limiter is
- * wired into Brisk, this is where its contract with a real request's life is checked:
+ * the limiter, finish hooks called as the exchange calls them): the limiter's contract
+ * with a real request's life, without the rest of Brisk (test/shedding.test.ts has it wired):
  * refusals are immediate, the backend never sees more than `maxConcurrent`, queued
  * requests are served or time out by their deadline, and every slot comes back — also
  * when a client leaves while waiting.
