@@ -101,7 +101,7 @@ export class DashboardFeed {
    * Serves one stream. Returns false, having written nothing, when the limit of clients is
    * reached: the caller answers 503.
    */
-  open(req: IncomingMessage, res: ServerResponse): boolean {
+  open(_req: IncomingMessage, res: ServerResponse): boolean {
     if (this.clients.size >= this.options.maxClients) return false;
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -111,9 +111,9 @@ export class DashboardFeed {
       'x-accel-buffering': 'no',
     });
     this.clients.add(res);
-    const drop = () => this.clients.delete(res);
-    req.once('close', drop);
-    res.once('close', drop);
+    // The response's 'close' (not the request's: that one comes as soon as its empty body
+    // was read) is when the client went away or the stream was ended.
+    res.once('close', () => this.clients.delete(res));
     res.write(`retry: ${RETRY_MS}\n\nevent: history\ndata: ${JSON.stringify({ samples: this.history }, round)}\n\n`);
     // The page need not wait up to a second for its first numbers.
     const frame = this.lastFrame ?? this.buildFrame(this.history.at(-1) ?? null);
