@@ -81,6 +81,14 @@ function setConn(kind, text) {
 }
 
 let source = null;
+let lastFrameAt = 0;
+// An open stream that stopped delivering (a stuck gateway, a proxy holding it) must not look live.
+setInterval(() => {
+  if (conn.dataset.state === 'live' && lastFrameAt > 0 && Date.now() - lastFrameAt > 5000) {
+    setConn('connecting', `No update for ${Math.round((Date.now() - lastFrameAt) / 1000)} s`);
+  }
+}, 1000);
+
 function connect() {
   source = new EventSource('/api/stream');
   source.addEventListener('open', () => setConn('live', 'Live'));
@@ -99,6 +107,7 @@ function connect() {
     schedule();
   });
   source.addEventListener('stats', (e) => {
+    lastFrameAt = Date.now();
     const frame = JSON.parse(e.data);
     state.snapshot = frame.snapshot;
     state.alerts = frame.alerts;
@@ -544,6 +553,8 @@ function renderUpstreams(s) {
 
 function renderGroup(g, u, targets) {
   const unhealthy = u.totalTargets - u.healthyTargets;
+  // A group nobody opened or closed by hand opens by itself when one of its targets is in trouble.
+  if (!g.touched && unhealthy > 0) g.open = true;
   setText(g.title, u.name);
   setBadge(g.health, u.healthyTargets === 0 && u.totalTargets > 0 ? 'bad' : unhealthy > 0 ? 'warn' : 'ok', `${u.healthyTargets}/${u.totalTargets} healthy`);
   if (u.breaker === null) {
@@ -619,11 +630,17 @@ $('only-unhealthy').addEventListener('change', (e) => {
   schedule();
 });
 $('expand-all').addEventListener('click', () => {
-  for (const g of groups.values()) g.open = true;
+  for (const g of groups.values()) {
+    g.open = true;
+    g.touched = true;
+  }
   schedule();
 });
 $('collapse-all').addEventListener('click', () => {
-  for (const g of groups.values()) g.open = false;
+  for (const g of groups.values()) {
+    g.open = false;
+    g.touched = true;
+  }
   schedule();
 });
 
