@@ -85,7 +85,7 @@ const mix = [
   ['/api/users/whoami', 'users', 'users', 5],
   ['/shop/products/3', 'shop', 'products', 15],
   ['/api/products/slow?ms=120', 'products', 'products', 6],
-  ['/api/products/slow?ms=3000', 'products', 'products', 1],
+  ['/api/products/slow?ms=3000', 'products', 'products', 0.4],
   ['/nowhere', null, null, 2],
 ];
 const weights = mix.reduce((n, m) => n + m[3], 0);

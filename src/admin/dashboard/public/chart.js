@@ -105,7 +105,8 @@ export class LineChart {
     const start = now - windowMs;
     let max = 0;
     for (const line of values) for (let i = 0; i < line.length; i++) if (times[i] >= start && line[i] !== null && line[i] > max) max = line[i];
-    const top = niceCeil(Math.max(max, this.options.minMax ?? 0));
+    // Four grid steps of a round size, so every label is a round number.
+    const top = niceCeil(Math.max(max, this.options.minMax ?? 0) / 4) * 4;
     const plotW = width - PAD.left - PAD.right;
     const plotH = height - PAD.top - PAD.bottom;
     const x = (t) => PAD.left + ((t - start) / windowMs) * plotW;
