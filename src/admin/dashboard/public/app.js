@@ -301,6 +301,7 @@ const rateChart = new LineChart($('chart-rate'), {
     { label: 'errors/s', color: 's3' },
   ],
   format: f.rate,
+  axisFormat: f.axis,
   minMax: 1,
   legend: $('legend-rate'),
   describe: 'Requests per second',
@@ -308,6 +309,7 @@ const rateChart = new LineChart($('chart-rate'), {
 const errorChart = new LineChart($('chart-errors'), {
   series: [{ label: '5xx', color: 's3' }],
   format: f.percent,
+  axisFormat: f.percentAxis,
   minMax: 0.01,
   legend: $('legend-errors'),
   describe: 'Error ratio',

@@ -29,7 +29,7 @@ function niceCeil(v) {
 export class LineChart {
   /**
    * @param {HTMLCanvasElement} canvas
-   * @param {{ series: { label: string, color: 's1'|'s2'|'s3' }[], format: (v: number) => string, minMax?: number, windowMs?: number, legend: HTMLElement, describe: string }} options
+   * @param {{ series: { label: string, color: 's1'|'s2'|'s3' }[], format: (v: number) => string, axisFormat?: (v: number) => string, minMax?: number, windowMs?: number, legend: HTMLElement, describe: string }} options
    */
   constructor(canvas, options) {
     this.canvas = canvas;
@@ -125,14 +125,19 @@ export class LineChart {
       ctx.moveTo(PAD.left, yy);
       ctx.lineTo(width - PAD.right, yy);
       ctx.stroke();
-      ctx.fillText(format(v), PAD.left - 6, yy);
+      ctx.fillText((this.options.axisFormat ?? format)(v), PAD.left - 6, yy);
     }
     ctx.textAlign = 'center';
     ctx.textBaseline = 'top';
     const minutes = Math.round(windowMs / 60_000);
+    // Narrow charts (phones) get short labels, and every other one when even those crowd.
+    const perMinute = plotW / minutes;
+    const short = perMinute < 60;
+    const every = perMinute < 34 ? 2 : 1;
     for (let m = minutes; m >= 0; m--) {
+      if (m % every !== 0) continue;
       const xx = x(now - m * 60_000);
-      ctx.fillText(m === 0 ? 'now' : `−${m} min`, Math.min(Math.max(xx, PAD.left + 16), width - PAD.right - 12), height - PAD.bottom + 5);
+      ctx.fillText(m === 0 ? 'now' : short ? `−${m}m` : `−${m} min`, Math.min(Math.max(xx, PAD.left + 16), width - PAD.right - 12), height - PAD.bottom + 5);
     }
 
     ctx.lineWidth = 1.6;

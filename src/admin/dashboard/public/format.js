@@ -29,10 +29,21 @@ export function ms(v) {
   return `${(v / 1000).toFixed(v < 10_000 ? 2 : 1)} s`;
 }
 
+/** Short form of a plain number for chart axes: 0.25, 2.5, 250, 2.5k. */
+export function axis(v) {
+  if (v === 0) return '0';
+  if (v >= 1000) return `${+(v / 1000).toPrecision(3)}k`;
+  return `${+v.toPrecision(3)}`;
+}
+
+/** A ratio as a percentage for chart axes: 0.0025 → 0.25%. */
+export function percentAxis(ratio) {
+  return ratio === 0 ? '0%' : `${+(ratio * 100).toPrecision(3)}%`;
+}
+
 /** Short form for chart axes. */
 export function msAxis(v) {
   if (v === 0) return '0';
-  if (v < 1) return `${v.toFixed(2)}ms`;
   if (v < 1000) return `${+v.toPrecision(3)}ms`;
   return `${+(v / 1000).toPrecision(3)}s`;
 }
