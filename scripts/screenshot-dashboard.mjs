@@ -29,7 +29,7 @@ const args = process.argv.slice(2);
 const dark = args.includes('--dark');
 const keep = args.includes('--serve');
 const out = args.find((a) => !a.startsWith('--')) ?? join(ROOT, 'docs', 'dashboard.png');
-const WARMUP_S = Number(process.env.BRISK_SCREENSHOT_SECONDS ?? 45);
+const WARMUP_S = Number(process.env.BRISK_SCREENSHOT_SECONDS ?? 100);
 
 function say(message) {
   process.stdout.write(`[screenshot] ${message}\n`);

@@ -2,7 +2,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { formatProblem, redactConfig } from '../config/load.js';
 import { BriskError, errorBody, type ErrorCode, ERROR_CODES } from '../core/errors.js';
 import type { Gateway } from '../gateway/gateway.js';
-import { createDashboard } from './dashboard/index.js';
+import { createDashboard, type Dashboard } from './dashboard/index.js';
 
 /** The admin listener. */
 export interface AdminServer {
@@ -80,13 +80,14 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
 
 /** Binds the admin listener. */
 export async function startAdmin(address: { host: string; port: number }, gw: Gateway): Promise<AdminServer> {
-  const dashboard = createDashboard(gw);
+  // Made once the address is bound (no request arrives before), so a failed bind leaves no feed behind.
+  let dashboard: Dashboard | null = null;
   const server = http.createServer({ requireHostHeader: false }, (req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     const endpoint = ROUTES[path];
     if (endpoint === undefined) {
-      if (dashboard.handle(req, res, path)) return;
-      error(res, 'BRISK_ADMIN_NOT_FOUND', `no admin endpoint ${path}; try /dashboard, /api/config, /api/routes, /api/upstreams, /api/status, /api/stats, /api/stream, /healthz, /readyz`);
+      if (dashboard?.handle(req, res, path) === true) return;
+      error(res, 'BRISK_ADMIN_NOT_FOUND', `no admin endpoint ${path}; try /api/config, /api/routes, /api/upstreams, /api/status, /healthz, /readyz`);
       return;
     }
     const handler = endpoint[req.method ?? 'GET'] ?? (req.method === 'HEAD' ? endpoint.GET : undefined);
@@ -103,18 +104,18 @@ export async function startAdmin(address: { host: string; port: number }, gw: Ga
     });
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      dashboard.close();
-      reject(new BriskError('BRISK_LISTEN_FAILED', `admin listener cannot bind ${address.host}:${address.port}: ${err.code === 'EADDRINUSE' ? 'the address is already in use' : err.message}`, { cause: err }));
-    });
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new BriskError('BRISK_LISTEN_FAILED', `admin listener cannot bind ${address.host}:${address.port}: ${err.code === 'EADDRINUSE' ? 'the address is already in use' : err.message}`, { cause: err })),
+    );
     server.listen({ host: address.host, port: address.port }, resolve);
   });
+  dashboard = createDashboard(gw);
   const addr = server.address();
   return {
     port: typeof addr === 'object' && addr !== null ? addr.port : address.port,
     close: () =>
       new Promise<void>((resolve) => {
-        dashboard.close();
+        dashboard?.close();
         server.close(() => resolve());
         server.closeAllConnections();
       }),
