@@ -31,6 +31,10 @@ function setText(node, text) {
   }
 }
 
+function setHidden(node, hidden) {
+  if (node.hidden !== hidden) node.hidden = hidden;
+}
+
 function setData(node, key, value) {
   if (node.dataset[key] !== value) node.dataset[key] = value;
 }
@@ -217,14 +221,14 @@ function renderAlerts(alerts) {
   const empty = $('alerts-empty');
   if (alerts === null) {
     setText(empty, 'Alerting is not running in this gateway.');
-    empty.hidden = false;
+    setHidden(empty, false);
     if (list.childElementCount > 0) list.replaceChildren();
     alertsSignature = '';
     return;
   }
   const order = { firing: 0, pending: 1, resolved: 2 };
   const sorted = [...alerts].sort((a, b) => order[a.state] - order[b.state] || b.since - a.since).slice(0, MAX_ALERTS_SHOWN);
-  empty.hidden = sorted.length > 0;
+  setHidden(empty, sorted.length > 0);
   setText(empty, 'No alerts: nothing is firing or pending.');
   // Alerts are few: the list is rebuilt when anything in it changed (the "ago" times included).
   const now = Date.now();
@@ -617,9 +621,9 @@ function renderGroup(g, u, targets) {
     g.tbody.replaceChildren(...shown.map((t) => g.rows.get(t.origin).tr));
   }
   const hiddenCount = matching.length - shown.length;
-  g.more.hidden = !(hiddenCount > 0 || (g.showAll && matching.length > ROW_LIMIT));
+  setHidden(g.more, !(hiddenCount > 0 || (g.showAll && matching.length > ROW_LIMIT)));
   setText(g.more, g.showAll ? `Show the first ${ROW_LIMIT} only` : `Show all ${matching.length} targets (${hiddenCount} more)`);
-  g.none.hidden = shown.length > 0;
+  setHidden(g.none, shown.length > 0);
   setText(g.none, state.onlyUnhealthy || filter !== '' ? 'No target matches the filter.' : 'No targets.');
 }
 
@@ -651,8 +655,8 @@ $('collapse-all').addEventListener('click', () => {
 const errorRows = [];
 function renderErrors(errors) {
   const tbody = $('errors').tBodies[0];
-  $('errors-empty').hidden = errors.length > 0;
-  $('errors').hidden = errors.length === 0;
+  setHidden($('errors-empty'), errors.length > 0);
+  setHidden($('errors'), errors.length === 0);
   while (errorRows.length < errors.length) {
     const tr = el('tr');
     const cells = [el('td'), el('td', 'num'), el('td', 'mono'), el('td'), el('td', 'wrap'), el('td', 'wrap mono'), el('td', 'mono')];
