@@ -79,36 +79,49 @@ export function createDashboard(source: FeedSource, options: { feed?: Partial<Fe
     res.end(req.method === 'HEAD' ? undefined : asset.body);
   };
 
+  const route = (req: IncomingMessage, res: ServerResponse, path: string): boolean => {
+    const isPage = path === '/' || path === '/dashboard' || path === '/dashboard/';
+    const isAsset = path.startsWith(ASSET_PREFIX);
+    const isStream = path === '/api/stream';
+    if (!isPage && !isAsset && !isStream) return false;
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      fail(res, 'BRISK_ADMIN_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`);
+      return true;
+    }
+    req.resume();
+    if (path === '/') {
+      res.writeHead(302, { location: '/dashboard', 'content-length': 0, 'cache-control': 'no-store' });
+      res.end();
+    } else if (isPage) serveAsset(req, res, 'index.html');
+    else if (isAsset) {
+      const name = path.slice(ASSET_PREFIX.length);
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || name === 'index.html') fail(res, 'BRISK_ADMIN_NOT_FOUND', `no dashboard file ${JSON.stringify(name)}`);
+      else serveAsset(req, res, name);
+    } else if (req.method === 'HEAD') {
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' });
+      res.end();
+    } else if (!feed.open(req, res)) {
+      res.setHeader('retry-after', '10');
+      fail(res, 'BRISK_ADMIN_TOO_MANY_STREAMS', `the admin listener already serves ${feed.clientCount} live streams, its limit; close a dashboard tab or retry later`);
+    }
+    return true;
+  };
+
   return {
     feed,
     close: () => feed.close(),
     handle(req, res, path) {
-      const isPage = path === '/' || path === '/dashboard' || path === '/dashboard/';
-      const isAsset = path.startsWith(ASSET_PREFIX);
-      const isStream = path === '/api/stream';
-      if (!isPage && !isAsset && !isStream) return false;
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        res.setHeader('allow', 'GET, HEAD');
-        fail(res, 'BRISK_ADMIN_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`);
+      try {
+        return route(req, res, path);
+      } catch (err) {
+        // Called synchronously from the admin listener's request handler: a throw here would
+        // be an uncaught exception.
+        source.logger.error({ err }, 'dashboard: request failed');
+        if (!res.headersSent) fail(res, 'BRISK_INTERNAL', 'internal error; see the gateway log');
+        else res.destroy();
         return true;
       }
-      req.resume();
-      if (path === '/') {
-        res.writeHead(302, { location: '/dashboard', 'content-length': 0, 'cache-control': 'no-store' });
-        res.end();
-      } else if (isPage) serveAsset(req, res, 'index.html');
-      else if (isAsset) {
-        const name = path.slice(ASSET_PREFIX.length);
-        if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name) || name === 'index.html') fail(res, 'BRISK_ADMIN_NOT_FOUND', `no dashboard file ${JSON.stringify(name)}`);
-        else serveAsset(req, res, name);
-      } else if (req.method === 'HEAD') {
-        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' });
-        res.end();
-      } else if (!feed.open(req, res)) {
-        res.setHeader('retry-after', '10');
-        fail(res, 'BRISK_ADMIN_TOO_MANY_STREAMS', `the admin listener already serves ${feed.clientCount} live streams, its limit; close a dashboard tab or retry later`);
-      }
-      return true;
     },
   };
 }

@@ -115,9 +115,14 @@ export class DashboardFeed {
     // was read) is when the client went away or the stream was ended.
     res.once('close', () => this.clients.delete(res));
     res.write(`retry: ${RETRY_MS}\n\nevent: history\ndata: ${JSON.stringify({ samples: this.history }, round)}\n\n`);
-    // The page need not wait up to a second for its first numbers.
-    const frame = this.lastFrame ?? this.buildFrame(this.history.at(-1) ?? null);
-    if (frame !== null) this.send(res, frame);
+    // The page need not wait up to a second for its first numbers; if the stats cannot be
+    // read right now, the next tick brings them.
+    try {
+      const frame = this.lastFrame ?? this.buildFrame(this.history.at(-1) ?? null);
+      if (frame !== null) this.send(res, frame);
+    } catch (err) {
+      this.source.logger.error({ err }, 'dashboard: reading the stats failed');
+    }
     return true;
   }
 
