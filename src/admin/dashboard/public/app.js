@@ -88,7 +88,7 @@ let source = null;
 let lastFrameAt = 0;
 // An open stream that stopped delivering (a stuck gateway, a proxy holding it) must not look live.
 setInterval(() => {
-  if (conn.dataset.state === 'live' && lastFrameAt > 0 && Date.now() - lastFrameAt > 5000) {
+  if (source !== null && source.readyState === EventSource.OPEN && lastFrameAt > 0 && Date.now() - lastFrameAt > 5000) {
     setConn('connecting', `No update for ${Math.round((Date.now() - lastFrameAt) / 1000)} s`);
   }
 }, 1000);
