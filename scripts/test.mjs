@@ -107,6 +107,39 @@ function ensureServices() {
   return { redis, postgres };
 }
 
+function findChromium() {
+  const fromEnv = process.env.BRISK_CHROMIUM;
+  if (fromEnv && isExecutable(fromEnv)) return fromEnv;
+  return which('chromium') ?? which('chromium-browser');
+}
+
+/**
+ * Installs Debian's chromium with apt-get when it is missing and we may (root, Debian-like),
+ * for the dashboard's browser tests (playwright-core drives it; it downloads no browser).
+ * Never fails the run here: the browser tests skip without it, or fail as root in CI.
+ */
+function ensureChromium() {
+  let chromium = findChromium();
+  if (chromium) {
+    say(`browser: chromium at ${chromium}`);
+    return chromium;
+  }
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const hasApt = which('apt-get') !== undefined;
+  if (isRoot && hasApt && process.env.BRISK_NO_INSTALL !== '1') {
+    say('browser: chromium not found; installing it with apt-get (once; the dashboard tests use it)');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const update = spawnSync('apt-get', ['update'], { stdio: 'inherit', env });
+    const install = update.status === 0 ? spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], { stdio: 'inherit', env }) : update;
+    if (install.status !== 0) say('browser: apt-get failed (output above)');
+    chromium = findChromium();
+  } else {
+    say(`browser: chromium not found; the dashboard's browser tests will be skipped. To run them too: ${hasApt ? 'sudo apt-get install chromium' : 'install Chromium and set BRISK_CHROMIUM to its binary'}`);
+  }
+  say(`browser: chromium ${chromium ? `at ${chromium}` : 'missing'}`);
+  return chromium;
+}
+
 /**
  * Compiled test files under dist/src and dist/test whose TypeScript source still
  * exists: tsc never deletes outputs, so the .js of a removed test would run forever.
@@ -144,6 +177,7 @@ function main() {
 
   ensureReady();
   const services = ensureServices();
+  const chromium = ensureChromium();
 
   const all = findTestFiles();
   const files = filters.length === 0 ? all : all.filter((f) => filters.some((needle) => relative(ROOT, f).includes(needle)));
@@ -166,6 +200,7 @@ function main() {
   // Tell the helpers what was found here so they need not search again.
   if (services.redis) env.BRISK_REDIS_SERVER = services.redis;
   if (services.postgres) env.BRISK_POSTGRES_BIN = services.postgres;
+  if (chromium) env.BRISK_CHROMIUM = chromium;
 
   const child = spawn(process.execPath, nodeArgs, { cwd: ROOT, stdio: 'inherit', env });
   const forward = (signal) => {

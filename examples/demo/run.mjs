@@ -253,7 +253,7 @@ function printBanner(backendsOnly, children) {
     '',
     ...(backendsOnly
       ? []
-      : [`  ${'gateway'.padEnd(12)}${cyan(`http://${gw}`)}   pid ${pid('gateway')}   config ${relative(process.cwd(), CONFIG) || CONFIG}`, `  ${'admin API'.padEnd(12)}${cyan(`http://${admin}`)}`]),
+      : [`  ${'gateway'.padEnd(12)}${cyan(`http://${gw}`)}   pid ${pid('gateway')}   config ${relative(process.cwd(), CONFIG) || CONFIG}`, `  ${'admin API'.padEnd(12)}${cyan(`http://${admin}`)}`, `  ${'dashboard'.padEnd(12)}${cyan(`http://${admin}/dashboard`)}   open it in a browser`]),
     ...SERVICES.map((s) => `  ${s.name.padEnd(12)}${HOST}:${s.port}   pid ${pid(s.name)}`),
     '',
   ];

@@ -2,6 +2,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { formatProblem, redactConfig } from '../config/load.js';
 import { BriskError, errorBody, type ErrorCode, ERROR_CODES } from '../core/errors.js';
 import type { Gateway } from '../gateway/gateway.js';
+import { createDashboard, type Dashboard } from './dashboard/index.js';
 
 /** The admin listener. */
 export interface AdminServer {
@@ -79,10 +80,13 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
 
 /** Binds the admin listener. */
 export async function startAdmin(address: { host: string; port: number }, gw: Gateway): Promise<AdminServer> {
+  // Made once the address is bound (no request arrives before), so a failed bind leaves no feed behind.
+  let dashboard: Dashboard | null = null;
   const server = http.createServer({ requireHostHeader: false }, (req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     const endpoint = ROUTES[path];
     if (endpoint === undefined) {
+      if (dashboard?.handle(req, res, path) === true) return;
       error(res, 'BRISK_ADMIN_NOT_FOUND', `no admin endpoint ${path}; try /api/config, /api/routes, /api/upstreams, /api/status, /healthz, /readyz`);
       return;
     }
@@ -105,11 +109,13 @@ export async function startAdmin(address: { host: string; port: number }, gw: Ga
     );
     server.listen({ host: address.host, port: address.port }, resolve);
   });
+  dashboard = createDashboard(gw);
   const addr = server.address();
   return {
     port: typeof addr === 'object' && addr !== null ? addr.port : address.port,
     close: () =>
       new Promise<void>((resolve) => {
+        dashboard?.close();
         server.close(() => resolve());
         server.closeAllConnections();
       }),

@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   BRISK_INTERNAL: { status: 500, description: 'An unexpected error inside the gateway; it is logged with the request id.' },
   BRISK_ADMIN_NOT_FOUND: { status: 404, description: 'No such admin API endpoint.' },
   BRISK_ADMIN_METHOD_NOT_ALLOWED: { status: 405, description: 'The admin API endpoint does not take this method.' },
+  BRISK_ADMIN_TOO_MANY_STREAMS: { status: 503, description: 'The admin listener already serves as many live dashboard streams (`GET /api/stream`) as it allows; close a dashboard tab or retry later (`Retry-After`).' },
   BRISK_RELOAD_FAILED: { status: 422, description: 'A reload was asked for but the new configuration is invalid; the old one keeps serving.' },
   BRISK_CONFIG_INVALID: { status: 0, description: 'The configuration file is invalid (shown by `brisk check` and at start or reload, one line per problem).' },
   BRISK_CONFIG_UNREADABLE: { status: 0, description: 'The configuration file cannot be read or is not valid YAML.' },
