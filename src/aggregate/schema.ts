@@ -156,7 +156,7 @@ export function normalizeAggregate(raw: RawAggregate, upstreams: readonly string
         return;
       }
       if (!Object.hasOwn(raw.parts, ref.source)) {
-        problem(path, `${ref.text} names unknown part ${JSON.stringify(ref.source)}${didYouMean(ref.source, names)}; sources are the parts and params, query, headers, item`);
+        problem(path, `${ref.text} names unknown part ${JSON.stringify(ref.source)} (a placeholder starts with a part name or params, query, headers, item)${didYouMean(ref.source, names)}`);
         return;
       }
       if (ref.source === name) {
