@@ -90,7 +90,7 @@ describe('aggregate configuration', () => {
     const neither = problems(`  - name: neither
     match: { path: /x }
 `);
-    assert.match(neither.join('\n'), /brisk\.yaml:6:5  routes\.0\.name  route "neither" needs an upstream \(where to send requests\) or an aggregate \(parts to combine\)/);
+    assert.match(neither.join('\n'), /brisk\.yaml:6:5  routes\.0\.upstream  missing required key "upstream" \(or "aggregate", for a route that combines several requests\)/);
   });
 
   it('refuses reserved part names, self references, merge with into, and nesting in a circle', () => {

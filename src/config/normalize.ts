@@ -38,6 +38,9 @@ import type {
 } from './types.js';
 import { MAX_DURATION_MS, durationMs, sizeBytes } from './units.js';
 
+/** A route needs `upstream` or, for an aggregate route, `aggregate`. */
+export const MISSING_UPSTREAM = 'missing required key "upstream" (or "aggregate", for a route that combines several requests)';
+
 /** What the normaliser found: the configuration when there were no problems. */
 export interface NormaliseResult {
   readonly config?: Config;
@@ -388,7 +391,7 @@ class Normaliser {
       if (route.upstream !== undefined && route.aggregate !== undefined) {
         this.problem([...at, 'aggregate'], 'a route has either upstream or aggregate, not both', 'key');
       } else if (route.upstream === undefined && route.aggregate === undefined) {
-        this.problem([...at, 'name'], `route ${JSON.stringify(route.name)} needs an upstream (where to send requests) or an aggregate (parts to combine)`, 'key');
+        this.problem([...at, 'upstream'], MISSING_UPSTREAM);
       } else if (route.upstream !== undefined && upstream === undefined) {
         this.problem([...at, 'upstream'], `unknown upstream ${JSON.stringify(route.upstream)}${didYouMean(route.upstream, Object.keys(upstreams))}`);
       }

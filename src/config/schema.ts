@@ -324,7 +324,6 @@ const Route = Strict(
     name: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.:-]+$', description: 'Unique name for logs, metrics and the admin API.' }),
     match: Type.Optional(Match),
     upstream: Type.Optional(Type.String({ minLength: 1, description: 'Name of the upstream the route sends to. A route has either `upstream` or `aggregate`.' })),
-    aggregate: Type.Optional(AggregateSchema),
     rewrite: Type.Optional(Rewrite),
     requestHeaders: Type.Optional(HeaderEdits),
     responseHeaders: Type.Optional(HeaderEdits),
@@ -337,6 +336,7 @@ const Route = Strict(
     cors: Type.Optional(CorsSchema),
     auth: Type.Optional(AuthSchema),
     rateLimit: Type.Optional(RateLimitSchema),
+    aggregate: Type.Optional(AggregateSchema),
   },
   'A route: which requests, which upstream, what to change on the way. Its middlewares run in the order ipFilter, cors, auth, rateLimit, before a target is picked.',
 );
