@@ -407,3 +407,84 @@ describe('aggregate parts and the circuit breaker', () => {
     }
   });
 });
+
+describe('aggregate fan-out limits and cancellation', () => {
+  it('fans out widely without listener warnings, refuses past maxFanOut, and tells parts their deadline', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    const deadlines: string[] = [];
+    const items = await startBackend((req, res) => {
+      deadlines.push(String(req.headers['x-brisk-timeout-ms']));
+      const url = req.url ?? '/';
+      if (url.startsWith('/list')) return sendJson(res, 200, { ids: Array.from({ length: Number(url.split('=')[1]) }, (_, i) => i) });
+      sendJson(res, 200, { id: Number(url.slice(6)) });
+    });
+    const gw = await startGateway({
+      upstreams: { items: { targets: [{ url: items.url }] } },
+      routes: [
+        {
+          name: 'wide',
+          match: { path: '/wide/:n' },
+          aggregate: {
+            maxFanOut: 40,
+            timeout: '3s',
+            parts: {
+              list: { upstream: 'items', path: '/list?n=${params.n}', hidden: true },
+              each: { upstream: 'items', forEach: 'list.ids', path: '/item/${item}' },
+            },
+          },
+        },
+      ],
+    });
+    try {
+      const ok = await request(`${gw.url}/wide/30`);
+      const body = (await ok.body.json()) as { each: { id: number }[]; list?: unknown };
+      assert.equal(ok.statusCode, 200);
+      assert.deepEqual(body.each.map((e) => e.id), Array.from({ length: 30 }, (_, i) => i), 'results in the order of the list');
+      assert.equal(body.list, undefined, 'hidden');
+      const tooMany = await request(`${gw.url}/wide/41`);
+      assert.equal(tooMany.statusCode, 502);
+      assert.match(((await tooMany.body.json()) as { error: { message: string } }).error.message, /41 elements, more than maxFanOut \(40\)/);
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(warnings.filter((w) => w === 'MaxListenersExceededWarning'), []);
+      const left = Number(deadlines[0]);
+      assert.ok(left > 2000 && left <= 3000, `the part was told ${deadlines[0]} ms are left`);
+    } finally {
+      process.off('warning', onWarning);
+      await gw.stop();
+      await items.close();
+    }
+  });
+
+  it('cancels the running parts when the client goes away', async () => {
+    let closedEarly = 0;
+    const slowBackend = await startBackend((_req, res) => {
+      const timer = setTimeout(() => sendJson(res, 200, { late: true }), 3000);
+      res.on('close', () => {
+        if (!res.writableEnded) closedEarly++;
+        clearTimeout(timer);
+      });
+    });
+    const gw = await startGateway({
+      upstreams: { slow: { targets: [{ url: slowBackend.url }] } },
+      routes: [{ name: 'r', match: { path: '/r' }, aggregate: { parts: { a: { upstream: 'slow', path: '/a' }, b: { upstream: 'slow', path: '/b' } } } }],
+    });
+    try {
+      const controller = new AbortController();
+      const pending = request(`${gw.url}/r`, { signal: controller.signal }).catch(() => null);
+      await new Promise((r) => setTimeout(r, 150));
+      controller.abort();
+      await pending;
+      const t0 = Date.now();
+      while (closedEarly < 2 && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(closedEarly, 2, 'both part requests were cut, long before the backend would have answered');
+      await new Promise((r) => setTimeout(r, 50));
+      const line = gw.logs.find((l) => l['type'] === 'access' && l['route'] === 'r');
+      assert.equal(line?.['status'], 499, 'logged as abandoned by the client');
+    } finally {
+      await gw.stop();
+      await slowBackend.close();
+    }
+  });
+});

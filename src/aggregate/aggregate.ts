@@ -4,6 +4,7 @@
  * `upstreamRequest` (balancer, retries, breaker, limits, health); the parts are scheduled
  * by `DagRun`; the answers are merged into one JSON object.
  */
+import { setMaxListeners } from 'node:events';
 import type { ErrorCode } from '../core/errors.js';
 import type { Exchange } from '../proxy/exchange.js';
 import type { ClientRequest } from '../proxy/context.js';
@@ -125,6 +126,9 @@ class AggregateRun implements TemplateScope {
     this.baseHeaders = base;
     this.host = host;
     if (agg.readsQuery && ex.query !== '') this.queryParams = new URLSearchParams(ex.query);
+    // Every part request listens on the one signal (a fan-out adds one listener per
+    // element): not a leak, so no MaxListenersExceededWarning.
+    setMaxListeners(0, this.controller.signal);
   }
 
   begin(): void {
@@ -239,6 +243,7 @@ class AggregateRun implements TemplateScope {
       timeoutMs: c.timeoutMs,
       signal: this.controller.signal,
       maxBodyBytes: c.maxBodySize,
+      deadlineHeader: this.ex.rt.config.proxy.deadlineHeader,
     });
     return parseAnswer(part, path, res);
   }
@@ -325,6 +330,7 @@ class AggregateRun implements TemplateScope {
     const ex = this.ex;
     const edits = ex.route!.responseHeaderEdits;
     if (edits !== null) edits.apply(headers, ex.params, ex.requestId!);
+    ex.bytesOut = Buffer.byteLength(body);
     ex.answer({ status: 200, headers, body });
   }
 }

@@ -37,6 +37,8 @@ export interface UpstreamRequestOptions {
   readonly signal?: AbortSignal;
   /** Largest response body kept; a larger one fails with `BRISK_UPSTREAM_RESPONSE_TOO_LARGE`. `0`: no limit. Default 1 MiB. */
   readonly maxBodyBytes?: number;
+  /** A header that tells the target how many milliseconds are left of `timeoutMs` (`proxy.deadlineHeader`), set per try. */
+  readonly deadlineHeader?: string | false;
 }
 
 export interface UpstreamResponse {
@@ -94,6 +96,7 @@ class UpstreamCall {
   private readonly maxBody: number;
   private readonly headers: string[];
   private readonly hostIndex: number;
+  private deadlineIndex = -1;
   private attempts = 0;
   private retries = 0;
   private tried: Set<Target> | null = null;
@@ -120,6 +123,11 @@ class UpstreamCall {
     this.headers = given === undefined ? [] : given.slice();
     this.hostIndex = this.headers.length + 1;
     this.headers.push('host', '');
+    const deadlineHeader = options.deadlineHeader;
+    if (typeof deadlineHeader === 'string' && options.timeoutMs > 0) {
+      this.deadlineIndex = this.headers.length + 1;
+      this.headers.push(deadlineHeader, '');
+    }
   }
 
   start(): void {
@@ -159,6 +167,7 @@ class UpstreamCall {
     const headers = this.headers;
     const host = this.options.host;
     headers[this.hostIndex] = this.upstream.config.hostHeader === 'target' || host === undefined || host === '' ? target.hostHeader : host;
+    if (this.deadlineIndex !== -1) headers[this.deadlineIndex] = String(Math.max(0, this.deadline - Date.now()));
     const body = this.options.body ?? null;
     const opts: Dispatcher.DispatchOptions = {
       path: target.basePath === '' ? this.options.path : target.basePath + this.options.path,
@@ -245,7 +254,7 @@ class UpstreamCall {
   fail(code: ErrorCode, message: string, target: string | null, cancelled = false): void {
     if (this.settled) return;
     // A body over the caller's limit, or a caller that gave up, says nothing about the upstream's health.
-    this.settle(cancelled || code === 'BRISK_UPSTREAM_RESPONSE_TOO_LARGE' ? -1 : 0);
+    this.settle(cancelled || code === 'BRISK_UPSTREAM_RESPONSE_TOO_LARGE' || code === 'BRISK_UPSTREAM_OVERLOADED' ? -1 : 0);
     this.reject(new UpstreamRequestError(code, message, this.upstream.name, target, this.attempts, cancelled));
   }
 
