@@ -488,3 +488,38 @@ describe('aggregate fan-out limits and cancellation', () => {
     }
   });
 });
+
+describe('aggregate routes: reload and hostile answers', () => {
+  it('a reload adds an aggregate route; a merged "__proto__" from a backend stays plain data', async () => {
+    const backend = await startBackend((req, res) => {
+      if (req.url === '/proto') {
+        const text = '{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}},"a":1}';
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+        return void res.end(text);
+      }
+      sendJson(res, 200, { path: req.url });
+    });
+    const base = { upstreams: { b: { targets: [{ url: backend.url }] } }, routes: [{ name: 'plain', match: { pathPrefix: '/plain' }, upstream: 'b' }] };
+    const gw = await startGateway(base);
+    try {
+      assert.equal((await request(`${gw.url}/agg`)).statusCode, 404);
+      gw.writeConfig({
+        ...base,
+        routes: [...base.routes, { name: 'agg', match: { path: '/agg' }, aggregate: { parts: { p: { upstream: 'b', path: '/proto', merge: true }, q: { upstream: 'b', path: '/q/${p.a}' } } } }],
+      });
+      const reload = await request(`${gw.adminUrl}/api/reload`, { method: 'POST' });
+      assert.equal(reload.statusCode, 200, await reload.body.text());
+      const res = await request(`${gw.url}/agg`);
+      const text = await res.body.text();
+      assert.equal(res.statusCode, 200, text);
+      const body = JSON.parse(text) as Json;
+      assert.equal(body['a'], 1);
+      assert.deepEqual(body['q'], { path: '/q/1' });
+      assert.ok(Object.hasOwn(body, '__proto__'), 'kept as an own key');
+      assert.equal(({} as Json)['polluted'], undefined, 'Object.prototype untouched');
+    } finally {
+      await gw.stop();
+      await backend.close();
+    }
+  });
+});
