@@ -48,6 +48,26 @@ describe('aggregate configuration', () => {
     assert.deepEqual(result.warnings, [], 'orders and users count as used');
   });
 
+  it('warns about route keys that do not apply to an aggregate route', () => {
+    const result = parseConfigText(
+      HEAD +
+        `  - name: details
+    retry: { attempts: 1 }
+    timeouts: { response: 1s, total: 3s }
+    aggregate:
+      parts:
+        order: { upstream: orders, path: /o }
+        user: { upstream: users, path: /u }
+`,
+      'brisk.yaml',
+    );
+    assert.ok(result.ok);
+    const text = result.warnings.map(formatProblem).join('\n');
+    assert.match(text, /brisk\.yaml:7:5  routes\.0\.retry  retry does not apply to an aggregate route/);
+    assert.match(text, /brisk\.yaml:8:17  routes\.0\.timeouts\.response  only timeouts\.total \(the whole answer\) applies to an aggregate route/);
+    assert.equal(result.config.routes[0]!.timeouts?.totalMs, 3000);
+  });
+
   it('reports a dependency cycle at the part, with the cycle spelled out', () => {
     const p = problems(`  - name: loop
     aggregate:

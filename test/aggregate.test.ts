@@ -166,6 +166,17 @@ describe('aggregate routes', () => {
           aggregate: { timeout: '150ms', parts: { late: { upstream: 'slow', path: '/?delay=2000' } } },
         },
         {
+          name: 'total-deadline',
+          match: { path: '/total' },
+          timeouts: { total: '400ms' },
+          aggregate: {
+            parts: {
+              a: { upstream: 'orders', path: '/orders/1?delay=100' },
+              b: { upstream: 'users', path: '/users/${a.userId}?delay=2000' },
+            },
+          },
+        },
+        {
           name: 'flaky',
           match: { path: '/flaky' },
           aggregate: { parts: { p: { upstream: 'flaky', path: '/products/1' } } },
@@ -300,6 +311,16 @@ describe('aggregate routes', () => {
     assert.equal((r.body['error'] as Json)['code'], 'BRISK_AGGREGATE_PART_TIMEOUT');
     assert.match(String((r.body['error'] as Json)['message']), /part "late".*150ms/);
     assert.ok(r.ms < 1000, `answered in ${r.ms.toFixed(0)} ms`);
+  });
+
+  it('the route\'s timeouts.total bounds the whole answer: 504 naming the parts still running', async () => {
+    const r = await get('/total');
+    assert.equal(r.status, 504, JSON.stringify(r.body));
+    const error = r.body['error'] as Json;
+    assert.equal(error['code'], 'BRISK_AGGREGATE_PART_TIMEOUT');
+    assert.match(String(error['message']), /timeouts\.total \(400ms\); still running: part "b"/);
+    assert.equal(r.headers['x-brisk-aggregate-part'], 'b');
+    assert.ok(r.ms < 1500, `answered in ${r.ms.toFixed(0)} ms`);
   });
 
   it('retries a part on another target when one refuses connections', async () => {

@@ -135,12 +135,33 @@ class AggregateRun implements TemplateScope {
     // The client may leave while parts run: then nothing more is started or sent.
     this.ex.res.once('close', () => {
       if (this.done) return;
-      this.done = true;
-      this.run.stop();
-      this.controller.abort();
+      this.finish();
       this.ex.answer({ status: 499 });
     });
+    const total = this.ex.route!.config.timeouts?.totalMs ?? 0;
+    if (total > 0) this.timer = setTimeout(() => this.onDeadline(total), total);
     this.run.begin();
+  }
+
+  private timer: NodeJS.Timeout | null = null;
+
+  /** Nothing more is started, what runs is cancelled. */
+  private finish(): void {
+    this.done = true;
+    this.run.stop();
+    this.controller.abort();
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  /** The route's `timeouts.total` passed: the answer is a 504 naming the parts still running. */
+  private onDeadline(ms: number): void {
+    this.timer = null;
+    if (this.done) return;
+    const running = this.agg.parts.filter((p) => this.run.isRunning(p.index)).map((p) => `"${p.config.name}"`);
+    this.finish();
+    const message = `the aggregate answer took longer than the route's timeouts.total (${ms}ms); still running: part${running.length === 1 ? '' : 's'} ${running.join(', ')}`;
+    this.ex.answer({ status: 504, code: 'BRISK_AGGREGATE_PART_TIMEOUT', message, headers: ['x-brisk-aggregate-part', running.join(',').replaceAll('"', '')] });
   }
 
   // ---- TemplateScope -----------------------------------------------------------------
@@ -291,9 +312,7 @@ class AggregateRun implements TemplateScope {
 
   /** A required part failed: the whole answer is an error naming it; the other parts are cancelled. */
   private failRequired(part: CompiledPart, cause: ErrorCode, message: string): void {
-    this.done = true;
-    this.run.stop();
-    this.controller.abort();
+    this.finish();
     const code: ErrorCode = cause === 'BRISK_AGGREGATE_PART_TIMEOUT' ? 'BRISK_AGGREGATE_PART_TIMEOUT' : 'BRISK_AGGREGATE_PART_FAILED';
     const text = cause === code ? message : `${message} (${cause})`;
     this.ex.answer({ status: code === 'BRISK_AGGREGATE_PART_TIMEOUT' ? 504 : 502, code, message: `required ${text}`, headers: ['x-brisk-aggregate-part', part.config.name] });
@@ -303,7 +322,7 @@ class AggregateRun implements TemplateScope {
 
   private answer(): void {
     if (this.done) return;
-    this.done = true;
+    this.finish();
     const out: Record<string, unknown> = {};
     const parts = this.agg.parts;
     for (const i of this.agg.answerOrder) {

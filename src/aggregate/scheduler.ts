@@ -91,6 +91,11 @@ export class DagRun {
     this.stopped = true;
   }
 
+  /** Node `i` was started and has not finished. */
+  isRunning(i: number): boolean {
+    return this.state[i] === 1;
+  }
+
   get isStopped(): boolean {
     return this.stopped;
   }

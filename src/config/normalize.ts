@@ -416,8 +416,11 @@ class Normaliser {
       if (route.aggregate !== undefined) {
         const aggregate = this.adopt([...at, 'aggregate'], normalizeAggregate(route.aggregate, Object.keys(upstreams)));
         if (aggregate !== undefined) result.aggregate = aggregate;
-        for (const key of ['rewrite', 'retry', 'hedge', 'fallback', 'timeouts'] as const) {
+        for (const key of ['rewrite', 'retry', 'hedge', 'fallback'] as const) {
           if (route[key] !== undefined) this.warn([...at, key], `${key} does not apply to an aggregate route (each part uses its upstream's settings and its own timeout)`, 'key');
+        }
+        for (const key of ['connect', 'response', 'idle'] as const) {
+          if (route.timeouts?.[key] !== undefined) this.warn([...at, 'timeouts', key], `only timeouts.total (the whole answer) applies to an aggregate route; each part has its own timeout`, 'key');
         }
       }
       const baseDir = this.#context.baseDir;
