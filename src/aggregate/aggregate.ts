@@ -222,7 +222,7 @@ class AggregateRun implements TemplateScope {
       }
     } catch (error) {
       this.item = undefined;
-      this.controllerFor(requests);
+      ignoreOutcome(requests);
       this.partFailed(part, 'BRISK_AGGREGATE_PART_SKIPPED', 0, `part "${part.config.name}" not requested: ${(error as Error).message}`);
       return;
     } finally {
@@ -232,11 +232,6 @@ class AggregateRun implements TemplateScope {
       (values) => this.partSucceeded(part, values),
       (err: unknown) => this.requestFailed(part, err),
     );
-  }
-
-  /** Requests already sent for a fan-out that could not be completed are left to finish; their outcome is ignored. */
-  private controllerFor(requests: Promise<unknown>[]): void {
-    for (const r of requests) r.catch(() => {});
   }
 
   private headersFor(part: CompiledPart): string[] {
@@ -375,6 +370,11 @@ function parseAnswer(part: CompiledPart, path: string, res: UpstreamResponse): u
   } catch {
     throw new PartAnswerError('BRISK_AGGREGATE_PART_NOT_JSON', 502, `part "${name}": upstream "${part.upstream.name}" answered ${res.status} to ${part.config.method} ${path}, but the body is not JSON`);
   }
+}
+
+/** Requests already sent for a fan-out that could not be completed finish (or are cancelled with the run); their outcome is ignored. */
+function ignoreOutcome(requests: readonly Promise<unknown>[]): void {
+  for (const r of requests) r.catch(() => {});
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
