@@ -87,7 +87,6 @@ export function runAggregate(agg: AggregateRoute, ex: Exchange, req: ClientReque
 
 class AggregateRun implements TemplateScope {
   private readonly results: unknown[];
-  private readonly ok: boolean[];
   private errors: PartError[] | null = null;
   private readonly controller = new AbortController();
   private readonly run: DagRun;
@@ -104,7 +103,6 @@ class AggregateRun implements TemplateScope {
   ) {
     const n = agg.parts.length;
     this.results = new Array<unknown>(n).fill(null);
-    this.ok = new Array<boolean>(n).fill(false);
     this.run = new DagRun(agg.shape, {
       start: (i) => this.startPart(i),
       skip: (i, failed) => this.onSkip(i, failed),
@@ -267,7 +265,6 @@ class AggregateRun implements TemplateScope {
   private partSucceeded(part: CompiledPart, value: unknown): void {
     if (this.done) return;
     this.results[part.index] = value;
-    this.ok[part.index] = true;
     this.run.done(part.index, true);
   }
 
