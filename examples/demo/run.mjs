@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Runs the demo shop: three "products" instances and one "users" service as child
+ * Runs the demo shop: three "products" instances, one "users" and one "orders" service as child
  * processes, and Brisk in front of them with examples/demo/brisk.yaml. `npm start`
  * calls this after installing and building.
  *
@@ -31,6 +31,7 @@ const SERVICES = [
   { name: 'products-2', script: 'products.mjs', port: 7102, instance: '2' },
   { name: 'products-3', script: 'products.mjs', port: 7103, instance: '3' },
   { name: 'users-1', script: 'users.mjs', port: 7201, instance: '1' },
+  { name: 'orders-1', script: 'orders.mjs', port: 7301, instance: '1' },
 ];
 
 /** Longer than the gateway's default drain (proxy.drainTimeout, 10 s). */
@@ -264,6 +265,8 @@ function printBanner(backendsOnly, children) {
       [`curl -i -X POST -H 'content-type: application/json' -d '{"name":"Mug","price":12}' ${gw}/api/products`, '201 Created'],
       [`curl ${gw}/api/users`, 'the users service'],
       [`curl ${gw}/api/users/whoami`, 'X-Forwarded-For, X-Request-Id, Via as the service got them'],
+      [`curl ${gw}/api/orders/1/details`, 'one call, three services: the order with its user and products (an aggregate route)'],
+      [`curl ${gw}/api/orders/4/details`, 'its user does not exist: the rest is answered, with an "errors" entry'],
       [`curl -i ${gw}/shop/products/3`, 'rewritten to /api/products/3, answered with x-served-via: brisk'],
       [`curl -N ${gw}/api/products/stream`, 'server-sent events, streamed through as they come'],
       [`curl -i '${gw}/api/products/slow?ms=3000'`, 'a 504 from Brisk: 2 s per try, 2.5 s in all'],

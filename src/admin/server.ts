@@ -1,4 +1,5 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { aggregateSummary } from '../aggregate/summary.js';
 import { formatProblem, redactConfig } from '../config/load.js';
 import { BriskError, errorBody, type ErrorCode, ERROR_CODES } from '../core/errors.js';
 import type { Gateway } from '../gateway/gateway.js';
@@ -40,7 +41,14 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
     GET: (gw, _req, res) =>
       json(res, 200, {
         version: gw.runtime.version,
-        routes: gw.runtime.router.routes.map((r) => ({ name: r.name, match: r.config.match, upstream: r.config.upstream, rewrite: r.config.rewrite, maxBodySize: r.config.maxBodySize })),
+        routes: gw.runtime.router.routes.map((r) => ({
+          name: r.name,
+          match: r.config.match,
+          upstream: r.config.upstream || undefined,
+          aggregate: r.config.aggregate === undefined ? undefined : aggregateSummary(r.config.aggregate),
+          rewrite: r.config.rewrite,
+          maxBodySize: r.config.maxBodySize,
+        })),
       }),
   },
   '/api/upstreams': {

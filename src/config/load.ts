@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { compileRouter } from '../router/index.js';
 import { didYouMean } from './did-you-mean.js';
-import { normalise } from './normalize.js';
+import { MISSING_UPSTREAM, normalise } from './normalize.js';
 import { parseYaml, type PathProblem, type Position, type YamlLocator } from './positions.js';
 import type { Config, ConfigProblem } from './types.js';
 import { validateSchema } from './validate.js';
@@ -104,6 +104,7 @@ function referenceProblems(data: unknown): PathProblem[] {
   const names = Object.keys(upstreams);
   routes.forEach((route: unknown, i) => {
     const name = (route as { upstream?: unknown } | null)?.upstream;
+    if (typeof route === 'object' && route !== null && name === undefined && !('aggregate' in route)) problems.push({ path: ['routes', i, 'upstream'], message: MISSING_UPSTREAM });
     if (typeof name === 'string' && !Object.hasOwn(upstreams, name)) {
       problems.push({ path: ['routes', i, 'upstream'], message: `unknown upstream ${JSON.stringify(name)}${didYouMean(name, names)}`, at: 'value' });
     }

@@ -7,6 +7,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { addressesOverlap, hostPatternProblem, ipOrCidrProblem, isHeaderName, isHeaderValue, isWildcardHost, parseAddress, type HostPort } from './addresses.js';
+import { normalizeAggregate } from '../aggregate/schema.js';
 import { normalizeAuth } from '../middlewares/auth/schema.js';
 import { normalizeCors } from '../middlewares/cors/schema.js';
 import { normalizeIpFilter } from '../middlewares/ip-filter/schema.js';
@@ -37,6 +38,9 @@ import type {
   UpstreamConfig,
 } from './types.js';
 import { MAX_DURATION_MS, durationMs, sizeBytes } from './units.js';
+
+/** A route needs `upstream` or, for an aggregate route, `aggregate`. */
+export const MISSING_UPSTREAM = 'missing required key "upstream" (or "aggregate", for a route that combines several requests)';
 
 /** What the normaliser found: the configuration when there were no problems. */
 export interface NormaliseResult {
@@ -105,7 +109,7 @@ class Normaliser {
     const upstreams: Record<string, UpstreamConfig> = {};
     for (const [name, upstream] of Object.entries(raw.upstreams)) putOwn(upstreams, name, this.upstream(name, upstream));
     const routes = this.routes(raw.routes, upstreams, limits.maxBodySize);
-    const used = new Set(routes.map((r) => r.upstream));
+    const used = new Set(routes.flatMap((r) => [r.upstream, ...(r.aggregate?.parts.map((p) => p.upstream) ?? [])]));
     for (const name of Object.keys(upstreams)) {
       if (!used.has(name)) this.warn(['upstreams', name], `upstream ${JSON.stringify(name)} is not used by any route`, 'key');
     }
@@ -385,8 +389,12 @@ class Normaliser {
       const earlier = names.get(route.name);
       if (earlier !== undefined) this.problem([...at, 'name'], `route name ${JSON.stringify(route.name)} is already used by routes.${earlier}`);
       else names.set(route.name, index);
-      const upstream = Object.hasOwn(upstreams, route.upstream) ? upstreams[route.upstream] : undefined;
-      if (upstream === undefined) {
+      const upstream = route.upstream !== undefined && Object.hasOwn(upstreams, route.upstream) ? upstreams[route.upstream] : undefined;
+      if (route.upstream !== undefined && route.aggregate !== undefined) {
+        this.problem([...at, 'aggregate'], 'a route has either upstream or aggregate, not both', 'key');
+      } else if (route.upstream === undefined && route.aggregate === undefined) {
+        this.problem([...at, 'upstream'], MISSING_UPSTREAM);
+      } else if (route.upstream !== undefined && upstream === undefined) {
         this.problem([...at, 'upstream'], `unknown upstream ${JSON.stringify(route.upstream)}${didYouMean(route.upstream, Object.keys(upstreams))}`);
       }
       const result: {
@@ -395,7 +403,7 @@ class Normaliser {
         name: route.name,
         index,
         match: this.match([...at, 'match'], route.match),
-        upstream: route.upstream,
+        upstream: route.upstream ?? '',
         maxBodySize: this.size([...at, 'maxBodySize'], route.maxBodySize, defaultMaxBody),
       };
       if (route.priority !== undefined) result.priority = normalizePriority(route.priority);
@@ -409,6 +417,16 @@ class Normaliser {
       if (route.hedge !== undefined) result.hedge = this.hedge([...at, 'hedge'], route.hedge);
       if (route.fallback !== undefined) result.fallback = this.fallback([...at, 'fallback'], route.fallback, upstreams, upstream);
       if (route.concurrency !== undefined) result.concurrency = this.adopt([...at, 'concurrency'], normalizeConcurrency(route.concurrency));
+      if (route.aggregate !== undefined) {
+        const aggregate = this.adopt([...at, 'aggregate'], normalizeAggregate(route.aggregate, Object.keys(upstreams)));
+        if (aggregate !== undefined) result.aggregate = aggregate;
+        for (const key of ['rewrite', 'retry', 'hedge', 'fallback'] as const) {
+          if (route[key] !== undefined) this.warn([...at, key], `${key} does not apply to an aggregate route (each part uses its upstream's settings and its own timeout)`, 'key');
+        }
+        for (const key of ['connect', 'response', 'idle'] as const) {
+          if (route.timeouts?.[key] !== undefined) this.warn([...at, 'timeouts', key], `only timeouts.total (the whole answer) applies to an aggregate route; each part has its own timeout`, 'key');
+        }
+      }
       const baseDir = this.#context.baseDir;
       if (route.ipFilter !== undefined) result.ipFilter = this.adopt([...at, 'ipFilter'], normalizeIpFilter(route.ipFilter, baseDir));
       if (route.cors !== undefined) result.cors = this.adopt([...at, 'cors'], normalizeCors(route.cors, baseDir));

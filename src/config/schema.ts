@@ -6,6 +6,7 @@
  * and normalised by the loader into milliseconds and bytes.
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { AggregateSchema } from '../aggregate/schema.js';
 import { AuthSchema } from '../middlewares/auth/schema.js';
 import { CorsSchema } from '../middlewares/cors/schema.js';
 import { IpFilterSchema } from '../middlewares/ip-filter/schema.js';
@@ -323,7 +324,7 @@ const Route = Strict(
   {
     name: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.:-]+$', description: 'Unique name for logs, metrics and the admin API.' }),
     match: Type.Optional(Match),
-    upstream: Type.String({ minLength: 1, description: 'Name of the upstream the route sends to.' }),
+    upstream: Type.Optional(Type.String({ minLength: 1, description: 'Name of the upstream the route sends to. A route has either `upstream` or `aggregate`.' })),
     rewrite: Type.Optional(Rewrite),
     requestHeaders: Type.Optional(HeaderEdits),
     responseHeaders: Type.Optional(HeaderEdits),
@@ -338,6 +339,7 @@ const Route = Strict(
     cors: Type.Optional(CorsSchema),
     auth: Type.Optional(AuthSchema),
     rateLimit: Type.Optional(RateLimitSchema),
+    aggregate: Type.Optional(AggregateSchema),
   },
   'A route: which requests, which upstream, what to change on the way. Its middlewares run in the order ipFilter, cors, auth, rateLimit, concurrency, before a target is picked.',
 );

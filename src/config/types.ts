@@ -1,3 +1,4 @@
+import type { AggregateConfig } from '../aggregate/schema.js';
 import type { CircuitBreakerConfig } from '../upstreams/resilience/breaker.js';
 import type { UpstreamLimitsConfig } from '../upstreams/resilience/limits.js';
 import type { AuthConfig } from '../middlewares/auth/schema.js';
@@ -65,7 +66,10 @@ export interface RouteConfig {
   /** Position of the route in the file, the last tie-breaker. */
   readonly index: number;
   readonly match: RouteMatch;
+  /** '' for an aggregate route (one with `aggregate`). */
   readonly upstream: string;
+  /** Set instead of `upstream`: the parts requested and merged (src/aggregate/). */
+  readonly aggregate?: AggregateConfig;
   readonly rewrite?: RouteRewrite;
   readonly requestHeaders?: HeaderEdits;
   readonly responseHeaders?: HeaderEdits;

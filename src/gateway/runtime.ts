@@ -1,3 +1,4 @@
+import { compileAggregate, type AggregateRoute } from '../aggregate/aggregate.js';
 import type { Config } from '../config/types.js';
 import type { Middleware } from '../core/middleware.js';
 import { buildPipeline, type MiddlewareCache } from '../middlewares/index.js';
@@ -17,8 +18,10 @@ export interface Runtime {
   readonly config: Config;
   readonly router: Router;
   readonly upstreams: ReadonlyMap<string, Upstream>;
-  /** The upstream of each route, by the route's position in the file. */
-  readonly upstreamOfRoute: readonly Upstream[];
+  /** The upstream of each route, by the route's position in the file (none for an aggregate route). */
+  readonly upstreamOfRoute: readonly (Upstream | undefined)[];
+  /** Each aggregate route's compiled parts, by position in the file; null for other routes. */
+  readonly aggregateOfRoute: readonly (AggregateRoute | null)[];
   readonly trust: TrustedProxies;
   readonly headerClassifier: HeaderClassifier;
   /** Whether any route matches on headers (only then is node's header object built). */
@@ -63,6 +66,7 @@ export function buildRuntime(
   }
   const upstreamOfRoute: Upstream[] = [];
   for (const route of config.routes) {
+    if (route.aggregate !== undefined) continue;
     const upstream = upstreams.get(route.upstream);
     // The loader has already rejected unknown names; this guards against a hand-built config.
     if (upstream === undefined) throw new Error(`route "${route.name}" names unknown upstream "${route.upstream}"`);
@@ -75,6 +79,7 @@ export function buildRuntime(
     router: compileRouter(config.routes),
     upstreams,
     upstreamOfRoute,
+    aggregateOfRoute: config.routes.map((r) => (r.aggregate === undefined ? null : compileAggregate(r.aggregate, upstreams))),
     trust: new TrustedProxies(config.proxy.trustedProxies),
     headerClassifier: new HeaderClassifier(config.proxy.requestIdHeader),
     routesReadHeaders: config.routes.some((r) => Object.keys(r.match.headers).length > 0),

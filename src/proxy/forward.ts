@@ -8,6 +8,7 @@ import type { Runtime } from '../gateway/runtime.js';
 import { connectionListedNames, forwardedNode, HeaderKind, isAcceptableRequestId, removeNamed } from './headers.js';
 import { unmapIPv4 } from './trust.js';
 import { runPipeline } from '../core/middleware.js';
+import { runAggregate } from '../aggregate/aggregate.js';
 import { Exchange } from './exchange.js';
 import { PipelineContext } from './pipeline-context.js';
 export type { ClientRequest, ClientResponse, ProxyState } from './context.js';
@@ -131,8 +132,9 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
   if (match === null) return refuse(plan, 'BRISK_ROUTE_NOT_FOUND', `no route for ${req.method} ${path}`);
   const route = match.route;
   plan.route = route;
-  const upstream = rt.upstreamOfRoute[route.config.index]!;
-  plan.upstream = upstream;
+  // Undefined for an aggregate route: its parts name their own upstreams.
+  const upstream = rt.upstreamOfRoute[route.config.index];
+  plan.upstream = upstream ?? null;
 
   const maxBody = route.config.maxBodySize;
   if (maxBody > 0 && plan.contentLength > maxBody) {
@@ -157,7 +159,7 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
   plan.clientIp = trusted && xff !== undefined ? clientFromChain(xff, peer, rt) : peer;
   const proto = socket.encrypted === true ? 'https' : 'http';
   // With `hostHeader: target` the value is filled in per try, once the target is known.
-  const hostForUpstream = upstream.config.hostHeader === 'target' ? '' : host;
+  const hostForUpstream = upstream?.config.hostHeader === 'target' ? '' : host;
   if (hostForUpstream !== undefined) {
     plan.hostIndex = out.length + 1;
     out.push('host', hostForUpstream);
@@ -182,7 +184,7 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
   plan.query = query;
   if (route.requestHeaderEdits !== null) route.requestHeaderEdits.apply(out, params, requestId);
   const deadlineHeader = cfg.proxy.deadlineHeader;
-  if (deadlineHeader !== false && (route.config.timeouts ?? upstream.config.timeouts).totalMs > 0) {
+  if (deadlineHeader !== false && upstream !== undefined && (route.config.timeouts ?? upstream.config.timeouts).totalMs > 0) {
     plan.deadlineIndex = out.length + 1;
     out.push(deadlineHeader, '');
   }
@@ -197,7 +199,8 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
  * when no target can take the request.
  */
 export function pickTarget(plan: ForwardPlan, req: ClientRequest): boolean {
-  const upstream = plan.upstream!;
+  const upstream = plan.upstream;
+  if (upstream === null) return refuse(plan, 'BRISK_BAD_REQUEST', `route "${plan.route!.name}" aggregates several requests; it takes no connection upgrade`);
   const rawHeaders = req.rawHeaders;
   if (upstream.hash !== null) plan.hashKey = upstream.hashKeyOf(rawHeaders, plan.path, plan.clientIp);
   let target = upstream.sticky === null ? null : upstream.stickyTarget(rawHeaders);
@@ -293,6 +296,11 @@ export function shedRefusal(shedder: LoadShedder, plan: ForwardPlan, req: Client
 
 function forward(ex: Exchange, req: ClientRequest): void {
   if (ex.isDone) return; // the client left while the pipeline was waiting
+  const aggregate = ex.rt.aggregateOfRoute[ex.route!.config.index];
+  if (aggregate !== null && aggregate !== undefined) {
+    runAggregate(aggregate, ex, req);
+    return;
+  }
   if (!ex.admit()) return;
   if (!pickTarget(ex, req)) {
     ex.fail(ex.failCode!, ex.failMessage);

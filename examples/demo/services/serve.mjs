@@ -1,4 +1,4 @@
-// What both demo services share: JSON answers that say who served them, listening with a
+// What the demo services share: JSON answers that say who served them, listening with a
 // clear error, and a graceful stop on SIGTERM/SIGINT.
 
 /** A `send(res, status, body, headers)` that writes pretty JSON with `x-served-by`. */
