@@ -287,11 +287,11 @@ describe('aggregate routes', () => {
     for (const e of errors) assert.deepEqual(Object.keys(e).sort(), ['code', 'message', 'part', 'status']);
   });
 
-  it('a required part that fails gives a 502 with a code and a message naming the part', async () => {
+  it('a required part that answers 404 gives the client 404, with a code and a message naming the part', async () => {
     const r = await get('/required-fails');
-    assert.equal(r.status, 502);
+    assert.equal(r.status, 404);
     const error = r.body['error'] as Json;
-    assert.equal(error['code'], 'BRISK_AGGREGATE_PART_FAILED');
+    assert.equal(error['code'], 'BRISK_AGGREGATE_PART_NOT_FOUND');
     assert.match(String(error['message']), /part "user"/);
     assert.match(String(error['message']), /404/);
     assert.equal(r.headers['x-brisk-aggregate-part'], 'user');
@@ -362,7 +362,7 @@ describe('aggregate routes', () => {
     assert.equal(missing.status, 502, 'a template value that is missing (no x-tenant header) is not filled with nothing');
     assert.match(String((missing.body['error'] as Json)['message']), /\$\{headers\.x-tenant\} has no value/);
     const bad = await get('/qh?order=..%2F..%2Fadmin', { 'x-tenant': 'acme' });
-    assert.equal(bad.status, 502, `the value stays one encoded segment and finds no order: ${JSON.stringify(bad.body)}`);
+    assert.equal(bad.status, 404, `the value stays one encoded segment and finds no order: ${JSON.stringify(bad.body)}`);
     assert.equal(seen.at(-1)!.path, '/orders/..%2F..%2Fadmin');
   });
 

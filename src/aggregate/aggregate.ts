@@ -288,7 +288,7 @@ class AggregateRun implements TemplateScope {
   private partFailed(part: CompiledPart, code: ErrorCode, status: number, message: string): void {
     if (this.done) return;
     if (part.config.required) {
-      this.failRequired(part, code, message);
+      this.failRequired(part, code, message, status);
       return;
     }
     (this.errors ??= []).push({ part: part.config.name, code, status: status === 0 ? 502 : status, message });
@@ -303,8 +303,13 @@ class AggregateRun implements TemplateScope {
   }
 
   /** A required part failed: the whole answer is an error naming it; the other parts are cancelled. */
-  private failRequired(part: CompiledPart, cause: ErrorCode, message: string): void {
+  private failRequired(part: CompiledPart, cause: ErrorCode, message: string, status = 0): void {
     this.finish();
+    if (cause === 'BRISK_AGGREGATE_PART_STATUS' && (status === 404 || status === 410)) {
+      // The thing the answer is built around does not exist: that is the client's answer, not a gateway failure.
+      this.ex.answer({ status, code: 'BRISK_AGGREGATE_PART_NOT_FOUND', message: `required ${message}`, headers: ['x-brisk-aggregate-part', part.config.name] });
+      return;
+    }
     const code: ErrorCode = cause === 'BRISK_AGGREGATE_PART_TIMEOUT' ? 'BRISK_AGGREGATE_PART_TIMEOUT' : 'BRISK_AGGREGATE_PART_FAILED';
     const text = cause === code ? message : `${message} (${cause})`;
     this.ex.answer({ status: code === 'BRISK_AGGREGATE_PART_TIMEOUT' ? 504 : 502, code, message: `required ${text}`, headers: ['x-brisk-aggregate-part', part.config.name] });

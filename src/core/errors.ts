@@ -29,6 +29,10 @@ export const ERROR_CODES = {
   BRISK_UPSTREAM_RESPONSE_TOO_LARGE: { status: 502, description: "The upstream target's response body was larger than the caller allows (an aggregate part's `maxBodySize`); it was cut off and not used." },
   BRISK_AGGREGATE_PART_FAILED: { status: 502, description: 'A required part of an `aggregate` route failed (connection, error status, invalid JSON, body too large, or a part it depends on failed); the message names the part, its upstream and the cause.' },
   BRISK_AGGREGATE_PART_TIMEOUT: { status: 504, description: "A required part of an `aggregate` route got no complete answer within its `timeout`, or the whole answer took longer than the route's `timeouts.total`; the message names the part(s). For an optional part the same code appears in the response's `errors` list." },
+  BRISK_AGGREGATE_PART_NOT_FOUND: {
+    status: 404,
+    description: 'A required part of an `aggregate` route answered 404 or 410 (the resource the answer is built around does not exist); the client gets that status, and the message names the part.',
+  },
   BRISK_AGGREGATE_PART_STATUS: { status: 502, description: "Appears in an aggregate response's `errors` list: the part's target answered with a non-2xx status (the entry's `status` is that status)." },
   BRISK_AGGREGATE_PART_NOT_JSON: { status: 502, description: "Appears in an aggregate response's `errors` list: the part's target answered 2xx, but the body is not JSON." },
   BRISK_AGGREGATE_PART_SKIPPED: { status: 502, description: "Appears in an aggregate response's `errors` list: the part was not requested because a part it depends on failed, or its template had no value to fill in." },
