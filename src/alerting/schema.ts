@@ -51,7 +51,7 @@ const Action = Strict(
       Type.Array(Type.String({ minLength: 1 }), {
         minItems: 1,
         description:
-          'A program and its arguments, run without a shell (`["/usr/local/bin/page-oncall", "--team", "shop"]`). The alert is in its environment: `BRISK_ALERT_RULE`, `BRISK_ALERT_STATE` (`firing`/`resolved`), `BRISK_ALERT_SEVERITY`, `BRISK_ALERT_VALUE`, `BRISK_ALERT_SUMMARY`, `BRISK_ALERT_LABELS` (JSON) and `BRISK_ALERT_LABEL_<NAME>` per label. Its output is logged.',
+          'A program and its arguments, run without a shell (`["/usr/local/bin/page-oncall", "--team", "shop"]`). The alert is in its environment: BRISK_ALERT_RULE, BRISK_ALERT_STATE (firing or resolved), BRISK_ALERT_SEVERITY, BRISK_ALERT_VALUE, BRISK_ALERT_SUMMARY, BRISK_ALERT_LABELS (JSON) and BRISK_ALERT_LABEL_<NAME> per label. Its output is logged.',
       }),
     ),
     env: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), Type.String(), { description: 'Extra environment variables for `command`.' })),

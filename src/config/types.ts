@@ -1,5 +1,6 @@
 import type { CircuitBreakerConfig } from '../upstreams/resilience/breaker.js';
 import type { UpstreamLimitsConfig } from '../upstreams/resilience/limits.js';
+import type { AlertingConfig } from '../alerting/schema.js';
 import type { AuthConfig } from '../middlewares/auth/schema.js';
 import type { CorsConfig } from '../middlewares/cors/schema.js';
 import type { IpFilterConfig } from '../middlewares/ip-filter/schema.js';
@@ -214,6 +215,8 @@ export interface Config {
   };
   readonly upstreams: Readonly<Record<string, UpstreamConfig>>;
   readonly routes: readonly RouteConfig[];
+  /** Alert rules, receivers and the delivery queue (the defaults when the file has no `alerts`). */
+  readonly alerts?: AlertingConfig;
 }
 
 /** One problem found in a configuration file, with where it is. */
