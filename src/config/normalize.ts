@@ -110,7 +110,8 @@ class Normaliser {
       if (!used.has(name)) this.warn(['upstreams', name], `upstream ${JSON.stringify(name)} is not used by any route`, 'key');
     }
     const logging = raw.logging ?? {};
-    const alerts = this.adopt(['alerts'], normalizeAlerts(raw.alerts, this.#context.baseDir));
+    // Absent: the engine runs the default rules with no receivers (see src/alerting/index.ts).
+    const alerts = raw.alerts === undefined ? undefined : this.adopt(['alerts'], normalizeAlerts(raw.alerts, this.#context.baseDir));
     return {
       source: this.#context.source,
       listen,
