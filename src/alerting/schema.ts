@@ -367,7 +367,7 @@ export function normalizeAlerts(raw: RawAlerts | undefined, baseDir: string): { 
   const receiverNames = Object.keys(receivers);
   const routes: AlertRouteConfig[] = (r.routes ?? []).map((route, i) => {
     route.receivers.forEach((name, j) => {
-      if (!Object.hasOwn(receivers, name)) problem(['routes', i, 'receivers', j], `BRISK_ALERT_RULE_INVALID: unknown receiver ${JSON.stringify(name)}${didYouMean(name, receiverNames)}; receivers are declared under alerts.receivers`);
+      if (!Object.hasOwn(receivers, name)) problem(['routes', i, 'receivers', j], `BRISK_ALERT_RULE_INVALID: unknown receiver ${JSON.stringify(name)}, not declared under alerts.receivers${didYouMean(name, receiverNames)}`);
     });
     const labels: Record<string, RegExp> = {};
     for (const [k, v] of Object.entries(route.labels ?? {})) Object.defineProperty(labels, k, { enumerable: true, value: globToRegex(v) });
