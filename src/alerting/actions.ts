@@ -106,7 +106,7 @@ export class ActionRunner {
   private async webhook(action: Extract<ActionConfig, { kind: 'webhook' }>, event: ActionEvent, index: number): Promise<void> {
     const body = JSON.stringify({ version: '1', rule: event.rule, state: event.state, severity: event.severity, value: event.value, summary: event.summary, labels: event.labels });
     try {
-      const res = await request(action.url, {
+      const res = await request(action.webhookUrl, {
         method: 'POST',
         headers: { 'content-type': 'application/json; charset=utf-8', 'user-agent': 'brisk-alerting', ...action.headers },
         body,
@@ -115,11 +115,11 @@ export class ActionRunner {
       });
       await res.body.dump();
       if (res.statusCode < 200 || res.statusCode > 299) {
-        this.logger.error({ rule: event.rule, action: index, to: safeOrigin(action.url), status: res.statusCode, code: 'BRISK_ALERT_ACTION_FAILED' }, `alert action webhook answered ${res.statusCode}`);
-      } else this.logger.info({ rule: event.rule, state: event.state, action: index, to: safeOrigin(action.url), status: res.statusCode }, 'alert action webhook called');
+        this.logger.error({ rule: event.rule, action: index, to: safeOrigin(action.webhookUrl), status: res.statusCode, code: 'BRISK_ALERT_ACTION_FAILED' }, `alert action webhook answered ${res.statusCode}`);
+      } else this.logger.info({ rule: event.rule, state: event.state, action: index, to: safeOrigin(action.webhookUrl), status: res.statusCode }, 'alert action webhook called');
     } catch (error) {
       const e = error as NodeJS.ErrnoException;
-      this.logger.error({ rule: event.rule, action: index, to: safeOrigin(action.url), reason: e.code ?? e.message, code: 'BRISK_ALERT_ACTION_FAILED' }, 'alert action webhook failed');
+      this.logger.error({ rule: event.rule, action: index, to: safeOrigin(action.webhookUrl), reason: e.code ?? e.message, code: 'BRISK_ALERT_ACTION_FAILED' }, 'alert action webhook failed');
     }
   }
 }

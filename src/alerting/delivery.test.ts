@@ -45,7 +45,7 @@ function notification(p: Partial<Notification> = {}): Notification {
 }
 
 function receiver(p: Partial<ReceiverConfig>): ReceiverConfig {
-  return { name: 'r', type: 'webhook', url: 'http://127.0.0.1:1/hook', secret: null, language: 'en', headers: {}, sendResolved: true, timeoutMs: 2000, ...p };
+  return { name: 'r', type: 'webhook', webhookUrl: 'http://127.0.0.1:1/hook', secret: null, language: 'en', headers: {}, sendResolved: true, timeoutMs: 2000, ...p };
 }
 
 interface Received {
@@ -106,7 +106,7 @@ describe('notifiers', () => {
   it('builds each IM body and signs DingTalk (query) and Feishu (body) requests', () => {
     const n = notification();
     const now = 1_700_000_000_123;
-    const ding = buildRequest(receiver({ type: 'dingtalk', url: 'https://oapi.dingtalk.com/robot/send?access_token=T', secret: 'SECxyz' }), n, now);
+    const ding = buildRequest(receiver({ type: 'dingtalk', webhookUrl: 'https://oapi.dingtalk.com/robot/send?access_token=T', secret: 'SECxyz' }), n, now);
     const expected = createHmac('sha256', 'SECxyz').update(`${now}\nSECxyz`).digest('base64');
     assert.equal(dingtalkSign('SECxyz', now), expected);
     assert.equal(ding.url, `https://oapi.dingtalk.com/robot/send?access_token=T&timestamp=${now}&sign=${encodeURIComponent(expected)}`);
@@ -114,7 +114,7 @@ describe('notifiers', () => {
     assert.equal(dingBody.msgtype, 'markdown');
     assert.match(dingBody.markdown.text, /Upstream products has no healthy target/);
 
-    const fs = buildRequest(receiver({ type: 'feishu', url: 'https://open.feishu.cn/open-apis/bot/v2/hook/T', secret: 'k' }), n, now);
+    const fs = buildRequest(receiver({ type: 'feishu', webhookUrl: 'https://open.feishu.cn/open-apis/bot/v2/hook/T', secret: 'k' }), n, now);
     const fsBody = JSON.parse(fs.body) as Record<string, unknown>;
     const ts = Math.floor(now / 1000);
     assert.equal(fsBody['timestamp'], String(ts));
@@ -148,7 +148,7 @@ describe('notifiers', () => {
   it('deliver() fails on an IM error code and never puts the URL token in the error', async () => {
     const rx = await startReceiver(() => [200, '{"errcode":300001,"errmsg":"token is not exist"}']);
     after(() => rx.close());
-    await assert.rejects(deliver(receiver({ type: 'dingtalk', url: `http://127.0.0.1:${rx.port}/robot/send?access_token=SUPERSECRET`, secret: 'SEC1' }), notification()), (e: Error) => {
+    await assert.rejects(deliver(receiver({ type: 'dingtalk', webhookUrl: `http://127.0.0.1:${rx.port}/robot/send?access_token=SUPERSECRET`, secret: 'SEC1' }), notification()), (e: Error) => {
       assert.match(e.message, /300001/);
       assert.doesNotMatch(e.message, /SUPERSECRET|SEC1/);
       return true;
@@ -156,7 +156,7 @@ describe('notifiers', () => {
     const q = new URL(rx.got[0]!.url, 'http://x').searchParams;
     assert.equal(q.get('access_token'), 'SUPERSECRET');
     assert.ok(q.get('timestamp') !== null && q.get('sign') !== null);
-    await assert.rejects(deliver(receiver({ url: 'http://127.0.0.1:1/x?token=SUPERSECRET' }), notification()), (e: Error) => !e.message.includes('SUPERSECRET'));
+    await assert.rejects(deliver(receiver({ webhookUrl: 'http://127.0.0.1:1/x?token=SUPERSECRET' }), notification()), (e: Error) => !e.message.includes('SUPERSECRET'));
   });
 });
 
@@ -170,7 +170,7 @@ describe('delivery queue', () => {
     const port = probe.port;
     await probe.close();
     const { logger, logs } = captureLogger();
-    const r = receiver({ url: `http://127.0.0.1:${port}/hook` });
+    const r = receiver({ webhookUrl: `http://127.0.0.1:${port}/hook` });
     const q = new DeliveryQueue(queueConfig(dir), logger, (n) => deliver(r, n));
     after(() => q.close());
     q.open();
@@ -195,7 +195,7 @@ describe('delivery queue', () => {
     writeFileSync(join(dir, 'pending', 'x.json.1234.tmp'), '{"torn');
     const rx = await startReceiver();
     after(() => rx.close());
-    const r = receiver({ url: `http://127.0.0.1:${rx.port}/` });
+    const r = receiver({ webhookUrl: `http://127.0.0.1:${rx.port}/` });
     const second = new DeliveryQueue(queueConfig(dir), logger, (n) => deliver(r, n));
     after(() => second.close());
     second.open();
@@ -266,7 +266,7 @@ describe('actions', () => {
     after(() => rx.close());
     const { logger } = captureLogger();
     const runner = new ActionRunner(logger);
-    const action: ActionConfig = { kind: 'webhook', url: `http://127.0.0.1:${rx.port}/act`, headers: { authorization: 'Bearer x' }, timeoutMs: 2000, onResolve: true, minIntervalMs: 60_000 };
+    const action: ActionConfig = { kind: 'webhook', webhookUrl: `http://127.0.0.1:${rx.port}/act`, headers: { authorization: 'Bearer x' }, timeoutMs: 2000, onResolve: true, minIntervalMs: 60_000 };
     runner.run([action], event);
     runner.run([action], event);
     runner.run([action], { ...event, state: 'resolved' });

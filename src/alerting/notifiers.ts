@@ -164,7 +164,7 @@ export function buildRequest(receiver: ReceiverConfig, n: Notification, now: num
   switch (receiver.type) {
     case 'webhook':
       return {
-        url: receiver.url,
+        url: receiver.webhookUrl,
         headers,
         body: JSON.stringify({
           version: '1',
@@ -182,7 +182,7 @@ export function buildRequest(receiver: ReceiverConfig, n: Notification, now: num
       };
     case 'slack':
       return {
-        url: receiver.url,
+        url: receiver.webhookUrl,
         headers,
         body: JSON.stringify({
           text: `${title}\n${notificationText(n, lang, 'slack')}`,
@@ -190,7 +190,7 @@ export function buildRequest(receiver: ReceiverConfig, n: Notification, now: num
         }),
       };
     case 'dingtalk': {
-      let url = receiver.url;
+      let url = receiver.webhookUrl;
       if (receiver.secret !== null) {
         const sign = dingtalkSign(receiver.secret, now);
         url += `${url.includes('?') ? '&' : '?'}timestamp=${now}&sign=${encodeURIComponent(sign)}`;
@@ -211,10 +211,10 @@ export function buildRequest(receiver: ReceiverConfig, n: Notification, now: num
         body['timestamp'] = String(ts);
         body['sign'] = feishuSign(receiver.secret, ts);
       }
-      return { url: receiver.url, headers, body: JSON.stringify(body) };
+      return { url: receiver.webhookUrl, headers, body: JSON.stringify(body) };
     }
     case 'wecom':
-      return { url: receiver.url, headers, body: JSON.stringify({ msgtype: 'markdown', markdown: { content: `### ${title}\n${notificationText(n, lang, 'md')}` } }) };
+      return { url: receiver.webhookUrl, headers, body: JSON.stringify({ msgtype: 'markdown', markdown: { content: `### ${title}\n${notificationText(n, lang, 'md')}` } }) };
   }
 }
 
@@ -260,7 +260,7 @@ export async function deliver(receiver: ReceiverConfig, n: Notification): Promis
     body = await res.body.text();
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
-    throw new Error(`cannot reach ${safeOrigin(receiver.url)}: ${e.code ?? e.message}`);
+    throw new Error(`cannot reach ${safeOrigin(receiver.webhookUrl)}: ${e.code ?? e.message}`);
   }
   const problem = responseProblem(receiver.type, status, body);
   if (problem !== null) throw new Error(problem);

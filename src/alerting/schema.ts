@@ -150,7 +150,7 @@ export type Severity = 'critical' | 'warning' | 'info';
 
 export type ActionConfig =
   | { readonly kind: 'command'; readonly command: readonly string[]; readonly env: Readonly<Record<string, string>>; readonly timeoutMs: number; readonly onResolve: boolean; readonly minIntervalMs: number }
-  | { readonly kind: 'webhook'; readonly url: string; readonly headers: Readonly<Record<string, string>>; readonly timeoutMs: number; readonly onResolve: boolean; readonly minIntervalMs: number };
+  | { readonly kind: 'webhook'; readonly webhookUrl: string; readonly headers: Readonly<Record<string, string>>; readonly timeoutMs: number; readonly onResolve: boolean; readonly minIntervalMs: number };
 
 /** A normalised rule. */
 export interface AlertRuleConfig {
@@ -176,7 +176,8 @@ export type ReceiverType = 'webhook' | 'slack' | 'dingtalk' | 'feishu' | 'wecom'
 export interface ReceiverConfig {
   readonly name: string;
   readonly type: ReceiverType;
-  readonly url: string;
+  /** Named so that config redaction (`webhook`) hides it: it carries the token. */
+  readonly webhookUrl: string;
   readonly secret: string | null;
   readonly language: 'en' | 'zh';
   readonly headers: Readonly<Record<string, string>>;
@@ -319,7 +320,7 @@ export function normalizeAlerts(raw: RawAlerts | undefined, baseDir: string): { 
         actions.push({ kind: 'command', command: a.command, env: a.env ?? {}, timeoutMs, onResolve, minIntervalMs });
       } else {
         if (a.env !== undefined) warnings.push({ path: [...aAt, 'env'], message: 'ignored: env applies to `command` actions', at: 'key' });
-        actions.push({ kind: 'webhook', url: a.webhook!, headers: a.headers ?? {}, timeoutMs, onResolve, minIntervalMs });
+        actions.push({ kind: 'webhook', webhookUrl: a.webhook!, headers: a.headers ?? {}, timeoutMs, onResolve, minIntervalMs });
       }
     });
     rules.push({
@@ -355,7 +356,7 @@ export function normalizeAlerts(raw: RawAlerts | undefined, baseDir: string): { 
       value: {
         name,
         type: rc.type,
-        url: rc.webhook,
+        webhookUrl: rc.webhook,
         secret: rc.secret ?? null,
         language: rc.language ?? 'en',
         headers: rc.headers ?? {},
