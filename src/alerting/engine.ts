@@ -299,8 +299,9 @@ export class AlertEngine implements AlertsView {
   }
 
   private texts(rule: AlertRuleConfig, inst: Instance): { value: string; threshold: string; summary: string; message: string } {
-    const value = formatValue(inst.value, rule.expr.unit);
-    const threshold = rule.expr.unit === 'bool' ? '1' : `${rule.expr.op} ${formatValue(rule.expr.threshold, rule.expr.unit)}`;
+    // A boolean metric has no threshold worth showing: "breaker open: yes".
+    const value = rule.expr.unit === 'bool' ? (compare(inst.value, rule.expr.op, rule.expr.threshold) ? 'yes' : 'no') : formatValue(inst.value, rule.expr.unit);
+    const threshold = rule.expr.unit === 'bool' ? '' : `${rule.expr.op} ${formatValue(rule.expr.threshold, rule.expr.unit)}`;
     const data = { rule: rule.name, severity: rule.severity, state: inst.state, value, threshold, labels: inst.labels };
     return { value, threshold, summary: renderTemplate(rule.summary, data), message: renderTemplate(rule.message, data) };
   }

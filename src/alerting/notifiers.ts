@@ -131,7 +131,8 @@ export function notificationText(n: Notification, lang: Lang, flavour: 'md' | 's
     if (a.message !== '') lines.push(a.message);
     lines.push(`- ${w.rule}${colon}${a.rule}`);
     lines.push(`- ${w.severity}${colon}${w[a.severity]}`);
-    lines.push(lang === 'zh' ? `- ${w.value}${colon}${a.value}（${w.threshold} ${a.threshold}）` : `- ${w.value}${colon}${a.value} (${w.threshold} ${a.threshold})`);
+    if (a.threshold === '') lines.push(`- ${w.value}${colon}${a.value}`);
+    else lines.push(lang === 'zh' ? `- ${w.value}${colon}${a.value}（${w.threshold} ${a.threshold}）` : `- ${w.value}${colon}${a.value} (${w.threshold} ${a.threshold})`);
     lines.push(`- ${w.since}${colon}${formatTime(a.startsAt)}`);
     if (a.endsAt !== null) lines.push(`- ${w.resolvedAt}${colon}${formatTime(a.endsAt)}`);
     if (Object.keys(a.labels).length > 0) lines.push(`- ${w.labels}${colon}${labelText(a.labels)}`);
