@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseConfigText, formatProblem } from '../config/load.js';
+import { parseConfigText, formatProblem, redactConfig } from '../config/load.js';
 import { ExprError, formatValue, parseExpr, samples } from './expr.js';
 import { normalizeAlerts } from './schema.js';
 import { snapshot } from './testing.js';
@@ -143,6 +143,24 @@ describe('alerts config', () => {
     assert.match(lines[0]!, /^brisk\.yaml:7:13 {2}alerts\.rules\.0\.expr {2}BRISK_ALERT_EXPR_INVALID: latency_p99 takes route, upstream, target, window, min_requests; not upstrem; did you mean "upstream"\? \(at column 13/);
     assert.match(lines[1]!, /^brisk\.yaml:10:16 {2}alerts\.rules\.1\.summary {2}BRISK_ALERT_RULE_INVALID: unknown placeholder \{\{vaule\}\}/);
     assert.match(lines[2]!, /^brisk\.yaml:12:19 {2}alerts\.routes\.0\.receivers\.0 {2}BRISK_ALERT_RULE_INVALID: unknown receiver "pager", not declared under alerts\.receivers; did you mean "pagr"\?/);
+  });
+
+  it('keeps receiver and action URLs and signing secrets out of the redacted config', () => {
+    const text = [
+      'listen: [{ address: "127.0.0.1:0" }]',
+      'upstreams: { app: { targets: [{ url: "http://127.0.0.1:1" }] } }',
+      'routes: [{ name: all, upstream: app }]',
+      'alerts:',
+      '  rules: [{ name: x, expr: "host_cpu > 1%", actions: [{ webhook: "https://hooks.example.com/act?token=ACTION-TOKEN" }] }]',
+      '  receivers:',
+      '    ding: { type: dingtalk, webhook: "https://oapi.dingtalk.com/robot/send?access_token=DING-TOKEN", secret: SEC-SIGNING }',
+      '    fs: { type: feishu, webhook: "https://open.feishu.cn/open-apis/bot/v2/hook/FEISHU-TOKEN", secret: FS-SIGNING }',
+    ].join('\n');
+    const result = parseConfigText(text, 'brisk.yaml');
+    assert.ok(result.ok);
+    const shown = JSON.stringify(redactConfig(result.config));
+    assert.doesNotMatch(shown, /ACTION-TOKEN|DING-TOKEN|SEC-SIGNING|FEISHU-TOKEN|FS-SIGNING/);
+    assert.match(shown, /"type":"dingtalk"/, 'the rest stays readable');
   });
 
   it('checks resolveThreshold in the unit of the metric and actions for exactly one kind', () => {

@@ -70,9 +70,17 @@ export class DeliveryQueue {
   open(): void {
     if (this.opened) return;
     this.opened = true;
-    mkdirSync(this.pendingDir, { recursive: true });
+    let names: string[];
+    try {
+      mkdirSync(this.pendingDir, { recursive: true });
+      names = readdirSync(this.pendingDir).sort();
+    } catch (error) {
+      // Without the directory notifications are still sent, only without a copy on disk.
+      this.logger.error({ err: error, dir: this.config.dir, code: 'BRISK_ALERT_DELIVERY_FAILED' }, 'cannot use the alert queue directory; notifications are sent without a copy on disk (check alerts.queue.dir)');
+      names = [];
+    }
     let replayed = 0;
-    for (const name of readdirSync(this.pendingDir).sort()) {
+    for (const name of names) {
       const file = join(this.pendingDir, name);
       if (name.endsWith('.tmp')) {
         // A write that never reached its rename: never enqueued, so never acknowledged to anyone.
