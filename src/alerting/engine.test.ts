@@ -174,6 +174,15 @@ describe('alert engine', () => {
     const b = t.engine.list().find((x) => x.rule === 'b')!;
     assert.equal(b.state, 'pending');
     assert.equal(b.since, t.now(), 'b changed: it starts over');
+    // A new summary keeps the alert; removing the rule closes it at the receivers.
+    t.engine.update(normalizeAlerts({ defaultRules: false, receivers: RECEIVER, rules: [{ name: 'a', expr: 'host_cpu > 80%', summary: 'CPU {{value}}' }] }, '/tmp').config!, t.now());
+    t.run({ host: { cpuPercent: 95 } }, 1);
+    assert.equal(t.notes.length, 1);
+    assert.equal(t.engine.list().find((x) => x.rule === 'a')?.message, 'CPU 95%');
+    t.engine.update(normalizeAlerts({ defaultRules: false, receivers: RECEIVER, rules: [] }, '/tmp').config!, t.now());
+    assert.equal(t.notes.length, 2);
+    assert.equal(t.notes[1]!.status, 'resolved');
+    assert.equal(t.notes[1]!.alerts[0]!.rule, 'a');
   });
 
   it('evaluates on each tick of the source and reads each window once per tick', () => {

@@ -90,22 +90,29 @@ export class AlertEngine implements AlertsView {
   }
 
   /**
-   * Takes a new config: rules that are unchanged keep their alerts (a pending one keeps
-   * counting towards `for`, a firing one is not notified again); changed or removed rules
-   * start over.
+   * Takes a new config: rules whose condition is unchanged keep their alerts (a pending
+   * one keeps counting towards `for`, a firing one is not notified again), even when
+   * their texts, severity, labels or actions changed. Rules whose condition changed, and
+   * removed rules, start over; receivers that were told they fire are told they resolved,
+   * so no alert stays open forever on their side.
    */
-  update(config: AlertingConfig): void {
-    const before = new Map(this.config.rules.map((r) => [r.name, ruleSignature(r)]));
-    const after = new Map(config.rules.map((r) => [r.name, ruleSignature(r)]));
-    let dropped = 0;
+  update(config: AlertingConfig, now = Date.now()): void {
+    const before = new Map(this.config.rules.map((r) => [r.name, r]));
+    const after = new Map(config.rules.map((r) => [r.name, conditionSignature(r)]));
+    const closed: Array<{ rule: AlertRuleConfig; inst: Instance }> = [];
     for (const [key, inst] of this.instances) {
-      if (before.get(inst.rule) !== after.get(inst.rule)) {
-        this.instances.delete(key);
-        dropped++;
-      }
+      const old = before.get(inst.rule);
+      if (old !== undefined && conditionSignature(old) === after.get(inst.rule)) continue;
+      this.instances.delete(key);
+      if (old !== undefined && inst.state === 'firing' && inst.notified === 'firing' && inst.silencedBy === null) closed.push({ rule: old, inst });
     }
     this.config = config;
-    if (dropped > 0) this.logger.info({ dropped }, 'alert rules changed by the reload start over');
+    if (closed.length > 0) this.logger.info({ closed: closed.length }, 'alerts of rules changed or removed by the reload are closed as resolved');
+    for (const { rule, inst } of closed) {
+      inst.state = 'resolved';
+      inst.resolvedAt = now;
+      this.route(`${rule.name}\u0000reload`, {}, [this.notified(rule, inst)], false, now);
+    }
   }
 
   /** One evaluation of every rule (called each second; tests call it with their own clock). */
@@ -357,6 +364,7 @@ function silenceLabels(inst: Instance, rule: AlertRuleConfig | undefined): Recor
   return { ...inst.labels, rule: inst.rule, ...(rule === undefined ? {} : { severity: rule.severity }) };
 }
 
-function ruleSignature(r: AlertRuleConfig): string {
-  return JSON.stringify({ ...r, expr: r.expr.source, actions: undefined });
+/** What decides whether an alert holds: a change here restarts the rule's alerts on reload. */
+function conditionSignature(r: AlertRuleConfig): string {
+  return JSON.stringify([r.expr.source, r.forMs, r.keepFiringForMs, r.resolveThreshold]);
 }
