@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ActionEvent } from './actions.js';
-import { AlertEngine } from './engine.js';
+import { AlertEngine, type PersistedAlert } from './engine.js';
 import type { Notification } from './notifiers.js';
 import { normalizeAlerts, type RawAlerts } from './schema.js';
 import { Silences } from './silences.js';
@@ -195,5 +195,37 @@ describe('alert engine', () => {
     t.engine.stop();
     t.stats.tick();
     assert.deepEqual(t.stats.windows, [300]);
+  });
+
+  it('after a restart, a still-firing alert is not announced again, and one that ended is announced resolved', () => {
+    let saved: readonly PersistedAlert[] = [];
+    const store = { load: () => saved, save: (list: readonly PersistedAlert[]) => void (saved = list) };
+    const { config } = normalizeAlerts({ defaultRules: false, receivers: RECEIVER, rules: [{ name: 'few', expr: 'healthy_targets(upstream="*") < 1' }] }, '/tmp');
+    const { logger } = captureLogger();
+    const boot = (snap: SnapshotInput) => {
+      const stats = new ScriptedStats();
+      stats.set(snap);
+      const notes: Notification[] = [];
+      const engine = new AlertEngine(config!, stats, new Silences(null, logger), logger, { notify: (n) => notes.push(n), act: () => {} }, store, 1000);
+      return { engine, notes };
+    };
+    const down: SnapshotInput = { upstreams: [{ name: 'a', healthyTargets: 0 }, { name: 'b', healthyTargets: 0 }] };
+    const first = boot(down);
+    first.engine.evaluate(2000);
+    assert.equal(first.notes.length, 1);
+    assert.deepEqual(saved.map((p) => p.labels['upstream']).sort(), ['a', 'b']);
+    // Restarted: a is still down (nothing new), b is back (resolved).
+    const second = boot({ upstreams: [{ name: 'a', healthyTargets: 0 }, { name: 'b', healthyTargets: 1 }] });
+    second.engine.evaluate(3000);
+    assert.deepEqual(
+      second.notes.map((n) => [n.status, n.alerts.map((x) => `${x.labels['upstream']}:${x.state}`)]),
+      // One group (no groupBy): it lists what still fires along with what just resolved.
+      [['firing', ['a:firing', 'b:resolved']]],
+    );
+    assert.deepEqual(saved.map((p) => p.labels['upstream']), ['a']);
+    // A rule whose condition changed while the gateway was down starts over.
+    const changed = normalizeAlerts({ defaultRules: false, receivers: RECEIVER, rules: [{ name: 'few', expr: 'healthy_targets(upstream="*") < 2' }] }, '/tmp').config!;
+    const third = new AlertEngine(changed, new ScriptedStats(), new Silences(null, logger), logger, { notify: () => {}, act: () => {} }, store, 4000);
+    assert.deepEqual(third.list(), []);
   });
 });

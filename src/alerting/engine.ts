@@ -50,6 +50,28 @@ export interface EngineOutputs {
   act(rule: AlertRuleConfig, event: ActionEvent): void;
 }
 
+/** An alert receivers were told is firing, as kept across restarts. */
+export interface PersistedAlert {
+  readonly key: string;
+  readonly rule: string;
+  /** The rule's condition when it fired; a different one after the restart drops the alert. */
+  readonly condition: string;
+  readonly fingerprint: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly value: number;
+  readonly firedAt: number;
+  readonly lastNotifiedAt: number;
+}
+
+/**
+ * Where the alerts receivers were told about are kept, so that after a restart a
+ * still-firing alert is not announced again and one that ended is announced resolved.
+ */
+export interface AlertStateStore {
+  load(): readonly PersistedAlert[];
+  save(alerts: readonly PersistedAlert[]): void;
+}
+
 /**
  * @example
  * const engine = new AlertEngine(config.alerts, stats, silences, logger, { notify, act });
@@ -60,6 +82,7 @@ export class AlertEngine implements AlertsView {
   private config: AlertingConfig;
   private readonly instances = new Map<string, Instance>();
   private unsubscribe: (() => void) | null = null;
+  private savedState = '[]';
 
   constructor(
     config: AlertingConfig,
@@ -67,8 +90,59 @@ export class AlertEngine implements AlertsView {
     private readonly silences: Silences,
     private readonly logger: Logger,
     private readonly outputs: EngineOutputs,
+    private readonly store: AlertStateStore | null = null,
+    now = Date.now(),
   ) {
     this.config = config;
+    this.restore(now);
+  }
+
+  /** Takes back the alerts a previous run announced as firing (same rule, same condition). */
+  private restore(now: number): void {
+    if (this.store === null) return;
+    let restored = 0;
+    for (const p of this.store.load()) {
+      const rule = this.rule(p.rule);
+      if (rule === undefined || conditionSignature(rule) !== p.condition) continue;
+      // As if the condition held until now: it resolves (and is announced so) if it no longer does.
+      this.instances.set(p.key, {
+        key: p.key,
+        rule: p.rule,
+        fingerprint: p.fingerprint,
+        labels: p.labels,
+        value: p.value,
+        state: 'firing',
+        since: p.firedAt,
+        lastTrueAt: now,
+        firedAt: p.firedAt,
+        resolvedAt: null,
+        notified: 'firing',
+        lastNotifiedAt: p.lastNotifiedAt,
+        silencedBy: null,
+      });
+      restored++;
+    }
+    if (restored > 0) this.logger.info({ restored }, 'alerts announced as firing before the restart are tracked again');
+    this.persist();
+  }
+
+  /** Saves the alerts receivers were told are firing, when that set changed. */
+  private persist(): void {
+    if (this.store === null) return;
+    const list: PersistedAlert[] = [];
+    for (const i of this.instances.values()) {
+      const rule = this.rule(i.rule);
+      if (rule === undefined || i.state !== 'firing' || i.notified !== 'firing') continue;
+      list.push({ key: i.key, rule: i.rule, condition: conditionSignature(rule), fingerprint: i.fingerprint, labels: i.labels, value: i.value, firedAt: i.firedAt, lastNotifiedAt: i.lastNotifiedAt });
+    }
+    const text = JSON.stringify(list.map((p) => [p.key, p.lastNotifiedAt]));
+    if (text === this.savedState) return;
+    this.savedState = text;
+    try {
+      this.store.save(list);
+    } catch (error) {
+      this.logger.warn({ err: error }, 'cannot save the alert state; after a restart, alerts still firing are announced again');
+    }
   }
 
   /** Evaluates on each tick of the stats source. */
@@ -113,6 +187,7 @@ export class AlertEngine implements AlertsView {
       inst.resolvedAt = now;
       this.route(`${rule.name}\u0000reload`, {}, [this.notified(rule, inst)], false, now);
     }
+    this.persist();
   }
 
   /** One evaluation of every rule (called each second; tests call it with their own clock). */
@@ -174,6 +249,7 @@ export class AlertEngine implements AlertsView {
     }
     for (const inst of this.instances.values()) inst.silencedBy = inst.state === 'pending' ? null : this.silences.match(silenceLabels(inst, this.rule(inst.rule)), now);
     this.dispatch(now, new Set(changed));
+    this.persist();
   }
 
   /** Returns true when the instance changed to firing or resolved. */

@@ -3,12 +3,14 @@
  * delivery queue with its receivers, silences and actions, started with the gateway,
  * reconfigured on reload and stopped with it.
  */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from '../observability/logger.js';
 import type { AlertsView, StatsSource } from '../observability/snapshot.js';
 import { ActionRunner } from './actions.js';
-import { AlertEngine } from './engine.js';
+import { AlertEngine, type AlertStateStore, type PersistedAlert } from './engine.js';
 import { deliver, type Notification } from './notifiers.js';
-import { DeliveryQueue } from './queue.js';
+import { DeliveryQueue, writeDurably } from './queue.js';
 import { normalizeAlerts, type AlertingConfig } from './schema.js';
 import { Silences } from './silences.js';
 
@@ -33,10 +35,39 @@ export class AlertingService {
     this.silences = new Silences(config.queue.dir, logger);
     this.actions = new ActionRunner(logger);
     this.queue = new DeliveryQueue(config.queue, logger, (n) => this.send(n));
-    this.engine = new AlertEngine(config, source, this.silences, logger, {
-      notify: (n) => this.queue.enqueue(n),
-      act: (rule, event) => this.actions.run(rule.actions, event),
-    });
+    this.engine = new AlertEngine(
+      config,
+      source,
+      this.silences,
+      logger,
+      {
+        notify: (n) => this.queue.enqueue(n),
+        act: (rule, event) => this.actions.run(rule.actions, event),
+      },
+      this.stateStore(join(config.queue.dir, 'state.json')),
+    );
+  }
+
+  /**
+   * `state.json` next to the queue: the alerts receivers were told are firing. Written
+   * only while there are receivers, so a gateway without any writes nothing.
+   */
+  private stateStore(file: string): AlertStateStore {
+    return {
+      load: () => {
+        try {
+          const list = JSON.parse(readFileSync(file, 'utf8')) as PersistedAlert[];
+          return Array.isArray(list) ? list : [];
+        } catch {
+          return [];
+        }
+      },
+      save: (alerts) => {
+        if (Object.keys(this.config.receivers).length === 0) return;
+        mkdirSync(join(file, '..'), { recursive: true });
+        writeDurably(file, JSON.stringify(alerts));
+      },
+    };
   }
 
   /**
