@@ -125,8 +125,10 @@ describe('notifiers', () => {
     const wecom = JSON.parse(buildRequest(receiver({ type: 'wecom' }), n, now).body) as { msgtype: string; markdown: { content: string } };
     assert.equal(wecom.msgtype, 'markdown');
     assert.match(wecom.markdown.content, /Upstream products/);
-    const slack = JSON.parse(buildRequest(receiver({ type: 'slack' }), n, now).body) as { text: string };
-    assert.match(slack.text, /\*Upstream products has no healthy target\*/);
+    const slack = JSON.parse(buildRequest(receiver({ type: 'slack' }), n, now).body) as { text: string; attachments: Array<{ color: string; text: string }> };
+    assert.equal(slack.text, '🔥 [FIRING] critical · Upstream products has no healthy target');
+    assert.equal(slack.attachments[0]!.color, 'danger');
+    assert.match(slack.attachments[0]!.text, /\*Upstream products has no healthy target\*/);
     const hook = JSON.parse(buildRequest(receiver({ type: 'webhook' }), n, now).body) as { status: string; alerts: Array<{ labels: object; startsAt: string }> };
     assert.equal(hook.status, 'firing');
     assert.deepEqual(hook.alerts[0]!.labels, { upstream: 'products' });

@@ -185,9 +185,10 @@ export function buildRequest(receiver: ReceiverConfig, n: Notification, now: num
       return {
         url: receiver.webhookUrl,
         headers,
+        // The title as the message, the details in a coloured attachment (Slack, Mattermost and Rocket.Chat all render it).
         body: JSON.stringify({
-          text: `${title}\n${notificationText(n, lang, 'slack')}`,
-          attachments: [{ color: n.status === 'resolved' ? 'good' : n.alerts[0]?.severity === 'critical' ? 'danger' : 'warning', fallback: title }],
+          text: title,
+          attachments: [{ color: n.status === 'resolved' ? 'good' : n.alerts[0]?.severity === 'critical' ? 'danger' : 'warning', fallback: title, text: notificationText(n, lang, 'slack'), mrkdwn_in: ['text'] }],
         }),
       };
     case 'dingtalk': {
