@@ -215,7 +215,7 @@ export interface Config {
   };
   readonly upstreams: Readonly<Record<string, UpstreamConfig>>;
   readonly routes: readonly RouteConfig[];
-  /** Alert rules, receivers and the delivery queue (the defaults when the file has no `alerts`). */
+  /** Alert rules, receivers and the delivery queue; absent when the file has no `alerts` (the engine then runs the default rules). */
   readonly alerts?: AlertingConfig;
 }
 
