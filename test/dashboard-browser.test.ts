@@ -90,7 +90,7 @@ describe('dashboard in Chromium', { skip }, () => {
     assert.deepEqual(targets.slice(0, 2).sort(), [a.url, b.url].sort());
     assert.equal(await page.locator(`tr[data-target="${a.url}"] .badge`).textContent(), 'healthy');
     assert.match((await page.locator('#config-version').textContent()) ?? '', /^1$/);
-    assert.equal(await page.locator('#alerts-empty').textContent(), 'Alerting is not running in this gateway.');
+    assert.equal(await page.locator('#alerts-empty').textContent(), 'No alerts: nothing is firing or pending.', 'alerting runs with its default rules, and nothing fires');
 
     // The markup-looking name is text: no element was made from it and nothing ran.
     assert.equal(await page.locator('#routes img').count(), 0);

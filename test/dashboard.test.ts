@@ -161,7 +161,7 @@ describe('dashboard over HTTP', () => {
       );
       assert.equal(first.snapshot.total.windowS, 60);
       assert.equal(first.snapshot.targets[0].origin, backend.url);
-      assert.equal(first.alerts, null, 'no alerting, no alerts');
+      assert.deepEqual(first.alerts, [], 'alerting runs (default rules); nothing fires');
       assert.deepEqual(Object.keys(first.sample.routes), ['api', 'web']);
       assert.equal(first.sample.total.length, 5, 'a sample point is [requests, errors, p50, p95, p99]');
       assert.ok(stream.raw[0]!.startsWith('retry: '), 'tells the browser how soon to reconnect');

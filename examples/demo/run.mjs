@@ -32,6 +32,8 @@ const SERVICES = [
   { name: 'products-3', script: 'products.mjs', port: 7103, instance: '3' },
   { name: 'users-1', script: 'users.mjs', port: 7201, instance: '1' },
   { name: 'orders-1', script: 'orders.mjs', port: 7301, instance: '1' },
+  // A stand-in IM group: prints the alerts brisk.yaml sends it.
+  { name: 'alerts', script: 'alerts.mjs', port: 7401, instance: '1' },
 ];
 
 /** Longer than the gateway's default drain (proxy.drainTimeout, 10 s). */
@@ -275,6 +277,8 @@ function printBanner(backendsOnly, children) {
       [`curl ${admin}/api/routes`, 'the compiled routes'],
       [`curl -X POST ${admin}/api/reload`, 're-read brisk.yaml (edit it first); bad files are refused'],
       [`kill ${pid('products-2')}`, 'stop products-2, then curl again: nothing fails (retried elsewhere, ejected; /api/upstreams says why)'],
+      [`kill ${pid('users-1')}`, 'stop users-1: a few seconds later [alerts] prints the target-unhealthy and no-healthy-target alerts'],
+      [`curl ${admin}/api/alerts`, 'alerts pending, firing and recently resolved; silence one with POST /api/silences (docs/alerting.md)'],
     ];
     lines.push(bold('Try:'));
     for (const [command, note] of tryLines) lines.push(`  ${command}`, `      ${dim(`# ${note}`)}`);

@@ -1,5 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { aggregateSummary } from '../aggregate/summary.js';
+import { ALERT_ADMIN_ROUTES } from '../alerting/admin.js';
 import { formatProblem, redactConfig } from '../config/load.js';
 import { BriskError, errorBody, type ErrorCode, ERROR_CODES } from '../core/errors.js';
 import type { Gateway } from '../gateway/gateway.js';
@@ -84,6 +85,7 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
       }
     },
   },
+  ...ALERT_ADMIN_ROUTES,
 };
 
 /** Binds the admin listener. */

@@ -8,6 +8,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { addressesOverlap, hostPatternProblem, ipOrCidrProblem, isHeaderName, isHeaderValue, isWildcardHost, parseAddress, type HostPort } from './addresses.js';
 import { normalizeAggregate } from '../aggregate/schema.js';
+import { normalizeAlerts } from '../alerting/schema.js';
 import { normalizeAuth } from '../middlewares/auth/schema.js';
 import { normalizeCors } from '../middlewares/cors/schema.js';
 import { normalizeIpFilter } from '../middlewares/ip-filter/schema.js';
@@ -114,6 +115,8 @@ class Normaliser {
       if (!used.has(name)) this.warn(['upstreams', name], `upstream ${JSON.stringify(name)} is not used by any route`, 'key');
     }
     const logging = raw.logging ?? {};
+    // Absent: the engine runs the default rules with no receivers (see src/alerting/index.ts).
+    const alerts = raw.alerts === undefined ? undefined : this.adopt(['alerts'], normalizeAlerts(raw.alerts, this.#context.baseDir));
     return {
       source: this.#context.source,
       listen,
@@ -129,6 +132,7 @@ class Normaliser {
       },
       upstreams,
       routes,
+      ...(alerts === undefined ? {} : { alerts }),
     };
   }
 

@@ -9,7 +9,8 @@ import type { Config } from './types.js';
 /** What a redacted value is replaced with. */
 export const REDACTED = '[redacted]';
 
-const SECRET_WORDS = new Set(['secret', 'secrets', 'password', 'passwd', 'pwd', 'token', 'tokens', 'authorization', 'cookie', 'credential', 'credentials', 'apikey', 'auth']);
+// `webhook`: an alert receiver's or action's URL carries its token (Slack, DingTalk, Feishu, WeCom).
+const SECRET_WORDS = new Set(['secret', 'secrets', 'password', 'passwd', 'pwd', 'token', 'tokens', 'authorization', 'cookie', 'credential', 'credentials', 'apikey', 'auth', 'webhook']);
 
 /**
  * Whether a key names a secret: any word of it is a secret word (`clientSecret`,

@@ -7,6 +7,7 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { AggregateSchema } from '../aggregate/schema.js';
+import { AlertsSchema } from '../alerting/schema.js';
 import { AuthSchema } from '../middlewares/auth/schema.js';
 import { CorsSchema } from '../middlewares/cors/schema.js';
 import { IpFilterSchema } from '../middlewares/ip-filter/schema.js';
@@ -410,6 +411,7 @@ export const ConfigSchema = Strict(
     logging: Type.Optional(Logging),
     upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.:-]+$' }), Upstream, { description: 'Named upstreams (services).' }),
     routes: Type.Array(Route, { description: 'Routes, most specific match wins.' }),
+    alerts: Type.Optional(AlertsSchema),
   },
   'The Brisk configuration file.',
 );

@@ -1,6 +1,7 @@
 import type { AggregateConfig } from '../aggregate/schema.js';
 import type { CircuitBreakerConfig } from '../upstreams/resilience/breaker.js';
 import type { UpstreamLimitsConfig } from '../upstreams/resilience/limits.js';
+import type { AlertingConfig } from '../alerting/schema.js';
 import type { AuthConfig } from '../middlewares/auth/schema.js';
 import type { CorsConfig } from '../middlewares/cors/schema.js';
 import type { IpFilterConfig } from '../middlewares/ip-filter/schema.js';
@@ -226,6 +227,8 @@ export interface Config {
   };
   readonly upstreams: Readonly<Record<string, UpstreamConfig>>;
   readonly routes: readonly RouteConfig[];
+  /** Alert rules, receivers and the delivery queue; absent when the file has no `alerts` (the engine then runs the default rules). */
+  readonly alerts?: AlertingConfig;
 }
 
 /** One problem found in a configuration file, with where it is. */

@@ -45,6 +45,14 @@ export const ERROR_CODES = {
   BRISK_CONFIG_INVALID: { status: 0, description: 'The configuration file is invalid (shown by `brisk check` and at start or reload, one line per problem).' },
   BRISK_CONFIG_UNREADABLE: { status: 0, description: 'The configuration file cannot be read or is not valid YAML.' },
   BRISK_LISTEN_FAILED: { status: 0, description: 'A listener could not bind its address (in use, no permission).' },
+  BRISK_ALERT_EXPR_INVALID: { status: 0, description: 'An alert rule\'s `expr` cannot be parsed (unknown metric or argument, a unit that does not fit the metric, a missing comparison); the message gives the column and docs/alerting.md lists the metrics.' },
+  BRISK_ALERT_RULE_INVALID: { status: 0, description: 'An `alerts` setting is invalid: a duplicate or incomplete rule, an unknown template placeholder, an action with neither or both of `command` and `webhook`, a route naming an unknown receiver.' },
+  BRISK_ALERT_DELIVERY_FAILED: { status: 0, description: 'A notification could not be delivered to a receiver (unreachable, non-2xx, or an IM robot answering 200 with an error code); it stays queued on disk and is retried with backoff until `alerts.queue.maxAge`.' },
+  BRISK_ALERT_QUEUE_FULL: { status: 0, description: 'The on-disk alert queue holds `alerts.queue.maxItems` notifications (a receiver is down for long); new notifications are dropped until it drains.' },
+  BRISK_ALERT_ACTION_FAILED: { status: 0, description: 'An alert action failed: its command could not start, exited non-zero or passed its timeout, or its webhook did not answer 2xx. Actions are not retried.' },
+  BRISK_SILENCE_INVALID: { status: 400, description: 'A silence sent to `POST /api/silences` is invalid (no matchers, bad label name, no `duration`/`endsAt`, already over) or `DELETE /api/silences` lacks `?id=`.' },
+  BRISK_SILENCE_NOT_FOUND: { status: 404, description: 'No silence with this id (it may have expired).' },
+  BRISK_ALERTING_OFF: { status: 409, description: 'Alerting is not running in this gateway, so silences cannot be set.' },
   BRISK_TLS_FILE_UNREADABLE: { status: 0, description: 'A TLS certificate or key file cannot be read or parsed.' },
 } as const satisfies Record<string, { status: number; description: string }>;
 

@@ -4,6 +4,7 @@ import { basename, dirname } from 'node:path';
 import { loadConfig, formatProblem } from '../config/load.js';
 import type { Config, ConfigProblem } from '../config/types.js';
 import { startAdmin, type AdminServer } from '../admin/server.js';
+import { AlertingService } from '../alerting/index.js';
 import { ConnectionTracker } from '../listeners/connections.js';
 import { startListener, type Listener } from '../listeners/server.js';
 import type { DestinationStream } from 'pino';
@@ -52,6 +53,8 @@ export class Gateway {
   readonly stats: GatewayStats;
   /** The alerting engine's view, when alerting runs. */
   alerts: AlertsView | null = null;
+  /** Alert rules, the delivery queue and silences (src/alerting). */
+  alerting: AlertingService | null = null;
   private readonly state: ProxyState;
   private readonly pools = new TargetRegistry();
   private readonly middlewares = new MiddlewareCache();
@@ -108,6 +111,8 @@ export class Gateway {
       await activateRuntime(gw.state.runtime);
       gw.stats.start();
       gw.state.shedder?.start();
+      gw.alerting = AlertingService.start(config.alerts, gw.stats, gw.logger);
+      gw.alerts = gw.alerting.view;
       const handlers = { request: createProxyHandler(gw.state), upgrade: gw.upgrades.handle };
       for (const l of config.listen) {
         const listener = await startListener(l, config.limits, handlers, gw.tracker, gw.logger);
@@ -192,6 +197,7 @@ export class Gateway {
     this.pools.sweep();
     this.lastReloadProblems = [];
     this.configDigest = fileDigest(file);
+    this.alerting?.reload(config.alerts);
     const closed = this.upgrades.closeTunnelsNotIn(new Set(config.routes.map((r) => r.name)));
     if (JSON.stringify(config.listen) !== JSON.stringify(old.config.listen) || JSON.stringify(config.admin) !== JSON.stringify(old.config.admin) || JSON.stringify(config.limits) !== JSON.stringify(old.config.limits)) {
       this.logger.warn('listen, admin and limits changes take effect after a restart; routes and upstreams were reloaded');
@@ -271,6 +277,7 @@ export class Gateway {
       this.tracker.destroyAll();
     }
     await this.admin?.close();
+    await this.alerting?.stop();
     this.stats.stop();
     this.state.shedder?.stop();
     deactivateRuntime(this.state.runtime);
