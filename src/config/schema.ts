@@ -395,6 +395,19 @@ const Logging = Strict(
   'Logs.',
 );
 
+const Metrics = Strict(
+  {
+    enabled: Type.Optional(
+      Type.Boolean({
+        default: true,
+        description:
+          'Record every request for `/metrics` (Prometheus, on the admin listener) and for the live windows of `/api/stats`, the dashboard and alert rules. `false` turns recording off (a few percent of throughput back); `/metrics` then answers 404.',
+      }),
+    ),
+  },
+  'Request metrics. See docs/observability.md#metrics for the metric names.',
+);
+
 export const ConfigSchema = Strict(
   {
     listen: Type.Array(Listener, { minItems: 1, description: 'Where the gateway takes traffic.' }),
@@ -402,6 +415,7 @@ export const ConfigSchema = Strict(
     limits: Type.Optional(Limits),
     proxy: Type.Optional(Proxy),
     logging: Type.Optional(Logging),
+    metrics: Type.Optional(Metrics),
     upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.:-]+$' }), Upstream, { description: 'Named upstreams (services).' }),
     routes: Type.Array(Route, { description: 'Routes, most specific match wins.' }),
   },

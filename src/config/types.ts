@@ -212,6 +212,8 @@ export interface Config {
     readonly format: 'auto' | 'json' | 'pretty';
     readonly accessLog: boolean;
   };
+  /** Absent when the file has no `metrics` key: recording is on. */
+  readonly metrics?: { readonly enabled: boolean };
   readonly upstreams: Readonly<Record<string, UpstreamConfig>>;
   readonly routes: readonly RouteConfig[];
 }

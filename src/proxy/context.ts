@@ -5,6 +5,7 @@ import type { ErrorCode } from '../core/errors.js';
 import type { Runtime } from '../gateway/runtime.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { Logger } from '../observability/logger.js';
+import type { RequestRecorder } from '../observability/recorder.js';
 import type { Identity } from '../core/middleware.js';
 import type { CompiledRoute, RouteParams } from '../router/index.js';
 import type { Target } from '../upstreams/target.js';
@@ -24,6 +25,8 @@ export interface ProxyState {
   readonly logger: Logger;
   /** Null when the access log is off. */
   accessLog: AccessLog | null;
+  /** Where finished requests are recorded for metrics; null (or absent) when metrics are off. */
+  metrics?: RequestRecorder | null;
 }
 
 export const kTrusted = Symbol('brisk.trustedPeer');
