@@ -75,6 +75,8 @@ export const BRISK_VERSION: string = (() => {
 export function createMetricsRegistry(src: MetricsSources): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'brisk_' });
+  // Gauges named `_total` fail `promtool check metrics`; the per-type gauges they sum stay.
+  for (const name of ['brisk_nodejs_active_handles_total', 'brisk_nodejs_active_requests_total', 'brisk_nodejs_active_resources_total']) registry.removeSingleMetric(name);
   const rec = src.recorder;
   const add = (name: string, help: string, type: MetricType, fill: (out: Sample[]) => void): void => {
     registry.registerMetric(new Family(name, help, type, fill) as unknown as Parameters<Registry['registerMetric']>[0]);
