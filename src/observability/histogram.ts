@@ -18,10 +18,9 @@ export const EDGES_MS: Float64Array = (() => {
     for (const m of mantissas) {
       // Rounded to kill binary noise (0.1 × 3 = 0.30000000000000004): edges must compare exactly.
       const v = Number((m * 10 ** exp).toPrecision(6));
-      if (v >= 0.05) edges.push(v);
+      if (v >= 0.05 && v <= 60_000) edges.push(v);
     }
   }
-  edges.push(60_000);
   return Float64Array.from(edges);
 })();
 
