@@ -47,7 +47,8 @@ export class GatewayStats implements StatsSource {
   private cpuRatio = 0;
   private shedSource: (() => number) | null = null;
   private registry: Registry | null = null;
-  private cache: { sec: number; windowS: number; snapshot: StatsSnapshot } | null = null;
+  /** Window stats by window length, for the second they were computed in. */
+  private readonly cache = new Map<number, CachedWindows>();
   private readonly openConnections: () => number;
 
   constructor(
@@ -155,17 +156,21 @@ export class GatewayStats implements StatsSource {
     const rec = this.recorder;
     const rt = this.runtime();
     rec.bind(rt);
-    const cached = this.cache;
-    if (cached !== null && cached.sec === rec.sec && cached.windowS === w && cached.snapshot.configVersion === rt.version) return cached.snapshot;
-    const sum = new WindowSum();
-    const windowOf = (s: WindowSeries | undefined): WindowStats => (s === undefined ? emptyWindow(w) : toWindow(s.read(rec.sec, w, sum.reset()), w));
-
+    // Windows read closed seconds only, so they change once a second: computed once per
+    // second and window, however many watchers ask. Counters and health are read fresh.
+    let windows = this.cache.get(w);
+    if (windows === undefined || windows.sec !== rec.sec || windows.version !== rt.version) {
+      if (this.cache.size > 16) this.cache.clear();
+      windows = this.computeWindows(rt, w);
+      this.cache.set(w, windows);
+    }
+    let wi = 0;
     const routes: RouteSnapshot[] = rt.config.routes.map((r) => {
       const rr = rec.routes.get(r.name);
       return {
         name: r.name,
         upstream: r.upstream,
-        window: windowOf(rr?.series),
+        window: windows.routes[wi++]!,
         rateLimited: rr?.rateLimited ?? 0,
         shed: rr?.shed ?? 0,
         cache: rr === undefined ? null : cacheOf(rr),
@@ -173,6 +178,8 @@ export class GatewayStats implements StatsSource {
     });
     const upstreams: UpstreamSnapshot[] = [];
     const targets: TargetSnapshot[] = [];
+    let ui = 0;
+    let ti = 0;
     for (const u of rt.upstreams.values()) {
       const ur = rec.upstreams.get(u.name);
       let ejections = 0;
@@ -186,7 +193,7 @@ export class GatewayStats implements StatsSource {
           reason: t.ejection?.reason ?? t.activeReason,
           inFlight: t.inFlight,
           latencyMs: t.ewmaMs,
-          window: windowOf(tr?.series),
+          window: windows.targets[ti++]!,
         });
       }
       upstreams.push({
@@ -195,7 +202,7 @@ export class GatewayStats implements StatsSource {
         panic: u.panic,
         healthyTargets: u.availableCount,
         totalTargets: u.targets.length,
-        window: windowOf(ur?.series),
+        window: windows.upstreams[ui++]!,
         retries: ur?.retries ?? 0,
         hedges: ur?.hedges ?? 0,
         ejections,
@@ -206,7 +213,7 @@ export class GatewayStats implements StatsSource {
     const snapshot: StatsSnapshot = {
       at: Date.now(),
       configVersion: rt.version,
-      total: windowOf(rec.total),
+      total: windows.total,
       routes,
       upstreams,
       targets,
@@ -229,9 +236,39 @@ export class GatewayStats implements StatsSource {
       shedLevel: this.shedLevel,
       recentErrors: rec.recentErrors(),
     };
-    this.cache = { sec: rec.sec, windowS: w, snapshot };
     return snapshot;
   }
+
+  private computeWindows(rt: Runtime, w: number): CachedWindows {
+    const rec = this.recorder;
+    const sum = new WindowSum();
+    const windowOf = (s: WindowSeries | undefined): WindowStats => (s === undefined ? emptyWindow(w) : toWindow(s.read(rec.sec, w, sum.reset()), w));
+    const targets: WindowStats[] = [];
+    const upstreams: WindowStats[] = [];
+    for (const u of rt.upstreams.values()) {
+      upstreams.push(windowOf(rec.upstreams.get(u.name)?.series));
+      for (const t of u.targets) targets.push(windowOf(rec.targets.get(t.key)?.series));
+    }
+    return {
+      sec: rec.sec,
+      windowS: w,
+      version: rt.version,
+      total: windowOf(rec.total),
+      routes: rt.config.routes.map((r) => windowOf(rec.routes.get(r.name)?.series)),
+      upstreams,
+      targets,
+    };
+  }
+}
+
+interface CachedWindows {
+  readonly sec: number;
+  readonly windowS: number;
+  readonly version: number;
+  readonly total: WindowStats;
+  readonly routes: readonly WindowStats[];
+  readonly upstreams: readonly WindowStats[];
+  readonly targets: readonly WindowStats[];
 }
 
 function toWindow(s: WindowSum, windowS: number): WindowStats {
