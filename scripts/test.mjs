@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `npm test`: install and build if needed, make sure the services the integration tests
- * use (redis-server, PostgreSQL) are installed, then run every compiled test file with
+ * use (redis-server, PostgreSQL, and promtool from the `prometheus` package) are installed, then run every compiled test file with
  * Node's test runner.
  *
  *   npm test                        # everything
@@ -80,11 +80,12 @@ function findRedisServer() {
 function ensureServices() {
   let redis = findRedisServer();
   let postgres = findPostgresBin();
-  if (redis && postgres) {
-    say(`services: redis-server at ${redis}, PostgreSQL at ${postgres}`);
-    return { redis, postgres };
+  let promtool = findPromtool();
+  if (redis && postgres && promtool) {
+    say(`services: redis-server at ${redis}, PostgreSQL at ${postgres}, promtool at ${promtool}`);
+    return { redis, postgres, promtool };
   }
-  const missing = [!redis && 'redis-server', !postgres && 'PostgreSQL'].filter(Boolean).join(' and ');
+  const missing = [!redis && 'redis-server', !postgres && 'PostgreSQL', !promtool && 'promtool'].filter(Boolean).join(' and ');
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const hasApt = which('apt-get') !== undefined;
 
@@ -94,17 +95,25 @@ function ensureServices() {
     const update = spawnSync('apt-get', ['update'], { stdio: 'inherit', env });
     const install =
       update.status === 0
-        ? spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'redis-server', 'postgresql', 'wrk'], { stdio: 'inherit', env })
+        ? spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'redis-server', 'postgresql', 'wrk', ...(promtool ? [] : ['prometheus'])], { stdio: 'inherit', env })
         : update;
-    if (install.status !== 0) say('services: apt-get failed (output above); tests that need these services will be skipped');
+    if (install.status !== 0) say('services: apt-get failed (output above); tests that need these services will be skipped (those needing promtool fail as root)');
     redis = findRedisServer();
     postgres = findPostgresBin();
+    promtool = findPromtool();
   } else {
-    const how = hasApt ? 'sudo apt-get install redis-server postgresql' : 'install redis-server and PostgreSQL with your package manager (brew install redis postgresql, ...)';
-    say(`services: ${missing} not found; the tests that need ${redis || postgres ? 'it' : 'them'} will be skipped. To run them too: ${how}`);
+    const how = hasApt ? 'sudo apt-get install redis-server postgresql prometheus' : 'install redis-server, PostgreSQL and Prometheus (promtool) with your package manager (brew install redis postgresql prometheus, ...)';
+    say(`services: ${missing} not found; the tests that need ${[redis, postgres, promtool].filter(Boolean).length === 2 ? 'it' : 'them'} will be skipped. To run them too: ${how}`);
   }
-  say(`services: redis-server ${redis ? `at ${redis}` : 'missing'}, PostgreSQL ${postgres ? `at ${postgres}` : 'missing'}`);
-  return { redis, postgres };
+  say(`services: redis-server ${redis ? `at ${redis}` : 'missing'}, PostgreSQL ${postgres ? `at ${postgres}` : 'missing'}, promtool ${promtool ? `at ${promtool}` : 'missing'}`);
+  return { redis, postgres, promtool };
+}
+
+/** promtool (Debian package `prometheus`): checks the /metrics output and the alert rules. */
+function findPromtool() {
+  const fromEnv = process.env.BRISK_PROMTOOL;
+  if (fromEnv && isExecutable(fromEnv)) return fromEnv;
+  return which('promtool');
 }
 
 /**
@@ -166,6 +175,7 @@ function main() {
   // Tell the helpers what was found here so they need not search again.
   if (services.redis) env.BRISK_REDIS_SERVER = services.redis;
   if (services.postgres) env.BRISK_POSTGRES_BIN = services.postgres;
+  if (services.promtool) env.BRISK_PROMTOOL = services.promtool;
 
   const child = spawn(process.execPath, nodeArgs, { cwd: ROOT, stdio: 'inherit', env });
   const forward = (signal) => {
