@@ -401,11 +401,11 @@ const Metrics = Strict(
       Type.Boolean({
         default: true,
         description:
-          'Record every request for `/metrics` (Prometheus, on the admin listener) and for the live windows of `/api/stats`, the dashboard and alert rules. `false` turns recording off (a few percent of throughput back); `/metrics` then answers 404.',
+          'Record every request for `/metrics` (Prometheus, on the admin listener) and for the live windows of `/api/stats`, the dashboard and alert rules. `false` turns recording off; `/metrics` then answers 404. Read at start: a change needs a restart.',
       }),
     ),
   },
-  'Request metrics. See docs/observability.md#metrics for the metric names.',
+  'Request metrics. See [observability.md](observability.md#metrics) for the metric names.',
 );
 
 export const ConfigSchema = Strict(
