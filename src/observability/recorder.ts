@@ -4,6 +4,7 @@ import type { Exchange } from '../proxy/exchange.js';
 import type { Ejection, Target } from '../upstreams/target.js';
 import type { Upstream } from '../upstreams/upstream.js';
 import { bucketOf } from './histogram.js';
+import { labelString } from './labels.js';
 import type { RecentError } from './snapshot.js';
 import { WindowSeries } from './window.js';
 
@@ -92,13 +93,17 @@ export function ejectionReasonIndex(reason: string): number {
 export class TargetRec {
   readonly series = new WindowSeries();
   readonly ejections = new Float64Array(EJECTION_REASONS.length);
+  /** `upstream="…",target="…"`, escaped once for the exposition. */
+  readonly labels: string;
   constructor(
     readonly upstream: string,
     /** `origin` plus the target's base path, if any. */
     readonly label: string,
     /** Null for the "(none)" pseudo-target of an upstream. */
     public target: Target | null,
-  ) {}
+  ) {
+    this.labels = labelString('upstream', upstream, 'target', label);
+  }
 }
 
 export class UpstreamRec {
@@ -107,11 +112,13 @@ export class UpstreamRec {
   hedges = 0;
   /** Requests of this upstream that never reached a target (refused, no healthy target). */
   readonly none: TargetRec;
+  readonly labels: string;
   constructor(
     readonly name: string,
     public upstream: Upstream | null,
   ) {
     this.none = new TargetRec(name, NONE, null);
+    this.labels = labelString('upstream', name);
   }
 }
 
@@ -127,7 +134,10 @@ export class RouteRec {
   /** The last entry used: most routes send to one target most of the time. */
   lastTarget: TargetRec | null = null;
   lastCounts: Float64Array | null = null;
-  constructor(readonly name: string) {}
+  readonly labels: string;
+  constructor(readonly name: string) {
+    this.labels = labelString('route', name);
+  }
 
   get rateLimited(): number {
     return this.codes[CODE_RATE_LIMITED]!;

@@ -1,8 +1,7 @@
 import { createHistogram } from 'node:perf_hooks';
-import type { Registry } from 'prom-client';
 import type { Runtime } from '../gateway/runtime.js';
 import { HostSampler } from './host.js';
-import { createMetricsRegistry, targetHealth } from './metrics.js';
+import { createMetrics, targetHealth, type MetricsExposition } from './metrics.js';
 import { RequestRecorder, type RouteRec } from './recorder.js';
 import type { CacheSnapshot, RouteSnapshot, StatsSnapshot, StatsSource, TargetSnapshot, UpstreamSnapshot, WindowStats } from './snapshot.js';
 import { WindowSum, type WindowSeries } from './window.js';
@@ -46,7 +45,7 @@ export class GatewayStats implements StatsSource {
   private lastTickAt = performance.now();
   private cpuRatio = 0;
   private shedSource: (() => number) | null = null;
-  private registry: Registry | null = null;
+  private exposition: MetricsExposition | null = null;
   /** Window stats by window length, for the second they were computed in. */
   private readonly cache = new Map<number, CachedWindows>();
   private readonly openConnections: () => number;
@@ -124,7 +123,7 @@ export class GatewayStats implements StatsSource {
   /** The Prometheus text exposition. */
   async metricsText(): Promise<string> {
     this.recorder.bind(this.runtime());
-    this.registry ??= createMetricsRegistry({
+    this.exposition ??= createMetrics({
       recorder: this.recorder,
       host: this.host,
       runtime: this.runtime,
@@ -134,7 +133,7 @@ export class GatewayStats implements StatsSource {
       processCpuRatio: () => this.cpuRatio,
       reloads: this.reloads,
     });
-    return this.registry.metrics();
+    return this.exposition.text();
   }
 
   /** The Content-Type of `metricsText`. */

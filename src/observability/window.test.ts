@@ -68,3 +68,33 @@ test('idle seconds are empty, not stale slots from an hour ago', () => {
   assert.equal(s.read(sec, 3600, new WindowSum()).requests, 0);
   assert.equal(s.requests, 35);
 });
+
+test('a window read every second (sliding) equals one summed from scratch', () => {
+  const watched = new WindowSeries();
+  const fresh = () => new WindowSeries();
+  const replay: { n: number; ms: number }[] = [];
+  let sec = -1;
+  for (let s = 0; s < 400; s++) {
+    const n = (s * 7919) % 13;
+    const ms = 1 + ((s * 31) % 500);
+    replay.push({ n, ms });
+    for (let i = 0; i < n; i++) watched.add(bucketOf(ms), ms, i === 0);
+    watched.roll(++sec);
+    if (s === 150) continue; // a skipped read: the next one sums from scratch
+    const got = watched.read(sec, 60, new WindowSum());
+    // The same history in a series that was never read before.
+    const ref = fresh();
+    let rsec = -1;
+    for (const { n: rn, ms: rms } of replay) {
+      for (let i = 0; i < rn; i++) ref.add(bucketOf(rms), rms, i === 0);
+      ref.roll(++rsec);
+    }
+    const want = ref.read(rsec, 60, new WindowSum());
+    if (s % 50 === 0 || s > 395) {
+      assert.equal(got.requests, want.requests, `second ${s}`);
+      assert.equal(got.errors, want.errors, `second ${s}`);
+      assert.equal(got.seconds, want.seconds, `second ${s}`);
+      assert.deepEqual([...got.hist], [...want.hist], `second ${s}`);
+    }
+  }
+});

@@ -36,6 +36,8 @@ export class WindowSeries {
 
   /** Tiers, allocated on the first request (idle series cost nothing). */
   private tiers: Tier[] | null = null;
+  /** Sums of recent windows (≤ 2 min) by length, kept to slide by one slot a second. */
+  private sliding: Map<number, { sec: number; sum: WindowSum }> | null = null;
   /** Closed seconds since the series was made (caps the divisor of rates). */
   private age = 0;
 
@@ -82,7 +84,29 @@ export class WindowSeries {
     }
     const t0 = tiers[0]!;
     if (w <= t0.slots - 1) {
-      t0.sum(sec, w, 1, into);
+      // A watcher asks for the same window every second: slide the previous sum by one
+      // slot (add the newest second, take out the one that left) instead of re-adding w.
+      const sliding = (this.sliding ??= new Map());
+      let prev = sliding.get(w);
+      if (prev === undefined) {
+        if (sliding.size >= 4) sliding.clear();
+        prev = { sec: Number.NaN, sum: new WindowSum() };
+        sliding.set(w, prev);
+      }
+      const acc = prev.sum;
+      if (prev.sec === sec - 1) {
+        t0.addSlot(sec, 1, acc);
+        if (sec - w >= 0) t0.addSlot(sec - w, -1, acc);
+      } else if (prev.sec !== sec) {
+        acc.reset();
+        t0.sum(sec, w, 1, acc);
+      }
+      prev.sec = sec;
+      into.requests = acc.requests;
+      into.errors = acc.errors;
+      into.hist.set(acc.hist);
+      into.seconds = Math.max(1, Math.min(w, sec + 1, this.age));
+      return into;
     } else {
       const t = w <= 600 ? tiers[1]! : tiers[2]!;
       // Seconds of the block in progress come from tier 0; then whole closed blocks.
@@ -159,6 +183,20 @@ class Tier {
       const c = hist[k]!;
       if (c !== 0) h[off + k]! += c;
     }
+  }
+
+  /** Adds (sign 1) or takes out (sign -1) the slot of second `s` (tier 0). */
+  addSlot(s: number, sign: 1 | -1, into: WindowSum): void {
+    const i = s % this.slots;
+    if (this.block[i] !== s) return;
+    const r = this.req[i]!;
+    if (r === 0) return;
+    into.requests += sign * r;
+    into.errors += sign * this.err[i]!;
+    const off = i * BUCKETS;
+    const h = this.hist;
+    const out = into.hist;
+    for (let k = 0; k < BUCKETS; k++) out[k]! += sign * h[off + k]!;
   }
 
   /** Adds `count` slots ending with the one holding second `lastSec`. */
