@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * `npm test`: install and build if needed, make sure the services the integration tests
- * use (redis-server, PostgreSQL, and promtool from the `prometheus` package) are installed, then run every compiled test file with
- * Node's test runner.
+ * use (redis-server, PostgreSQL, promtool from the `prometheus` package) are installed,
+ * then run every compiled test file with Node's test runner.
  *
  *   npm test                        # everything
  *   npm test -- router config       # only files whose path contains "router" or "config"
@@ -73,9 +73,10 @@ function findRedisServer() {
 }
 
 /**
- * Installs redis-server, PostgreSQL and wrk with apt-get when one of the first two is
- * missing and we may (root, Debian-like). Never fails the run: tests that need a
- * missing service skip with their reason.
+ * Installs redis-server, PostgreSQL and wrk (and `prometheus` for promtool) with apt-get
+ * when redis-server, PostgreSQL or promtool is missing and we may (root, Debian-like).
+ * Never fails the run: tests that need a missing service skip with their reason (those
+ * needing promtool fail as root, where this should have installed it).
  */
 function ensureServices() {
   let redis = findRedisServer();
