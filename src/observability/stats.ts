@@ -22,9 +22,11 @@ export interface GatewayStatsOptions {
  * closes each second (request windows, host and process samples, event-loop lag), and
  * the snapshot that reads it all.
  *
- * A snapshot costs one pass over the runtime's routes, upstreams and targets plus, per
- * series with traffic, a sum of the window's slots; it is cached for the second, so any
- * number of watchers asking for the same window cost one.
+ * A snapshot costs one pass over the runtime's routes, upstreams and targets (counters,
+ * health, breakers are read fresh) plus the windows, which only change when a second
+ * closes: they are computed once per second and window length, and a window of up to two
+ * minutes read every second slides by one slot instead of being summed again. With 300
+ * targets that is about a millisecond a second for a dashboard.
  *
  * @example
  * const stats = new GatewayStats(() => gw.runtime, { openConnections: () => tracker.size });
