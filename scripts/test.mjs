@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * `npm test`: install and build if needed, make sure the services the integration tests
- * use (redis-server, PostgreSQL) are installed, then run every compiled test file with
- * Node's test runner.
+ * use (redis-server, PostgreSQL, promtool from the `prometheus` package) are installed,
+ * then run every compiled test file with Node's test runner.
  *
  *   npm test                        # everything
  *   npm test -- router config       # only files whose path contains "router" or "config"
@@ -73,18 +73,20 @@ function findRedisServer() {
 }
 
 /**
- * Installs redis-server, PostgreSQL and wrk with apt-get when one of the first two is
- * missing and we may (root, Debian-like). Never fails the run: tests that need a
- * missing service skip with their reason.
+ * Installs redis-server, PostgreSQL and wrk (and `prometheus` for promtool) with apt-get
+ * when redis-server, PostgreSQL or promtool is missing and we may (root, Debian-like).
+ * Never fails the run: tests that need a missing service skip with their reason (those
+ * needing promtool fail as root, where this should have installed it).
  */
 function ensureServices() {
   let redis = findRedisServer();
   let postgres = findPostgresBin();
-  if (redis && postgres) {
-    say(`services: redis-server at ${redis}, PostgreSQL at ${postgres}`);
-    return { redis, postgres };
+  let promtool = findPromtool();
+  if (redis && postgres && promtool) {
+    say(`services: redis-server at ${redis}, PostgreSQL at ${postgres}, promtool at ${promtool}`);
+    return { redis, postgres, promtool };
   }
-  const missing = [!redis && 'redis-server', !postgres && 'PostgreSQL'].filter(Boolean).join(' and ');
+  const missing = [!redis && 'redis-server', !postgres && 'PostgreSQL', !promtool && 'promtool'].filter(Boolean).join(' and ');
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const hasApt = which('apt-get') !== undefined;
 
@@ -94,17 +96,25 @@ function ensureServices() {
     const update = spawnSync('apt-get', ['update'], { stdio: 'inherit', env });
     const install =
       update.status === 0
-        ? spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'redis-server', 'postgresql', 'wrk'], { stdio: 'inherit', env })
+        ? spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'redis-server', 'postgresql', 'wrk', ...(promtool ? [] : ['prometheus'])], { stdio: 'inherit', env })
         : update;
-    if (install.status !== 0) say('services: apt-get failed (output above); tests that need these services will be skipped');
+    if (install.status !== 0) say('services: apt-get failed (output above); tests that need these services will be skipped (those needing promtool fail as root)');
     redis = findRedisServer();
     postgres = findPostgresBin();
+    promtool = findPromtool();
   } else {
-    const how = hasApt ? 'sudo apt-get install redis-server postgresql' : 'install redis-server and PostgreSQL with your package manager (brew install redis postgresql, ...)';
-    say(`services: ${missing} not found; the tests that need ${redis || postgres ? 'it' : 'them'} will be skipped. To run them too: ${how}`);
+    const how = hasApt ? 'sudo apt-get install redis-server postgresql prometheus' : 'install redis-server, PostgreSQL and Prometheus (promtool) with your package manager (brew install redis postgresql prometheus, ...)';
+    say(`services: ${missing} not found; the tests that need ${[redis, postgres, promtool].filter(Boolean).length === 2 ? 'it' : 'them'} will be skipped. To run them too: ${how}`);
   }
-  say(`services: redis-server ${redis ? `at ${redis}` : 'missing'}, PostgreSQL ${postgres ? `at ${postgres}` : 'missing'}`);
-  return { redis, postgres };
+  say(`services: redis-server ${redis ? `at ${redis}` : 'missing'}, PostgreSQL ${postgres ? `at ${postgres}` : 'missing'}, promtool ${promtool ? `at ${promtool}` : 'missing'}`);
+  return { redis, postgres, promtool };
+}
+
+/** promtool (Debian package `prometheus`): checks the /metrics output and the alert rules. */
+function findPromtool() {
+  const fromEnv = process.env.BRISK_PROMTOOL;
+  if (fromEnv && isExecutable(fromEnv)) return fromEnv;
+  return which('promtool');
 }
 
 function findChromium() {
@@ -201,6 +211,7 @@ function main() {
   if (services.redis) env.BRISK_REDIS_SERVER = services.redis;
   if (services.postgres) env.BRISK_POSTGRES_BIN = services.postgres;
   if (chromium) env.BRISK_CHROMIUM = chromium;
+  if (services.promtool) env.BRISK_PROMTOOL = services.promtool;
 
   const child = spawn(process.execPath, nodeArgs, { cwd: ROOT, stdio: 'inherit', env });
   const forward = (signal) => {

@@ -22,6 +22,7 @@ export const CASES = [
     direct: true,
   },
   briskCase('brisk', 'Brisk gateway, default pipeline, JSON access log to a file', []),
+  briskCase('brisk-metrics-off', 'Brisk as `brisk`, with `metrics.enabled: false` (the cost of metrics is the ratio to `brisk`)', [], undefined, ['metrics:', '  enabled: false']),
   briskCase(
     'brisk-secured',
     'Brisk with a JWT check (HS256) and a rate limit (memory, far above the load) on the route',
@@ -211,8 +212,8 @@ function benchJwt() {
   return `${unsigned}.${sig}`;
 }
 
-/** A Brisk case: the same gateway, with `routeExtra` YAML lines added to its one route. */
-function briskCase(id, what, routeExtra, requestHeaders) {
+/** A Brisk case: the same gateway, with `routeExtra` YAML lines added to its one route and `topExtra` top-level lines. */
+function briskCase(id, what, routeExtra, requestHeaders, topExtra = []) {
   return {
     id,
     what,
@@ -238,6 +239,7 @@ function briskCase(id, what, routeExtra, requestHeaders) {
           '      pathPrefix: /',
           '    upstream: bench',
           ...routeExtra,
+          ...topExtra,
           'logging:',
           '  accessLog: true',
           '  format: json',

@@ -61,6 +61,17 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
       json(res, 200, gw.stats.snapshot(Number.isFinite(window) ? Math.min(3600, Math.max(1, Math.round(window))) : 60));
     },
   },
+  '/metrics': {
+    GET: async (gw, _req, res) => {
+      if (!gw.stats.enabled) {
+        error(res, 'BRISK_ADMIN_NOT_FOUND', 'metrics are off (metrics.enabled: false in the config)');
+        return;
+      }
+      const text = await gw.stats.metricsText();
+      res.writeHead(200, { 'content-type': gw.stats.metricsContentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+      res.end(text);
+    },
+  },
   '/api/status': {
     GET: (gw, _req, res) =>
       json(res, 200, {
@@ -97,7 +108,7 @@ export async function startAdmin(address: { host: string; port: number }, gw: Ga
     const endpoint = ROUTES[path];
     if (endpoint === undefined) {
       if (dashboard?.handle(req, res, path) === true) return;
-      error(res, 'BRISK_ADMIN_NOT_FOUND', `no admin endpoint ${path}; try /api/config, /api/routes, /api/upstreams, /api/status, /healthz, /readyz`);
+      error(res, 'BRISK_ADMIN_NOT_FOUND', `no admin endpoint ${path}; try /dashboard, /api/config, /api/routes, /api/upstreams, /api/status, /api/stats, /api/alerts, /api/silences, /metrics, /healthz, /readyz`);
       return;
     }
     const handler = endpoint[req.method ?? 'GET'] ?? (req.method === 'HEAD' ? endpoint.GET : undefined);

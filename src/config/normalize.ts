@@ -130,6 +130,7 @@ class Normaliser {
         format: logging.format ?? DEFAULTS.logging.format,
         accessLog: logging.accessLog ?? DEFAULTS.logging.accessLog,
       },
+      ...(raw.metrics === undefined ? {} : { metrics: { enabled: raw.metrics.enabled ?? true } }),
       upstreams,
       routes,
       ...(alerts === undefined ? {} : { alerts }),

@@ -401,6 +401,19 @@ const Logging = Strict(
   'Logs.',
 );
 
+const Metrics = Strict(
+  {
+    enabled: Type.Optional(
+      Type.Boolean({
+        default: true,
+        description:
+          'Record every request for `/metrics` (Prometheus, on the admin listener) and for the live windows of `/api/stats`, the dashboard and alert rules. `false` turns recording off; `/metrics` then answers 404. Read at start: a change needs a restart.',
+      }),
+    ),
+  },
+  'Request metrics. See [observability.md](observability.md#metrics) for the metric names.',
+);
+
 export const ConfigSchema = Strict(
   {
     listen: Type.Array(Listener, { minItems: 1, description: 'Where the gateway takes traffic.' }),
@@ -409,6 +422,7 @@ export const ConfigSchema = Strict(
     proxy: Type.Optional(Proxy),
     overload: Type.Optional(OverloadSchema),
     logging: Type.Optional(Logging),
+    metrics: Type.Optional(Metrics),
     upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.:-]+$' }), Upstream, { description: 'Named upstreams (services).' }),
     routes: Type.Array(Route, { description: 'Routes, most specific match wins.' }),
     alerts: Type.Optional(AlertsSchema),

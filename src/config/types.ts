@@ -225,6 +225,8 @@ export interface Config {
     readonly format: 'auto' | 'json' | 'pretty';
     readonly accessLog: boolean;
   };
+  /** Absent when the file has no `metrics` key: recording is on. */
+  readonly metrics?: { readonly enabled: boolean };
   readonly upstreams: Readonly<Record<string, UpstreamConfig>>;
   readonly routes: readonly RouteConfig[];
   /** Alert rules, receivers and the delivery queue; absent when the file has no `alerts` (the engine then runs the default rules). */

@@ -91,7 +91,10 @@ export class Gateway {
     };
     this.applyOverload(config.overload, false);
     this.upgrades = new UpgradeProxy(this.state);
-    this.stats = new GatewayStats(() => this.state.runtime);
+    this.stats = new GatewayStats(() => this.state.runtime, { openConnections: () => this.tracker.size, enabled: config.metrics?.enabled ?? true });
+    // Bound at start, like the admin listener: in-flight counts must see every request's start and end.
+    this.state.metrics = this.stats.enabled ? this.stats.recorder : null;
+    this.stats.setShedLevelSource(() => this.state.shedder?.level ?? 0);
   }
 
   /** Loads the config (unless given), binds every listener and the admin API. */
@@ -171,6 +174,7 @@ export class Gateway {
     this.lastReloadAt = new Date();
     const result = await loadConfig(file);
     if (!result.ok) {
+      this.stats.onReload(false);
       this.lastReloadProblems = result.problems;
       this.logger.error({ problems: result.problems.map(formatProblem) }, `reload rejected: ${result.problems.length} problem(s) in ${file}; the previous config keeps serving`);
       return { ok: false, problems: result.problems };
@@ -184,11 +188,13 @@ export class Gateway {
       // The loader checks what it can; anything the build still refuses is reported the same way.
       const problems: ConfigProblem[] = [{ file, line: 1, column: 1, path: '(root)', message: (err as Error).message }];
       this.lastReloadProblems = problems;
+      this.stats.onReload(false);
       this.logger.error({ err }, 'reload rejected: the new config could not be built; the previous config keeps serving');
       return { ok: false, problems };
     }
     await activateRuntime(runtime);
     this.state.runtime = runtime;
+    this.stats.onReload(true);
     deactivateRuntime(old);
     this.middlewares.sweep();
     this.state.accessLog = config.logging.accessLog ? new AccessLog(this.logger, this.accessLogDestination) : null;
@@ -199,8 +205,8 @@ export class Gateway {
     this.configDigest = fileDigest(file);
     this.alerting?.reload(config.alerts);
     const closed = this.upgrades.closeTunnelsNotIn(new Set(config.routes.map((r) => r.name)));
-    if (JSON.stringify(config.listen) !== JSON.stringify(old.config.listen) || JSON.stringify(config.admin) !== JSON.stringify(old.config.admin) || JSON.stringify(config.limits) !== JSON.stringify(old.config.limits)) {
-      this.logger.warn('listen, admin and limits changes take effect after a restart; routes and upstreams were reloaded');
+    if (JSON.stringify(config.listen) !== JSON.stringify(old.config.listen) || JSON.stringify(config.admin) !== JSON.stringify(old.config.admin) || JSON.stringify(config.limits) !== JSON.stringify(old.config.limits) || (config.metrics?.enabled ?? true) !== this.stats.enabled) {
+      this.logger.warn('listen, admin, limits and metrics changes take effect after a restart; routes and upstreams were reloaded');
     }
     this.logger.info({ version: runtime.version, routes: config.routes.length, upstreams: Object.keys(config.upstreams).length, closedTunnels: closed }, 'config reloaded');
     return { ok: true, version: runtime.version };

@@ -6,6 +6,7 @@ import type { Runtime } from '../gateway/runtime.js';
 import type { LoadShedder } from '../middlewares/shedding/load-shedder.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { Logger } from '../observability/logger.js';
+import type { RequestRecorder } from '../observability/recorder.js';
 import type { Identity } from '../core/middleware.js';
 import type { CompiledRoute, RouteParams } from '../router/index.js';
 import type { Target } from '../upstreams/target.js';
@@ -27,6 +28,8 @@ export interface ProxyState {
   accessLog: AccessLog | null;
   /** Gateway-wide load shedding (`overload`); null when off. */
   shedder: LoadShedder | null;
+  /** Where finished requests are recorded for metrics; null (or absent) when metrics are off. */
+  metrics?: RequestRecorder | null;
 }
 
 export const kTrusted = Symbol('brisk.trustedPeer');

@@ -519,6 +519,8 @@ export class Exchange extends ForwardPlan {
     if (this.finishHooks !== null) this.runFinishHooks(this.status);
     if (this.totalTimer !== null) clearTimeout(this.totalTimer);
     if (this.hedgeTimer !== null) clearTimeout(this.hedgeTimer);
+    const metrics = this.state.metrics;
+    if (metrics != null) metrics.record(this, this.retries, this.hedged);
     const log = this.state.accessLog;
     if (log !== null) {
       const req = this.req;

@@ -248,6 +248,8 @@ export function createProxyHandler(state: ProxyState): (req: ClientRequest, res:
     if (!isHttp2Request(req) && (req.socket as unknown as TrackedSocket)[kClosing] === true) return;
     const rt = state.runtime;
     const ex = new Exchange(req, res, state, rt);
+    const metrics = state.metrics;
+    if (metrics != null) metrics.inFlight++;
     if (!planForward(req, rt, ex)) {
       ex.fail(ex.failCode!, ex.failMessage);
       return;

@@ -56,6 +56,8 @@ export class Target {
   availableSince = Date.now();
   /** Called when `available` flips; set by the owning upstream. */
   onAvailabilityChange: ((target: Target) => void) | null = null;
+  /** Called on every ejection (metrics count them by reason); set by the stats recorder. */
+  onEject: ((target: Target, ejection: Ejection) => void) | null = null;
 
   constructor(upstream: string, config: TargetConfig, pool: Pool) {
     this.upstream = upstream;
@@ -93,6 +95,7 @@ export class Target {
   eject(ejection: Ejection): void {
     this.ejection = ejection;
     this.ejections++;
+    this.onEject?.(this, ejection);
     this.refresh();
   }
 
