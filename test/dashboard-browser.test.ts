@@ -56,6 +56,11 @@ describe('dashboard in Chromium', { skip }, () => {
         { name: 'login', match: { pathPrefix: '/login' }, upstream: 'accounts' },
         { name: 'renamed', match: { pathPrefix: '/' }, upstream: 'accounts' },
       ],
+      // Only the rule this test watches fire: a default host-CPU rule could go pending on a busy machine.
+      alerts: {
+        defaultRules: false,
+        rules: [{ name: 'target-down', expr: 'target_unhealthy(upstream="*")', for: '500ms', severity: 'critical', summary: 'Target {{labels.target}} is down' }],
+      },
     });
     // Route names from the config cannot hold markup (the schema allows [A-Za-z0-9_.:-]), but
     // the page must not trust that: one is renamed on its way to the page.
@@ -103,7 +108,7 @@ describe('dashboard in Chromium', { skip }, () => {
     await page.close();
   });
 
-  it('shows a target going unhealthy within a few seconds of its backend dying', async () => {
+  it('shows a target going unhealthy, and the alert firing, within a few seconds of its backend dying', async () => {
     const page = await browser.context.newPage();
     await page.goto(`${gw.adminUrl}/dashboard`);
     const row = page.locator(`tr[data-target="${a.url}"]`);
@@ -118,10 +123,19 @@ describe('dashboard in Chromium', { skip }, () => {
     // Targets that need attention come first.
     assert.equal(await page.locator('.upstream[data-upstream="shop"] tbody tr').first().getAttribute('data-target'), a.url);
     assert.ok(seenAfter < 5000, `seen after ${seenAfter} ms`);
+    // The gateway's own alerting fires for it, and the page says so.
+    await page.locator('#alerts-list li[data-state="firing"] .rule', { hasText: 'target-down' }).waitFor({ timeout: 5000 });
+    const firedAfter = Date.now() - killedAt;
+    assert.match((await page.locator('#alerts-list li[data-state="firing"] .msg').first().textContent()) ?? '', new RegExp(`Target ${a.url.replaceAll('.', '\\.')} is down`));
+    assert.ok(firedAfter < 6000, `alert shown ${firedAfter} ms after the backend died`);
     await page.close();
   });
 
   it('lists the alerts of gw.alerts, as text', async () => {
+    const real = gw.gw.alerts;
+    after(() => {
+      gw.gw.alerts = real;
+    });
     const page = await browser.context.newPage();
     const problems = watchProblems(page);
     await page.goto(`${gw.adminUrl}/dashboard`);
