@@ -10,6 +10,7 @@ import { AuthSchema } from '../middlewares/auth/schema.js';
 import { CorsSchema } from '../middlewares/cors/schema.js';
 import { IpFilterSchema } from '../middlewares/ip-filter/schema.js';
 import { RateLimitSchema } from '../middlewares/rate-limit/schema.js';
+import { CacheSchema } from '../middlewares/cache/schema.js';
 import { CircuitBreakerSchema, UpstreamLimitsSchema } from '../upstreams/resilience/overload-schema.js';
 
 const Duration = (description: string, def?: string) =>
@@ -335,8 +336,9 @@ const Route = Strict(
     cors: Type.Optional(CorsSchema),
     auth: Type.Optional(AuthSchema),
     rateLimit: Type.Optional(RateLimitSchema),
+    cache: Type.Optional(CacheSchema),
   },
-  'A route: which requests, which upstream, what to change on the way. Its middlewares run in the order ipFilter, cors, auth, rateLimit, before a target is picked.',
+  'A route: which requests, which upstream, what to change on the way. Its middlewares run in the order ipFilter, cors, auth, rateLimit, cache, before a target is picked.',
 );
 
 const Limits = Strict(

@@ -4,6 +4,7 @@ import type { AuthConfig } from '../middlewares/auth/schema.js';
 import type { CorsConfig } from '../middlewares/cors/schema.js';
 import type { IpFilterConfig } from '../middlewares/ip-filter/schema.js';
 import type { RateLimitConfig } from '../middlewares/rate-limit/schema.js';
+import type { CacheConfig } from '../middlewares/cache/schema.js';
 /**
  * The normalised, frozen configuration the runtime is built from: durations in
  * milliseconds, sizes in bytes, defaults filled in, names resolved. Produced by
@@ -79,6 +80,7 @@ export interface RouteConfig {
   readonly cors?: CorsConfig;
   readonly auth?: AuthConfig;
   readonly rateLimit?: RateLimitConfig;
+  readonly cache?: CacheConfig;
 }
 
 export interface TargetConfig {

@@ -26,6 +26,8 @@ export const ERROR_CODES = {
   BRISK_QUEUE_TIMEOUT: { status: 503, description: "The request waited in the route's `concurrency` queue for longer than `queueTimeout` (or, while the queue stays congested, longer than `codel.target`) without getting a slot; it was never sent upstream. `Retry-After` says when to try again." },
   BRISK_RATE_LIMITED: { status: 429, description: "The client exceeded one of the route's `rateLimit.limits`; `Retry-After` says when to try again and `RateLimit`/`RateLimit-Policy` describe the quota." },
   BRISK_RATE_LIMIT_UNAVAILABLE: { status: 503, description: 'The rate-limit store (Redis) cannot be reached and the route has `rateLimit.onStoreError: deny` (fail-closed).' },
+  BRISK_CACHE_ONLY_IF_CACHED: { status: 504, description: 'The request carried `Cache-Control: only-if-cached` and the route\'s `cache` holds no response it may use for it (RFC 9111 §5.2.1.7).' },
+  BRISK_CACHE_PURGE_INVALID: { status: 400, description: 'A cache purge request to the admin API (`POST /api/cache/purge`) names no `url`, `prefix` or `tag`, or is not valid JSON.' },
   BRISK_SHUTTING_DOWN: { status: 503, description: 'The gateway is draining for shutdown and takes no new requests on this connection.' },
   BRISK_INTERNAL: { status: 500, description: 'An unexpected error inside the gateway; it is logged with the request id.' },
   BRISK_ADMIN_NOT_FOUND: { status: 404, description: 'No such admin API endpoint.' },

@@ -5,6 +5,7 @@ import { createAuth } from './auth/index.js';
 import { createCors } from './cors/index.js';
 import { createIpFilter } from './ip-filter/index.js';
 import { createRateLimit } from './rate-limit/index.js';
+import { createCache } from './cache/index.js';
 
 /** What middleware factories may use. */
 export interface MiddlewareDeps {
@@ -79,6 +80,12 @@ export function buildPipeline(route: RouteConfig, deps: MiddlewareDeps, cache: M
   if (route.rateLimit !== undefined) {
     const config = route.rateLimit;
     pipeline.push(cache.acquire(key('rateLimit', config), () => createRateLimit(config, { logger: deps.logger, routeName: route.name })));
+  }
+  // Last: what auth and rate limits refuse never reaches the cache, and a stored
+  // response is only served to a request that passed them.
+  if (route.cache !== undefined) {
+    const config = route.cache;
+    pipeline.push(cache.acquire(key('cache', config), () => createCache(config, { logger: deps.logger, routeName: route.name })));
   }
   return pipeline.length === 0 ? null : pipeline;
 }

@@ -1,7 +1,7 @@
 /**
  * A stored response and its (de)serialisation for the Redis tier.
  */
-import { computePolicy, currentAge, headerValue, parseAge, parseHttpDate, type PolicyOptions, type ResponsePolicy } from './freshness.js';
+import { computePolicy, currentAge, headerValue, parseHttpDate, type PolicyOptions, type ResponsePolicy } from './freshness.js';
 
 /** One stored response (one variant of a URL). */
 export interface StoredResponse {
@@ -42,6 +42,7 @@ export function makeEntry(
   varyNames: readonly string[] | null,
   varyValues: readonly (string | null)[],
   options: PolicyOptions,
+  ageValue: number,
 ): StoredResponse {
   const e = {
     key,
@@ -52,7 +53,7 @@ export function makeEntry(
     requestTime,
     responseTime,
     dateValue: NaN,
-    ageValue: 0,
+    ageValue,
     varyNames,
     varyValues,
     tags: [] as string[],
@@ -69,7 +70,6 @@ export function makeEntry(
 export function refresh(e: StoredResponse, options: PolicyOptions): void {
   const h = e.headers;
   e.dateValue = parseHttpDate(headerValue(h, 'date'));
-  e.ageValue = parseAge(headerValue(h, 'age'));
   e.etag = headerValue(h, 'etag');
   e.lastModified = headerValue(h, 'last-modified');
   e.policy = computePolicy(e.status, h, e.responseTime, options);
@@ -108,6 +108,7 @@ export function encodeEntry(e: StoredResponse): Buffer {
     h: e.headers,
     rq: e.requestTime,
     rs: e.responseTime,
+    a: e.ageValue,
     vn: e.varyNames,
     vv: e.varyValues,
   });
@@ -124,6 +125,7 @@ interface EncodedMeta {
   h: string[];
   rq: number;
   rs: number;
+  a: number;
   vn: string[] | null;
   vv: (string | null)[];
 }
@@ -136,7 +138,7 @@ export function decodeEntry(buf: Buffer, options: PolicyOptions): StoredResponse
     if (4 + len > buf.length) return null;
     const m = JSON.parse(buf.subarray(4, 4 + len).toString()) as EncodedMeta;
     if (typeof m.k !== 'string' || !Array.isArray(m.h)) return null;
-    return makeEntry(m.k, m.s, m.t, m.h, Buffer.from(buf.subarray(4 + len)), m.rq, m.rs, m.vn, m.vv, options);
+    return makeEntry(m.k, m.s, m.t, m.h, Buffer.from(buf.subarray(4 + len)), m.rq, m.rs, m.vn, m.vv, options, typeof m.a === 'number' ? m.a : 0);
   } catch {
     return null;
   }
