@@ -520,7 +520,7 @@ class Capture implements ResponseObserver {
       if (updated !== null) return cache.serve(this.ctx, updated, currentAge(updated, now), 'REVALIDATED', 'fwd=stale; fwd-status=304', false, 304);
     }
     if (status >= 500) {
-      const stale = this.staleIfError(now);
+      const stale = this.staleIfError(now, `fwd-status=${status}`);
       if (stale !== null) return stale;
     }
     const { headers, age } = storedHeaders(rawHeaders);
@@ -574,7 +574,7 @@ class Capture implements ResponseObserver {
     return e;
   }
 
-  private staleIfError(now: number): Answer | null {
+  private staleIfError(now: number, why: string): Answer | null {
     const e = this.fallback;
     if (e === null || e.policy.mustRevalidate) return null;
     const age = currentAge(e, now);
@@ -582,7 +582,7 @@ class Capture implements ResponseObserver {
     const sie = e.policy.sie >= 0 ? e.policy.sie : this.cache.config.staleIfErrorS;
     // A fresh entry was bypassed on purpose (the client asked for validation): no stand-in.
     if (ttl > 0 || sie <= 0 || -ttl > sie) return null;
-    return this.cache.serve(this.ctx, e, age, 'STALE', `hit; ttl=${Math.floor(ttl)}; fwd=stale; detail=stale-if-error`, true);
+    return this.cache.serve(this.ctx, e, age, 'STALE', `hit; ttl=${Math.floor(ttl)}; fwd=stale; ${why}`, true);
   }
 
   onData(chunk: Buffer): void {
@@ -598,8 +598,8 @@ class Capture implements ResponseObserver {
     chunks.push(chunk);
   }
 
-  onError(_code: ErrorCode): Answer | null {
-    return this.staleIfError(Date.now());
+  onError(code: ErrorCode): Answer | null {
+    return this.staleIfError(Date.now(), `detail=${code}`);
   }
 
   onEnd(complete: boolean): void {
