@@ -37,8 +37,12 @@ const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 const BYPASS_REQUEST = new Set(['range', 'if-match', 'if-unmodified-since', 'if-range']);
 /** Fields a 304 carries (RFC 9110 §15.4.5), plus what a cache adds. */
 const NOT_MODIFIED_FIELDS = new Set(['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary', 'last-modified', 'cdn-cache-control']);
-/** Stored-header updates from a 304 leave these alone (RFC 9111 §3.2; RFC 9110 §8.6 for Content-Length). */
-const NOT_UPDATED = new Set(['content-length', 'content-encoding', 'transfer-encoding', 'content-range', 'age']);
+/**
+ * Stored-header updates from a 304 leave these alone (RFC 9111 §3.2: Content-Length; Age
+ * is recomputed). Brisk stores the bytes as received, so Content-Type and
+ * Content-Encoding are updated like any other field.
+ */
+const NOT_UPDATED = new Set(['content-length', 'transfer-encoding', 'age']);
 /** Request fields whose values are case-insensitive, for Vary matching. */
 const CASELESS_VARY = new Set(['accept-encoding', 'accept-language', 'accept-charset', 'accept']);
 /** How long a URL whose response could not be stored skips request collapsing (Varnish's hit-for-miss). */
@@ -118,8 +122,9 @@ export class CacheMiddleware implements Middleware {
   private decide(ctx: RequestContext, key: string, reqCC: Directives | null, entry: StoredResponse | null, anyVariant: boolean, mayCollapse: boolean): Answer | null | Promise<Answer | null> {
     const raw = ctx.rawHeaders;
     const auth = headerValue(raw, 'authorization') !== undefined;
-    // RFC 9111 §3.5: a response to an authorised request is reused only when it said so.
-    if (entry !== null && auth && !(entry.policy.cc.has('public') || entry.policy.cc.has('s-maxage') || entry.policy.cc.has('must-revalidate'))) entry = null;
+    // RFC 9111 §3.5 restricts responses to authorised requests; those are only stored when
+    // they allow it (unstorableReason), so whatever is stored may be reused here. Access
+    // control itself ran before the cache (auth middleware).
     const onlyIfCached = reqCC?.has('only-if-cached') === true;
     if (entry === null) {
       if (onlyIfCached) return this.onlyIfCachedMiss(ctx);
@@ -198,7 +203,7 @@ export class CacheMiddleware implements Middleware {
   ): Answer | null | Promise<Answer | null> {
     const reqNoCache = reqCC?.has('no-cache') === true;
     // Request collapsing: one request per URL goes to the backend, the others wait for it.
-    if (mayCollapse && this.config.collapse && ctx.method === 'GET' && !auth && !reqNoCache && !this.skipCollapse(key)) {
+    if (mayCollapse && this.config.collapse && ctx.method === 'GET' && !auth && !reqNoCache && !isConditional(ctx.rawHeaders) && !this.skipCollapse(key)) {
       const flight = this.flights.get(key);
       if (flight !== undefined) return this.wait(ctx, key, reqCC, flight);
       this.flights.set(key, { waiters: [] });
@@ -322,6 +327,11 @@ export class CacheMiddleware implements Middleware {
     this.memory.clear();
     return this.redis === null ? Promise.resolve() : this.redis.close();
   }
+}
+
+/** A client's conditional request may get a 304 that cannot be stored: it never leads a collapse. */
+function isConditional(raw: readonly string[]): boolean {
+  return headerValue(raw, 'if-none-match') !== undefined || headerValue(raw, 'if-modified-since') !== undefined;
 }
 
 /** stale-while-revalidate is off when the client limits staleness (max-age, min-fresh). */
