@@ -508,10 +508,37 @@ describe('route cache (RFC 9111) through the gateway', () => {
     });
   });
 
+  describe('collapsing and failures', () => {
+    it('when the collapsed leader fails, the waiters get the stale copy too (stale-if-error)', async () => {
+      let fail = false;
+      const p = on('/stale/collapse', (_req, res, n) => {
+        if (!fail) {
+          res.writeHead(200, { 'cache-control': 'max-age=1, stale-if-error=60', etag: '"c"' });
+          res.end(`v${n}`);
+          return;
+        }
+        setTimeout(() => {
+          res.writeHead(500);
+          res.end('boom');
+        }, 200);
+      });
+      await get(base, p);
+      await sleep(1100);
+      fail = true;
+      const all = await Promise.all(Array.from({ length: 20 }, () => get(base, p)));
+      assert.equal(hits.get(p), 2, 'one request reached the failing backend');
+      for (const g of all) {
+        assert.equal(g.status, 200);
+        assert.equal(g.body, 'v1');
+        assert.equal(xcache(g), 'STALE');
+      }
+    });
+  });
+
   describe('stale modes', () => {
     it('stale-while-revalidate: stale at once, one background refresh', async () => {
       const p = on('/swr/x', (_req, res, n) => {
-        res.writeHead(200, { 'cache-control': 'max-age=1, stale-while-revalidate=60', etag: `"${n}"` });
+        res.writeHead(200, { 'cache-control': `max-age=${n === 1 ? 1 : 60}, stale-while-revalidate=60`, etag: `"${n}"` });
         res.end(`v${n}`);
       });
       await get(base, p);

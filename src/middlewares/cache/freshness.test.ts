@@ -66,6 +66,9 @@ describe('freshness lifetime (RFC 9111 §4.2.1)', () => {
     const p = computePolicy(200, ['cache-control', 'no-store', 'cdn-cache-control', 'max-age=60'], NOW, opts);
     assert.equal(p.lifetime, 60);
     assert.equal(p.cc.has('no-store'), false);
+    const q = computePolicy(200, ['expires', date(100), 'date', date(0), 'cdn-cache-control', 'must-revalidate'], NOW, opts);
+    assert.equal(q.lifetime, 0, 'Expires is ignored when a targeted field is in force');
+    assert.equal(computePolicy(200, ['cdn-cache-control', '', 'cache-control', 'max-age=7'], NOW, opts).lifetime, 7, 'an empty targeted field is ignored');
   });
   it('s-maxage implies proxy-revalidate; no-cache="f" keeps the response reusable', () => {
     assert.equal(computePolicy(200, ['cache-control', 's-maxage=5'], NOW, opts).mustRevalidate, true);

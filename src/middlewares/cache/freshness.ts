@@ -148,16 +148,20 @@ export interface PolicyOptions {
  * the first one present with a valid value replaces Cache-Control entirely for Brisk.
  */
 export function responseDirectives(headers: readonly string[], targets: readonly string[]): Directives {
+  return targetedDirectives(headers, targets) ?? parseDirectives(joinedValue(headers, 'cache-control') ?? '');
+}
+
+/** The first targeted field with a valid, non-empty value (RFC 9213 §2.2), or null. */
+function targetedDirectives(headers: readonly string[], targets: readonly string[]): Directives | null {
   for (const target of targets) {
     const v = joinedValue(headers, target);
     if (v !== undefined) {
       const d = parseDirectives(v);
-      // RFC 9213 §2.1: a targeted field that cannot be parsed is ignored.
+      // An empty or unparsable targeted field is ignored; the next one (or Cache-Control) applies.
       if (d.size > 0) return d;
     }
   }
-  const cc = joinedValue(headers, 'cache-control');
-  return cc === undefined ? new Map() : parseDirectives(cc);
+  return null;
 }
 
 /**
@@ -166,12 +170,14 @@ export function responseDirectives(headers: readonly string[], targets: readonly
  * since Last-Modified, or the operator's default.
  */
 export function computePolicy(status: number, headers: readonly string[], responseTimeMs: number, options: PolicyOptions): ResponsePolicy {
-  const cc = responseDirectives(headers, options.targets);
+  const targeted = targetedDirectives(headers, options.targets);
+  const cc = targeted ?? parseDirectives(joinedValue(headers, 'cache-control') ?? '');
   let lifetime = 0;
   let explicit = true;
   const sMaxAge = cc.get('s-maxage');
   const maxAge = cc.get('max-age');
-  const expires = headerValue(headers, 'expires');
+  // RFC 9213 §2.2: with a targeted field in force, Cache-Control and Expires are ignored.
+  const expires = targeted === null ? headerValue(headers, 'expires') : undefined;
   if (options.overrideTtl > 0) lifetime = options.overrideTtl;
   else if (sMaxAge !== undefined) lifetime = deltaSeconds(sMaxAge) ?? 0;
   else if (maxAge !== undefined) lifetime = deltaSeconds(maxAge) ?? 0;

@@ -49,8 +49,11 @@ const CASELESS_VARY = new Set(['accept-encoding', 'accept-language', 'accept-cha
 const HIT_FOR_MISS_MS = 10_000;
 const HIT_FOR_MISS_MAX = 10_000;
 
+/** How the leader of a collapsed miss ended. */
+type FlightOutcome = 'stored' | 'uncacheable' | 'failed';
+
 interface Flight {
-  readonly waiters: ((stored: boolean) => void)[];
+  readonly waiters: ((outcome: FlightOutcome | 'timeout') => void)[];
 }
 
 /** A live cache middleware, for the admin API. */
@@ -216,7 +219,7 @@ export class CacheMiddleware implements Middleware {
     const capture = new Capture(this, ctx, key, reqCC?.has('no-store') === true, auth, validate, ourValidatorOnly, fallback ?? validate, mayCollapse, label, detail);
     if (ctx.observeResponse === undefined) {
       // A context without an exchange (unit fixtures): nothing to capture.
-      this.release(key, false, mayCollapse);
+      this.release(key, 'failed', mayCollapse);
       return null;
     }
     ctx.observeResponse(capture);
@@ -236,32 +239,52 @@ export class CacheMiddleware implements Middleware {
     this.stats.collapsed++;
     return new Promise<Answer | null>((resolve) => {
       let settled = false;
-      const timer = setTimeout(() => done(false), this.config.collapseTimeoutMs);
-      const done = (_stored: boolean) => {
+      const timer = setTimeout(() => done('timeout'), this.config.collapseTimeoutMs);
+      const done = (outcome: FlightOutcome | 'timeout') => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         const variants = this.memory.get(key);
         const entry = variants === undefined ? null : this.select(variants, ctx.rawHeaders);
-        // Not stored (or another variant): this request goes to the backend on its own.
-        const answer = this.decide(ctx, key, reqCC, entry, variants !== undefined, false);
-        resolve(answer);
+        // The backend failed the leader: a stale copy within stale-if-error serves the
+        // waiters too, rather than sending each of them to a failing backend.
+        if (outcome === 'failed' && entry !== null) {
+          const stale = this.staleIfErrorAnswer(ctx, entry, Date.now(), 'detail=collapsed-leader-failed');
+          if (stale !== null) return resolve(stale);
+        }
+        // Otherwise the store decides again; not stored (or another variant): this request
+        // goes to the backend on its own.
+        resolve(this.decide(ctx, key, reqCC, entry, variants !== undefined, false));
       };
       flight.waiters.push(done);
     }).then((a) => a);
   }
 
   /** Ends the flight for a key: waiters answer from the store, or go to the backend. */
-  release(key: string, stored: boolean, leader: boolean, uncacheable = false): void {
+  release(key: string, outcome: FlightOutcome, leader: boolean): void {
     if (!leader) return;
     const flight = this.flights.get(key);
     if (flight === undefined) return;
     this.flights.delete(key);
-    if (uncacheable) {
+    if (outcome === 'uncacheable') {
       if (this.hitForMiss.size >= HIT_FOR_MISS_MAX) this.hitForMiss.clear();
       this.hitForMiss.set(key, Date.now() + HIT_FOR_MISS_MS);
-    } else if (stored) this.hitForMiss.delete(key);
-    for (const w of flight.waiters) w(stored);
+    } else if (outcome === 'stored') this.hitForMiss.delete(key);
+    for (const w of flight.waiters) w(outcome);
+  }
+
+  /**
+   * The stale answer stale-if-error allows for this entry now, or null: only for a stale
+   * entry (a fresh one was bypassed on purpose), within the response's window or the
+   * route default, and never against must-revalidate, proxy-revalidate, s-maxage, no-cache.
+   */
+  staleIfErrorAnswer(ctx: RequestContext | null, e: StoredResponse, now: number, why: string): Answer | null {
+    if (e.policy.mustRevalidate) return null;
+    const age = currentAge(e, now);
+    const ttl = e.policy.lifetime - age;
+    const sie = e.policy.sie >= 0 ? e.policy.sie : this.config.staleIfErrorS;
+    if (ttl > 0 || sie <= 0 || -ttl > sie) return null;
+    return this.serve(ctx, e, age, 'STALE', `hit; ttl=${Math.floor(ttl)}; fwd=stale; ${why}`, true);
   }
 
   /** One background request refreshes a stale entry (stale-while-revalidate). */
@@ -323,7 +346,7 @@ export class CacheMiddleware implements Middleware {
   }
 
   close(): Promise<void> {
-    for (const [key] of this.flights) this.release(key, false, true);
+    for (const [key] of this.flights) this.release(key, 'failed', true);
     this.memory.clear();
     return this.redis === null ? Promise.resolve() : this.redis.close();
   }
@@ -534,6 +557,8 @@ class Capture implements ResponseObserver {
       if (stale !== null) return stale;
     }
     const { headers, age } = storedHeaders(rawHeaders);
+    // RFC 9110 §6.6.1: a cache adds the Date the origin should have sent.
+    if (headerValue(headers, 'date') === undefined) headers.push('date', new Date(now).toUTCString());
     const options = cache.policyOptions;
     let e: StoredResponse | null = null;
     const varyHeader = joinedValue(headers, 'vary');
@@ -563,6 +588,7 @@ class Capture implements ResponseObserver {
   private update(rawHeaders: Buffer[], now: number): StoredResponse | null {
     const e = this.validating!;
     const { headers } = storedHeaders(rawHeaders);
+    if (headerValue(headers, 'date') === undefined) headers.push('date', new Date(now).toUTCString());
     const etag = headerValue(headers, 'etag');
     if (etag !== undefined) {
       if (e.etag === undefined || stripWeak(etag) !== stripWeak(e.etag)) return null;
@@ -585,14 +611,7 @@ class Capture implements ResponseObserver {
   }
 
   private staleIfError(now: number, why: string): Answer | null {
-    const e = this.fallback;
-    if (e === null || e.policy.mustRevalidate) return null;
-    const age = currentAge(e, now);
-    const ttl = e.policy.lifetime - age;
-    const sie = e.policy.sie >= 0 ? e.policy.sie : this.cache.config.staleIfErrorS;
-    // A fresh entry was bypassed on purpose (the client asked for validation): no stand-in.
-    if (ttl > 0 || sie <= 0 || -ttl > sie) return null;
-    return this.cache.serve(this.ctx, e, age, 'STALE', `hit; ttl=${Math.floor(ttl)}; fwd=stale; ${why}`, true);
+    return this.fallback === null ? null : this.cache.staleIfErrorAnswer(this.ctx, this.fallback, now, why);
   }
 
   onData(chunk: Buffer): void {
@@ -622,7 +641,7 @@ class Capture implements ResponseObserver {
       this.stored = true;
     }
     this.chunks = null;
-    this.cache.release(this.key, this.stored, this.leader, this.uncacheable);
+    this.cache.release(this.key, this.stored ? 'stored' : this.uncacheable ? 'uncacheable' : 'failed', this.leader);
     this.onDone?.();
   }
 }
