@@ -105,7 +105,8 @@ export class CacheMiddleware implements Middleware {
     }
     const reqCC = requestDirectives(raw);
     const variants = this.memory.get(key);
-    if (variants !== undefined || this.redis === null || !this.redis.ready) return this.decide(ctx, key, reqCC, variants === undefined ? null : this.select(variants, raw), variants !== undefined, true);
+    // A URL known not to be cacheable (hit-for-miss) does not cost a Redis round trip either.
+    if (variants !== undefined || this.redis === null || !this.redis.ready || this.skipCollapse(key)) return this.decide(ctx, key, reqCC, variants === undefined ? null : this.select(variants, raw), variants !== undefined, true);
     return this.redis.get(key, this.policyOptions).then((loaded) => {
       for (const e of loaded) this.memory.put(e);
       return this.decide(ctx, key, reqCC, this.select(loaded, raw), loaded.length > 0, true);
@@ -550,7 +551,7 @@ class Capture implements ResponseObserver {
     const now = Date.now();
     if (status === 304 && this.validating !== null) {
       const updated = this.update(rawHeaders, now);
-      if (updated !== null) return cache.serve(this.ctx, updated, currentAge(updated, now), 'REVALIDATED', 'fwd=stale; fwd-status=304', false, 304);
+      if (updated !== null) return cache.serve(this.ctx, updated, currentAge(updated, now), 'REVALIDATED', this.detail === '' ? 'fwd=stale' : this.detail, false, 304);
     }
     if (status >= 500) {
       const stale = this.staleIfError(now, `fwd-status=${status}`);
