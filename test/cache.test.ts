@@ -10,6 +10,7 @@ import { Agent, request } from 'undici';
 import { startBackend, type Backend } from './helpers/backend.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
 import { CacheMiddleware } from '../src/middlewares/cache/index.js';
+import { hashSecret } from '../src/middlewares/auth/index.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, n: number) => void;
 
@@ -78,6 +79,13 @@ describe('route cache (RFC 9111) through the gateway', () => {
         { name: 'small', match: { pathPrefix: '/small/' }, upstream: 'app', cache: { maxObjectSize: '1kb' } },
         { name: 'stale', match: { pathPrefix: '/stale/' }, upstream: 'app', cache: { staleIfError: '1h' } },
         { name: 'cookies', match: { pathPrefix: '/cookie-ok/' }, upstream: 'app', cache: { allowSetCookie: true } },
+        {
+          name: 'protected',
+          match: { pathPrefix: '/protected/' },
+          upstream: 'app',
+          auth: { apiKeys: { keys: [{ name: 'alice', hash: hashSecret('alice-key-0123456789abcdef', 'sha256') }, { name: 'bob', hash: hashSecret('bob-key-0123456789abcdef0', 'sha256') }] } },
+          cache: {},
+        },
         { name: 'main', match: { pathPrefix: '/' }, upstream: 'app', cache: { collapseTimeout: '30s' } },
       ],
     });
@@ -363,6 +371,23 @@ describe('route cache (RFC 9111) through the gateway', () => {
     });
   });
 
+  describe('protected routes', () => {
+    it('auth runs first; an authenticated response is shared only when it says public', async () => {
+      const p = on('/protected/me', (req, res) => {
+        res.writeHead(200, { 'cache-control': 'max-age=60' });
+        res.end(`for ${String(req.headers['x-api-key']).slice(0, 5)}`);
+      });
+      assert.equal((await get(base, p)).status, 401, 'no key: refused before the cache');
+      assert.equal((await get(base, p, { 'x-api-key': 'alice-key-0123456789abcdef' })).body, 'for alice');
+      assert.equal((await get(base, p, { 'x-api-key': 'bob-key-0123456789abcdef0' })).body, 'for bob-k', "bob never gets alice's answer");
+      assert.equal((await get(base, p)).status, 401, 'a stored response is never served to an unauthenticated client');
+      const q = on('/protected/catalogue', reply({ 'cache-control': 'public, max-age=60' }));
+      await get(base, q, { 'x-api-key': 'alice-key-0123456789abcdef' });
+      assert.equal(xcache(await get(base, q, { 'x-api-key': 'bob-key-0123456789abcdef0' })), 'HIT');
+      assert.equal(hits.get(q), 1);
+    });
+  });
+
   describe('Vary, conditionals, HEAD and invalidation', () => {
     it('Vary selects by the normalised request header values', async () => {
       const p = on('/vary/lang', (req, res) => {
@@ -474,7 +499,7 @@ describe('route cache (RFC 9111) through the gateway', () => {
 
   describe('request collapsing', () => {
     it('1,000 concurrent requests for a cold key reach the backend once', { timeout: 60_000 }, async () => {
-      const cache = gw.gw.runtime.pipelineOfRoute[5]!.find((m) => m instanceof CacheMiddleware) as CacheMiddleware;
+      const cache = gw.gw.runtime.pipelineOfRoute[6]!.find((m) => m instanceof CacheMiddleware) as CacheMiddleware;
       const before = cache.cacheStats().collapsed;
       let waitedFor = 0;
       const p = on('/collapse/cold', (_req, res) => {

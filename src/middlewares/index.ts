@@ -59,7 +59,8 @@ export class MiddlewareCache {
 /**
  * A route's pipeline, in the order requests meet it: cheap refusals first (IP filter,
  * CORS preflight), then who the client is (auth), then how much it may send (rate
- * limits) — so that an anonymous flood is refused before it costs a token check.
+ * limits) — so that an anonymous flood is refused before it costs a token check — and
+ * last the cache, so that a stored response only reaches a request that passed them all.
  * Null when the route has no middleware: the proxy then skips the pipeline entirely.
  */
 export function buildPipeline(route: RouteConfig, deps: MiddlewareDeps, cache: MiddlewareCache): Middleware[] | null {

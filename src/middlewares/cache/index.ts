@@ -125,7 +125,10 @@ export class CacheMiddleware implements Middleware {
 
   private decide(ctx: RequestContext, key: string, reqCC: Directives | null, entry: StoredResponse | null, anyVariant: boolean, mayCollapse: boolean): Answer | null | Promise<Answer | null> {
     const raw = ctx.rawHeaders;
-    const auth = headerValue(raw, 'authorization') !== undefined;
+    // A request the route's auth middleware authenticated (API key, JWT, Basic, forward
+    // auth) is treated as RFC 9111 §3.5 treats one with Authorization, whatever header
+    // carried the credentials: its response is personal unless it says otherwise.
+    const auth = ctx.identity !== null || headerValue(raw, 'authorization') !== undefined;
     // RFC 9111 §3.5 restricts responses to authorised requests; those are only stored when
     // they allow it (unstorableReason), so whatever is stored may be reused here. Access
     // control itself ran before the cache (auth middleware).
