@@ -560,6 +560,8 @@ class Capture implements ResponseObserver {
       const stale = this.staleIfError(now, `fwd-status=${status}`);
       if (stale !== null) return stale;
     }
+    // RFC 9111 §4.3.5: a HEAD response freshens (or invalidates) the stored GET it describes.
+    if (status === 200 && this.fallback !== null && this.ctx?.method === 'HEAD') this.update(rawHeaders, now, this.fallback, true);
     const { headers, age } = storedHeaders(rawHeaders);
     // RFC 9110 §6.6.1: a cache adds the Date the origin should have sent.
     if (headerValue(headers, 'date') === undefined) headers.push('date', new Date(now).toUTCString());
@@ -589,12 +591,21 @@ class Capture implements ResponseObserver {
   }
 
   /** RFC 9111 §4.3.4: freshens the stored response a 304 names, or null when it names none. */
-  private update(rawHeaders: Buffer[], now: number): StoredResponse | null {
-    const e = this.validating!;
+  private update(rawHeaders: Buffer[], now: number, target: StoredResponse | null = this.validating, head = false): StoredResponse | null {
+    const e = target!;
     const { headers } = storedHeaders(rawHeaders);
     if (headerValue(headers, 'date') === undefined) headers.push('date', new Date(now).toUTCString());
     const etag = headerValue(headers, 'etag');
-    if (etag !== undefined) {
+    if (head) {
+      // RFC 9111 §4.3.5: a HEAD response describing another representation (other
+      // validator, other length) invalidates the stored GET instead of updating it.
+      const length = headerValue(headers, 'content-length');
+      const lm = headerValue(headers, 'last-modified');
+      if ((etag !== undefined && etag !== e.etag) || (length !== undefined && Number(length) !== e.body.length) || (lm !== undefined && e.lastModified !== undefined && lm !== e.lastModified)) {
+        this.cache.memory.removeVariant(e);
+        return null;
+      }
+    } else if (etag !== undefined) {
       if (e.etag === undefined || stripWeak(etag) !== stripWeak(e.etag)) return null;
     } else if (!this.ourValidatorOnly) return null;
     const before = e.size;
