@@ -86,7 +86,7 @@ export function buildPipeline(route: RouteConfig, deps: MiddlewareDeps, cache: M
   // response is only served to a request that passed them.
   if (route.cache !== undefined) {
     const config = route.cache;
-    pipeline.push(cache.acquire(key('cache', config), () => createCache(config, { logger: deps.logger, routeName: route.name })));
+    pipeline.push(cache.acquire(key('cache', [config, route.cors !== undefined]), () => createCache(config, { logger: deps.logger, routeName: route.name, gatewayCors: route.cors !== undefined })));
   }
   return pipeline.length === 0 ? null : pipeline;
 }

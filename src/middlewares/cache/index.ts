@@ -72,6 +72,8 @@ export class CacheMiddleware implements Middleware {
     readonly config: CacheConfig,
     readonly routeName: string,
     readonly logger: CacheLogger,
+    /** The route answers CORS itself: the target's own CORS fields are dropped, as the proxy drops them. */
+    readonly gatewayCors = false,
   ) {
     this.memory = new MemoryStore(config.maxBytes);
     this.policyOptions = { targets: config.targets, defaultTtl: config.defaultTtlS, overrideTtl: config.forceTtlS };
@@ -456,7 +458,7 @@ function varyMatches(e: StoredResponse, raw: readonly string[]): boolean {
 }
 
 /** Response headers as the cache keeps them: lower-case names, no hop-by-hop fields. */
-function storedHeaders(rawHeaders: Buffer[]): { headers: string[]; age: string | undefined } {
+function storedHeaders(rawHeaders: Buffer[], dropCors: boolean): { headers: string[]; age: string | undefined } {
   const out: string[] = [];
   let connection: string | undefined;
   let age: string | undefined;
@@ -468,6 +470,7 @@ function storedHeaders(rawHeaders: Buffer[]): { headers: string[]; age: string |
       continue;
     }
     if (name === 'content-length') continue;
+    if (dropCors && name.startsWith('access-control-')) continue;
     if (name === 'age') {
       age ??= value;
       continue;
@@ -562,7 +565,7 @@ class Capture implements ResponseObserver {
     }
     // RFC 9111 §4.3.5: a HEAD response freshens (or invalidates) the stored GET it describes.
     if (status === 200 && this.fallback !== null && this.ctx?.method === 'HEAD') this.update(rawHeaders, now, this.fallback, true);
-    const { headers, age } = storedHeaders(rawHeaders);
+    const { headers, age } = storedHeaders(rawHeaders, this.cache.gatewayCors);
     // RFC 9110 §6.6.1: a cache adds the Date the origin should have sent.
     if (headerValue(headers, 'date') === undefined) headers.push('date', new Date(now).toUTCString());
     const options = cache.policyOptions;
@@ -593,7 +596,7 @@ class Capture implements ResponseObserver {
   /** RFC 9111 §4.3.4: freshens the stored response a 304 names, or null when it names none. */
   private update(rawHeaders: Buffer[], now: number, target: StoredResponse | null = this.validating, head = false): StoredResponse | null {
     const e = target!;
-    const { headers } = storedHeaders(rawHeaders);
+    const { headers } = storedHeaders(rawHeaders, this.cache.gatewayCors);
     if (headerValue(headers, 'date') === undefined) headers.push('date', new Date(now).toUTCString());
     const etag = headerValue(headers, 'etag');
     if (head) {
@@ -673,8 +676,8 @@ function rawHeaderValue(raw: Buffer[], lowerName: string): string | undefined {
 }
 
 /** Builds a route's cache. */
-export function createCache(config: CacheConfig, deps: { logger: CacheLogger; routeName: string }): CacheMiddleware {
-  return new CacheMiddleware(config, deps.routeName, deps.logger);
+export function createCache(config: CacheConfig, deps: { logger: CacheLogger; routeName: string; gatewayCors?: boolean }): CacheMiddleware {
+  return new CacheMiddleware(config, deps.routeName, deps.logger, deps.gatewayCors ?? false);
 }
 
 export { ttlOf };
