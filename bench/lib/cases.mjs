@@ -38,6 +38,13 @@ export const CASES = [
     ],
     { authorization: `Bearer ${benchJwt()}` },
   ),
+  // The bench upstream sends no freshness information: `defaultTtl` makes its answers
+  // cacheable, so after the first request every one is a memory hit.
+  briskCase('brisk-cache-hit', 'Brisk with the route cache on; every request after the first is a hit from memory', [
+    '    cache:',
+    '      defaultTtl: 1h',
+    '      maxObjectSize: 128kb',
+  ]),
   nodeCase('node-floor', 'bench/floor.mjs', 'node:http + undici Pool, ~25 lines, no logging', 'undici'),
   nodeCase('http-proxy', 'bench/peers/http-proxy.mjs', 'http-proxy on node:http, keep-alive agent, no logging', 'http-proxy'),
   nodeCase('fast-gateway', 'bench/peers/fast-gateway.mjs', 'fast-gateway (restana + fast-proxy-lite), no logging', 'fast-gateway', 'fast-proxy-lite'),

@@ -5,6 +5,7 @@ import { formatProblem, redactConfig } from '../config/load.js';
 import { BriskError, errorBody, type ErrorCode, ERROR_CODES } from '../core/errors.js';
 import type { Gateway } from '../gateway/gateway.js';
 import { createDashboard, type Dashboard } from './dashboard/index.js';
+import { CacheMiddleware, type PurgeSpec } from '../middlewares/cache/index.js';
 
 /** The admin listener. */
 export interface AdminServer {
@@ -84,6 +85,38 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
         memory: process.memoryUsage(),
       }),
   },
+  '/api/cache': {
+    GET: (gw, _req, res) => json(res, 200, { version: gw.runtime.version, routes: Object.fromEntries(routeCaches(gw).map(([name, c]) => [name, c.cacheStats()])) }),
+  },
+  '/api/cache/purge': {
+    // POST {"url": "…"} | {"prefix": "…"} | {"tag": "…"}, optionally "route"; or the same as query parameters.
+    POST: async (gw, req, res) => {
+      const query = new URL(req.url ?? '/', 'http://admin').searchParams;
+      let body: Record<string, unknown> = {};
+      const text = await readBody(req);
+      if (text.trim() !== '') {
+        try {
+          body = JSON.parse(text) as Record<string, unknown>;
+        } catch {
+          error(res, 'BRISK_CACHE_PURGE_INVALID', 'the purge request body is not valid JSON; send {"url": "…"}, {"prefix": "…"} or {"tag": "…"}');
+          return;
+        }
+      }
+      const pick = (k: string) => (typeof body[k] === 'string' ? (body[k] as string) : (query.get(k) ?? undefined));
+      const url = pick('url');
+      const prefix = pick('prefix');
+      const tag = pick('tag');
+      const route = pick('route');
+      const spec: PurgeSpec | null = url !== undefined && url !== '' ? { url } : prefix !== undefined && prefix !== '' ? { prefix } : tag !== undefined && tag !== '' ? { tag } : null;
+      if (spec === null) {
+        error(res, 'BRISK_CACHE_PURGE_INVALID', 'name what to purge: {"url": "…"}, {"prefix": "…"} or {"tag": "…"} (JSON body or query parameters)');
+        return;
+      }
+      const results: Record<string, { memory: number; redis: number }> = {};
+      for (const [name, cache] of routeCaches(gw)) if (route === undefined || route === name) results[name] = await cache.purge(spec);
+      json(res, 200, { purged: spec, routes: results });
+    },
+  },
   '/api/reload': {
     POST: async (gw, _req, res) => {
       const result = await gw.reload();
@@ -117,8 +150,8 @@ export async function startAdmin(address: { host: string; port: number }, gw: Ga
       error(res, 'BRISK_ADMIN_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`);
       return;
     }
-    // Drain any body so the connection stays usable; admin requests carry none that matter.
-    req.resume();
+    // Drain any body so the connection stays usable; only the purge endpoint reads one.
+    if (path !== '/api/cache/purge') req.resume();
     Promise.resolve(handler(gw, req, res)).catch((err: unknown) => {
       gw.logger.error({ err }, 'admin API error');
       if (!res.headersSent) error(res, 'BRISK_INTERNAL', 'internal error; see the gateway log');
@@ -141,6 +174,29 @@ export async function startAdmin(address: { host: string; port: number }, gw: Ga
         server.closeAllConnections();
       }),
   };
+}
+
+/** The route caches of the configuration in force, by route name. */
+function routeCaches(gw: Gateway): [string, CacheMiddleware][] {
+  const out: [string, CacheMiddleware][] = [];
+  const rt = gw.runtime;
+  rt.config.routes.forEach((route, i) => {
+    for (const m of rt.pipelineOfRoute[i] ?? []) if (m instanceof CacheMiddleware) out.push([route.name, m]);
+  });
+  return out;
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => {
+      text += c;
+      if (text.length > 65536) req.destroy();
+    });
+    req.on('end', () => resolve(text));
+    req.on('error', reject);
+  });
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

@@ -14,6 +14,7 @@ import { normalizeCors } from '../middlewares/cors/schema.js';
 import { normalizeIpFilter } from '../middlewares/ip-filter/schema.js';
 import { normalizeRateLimit } from '../middlewares/rate-limit/schema.js';
 import { normalizeConcurrency, normalizeOverload, normalizePriority } from '../middlewares/shedding/schema.js';
+import { normalizeCache } from '../middlewares/cache/schema.js';
 import { normalizeCircuitBreaker, normalizeUpstreamLimits } from '../upstreams/resilience/overload-schema.js';
 import { DEFAULTS } from './defaults.js';
 import { didYouMean } from './did-you-mean.js';
@@ -437,6 +438,7 @@ class Normaliser {
       if (route.cors !== undefined) result.cors = this.adopt([...at, 'cors'], normalizeCors(route.cors, baseDir));
       if (route.auth !== undefined) result.auth = this.adopt([...at, 'auth'], normalizeAuth(route.auth, baseDir));
       if (route.rateLimit !== undefined) result.rateLimit = this.adopt([...at, 'rateLimit'], normalizeRateLimit(route.rateLimit));
+      if (route.cache !== undefined) result.cache = this.adopt([...at, 'cache'], normalizeCache(route.cache));
       return result;
     });
   }

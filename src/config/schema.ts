@@ -13,6 +13,7 @@ import { CorsSchema } from '../middlewares/cors/schema.js';
 import { IpFilterSchema } from '../middlewares/ip-filter/schema.js';
 import { RateLimitSchema } from '../middlewares/rate-limit/schema.js';
 import { ConcurrencySchema, OverloadSchema, PrioritySchema } from '../middlewares/shedding/schema.js';
+import { CacheSchema } from '../middlewares/cache/schema.js';
 import { CircuitBreakerSchema, UpstreamLimitsSchema } from '../upstreams/resilience/overload-schema.js';
 
 const Duration = (description: string, def?: string) =>
@@ -340,9 +341,10 @@ const Route = Strict(
     cors: Type.Optional(CorsSchema),
     auth: Type.Optional(AuthSchema),
     rateLimit: Type.Optional(RateLimitSchema),
+    cache: Type.Optional(CacheSchema),
     aggregate: Type.Optional(AggregateSchema),
   },
-  'A route: which requests, which upstream, what to change on the way. Its middlewares run in the order ipFilter, cors, auth, rateLimit, concurrency, before a target is picked.',
+  'A route: which requests, which upstream, what to change on the way. Its middlewares run in the order ipFilter, cors, auth, rateLimit, cache, concurrency, before a target is picked.',
 );
 
 const Limits = Strict(

@@ -9,6 +9,7 @@ import type { RateLimitConfig } from '../middlewares/rate-limit/schema.js';
 import type { ConcurrencyConfig } from '../middlewares/shedding/concurrency.js';
 import type { OverloadConfig } from '../middlewares/shedding/load-shedder.js';
 import type { PriorityName } from '../middlewares/shedding/priority.js';
+import type { CacheConfig } from '../middlewares/cache/schema.js';
 /**
  * The normalised, frozen configuration the runtime is built from: durations in
  * milliseconds, sizes in bytes, defaults filled in, names resolved. Produced by
@@ -90,6 +91,7 @@ export interface RouteConfig {
   readonly cors?: CorsConfig;
   readonly auth?: AuthConfig;
   readonly rateLimit?: RateLimitConfig;
+  readonly cache?: CacheConfig;
 }
 
 export interface TargetConfig {

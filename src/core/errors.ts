@@ -36,6 +36,8 @@ export const ERROR_CODES = {
   BRISK_AGGREGATE_PART_STATUS: { status: 502, description: "Appears in an aggregate response's `errors` list: the part's target answered with a non-2xx status (the entry's `status` is that status)." },
   BRISK_AGGREGATE_PART_NOT_JSON: { status: 502, description: "Appears in an aggregate response's `errors` list: the part's target answered 2xx, but the body is not JSON." },
   BRISK_AGGREGATE_PART_SKIPPED: { status: 502, description: "Appears in an aggregate response's `errors` list: the part was not requested because a part it depends on failed, or its template had no value to fill in." },
+  BRISK_CACHE_ONLY_IF_CACHED: { status: 504, description: 'The request carried `Cache-Control: only-if-cached` and the route\'s `cache` holds no response it may use for it (RFC 9111 §5.2.1.7).' },
+  BRISK_CACHE_PURGE_INVALID: { status: 400, description: 'A cache purge request to the admin API (`POST /api/cache/purge`) names no `url`, `prefix` or `tag`, or is not valid JSON.' },
   BRISK_SHUTTING_DOWN: { status: 503, description: 'The gateway is draining for shutdown and takes no new requests on this connection.' },
   BRISK_INTERNAL: { status: 500, description: 'An unexpected error inside the gateway; it is logged with the request id.' },
   BRISK_ADMIN_NOT_FOUND: { status: 404, description: 'No such admin API endpoint.' },

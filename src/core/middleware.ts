@@ -1,4 +1,5 @@
 import type { ErrorCode } from './errors.js';
+import type { ResponseObserver } from '../proxy/context.js';
 
 /**
  * The route pipeline (DESIGN.md: "request filters run forward, response filters in
@@ -35,6 +36,12 @@ export interface RequestContext {
    * status the client got (499 when it left first). For permits, breakers and counters.
    */
   onFinish(cb: (status: number) => void): void;
+  /** Watches (and may replace) the target's response: the cache middleware. Optional for fixtures. */
+  observeResponse?(observer: ResponseObserver): void;
+  /** Sends the request again in the background with other headers (cache revalidation). */
+  spawnDetached?(headers: string[], observer: ResponseObserver): boolean;
+  /** The cache's verdict for this request (read by metrics). */
+  cacheStatus?: string | null;
 }
 
 /** What authentication established. */
@@ -57,6 +64,8 @@ export interface Answer {
   readonly headers?: readonly string[];
   /** A body of its own (when there is no code). */
   readonly body?: string | Buffer;
+  /** A stored response served by the gateway: gets `Via` and the route's response header edits like a proxied one. */
+  readonly proxied?: boolean;
 }
 
 /** One step of a route's pipeline. `null` lets the request go on. */

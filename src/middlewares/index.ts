@@ -6,6 +6,7 @@ import { createCors } from './cors/index.js';
 import { createIpFilter } from './ip-filter/index.js';
 import { createRateLimit } from './rate-limit/index.js';
 import { createConcurrencyMiddleware } from './shedding/index.js';
+import { createCache } from './cache/index.js';
 
 /** What middleware factories may use. */
 export interface MiddlewareDeps {
@@ -64,7 +65,9 @@ export class MiddlewareCache {
  * A route's pipeline, in the order requests meet it: cheap refusals first (IP filter,
  * CORS preflight), then who the client is (auth), then how much it may send (rate
  * limits) — so that an anonymous flood is refused before it costs a token check — and
- * last the concurrency limit, so that only requests about to be forwarded hold a slot.
+ * then the cache, so that a stored response only reaches a request that passed them all,
+ * and last the concurrency limit, so that only requests about to be forwarded hold a slot
+ * (a cache hit, or a request waiting for a collapsed miss, takes none).
  * Null when the route has no middleware: the proxy then skips the pipeline entirely.
  */
 export function buildPipeline(route: RouteConfig, deps: MiddlewareDeps, cache: MiddlewareCache): Middleware[] | null {
@@ -85,6 +88,12 @@ export function buildPipeline(route: RouteConfig, deps: MiddlewareDeps, cache: M
   if (route.rateLimit !== undefined) {
     const config = route.rateLimit;
     pipeline.push(cache.acquire(key('rateLimit', config), () => createRateLimit(config, { logger: deps.logger, routeName: route.name })));
+  }
+  // After auth and rate limits: what they refuse never reaches the cache, and a stored
+  // response is only served to a request that passed them.
+  if (route.cache !== undefined) {
+    const config = route.cache;
+    pipeline.push(cache.acquire(key('cache', [config, route.cors !== undefined]), () => createCache(config, { logger: deps.logger, routeName: route.name, gatewayCors: route.cors !== undefined })));
   }
   if (route.concurrency !== undefined) {
     const config = route.concurrency;

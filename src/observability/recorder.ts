@@ -66,16 +66,23 @@ export function statusClassIndex(status: number): number {
   return status >= 100 && status < 600 ? ((status / 100) | 0) - 1 : 5;
 }
 
+/** The cache sets its `X-Cache` labels (`HIT`, `MISS`, `EXPIRED`, …); an expired entry fetched again counts as a miss. */
 export function cacheIndex(status: string): number {
   switch (status) {
+    case 'HIT':
     case 'hit':
       return 0;
+    case 'MISS':
+    case 'EXPIRED':
     case 'miss':
       return 1;
+    case 'STALE':
     case 'stale':
       return 2;
+    case 'REVALIDATED':
     case 'revalidated':
       return 3;
+    case 'BYPASS':
     case 'bypass':
       return 4;
     default:

@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { ErrorCode } from '../core/errors.js';
+import type { Answer } from '../core/middleware.js';
 import type { Runtime } from '../gateway/runtime.js';
 import type { LoadShedder } from '../middlewares/shedding/load-shedder.js';
 import type { AccessLog } from '../observability/access-log.js';
@@ -59,6 +60,20 @@ export function connectionClosing(socket: unknown): boolean {
 }
 
 /**
+ * Watches the response a request gets from its target (a cache capturing it), and may
+ * answer in its place: `onHead` may substitute an answer for the target's (a 304 that
+ * revalidated a stored response, a 5xx replaced by a stale copy); `onError` may answer
+ * instead of a gateway error sent before any response byte (stale-if-error).
+ */
+export interface ResponseObserver {
+  onHead(status: number, statusText: string, rawHeaders: Buffer[]): Answer | null;
+  onData(chunk: Buffer): void;
+  onError(code: ErrorCode): Answer | null;
+  /** Once, when the exchange ends; `complete`: the target's whole body reached the client. */
+  onEnd(complete: boolean): void;
+}
+
+/**
  * What the gateway decided for one request before anything is sent upstream: the route,
  * the target, the headers and path to send. Filled by `planForward`; the exchange of a
  * plain request extends it, an upgrade uses it as is.
@@ -98,6 +113,17 @@ export class ForwardPlan {
       }
     }
   }
+  /** The route cache's verdict (HIT, MISS, STALE, …) for metrics; null when the route has no cache. */
+  cacheStatus: string | null = null;
+  /** Sees the target's response (the route cache); null: no cost. */
+  observer: ResponseObserver | null = null;
+  /**
+   * Sends this request again on its own, with other headers, nobody waiting for the
+   * answer (a cache's background revalidation); false when that is not possible here.
+   */
+  spawnDetached(_headers: string[], _observer: ResponseObserver): boolean {
+    return false;
+  }
   /** Index in `headers` of the Host value (-1: none), rewritten per try when the upstream sends the target's host. */
   hostIndex = -1;
   /** Index in `headers` of the deadline header's value (-1: none), rewritten per try. */
@@ -111,8 +137,6 @@ export class ForwardPlan {
   /** -1: no Content-Length. */
   contentLength = -1;
   chunked = false;
-  /** How the response cache handled the request (`hit`, `miss`, `stale`, …), or null when the route has no cache. */
-  cacheStatus: string | null = null;
   /** Why the request cannot be forwarded, when it cannot. */
   failCode: ErrorCode | null = null;
   failMessage = '';

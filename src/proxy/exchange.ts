@@ -9,7 +9,7 @@ import { Outcome } from '../upstreams/health/outlier.js';
 import { overloadMessage, type UpstreamLimits } from '../upstreams/resilience/limits.js';
 import type { Target } from '../upstreams/target.js';
 import { BodyReplay } from './body-replay.js';
-import { closeConnectionAfter, ForwardPlan, type ClientRequest, type ClientResponse, type ProxyState } from './context.js';
+import { closeConnectionAfter, ForwardPlan, type ClientRequest, type ClientResponse, type ProxyState, type ResponseObserver } from './context.js';
 import { connectionListedNames, isResponseHopByHop, removeNamed } from './headers.js';
 import { upstreamErrorCode, upstreamErrorMessage } from './upstream-errors.js';
 
@@ -60,6 +60,10 @@ export class Exchange extends ForwardPlan {
   bodyTooLarge = false;
   private retry!: RetryConfig;
   private idempotent = false;
+  /** The target's whole body reached the client (for the observer). */
+  private bodyComplete = false;
+  /** The status the breaker is told when an observer answered in the target's place (0: the client's status). */
+  private breakerStatus = 0;
 
   constructor(
     readonly req: ClientRequest,
@@ -140,8 +144,9 @@ export class Exchange extends ForwardPlan {
     if (this.breakerEpoch !== -1 && upstream.breaker !== null) {
       const epoch = this.breakerEpoch;
       this.breakerEpoch = -1;
-      if (this.status === 499) upstream.breaker.release(epoch);
-      else upstream.breaker.onResult(this.status < 500, Date.now(), epoch);
+      const status = this.breakerStatus !== 0 ? this.breakerStatus : this.status;
+      if (status === 499) upstream.breaker.release(epoch);
+      else upstream.breaker.onResult(status < 500, Date.now(), epoch);
     }
   }
 
@@ -323,6 +328,19 @@ export class Exchange extends ForwardPlan {
     if (i !== -1) this.live.splice(i, 1);
   }
 
+  /**
+   * Lets the observer answer instead of the winning try's response (a 304 completing a
+   * stored response, a 5xx replaced by a stale one). True when it did: the try's body is
+   * then read and dropped.
+   */
+  substitute(statusCode: number, rawHeaders: Buffer[], statusText: string): boolean {
+    const a = this.observer!.onHead(statusCode, statusText, rawHeaders);
+    if (a === null) return false;
+    this.breakerStatus = statusCode;
+    this.answer(a);
+    return true;
+  }
+
   /** Writes the response head of the winning try. */
   writeHead(statusCode: number, rawHeaders: Buffer[], statusText: string): boolean {
     const res = this.res;
@@ -373,6 +391,7 @@ export class Exchange extends ForwardPlan {
   /** Forwards a body chunk; false asks undici to pause until the client drains. */
   writeData(chunk: Buffer, resume: () => void): boolean {
     this.bytesOut += chunk.length;
+    if (this.observer !== null) this.observer.onData(chunk);
     if ((this.res as ServerResponse).write(chunk)) return true;
     this.res.once('drain', resume);
     return false;
@@ -391,6 +410,7 @@ export class Exchange extends ForwardPlan {
       }
     }
     res.end();
+    this.bodyComplete = true;
     this.finish();
   }
 
@@ -429,6 +449,40 @@ export class Exchange extends ForwardPlan {
     else this.fail('BRISK_UPSTREAM_TOTAL_TIMEOUT', upstreamErrorMessage('BRISK_UPSTREAM_TOTAL_TIMEOUT', this.upstream!.name, this.target!.origin));
   }
 
+  /**
+   * A copy of this request with other headers, sent through the same machinery
+   * (admission, breaker, balancing, retries) with nobody waiting: its response goes to
+   * the observer only.
+   */
+  override spawnDetached(headers: string[], observer: ResponseObserver): boolean {
+    const req = this.req;
+    const detachedReq = { method: req.method, url: req.url, rawHeaders: [], headers: {}, complete: true, socket: null, httpVersion: '1.1', httpVersionMajor: 1 } as unknown as ClientRequest;
+    const ex = new Exchange(detachedReq, new DetachedResponse() as unknown as ClientResponse, this.state, this.rt);
+    ex.requestId = this.requestId;
+    ex.route = this.route;
+    ex.upstream = this.rt.upstreamOfRoute[this.route!.config.index]!;
+    ex.headers = headers;
+    ex.pathAndQuery = this.pathAndQuery;
+    ex.path = this.path;
+    ex.query = this.query;
+    ex.params = this.params;
+    ex.clientIp = this.clientIp;
+    ex.identity = this.identity;
+    ex.hostIndex = this.hostIndex;
+    ex.deadlineIndex = this.deadlineIndex;
+    ex.hashKey = this.hashKey;
+    ex.observer = observer;
+    if (!ex.admit()) return true;
+    const target = ex.upstream!.pick(null, ex.hashKey);
+    if (target === null) {
+      ex.fail('BRISK_NO_HEALTHY_TARGET', `upstream "${ex.upstream!.name}" has no target that can take the request`);
+      return true;
+    }
+    ex.target = target;
+    ex.start();
+    return true;
+  }
+
   get isDone(): boolean {
     return this.done;
   }
@@ -446,12 +500,23 @@ export class Exchange extends ForwardPlan {
       this.finish();
       return;
     }
+    this.writeAnswer(a);
+    this.finish();
+  }
+
+  private writeAnswer(a: Answer): void {
     const res = this.res;
     this.status = a.status;
     const body = a.body ?? '';
     // 204 and 304 carry no body and, per RFC 9110 §8.6, no Content-Length either.
     const headers: string[] = a.status === 204 || a.status === 304 ? [] : ['content-length', String(Buffer.byteLength(body))];
     if (a.headers !== undefined) headers.push(...a.headers);
+    if (a.proxied === true) {
+      const via = this.rt.config.proxy.via;
+      if (via !== false) headers.push('via', `1.1 ${via}`);
+      const edits = this.route?.responseHeaderEdits;
+      if (edits != null && this.requestId !== undefined) edits.apply(headers, null, this.requestId);
+    }
     if (this.responseHeaders !== null) headers.push(...this.responseHeaders);
     if (this.requestId !== undefined) headers.push(this.rt.config.proxy.requestIdHeader, this.requestId);
     try {
@@ -464,7 +529,6 @@ export class Exchange extends ForwardPlan {
     } catch {
       res.destroy();
     }
-    this.finish();
   }
 
   /** Answers with a Brisk error (nothing, or nothing usable, came from a target). */
@@ -484,6 +548,16 @@ export class Exchange extends ForwardPlan {
   private respondError(code: ErrorCode, message: string, extraHeaders?: readonly string[], statusOverride?: number): void {
     const res = this.res;
     const status = statusOverride ?? ERROR_CODES[code].status;
+    const observer = this.observer;
+    if (observer !== null && !res.headersSent && !res.destroyed) {
+      // The observer (the route cache) may have a stale answer for this failure.
+      const a = observer.onError(code);
+      if (a !== null) {
+        this.breakerStatus = status;
+        this.writeAnswer(a);
+        return;
+      }
+    }
     this.status = status;
     if (res.headersSent || res.destroyed) {
       if (!res.destroyed && res.headersSent) res.destroy();
@@ -516,6 +590,11 @@ export class Exchange extends ForwardPlan {
     if (this.done) return;
     this.done = true;
     this.settleAdmission();
+    const observer = this.observer;
+    if (observer !== null) {
+      this.observer = null;
+      observer.onEnd(this.bodyComplete);
+    }
     if (this.finishHooks !== null) this.runFinishHooks(this.status);
     if (this.totalTimer !== null) clearTimeout(this.totalTimer);
     if (this.hedgeTimer !== null) clearTimeout(this.hedgeTimer);
@@ -650,6 +729,12 @@ export class Attempt implements Dispatcher.DispatchHandler {
       return true;
     }
     ex.commit(this);
+    if (ex.observer !== null && ex.substitute(statusCode, rawHeaders, statusText)) {
+      this.discarding = true;
+      this.report(statusCode >= 500 ? Outcome.Http5xx : Outcome.Success);
+      this.reported = true;
+      return true;
+    }
     return ex.writeHead(statusCode, rawHeaders, statusText);
   }
 
@@ -660,6 +745,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.held = null;
     this.discarding = false;
     this.ex.commit(this);
+    if (this.ex.observer !== null && this.ex.substitute(held.status, held.headers, held.text)) {
+      this.discarding = true;
+      return;
+    }
     this.ex.writeHead(held.status, held.headers, held.text);
   }
 
@@ -715,6 +804,36 @@ export class Attempt implements Dispatcher.DispatchHandler {
 
   private report(outcome: Outcome, detail?: string): void {
     this.ex.upstream!.outlier.onResult(this.target, outcome, Date.now(), detail);
+  }
+}
+
+/** The response of a detached exchange: accepts everything, sends nothing. */
+class DetachedResponse {
+  headersSent = false;
+  destroyed = false;
+  writableEnded = false;
+  chunkedEncoding = false;
+  shouldKeepAlive = true;
+  writeHead(): this {
+    this.headersSent = true;
+    return this;
+  }
+  write(): boolean {
+    return true;
+  }
+  end(): this {
+    this.headersSent = true;
+    this.writableEnded = true;
+    return this;
+  }
+  destroy(): this {
+    this.destroyed = true;
+    return this;
+  }
+  flushHeaders(): void {}
+  addTrailers(): void {}
+  once(): this {
+    return this;
   }
 }
 

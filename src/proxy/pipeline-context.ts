@@ -1,5 +1,5 @@
 import type { Identity, RequestContext } from '../core/middleware.js';
-import type { ClientRequest, ForwardPlan } from './context.js';
+import type { ClientRequest, ForwardPlan, ResponseObserver } from './context.js';
 
 /**
  * The view of a planned request that middlewares get. Made only for routes that have
@@ -50,5 +50,17 @@ export class PipelineContext implements RequestContext {
   }
   onFinish(cb: (status: number) => void): void {
     (this.plan.finishHooks ??= []).push(cb);
+  }
+  observeResponse(observer: ResponseObserver): void {
+    this.plan.observer = observer;
+  }
+  spawnDetached(headers: string[], observer: ResponseObserver): boolean {
+    return this.plan.spawnDetached(headers, observer);
+  }
+  get cacheStatus(): string | null {
+    return this.plan.cacheStatus;
+  }
+  set cacheStatus(value: string | null) {
+    this.plan.cacheStatus = value;
   }
 }
