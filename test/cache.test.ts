@@ -653,6 +653,13 @@ describe('route cache (RFC 9111) through the gateway', () => {
       const body = (await res.body.json()) as { routes: Record<string, { hits: number; misses: number }> };
       assert.ok(body.routes['main']!.hits > 10);
       assert.ok(body.routes['main']!.misses > 10);
+      // The same results in /metrics and in the stats the dashboard and alert rules read.
+      const text = await (await request(`${gw.adminUrl}/metrics`)).body.text();
+      const count = (result: string) => Number(new RegExp(`^brisk_cache_requests_total\\{route="main",result="${result}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 'NaN');
+      assert.ok(count('hit') > 10, 'hits counted in /metrics');
+      assert.ok(count('miss') > 10, 'misses counted in /metrics');
+      const stats = (await (await request(`${gw.adminUrl}/api/stats?window=60`)).body.json()) as { routes: { name: string; cache: { hits: number } | null }[] };
+      assert.ok((stats.routes.find((r) => r.name === 'main')?.cache?.hits ?? 0) > 10);
     });
   });
 
