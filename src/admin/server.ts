@@ -2,9 +2,10 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { aggregateSummary } from '../aggregate/summary.js';
 import { ALERT_ADMIN_ROUTES } from '../alerting/admin.js';
 import { formatProblem, redactConfig } from '../config/load.js';
-import { BriskError, errorBody, type ErrorCode, ERROR_CODES } from '../core/errors.js';
+import { BriskError, type ErrorCode, ERROR_CODES } from '../core/errors.js';
 import type { Gateway } from '../gateway/gateway.js';
 import { createDashboard, type Dashboard } from './dashboard/index.js';
+import { error, json, readBody } from './respond.js';
 import { CacheMiddleware, type PurgeSpec } from '../middlewares/cache/index.js';
 
 /** The admin listener. */
@@ -93,7 +94,13 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
     POST: async (gw, req, res) => {
       const query = new URL(req.url ?? '/', 'http://admin').searchParams;
       let body: Record<string, unknown> = {};
-      const text = await readBody(req);
+      let text: string;
+      try {
+        text = await readBody(req);
+      } catch (err) {
+        error(res, 'BRISK_CACHE_PURGE_INVALID', `the purge request body could not be read: ${(err as Error).message}`);
+        return;
+      }
       if (text.trim() !== '') {
         try {
           body = JSON.parse(text) as Record<string, unknown>;
@@ -186,27 +193,3 @@ function routeCaches(gw: Gateway): [string, CacheMiddleware][] {
   return out;
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => {
-      text += c;
-      if (text.length > 65536) req.destroy();
-    });
-    req.on('end', () => resolve(text));
-    req.on('error', reject);
-  });
-}
-
-function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body, null, 2);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
-  res.end(text);
-}
-
-function error(res: ServerResponse, code: ErrorCode, message: string): void {
-  const body = errorBody(code, message, undefined);
-  res.writeHead(ERROR_CODES[code].status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-}

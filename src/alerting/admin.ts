@@ -8,7 +8,7 @@
  *     DELETE /api/silences?id=ID         ends a silence
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { errorBody, ERROR_CODES, type ErrorCode } from '../core/errors.js';
+import { BodyTooLargeError, error, json, readBody } from '../admin/respond.js';
 import type { AlertingService } from './index.js';
 import { SilenceInputError } from './silences.js';
 
@@ -19,7 +19,6 @@ export interface HasAlerting {
 
 type Handler = (gw: HasAlerting, req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
-const MAX_BODY = 64 * 1024;
 
 export const ALERT_ADMIN_ROUTES: Record<string, Partial<Record<string, Handler>>> = {
   '/api/alerts': {
@@ -41,7 +40,7 @@ export const ALERT_ADMIN_ROUTES: Record<string, Partial<Record<string, Handler>>
       try {
         body = JSON.parse(await readBody(req));
       } catch (e) {
-        return error(res, 'BRISK_SILENCE_INVALID', e instanceof BodyTooLarge ? 'the body is larger than 64kb' : 'the body is not valid JSON');
+        return error(res, 'BRISK_SILENCE_INVALID', e instanceof BodyTooLargeError ? e.message : 'the body is not valid JSON');
       }
       try {
         json(res, 201, { silence: view(a.silences.add(body)) });
@@ -64,29 +63,3 @@ function view(s: { id: string; matchers: readonly unknown[]; startsAt: number; e
   return { ...s, startsAt: new Date(s.startsAt).toISOString(), endsAt: new Date(s.endsAt).toISOString() };
 }
 
-class BodyTooLarge extends Error {}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size <= MAX_BODY) chunks.push(c);
-    });
-    req.on('end', () => (size > MAX_BODY ? reject(new BodyTooLarge()) : resolve(Buffer.concat(chunks).toString('utf8'))));
-    req.on('error', reject);
-  });
-}
-
-function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body, null, 2);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
-  res.end(text);
-}
-
-function error(res: ServerResponse, code: ErrorCode, message: string): void {
-  const body = errorBody(code, message, undefined);
-  res.writeHead(ERROR_CODES[code].status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-}
