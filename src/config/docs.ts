@@ -126,6 +126,9 @@ function nested(prop: Schema, path: string): Array<{ schema: Schema; path: strin
     const items = prop['items'] as Schema;
     return isObject(items) ? [{ schema: items, path: `${path}[]`, intro: `Each item of \`${path}\`.` }] : [];
   }
+  // `true | { … }` (logging.accessLog): the mapping branch gets its own section.
+  const objectBranch = unionBranches(prop).find(isObject);
+  if (objectBranch !== undefined) return [{ schema: objectBranch, path, intro: '' }];
   const value = recordValue(prop);
   if (value !== undefined) {
     const intro = `Each value of \`${path}\`, keyed by name.`;

@@ -1,0 +1,144 @@
+/**
+ * W3C Trace Context (https://www.w3.org/TR/trace-context/): parsing `traceparent` and
+ * `tracestate`, and cheap random ids. Written by hand: it runs on every request, and the
+ * rules fit in a page; the OpenTelemetry propagator would bring its context machinery
+ * (and allocations) onto the hot path.
+ */
+import { randomFillSync } from 'node:crypto';
+
+/** What an incoming `traceparent` says, when it is valid. */
+export interface IncomingTrace {
+  readonly traceId: string;
+  readonly parentId: string;
+  readonly sampled: boolean;
+}
+
+const ZERO_TRACE_ID = '00000000000000000000000000000000';
+const ZERO_SPAN_ID = '0000000000000000';
+
+/**
+ * Parses a `traceparent` value; null when it is invalid (the caller then starts a new
+ * trace). Version 00 must be exactly `00-<32 hex>-<16 hex>-<2 hex>`, lower-case; a
+ * higher version is read the same way for its first four fields and may carry more
+ * after a `-` (§3.2.4, forward compatibility); version `ff` is invalid, as are all-zero ids.
+ */
+export function parseTraceparent(value: string): IncomingTrace | null {
+  const len = value.length;
+  if (len < 55) return null;
+  const v0 = hexValue(value.charCodeAt(0));
+  const v1 = hexValue(value.charCodeAt(1));
+  if (v0 === -1 || v1 === -1) return null;
+  const version = v0 * 16 + v1;
+  if (version === 0xff) return null;
+  if (version === 0 ? len !== 55 : len > 55 && value.charCodeAt(55) !== 45 /* '-' */) return null;
+  if (value.charCodeAt(2) !== 45 || value.charCodeAt(35) !== 45 || value.charCodeAt(52) !== 45) return null;
+  if (!isLowerHex(value, 3, 35) || !isLowerHex(value, 36, 52) || !isLowerHex(value, 53, 55)) return null;
+  const traceId = value.slice(3, 35);
+  const parentId = value.slice(36, 52);
+  if (traceId === ZERO_TRACE_ID || parentId === ZERO_SPAN_ID) return null;
+  const flags = hexValue(value.charCodeAt(54));
+  return { traceId, parentId, sampled: (flags & 1) === 1 };
+}
+
+/** The `traceparent` value Brisk sends: always version 00, only the sampled flag. */
+export function formatTraceparent(traceId: string, spanId: string, sampled: boolean): string {
+  return sampled ? `00-${traceId}-${spanId}-01` : `00-${traceId}-${spanId}-00`;
+}
+
+/** §3.3.1.5: at most 32 list-members. */
+const TRACESTATE_MAX_MEMBERS = 32;
+/** §3.3.1.5: a vendor should propagate at least 512 characters; longer is truncated. */
+const TRACESTATE_MAX_LENGTH = 512;
+/** §3.3.1.5: when truncating, members longer than this go first. */
+const TRACESTATE_LONG_MEMBER = 128;
+/** §3.3.1.3: `key=value`; simple or `tenant@system` keys; printable values without `,` `=`, no trailing space. */
+const TRACESTATE_MEMBER = /^(?:[a-z][a-z0-9_\-*/]{0,255}|[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13})=[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/;
+
+/**
+ * Validates a combined `tracestate` value (several header lines joined with `,`) and
+ * returns what is passed on: the members in order, empty ones skipped, or null to drop
+ * it all (a malformed member, a duplicate key, more than 32 members). Over 512
+ * characters, members longer than 128 go first, then members from the end (§3.3.1.5).
+ */
+export function sanitizeTracestate(value: string): string | null {
+  const members: string[] = [];
+  const keys = new Set<string>();
+  for (const raw of value.split(',')) {
+    const member = raw.trim();
+    if (member === '') continue;
+    if (!TRACESTATE_MEMBER.test(member)) return null;
+    const key = member.slice(0, member.indexOf('='));
+    if (keys.has(key)) return null;
+    keys.add(key);
+    members.push(member);
+    if (members.length > TRACESTATE_MAX_MEMBERS) return null;
+  }
+  if (members.length === 0) return null;
+  let out = members.join(',');
+  if (out.length <= TRACESTATE_MAX_LENGTH) return out;
+  let kept = members.filter((m) => m.length <= TRACESTATE_LONG_MEMBER);
+  while (kept.length > 0 && kept.join(',').length > TRACESTATE_MAX_LENGTH) kept = kept.slice(0, -1);
+  out = kept.join(',');
+  return out === '' ? null : out;
+}
+
+/**
+ * Random trace and span ids from a pooled buffer: one `randomFillSync` (a CSPRNG, so ids
+ * cannot be guessed or collide in practice) per 4 KiB, i.e. per ~100 requests, instead of
+ * a call into crypto for every id. `Math.random` would be cheaper still, but its
+ * xorshift state leaks from a few outputs and its 52 bits make 128-bit trace ids a lie.
+ */
+const POOL_SIZE = 4096;
+const pool = Buffer.allocUnsafe(POOL_SIZE);
+let poolOffset = POOL_SIZE;
+
+function take(bytes: number): number {
+  if (poolOffset + bytes > POOL_SIZE) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const at = poolOffset;
+  poolOffset += bytes;
+  return at;
+}
+
+/** A random, non-zero 16-byte trace id, as 32 lower-case hex characters. */
+export function newTraceId(): string {
+  for (;;) {
+    const at = take(16);
+    const id = pool.toString('hex', at, at + 16);
+    if (id !== ZERO_TRACE_ID) return id;
+  }
+}
+
+/** A random, non-zero 8-byte span id, as 16 lower-case hex characters. */
+export function newSpanId(): string {
+  for (;;) {
+    const at = take(8);
+    const id = pool.toString('hex', at, at + 8);
+    if (id !== ZERO_SPAN_ID) return id;
+  }
+}
+
+/**
+ * The sampling decision for a trace Brisk starts, consistent for a trace id: its last 7
+ * bytes (random, per the W3C level-2 "random trace id" rule) compared with the ratio, so
+ * every gateway with the same ratio decides the same way for the same trace.
+ */
+export function sampledByRatio(traceId: string, ratio: number): boolean {
+  if (ratio >= 1) return true;
+  if (ratio <= 0) return false;
+  // 7 bytes = 56 bits fit a double exactly.
+  return parseInt(traceId.slice(18), 16) < ratio * 2 ** 56;
+}
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  return -1;
+}
+
+function isLowerHex(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (hexValue(s.charCodeAt(i)) === -1) return false;
+  return true;
+}
