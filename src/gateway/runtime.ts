@@ -68,7 +68,7 @@ export function buildRuntime(config: Config, version: number, registry: TargetRe
     upstreams,
     upstreamOfRoute,
     trust: new TrustedProxies(config.proxy.trustedProxies),
-    headerClassifier: new HeaderClassifier(config.proxy.requestIdHeader),
+    headerClassifier: new HeaderClassifier(config.proxy.requestIdHeader, config.tracing.propagate),
     routesReadHeaders: config.routes.some((r) => Object.keys(r.match.headers).length > 0),
     pipelineOfRoute: config.routes.map((r) => buildPipeline(r, { logger }, middlewares)),
   };

@@ -9,18 +9,26 @@ import type { Logger } from './logger.js';
  * gateway's own work on that request. Every field but the path is from a closed set of
  * safe characters (ids, names, numbers); the path is escaped. In pretty mode (a terminal)
  * it goes through pino like any other line.
+ *
+ * Sampling (`sample.successes`) drops a share of successful lines — status below 400 and
+ * no Brisk error code — before any work is done; 4xx, 5xx and every request Brisk
+ * answered with an error code are always written, since those are the lines people
+ * search for. The random draw is `Math.random()`: it is not a security decision.
  */
 export class AccessLog {
   private lastMs = 0;
   private lastIso = '';
   private readonly prefix: string;
+  private readonly sampleSuccesses: number;
 
   constructor(
     private readonly logger: Logger,
-    /** The raw JSON destination, or null to go through the logger. */
+    /** The raw JSON destination (stdout's, or a `RotatingFile`), or null to go through the logger. */
     private readonly destination: DestinationStream | null,
+    options: { readonly sampleSuccesses?: number } = {},
   ) {
     this.prefix = `,"pid":${process.pid},"type":"access"`;
+    this.sampleSuccesses = options.sampleSuccesses ?? 1;
   }
 
   write(
@@ -37,12 +45,15 @@ export class AccessLog {
     attempts: number,
     hedged: boolean,
     error: string | null,
+    traceId?: string,
   ): void {
+    if (this.sampleSuccesses < 1 && status < 400 && error === null && Math.random() >= this.sampleSuccesses) return;
     const dest = this.destination;
     if (dest === null) {
       this.logger.info({
         type: 'access',
         requestId,
+        traceId,
         method,
         path,
         route,
@@ -60,6 +71,7 @@ export class AccessLog {
     }
     let line = `{"level":"info","time":"${this.isoNow()}"${this.prefix}`;
     if (requestId !== undefined) line += `,"requestId":"${requestId}"`;
+    if (traceId !== undefined) line += `,"traceId":"${traceId}"`;
     if (method !== undefined) line += `,"method":"${method}"`;
     if (path !== undefined) line += `,"path":${safeJsonString(path)}`;
     if (route !== undefined) line += `,"route":"${route}"`;

@@ -142,3 +142,34 @@ function isLowerHex(s: string, from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (hexValue(s.charCodeAt(i)) === -1) return false;
   return true;
 }
+
+/** The trace fields of a request's plan (`ForwardPlan`). */
+export interface TraceFields {
+  traceId: string | undefined;
+  spanId: string;
+  parentSpanId: string;
+  sampled: boolean;
+  tracestate: string | null;
+}
+
+/**
+ * Continues the caller's trace when its `traceparent` is valid (keeping its sampled
+ * flag: parent-based sampling, and its `tracestate`), or starts a new one sampled at
+ * `ratio`; either way the gateway's server span gets a new id. `traceparent` is null
+ * when the caller sent two of them (invalid, §3.2).
+ */
+export function beginTrace(plan: TraceFields, traceparent: string | null | undefined, tracestate: string | undefined, ratio: number): void {
+  const incoming = traceparent === undefined || traceparent === null ? null : parseTraceparent(traceparent);
+  if (incoming !== null) {
+    plan.traceId = incoming.traceId;
+    plan.parentSpanId = incoming.parentId;
+    plan.sampled = incoming.sampled;
+    // §3.3: tracestate is only read along with a valid traceparent.
+    if (tracestate !== undefined) plan.tracestate = sanitizeTracestate(tracestate);
+  } else {
+    const traceId = newTraceId();
+    plan.traceId = traceId;
+    plan.sampled = sampledByRatio(traceId, ratio);
+  }
+  plan.spanId = newSpanId();
+}
