@@ -1,4 +1,5 @@
-import { renameSync, statSync } from 'node:fs';
+import { readdirSync, renameSync, statSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import pino from 'pino';
 
 type SonicBoom = ReturnType<typeof pino.destination>;
@@ -34,6 +35,10 @@ export class RotatingFile {
   private size = 0;
   private nextMidnight = Infinity;
   private warned = false;
+  /** The highest `FILE.N` that may exist: renames start there, not at `maxFiles`. */
+  private highest = 0;
+  /** A reopen is under way (the new file is opening): no rotation until it is ready. */
+  private reopening = false;
 
   constructor(
     readonly path: string,
@@ -42,8 +47,15 @@ export class RotatingFile {
   ) {
     // periodicFlush: a quiet gateway's lines reach the file within a second, not only once 4 KiB have gathered.
     this.boom = pino.destination({ dest: path, sync: false, minLength: 4096, mkdir: true, append: true, periodicFlush: 1000 } as Parameters<typeof pino.destination>[0]);
-    this.boom.on('error', (err: Error) => this.warnOnce(err, 'writing the log file failed'));
+    this.boom.on('error', (err: Error) => {
+      this.reopening = false;
+      this.warnOnce(err, 'writing the log file failed');
+    });
+    this.boom.on('ready', () => {
+      this.reopening = false;
+    });
     this.size = fileSize(path);
+    this.highest = highestRotated(path, rotation.maxFiles);
     if (rotation.daily) this.nextMidnight = nextUtcMidnight(Date.now());
   }
 
@@ -57,12 +69,17 @@ export class RotatingFile {
 
   /** Shifts the rotated files by one and starts a new current file. */
   rotate(): void {
+    // Lines written while the new file opens go into it; rotating again before it exists
+    // would leave a gap in the numbering. The next write after it opened rotates if due.
+    if (this.reopening) return;
     if (this.rotation.daily) this.nextMidnight = nextUtcMidnight(Date.now());
     this.size = 0;
     const base = this.path;
+    const max = this.rotation.maxFiles;
     try {
-      for (let i = this.rotation.maxFiles - 1; i >= 1; i--) renameIfExists(`${base}.${i}`, `${base}.${i + 1}`);
+      for (let i = Math.min(this.highest, max - 1); i >= 1; i--) renameIfExists(`${base}.${i}`, `${base}.${i + 1}`);
       renameIfExists(base, `${base}.1`);
+      this.highest = Math.min(this.highest + 1, max);
     } catch (err) {
       // A failed rename (permissions, a full disk) must not stop logging: keep appending.
       this.warnOnce(err as Error, 'rotating the log file failed; still writing to it');
@@ -77,6 +94,7 @@ export class RotatingFile {
    */
   reopen(): void {
     try {
+      this.reopening = true;
       this.boom.reopen();
     } catch (err) {
       this.warnOnce(err as Error, 'reopening the log file failed');
@@ -122,6 +140,21 @@ function renameIfExists(from: string, to: string): void {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
+}
+
+function highestRotated(path: string, maxFiles: number): number {
+  const prefix = `${basename(path)}.`;
+  let highest = 0;
+  try {
+    for (const name of readdirSync(dirname(path))) {
+      if (!name.startsWith(prefix)) continue;
+      const n = Number(name.slice(prefix.length));
+      if (Number.isInteger(n) && n > highest) highest = n;
+    }
+  } catch {
+    // No directory yet: nothing rotated.
+  }
+  return Math.min(highest, maxFiles);
 }
 
 function fileSize(path: string): number {
