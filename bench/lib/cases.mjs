@@ -37,6 +37,24 @@ export const CASES = [
     ],
     { authorization: `Bearer ${benchJwt()}` },
   ),
+  // The cost of observability, side by side: the default above writes a JSON access line per
+  // request and propagates W3C trace context; `-observability-off` does neither; `-tracing`
+  // adds OTLP span export of every request (sampleRatio 1) to the upstream (POST /0 answers 200).
+  briskCase('brisk-observability-off', 'Brisk with the access log off and trace context propagation off', [], undefined, {
+    logAccess: false,
+    topLevel: () => ['logging:', '  accessLog: false', '  format: json', 'tracing:', '  propagate: false'],
+  }),
+  briskCase('brisk-tracing', 'Brisk default + OTLP/HTTP span export of every request (server + client span)', [], undefined, {
+    topLevel: ({ upstreamPort }) => [
+      'logging:',
+      '  accessLog: true',
+      '  format: json',
+      'tracing:',
+      '  sampleRatio: 1',
+      '  otlp:',
+      `    endpoint: http://127.0.0.1:${upstreamPort}/0`,
+    ],
+  }),
   nodeCase('node-floor', 'bench/floor.mjs', 'node:http + undici Pool, ~25 lines, no logging', 'undici'),
   nodeCase('http-proxy', 'bench/peers/http-proxy.mjs', 'http-proxy on node:http, keep-alive agent, no logging', 'http-proxy'),
   nodeCase('fast-gateway', 'bench/peers/fast-gateway.mjs', 'fast-gateway (restana + fast-proxy-lite), no logging', 'fast-gateway', 'fast-proxy-lite'),
@@ -211,15 +229,20 @@ function benchJwt() {
   return `${unsigned}.${sig}`;
 }
 
-/** A Brisk case: the same gateway, with `routeExtra` YAML lines added to its one route. */
-function briskCase(id, what, routeExtra, requestHeaders) {
+/**
+ * A Brisk case: the same gateway, with `routeExtra` YAML lines added to its one route.
+ * `options.topLevel(ctx)` replaces the default `logging` block (JSON access log on);
+ * `options.logAccess: false` for a case that writes no access log (no emptiness check).
+ */
+function briskCase(id, what, routeExtra, requestHeaders, options = {}) {
+  const topLevel = options.topLevel ?? (() => ['logging:', '  accessLog: true', '  format: json']);
   return {
     id,
     what,
     requestHeaders,
     unavailable: ({ root }) => (fs.existsSync(path.join(root, 'dist/src/cli/main.js')) ? null : 'dist/src/cli/main.js not built (run `npm run build`)'),
     warnings: ({ root }) => (isStale(root) ? ['src/ is newer than dist/: measuring an old build (run `npm run build`)'] : []),
-    accessLog: ({ workDir }) => path.join(workDir, `${id}-access.log`),
+    accessLog: options.logAccess === false ? undefined : ({ workDir }) => path.join(workDir, `${id}-access.log`),
     start({ root, workDir, upstreamPort, cpus }, port) {
       const config = path.join(workDir, `${id}.yaml`);
       fs.writeFileSync(
@@ -238,9 +261,7 @@ function briskCase(id, what, routeExtra, requestHeaders) {
           '      pathPrefix: /',
           '    upstream: bench',
           ...routeExtra,
-          'logging:',
-          '  accessLog: true',
-          '  format: json',
+          ...topLevel({ upstreamPort }),
           '',
         ].join('\n'),
       );
