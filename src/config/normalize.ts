@@ -539,6 +539,8 @@ class Normaliser {
         maxQueue: raw.otlp.maxQueue ?? d.maxQueue,
       };
     }
+    // Spans belong to traces: without propagation there is no trace to export.
+    if (otlp !== null && raw.propagate === false) this.warn(['tracing', 'otlp'], 'no spans are exported while tracing.propagate is false', 'key');
     return {
       propagate: raw.propagate ?? d.propagate,
       sampleRatio: raw.sampleRatio ?? d.sampleRatio,

@@ -86,7 +86,7 @@ export class UpgradeProxy {
       },
       (err: unknown) => {
         this.state.logger.error({ err, requestId: plan.requestId }, 'route pipeline failed');
-        rawError(socket, 'BRISK_INTERNAL', 'the request could not be processed; see the gateway log', plan.requestId);
+        rawError(socket, 'BRISK_INTERNAL', 'the request could not be processed; see the gateway log', plan.requestId, [], plan.traceId);
         plan.runFinishHooks(500);
       },
     );
