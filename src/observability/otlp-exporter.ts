@@ -20,6 +20,7 @@ const MAX_TRIES = 5;
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 30_000;
 const WARN_EVERY_MS = 60_000;
+const SHUTDOWN_RETRY_MS = 100;
 
 /**
  * Sends spans to an OTLP/HTTP collector, JSON encoding (`POST /v1/traces`). Written by
@@ -111,10 +112,13 @@ export class OtlpExporter {
     this.deadline = Date.now() + timeoutMs;
     this.wake?.();
     const giveUp = new Promise<void>((resolve) => setTimeout(resolve, timeoutMs).unref());
-    await Promise.race([(async () => {
-      if (this.sending !== null) await this.sending;
-      if (this.count > 0) await this.startSending();
-    })(), giveUp]);
+    await Promise.race([
+      (async () => {
+        if (this.sending !== null) await this.sending;
+        if (this.count > 0) await this.startSending();
+      })(),
+      giveUp,
+    ]);
     this.failed += this.count;
     this.count = 0;
     await this.pool.destroy().catch(() => {});
@@ -140,8 +144,9 @@ export class OtlpExporter {
       if (ok) this.exported += batch.length;
       else {
         this.failed += batch.length;
-        // The collector is failing: the rest waits for the next interval (and may be dropped).
-        if (!this.stopped) return;
+        // The collector is failing: the rest waits for the next interval (and may be
+        // dropped); on shutdown, it is given up rather than holding the exit.
+        return;
       }
     }
   }
@@ -165,7 +170,9 @@ export class OtlpExporter {
       const result = await this.send(body);
       if (result.ok) return true;
       const last = attempt >= MAX_TRIES || !result.retryable;
-      const wait = result.retryAfterMs ?? Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
+      let wait = result.retryAfterMs ?? Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
+      // Shutting down: quick retries only, so a dead collector does not hold the exit up.
+      if (this.stopped) wait = Math.min(wait, SHUTDOWN_RETRY_MS);
       if (last || Date.now() + wait > this.deadline) {
         this.warn(`span export to ${this.config.url} failed (${result.reason}); ${spans} span(s) given up`);
         return false;
