@@ -128,6 +128,25 @@ describe('access log to a file', () => {
     assert.ok(ok.length >= 55 && ok.length <= 130, `${ok.length} successes logged`);
   });
 
+  it('a reload moves the access log from stdout to a file', async () => {
+    const sub = mkdtempSync(join(dir, 'reload-'));
+    const file = join(sub, 'access.log');
+    const gw = await startGateway(simpleConfig([backend.url]));
+    try {
+      await load(gw.url, 3, 1, (i) => `/stdout/${i}`);
+      gw.writeConfig(simpleConfig([backend.url], { logging: { accessLog: { file } } }));
+      assert.equal((await gw.gw.reload()).ok, true);
+      await load(gw.url, 5, 1, (i) => `/file/${i}`);
+    } finally {
+      await gw.stop();
+    }
+    assert.equal(gw.logs.filter((l) => l['type'] === 'access').length, 3);
+    assert.deepEqual(
+      readLines(sub).map((l) => l['path']),
+      [0, 1, 2, 3, 4].map((i) => `/file/${i}`),
+    );
+  });
+
   it('`accessLog: true` still logs to stdout, `false` logs nothing', async () => {
     const on = await startGateway(simpleConfig([backend.url], { logging: { accessLog: true } }));
     const off = await startGateway(simpleConfig([backend.url], { logging: { accessLog: false } }));

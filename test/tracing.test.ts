@@ -321,6 +321,23 @@ describe('OTLP span export', () => {
     assert.ok(collector.spans.some((s) => attr(s, 'url.path') === '/flush-me'), 'sent on shutdown, after a retry');
   });
 
+  it('a reload turns span export on (and off again)', async () => {
+    collector.spans.length = 0;
+    const gw = await startGateway(simpleConfig([backend.url]));
+    try {
+      assert.equal(gw.gw.tracingStats, null);
+      gw.writeConfig(simpleConfig([backend.url], { tracing: tracing() }));
+      assert.equal((await gw.gw.reload()).ok, true);
+      await get(`${gw.url}/after-reload`);
+      await collector.waitFor((s) => s.some((x) => attr(x, 'url.path') === '/after-reload'));
+      gw.writeConfig(simpleConfig([backend.url]));
+      assert.equal((await gw.gw.reload()).ok, true);
+      assert.equal(gw.gw.tracingStats, null);
+    } finally {
+      await gw.stop();
+    }
+  });
+
   it('a collector that is down costs requests nothing: spans are dropped and counted', async () => {
     const gw = await startGateway(simpleConfig([backend.url], { tracing: { otlp: { endpoint: `http://127.0.0.1:${deadPort}`, interval: '20ms', batchSize: 5, maxQueue: 10, timeout: '200ms' } } }));
     try {
