@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import http2 from 'node:http2';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -319,6 +324,42 @@ describe('OTLP span export', () => {
     await gw.stop();
     assert.equal(collector.failNext.length, 0, 'the 503 was answered');
     assert.ok(collector.spans.some((s) => attr(s, 'url.path') === '/flush-me'), 'sent on shutdown, after a retry');
+  });
+
+  it('HTTP/2 requests over TLS are traced the same way', async (t) => {
+    try {
+      execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    } catch {
+      t.skip('openssl is not installed');
+      return;
+    }
+    collector.spans.length = 0;
+    const dir = mkdtempSync(join(tmpdir(), 'brisk-h2-trace-'));
+    const cert = join(dir, 'c.crt');
+    const key = join(dir, 'c.key');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    const gw = await startGateway(simpleConfig([backend.url], { listen: [{ address: '127.0.0.1:0', tls: { certificates: [{ cert, key }] } }], tracing: tracing() }));
+    try {
+      const session = http2.connect(`https://localhost:${gw.port}`, { rejectUnauthorized: false });
+      const stream = session.request({ ':path': '/h2/path', traceparent: `00-${TID}-${PID}-01` });
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      await once(stream, 'end');
+      session.close();
+      const seen = (JSON.parse(Buffer.concat(chunks).toString()) as EchoBody).headers;
+      assert.match(seen['traceparent'] as string, new RegExp(`^00-${TID}-(?!${PID})[0-9a-f]{16}-01$`));
+      await collector.waitFor((s) => s.some((x) => x.kind === 2 && attr(x, 'url.path') === '/h2/path'));
+      const server = collector.spans.find((x) => x.kind === 2)!;
+      assert.equal(server.traceId, TID);
+      assert.equal(server.parentSpanId, PID);
+      assert.equal(attr(server, 'url.scheme'), 'https');
+      assert.equal(attr(server, 'network.protocol.version'), '2');
+      assert.equal(attr(server, 'server.address'), 'localhost');
+      assert.equal(attr(server, 'server.port'), String(gw.port));
+    } finally {
+      await gw.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a reload turns span export on (and off again)', async () => {
