@@ -21,7 +21,7 @@ export const CASES = [
     what: 'client straight to the upstream: the ceiling',
     direct: true,
   },
-  briskCase('brisk', 'Brisk gateway, default pipeline, JSON access log to a file', []),
+  briskCase('brisk', 'Brisk gateway, default pipeline, JSON access log to a file, W3C trace context', []),
   briskCase(
     'brisk-secured',
     'Brisk with a JWT check (HS256) and a rate limit (memory, far above the load) on the route',
