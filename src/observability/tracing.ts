@@ -142,19 +142,16 @@ function span(traceId: string, spanId: string, parentSpanId: string, name: strin
 
 /**
  * A `performance.now()` reading as nanoseconds since the epoch, as the decimal string OTLP
- * JSON wants for 64-bit integers. Built from whole milliseconds and the fraction so that
- * no digit is lost to floating point (1.7e18 is past 2^53).
+ * JSON wants for 64-bit integers. Microseconds since the epoch (1.7e15) are still exact
+ * integers in a double (below 2^53), so the value is rounded to the microsecond and three
+ * zeros are appended: no BigInt, no padding, and no span needs finer than a microsecond.
  */
 export function unixNano(perfMs: number): string {
-  const epochMs = performance.timeOrigin + perfMs;
-  let whole = Math.floor(epochMs);
-  let frac = Math.round((epochMs - whole) * 1e6);
-  if (frac === 1e6) {
-    whole++;
-    frac = 0;
-  }
-  return `${whole}${String(frac).padStart(6, '0')}`;
+  return `${Math.round((TIME_ORIGIN + perfMs) * 1000)}000`;
 }
+
+/** `performance.timeOrigin` is a getter that calls into the runtime; it never changes. */
+const TIME_ORIGIN = performance.timeOrigin;
 
 /** A low-cardinality template for `http.route`: the route's path pattern. */
 function routeTemplate(match: { readonly path?: string; readonly pathPrefix?: string; readonly pathRegex?: string }): string | undefined {
