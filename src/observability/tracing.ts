@@ -26,12 +26,20 @@ const STATUS_ERROR = 2;
 export class Tracer {
   readonly exporter: OtlpExporter;
 
+  private encodeErrorLogged = false;
+
   constructor(
     readonly config: TracingConfig,
-    logger: Logger,
+    private readonly logger: Logger,
     version: string,
   ) {
     this.exporter = new OtlpExporter(config.otlp!, config.serviceName, version, logger);
+  }
+
+  private onEncodeError(err: unknown): void {
+    if (this.encodeErrorLogged) return;
+    this.encodeErrorLogged = true;
+    this.logger.error({ err }, 'a span could not be encoded (a bug in Brisk); further ones are dropped silently');
   }
 
   stats(): ExportStats {
@@ -44,6 +52,15 @@ export class Tracer {
 
   /** The spans of one finished request: its server span and one client span per try. */
   recordExchange(ex: Exchange): void {
+    // Called from Exchange.finish(): a bug here must cost a span, never the request's cleanup.
+    try {
+      this.encodeExchange(ex);
+    } catch (err) {
+      this.onEncodeError(err);
+    }
+  }
+
+  private encodeExchange(ex: Exchange): void {
     const end = performance.now();
     const req = ex.req;
     const method = req.method ?? 'GET';
@@ -59,6 +76,14 @@ export class Tracer {
 
   /** The spans of a WebSocket (or other `Upgrade`) request, once its tunnel has closed or the handshake failed. */
   recordUpgrade(plan: ForwardPlan, req: IncomingMessage, trySpanId: string, started: number, status: number, error: string | null): void {
+    try {
+      this.encodeUpgrade(plan, req, trySpanId, started, status, error);
+    } catch (err) {
+      this.onEncodeError(err);
+    }
+  }
+
+  private encodeUpgrade(plan: ForwardPlan, req: IncomingMessage, trySpanId: string, started: number, status: number, error: string | null): void {
     const end = performance.now();
     const method = req.method ?? 'GET';
     const origin = plan.target?.origin;
