@@ -18,11 +18,13 @@ export interface RotationOptions {
  * An append-only log file with rotation, written through sonic-boom (pino's asynchronous
  * buffered destination, the same fast path as stdout): `write` only appends to a buffer.
  *
- * Rotation renames `FILE.N-1` → `FILE.N` … `FILE` → `FILE.1`, then reopens `FILE`.
- * No line is lost: a write in flight finishes on the old descriptor (now `FILE.1`), and
- * what is still buffered goes to the new file (sonic-boom's `reopen` waits for the write
- * in flight). The renames are synchronous — a handful of metadata syscalls once per
- * `maxSize` bytes — so that no line can be written between them and the reopen.
+ * Rotation first lets the buffer drain into the current file (an asynchronous flush: a
+ * rotated file holds every line counted towards it, in order, and is never empty), then
+ * renames `FILE.N-1` → `FILE.N` … `FILE` → `FILE.1` and reopens `FILE`. No line is lost:
+ * a write in flight finishes on the old descriptor (now `FILE.1`), and what was buffered
+ * meanwhile goes to the new file (sonic-boom's `reopen` waits for the write in flight).
+ * The renames are synchronous — a handful of metadata syscalls once per `maxSize`
+ * bytes — so that no line can be written between them and the reopen.
  * Written by hand: pino-roll and rotating-file-stream run in a worker or a stream
  * pipeline, and would give up the hand-built-line fast path of the access log.
  *
@@ -39,6 +41,9 @@ export class RotatingFile {
   private highest = 0;
   /** A reopen is under way (the new file is opening): no rotation until it is ready. */
   private reopening = false;
+  /** A rotation waits for the buffer to drain. */
+  private rotating = false;
+  private closed = false;
 
   constructor(
     readonly path: string,
@@ -71,8 +76,24 @@ export class RotatingFile {
   rotate(): void {
     // Lines written while the new file opens go into it; rotating again before it exists
     // would leave a gap in the numbering. The next write after it opened rotates if due.
-    if (this.reopening) return;
+    if (this.reopening || this.rotating || this.closed) return;
     if (this.rotation.daily) this.nextMidnight = nextUtcMidnight(Date.now());
+    this.rotating = true;
+    try {
+      this.boom.flush((err?: Error | null) => {
+        this.rotating = false;
+        if (err) this.warnOnce(err, 'flushing the log file before rotation failed');
+        else this.renameAndReopen();
+      });
+    } catch (err) {
+      this.rotating = false;
+      this.warnOnce(err as Error, 'flushing the log file before rotation failed');
+    }
+  }
+
+  private renameAndReopen(): void {
+    if (this.closed) return;
+    // Lines counted from here on land in the new file (or, already in flight, in the old).
     this.size = 0;
     const base = this.path;
     const max = this.rotation.maxFiles;
@@ -114,6 +135,7 @@ export class RotatingFile {
 
   /** Flushes and closes; resolves once the file is closed. */
   close(): Promise<void> {
+    this.closed = true;
     return new Promise((resolve) => {
       const boom = this.boom;
       if ((boom as unknown as { destroyed?: boolean }).destroyed === true) return resolve();

@@ -104,3 +104,18 @@ describe('ids', () => {
     assert.equal(sampledByRatio(TID, 0), false);
   });
 });
+
+describe('fillHeaderSlot', () => {
+  it('writes the planned slot, finds it again after a shift, or adds it', async () => {
+    const { fillHeaderSlot } = await import('./trace-context.js');
+    const h = ['a', '1', 'x-user', 'spoofed', 'traceparent', '', 'b', '2'];
+    assert.equal(fillHeaderSlot(h, 5, 'traceparent', 'v1'), 5);
+    assert.deepEqual(h, ['a', '1', 'x-user', 'spoofed', 'traceparent', 'v1', 'b', '2']);
+    h.splice(2, 2); // a middleware removed x-user: positions shifted
+    assert.equal(fillHeaderSlot(h, 5, 'traceparent', 'v2'), 3);
+    assert.deepEqual(h, ['a', '1', 'traceparent', 'v2', 'b', '2']);
+    h.splice(2, 2);
+    assert.equal(fillHeaderSlot(h, 3, 'traceparent', 'v3'), 5);
+    assert.deepEqual(h, ['a', '1', 'b', '2', 'traceparent', 'v3']);
+  });
+});

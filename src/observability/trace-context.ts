@@ -175,3 +175,27 @@ export function beginTrace(plan: TraceFields, traceparent: string | null | undef
   }
   plan.spanId = newSpanId();
 }
+
+/**
+ * Writes `value` into the header slot planned at `index` (a value's position in a flat
+ * `[name, value, …]` list). Route middlewares may remove headers in front of it (auth
+ * strips spoofed identity headers), which shifts positions: then the slot is found again
+ * by its name, from the end, or added. Returns the index used.
+ */
+export function fillHeaderSlot(headers: string[], index: number, name: string, value: string): number {
+  if (headers[index - 1] !== name) {
+    index = -1;
+    for (let i = headers.length - 2; i >= 0; i -= 2) {
+      if (headers[i] === name) {
+        index = i + 1;
+        break;
+      }
+    }
+    if (index === -1) {
+      headers.push(name, value);
+      return headers.length - 1;
+    }
+  }
+  headers[index] = value;
+  return index;
+}

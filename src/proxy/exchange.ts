@@ -5,7 +5,7 @@ import { BriskError, ERROR_CODES, errorBody, type ErrorCode } from '../core/erro
 import type { Answer } from '../core/middleware.js';
 import type { RetryConfig } from '../config/types.js';
 import type { Runtime } from '../gateway/runtime.js';
-import { formatTraceparent, newSpanId } from '../observability/trace-context.js';
+import { fillHeaderSlot, formatTraceparent, newSpanId } from '../observability/trace-context.js';
 import { Outcome } from '../upstreams/health/outlier.js';
 import type { Target } from '../upstreams/target.js';
 import { BodyReplay } from './body-replay.js';
@@ -192,7 +192,7 @@ export class Exchange extends ForwardPlan {
     const headers = this.headers;
     if (this.hostIndex !== -1 && upstream.config.hostHeader === 'target') headers[this.hostIndex] = target.hostHeader;
     // Each try is its own span (child of the gateway's server span): retries and hedges are told apart.
-    if (this.traceparentIndex !== -1) headers[this.traceparentIndex] = formatTraceparent(this.traceId!, (attempt.spanId = newSpanId()), this.sampled);
+    if (this.traceparentIndex !== -1) this.traceparentIndex = fillHeaderSlot(headers, this.traceparentIndex, 'traceparent', formatTraceparent(this.traceId!, (attempt.spanId = newSpanId()), this.sampled));
     if (this.tries !== null) this.tries.push(attempt);
     if (this.deadlineIndex !== -1) headers[this.deadlineIndex] = String(Math.max(0, this.deadline - Date.now()));
     const options: Dispatcher.DispatchOptions = {

@@ -3,7 +3,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ERROR_CODES, errorBody, type ErrorCode } from '../core/errors.js';
-import { formatTraceparent, newSpanId } from '../observability/trace-context.js';
+import { fillHeaderSlot, formatTraceparent, newSpanId } from '../observability/trace-context.js';
 import { Outcome } from '../upstreams/health/outlier.js';
 import { connectionClosing, ForwardPlan, type ProxyState } from './context.js';
 import { runPipeline } from '../core/middleware.js';
@@ -104,7 +104,7 @@ export class UpgradeProxy {
     const started = performance.now();
     // The handshake is the one upstream try: its own span id, as for a plain request.
     let trySpanId = '';
-    if (plan.traceparentIndex !== -1) plan.headers[plan.traceparentIndex] = formatTraceparent(plan.traceId!, (trySpanId = newSpanId()), plan.sampled);
+    if (plan.traceparentIndex !== -1) plan.traceparentIndex = fillHeaderSlot(plan.headers, plan.traceparentIndex, 'traceparent', formatTraceparent(plan.traceId!, (trySpanId = newSpanId()), plan.sampled));
     plan.headers.push('connection', 'upgrade', 'upgrade', req.headers.upgrade ?? 'websocket');
     const url = new URL(target.origin);
     const request = (url.protocol === 'https:' ? https : http).request({
