@@ -51,7 +51,8 @@ export class RotatingFile {
     private readonly onError: (err: Error, what: string) => void = () => {},
   ) {
     // periodicFlush: a quiet gateway's lines reach the file within a second, not only once 4 KiB have gathered.
-    this.boom = pino.destination({ dest: path, sync: false, minLength: 4096, mkdir: true, append: true, periodicFlush: 1000 } as Parameters<typeof pino.destination>[0]);
+    // 32 KiB writes, as for stdout (see logger.ts): fewer syscalls per line.
+    this.boom = pino.destination({ dest: path, sync: false, minLength: 32 * 1024, maxWrite: 64 * 1024, mkdir: true, append: true, periodicFlush: 1000 } as Parameters<typeof pino.destination>[0]);
     this.boom.on('error', (err: Error) => {
       this.reopening = false;
       this.warnOnce(err, 'writing the log file failed');
