@@ -126,6 +126,8 @@ export class Gateway {
    * reopened only when its path or rotation changed.
    */
   private makeAccessLog(config: Config): AccessLog | null {
+    // The previous access log's lines of this turn go out before its destination may close.
+    this.state?.accessLog?.flush();
     const access = config.logging.access;
     const file = config.logging.accessLog ? access.file : null;
     const current = this.accessFile;
@@ -289,6 +291,7 @@ export class Gateway {
     await this.pools.closeAll(1000);
     // Spans of the last requests: sent within a short deadline, never holding the exit up for long.
     await this.state.tracer?.shutdown(2000);
+    this.state.accessLog?.flush();
     if (this.accessFile !== null) {
       this.accessFile.flushSync();
       await this.accessFile.close();
