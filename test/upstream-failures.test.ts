@@ -56,7 +56,8 @@ function assertErrorBody(status: number, headers: Record<string, string | string
   assert.match(String(headers['content-type']), /^application\/json/);
   const parsed = JSON.parse(body) as { error: Record<string, unknown> };
   assert.deepEqual(Object.keys(parsed), ['error']);
-  assert.deepEqual(Object.keys(parsed.error), ['code', 'message', 'requestId']);
+  assert.deepEqual(Object.keys(parsed.error), ['code', 'message', 'requestId', 'traceId']);
+  assert.match(String(parsed.error['traceId']), /^[0-9a-f]{32}$/, 'the W3C trace id of the request');
   assert.equal(parsed.error['code'], wantCode);
   assert.equal(typeof parsed.error['message'], 'string');
   assert.ok((parsed.error['message'] as string).length > 0);

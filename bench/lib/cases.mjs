@@ -21,8 +21,10 @@ export const CASES = [
     what: 'client straight to the upstream: the ceiling',
     direct: true,
   },
-  briskCase('brisk', 'Brisk gateway, default pipeline, JSON access log to a file', []),
-  briskCase('brisk-metrics-off', 'Brisk as `brisk`, with `metrics.enabled: false` (the cost of metrics is the ratio to `brisk`)', [], undefined, ['metrics:', '  enabled: false']),
+  briskCase('brisk', 'Brisk gateway, default pipeline: metrics, JSON access log to a file, W3C trace context', []),
+  briskCase('brisk-metrics-off', 'Brisk as `brisk`, with `metrics.enabled: false` (the cost of metrics is the ratio to `brisk`)', [], undefined, {
+    topLevel: () => ['metrics:', '  enabled: false', 'logging:', '  accessLog: true', '  format: json'],
+  }),
   briskCase(
     'brisk-secured',
     'Brisk with a JWT check (HS256) and a rate limit (memory, far above the load) on the route',
@@ -45,6 +47,25 @@ export const CASES = [
     '      defaultTtl: 1h',
     '      maxObjectSize: 128kb',
   ]),
+  // The cost of observability, side by side: the default above records metrics, writes a JSON
+  // access line per request and propagates W3C trace context; `-observability-off` does none
+  // of it (the bar: `brisk` ≥ 0.9× `brisk-observability-off`); `-tracing`
+  // adds OTLP span export of every request (sampleRatio 1) to the upstream (POST /0 answers 200).
+  briskCase('brisk-observability-off', 'Brisk with metrics, the access log and trace context propagation off', [], undefined, {
+    logAccess: false,
+    topLevel: () => ['metrics:', '  enabled: false', 'logging:', '  accessLog: false', '  format: json', 'tracing:', '  propagate: false'],
+  }),
+  briskCase('brisk-tracing', 'Brisk default + OTLP/HTTP span export of every request (server + client span)', [], undefined, {
+    topLevel: ({ upstreamPort }) => [
+      'logging:',
+      '  accessLog: true',
+      '  format: json',
+      'tracing:',
+      '  sampleRatio: 1',
+      '  otlp:',
+      `    endpoint: http://127.0.0.1:${upstreamPort}/0`,
+    ],
+  }),
   nodeCase('node-floor', 'bench/floor.mjs', 'node:http + undici Pool, ~25 lines, no logging', 'undici'),
   nodeCase('http-proxy', 'bench/peers/http-proxy.mjs', 'http-proxy on node:http, keep-alive agent, no logging', 'http-proxy'),
   nodeCase('fast-gateway', 'bench/peers/fast-gateway.mjs', 'fast-gateway (restana + fast-proxy-lite), no logging', 'fast-gateway', 'fast-proxy-lite'),
@@ -219,15 +240,20 @@ function benchJwt() {
   return `${unsigned}.${sig}`;
 }
 
-/** A Brisk case: the same gateway, with `routeExtra` YAML lines added to its one route and `topExtra` top-level lines. */
-function briskCase(id, what, routeExtra, requestHeaders, topExtra = []) {
+/**
+ * A Brisk case: the same gateway, with `routeExtra` YAML lines added to its one route.
+ * `options.topLevel(ctx)` replaces the default `logging` block (JSON access log on);
+ * `options.logAccess: false` for a case that writes no access log (no emptiness check).
+ */
+function briskCase(id, what, routeExtra, requestHeaders, options = {}) {
+  const topLevel = options.topLevel ?? (() => ['logging:', '  accessLog: true', '  format: json']);
   return {
     id,
     what,
     requestHeaders,
     unavailable: ({ root }) => (fs.existsSync(path.join(root, 'dist/src/cli/main.js')) ? null : 'dist/src/cli/main.js not built (run `npm run build`)'),
     warnings: ({ root }) => (isStale(root) ? ['src/ is newer than dist/: measuring an old build (run `npm run build`)'] : []),
-    accessLog: ({ workDir }) => path.join(workDir, `${id}-access.log`),
+    accessLog: options.logAccess === false ? undefined : ({ workDir }) => path.join(workDir, `${id}-access.log`),
     start({ root, workDir, upstreamPort, cpus }, port) {
       const config = path.join(workDir, `${id}.yaml`);
       fs.writeFileSync(
@@ -246,10 +272,7 @@ function briskCase(id, what, routeExtra, requestHeaders, topExtra = []) {
           '      pathPrefix: /',
           '    upstream: bench',
           ...routeExtra,
-          ...topExtra,
-          'logging:',
-          '  accessLog: true',
-          '  format: json',
+          ...topLevel({ upstreamPort }),
           '',
         ].join('\n'),
       );

@@ -11,7 +11,7 @@ import { schemaJson } from './schema.js';
 const HELP = `brisk — a self-hosted traffic layer
 
 Usage:
-  brisk start --config FILE   run the gateway (SIGHUP or a file change reloads, SIGTERM/SIGINT drains and stops)
+  brisk start --config FILE   run the gateway (SIGHUP or a file change reloads, SIGUSR1 reopens the access log file, SIGTERM/SIGINT drains and stops)
   brisk check --config FILE   validate a config: exit 0 when valid, else 1 and one line per problem
   brisk schema                print the JSON Schema of the config file
   brisk hash-key [--scrypt]   read a secret from stdin, print its hash for auth.apiKeys / auth.basic
@@ -122,6 +122,8 @@ async function start(configFile: string, watch: boolean): Promise<number> {
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    // nginx's convention: after an external logrotate moved the access log file, reopen it by its path.
+    process.on('SIGUSR1', () => gw.reopenLogs());
     process.on('SIGHUP', () => {
       gw.logger.info('SIGHUP: reloading the config');
       void gw.reload();

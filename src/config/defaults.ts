@@ -27,7 +27,14 @@ function child(node: unknown, step: string): unknown {
     const patterns = schema['patternProperties'] as Record<string, unknown> | undefined;
     return patterns === undefined ? undefined : Object.values(patterns)[0];
   }
-  return (schema['properties'] as Record<string, unknown> | undefined)?.[step];
+  const found = (schema['properties'] as Record<string, unknown> | undefined)?.[step];
+  if (found !== undefined || !Array.isArray(schema['anyOf'])) return found;
+  // A union (`accessLog: true | {…}`): the first member that has the property.
+  for (const member of schema['anyOf'] as unknown[]) {
+    const inMember = child(member, step);
+    if (inMember !== undefined) return inMember;
+  }
+  return undefined;
 }
 
 function ms(...path: string[]): number {
@@ -62,6 +69,19 @@ export const DEFAULTS = {
     level: schemaDefault('logging', 'level') as Config['logging']['level'],
     format: schemaDefault('logging', 'format') as Config['logging']['format'],
     accessLog: schemaDefault('logging', 'accessLog') as boolean,
+    maxSize: bytes('logging', 'accessLog', 'rotate', 'maxSize'),
+    maxFiles: schemaDefault('logging', 'accessLog', 'rotate', 'maxFiles') as number,
+    daily: schemaDefault('logging', 'accessLog', 'rotate', 'daily') as boolean,
+    sampleSuccesses: schemaDefault('logging', 'accessLog', 'sample', 'successes') as number,
+  },
+  tracing: {
+    propagate: schemaDefault('tracing', 'propagate') as boolean,
+    sampleRatio: schemaDefault('tracing', 'sampleRatio') as number,
+    serviceName: schemaDefault('tracing', 'serviceName') as string,
+    timeoutMs: ms('tracing', 'otlp', 'timeout'),
+    batchSize: schemaDefault('tracing', 'otlp', 'batchSize') as number,
+    intervalMs: ms('tracing', 'otlp', 'interval'),
+    maxQueue: schemaDefault('tracing', 'otlp', 'maxQueue') as number,
   },
   upstream: {
     balancer: schemaDefault('upstreams', '*', 'balancer') as BalancerKind,

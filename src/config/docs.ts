@@ -129,6 +129,9 @@ function nested(prop: Schema, path: string): Array<{ schema: Schema; path: strin
     const items = prop['items'] as Schema;
     return isObject(items) ? [{ schema: items, path: `${path}[]`, intro: `Each item of \`${path}\`.` }] : [];
   }
+  // `true | { … }` (logging.accessLog): the mapping branch gets its own section.
+  const objectBranch = unionBranches(prop).find(isObject);
+  if (objectBranch !== undefined) return [{ schema: objectBranch, path, intro: '' }];
   const value = recordValue(prop);
   if (value !== undefined) {
     const intro = `Each value of \`${path}\`, keyed by name.`;
@@ -239,8 +242,10 @@ export function errorsMarkdown(): string {
     'Every error Brisk produces has a stable code. Answers to clients carry it in a JSON body:',
     '',
     '```json',
-    '{"error":{"code":"BRISK_NO_HEALTHY_TARGET","message":"upstream \\"products\\" has no healthy target","requestId":"…"}}',
+    '{"error":{"code":"BRISK_NO_HEALTHY_TARGET","message":"upstream \\"products\\" has no healthy target","requestId":"…","traceId":"4bf92f3577b34da6a3ce929d0e0e4736"}}',
     '```',
+    '',
+    '`traceId` is the W3C trace id of the request (absent with `tracing.propagate: false`): search your tracing backend or the access log for it.',
     '',
     '## Answered to clients',
     '',

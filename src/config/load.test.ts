@@ -66,7 +66,8 @@ describe('a valid configuration', () => {
       limits: { maxHeaderSize: 16384, maxHeaderCount: 100, headersTimeoutMs: 10_000, requestTimeoutMs: 0, keepAliveTimeoutMs: 5000, maxBodySize: 0 },
       proxy: { trustedProxies: [], via: 'brisk', requestIdHeader: 'x-request-id', drainTimeoutMs: 10_000, deadlineHeader: 'x-brisk-timeout-ms' },
       overload: null,
-      logging: { level: 'info', format: 'auto', accessLog: true },
+      logging: { level: 'info', format: 'auto', accessLog: true, access: { file: null, maxSize: 100 * 1024 * 1024, maxFiles: 10, daily: false, sampleSuccesses: 1 } },
+      tracing: { propagate: true, sampleRatio: 1, serviceName: 'brisk', otlp: null },
       upstreams: {
         products: {
           name: 'products',
@@ -188,7 +189,7 @@ routes:
     ]);
     assert.equal(config.admin, undefined);
     assert.deepEqual(config.limits, { maxHeaderSize: 32 * 1024, maxHeaderCount: 100, headersTimeoutMs: 2500, requestTimeoutMs: 0, keepAliveTimeoutMs: 1500, maxBodySize: 1024 * 1024 });
-    assert.deepEqual(config.logging, { level: 'debug', format: 'json', accessLog: false });
+    assert.deepEqual({ ...config.logging, access: undefined }, { level: 'debug', format: 'json', accessLog: false, access: undefined });
     const api = config.upstreams['api'];
     assert.deepEqual(api?.targets, [{ origin: 'https://backend.internal:8443', basePath: '/base/v1', weight: 1 }]);
     assert.equal(api?.balancer, 'round-robin');

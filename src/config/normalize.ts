@@ -21,6 +21,9 @@ import { didYouMean } from './did-you-mean.js';
 import type { PathProblem, PathSegment } from './positions.js';
 import type { RawConfig, RawHedge, RawHeaderEdits, RawMatch, RawRetry, RawRoute, RawStringMatch, RawUpstream } from './schema.js';
 import type {
+  AccessLogConfig,
+  OtlpConfig,
+  TracingConfig,
   CertificateConfig,
   Config,
   FallbackConfig,
@@ -129,9 +132,11 @@ class Normaliser {
         // The schema builds the level union from a list, so its static type is only `string`; it validated as one of the levels.
         level: (logging.level as Config['logging']['level'] | undefined) ?? DEFAULTS.logging.level,
         format: logging.format ?? DEFAULTS.logging.format,
-        accessLog: logging.accessLog ?? DEFAULTS.logging.accessLog,
+        accessLog: logging.accessLog === undefined ? DEFAULTS.logging.accessLog : logging.accessLog !== false,
+        access: this.accessLog(logging.accessLog),
       },
       ...(raw.metrics === undefined ? {} : { metrics: { enabled: raw.metrics.enabled ?? true } }),
+      tracing: this.tracing(raw.tracing ?? {}),
       upstreams,
       routes,
       ...(alerts === undefined ? {} : { alerts }),
@@ -527,6 +532,51 @@ class Normaliser {
   }
 
   // ---- proxy -------------------------------------------------------------------------
+
+  // ---- observability ---------------------------------------------------------------
+
+  accessLog(raw: NonNullable<RawConfig['logging']>['accessLog']): AccessLogConfig {
+    const o = typeof raw === 'object' ? raw : {};
+    const d = DEFAULTS.logging;
+    return {
+      file: o.file === undefined ? null : resolve(this.#context.baseDir, o.file),
+      maxSize: this.size(['logging', 'accessLog', 'rotate', 'maxSize'], o.rotate?.maxSize, d.maxSize),
+      maxFiles: o.rotate?.maxFiles ?? d.maxFiles,
+      daily: o.rotate?.daily ?? d.daily,
+      sampleSuccesses: o.sample?.successes ?? d.sampleSuccesses,
+    };
+  }
+
+  tracing(raw: NonNullable<RawConfig['tracing']>): TracingConfig {
+    const d = DEFAULTS.tracing;
+    let otlp: OtlpConfig | null = null;
+    if (raw.otlp !== undefined) {
+      let url = raw.otlp.endpoint;
+      try {
+        const parsed = new URL(url);
+        // OTEL_EXPORTER_OTLP_ENDPOINT convention: a bare origin gets the signal path.
+        if (parsed.pathname === '/' || parsed.pathname === '') url = `${parsed.origin}/v1/traces${parsed.search}`;
+      } catch {
+        this.problem(['tracing', 'otlp', 'endpoint'], `invalid URL ${JSON.stringify(url)}`);
+      }
+      otlp = {
+        url,
+        headers: { ...(raw.otlp.headers ?? {}) },
+        timeoutMs: this.duration(['tracing', 'otlp', 'timeout'], raw.otlp.timeout, d.timeoutMs),
+        batchSize: raw.otlp.batchSize ?? d.batchSize,
+        intervalMs: this.duration(['tracing', 'otlp', 'interval'], raw.otlp.interval, d.intervalMs),
+        maxQueue: raw.otlp.maxQueue ?? d.maxQueue,
+      };
+    }
+    // Spans belong to traces: without propagation there is no trace to export.
+    if (otlp !== null && raw.propagate === false) this.warn(['tracing', 'otlp'], 'no spans are exported while tracing.propagate is false', 'key');
+    return {
+      propagate: raw.propagate ?? d.propagate,
+      sampleRatio: raw.sampleRatio ?? d.sampleRatio,
+      serviceName: raw.serviceName ?? d.serviceName,
+      otlp,
+    };
+  }
 
   proxy(raw: NonNullable<RawConfig['proxy']>): Config['proxy'] {
     const trustedProxies = (raw.trustedProxies ?? []).map((entry, i) => {

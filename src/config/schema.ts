@@ -387,6 +387,38 @@ const Admin = Strict(
   'The admin listener (health, config, routes, upstreams, reload). Keep it on loopback or a private network.',
 );
 
+const AccessLogOptions = Strict(
+  {
+    file: Type.Optional(Type.String({ minLength: 1, description: 'Write access lines to this file (relative to the config file) instead of stdout. The file is appended to.' })),
+    rotate: Type.Optional(
+      Strict(
+        {
+          maxSize: Type.Optional(Size('Rotate when the file reaches this size.', '100mb')),
+          maxFiles: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 10, description: 'Rotated files kept (`access.log.1` newest … `access.log.N`), besides the current one.' })),
+          daily: Type.Optional(Type.Boolean({ default: false, description: 'Also rotate at midnight UTC.' })),
+        },
+        'Rotation of the access log file: rename and reopen, no line lost.',
+      ),
+    ),
+    sample: Type.Optional(
+      Strict(
+        {
+          successes: Type.Optional(
+            Type.Number({
+              minimum: 0,
+              maximum: 1,
+              default: 1,
+              description: 'Share of successful requests (status below 400, no Brisk error code) that are logged. Every 4xx, 5xx and Brisk error is always logged.',
+            }),
+          ),
+        },
+        'Sampling of access lines.',
+      ),
+    ),
+  },
+  'Access log destination, rotation and sampling.',
+);
+
 const Logging = Strict(
   {
     level: Type.Optional(
@@ -398,7 +430,13 @@ const Logging = Strict(
         description: '`auto`: readable lines on a terminal, JSON otherwise.',
       }),
     ),
-    accessLog: Type.Optional(Type.Boolean({ default: true, description: 'One line per request: id, route, upstream, target, status, duration, bytes.' })),
+    accessLog: Type.Optional(
+      Type.Union([Type.Boolean(), AccessLogOptions], {
+        default: true,
+        description:
+          'One line per request: id, trace id, route, upstream, target, status, duration, bytes. `true`: to stdout with the other logs; `false`: off; an object: to a file with rotation, and/or sampled.',
+      }),
+    ),
   },
   'Logs.',
 );
@@ -416,6 +454,46 @@ const Metrics = Strict(
   'Request metrics. See [observability.md](observability.md#metrics) for the metric names.',
 );
 
+const Otlp = Strict(
+  {
+    endpoint: Type.String({
+      pattern: '^https?://',
+      description: 'The OTLP/HTTP collector: `http(s)://host:port`, to which `/v1/traces` is added, or a full URL ending in a path other than `/`, used as is.',
+    }),
+    headers: Type.Optional(Type.Record(Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' }), Type.String(), { description: 'Headers sent with every export (an API key for a hosted collector).' })),
+    timeout: Type.Optional(Duration('How long one export request may take.', '10s')),
+    batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: 512, description: 'Spans per export request; a full batch is sent at once.' })),
+    interval: Type.Optional(Duration('How often spans waiting in the queue are sent, at the latest.', '2s')),
+    maxQueue: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 1000000, default: 4096, description: 'Spans kept while the collector is slow or down; past this the oldest are dropped (and counted).' }),
+    ),
+  },
+  'Span export with OTLP/HTTP (JSON encoding).',
+);
+
+const Tracing = Strict(
+  {
+    propagate: Type.Optional(
+      Type.Boolean({
+        default: true,
+        description:
+          'W3C Trace Context: read `traceparent`/`tracestate`, start a trace when there is none, send each upstream try its own span id, and write the trace id into access logs and error bodies. `false` passes the headers through untouched.',
+      }),
+    ),
+    sampleRatio: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        maximum: 1,
+        default: 1,
+        description: 'Share of new traces (no valid incoming `traceparent`) that are sampled. An incoming trace keeps its caller’s sampled flag (parent-based sampling).',
+      }),
+    ),
+    serviceName: Type.Optional(Type.String({ minLength: 1, default: 'brisk', description: 'The `service.name` of exported spans.' })),
+    otlp: Type.Optional(Otlp),
+  },
+  'Distributed tracing: W3C Trace Context propagation and optional span export (OTLP/HTTP).',
+);
+
 export const ConfigSchema = Strict(
   {
     listen: Type.Array(Listener, { minItems: 1, description: 'Where the gateway takes traffic.' }),
@@ -425,6 +503,7 @@ export const ConfigSchema = Strict(
     overload: Type.Optional(OverloadSchema),
     logging: Type.Optional(Logging),
     metrics: Type.Optional(Metrics),
+    tracing: Type.Optional(Tracing),
     upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.:-]+$' }), Upstream, { description: 'Named upstreams (services).' }),
     routes: Type.Array(Route, { description: 'Routes, most specific match wins.' }),
     alerts: Type.Optional(AlertsSchema),

@@ -226,9 +226,12 @@ export interface Config {
     readonly level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
     readonly format: 'auto' | 'json' | 'pretty';
     readonly accessLog: boolean;
+    /** Where access lines go and which are kept (meaningful when `accessLog` is true). */
+    readonly access: AccessLogConfig;
   };
   /** Absent when the file has no `metrics` key: recording is on. */
   readonly metrics?: { readonly enabled: boolean };
+  readonly tracing: TracingConfig;
   readonly upstreams: Readonly<Record<string, UpstreamConfig>>;
   readonly routes: readonly RouteConfig[];
   /** Alert rules, receivers and the delivery queue; absent when the file has no `alerts` (the engine then runs the default rules). */
@@ -243,4 +246,34 @@ export interface ConfigProblem {
   /** Dotted path of the key at fault: `routes.1.upstream`. */
   readonly path: string;
   readonly message: string;
+}
+
+/** `logging.accessLog` as an object, normalised. */
+export interface AccessLogConfig {
+  /** Absolute path, or null for stdout. */
+  readonly file: string | null;
+  /** Bytes; 0: no size rotation. */
+  readonly maxSize: number;
+  readonly maxFiles: number;
+  readonly daily: boolean;
+  /** Share of successful requests logged (1: all). */
+  readonly sampleSuccesses: number;
+}
+
+/** `tracing`, normalised. */
+export interface TracingConfig {
+  readonly propagate: boolean;
+  readonly sampleRatio: number;
+  readonly serviceName: string;
+  readonly otlp: OtlpConfig | null;
+}
+
+export interface OtlpConfig {
+  /** The full URL spans are POSTed to (`…/v1/traces`). */
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly timeoutMs: number;
+  readonly batchSize: number;
+  readonly intervalMs: number;
+  readonly maxQueue: number;
 }

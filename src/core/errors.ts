@@ -82,6 +82,8 @@ export class BriskError extends Error {
  * The JSON body Brisk answers with for every error it produces itself.
  * Built by hand because it is on the error path of the hot loop and its shape is fixed.
  */
-export function errorBody(code: ErrorCode, message: string, requestId: string | undefined): string {
-  return `{"error":{"code":"${code}","message":${JSON.stringify(message)},"requestId":${requestId === undefined ? 'null' : JSON.stringify(requestId)}}}`;
+export function errorBody(code: ErrorCode, message: string, requestId: string | undefined, traceId?: string): string {
+  // The trace id is 32 hex characters (validated or generated): no escaping needed.
+  const trace = traceId === undefined ? '' : `,"traceId":"${traceId}"`;
+  return `{"error":{"code":"${code}","message":${JSON.stringify(message)},"requestId":${requestId === undefined ? 'null' : JSON.stringify(requestId)}${trace}}}`;
 }

@@ -9,6 +9,9 @@ import { ConnectionTracker } from '../listeners/connections.js';
 import { startListener, type Listener } from '../listeners/server.js';
 import type { DestinationStream } from 'pino';
 import { AccessLog } from '../observability/access-log.js';
+import { RotatingFile } from '../observability/log-file.js';
+import type { ExportStats } from '../observability/otlp-exporter.js';
+import { Tracer } from '../observability/tracing.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import type { AlertsView } from '../observability/snapshot.js';
 import { GatewayStats } from '../observability/stats.js';
@@ -63,6 +66,8 @@ export class Gateway {
   private readonly flushLogs: () => void;
   private watcher: FSWatcher | null = null;
   private readonly accessLogDestination: DestinationStream | null;
+  /** The access log file (`logging.accessLog.file`), kept open across reloads that keep it. */
+  private accessFile: RotatingFile | null = null;
   private configDigest = '';
   private reloading: Promise<ReloadResult> | null = null;
   private stopping: Promise<void> | null = null;
@@ -86,9 +91,11 @@ export class Gateway {
       runtime: buildRuntime(config, 1, this.pools, this.logger, this.middlewares, this.onQueueWait),
       draining: false,
       logger: this.logger,
-      accessLog: config.logging.accessLog ? new AccessLog(this.logger, jsonDestination) : null,
+      accessLog: null,
       shedder: null,
+      tracer: config.tracing.otlp === null ? null : new Tracer(config.tracing, this.logger, BRISK_VERSION),
     };
+    this.state.accessLog = this.makeAccessLog(config);
     this.applyOverload(config.overload, false);
     this.upgrades = new UpgradeProxy(this.state);
     this.stats = new GatewayStats(() => this.state.runtime, { openConnections: () => this.tracker.size, enabled: config.metrics?.enabled ?? true });
@@ -132,6 +139,47 @@ export class Gateway {
     }
     if (options.configFile !== undefined && options.watch !== false) gw.watchConfigFile(options.configFile);
     return gw;
+  }
+
+  /**
+   * The access log for a config: stdout's JSON destination (or the logger), or the file,
+   * reopened only when its path or rotation changed.
+   */
+  private makeAccessLog(config: Config): AccessLog | null {
+    // The previous access log's lines of this turn go out before its destination may close.
+    this.state?.accessLog?.flush();
+    const access = config.logging.access;
+    const file = config.logging.accessLog ? access.file : null;
+    const current = this.accessFile;
+    if (current !== null && (file === null || current.path !== file || !this.sameRotation(access))) {
+      current.flushSync();
+      void current.close();
+      this.accessFile = null;
+    }
+    if (!config.logging.accessLog) return null;
+    if (file !== null && this.accessFile === null) {
+      this.accessFile = new RotatingFile(file, access, (err, what) => this.logger.warn({ err }, what));
+      this.accessRotation = access;
+    }
+    const destination = this.accessFile === null ? this.accessLogDestination : (this.accessFile as unknown as DestinationStream);
+    return new AccessLog(this.logger, destination, { sampleSuccesses: access.sampleSuccesses });
+  }
+
+  private accessRotation: Config['logging']['access'] | null = null;
+
+  private sameRotation(a: Config['logging']['access']): boolean {
+    const b = this.accessRotation;
+    return b !== null && a.maxSize === b.maxSize && a.maxFiles === b.maxFiles && a.daily === b.daily;
+  }
+
+  /** Reopens the access log file by its path, after an external logrotate moved it (SIGUSR1). */
+  reopenLogs(): void {
+    this.accessFile?.reopen();
+  }
+
+  /** Span export counters (exported, dropped, failed, queued); null when spans are not exported. */
+  get tracingStats(): ExportStats | null {
+    return this.state.tracer?.stats() ?? null;
   }
 
   /** The runtime in force. */
@@ -197,7 +245,12 @@ export class Gateway {
     this.stats.onReload(true);
     deactivateRuntime(old);
     this.middlewares.sweep();
-    this.state.accessLog = config.logging.accessLog ? new AccessLog(this.logger, this.accessLogDestination) : null;
+    this.state.accessLog = this.makeAccessLog(config);
+    if (JSON.stringify(config.tracing) !== JSON.stringify(old.config.tracing)) {
+      const previous = this.state.tracer;
+      this.state.tracer = config.tracing.otlp === null ? null : new Tracer(config.tracing, this.logger, BRISK_VERSION);
+      void previous?.shutdown(2000);
+    }
     this.logger.level = config.logging.level;
     this.applyOverload(config.overload, true);
     this.pools.sweep();
@@ -289,6 +342,13 @@ export class Gateway {
     deactivateRuntime(this.state.runtime);
     this.middlewares.closeAll();
     await this.pools.closeAll(1000);
+    // Spans of the last requests: sent within a short deadline, never holding the exit up for long.
+    await this.state.tracer?.shutdown(2000);
+    this.state.accessLog?.flush();
+    if (this.accessFile !== null) {
+      this.accessFile.flushSync();
+      await this.accessFile.close();
+    }
     this.logger.info('stopped');
     this.flushLogs();
   }
@@ -300,6 +360,16 @@ export class ConfigError extends Error {
   constructor(readonly problems: readonly ConfigProblem[]) {
     super(`the configuration is invalid:\n${problems.map(formatProblem).join('\n')}`);
     this.name = 'ConfigError';
+  }
+}
+
+const BRISK_VERSION = readVersion();
+
+function readVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
   }
 }
 

@@ -81,7 +81,7 @@ export function buildRuntime(
     upstreamOfRoute,
     aggregateOfRoute: config.routes.map((r) => (r.aggregate === undefined ? null : compileAggregate(r.aggregate, upstreams))),
     trust: new TrustedProxies(config.proxy.trustedProxies),
-    headerClassifier: new HeaderClassifier(config.proxy.requestIdHeader),
+    headerClassifier: new HeaderClassifier(config.proxy.requestIdHeader, config.tracing.propagate),
     routesReadHeaders: config.routes.some((r) => Object.keys(r.match.headers).length > 0),
     pipelineOfRoute: config.routes.map((r) => buildPipeline(r, deps, middlewares)),
   };

@@ -5,7 +5,8 @@ import { AccessLog } from './access-log.js';
 
 function capture(): { lines: string[]; dest: { write(s: string): boolean } } {
   const lines: string[] = [];
-  return { lines, dest: { write: (s: string) => (lines.push(s), true) } };
+  // The access log hands over a turn's lines as one chunk: split it back into lines.
+  return { lines, dest: { write: (s: string) => (lines.push(...s.split(/(?<=\n)/)), true) } };
 }
 
 test('JSON lines are valid JSON with the pino shape and every field', () => {
@@ -13,6 +14,8 @@ test('JSON lines are valid JSON with the pino shape and every field', () => {
   const log = new AccessLog(pino({ level: 'silent' }), dest);
   log.write('id-1', 'GET', '/a?b=1', 'r', 'u', 'http://127.0.0.1:1', 200, 1.5, 42, '127.0.0.1', 2, true, null);
   log.write(undefined, 'POST', '/x"y\\z\n\u00e9', undefined, undefined, undefined, 404, 0.1, 0, undefined, 1, false, 'BRISK_ROUTE_NOT_FOUND');
+  assert.equal(lines.length, 0, 'held until the end of the turn');
+  log.flush();
   assert.equal(lines.length, 2);
   assert.ok(lines.every((l) => l.endsWith('}\n')));
   const a = JSON.parse(lines[0]!) as Record<string, unknown>;
@@ -37,4 +40,29 @@ test('without a raw destination the line goes through the logger', () => {
   const line = JSON.parse(lines[0]!) as Record<string, unknown>;
   assert.equal(line['type'], 'access');
   assert.equal(line['requestId'], 'id');
+});
+
+test('the lines of a turn reach the destination in one write, by the next turn', async () => {
+  const chunks: string[] = [];
+  const log = new AccessLog(pino({ level: 'silent' }), { write: (s: string) => (chunks.push(s), true) });
+  for (let i = 0; i < 5; i++) log.write(`id-${i}`, 'GET', '/', 'r', 'u', 't', 200, 1, 1, '::1', 1, false, null);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(chunks.length, 1);
+  assert.deepEqual(chunks[0]!.trim().split('\n').map((l) => (JSON.parse(l) as { requestId: string }).requestId), ['id-0', 'id-1', 'id-2', 'id-3', 'id-4']);
+});
+
+test('sampling keeps every error and about the ratio of successes', () => {
+  const { lines, dest } = capture();
+  const log = new AccessLog(pino({ level: 'silent' }), dest, { sampleSuccesses: 0.2 });
+  for (let i = 0; i < 5000; i++) log.write('id', 'GET', '/', 'r', 'u', 't', 200, 1, 1, '::1', 1, false, null);
+  for (let i = 0; i < 100; i++) log.write('id', 'GET', '/', 'r', 'u', 't', 404, 1, 1, '::1', 1, false, null);
+  for (let i = 0; i < 100; i++) log.write('id', 'GET', '/', 'r', 'u', 't', 502, 1, 1, '::1', 1, false, 'BRISK_UPSTREAM_RESET');
+  for (let i = 0; i < 100; i++) log.write('id', 'GET', '/', 'r', 'u', 't', 200, 1, 1, '::1', 1, false, 'BRISK_INTERNAL');
+  log.flush();
+  const parsed = lines.map((l) => JSON.parse(l) as { status: number; error?: string });
+  const ok = parsed.filter((l) => l.status === 200 && l.error === undefined).length;
+  assert.equal(parsed.filter((l) => l.status === 404).length, 100);
+  assert.equal(parsed.filter((l) => l.status === 502).length, 100);
+  assert.equal(parsed.filter((l) => l.error === 'BRISK_INTERNAL').length, 100, 'a Brisk error code is kept whatever the status');
+  assert.ok(ok > 850 && ok < 1150, `${ok} of 5000 successes at 20 %`);
 });

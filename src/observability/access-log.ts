@@ -9,18 +9,34 @@ import type { Logger } from './logger.js';
  * gateway's own work on that request. Every field but the path is from a closed set of
  * safe characters (ids, names, numbers); the path is escaped. In pretty mode (a terminal)
  * it goes through pino like any other line.
+ *
+ * Sampling (`sample.successes`) drops a share of successful lines — status below 400 and
+ * no Brisk error code — before any work is done; 4xx, 5xx and every request Brisk
+ * answered with an error code are always written, since those are the lines people
+ * search for. The random draw is `Math.random()`: it is not a security decision.
+ *
+ * Lines of one event-loop turn are handed to the destination as one chunk (on
+ * `setImmediate`, or at 64 KiB): sonic-boom measures the UTF-8 length of its whole
+ * pending buffer on every `write`, which made one write per line cost several times the
+ * line itself under load. Call `flush()` before the destination is flushed or closed.
  */
 export class AccessLog {
   private lastMs = 0;
   private lastIso = '';
   private readonly prefix: string;
+  private readonly sampleSuccesses: number;
+  /** Lines of this turn not yet handed to the destination. */
+  private pending = '';
+  private scheduled = false;
 
   constructor(
     private readonly logger: Logger,
-    /** The raw JSON destination, or null to go through the logger. */
+    /** The raw JSON destination (stdout's, or a `RotatingFile`), or null to go through the logger. */
     private readonly destination: DestinationStream | null,
+    options: { readonly sampleSuccesses?: number } = {},
   ) {
     this.prefix = `,"pid":${process.pid},"type":"access"`;
+    this.sampleSuccesses = options.sampleSuccesses ?? 1;
   }
 
   write(
@@ -37,12 +53,15 @@ export class AccessLog {
     attempts: number,
     hedged: boolean,
     error: string | null,
+    traceId?: string,
   ): void {
+    if (this.sampleSuccesses < 1 && status < 400 && error === null && Math.random() >= this.sampleSuccesses) return;
     const dest = this.destination;
     if (dest === null) {
       this.logger.info({
         type: 'access',
         requestId,
+        traceId,
         method,
         path,
         route,
@@ -60,6 +79,7 @@ export class AccessLog {
     }
     let line = `{"level":"info","time":"${this.isoNow()}"${this.prefix}`;
     if (requestId !== undefined) line += `,"requestId":"${requestId}"`;
+    if (traceId !== undefined) line += `,"traceId":"${traceId}"`;
     if (method !== undefined) line += `,"method":"${method}"`;
     if (path !== undefined) line += `,"path":${safeJsonString(path)}`;
     if (route !== undefined) line += `,"route":"${route}"`;
@@ -70,8 +90,25 @@ export class AccessLog {
     if (attempts > 1) line += `,"attempts":${attempts}`;
     if (hedged) line += ',"hedged":true';
     if (error !== null) line += `,"error":"${error}"`;
-    dest.write(line + '}\n');
+    this.pending += line + '}\n';
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flushPending);
+    } else if (this.pending.length >= PENDING_LIMIT) this.flush();
   }
+
+  /** Hands the pending lines to the destination now (shutdown, reload). */
+  flush(): void {
+    const pending = this.pending;
+    if (pending === '' || this.destination === null) return;
+    this.pending = '';
+    this.destination.write(pending);
+  }
+
+  private readonly flushPending = (): void => {
+    this.scheduled = false;
+    this.flush();
+  };
 
   /** ISO time, formatted once per millisecond however many lines share it. */
   private isoNow(): string {
@@ -83,6 +120,8 @@ export class AccessLog {
     return this.lastIso;
   }
 }
+
+const PENDING_LIMIT = 64 * 1024;
 
 /** JSON string literal; the common path (printable ASCII without quotes or backslashes) skips the serializer. */
 function safeJsonString(s: string): string {

@@ -8,6 +8,7 @@ import type { LoadShedder } from '../middlewares/shedding/load-shedder.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { Logger } from '../observability/logger.js';
 import type { RequestRecorder } from '../observability/recorder.js';
+import type { Tracer } from '../observability/tracing.js';
 import type { Identity } from '../core/middleware.js';
 import type { CompiledRoute, RouteParams } from '../router/index.js';
 import type { Target } from '../upstreams/target.js';
@@ -31,6 +32,8 @@ export interface ProxyState {
   shedder: LoadShedder | null;
   /** Where finished requests are recorded for metrics; null (or absent) when metrics are off. */
   metrics?: RequestRecorder | null;
+  /** Span recording and export (`tracing.otlp`); null or absent when spans are not exported. */
+  tracer?: Tracer | null;
 }
 
 export const kTrusted = Symbol('brisk.trustedPeer');
@@ -140,5 +143,15 @@ export class ForwardPlan {
   /** Why the request cannot be forwarded, when it cannot. */
   failCode: ErrorCode | null = null;
   failMessage = '';
+  /** W3C trace context (`tracing.propagate`): the trace, undefined when not propagating. */
+  traceId: string | undefined = undefined;
+  /** The gateway's server span, and the caller's span ('' when Brisk started the trace). */
+  spanId = '';
+  parentSpanId = '';
+  sampled = false;
+  /** The caller's `tracestate`, validated, passed on; null when none. */
+  tracestate: string | null = null;
+  /** Index in `headers` of the `traceparent` value (-1: none), rewritten per try with the try's own span id. */
+  traceparentIndex = -1;
 }
 

@@ -5,6 +5,7 @@ import { BriskError, ERROR_CODES, errorBody, type ErrorCode } from '../core/erro
 import type { Answer } from '../core/middleware.js';
 import type { RetryConfig } from '../config/types.js';
 import type { Runtime } from '../gateway/runtime.js';
+import { fillHeaderSlot, formatTraceparent, newSpanId } from '../observability/trace-context.js';
 import { Outcome } from '../upstreams/health/outlier.js';
 import { overloadMessage, type UpstreamLimits } from '../upstreams/resilience/limits.js';
 import type { Target } from '../upstreams/target.js';
@@ -64,6 +65,8 @@ export class Exchange extends ForwardPlan {
   private bodyComplete = false;
   /** The status the breaker is told when an observer answered in the target's place (0: the client's status). */
   private breakerStatus = 0;
+  /** Every try, for their client spans; only while this request's trace is sampled and exported. */
+  tries: Attempt[] | null = null;
 
   constructor(
     readonly req: ClientRequest,
@@ -170,6 +173,7 @@ export class Exchange extends ForwardPlan {
     this.retry = route.config.retry ?? upstream.config.retry;
     this.idempotent = IDEMPOTENT.has(this.req.method!) || this.hasIdempotencyKey;
     upstream.budget.onRequest();
+    if (this.sampled && this.state.tracer != null) this.tries = [];
     this.watchClient();
     if (timeouts.totalMs > 0) {
       this.deadline = Date.now() + timeouts.totalMs;
@@ -210,6 +214,9 @@ export class Exchange extends ForwardPlan {
     attempt.pendingPermit = pendingPermit;
     const headers = this.headers;
     if (this.hostIndex !== -1 && upstream.config.hostHeader === 'target') headers[this.hostIndex] = target.hostHeader;
+    // Each try is its own span (child of the gateway's server span): retries and hedges are told apart.
+    if (this.traceparentIndex !== -1) this.traceparentIndex = fillHeaderSlot(headers, this.traceparentIndex, 'traceparent', formatTraceparent(this.traceId!, (attempt.spanId = newSpanId()), this.sampled));
+    if (this.tries !== null) this.tries.push(attempt);
     if (this.deadlineIndex !== -1) headers[this.deadlineIndex] = String(Math.max(0, this.deadline - Date.now()));
     const options: Dispatcher.DispatchOptions = {
       path: target.basePath === '' ? this.pathAndQuery : target.basePath + this.pathAndQuery,
@@ -563,7 +570,7 @@ export class Exchange extends ForwardPlan {
       if (!res.destroyed && res.headersSent) res.destroy();
       return;
     }
-    const body = errorBody(code, message, this.requestId);
+    const body = errorBody(code, message, this.requestId, this.traceId);
     const headers: string[] = ['content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(body))];
     if (this.requestId !== undefined) headers.push(this.rt.config.proxy.requestIdHeader, this.requestId);
     if (extraHeaders !== undefined) headers.push(...extraHeaders);
@@ -617,8 +624,10 @@ export class Exchange extends ForwardPlan {
         this.attempts,
         this.hedged,
         this.errorCode,
+        this.traceId,
       );
     }
+    if (this.sampled && this.state.tracer != null) this.state.tracer.recordExchange(this);
   }
 }
 
@@ -629,7 +638,11 @@ export class Exchange extends ForwardPlan {
  */
 export class Attempt implements Dispatcher.DispatchHandler {
   private abortDispatch: ((err?: Error) => void) | null = null;
-  private readonly started = performance.now();
+  readonly started = performance.now();
+  /** Trace context: this try's span id ('' when not propagating), when it ended, and why it failed. */
+  spanId = '';
+  endedAt = 0;
+  errorType: string | null = null;
   private resume: (() => void) | null = null;
   /** Ended from our side (lost a race, retried, client gone): what follows is not news. */
   private cancelled = false;
@@ -639,7 +652,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   /** Given up for a retry: the rest of its response is read and dropped. */
   private discarding = false;
   private reported = false;
-  private status = 0;
+  status = 0;
 
   constructor(
     private readonly ex: Exchange,
@@ -688,6 +701,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
   cancel(): void {
     if (this.finished || this.cancelled) return;
     this.cancelled = true;
+    this.errorType ??= 'cancelled';
     this.abortDispatch?.(new BriskError('BRISK_INTERNAL', 'try cancelled'));
   }
 
@@ -762,6 +776,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (this.finished) return;
     this.finished = true;
     this.releasePending();
+    this.endedAt = performance.now();
     this.clearTimer();
     this.target.inFlight--;
     this.target.completed++;
@@ -775,6 +790,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (this.finished) return;
     this.finished = true;
     this.releasePending();
+    this.endedAt = performance.now();
     this.clearTimer();
     this.target.inFlight--;
     this.target.completed++;
@@ -786,6 +802,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
       return;
     }
     const code = upstreamErrorCode(err);
+    this.errorType = code;
     if (code === 'BRISK_BAD_REQUEST' || code === 'BRISK_INTERNAL') {
       // The request itself could not be sent as it is: not the target's fault, not retried.
       if (code === 'BRISK_INTERNAL') ex.state.logger.error({ err, requestId: ex.requestId }, 'proxy error');

@@ -9,6 +9,7 @@ import { connectionListedNames, forwardedNode, HeaderKind, isAcceptableRequestId
 import { unmapIPv4 } from './trust.js';
 import { runPipeline } from '../core/middleware.js';
 import { runAggregate } from '../aggregate/aggregate.js';
+import { beginTrace } from '../observability/trace-context.js';
 import { Exchange } from './exchange.js';
 import { PipelineContext } from './pipeline-context.js';
 export type { ClientRequest, ClientResponse, ProxyState } from './context.js';
@@ -49,6 +50,8 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
   let forwarded: string | undefined;
   let via: string | undefined;
   let requestId: string | undefined;
+  let traceparent: string | null | undefined;
+  let tracestate: string | undefined;
   let teTrailers = false;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
@@ -93,6 +96,13 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
       case HeaderKind.RequestId:
         if (requestId === undefined && isAcceptableRequestId(value)) requestId = value;
         break;
+      case HeaderKind.TraceParent:
+        // Two traceparent lines make it invalid (W3C Trace Context §3.2): null starts a new trace.
+        traceparent = traceparent === undefined ? value : null;
+        break;
+      case HeaderKind.TraceState:
+        tracestate = tracestate === undefined ? value : `${tracestate},${value}`;
+        break;
       case HeaderKind.ContentLength:
         // node:http has already rejected invalid or conflicting values.
         plan.contentLength = Number(value);
@@ -115,6 +125,7 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
   // the body would be dropped; it is forwarded chunked, like an HTTP/1.1 chunked body.
   if (plan.contentLength === -1 && isHttp2Request(req) && !req.stream.endAfterHeaders) plan.chunked = true;
   plan.requestId = requestId ??= randomUUID();
+  if (classifier.traceContext) beginTrace(plan, traceparent, tracestate, cfg.tracing.sampleRatio);
   // RFC 9112 §3.2: an absolute-form target names the host; one that disagrees with the
   // Host header is refused rather than routed by one and read by the target as the other.
   if (authority !== undefined) {
@@ -183,6 +194,12 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
   plan.path = path;
   plan.query = query;
   if (route.requestHeaderEdits !== null) route.requestHeaderEdits.apply(out, params, requestId);
+  if (plan.traceId !== undefined) {
+    // After the route's header edits, which may shift positions. Filled per try (Exchange.launch, UpgradeProxy.connect) with the try's own span id.
+    plan.traceparentIndex = out.length + 1;
+    out.push('traceparent', '');
+    if (plan.tracestate !== null) out.push('tracestate', plan.tracestate);
+  }
   const deadlineHeader = cfg.proxy.deadlineHeader;
   if (deadlineHeader !== false && upstream !== undefined && (route.config.timeouts ?? upstream.config.timeouts).totalMs > 0) {
     plan.deadlineIndex = out.length + 1;

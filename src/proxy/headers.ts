@@ -21,6 +21,8 @@ export const enum HeaderKind {
   TransferEncoding,
   RequestId,
   IdempotencyKey,
+  TraceParent,
+  TraceState,
 }
 
 const KNOWN: ReadonlyMap<string, HeaderKind> = new Map([
@@ -59,8 +61,16 @@ export class HeaderClassifier {
   private readonly known: Map<string, HeaderKind>;
   private readonly byRawName = new Map<string, HeaderKind>();
 
-  constructor(requestIdHeader: string) {
+  constructor(
+    requestIdHeader: string,
+    /** W3C trace context is handled (`tracing.propagate`): its headers are read, not passed through. */
+    readonly traceContext = false,
+  ) {
     this.known = new Map(KNOWN);
+    if (traceContext) {
+      this.known.set('traceparent', HeaderKind.TraceParent);
+      this.known.set('tracestate', HeaderKind.TraceState);
+    }
     this.known.set(requestIdHeader.toLowerCase(), HeaderKind.RequestId);
   }
 

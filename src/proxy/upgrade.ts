@@ -3,6 +3,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ERROR_CODES, errorBody, type ErrorCode } from '../core/errors.js';
+import { fillHeaderSlot, formatTraceparent, newSpanId } from '../observability/trace-context.js';
 import { Outcome } from '../upstreams/health/outlier.js';
 import { connectionClosing, ForwardPlan, type ProxyState } from './context.js';
 import { runPipeline } from '../core/middleware.js';
@@ -61,7 +62,7 @@ export class UpgradeProxy {
     const rt = this.state.runtime;
     const plan = new ForwardPlan();
     if (!planForward(req, rt, plan)) {
-      rawError(socket, plan.failCode!, plan.failMessage, plan.requestId);
+      rawError(socket, plan.failCode!, plan.failMessage, plan.requestId, [], plan.traceId);
       return;
     }
     const refusal = this.state.shedder === null ? null : shedRefusal(this.state.shedder, plan, req);
@@ -83,14 +84,14 @@ export class UpgradeProxy {
         }
         if (answer === null) this.connect(req, socket, head, plan);
         else {
-          if (answer.code !== undefined) rawError(socket, answer.code, answer.message ?? '', plan.requestId, answer.headers);
+          if (answer.code !== undefined) rawError(socket, answer.code, answer.message ?? '', plan.requestId, answer.headers, plan.traceId);
           else rawAnswer(socket, answer.status, answer.headers ?? [], answer.body ?? '');
           plan.runFinishHooks(answer.status);
         }
       },
       (err: unknown) => {
         this.state.logger.error({ err, requestId: plan.requestId }, 'route pipeline failed');
-        rawError(socket, 'BRISK_INTERNAL', 'the request could not be processed; see the gateway log', plan.requestId);
+        rawError(socket, 'BRISK_INTERNAL', 'the request could not be processed; see the gateway log', plan.requestId, [], plan.traceId);
         plan.runFinishHooks(500);
       },
     );
@@ -98,7 +99,7 @@ export class UpgradeProxy {
 
   private connect(req: IncomingMessage, socket: Duplex, head: Buffer, plan: ForwardPlan): void {
     if (!pickTarget(plan, req)) {
-      rawError(socket, plan.failCode!, plan.failMessage, plan.requestId);
+      rawError(socket, plan.failCode!, plan.failMessage, plan.requestId, [], plan.traceId);
       plan.runFinishHooks(503);
       return;
     }
@@ -106,6 +107,9 @@ export class UpgradeProxy {
     const target = plan.target!;
     const upstream = plan.upstream!;
     const started = performance.now();
+    // The handshake is the one upstream try: its own span id, as for a plain request.
+    let trySpanId = '';
+    if (plan.traceparentIndex !== -1) plan.traceparentIndex = fillHeaderSlot(plan.headers, plan.traceparentIndex, 'traceparent', formatTraceparent(plan.traceId!, (trySpanId = newSpanId()), plan.sampled));
     plan.headers.push('connection', 'upgrade', 'upgrade', req.headers.upgrade ?? 'websocket');
     const url = new URL(target.origin);
     const request = (url.protocol === 'https:' ? https : http).request({
@@ -152,7 +156,9 @@ export class UpgradeProxy {
         1,
         false,
         error ?? null,
+        plan.traceId,
       );
+      if (plan.sampled && this.state.tracer != null) this.state.tracer.recordUpgrade(plan, req, trySpanId, started, status, error ?? null);
     };
     socket.once('close', () => {
       if (!settled) request.destroy();
@@ -222,7 +228,7 @@ export class UpgradeProxy {
         target.failures++;
         upstream.outlier.onResult(target, Outcome.GatewayFailure, Date.now(), err.message);
       }
-      rawError(socket, code, upstreamErrorMessage(code, upstream.name, target.origin), plan.requestId);
+      rawError(socket, code, upstreamErrorMessage(code, upstream.name, target.origin), plan.requestId, [], plan.traceId);
       settle(ERROR_CODES[code].status, code);
     });
     request.end();
@@ -230,8 +236,8 @@ export class UpgradeProxy {
 }
 
 /** A JSON error written straight to a socket that left node's HTTP machinery. */
-function rawError(socket: Duplex, code: ErrorCode, message: string, requestId: string | undefined, headers: readonly string[] = []): void {
-  const body = errorBody(code, message, requestId);
+function rawError(socket: Duplex, code: ErrorCode, message: string, requestId: string | undefined, headers: readonly string[] = [], traceId?: string): void {
+  const body = errorBody(code, message, requestId, traceId);
   rawAnswer(socket, ERROR_CODES[code].status, ['content-type', 'application/json; charset=utf-8', ...headers], body);
 }
 
