@@ -237,7 +237,9 @@ describe('aggregate routes', () => {
     assert.deepEqual(paths, ['/orders/1', '/products/1', '/products/3', '/products?ids=1%2C3'.replace('%2C', ','), '/users/2'].sort());
     for (const s of seen) {
       assert.equal(s.headers['x-request-id'], 'agg-req-1');
-      assert.equal(s.headers['traceparent'], traceparent);
+      // The same trace; the gateway's own span as the parent.
+      assert.match(String(s.headers['traceparent']), /^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
+      assert.notEqual(s.headers['traceparent'], traceparent);
       assert.equal(s.headers['x-forwarded-for'], '127.0.0.1');
       assert.match(String(s.headers['via']), /brisk/);
       assert.equal(s.headers['accept-encoding'], undefined);

@@ -47,7 +47,8 @@ describe('dashboard in Chromium', { skip }, () => {
       upstreams: {
         shop: {
           targets: [{ url: a.url }, { url: b.url }],
-          healthCheck: { path: '/healthz', interval: '200ms', timeout: '200ms', unhealthyThreshold: 1 },
+          // A dead backend refuses at once; the generous timeout keeps a slow probe on a busy machine from counting.
+          healthCheck: { path: '/healthz', interval: '200ms', timeout: '2s', unhealthyThreshold: 1 },
         },
         accounts: { targets: [{ url: other.url }] },
       },
@@ -93,7 +94,7 @@ describe('dashboard in Chromium', { skip }, () => {
     assert.deepEqual(upstreams, ['shop', 'accounts']);
     const targets = await page.locator('#upstreams tr[data-target]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-target')));
     assert.deepEqual(targets.slice(0, 2).sort(), [a.url, b.url].sort());
-    assert.equal(await page.locator(`tr[data-target="${a.url}"] .badge`).textContent(), 'healthy');
+    await page.locator(`tr[data-target="${a.url}"] .badge`, { hasText: /^healthy$/ }).waitFor({ timeout: 5000 });
     assert.match((await page.locator('#config-version').textContent()) ?? '', /^1$/);
     assert.equal(await page.locator('#alerts-empty').textContent(), 'No alerts: nothing is firing or pending.', 'alerting runs with its default rules, and nothing fires');
 
@@ -112,7 +113,7 @@ describe('dashboard in Chromium', { skip }, () => {
     const page = await browser.context.newPage();
     await page.goto(`${gw.adminUrl}/dashboard`);
     const row = page.locator(`tr[data-target="${a.url}"]`);
-    await row.locator('.badge', { hasText: 'healthy' }).waitFor({ timeout: 5000 });
+    await row.locator('.badge', { hasText: /^healthy$/ }).waitFor({ timeout: 5000 });
     const killedAt = Date.now();
     await a.close();
     await page.locator(`tr[data-target="${a.url}"][data-health="unhealthy"]`).waitFor({ timeout: 5000 });

@@ -12,8 +12,17 @@ describe('route middlewares through the gateway', () => {
   before(async () => {
     backend = await startBackend();
     gw = await startGateway({
-      upstreams: { app: { targets: [{ url: backend.url }] } },
+      upstreams: {
+        app: { targets: [{ url: backend.url }] },
+        hosted: { targets: [{ url: backend.url }], hostHeader: 'target', timeouts: { total: '5s' } },
+      },
       routes: [
+        {
+          name: 'hosted',
+          match: { pathPrefix: '/hosted' },
+          upstream: 'hosted',
+          auth: { apiKeys: { keys: [{ name: 'ci-bot', hash: hashSecret('s3cret-key') }] }, identityHeaders: { subject: 'x-auth-subject' } },
+        },
         { name: 'blocked', match: { pathPrefix: '/blocked' }, upstream: 'app', ipFilter: { deny: ['127.0.0.0/8', '::1/128'] } },
         {
           name: 'api',
@@ -64,6 +73,17 @@ describe('route middlewares through the gateway', () => {
     assert.equal(limited.statusCode, 429);
     assert.ok(Number(limited.headers['retry-after']) >= 1);
     assert.equal(((await limited.body.json()) as { error: { code: string } }).error.code, 'BRISK_RATE_LIMITED');
+  });
+
+  it('a spoofed identity header removed by auth does not shift the headers filled in per try (Host, deadline, traceparent)', async () => {
+    const res = await request(`${gw.url}/hosted/x`, { headers: { 'x-auth-subject': 'admin', 'x-api-key': 's3cret-key', 'x-other': 'kept' } });
+    assert.equal(res.statusCode, 200);
+    const echo = (await res.body.json()) as EchoBody;
+    assert.equal(echo.headers['host'], `127.0.0.1:${backend.port}`, 'hostHeader: target');
+    assert.equal(echo.headers['x-auth-subject'], 'ci-bot');
+    assert.equal(echo.headers['x-other'], 'kept');
+    assert.match(String(echo.headers['x-brisk-timeout-ms']), /^\d+$/);
+    assert.match(String(echo.headers['traceparent']), /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
   });
 
   it('reports a bad middleware config with its position', async () => {

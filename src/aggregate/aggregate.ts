@@ -4,6 +4,7 @@
  * `upstreamRequest` (balancer, retries, breaker, limits, health); the parts are scheduled
  * by `DagRun`; the answers are merged into one JSON object.
  */
+import { formatTraceparent, newSpanId } from '../observability/trace-context.js';
 import { setMaxListeners } from 'node:events';
 import type { ErrorCode } from '../core/errors.js';
 import type { Exchange } from '../proxy/exchange.js';
@@ -119,7 +120,9 @@ class AggregateRun implements TemplateScope {
       const lower = name.toLowerCase();
       if (lower === 'host') host = planned[i + 1];
       if (DROPPED.has(lower) || lower === deadline) continue;
-      base.push(name, planned[i + 1]!);
+      // The parts are one client span of the gateway's trace (the slot is filled per try for proxied requests).
+      if (lower === 'traceparent' && ex.traceId !== undefined) base.push(name, formatTraceparent(ex.traceId, newSpanId(), ex.sampled));
+      else base.push(name, planned[i + 1]!);
     }
     this.baseHeaders = base;
     this.host = host;

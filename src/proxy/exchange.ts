@@ -213,11 +213,13 @@ export class Exchange extends ForwardPlan {
     }
     attempt.pendingPermit = pendingPermit;
     const headers = this.headers;
-    if (this.hostIndex !== -1 && upstream.config.hostHeader === 'target') headers[this.hostIndex] = target.hostHeader;
+    // Slots are re-found by name when a middleware removed a header before them (fillHeaderSlot).
+    if (this.hostIndex !== -1 && upstream.config.hostHeader === 'target') this.hostIndex = fillHeaderSlot(headers, this.hostIndex, 'host', target.hostHeader);
     // Each try is its own span (child of the gateway's server span): retries and hedges are told apart.
     if (this.traceparentIndex !== -1) this.traceparentIndex = fillHeaderSlot(headers, this.traceparentIndex, 'traceparent', formatTraceparent(this.traceId!, (attempt.spanId = newSpanId()), this.sampled));
     if (this.tries !== null) this.tries.push(attempt);
-    if (this.deadlineIndex !== -1) headers[this.deadlineIndex] = String(Math.max(0, this.deadline - Date.now()));
+    const deadlineHeader = this.rt.config.proxy.deadlineHeader;
+    if (this.deadlineIndex !== -1 && deadlineHeader !== false) this.deadlineIndex = fillHeaderSlot(headers, this.deadlineIndex, deadlineHeader, String(Math.max(0, this.deadline - Date.now())));
     const options: Dispatcher.DispatchOptions = {
       path: target.basePath === '' ? this.pathAndQuery : target.basePath + this.pathAndQuery,
       method: this.req.method as Dispatcher.HttpMethod,
