@@ -12,24 +12,7 @@ import type { Target } from '../upstreams/target.js';
 import { BodyReplay } from './body-replay.js';
 import { closeConnectionAfter, ForwardPlan, type ClientRequest, type ClientResponse, type ProxyState, type ResponseObserver } from './context.js';
 import { connectionListedNames, isResponseHopByHop, removeNamed } from './headers.js';
-import { upstreamErrorCode, upstreamErrorMessage } from './upstream-errors.js';
-
-/** The latency a gateway failure counts as, for latency-aware balancing. */
-const GATEWAY_FAILURE_PENALTY_MS = 1000;
-
-/** RFC 9110 §9.2.2: methods whose repetition has the same effect as one request. */
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
-
-/** Errors where the connection failed before the request was sent: a retry cannot duplicate it. */
-const NOT_SENT: ReadonlySet<ErrorCode> = new Set(['BRISK_UPSTREAM_CONNECT_FAILED', 'BRISK_UPSTREAM_CONNECT_TIMEOUT']);
-/** Errors where the target may have failed mid-way but sent nothing back: retried for idempotent requests. */
-const RETRYABLE_ERRORS: ReadonlySet<ErrorCode> = new Set([
-  'BRISK_UPSTREAM_CONNECT_FAILED',
-  'BRISK_UPSTREAM_CONNECT_TIMEOUT',
-  'BRISK_UPSTREAM_RESET',
-  'BRISK_UPSTREAM_RESPONSE_TIMEOUT',
-  'BRISK_UPSTREAM_BAD_RESPONSE',
-]);
+import { GATEWAY_FAILURE_PENALTY_MS, IDEMPOTENT, NOT_SENT, RETRYABLE_ERRORS, upstreamErrorCode, upstreamErrorMessage } from './upstream-errors.js';
 
 /**
  * One request's journey, from the client's side: the context the pipeline reads, the

@@ -1,5 +1,22 @@
 import { BriskError, type ErrorCode } from '../core/errors.js';
 
+/** The latency a gateway failure counts as, for latency-aware balancing. */
+export const GATEWAY_FAILURE_PENALTY_MS = 1000;
+
+/** RFC 9110 §9.2.2: methods whose repetition has the same effect as one request. */
+export const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/** Errors where the connection failed before the request was sent: a retry cannot duplicate it. */
+export const NOT_SENT: ReadonlySet<ErrorCode> = new Set(['BRISK_UPSTREAM_CONNECT_FAILED', 'BRISK_UPSTREAM_CONNECT_TIMEOUT']);
+/** Errors where the target may have failed mid-way but sent nothing back: retried for idempotent requests. */
+export const RETRYABLE_ERRORS: ReadonlySet<ErrorCode> = new Set([
+  'BRISK_UPSTREAM_CONNECT_FAILED',
+  'BRISK_UPSTREAM_CONNECT_TIMEOUT',
+  'BRISK_UPSTREAM_RESET',
+  'BRISK_UPSTREAM_RESPONSE_TIMEOUT',
+  'BRISK_UPSTREAM_BAD_RESPONSE',
+]);
+
 /**
  * Maps what undici or the socket layer threw into the stable code the client sees.
  * Network failures before any byte came back are the target's fault (502/504); an

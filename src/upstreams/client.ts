@@ -16,7 +16,7 @@
 import type { Dispatcher } from 'undici';
 import { BriskError, type ErrorCode } from '../core/errors.js';
 import type { RetryConfig } from '../config/types.js';
-import { upstreamErrorCode, upstreamErrorMessage } from '../proxy/upstream-errors.js';
+import { GATEWAY_FAILURE_PENALTY_MS, IDEMPOTENT, NOT_SENT, RETRYABLE_ERRORS, upstreamErrorCode, upstreamErrorMessage } from '../proxy/upstream-errors.js';
 import { Outcome } from './health/outlier.js';
 import type { Target } from './target.js';
 import type { Upstream } from './upstream.js';
@@ -68,16 +68,6 @@ export class UpstreamRequestError extends BriskError {
 }
 
 const DEFAULT_MAX_BODY = 1024 * 1024;
-const GATEWAY_FAILURE_PENALTY_MS = 1000;
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
-const NOT_SENT: ReadonlySet<ErrorCode> = new Set(['BRISK_UPSTREAM_CONNECT_FAILED', 'BRISK_UPSTREAM_CONNECT_TIMEOUT']);
-const RETRYABLE_ERRORS: ReadonlySet<ErrorCode> = new Set([
-  'BRISK_UPSTREAM_CONNECT_FAILED',
-  'BRISK_UPSTREAM_CONNECT_TIMEOUT',
-  'BRISK_UPSTREAM_RESET',
-  'BRISK_UPSTREAM_RESPONSE_TIMEOUT',
-  'BRISK_UPSTREAM_BAD_RESPONSE',
-]);
 
 /**
  * Sends one request to `upstream` and resolves with the whole answer (any status: a 4xx
