@@ -50,6 +50,8 @@ const services = [
   { name: 'products-2', script: 'products.mjs', instance: '2' },
   { name: 'products-3', script: 'products.mjs', instance: '3' },
   { name: 'users-1', script: 'users.mjs', instance: '1' },
+  { name: 'orders-1', script: 'orders.mjs', instance: '1' },
+  { name: 'alerts', script: 'alerts.mjs', instance: '1' },
 ];
 const children = [];
 process.on('exit', () => {
@@ -69,6 +71,10 @@ config.admin = { address: '127.0.0.1:0' };
 config.logging = { level: 'warn', format: 'json', accessLog: false };
 config.upstreams.products.targets = services.filter((s) => s.script === 'products.mjs').map((s, i) => ({ url: `http://127.0.0.1:${s.port}`, ...(i === 2 ? { weight: 2 } : {}) }));
 config.upstreams.users.targets = [{ url: `http://127.0.0.1:${services[3].port}` }];
+config.upstreams.orders.targets = [{ url: `http://127.0.0.1:${services[4].port}` }];
+// The demo's stand-in IM group, on its free port; the alert queue in the temporary folder.
+for (const r of Object.values(config.alerts?.receivers ?? {})) r.webhook = `http://127.0.0.1:${services[5].port}/webhook`;
+if (config.alerts?.queue !== undefined) config.alerts.queue.dir = './alerts-queue';
 const dir = mkdtempSync(join(tmpdir(), 'brisk-screenshot-'));
 const file = join(dir, 'brisk.yaml');
 writeFileSync(file, stringify(config));
@@ -86,7 +92,8 @@ const mix = [
   ['/shop/products/3', 'shop', 'products', 15],
   ['/api/products/slow?ms=120', 'products', 'products', 6],
   ['/api/products/slow?ms=3000', 'products', 'products', 0.4],
-  ['/nowhere', null, null, 2],
+  ['/nowhere', null, null, 0.2],
+  ['/api/orders/1/details', 'order-details', null, 6],
 ];
 const weights = mix.reduce((n, m) => n + m[3], 0);
 const measured = [];
@@ -140,9 +147,9 @@ if (gw.stats.snapshot(5).total.requests === 0) {
   setInterval(() => measured.splice(0, Math.max(0, measured.findIndex((m) => m.at > Date.now() - 400_000))), 10_000).unref();
 }
 
-// ---- stand-in alerts: fire while a products target is down
+// ---- alerts: the gateway's own (the demo config's rules); the stand-in only when alerting does not run
 let downSince = null;
-gw.alerts = {
+if (gw.alerts === null) gw.alerts = {
   list() {
     const down = gw.stats.snapshot(1).targets.filter((t) => t.health !== 'healthy');
     if (down.length === 0) {

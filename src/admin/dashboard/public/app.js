@@ -653,7 +653,10 @@ $('collapse-all').addEventListener('click', () => {
 // ---- recent errors
 
 const errorRows = [];
-function renderErrors(errors) {
+/** The newest few: the panel is a glance, not a log (the access log has them all). */
+const MAX_ERROR_ROWS = 12;
+function renderErrors(all) {
+  const errors = all.length > MAX_ERROR_ROWS ? all.slice(0, MAX_ERROR_ROWS) : all;
   const tbody = $('errors').tBodies[0];
   setHidden($('errors-empty'), errors.length > 0);
   setHidden($('errors'), errors.length === 0);
