@@ -4,6 +4,7 @@
  * `upstreamRequest` (balancer, retries, breaker, limits, health); the parts are scheduled
  * by `DagRun`; the answers are merged into one JSON object.
  */
+import { PartCache, type CachedAnswer } from './part-cache.js';
 import { formatTraceparent, newSpanId } from '../observability/trace-context.js';
 import { setMaxListeners } from 'node:events';
 import type { ErrorCode } from '../core/errors.js';
@@ -37,6 +38,8 @@ export interface AggregateRoute {
   readonly answerOrder: readonly number[];
   readonly maxFanOut: number;
   readonly readsQuery: boolean;
+  /** The parts' response cache (`aggregate.cache`); null when off. */
+  readonly cache: PartCache | null;
 }
 
 /** Entry of the answer's `errors` list. */
@@ -71,7 +74,8 @@ export function compileAggregate(config: AggregateConfig, upstreams: ReadonlyMap
     };
   });
   const shape = dagShape(config.parts.map((p) => p.dependsOn.map((d) => index.get(d)!)));
-  return { parts, shape, answerOrder: config.order.map((n) => index.get(n)!), maxFanOut: config.maxFanOut, readsQuery };
+  const cache = config.cache === null ? null : new PartCache(config.cache.maxBytes, config.cache.defaultTtlS);
+  return { parts, shape, answerOrder: config.order.map((n) => index.get(n)!), maxFanOut: config.maxFanOut, readsQuery, cache };
 }
 
 /**
@@ -252,7 +256,26 @@ class AggregateRun implements TemplateScope {
   /** One request of a part; resolves with the parsed JSON of a 2xx answer. */
   private async request(part: CompiledPart, path: string, headers: string[]): Promise<unknown> {
     const c = part.config;
-    const res = await upstreamRequest(part.upstream, {
+    const cache = this.agg.cache;
+    if (cache !== null && c.cache && c.method === 'GET') {
+      // Requests with credentials get responses stored only when those are marked for sharing.
+      let shared = true;
+      for (let i = 0; i < headers.length; i += 2) {
+        const name = headers[i]!.toLowerCase();
+        if (name === 'authorization' || name === 'cookie') shared = false;
+      }
+      // The part's own headers (templates) are sent last; their values are part of what was asked.
+      let key = `${part.upstream.name} ${path}`;
+      for (let i = headers.length - part.headers.length * 2; i < headers.length; i += 2) key += `\n${headers[i]!}: ${headers[i + 1]!}`;
+      const answer = await cache.get(key, shared, () => this.send(part, path, headers));
+      return parseAnswer(part, path, answer);
+    }
+    return parseAnswer(part, path, await this.send(part, path, headers));
+  }
+
+  private send(part: CompiledPart, path: string, headers: string[]): Promise<UpstreamResponse> {
+    const c = part.config;
+    return upstreamRequest(part.upstream, {
       method: c.method,
       path,
       headers,
@@ -262,7 +285,6 @@ class AggregateRun implements TemplateScope {
       maxBodyBytes: c.maxBodySize,
       deadlineHeader: this.ex.rt.config.proxy.deadlineHeader,
     });
-    return parseAnswer(part, path, res);
   }
 
   private partSucceeded(part: CompiledPart, value: unknown): void {
@@ -364,7 +386,7 @@ class PartAnswerError extends Error {
   }
 }
 
-function parseAnswer(part: CompiledPart, path: string, res: UpstreamResponse): unknown {
+function parseAnswer(part: CompiledPart, path: string, res: CachedAnswer): unknown {
   const name = part.config.name;
   if (res.status < 200 || res.status > 299) {
     throw new PartAnswerError('BRISK_AGGREGATE_PART_STATUS', res.status, `part "${name}": upstream "${part.upstream.name}" answered ${res.status} to ${part.config.method} ${path}`);

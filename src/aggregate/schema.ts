@@ -54,6 +54,7 @@ const Part = Strict(
       Type.String({ pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_$-]+)+$', description: 'Nest the result inside another part\'s result: `order.user` sets field `user` of part `order`\'s JSON object.' }),
     ),
     hidden: Type.Optional(Type.Boolean({ default: false, description: 'Leave the part out of the answer (it only feeds other parts\' templates).' })),
+    cache: Type.Optional(Type.Boolean({ default: true, description: 'With the route\'s `aggregate.cache`, whether this part\'s GET requests are cached; `false` always asks the upstream.' })),
   },
   'One backend request of an aggregate route.',
 );
@@ -66,6 +67,15 @@ export const AggregateSchema = Strict(
     timeout: Type.Optional(Duration('Default `timeout` of each part.', '5s')),
     maxBodySize: Type.Optional(Size('Default `maxBodySize` of each part.', '1mb')),
     maxFanOut: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000, default: AGGREGATE_DEFAULTS.maxFanOut, description: 'Most requests one `forEach` part may make; a longer list fails the part.' })),
+    cache: Type.Optional(
+      Strict(
+        {
+          maxBytes: Type.Optional(Size('Most bytes of part responses kept in memory (least recently used go first).', '16mb')),
+          defaultTtl: Type.Optional(Duration('Freshness of part responses that carry no freshness information; `0`: those are not cached.', '0')),
+        },
+        'Cache the parts\' GET responses in memory, shared by every request of the route, by their RFC 9111 freshness (`Cache-Control: max-age`/`s-maxage`, `Expires`, `CDN-Cache-Control`); concurrent requests for one part URL make one backend request. Off when absent.',
+      ),
+    ),
   },
   'Instead of `upstream`: answer with the JSON of several backend requests, made in parallel where they can be, merged into one object. See docs/aggregation.md.',
 );
@@ -89,6 +99,8 @@ export interface AggregatePartConfig {
   readonly hidden: boolean;
   /** The parts this one waits for (from its templates), derived. */
   readonly dependsOn: readonly string[];
+  /** Whether the route's part cache (if any) is used for this part. */
+  readonly cache: boolean;
 }
 
 /** The normalised `aggregate` of a route. */
@@ -98,6 +110,8 @@ export interface AggregateConfig {
   /** Part names in file order: the order of keys in the answer. */
   readonly order: readonly string[];
   readonly maxFanOut: number;
+  /** The parts' response cache; null when off. */
+  readonly cache: { readonly maxBytes: number; readonly defaultTtlS: number } | null;
 }
 
 export interface Normalized<T> {
@@ -211,6 +225,7 @@ export function normalizeAggregate(raw: RawAggregate, upstreams: readonly string
       merge: p.merge ?? false,
       hidden: p.hidden ?? false,
       dependsOn: [...needs],
+      cache: p.cache ?? true,
     };
     if (part.timeoutMs === 0) problem([...at, 'timeout'], 'a part needs a timeout above 0');
     if (p.forEach !== undefined) part.forEach = p.forEach;
@@ -227,5 +242,10 @@ export function normalizeAggregate(raw: RawAggregate, upstreams: readonly string
 
   if (problems.length > 0) return { problems, warnings };
   const ordered = topologicalOrder(names, deps).map((n) => parts.get(n)!);
-  return { config: { parts: ordered, order: names, maxFanOut: raw.maxFanOut ?? AGGREGATE_DEFAULTS.maxFanOut }, problems, warnings };
+  const cache =
+    raw.cache === undefined
+      ? null
+      : { maxBytes: size(['cache', 'maxBytes'], raw.cache.maxBytes, 16 * 1024 * 1024), defaultTtlS: Math.floor(duration(['cache', 'defaultTtl'], raw.cache.defaultTtl, 0) / 1000) };
+  if (problems.length > 0) return { problems, warnings };
+  return { config: { parts: ordered, order: names, maxFanOut: raw.maxFanOut ?? AGGREGATE_DEFAULTS.maxFanOut, cache }, problems, warnings };
 }
