@@ -1,4 +1,5 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
 import { aggregateSummary } from '../aggregate/summary.js';
 import { ALERT_ADMIN_ROUTES } from '../alerting/admin.js';
 import { formatProblem, redactConfig } from '../config/load.js';
@@ -140,10 +141,16 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
 };
 
 /** Binds the admin listener. */
-export async function startAdmin(address: { host: string; port: number }, gw: Gateway): Promise<AdminServer> {
+export async function startAdmin(address: { host: string; port: number; allowedHosts?: readonly string[] }, gw: Gateway): Promise<AdminServer> {
+  const allowedHosts = new Set(address.allowedHosts ?? []);
   // Made once the address is bound (no request arrives before), so a failed bind leaves no feed behind.
   let dashboard: Dashboard | null = null;
   const server = http.createServer({ requireHostHeader: false }, (req, res) => {
+    const host = hostnameOf(req.headers.host);
+    if (host !== null && !isIP(host) && host !== 'localhost' && !host.endsWith('.localhost') && !allowedHosts.has(host)) {
+      error(res, 'BRISK_ADMIN_HOST_REJECTED', `the admin API answers only to IP addresses, localhost and admin.allowedHosts; "${host}" is none of them (a guard against DNS rebinding): add it to admin.allowedHosts`);
+      return;
+    }
     const path = (req.url ?? '/').split('?')[0]!;
     const endpoint = ROUTES[path];
     if (endpoint === undefined) {
@@ -193,3 +200,15 @@ function routeCaches(gw: Gateway): [string, CacheMiddleware][] {
   return out;
 }
 
+
+/** The host name of a `Host` header, lower case, without port or IPv6 brackets; null when absent or empty. */
+function hostnameOf(value: string | undefined): string | null {
+  if (value === undefined || value === '') return null;
+  const v = value.trim().toLowerCase();
+  if (v.startsWith('[')) {
+    const end = v.indexOf(']');
+    return end === -1 ? v : v.slice(1, end);
+  }
+  const colon = v.indexOf(':');
+  return colon === -1 ? v : v.slice(0, colon);
+}

@@ -179,7 +179,7 @@ class Normaliser {
 
   #listenerAddresses: Array<{ index: number; address: string; hostPort: HostPort }> = [];
 
-  admin(raw: RawConfig): { host: string; port: number } | undefined {
+  admin(raw: RawConfig): { host: string; port: number; allowedHosts?: string[] } | undefined {
     if (raw.admin === undefined) return undefined;
     const path = ['admin', 'address'];
     const hostPort = this.address(path, raw.admin.address);
@@ -189,6 +189,7 @@ class Normaliser {
     if (isWildcardHost(hostPort.host)) {
       this.warn(path, `the admin API listens on every interface (${hostPort.host}); keep it on loopback or a private network, such as "127.0.0.1:${hostPort.port}"`);
     }
+    if (raw.admin.allowedHosts !== undefined) return { ...hostPort, allowedHosts: raw.admin.allowedHosts.map((h) => h.toLowerCase()) };
     return hostPort;
   }
 

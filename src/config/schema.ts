@@ -383,6 +383,12 @@ const Proxy = Strict(
 const Admin = Strict(
   {
     address: Address,
+    allowedHosts: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, pattern: '^[A-Za-z0-9.-]+$' }), {
+        description:
+          'Host names the admin listener answers to, besides IP addresses and `localhost`. Any other `Host` is refused with 403 `BRISK_ADMIN_HOST_REJECTED`: a web page cannot reach the admin API through a DNS name it controls (DNS rebinding). List the names you reach it by (`brisk-admin.internal`).',
+      }),
+    ),
   },
   'The admin listener (health, config, routes, upstreams, reload). Keep it on loopback or a private network.',
 );

@@ -204,7 +204,8 @@ export interface Config {
   /** Absolute path of the file it was read from ('' when built in memory). */
   readonly source: string;
   readonly listen: readonly ListenerConfig[];
-  readonly admin?: { readonly host: string; readonly port: number };
+  /** `allowedHosts` (lower case) only when the file sets it. */
+  readonly admin?: { readonly host: string; readonly port: number; readonly allowedHosts?: readonly string[] };
   readonly limits: {
     readonly maxHeaderSize: number;
     readonly maxHeaderCount: number;

@@ -41,6 +41,10 @@ export const ERROR_CODES = {
   BRISK_SHUTTING_DOWN: { status: 503, description: 'The gateway is draining for shutdown and takes no new requests on this connection.' },
   BRISK_INTERNAL: { status: 500, description: 'An unexpected error inside the gateway; it is logged with the request id.' },
   BRISK_ADMIN_NOT_FOUND: { status: 404, description: 'No such admin API endpoint.' },
+  BRISK_ADMIN_HOST_REJECTED: {
+    status: 403,
+    description: 'The request\'s `Host` is not an IP address, `localhost` or one of `admin.allowedHosts`: refused as a guard against DNS rebinding (a web page reaching the admin API through a name it controls). Add the name to `admin.allowedHosts`.',
+  },
   BRISK_ADMIN_METHOD_NOT_ALLOWED: { status: 405, description: 'The admin API endpoint does not take this method.' },
   BRISK_ADMIN_TOO_MANY_STREAMS: { status: 503, description: 'The admin listener already serves as many live dashboard streams (`GET /api/stream`) as it allows; close a dashboard tab or retry later (`Retry-After`).' },
   BRISK_RELOAD_FAILED: { status: 422, description: 'A reload was asked for but the new configuration is invalid; the old one keeps serving.' },
