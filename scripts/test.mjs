@@ -96,7 +96,7 @@ function ensureServices() {
     const update = spawnSync('apt-get', ['update'], { stdio: 'inherit', env });
     const install =
       update.status === 0
-        ? spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'redis-server', 'postgresql', 'wrk', ...(promtool ? [] : ['prometheus'])], { stdio: 'inherit', env })
+        ? spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'redis-server', 'postgresql', 'wrk', ...(promtool ? [] : ['prometheus']), ...(findChromium() ? [] : ['chromium'])], { stdio: 'inherit', env })
         : update;
     if (install.status !== 0) say('services: apt-get failed (output above); tests that need these services will be skipped (those needing promtool fail as root)');
     redis = findRedisServer();
