@@ -162,7 +162,9 @@ export class Gateway {
       this.accessRotation = access;
     }
     const destination = this.accessFile === null ? this.accessLogDestination : (this.accessFile as unknown as DestinationStream);
-    return new AccessLog(this.logger, destination, { sampleSuccesses: access.sampleSuccesses });
+    // Chunks well under the rotation size, so that a rotated file stays close to its limit.
+    const chunkBytes = file !== null && access.maxSize > 0 ? Math.max(1024, Math.min(64 * 1024, Math.floor(access.maxSize / 8))) : undefined;
+    return new AccessLog(this.logger, destination, { sampleSuccesses: access.sampleSuccesses, ...(chunkBytes === undefined ? {} : { chunkBytes }) });
   }
 
   private accessRotation: Config['logging']['access'] | null = null;

@@ -42,12 +42,19 @@ test('without a raw destination the line goes through the logger', () => {
   assert.equal(line['requestId'], 'id');
 });
 
-test('the lines of a turn reach the destination in one write, by the next turn', async () => {
+test('lines reach the destination in one write, within 100 ms or at the chunk size', async () => {
   const chunks: string[] = [];
   const log = new AccessLog(pino({ level: 'silent' }), { write: (s: string) => (chunks.push(s), true) });
   for (let i = 0; i < 5; i++) log.write(`id-${i}`, 'GET', '/', 'r', 'u', 't', 200, 1, 1, '::1', 1, false, null);
   await new Promise((r) => setImmediate(r));
+  assert.equal(chunks.length, 0, 'not one write per turn');
+  await new Promise((r) => setTimeout(r, 150));
   assert.equal(chunks.length, 1);
+  const small = new AccessLog(pino({ level: 'silent' }), { write: (s: string) => (chunks.push(s), true) }, { chunkBytes: 1024 });
+  for (let i = 0; i < 20; i++) small.write(`id-${i}`, 'GET', '/', 'r', 'u', 't', 200, 1, 1, '::1', 1, false, null);
+  assert.ok(chunks.length >= 3, 'a full chunk is written at once');
+  small.flush();
+  chunks.length = 1;
   assert.deepEqual(chunks[0]!.trim().split('\n').map((l) => (JSON.parse(l) as { requestId: string }).requestId), ['id-0', 'id-1', 'id-2', 'id-3', 'id-4']);
 });
 

@@ -15,16 +15,17 @@ import type { Logger } from './logger.js';
  * answered with an error code are always written, since those are the lines people
  * search for. The random draw is `Math.random()`: it is not a security decision.
  *
- * Lines of one event-loop turn are handed to the destination as one chunk (on
- * `setImmediate`, or at 64 KiB): sonic-boom measures the UTF-8 length of its whole
- * pending buffer on every `write`, which made one write per line cost several times the
- * line itself under load. Call `flush()` before the destination is flushed or closed.
+ * Lines are handed to the destination in chunks of 64 KiB, or after at most 100 ms:
+ * each `write` to sonic-boom costs several microseconds (it measures and copies its
+ * pending buffer), so under load one write per line — or even per event-loop turn — cost
+ * more than building the lines. Call `flush()` before the destination is flushed or closed.
  */
 export class AccessLog {
   private lastMs = 0;
   private lastIso = '';
   private readonly prefix: string;
   private readonly sampleSuccesses: number;
+  private readonly chunkBytes: number;
   /** Lines of this turn not yet handed to the destination. */
   private pending = '';
   private scheduled = false;
@@ -33,10 +34,11 @@ export class AccessLog {
     private readonly logger: Logger,
     /** The raw JSON destination (stdout's, or a `RotatingFile`), or null to go through the logger. */
     private readonly destination: DestinationStream | null,
-    options: { readonly sampleSuccesses?: number } = {},
+    options: { readonly sampleSuccesses?: number; readonly chunkBytes?: number } = {},
   ) {
     this.prefix = `,"pid":${process.pid},"type":"access"`;
     this.sampleSuccesses = options.sampleSuccesses ?? 1;
+    this.chunkBytes = options.chunkBytes ?? PENDING_LIMIT;
   }
 
   write(
@@ -91,10 +93,11 @@ export class AccessLog {
     if (hedged) line += ',"hedged":true';
     if (error !== null) line += `,"error":"${error}"`;
     this.pending += line + '}\n';
-    if (!this.scheduled) {
+    if (this.pending.length >= this.chunkBytes) this.flush();
+    else if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(this.flushPending);
-    } else if (this.pending.length >= PENDING_LIMIT) this.flush();
+      setTimeout(this.flushPending, FLUSH_MS).unref();
+    }
   }
 
   /** Hands the pending lines to the destination now (shutdown, reload). */
@@ -122,6 +125,8 @@ export class AccessLog {
 }
 
 const PENDING_LIMIT = 64 * 1024;
+/** The longest a line waits here before it is handed to the destination. */
+const FLUSH_MS = 100;
 
 /** JSON string literal; the common path (printable ASCII without quotes or backslashes) skips the serializer. */
 function safeJsonString(s: string): string {
