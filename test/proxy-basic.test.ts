@@ -98,6 +98,15 @@ describe('proxy basics', () => {
     assert.equal(line['status'], 200);
     assert.equal(typeof line['durationMs'], 'number');
   });
+
+  it('counts the bytes of answers Brisk writes itself (errors) in the access log', async () => {
+    const res = await request(`${gw.url}/nowhere`, { headers: { 'x-request-id': 'log-404' } });
+    const text = await res.body.text();
+    await new Promise((r) => setTimeout(r, 20));
+    const line = gw.logs.find((l) => l['type'] === 'access' && l['requestId'] === 'log-404');
+    assert.ok(line, 'access log line present');
+    assert.equal(line['bytesOut'], Buffer.byteLength(text));
+  });
 });
 
 describe('simpleConfig helper', () => {

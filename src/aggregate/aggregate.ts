@@ -371,7 +371,6 @@ class AggregateRun implements TemplateScope {
     const ex = this.ex;
     const edits = ex.route!.responseHeaderEdits;
     if (edits !== null) edits.apply(headers, ex.params, ex.requestId!);
-    ex.bytesOut = Buffer.byteLength(body);
     ex.answer({ status: 200, headers, body });
   }
 }

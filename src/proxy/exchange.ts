@@ -500,8 +500,9 @@ export class Exchange extends ForwardPlan {
     const res = this.res;
     this.status = a.status;
     const body = a.body ?? '';
+    const length = Buffer.byteLength(body);
     // 204 and 304 carry no body and, per RFC 9110 §8.6, no Content-Length either.
-    const headers: string[] = a.status === 204 || a.status === 304 ? [] : ['content-length', String(Buffer.byteLength(body))];
+    const headers: string[] = a.status === 204 || a.status === 304 ? [] : ['content-length', String(length)];
     if (a.headers !== undefined) headers.push(...a.headers);
     if (a.proxied === true) {
       const via = this.rt.config.proxy.via;
@@ -518,6 +519,8 @@ export class Exchange extends ForwardPlan {
         res.writeHead(a.status, headers);
       }
       res.end(body);
+      // HEAD answers carry no body on the wire.
+      if (this.req.method !== 'HEAD') this.bytesOut += length;
     } catch {
       res.destroy();
     }
@@ -556,7 +559,8 @@ export class Exchange extends ForwardPlan {
       return;
     }
     const body = errorBody(code, message, this.requestId, this.traceId);
-    const headers: string[] = ['content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(body))];
+    const length = Buffer.byteLength(body);
+    const headers: string[] = ['content-type', 'application/json; charset=utf-8', 'content-length', String(length)];
     if (this.requestId !== undefined) headers.push(this.rt.config.proxy.requestIdHeader, this.requestId);
     if (extraHeaders !== undefined) headers.push(...extraHeaders);
     else if (status === 503) headers.push('retry-after', '1');
@@ -573,6 +577,7 @@ export class Exchange extends ForwardPlan {
       if (isHttp2(res)) writeHttp2Head(res, status, headers);
       else res.writeHead(status, headers);
       res.end(body);
+      if (this.req.method !== 'HEAD') this.bytesOut += length;
     } catch {
       res.destroy();
     }
