@@ -177,7 +177,8 @@ describe('delivery queue', () => {
     after(() => q.close());
     q.open();
     assert.ok(q.enqueue(notification({ id: 'down-up', createdAt: Date.now() })));
-    assert.equal(readdirSync(join(dir, 'pending')).length, 1, 'written to disk before the first attempt');
+    // The copy is written off the event loop; the first attempt only follows it.
+    await until(() => readdirSync(join(dir, 'pending')).filter((f) => f.endsWith('.json')).length === 1, 2000, 'the copy on disk');
     await until(() => logs.filter((l) => l['code'] === 'BRISK_ALERT_DELIVERY_FAILED').length >= 2, 5000, 'two failed attempts');
     const rx = await startReceiver(() => [200, 'ok'], port);
     after(() => rx.close());
@@ -185,6 +186,20 @@ describe('delivery queue', () => {
     assert.equal((JSON.parse(rx.got[0]!.body) as { id: string }).id, 'down-up');
     await until(() => q.size === 0, 2000, 'the queue to empty');
     assert.deepEqual(readdirSync(join(dir, 'pending')), []);
+  });
+
+  it('sends a notification only once its copy is on disk, written off the event loop', async () => {
+    const dir = join(tmp, 'written-first');
+    const { logger } = captureLogger();
+    const onDiskAtSend: boolean[] = [];
+    const q = new DeliveryQueue(queueConfig(dir), logger, async () => {
+      onDiskAtSend.push(readdirSync(join(dir, 'pending')).some((f) => f.endsWith('.json')));
+    });
+    after(() => q.close());
+    q.open();
+    assert.ok(q.enqueue(notification({ id: 'first-on-disk', createdAt: Date.now() })));
+    await until(() => q.size === 0, 2000, 'delivery');
+    assert.deepEqual(onDiskAtSend, [true]);
   });
 
   it('replays what a previous run left on disk and drops torn temporary files', async () => {

@@ -11,6 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../observability/logger.js';
 import type { Notification } from './notifiers.js';
@@ -132,21 +133,35 @@ export class DeliveryQueue {
       return false;
     }
     const file = join(this.pendingDir, `${String(notification.createdAt).padStart(15, '0')}-${notification.id}.json`);
-    try {
-      writeDurably(file, JSON.stringify(notification));
-    } catch (error) {
-      this.logger.error({ err: error, code: 'BRISK_ALERT_DELIVERY_FAILED', receiver: notification.receiver }, 'cannot write the notification to the alert queue; sending it without a copy on disk');
-    }
-    this.entries.set(notification.id, { file, notification, attempts: 0, nextAt: 0, lastError: null, inFlight: false });
-    this.schedule(0);
+    // Not sent before its copy is on disk (nextAt: Infinity until then), so that a delivery
+    // can never be followed by the file of a notification already acknowledged. The write
+    // and its fsyncs run off the event loop: alerts fire when the gateway is under stress.
+    const entry: Entry = { file, notification, attempts: 0, nextAt: Infinity, lastError: null, inFlight: false };
+    this.entries.set(notification.id, entry);
+    const written = writeDurablyAsync(file, JSON.stringify(notification))
+      .catch((error: unknown) => {
+        this.logger.error({ err: error, code: 'BRISK_ALERT_DELIVERY_FAILED', receiver: notification.receiver }, 'cannot write the notification to the alert queue; sending it without a copy on disk');
+      })
+      .finally(() => {
+        this.writes.delete(written);
+        if (this.entries.get(notification.id) !== entry) return;
+        entry.nextAt = 0;
+        this.schedule(0);
+      });
+    this.writes.add(written);
     return true;
   }
+
+  /** Copies of notifications still being written to disk. */
+  private readonly writes = new Set<Promise<void>>();
 
   /** Stops sending (what is on disk stays for the next run) and waits for sends in flight, up to `waitMs`. */
   async close(waitMs = 2000): Promise<void> {
     this.closed = true;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+    // What was enqueued reaches the disk before the gateway goes, so the next run sends it.
+    if (this.writes.size > 0) await Promise.race([Promise.allSettled([...this.writes]), new Promise((r) => setTimeout(r, waitMs).unref())]);
     if (this.inFlight === 0) return;
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, waitMs);
@@ -224,6 +239,29 @@ export class DeliveryQueue {
   private remove(entry: Entry): void {
     this.entries.delete(entry.notification.id);
     tryUnlink(entry.file);
+  }
+}
+
+/** `writeDurably` off the event loop: the same steps with the promise API. */
+export async function writeDurablyAsync(file: string, text: string): Promise<void> {
+  const tmp = `${file}.${randomUUID().slice(0, 8)}.tmp`;
+  const handle = await open(tmp, 'w', 0o600);
+  try {
+    await handle.writeFile(text);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(tmp, file);
+  try {
+    const dir = await open(join(file, '..'), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  } catch {
+    // Some file systems refuse to fsync a directory; the data itself is synced.
   }
 }
 
