@@ -5,24 +5,13 @@
  * paths relative to the block (`['parts', 'user', 'path']`); the config normaliser
  * prefixes them with `routes.N.aggregate`.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { didYouMean } from '../config/did-you-mean.js';
 import type { PathProblem, PathSegment } from '../config/positions.js';
-import { DURATION_PATTERN, MAX_DURATION_MS, SIZE_PATTERN, durationMs, sizeBytes } from '../config/units.js';
+import { MAX_DURATION_MS, durationMs, sizeBytes } from '../config/units.js';
 import { findCycle, topologicalOrder } from './scheduler.js';
 import { parseReference, parseTemplate, REQUEST_SOURCES, TemplateSyntaxError, type Ref } from './template.js';
-
-const Duration = (description: string, def?: string) =>
-  Type.Union([Type.String({ pattern: DURATION_PATTERN }), Type.Number({ minimum: 0 })], {
-    description: `${description} A duration: a number of milliseconds or a string such as \`500ms\`, \`2s\`, \`1m\`, \`1h\`.`,
-    ...(def === undefined ? {} : { default: def }),
-  });
-const Size = (description: string, def?: string) =>
-  Type.Union([Type.String({ pattern: SIZE_PATTERN }), Type.Number({ minimum: 0 })], {
-    description: `${description} A size: a number of bytes or a string such as \`16kb\`, \`10mb\`, \`1gb\`.`,
-    ...(def === undefined ? {} : { default: def }),
-  });
-const Strict = <T extends Record<string, TSchema>>(props: T, description: string) => Type.Object(props, { additionalProperties: false, description });
+import { Duration, Size, Strict } from '../config/schema-kit.js';
 
 export const AGGREGATE_DEFAULTS = { timeoutMs: 5000, maxBodySize: 1024 * 1024, maxFanOut: 100 } as const;
 

@@ -22,21 +22,14 @@
  * ```
  */
 import { isAbsolute, resolve } from 'node:path';
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { didYouMean } from '../config/did-you-mean.js';
 import type { PathProblem, PathSegment } from '../config/positions.js';
-import { DURATION_PATTERN, MAX_DURATION_MS, durationMs } from '../config/units.js';
+import { MAX_DURATION_MS, durationMs } from '../config/units.js';
 import { DEFAULT_RULES } from './defaults.js';
 import { ExprError, parseExpr, type AlertExpr } from './expr.js';
 import { templateProblem } from './template.js';
-
-const Duration = (description: string, def?: string) =>
-  Type.Union([Type.String({ pattern: DURATION_PATTERN }), Type.Number({ minimum: 0 })], {
-    description: `${description} A duration: a number of milliseconds or a string such as \`500ms\`, \`2s\`, \`1m\`, \`1h\`.`,
-    ...(def === undefined ? {} : { default: def }),
-  });
-
-const Strict = <T extends Record<string, TSchema>>(props: T, description: string) => Type.Object(props, { additionalProperties: false, description });
+import { Duration, Strict } from '../config/schema-kit.js';
 
 const NAME = '^[A-Za-z0-9_.:-]+$';
 const LABEL_NAME = '^[A-Za-z_][A-Za-z0-9_]*$';

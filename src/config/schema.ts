@@ -5,7 +5,7 @@
  * from it. Durations and sizes are written the human way ("500ms", "2s", "1m", "64kb")
  * and normalised by the loader into milliseconds and bytes.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { AggregateSchema } from '../aggregate/schema.js';
 import { AlertsSchema } from '../alerting/schema.js';
 import { AuthSchema } from '../middlewares/auth/schema.js';
@@ -15,21 +15,7 @@ import { RateLimitSchema } from '../middlewares/rate-limit/schema.js';
 import { ConcurrencySchema, OverloadSchema, PrioritySchema } from '../middlewares/shedding/schema.js';
 import { CacheSchema } from '../middlewares/cache/schema.js';
 import { CircuitBreakerSchema, UpstreamLimitsSchema } from '../upstreams/resilience/overload-schema.js';
-
-const Duration = (description: string, def?: string) =>
-  Type.Union([Type.String({ pattern: '^\\s*\\d+(\\.\\d+)?\\s*(ms|s|m|h)?\\s*$' }), Type.Number({ minimum: 0 })], {
-    description: `${description} A duration: a number of milliseconds or a string such as \`500ms\`, \`2s\`, \`1m\`, \`1h\`.`,
-    ...(def === undefined ? {} : { default: def }),
-  });
-
-const Size = (description: string, def?: string) =>
-  Type.Union([Type.String({ pattern: '^\\s*\\d+(\\.\\d+)?\\s*(b|kb|mb|gb|k|m|g|kib|mib|gib)?\\s*$' }), Type.Number({ minimum: 0 })], {
-    description: `${description} A size: a number of bytes or a string such as \`16kb\`, \`10mb\`, \`1gb\`.`,
-    ...(def === undefined ? {} : { default: def }),
-  });
-
-const Strict = <T extends Record<string, TSchema>>(props: T, description: string) =>
-  Type.Object(props, { additionalProperties: false, description });
+import { Duration, Size, Strict } from './schema-kit.js';
 
 const Address = Type.String({
   minLength: 1,

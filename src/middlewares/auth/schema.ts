@@ -13,27 +13,14 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { isHeaderName } from '../../config/addresses.js';
 import type { PathProblem, PathSegment } from '../../config/positions.js';
-import { DURATION_PATTERN, MAX_DURATION_MS, SIZE_PATTERN, durationMs, sizeBytes } from '../../config/units.js';
+import { MAX_DURATION_MS, durationMs, sizeBytes } from '../../config/units.js';
 import { parseHash } from './secrets.js';
+import { Duration, Size, Strict } from '../../config/schema-kit.js';
 
 // ---- schema ---------------------------------------------------------------------------
-
-const Duration = (description: string, def: string) =>
-  Type.Union([Type.String({ pattern: DURATION_PATTERN }), Type.Number({ minimum: 0 })], {
-    description: `${description} A duration: a number of milliseconds or a string such as \`500ms\`, \`2s\`, \`1m\`, \`1h\`.`,
-    default: def,
-  });
-
-const Size = (description: string, def: string) =>
-  Type.Union([Type.String({ pattern: SIZE_PATTERN }), Type.Number({ minimum: 0 })], {
-    description: `${description} A size: a number of bytes or a string such as \`16kb\`, \`10mb\`, \`1gb\`.`,
-    default: def,
-  });
-
-const Strict = <T extends Record<string, TSchema>>(props: T, description: string) => Type.Object(props, { additionalProperties: false, description });
 
 const HeaderName = (description: string, def?: string) =>
   Type.String({ minLength: 1, pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", description, ...(def === undefined ? {} : { default: def }) });

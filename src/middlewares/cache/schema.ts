@@ -12,23 +12,16 @@
  *   redis: { url: redis://127.0.0.1:6379, keyPrefix: "brisk:cache:" }
  * ```
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import type { PathProblem, PathSegment } from '../../config/positions.js';
-import { DURATION_PATTERN, SIZE_PATTERN, durationMs, sizeBytes } from '../../config/units.js';
-
-const Duration = (description: string, def?: string) =>
-  Type.Union([Type.String({ pattern: DURATION_PATTERN }), Type.Number({ minimum: 0 })], {
-    description: `${description} A duration: a number of milliseconds or a string such as \`500ms\`, \`2s\`, \`1m\`, \`1h\`.`,
-    ...(def === undefined ? {} : { default: def }),
-  });
+import { SIZE_PATTERN, durationMs, sizeBytes } from '../../config/units.js';
+import { Duration, Strict } from '../../config/schema-kit.js';
 
 const Size = (description: string, def?: string) =>
   Type.Union([Type.String({ pattern: SIZE_PATTERN }), Type.Integer({ minimum: 0 })], {
     description: `${description} A size: a number of bytes or a string such as \`512kb\`, \`2mb\`.`,
     ...(def === undefined ? {} : { default: def }),
   });
-
-const Strict = <T extends Record<string, TSchema>>(props: T, description: string) => Type.Object(props, { additionalProperties: false, description });
 
 const TOKEN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
 

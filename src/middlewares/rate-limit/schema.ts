@@ -18,19 +18,13 @@
  *     - { name: per-user, algorithm: sliding-window, rate: 1000, per: 1h, key: "claim:sub" }
  * ```
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import type { PathProblem, PathSegment } from '../../config/positions.js';
-import { DURATION_PATTERN, MAX_DURATION_MS, durationMs } from '../../config/units.js';
+import { MAX_DURATION_MS, durationMs } from '../../config/units.js';
+import { Duration, Strict } from '../../config/schema-kit.js';
 
 // The same union the config schema uses, so that the validator's messages and the docs
 // generator recognise it as a duration (both compare the pattern).
-const Duration = (description: string, def?: string) =>
-  Type.Union([Type.String({ pattern: DURATION_PATTERN }), Type.Number({ minimum: 0 })], {
-    description: `${description} A duration: a number of milliseconds or a string such as \`500ms\`, \`2s\`, \`1m\`, \`1h\`.`,
-    ...(def === undefined ? {} : { default: def }),
-  });
-
-const Strict = <T extends Record<string, TSchema>>(props: T, description: string) => Type.Object(props, { additionalProperties: false, description });
 
 /**
  * Names of limits: they appear in headers (as structured-field strings, so nothing that

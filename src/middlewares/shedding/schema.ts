@@ -22,21 +22,13 @@
  *     concurrency: { maxConcurrent: 100, adaptive: true }
  * ```
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import type { PathProblem } from '../../config/positions.js';
-import { DURATION_PATTERN } from '../../config/units.js';
 import { AdaptiveSchema, durationIn, normalizeAdaptive, retryAfterSeconds, type Normalized } from '../../upstreams/resilience/overload-schema.js';
 import type { ConcurrencyConfig } from './concurrency.js';
 import type { OverloadConfig } from './load-shedder.js';
 import type { PriorityName } from './priority.js';
-
-const Duration = (description: string, def?: string) =>
-  Type.Union([Type.String({ pattern: DURATION_PATTERN }), Type.Number({ minimum: 0 })], {
-    description: `${description} A duration: a number of milliseconds or a string such as \`500ms\`, \`2s\`, \`1m\`, \`1h\`.`,
-    ...(def === undefined ? {} : { default: def }),
-  });
-
-const Strict = <T extends Record<string, TSchema>>(props: T, description: string) => Type.Object(props, { additionalProperties: false, description });
+import { Duration, Strict } from '../../config/schema-kit.js';
 
 // ---------------------------------------------------------------------------------------
 // priority

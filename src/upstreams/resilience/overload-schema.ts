@@ -15,22 +15,16 @@
  *     circuitBreaker: { errorThreshold: 50, minimumRequests: 20, window: 10s, openDuration: 5s, maxOpenDuration: 1m, halfOpenRequests: 3 }
  * ```
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import type { PathProblem, PathSegment } from '../../config/positions.js';
-import { DURATION_PATTERN, MAX_DURATION_MS, durationMs } from '../../config/units.js';
+import { MAX_DURATION_MS, durationMs } from '../../config/units.js';
 import { ADAPTIVE_DEFAULTS, type AdaptiveLimitConfig } from './adaptive.js';
 import type { CircuitBreakerConfig } from './breaker.js';
 import type { UpstreamLimitsConfig } from './limits.js';
+import { Duration, Strict } from '../../config/schema-kit.js';
 
 // The same union the config schema uses, so that the validator's messages and the docs
 // generator recognise it as a duration (both compare the pattern).
-const Duration = (description: string, def?: string) =>
-  Type.Union([Type.String({ pattern: DURATION_PATTERN }), Type.Number({ minimum: 0 })], {
-    description: `${description} A duration: a number of milliseconds or a string such as \`500ms\`, \`2s\`, \`1m\`, \`1h\`.`,
-    ...(def === undefined ? {} : { default: def }),
-  });
-
-const Strict = <T extends Record<string, TSchema>>(props: T, description: string) => Type.Object(props, { additionalProperties: false, description });
 
 /** What a normaliser returns: the config when there are no problems. */
 export interface Normalized<T> {

@@ -1,0 +1,24 @@
+/**
+ * The building blocks every config schema fragment uses (the core schema, the middlewares',
+ * the upstream resilience keys, alerting, aggregation): one definition, so that a duration
+ * or a size is written, validated and documented the same way under every key.
+ */
+import { Type, type TSchema } from '@sinclair/typebox';
+import { DURATION_PATTERN, SIZE_PATTERN } from './units.js';
+
+/** A duration: milliseconds, or a string with a unit (`500ms`, `2s`). */
+export const Duration = (description: string, def?: string) =>
+  Type.Union([Type.String({ pattern: DURATION_PATTERN }), Type.Number({ minimum: 0 })], {
+    description: `${description} A duration: a number of milliseconds or a string such as \`500ms\`, \`2s\`, \`1m\`, \`1h\`.`,
+    ...(def === undefined ? {} : { default: def }),
+  });
+
+/** A size: bytes, or a string with a unit (`16kb`, `10mb`). */
+export const Size = (description: string, def?: string) =>
+  Type.Union([Type.String({ pattern: SIZE_PATTERN }), Type.Number({ minimum: 0 })], {
+    description: `${description} A size: a number of bytes or a string such as \`16kb\`, \`10mb\`, \`1gb\`.`,
+    ...(def === undefined ? {} : { default: def }),
+  });
+
+/** An object that refuses unknown keys (a typo is an error, not a silently ignored key). */
+export const Strict = <T extends Record<string, TSchema>>(props: T, description: string) => Type.Object(props, { additionalProperties: false, description });
