@@ -3,19 +3,18 @@
  * gateway process killed with SIGKILL while a notification waits in the queue.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { request } from 'undici';
 import { stringify } from 'yaml';
 import { startBackend } from './helpers/backend.js';
 import { freePort } from './helpers/free-port.js';
 import { startGateway } from './helpers/gateway.js';
+import { spawnBrisk, type BriskProcess } from './helpers/brisk-process.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'brisk-alerting-e2e-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -174,18 +173,13 @@ describe('alerting end to end', () => {
 });
 
 describe('alert delivery survives a gateway killed with SIGKILL', () => {
-  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const main = join(root, 'dist', 'src', 'cli', 'main.js');
 
-  function startProcess(configFile: string): { child: ChildProcess; output: () => string } {
-    let output = '';
-    const child = spawn(process.execPath, [main, 'start', '--config', configFile, '--no-watch'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
-    child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
-    child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+  function startProcess(configFile: string): BriskProcess {
+    const brisk = spawnBrisk(configFile, { env: { ...process.env, NO_COLOR: '1' } });
     after(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (brisk.child.exitCode === null && brisk.child.signalCode === null) brisk.child.kill('SIGKILL');
     });
-    return { child, output: () => output };
+    return brisk;
   }
 
   it('the notification pending at the kill is delivered after the restart', { timeout: 40_000 }, async () => {

@@ -5,7 +5,7 @@
  * answering from memory, promptly, with no errors.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,22 +14,10 @@ import { request } from 'undici';
 import { startBackend, type Backend } from './helpers/backend.js';
 import { freePort } from './helpers/free-port.js';
 import { REDIS_MISSING, startRedis } from './helpers/servers.js';
+import { spawnBrisk, waitAnswering } from './helpers/brisk-process.js';
 
-const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
 const HOST = 'shop.test';
 
-async function waitUp(port: number, child: ChildProcess, output: () => string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      await (await request(`http://127.0.0.1:${port}/healthz`)).body.dump();
-      return;
-    } catch {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`gateway did not start:\n${output()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -83,12 +71,9 @@ describe('cache Redis tier shared by two gateway processes', async () => {
           '',
         ].join('\n'),
       );
-      const child = spawn(process.execPath, [CLI, 'start', '--config', file, '--no-watch'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-      child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-      nodes.push({ child, port, admin, out: () => out });
-      await waitUp(admin, child, () => out);
+      const brisk = spawnBrisk(file);
+      nodes.push({ child: brisk.child, port, admin, out: brisk.output });
+      await waitAnswering(brisk, admin, '/healthz', 20_000);
     }
     // Both nodes' Redis connections (and purge subscriptions) are up.
     await sleep(300);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { startBackend, type Backend } from './helpers/backend.js';
 import { freePort } from './helpers/free-port.js';
+import { spawnBrisk, waitAnswering, type BriskProcess } from './helpers/brisk-process.js';
 
 const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
 
@@ -15,25 +16,11 @@ function runCli(args: string[]): { status: number | null; stdout: string; stderr
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Starts `brisk start` as a child and waits until its listener answers. */
-async function startCli(file: string, port: number): Promise<{ child: ChildProcess; output: () => string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, [CLI, 'start', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const deadline = Date.now() + 15000;
-  for (;;) {
-    try {
-      const res = await request(`http://127.0.0.1:${port}/readyz-probe`);
-      await res.body.dump();
-      break;
-    } catch {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`gateway did not start:\n${out}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  return { child, output: () => out, exited };
+/** Starts `brisk start` (watching its file, as an operator runs it) and waits until its listener answers. */
+async function startCli(file: string, port: number): Promise<BriskProcess> {
+  const brisk = spawnBrisk(file, { watch: true });
+  await waitAnswering(brisk, port, '/readyz-probe');
+  return brisk;
 }
 
 describe('brisk CLI', () => {

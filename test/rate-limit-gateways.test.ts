@@ -4,7 +4,7 @@
  * behave as configured (fail-open here) and neither crashes.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,24 +13,12 @@ import { Agent, request } from 'undici';
 import { startBackend, type Backend } from './helpers/backend.js';
 import { freePort } from './helpers/free-port.js';
 import { REDIS_MISSING, startRedis, type RunningServer } from './helpers/servers.js';
+import { spawnBrisk, waitAnswering } from './helpers/brisk-process.js';
 
-const CLI = new URL('../src/cli/main.js', import.meta.url).pathname;
 const RATE = 200;
 const PER_S = 2;
 const BURST = 100;
 
-async function waitUp(port: number, child: ChildProcess, output: () => string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      await (await request(`http://127.0.0.1:${port}/__probe`)).body.dump();
-      return;
-    } catch {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`gateway did not start:\n${output()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
 
 describe('rate limit shared by two gateway processes through Redis', async () => {
   const redis = await startRedis();
@@ -63,12 +51,9 @@ describe('rate limit shared by two gateway processes through Redis', async () =>
           '',
         ].join('\n'),
       );
-      const child = spawn(process.execPath, [CLI, 'start', '--config', file, '--no-watch'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-      child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
-      gateways.push({ child, port, out: () => out });
-      await waitUp(port, child, () => out);
+      const brisk = spawnBrisk(file);
+      gateways.push({ child: brisk.child, port, out: brisk.output });
+      await waitAnswering(brisk, port, '/__probe');
     }
   });
 
