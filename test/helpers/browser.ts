@@ -6,10 +6,11 @@
  * scripts/test.mjs). When it is missing, the browser tests skip with {@link CHROMIUM_MISSING},
  * except as root in CI (`CI` set), where they fail: there it should have been installed.
  */
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import type { BrowserContext } from 'playwright-core';
+import { findExecutable } from './executables.js';
 
 export const CHROMIUM_MISSING = 'chromium is not installed (npm test installs it as root; otherwise: sudo apt-get install chromium, or set BRISK_CHROMIUM to a Chromium binary)';
 
@@ -20,24 +21,9 @@ export const CHROMIUM_MISSING = 'chromium is not installed (npm test installs it
  */
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
 
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The Chromium binary: `BRISK_CHROMIUM`, else `chromium` or `chromium-browser` on PATH. */
 export function findChromium(): string | undefined {
-  const fromEnv = process.env['BRISK_CHROMIUM'];
-  if (fromEnv !== undefined && fromEnv !== '' && isExecutable(fromEnv)) return fromEnv;
-  for (const dir of ['/usr/bin', ...(process.env['PATH'] ?? '').split(delimiter)]) {
-    if (dir === '') continue;
-    for (const name of ['chromium', 'chromium-browser']) if (isExecutable(join(dir, name))) return join(dir, name);
-  }
-  return undefined;
+  return findExecutable('BRISK_CHROMIUM', ['chromium', 'chromium-browser'], ['/usr/bin']);
 }
 
 /** True where a missing Chromium is a failure rather than a reason to skip (root in CI). */

@@ -3,9 +3,8 @@
  * what Brisk exposes: no escaped quotes in label values beyond `\"`), and `promtool`.
  */
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import { request } from 'undici';
+import { findExecutable, isExecutable } from './executables.js';
 
 export interface MetricSample {
   readonly name: string;
@@ -48,17 +47,10 @@ export function sum(samples: readonly MetricSample[], name: string, match: Recor
 }
 
 export function findPromtool(): string | undefined {
+  // `$BRISK_PROMTOOL`, when set, is the only candidate (npm test sets it to what it found).
   const fromEnv = process.env['BRISK_PROMTOOL'];
-  const candidates = fromEnv ? [fromEnv] : (process.env['PATH'] ?? '').split(delimiter).filter(Boolean).map((d) => join(d, 'promtool'));
-  for (const c of candidates) {
-    try {
-      accessSync(c, constants.X_OK);
-      return c;
-    } catch {
-      // next
-    }
-  }
-  return undefined;
+  if (fromEnv) return isExecutable(fromEnv) ? fromEnv : undefined;
+  return findExecutable(null, ['promtool']);
 }
 
 const HOW = 'promtool is not installed: `npm test` installs it (Debian package `prometheus`) when run as root; otherwise: sudo apt-get install prometheus';

@@ -15,11 +15,12 @@
  * `npm test` installs both with apt-get when it runs as root (see scripts/test.mjs).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, chownSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { freePort, isListening } from './free-port.js';
+import { findExecutable, isExecutable } from './executables.js';
 
 /** A server started for a test. */
 export interface RunningServer {
@@ -44,27 +45,11 @@ const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
 const PORT_ATTEMPTS = 3;
 
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
-function which(name: string): string | undefined {
-  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
-    if (dir !== '' && isExecutable(join(dir, name))) return join(dir, name);
-  }
-  return undefined;
-}
 
 /** Path of `redis-server` (`$BRISK_REDIS_SERVER`, else PATH), or undefined. */
 export function findRedisServer(): string | undefined {
-  const fromEnv = process.env['BRISK_REDIS_SERVER'];
-  if (fromEnv && isExecutable(fromEnv)) return fromEnv;
-  return which('redis-server');
+  return findExecutable('BRISK_REDIS_SERVER', ['redis-server']);
 }
 
 /**
@@ -87,7 +72,7 @@ export function findPostgresBin(): string | undefined {
     const bin = join('/usr/lib/postgresql', version, 'bin');
     if (isExecutable(join(bin, 'postgres')) && isExecutable(join(bin, 'initdb'))) return bin;
   }
-  const onPath = which('postgres');
+  const onPath = findExecutable(null, ['postgres']);
   if (onPath !== undefined) {
     const bin = join(onPath, '..');
     if (isExecutable(join(bin, 'initdb'))) return bin;
@@ -344,7 +329,7 @@ function asPostgresUser(isRoot: boolean, command: string, args: string[]): [stri
 
 /** PATH first, then the usual system directories (a root shell's PATH may lack sbin). */
 function findSystemProgram(name: string): string | undefined {
-  return which(name) ?? ['/usr/sbin', '/sbin', '/usr/bin', '/bin'].map((dir) => join(dir, name)).find(isExecutable);
+  return findExecutable(null, [name]) ?? ['/usr/sbin', '/sbin', '/usr/bin', '/bin'].map((dir) => join(dir, name)).find(isExecutable);
 }
 
 function runToEnd(command: string, args: string[], cwd: string): Promise<{ code: number | null; output: string }> {
