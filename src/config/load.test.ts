@@ -6,33 +6,14 @@ import { after, describe, test } from 'node:test';
 import { formatProblem, loadConfig, parseConfigText, type ConfigResult } from './load.js';
 import type { Config, ConfigProblem } from './types.js';
 import { EXAMPLE_CONFIG } from './docs.js';
+import { expectProblems, expectValid, MINIMAL_CONFIG } from './testing.js';
 
 // The issue's example config, which the configuration reference shows too.
 const EXAMPLE = EXAMPLE_CONFIG;
 
-/** A small valid configuration; tests append to or edit it. */
-const BASE = `listen:
-  - address: 127.0.0.1:0
-upstreams:
-  products:
-    targets:
-      - url: http://127.0.0.1:7001
-routes:
-  - name: products
-    upstream: products
-`;
-
-function ok(text: string, file = 'test.yaml'): { config: Config; warnings: ConfigProblem[] } {
-  const result = parseConfigText(text, file);
-  if (!result.ok) assert.fail(`expected a valid config, got:\n${result.problems.map(formatProblem).join('\n')}`);
-  return result;
-}
-
-function problems(text: string, file = 'test.yaml'): ConfigProblem[] {
-  const result = parseConfigText(text, file);
-  assert.equal(result.ok, false, 'expected problems');
-  return result.ok ? [] : result.problems;
-}
+const BASE = MINIMAL_CONFIG;
+const ok = expectValid;
+const problems = expectProblems;
 
 /** 1-based line and column of the `occurrence`-th `needle` in `text`. */
 function where(text: string, needle: string, occurrence = 1): { line: number; column: number } {

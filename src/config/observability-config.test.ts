@@ -1,31 +1,11 @@
 import assert from 'node:assert/strict';
 import { dirname, resolve } from 'node:path';
 import { describe, test } from 'node:test';
-import { formatProblem, parseConfigText } from './load.js';
-import type { Config, ConfigProblem } from './types.js';
+import { expectProblems, expectValid, MINIMAL_CONFIG } from './testing.js';
 
-const BASE = `listen:
-  - address: 127.0.0.1:0
-upstreams:
-  products:
-    targets:
-      - url: http://127.0.0.1:7001
-routes:
-  - name: products
-    upstream: products
-`;
-
-function ok(text: string, file = 'conf/test.yaml'): { config: Config; warnings: ConfigProblem[] } {
-  const result = parseConfigText(text, file);
-  if (!result.ok) assert.fail(`expected a valid config, got:\n${result.problems.map(formatProblem).join('\n')}`);
-  return result;
-}
-
-function problemPaths(text: string): string[] {
-  const result = parseConfigText(text, 'test.yaml');
-  assert.equal(result.ok, false, 'expected problems');
-  return result.ok ? [] : result.problems.map((p) => p.path);
-}
+const BASE = MINIMAL_CONFIG;
+const ok = (text: string) => expectValid(text, 'conf/test.yaml');
+const problemPaths = (text: string): string[] => expectProblems(text).map((p) => p.path);
 
 describe('logging.accessLog', () => {
   test('true and false keep working, with stdout defaults', () => {
