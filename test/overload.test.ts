@@ -14,7 +14,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { Pool } from 'undici';
-import type { ConcurrencyConfig, ConcurrencyStats } from '../src/middlewares/shedding/concurrency.js';
+import type { ConcurrencyStats } from '../src/middlewares/shedding/concurrency.js';
+import type { ConcurrencyConfig } from '../src/middlewares/shedding/schema.js';
 
 function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));

@@ -1,10 +1,10 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { aggregateSummary } from '../aggregate/summary.js';
-import { ALERT_ADMIN_ROUTES } from '../alerting/admin.js';
+import { ALERT_ADMIN_ROUTES } from './alerts.js';
 import { formatProblem, redactConfig } from '../config/load.js';
 import { BriskError, type ErrorCode, ERROR_CODES } from '../core/errors.js';
-import type { Gateway } from '../gateway/gateway.js';
+import type { AdminHost } from './host.js';
 import { createDashboard, type Dashboard } from './dashboard/index.js';
 import { error, json, readBody } from './respond.js';
 import { CacheMiddleware, type PurgeSpec } from '../middlewares/cache/index.js';
@@ -15,7 +15,7 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-type Handler = (gw: Gateway, req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+type Handler = (gw: AdminHost, req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
 /**
  * The admin API: small, JSON only, off the hot path. Plain node:http because it has a
@@ -141,7 +141,7 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
 };
 
 /** Binds the admin listener. */
-export async function startAdmin(address: { host: string; port: number; allowedHosts?: readonly string[] }, gw: Gateway): Promise<AdminServer> {
+export async function startAdmin(address: { host: string; port: number; allowedHosts?: readonly string[] }, gw: AdminHost): Promise<AdminServer> {
   const allowedHosts = new Set(address.allowedHosts ?? []);
   // Made once the address is bound (no request arrives before), so a failed bind leaves no feed behind.
   let dashboard: Dashboard | null = null;
@@ -191,7 +191,7 @@ export async function startAdmin(address: { host: string; port: number; allowedH
 }
 
 /** The route caches of the configuration in force, by route name. */
-function routeCaches(gw: Gateway): [string, CacheMiddleware][] {
+function routeCaches(gw: AdminHost): [string, CacheMiddleware][] {
   const out: [string, CacheMiddleware][] = [];
   const rt = gw.runtime;
   rt.config.routes.forEach((route, i) => {

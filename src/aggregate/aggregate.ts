@@ -1,6 +1,6 @@
 /**
  * Aggregate routes at run time: compiled once per config version (`compileAggregate`),
- * run per request (`runAggregate`) after the route's middlewares. Each part goes through
+ * run per request (the route's `RouteTerminal`) after the route's middlewares. Each part goes through
  * `upstreamRequest` (balancer, retries, breaker, limits, health); the parts are scheduled
  * by `DagRun`; the answers are merged into one JSON object.
  */
@@ -8,8 +8,9 @@ import { PartCache, type CachedAnswer } from './part-cache.js';
 import { formatTraceparent, newSpanId } from '../observability/trace-context.js';
 import { setMaxListeners } from 'node:events';
 import type { ErrorCode } from '../core/errors.js';
-import type { Exchange } from '../proxy/exchange.js';
-import type { ClientRequest } from '../proxy/context.js';
+import type { RouteTerminal, TerminalContext } from '../core/middleware.js';
+import type { Logger } from '../observability/logger.js';
+import type { HeaderEditor } from '../router/index.js';
 import { upstreamRequest, UpstreamRequestError, type UpstreamResponse } from '../upstreams/client.js';
 import type { Upstream } from '../upstreams/upstream.js';
 import { dagShape, DagRun, type DagShape } from './scheduler.js';
@@ -30,8 +31,21 @@ interface CompiledPart {
   readonly intoFields: readonly string[];
 }
 
-/** An aggregate route, compiled for one config version. */
-export interface AggregateRoute {
+/** What an aggregate route takes from its route and the gateway, fixed per config version. */
+export interface AggregateRouteContext {
+  readonly routeName: string;
+  /** The route's `timeouts.total` (0: none). */
+  readonly totalMs: number;
+  /** The route's response header edits, or null. */
+  readonly responseHeaderEdits: HeaderEditor | null;
+  /** `proxy.deadlineHeader`: told to each part, never copied from the client. */
+  readonly deadlineHeader: string | false;
+  readonly logger: Logger;
+}
+
+/** An aggregate route, compiled for one config version: the route's terminal step. */
+export interface AggregateRoute extends RouteTerminal {
+  readonly route: AggregateRouteContext;
   readonly parts: readonly CompiledPart[];
   readonly shape: DagShape;
   /** Part indexes in file order (the order of keys in the answer). */
@@ -52,7 +66,7 @@ export interface PartError {
 }
 
 /** Builds the runtime form; the loader has checked every name and template. */
-export function compileAggregate(config: AggregateConfig, upstreams: ReadonlyMap<string, Upstream>): AggregateRoute {
+export function compileAggregate(config: AggregateConfig, upstreams: ReadonlyMap<string, Upstream>, route: AggregateRouteContext): AggregateRoute {
   const index = new Map(config.parts.map((p, i) => [p.name, i]));
   let readsQuery = false;
   const parts = config.parts.map((p, i): CompiledPart => {
@@ -75,7 +89,17 @@ export function compileAggregate(config: AggregateConfig, upstreams: ReadonlyMap
   });
   const shape = dagShape(config.parts.map((p) => p.dependsOn.map((d) => index.get(d)!)));
   const cache = config.cache === null ? null : new PartCache(config.cache.maxBytes, config.cache.defaultTtlS);
-  return { parts, shape, answerOrder: config.order.map((n) => index.get(n)!), maxFanOut: config.maxFanOut, readsQuery, cache };
+  const compiled: AggregateRoute = {
+    route,
+    parts,
+    shape,
+    answerOrder: config.order.map((n) => index.get(n)!),
+    maxFanOut: config.maxFanOut,
+    readsQuery,
+    cache,
+    run: (ctx) => new AggregateRun(compiled, ctx).begin(),
+  };
+  return compiled;
 }
 
 /**
@@ -84,11 +108,6 @@ export function compileAggregate(config: AggregateConfig, upstreams: ReadonlyMap
  * aggregate), and gets its own `Host`.
  */
 const DROPPED = new Set(['host', 'content-length', 'content-type', 'transfer-encoding', 'accept-encoding', 'range', 'if-range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since', 'expect', 'te']);
-
-/** Runs an aggregate route for a request that passed the route's middlewares. */
-export function runAggregate(agg: AggregateRoute, ex: Exchange, req: ClientRequest): void {
-  new AggregateRun(agg, ex, req).begin();
-}
 
 class AggregateRun implements TemplateScope {
   private readonly results: unknown[];
@@ -103,8 +122,7 @@ class AggregateRun implements TemplateScope {
 
   constructor(
     private readonly agg: AggregateRoute,
-    private readonly ex: Exchange,
-    private readonly req: ClientRequest,
+    private readonly ex: TerminalContext,
   ) {
     const n = agg.parts.length;
     this.results = new Array<unknown>(n).fill(null);
@@ -116,7 +134,7 @@ class AggregateRun implements TemplateScope {
     // The forwarding headers the planner built (X-Forwarded-*, Forwarded, Via, the request
     // id, route header edits, the client's own headers such as Authorization and traceparent).
     const planned = ex.headers;
-    const deadline = ex.rt.config.proxy.deadlineHeader;
+    const deadline = agg.route.deadlineHeader;
     const base: string[] = [];
     let host: string | undefined;
     for (let i = 0; i < planned.length; i += 2) {
@@ -137,13 +155,12 @@ class AggregateRun implements TemplateScope {
   }
 
   begin(): void {
-    // The client may leave while parts run: then nothing more is started or sent.
-    this.ex.res.once('close', () => {
-      if (this.done) return;
-      this.finish();
-      this.ex.answer({ status: 499 });
+    // The client may leave while parts run (the exchange then ends with 499): nothing more
+    // is started or sent. After an answer this runs again and finds nothing to do.
+    this.ex.onFinish(() => {
+      if (!this.done) this.finish();
     });
-    const total = this.ex.route!.config.timeouts?.totalMs ?? 0;
+    const total = this.agg.route.totalMs;
     if (total > 0) this.timer = setTimeout(() => this.onDeadline(total), total);
     this.run.begin();
   }
@@ -181,7 +198,7 @@ class AggregateRun implements TemplateScope {
   }
 
   header(name: string): string | undefined {
-    const v = this.req.headers[name];
+    const v = this.ex.req.headers[name];
     return Array.isArray(v) ? v.join(', ') : v;
   }
 
@@ -283,7 +300,7 @@ class AggregateRun implements TemplateScope {
       timeoutMs: c.timeoutMs,
       signal: this.controller.signal,
       maxBodyBytes: c.maxBodySize,
-      deadlineHeader: this.ex.rt.config.proxy.deadlineHeader,
+      deadlineHeader: this.agg.route.deadlineHeader,
     });
   }
 
@@ -306,7 +323,7 @@ class AggregateRun implements TemplateScope {
       this.partFailed(part, code, err.status, message);
       return;
     }
-    this.ex.state.logger.error({ err, requestId: this.ex.requestId, route: this.ex.route?.name, part: part.config.name }, 'aggregate part failed unexpectedly');
+    this.agg.route.logger.error({ err, requestId: this.ex.requestId, route: this.agg.route.routeName, part: part.config.name }, 'aggregate part failed unexpectedly');
     this.partFailed(part, 'BRISK_INTERNAL', 500, `part "${part.config.name}" failed inside the gateway; see the gateway log`);
   }
 
@@ -369,7 +386,7 @@ class AggregateRun implements TemplateScope {
     const body = JSON.stringify(out);
     const headers: string[] = ['content-type', 'application/json; charset=utf-8'];
     const ex = this.ex;
-    const edits = ex.route!.responseHeaderEdits;
+    const edits = this.agg.route.responseHeaderEdits;
     if (edits !== null) edits.apply(headers, ex.params, ex.requestId!);
     ex.answer({ status: 200, headers, body });
   }

@@ -4,7 +4,7 @@
  * `enabled: false`, or changes one key by key with a rule of the same name
  * (`{ name: host-cpu, expr: "host_cpu > 95%" }`).
  */
-import type { RawAlertRule } from './schema.js';
+import type { RawAlertRule } from './rule-schema.js';
 
 export const DEFAULT_RULES: readonly RawAlertRule[] = [
   {

@@ -1,14 +1,11 @@
 import type { AggregateConfig } from '../aggregate/schema.js';
-import type { CircuitBreakerConfig } from '../upstreams/resilience/breaker.js';
-import type { UpstreamLimitsConfig } from '../upstreams/resilience/limits.js';
+import type { CircuitBreakerConfig, UpstreamLimitsConfig } from '../upstreams/resilience/overload-schema.js';
 import type { AlertingConfig } from '../alerting/schema.js';
 import type { AuthConfig } from '../middlewares/auth/schema.js';
 import type { CorsConfig } from '../middlewares/cors/schema.js';
 import type { IpFilterConfig } from '../middlewares/ip-filter/schema.js';
 import type { RateLimitConfig } from '../middlewares/rate-limit/schema.js';
-import type { ConcurrencyConfig } from '../middlewares/shedding/concurrency.js';
-import type { OverloadConfig } from '../middlewares/shedding/load-shedder.js';
-import type { PriorityName } from '../middlewares/shedding/priority.js';
+import type { ConcurrencyConfig, OverloadConfig, PriorityName } from '../middlewares/shedding/schema.js';
 import type { CacheConfig } from '../middlewares/cache/schema.js';
 /**
  * The normalised, frozen configuration the runtime is built from: durations in

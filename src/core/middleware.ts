@@ -1,5 +1,5 @@
 import type { ErrorCode } from './errors.js';
-import type { ResponseObserver } from '../proxy/context.js';
+import type { ClientRequest } from './http.js';
 
 /**
  * The route pipeline (DESIGN.md: "request filters run forward, response filters in
@@ -66,6 +66,49 @@ export interface Answer {
   readonly body?: string | Buffer;
   /** A stored response served by the gateway: gets `Via` and the route's response header edits like a proxied one. */
   readonly proxied?: boolean;
+}
+
+/**
+ * Watches the response a request gets from its target (a cache capturing it), and may
+ * answer in its place: `onHead` may substitute an answer for the target's (a 304 that
+ * revalidated a stored response, a 5xx replaced by a stale copy); `onError` may answer
+ * instead of a gateway error sent before any response byte (stale-if-error).
+ */
+export interface ResponseObserver {
+  onHead(status: number, statusText: string, rawHeaders: Buffer[]): Answer | null;
+  onData(chunk: Buffer): void;
+  onError(code: ErrorCode): Answer | null;
+  /** Once, when the exchange ends; `complete`: the target's whole body reached the client. */
+  onEnd(complete: boolean): void;
+}
+
+/**
+ * What a route's terminal step reads and how it answers: the request as the gateway
+ * planned it (forwarding headers, request id, trace) after the route's middlewares.
+ */
+export interface TerminalContext {
+  readonly req: ClientRequest;
+  readonly requestId: string | undefined;
+  /** The headers planned for a target, flat `[name, value, …]`. */
+  readonly headers: readonly string[];
+  /** Raw query string without '?', '' when none. */
+  readonly query: string;
+  readonly params: Readonly<Record<string, string>> | null;
+  readonly traceId: string | undefined;
+  readonly sampled: boolean;
+  /** Answers the request (once; later calls are ignored). */
+  answer(a: Answer): void;
+  /** Runs `cb` once when the request has ended, with the client's status (499: it left first). */
+  onFinish(cb: (status: number) => void): void;
+}
+
+/**
+ * The last step of a route that answers by itself instead of forwarding to one upstream
+ * (an aggregate route builds one answer from several requests). Compiled once per route
+ * and config version.
+ */
+export interface RouteTerminal {
+  run(ctx: TerminalContext): void;
 }
 
 /** One step of a route's pipeline. `null` lets the request go on. */

@@ -3,6 +3,7 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { loadConfig, formatProblem } from '../config/load.js';
 import type { Config, ConfigProblem } from '../config/types.js';
+import type { AdminHost, ReloadResult } from '../admin/host.js';
 import { startAdmin, type AdminServer } from '../admin/server.js';
 import { AlertingService } from '../alerting/index.js';
 import { ConnectionTracker } from '../listeners/connections.js';
@@ -15,12 +16,15 @@ import { Tracer } from '../observability/tracing.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import type { AlertsView } from '../observability/snapshot.js';
 import { GatewayStats } from '../observability/stats.js';
-import { createProxyHandler, type ProxyState } from '../proxy/forward.js';
+import type { ProxyState } from '../proxy/context.js';
+import { createProxyHandler } from '../proxy/forward.js';
 import { UpgradeProxy } from '../proxy/upgrade.js';
 import { MiddlewareCache } from '../middlewares/index.js';
-import { LoadShedder, SHED_LEVEL_NAMES, type OverloadConfig } from '../middlewares/shedding/load-shedder.js';
+import { LoadShedder, SHED_LEVEL_NAMES } from '../middlewares/shedding/load-shedder.js';
+import type { OverloadConfig } from '../middlewares/shedding/schema.js';
 import { TargetRegistry } from '../upstreams/registry.js';
-import { activateRuntime, buildRuntime, deactivateRuntime, type Runtime } from './runtime.js';
+import type { Runtime } from '../proxy/runtime.js';
+import { activateRuntime, buildRuntime, deactivateRuntime } from './runtime.js';
 
 /** How a gateway is started. */
 export interface GatewayOptions {
@@ -34,8 +38,6 @@ export interface GatewayOptions {
   readonly logger?: Logger;
 }
 
-/** The outcome of a reload. */
-export type ReloadResult = { readonly ok: true; readonly version: number; readonly unchanged?: boolean } | { readonly ok: false; readonly problems: readonly ConfigProblem[] };
 
 /**
  * The running gateway: listeners, the runtime in force, and the machinery to swap it.
@@ -45,7 +47,7 @@ export type ReloadResult = { readonly ok: true; readonly version: number; readon
  * // … later
  * await gw.stop();
  */
-export class Gateway {
+export class Gateway implements AdminHost {
   readonly logger: Logger;
   readonly listeners: Listener[] = [];
   admin: AdminServer | null = null;

@@ -1,34 +1,14 @@
-import { compileAggregate, type AggregateRoute } from '../aggregate/aggregate.js';
+import { compileAggregate } from '../aggregate/aggregate.js';
 import type { Config } from '../config/types.js';
-import type { Middleware } from '../core/middleware.js';
+import type { RouteTerminal } from '../core/middleware.js';
 import { buildPipeline, type MiddlewareCache } from '../middlewares/index.js';
 import { HeaderClassifier } from '../proxy/headers.js';
+import type { Runtime } from '../proxy/runtime.js';
 import { TrustedProxies } from '../proxy/trust.js';
-import { compileRouter, type Router } from '../router/index.js';
+import { compileRouter } from '../router/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { TargetRegistry } from '../upstreams/registry.js';
 import { Upstream } from '../upstreams/upstream.js';
-
-/**
- * Everything one config version needs to serve requests, built in full before it is
- * swapped in, so a request sees either the old version or the new one, never a mix.
- */
-export interface Runtime {
-  readonly version: number;
-  readonly config: Config;
-  readonly router: Router;
-  readonly upstreams: ReadonlyMap<string, Upstream>;
-  /** The upstream of each route, by the route's position in the file (none for an aggregate route). */
-  readonly upstreamOfRoute: readonly (Upstream | undefined)[];
-  /** Each aggregate route's compiled parts, by position in the file; null for other routes. */
-  readonly aggregateOfRoute: readonly (AggregateRoute | null)[];
-  readonly trust: TrustedProxies;
-  readonly headerClassifier: HeaderClassifier;
-  /** Whether any route matches on headers (only then is node's header object built). */
-  readonly routesReadHeaders: boolean;
-  /** Each route's middlewares, by position in the file; null when it has none. */
-  readonly pipelineOfRoute: readonly (readonly Middleware[] | null)[];
-}
 
 /** Puts a runtime in charge of its upstreams' health; resolves when new targets are warm. */
 export async function activateRuntime(rt: Runtime): Promise<void> {
@@ -73,13 +53,26 @@ export function buildRuntime(
     upstreamOfRoute[route.index] = upstream;
   }
   const deps = { logger, priorityHeader: config.overload?.priorityHeader ?? null, ...(onQueueWait === undefined ? {} : { onQueueWait }) };
+  const router = compileRouter(config.routes);
+  const terminalOfRoute: (RouteTerminal | null)[] = router.routes.map((r) =>
+    r.config.aggregate === undefined
+      ? null
+      : compileAggregate(r.config.aggregate, upstreams, {
+          routeName: r.name,
+          totalMs: r.config.timeouts?.totalMs ?? 0,
+          responseHeaderEdits: r.responseHeaderEdits,
+          deadlineHeader: config.proxy.deadlineHeader,
+          logger,
+        }),
+  );
   return {
     version,
     config,
-    router: compileRouter(config.routes),
+    router,
+    routes: router.routes,
     upstreams,
     upstreamOfRoute,
-    aggregateOfRoute: config.routes.map((r) => (r.aggregate === undefined ? null : compileAggregate(r.aggregate, upstreams))),
+    terminalOfRoute,
     trust: new TrustedProxies(config.proxy.trustedProxies),
     headerClassifier: new HeaderClassifier(config.proxy.requestIdHeader, config.tracing.propagate),
     routesReadHeaders: config.routes.some((r) => Object.keys(r.match.headers).length > 0),

@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import type { Config, ListenerConfig } from '../config/types.js';
 import { BriskError, errorBody, type ErrorCode } from '../core/errors.js';
 import type { Logger } from '../observability/logger.js';
-import type { ClientRequest, ClientResponse } from '../proxy/forward.js';
+import type { ClientRequest, ClientResponse } from '../core/http.js';
 import type { ConnectionTracker } from './connections.js';
 import { loadTls } from './tls.js';
 

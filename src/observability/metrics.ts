@@ -5,8 +5,7 @@ import type { HostSampler } from './host.js';
 import { CACHE_RESULTS, EJECTION_REASONS, ERROR_CODE_LIST, METHODS, STATUS_CLASSES, type RequestRecorder, type TargetRec } from './recorder.js';
 import type { WindowSeries } from './window.js';
 import { labelString } from './labels.js';
-import type { Runtime } from '../gateway/runtime.js';
-import type { Target } from '../upstreams/target.js';
+import type { RuntimeView as Runtime, TargetView as Target } from '../core/views.js';
 
 /**
  * `/metrics`: the gateway's Prometheus text exposition.
@@ -140,7 +139,7 @@ export function createMetrics(src: MetricsSources): MetricsExposition {
   });
   add('brisk_rate_limit_store_errors_total', "Rate-limit decisions the store (Redis) could not make, by route (the counter restarts when the route's rate limit is rebuilt by a reload).", 'counter', (w) => {
     const rt = src.runtime();
-    for (const r of rt.config.routes) {
+    for (const r of rt.routes) {
       for (const m of rt.pipelineOfRoute[r.index] ?? []) {
         const stats = (m as { stats?: () => unknown }).stats;
         if (m.name !== 'rate-limit' || typeof stats !== 'function') continue;

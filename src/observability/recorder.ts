@@ -1,8 +1,6 @@
 import { ERROR_CODES, type ErrorCode } from '../core/errors.js';
-import type { Runtime } from '../gateway/runtime.js';
-import type { Exchange } from '../proxy/exchange.js';
-import type { Ejection, Target } from '../upstreams/target.js';
-import type { Upstream } from '../upstreams/upstream.js';
+import type { ExchangeRecord } from '../core/exchange-record.js';
+import type { Ejection, RuntimeView as Runtime, TargetView as Target, UpstreamView as Upstream } from '../core/views.js';
 import { bucketOf } from './histogram.js';
 import { labelString } from './labels.js';
 import type { RecentError } from './snapshot.js';
@@ -236,7 +234,7 @@ export class RequestRecorder {
         };
       }
     }
-    for (const r of rt.config.routes) {
+    for (const r of rt.routes) {
       const rr = this.routes.get(r.name) ?? new RouteRec(r.name);
       routes.set(r.name, rr);
       routeByIndex[r.index] = rr;
@@ -274,27 +272,26 @@ export class RequestRecorder {
       for (const t of u.targets) targets.set(t, this.targets.get(t.key) ?? new TargetRec(u.name, t.origin, t));
     }
     const routes: RouteRec[] = [];
-    for (const r of rt.config.routes) routes[r.index] = this.routes.get(r.name) ?? new RouteRec(r.name);
+    for (const r of rt.routes) routes[r.index] = this.routes.get(r.name) ?? new RouteRec(r.name);
     b = { rt, routes, upstreams, targets };
     this.old.set(rt, b);
     return b;
   }
 
-  /** The hot path: one finished request. `retries` and `hedged` are the exchange's own. */
-  record(ex: Exchange, retries: number, hedged: boolean): void {
+  /** The hot path: one finished request. */
+  record(ex: ExchangeRecord): void {
     this.inFlight--;
     let b = this.binding;
-    if (b === null || b.rt !== ex.rt) b = this.bindingFor(ex.rt);
+    if (b === null || b.rt !== ex.runtime) b = this.bindingFor(ex.runtime);
     const status = ex.status;
     const ms = performance.now() - ex.started;
     const bucket = bucketOf(ms);
     const error = status >= 500;
     const route = ex.route;
-    const rr = route === null ? this.noRoute : (b.routes[route.config.index] ?? this.noRoute);
+    const rr = route === null ? this.noRoute : (b.routes[route.index] ?? this.noRoute);
     const up = ex.upstream;
     const ur = up === null ? this.noUpstream : (b.upstreams.get(up) ?? this.noUpstream);
-    const winner = ex.winner;
-    const t = winner !== null ? winner.target : ex.target;
+    const t = ex.answeredBy;
     const tr = t === null ? ur.none : (b.targets.get(t) ?? ur.none);
     this.total.add(bucket, ms, error);
     rr.series.add(bucket, ms, error);
@@ -314,8 +311,9 @@ export class RequestRecorder {
     rr.methods[methodIndex(ex.req.method)]!++;
     rr.bytesOut += ex.bytesOut;
     if (ex.contentLength > 0) rr.bytesIn += ex.contentLength;
+    const retries = ex.retries;
     if (retries > 0) ur.retries += retries;
-    if (hedged) ur.hedges++;
+    if (ex.hedged) ur.hedges++;
     const code = ex.errorCode;
     if (code !== null) rr.codes[CODE_INDEX[code]!]!++;
     const cache = ex.cacheStatus;
@@ -323,7 +321,7 @@ export class RequestRecorder {
     if (error || code !== null) this.noteError(ex, status, code, rr, ur, tr);
   }
 
-  private noteError(ex: Exchange, status: number, code: ErrorCode | null, rr: RouteRec, ur: UpstreamRec, tr: TargetRec): void {
+  private noteError(ex: ExchangeRecord, status: number, code: ErrorCode | null, rr: RouteRec, ur: UpstreamRec, tr: TargetRec): void {
     let e = this.recent[this.recentNext];
     if (e === undefined) {
       e = { at: 0, requestId: undefined, method: '', route: null, upstream: null, target: null, status: 0, code: null };

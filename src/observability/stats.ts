@@ -1,5 +1,5 @@
 import { createHistogram } from 'node:perf_hooks';
-import type { Runtime } from '../gateway/runtime.js';
+import type { RuntimeView as Runtime } from '../core/views.js';
 import { HostSampler } from './host.js';
 import { createMetrics, targetHealth, type MetricsExposition } from './metrics.js';
 import { RequestRecorder, type RouteRec } from './recorder.js';
@@ -166,11 +166,11 @@ export class GatewayStats implements StatsSource {
       this.cache.set(w, windows);
     }
     let wi = 0;
-    const routes: RouteSnapshot[] = rt.config.routes.map((r) => {
+    const routes: RouteSnapshot[] = rt.routes.map((r) => {
       const rr = rec.routes.get(r.name);
       return {
         name: r.name,
-        upstream: r.upstream,
+        upstream: r.upstreamName,
         window: windows.routes[wi++]!,
         rateLimited: rr?.rateLimited ?? 0,
         shed: rr?.shed ?? 0,
@@ -255,7 +255,7 @@ export class GatewayStats implements StatsSource {
       windowS: w,
       version: rt.version,
       total: windowOf(rec.total),
-      routes: rt.config.routes.map((r) => windowOf(rec.routes.get(r.name)?.series)),
+      routes: rt.routes.map((r) => windowOf(rec.routes.get(r.name)?.series)),
       upstreams,
       targets,
     };

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { TracingConfig } from '../config/types.js';
-import type { Exchange } from '../proxy/exchange.js';
-import type { ForwardPlan } from '../proxy/context.js';
+import type { ExchangeRecord, PlanRecord } from '../core/exchange-record.js';
+import type { ClientRequest } from '../core/http.js';
 import type { Logger } from './logger.js';
 import { OtlpExporter, type ExportStats } from './otlp-exporter.js';
 
@@ -51,7 +51,7 @@ export class Tracer {
   }
 
   /** The spans of one finished request: its server span and one client span per try. */
-  recordExchange(ex: Exchange): void {
+  recordExchange(ex: ExchangeRecord): void {
     // Called from Exchange.finish(): a bug here must cost a span, never the request's cleanup.
     try {
       this.encodeExchange(ex);
@@ -60,12 +60,12 @@ export class Tracer {
     }
   }
 
-  private encodeExchange(ex: Exchange): void {
+  private encodeExchange(ex: ExchangeRecord): void {
     const end = performance.now();
     const req = ex.req;
     const method = req.method ?? 'GET';
     const tries = ex.tries;
-    this.exporter.push(serverSpan(ex, req as IncomingMessage, method, ex.started, end, ex.status, ex.errorCode, tries === null ? 0 : tries.length, (ex.winner?.target ?? ex.target)?.origin));
+    this.exporter.push(serverSpan(ex, req, method, ex.started, end, ex.status, ex.errorCode, tries === null ? 0 : tries.length, ex.answeredBy?.origin));
     if (tries === null) return;
     const upstream = ex.upstream?.name;
     for (let i = 0; i < tries.length; i++) {
@@ -75,7 +75,7 @@ export class Tracer {
   }
 
   /** The spans of a WebSocket (or other `Upgrade`) request, once its tunnel has closed or the handshake failed. */
-  recordUpgrade(plan: ForwardPlan, req: IncomingMessage, trySpanId: string, started: number, status: number, error: string | null): void {
+  recordUpgrade(plan: PlanRecord, req: IncomingMessage, trySpanId: string, started: number, status: number, error: string | null): void {
     try {
       this.encodeUpgrade(plan, req, trySpanId, started, status, error);
     } catch (err) {
@@ -83,7 +83,7 @@ export class Tracer {
     }
   }
 
-  private encodeUpgrade(plan: ForwardPlan, req: IncomingMessage, trySpanId: string, started: number, status: number, error: string | null): void {
+  private encodeUpgrade(plan: PlanRecord, req: IncomingMessage, trySpanId: string, started: number, status: number, error: string | null): void {
     const end = performance.now();
     const method = req.method ?? 'GET';
     const origin = plan.target?.origin;
@@ -94,9 +94,9 @@ export class Tracer {
   }
 }
 
-function serverSpan(plan: ForwardPlan, req: IncomingMessage, method: string, start: number, end: number, status: number, error: string | null, tries: number, target: string | undefined): string {
+function serverSpan(plan: PlanRecord, req: ClientRequest, method: string, start: number, end: number, status: number, error: string | null, tries: number, target: string | undefined): string {
   const route = plan.route;
-  const template = route === null ? undefined : routeTemplate(route.config.match);
+  const template = route?.template;
   let path = plan.path;
   if (path === '') {
     // Refused before routing: the path was not split from the query yet.
@@ -129,7 +129,7 @@ function serverSpan(plan: ForwardPlan, req: IncomingMessage, method: string, sta
 }
 
 function clientSpan(
-  plan: ForwardPlan,
+  plan: PlanRecord,
   method: string,
   spanId: string,
   origin: string,
@@ -179,12 +179,6 @@ export function unixNano(perfMs: number): string {
 const TIME_ORIGIN = performance.timeOrigin;
 
 /** A low-cardinality template for `http.route`: the route's path pattern. */
-function routeTemplate(match: { readonly path?: string; readonly pathPrefix?: string; readonly pathRegex?: string }): string | undefined {
-  if (match.path !== undefined) return match.path;
-  if (match.pathPrefix !== undefined) return match.pathPrefix.endsWith('/') ? `${match.pathPrefix}*` : `${match.pathPrefix}/*`;
-  return match.pathRegex;
-}
-
 const originCache = new Map<string, [string, number]>();
 
 /** Host and port of a target origin (`http://10.0.0.1:8080`), cached: targets are few. */

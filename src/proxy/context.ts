@@ -1,9 +1,9 @@
 /** The per-request context types shared by the planner, the exchange and upgrades. */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { ServerResponse } from 'node:http';
 import type { ErrorCode } from '../core/errors.js';
-import type { Answer } from '../core/middleware.js';
-import type { Runtime } from '../gateway/runtime.js';
+import type { ClientRequest } from '../core/http.js';
+import type { ResponseObserver } from '../core/middleware.js';
+import type { Runtime } from './runtime.js';
 import type { LoadShedder } from '../middlewares/shedding/load-shedder.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { Logger } from '../observability/logger.js';
@@ -14,10 +14,6 @@ import type { CompiledRoute, RouteParams } from '../router/index.js';
 import type { Target } from '../upstreams/target.js';
 import type { Upstream } from '../upstreams/upstream.js';
 import type { TrustedProxies } from './trust.js';
-
-/** A request as either server gives it: node:http, or the HTTP/2 compatibility API. */
-export type ClientRequest = IncomingMessage | Http2ServerRequest;
-export type ClientResponse = ServerResponse | Http2ServerResponse;
 
 /** What the proxy reads from the gateway on every request. */
 export interface ProxyState {
@@ -63,20 +59,6 @@ export function connectionClosing(socket: unknown): boolean {
 }
 
 /**
- * Watches the response a request gets from its target (a cache capturing it), and may
- * answer in its place: `onHead` may substitute an answer for the target's (a 304 that
- * revalidated a stored response, a 5xx replaced by a stale copy); `onError` may answer
- * instead of a gateway error sent before any response byte (stale-if-error).
- */
-export interface ResponseObserver {
-  onHead(status: number, statusText: string, rawHeaders: Buffer[]): Answer | null;
-  onData(chunk: Buffer): void;
-  onError(code: ErrorCode): Answer | null;
-  /** Once, when the exchange ends; `complete`: the target's whole body reached the client. */
-  onEnd(complete: boolean): void;
-}
-
-/**
  * What the gateway decided for one request before anything is sent upstream: the route,
  * the target, the headers and path to send. Filled by `planForward`; the exchange of a
  * plain request extends it, an upgrade uses it as is.
@@ -102,6 +84,11 @@ export class ForwardPlan {
   responseHeaders: string[] | null = null;
   /** Called once when the request ends (middlewares' permits and counters), or null. */
   finishHooks: ((status: number) => void)[] | null = null;
+
+  /** Runs `cb` once when the request has ended, with the status the client got (499: it left first). */
+  onFinish(cb: (status: number) => void): void {
+    (this.finishHooks ??= []).push(cb);
+  }
 
   /** Runs the finish hooks once, with the status the client got. */
   runFinishHooks(status: number): void {

@@ -2,17 +2,19 @@ import type { ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
 import type { Dispatcher } from 'undici';
 import { BriskError, ERROR_CODES, errorBody, type ErrorCode } from '../core/errors.js';
-import type { Answer } from '../core/middleware.js';
+import type { ClientRequest, ClientResponse } from '../core/http.js';
+import type { ExchangeRecord, TryRecord } from '../core/exchange-record.js';
+import type { Answer, ResponseObserver, TerminalContext } from '../core/middleware.js';
 import type { RetryConfig } from '../config/types.js';
-import type { Runtime } from '../gateway/runtime.js';
+import type { Runtime } from './runtime.js';
 import { fillHeaderSlot, formatTraceparent, newSpanId } from '../observability/trace-context.js';
 import { Outcome } from '../upstreams/health/outlier.js';
 import { overloadMessage, type UpstreamLimits } from '../upstreams/resilience/limits.js';
 import type { Target } from '../upstreams/target.js';
 import { BodyReplay } from './body-replay.js';
-import { closeConnectionAfter, ForwardPlan, type ClientRequest, type ClientResponse, type ProxyState, type ResponseObserver } from './context.js';
-import { connectionListedNames, isResponseHopByHop, removeNamed } from './headers.js';
-import { GATEWAY_FAILURE_PENALTY_MS, IDEMPOTENT, NOT_SENT, RETRYABLE_ERRORS, upstreamErrorCode, upstreamErrorMessage } from './upstream-errors.js';
+import { closeConnectionAfter, ForwardPlan, type ProxyState } from './context.js';
+import { connectionListedNames, isResponseHopByHop, removeNamed } from '../core/hop-by-hop.js';
+import { GATEWAY_FAILURE_PENALTY_MS, IDEMPOTENT, NOT_SENT, RETRYABLE_ERRORS, upstreamErrorCode, upstreamErrorMessage } from '../upstreams/errors.js';
 
 /**
  * One request's journey, from the client's side: the context the pipeline reads, the
@@ -20,7 +22,7 @@ import { GATEWAY_FAILURE_PENALTY_MS, IDEMPOTENT, NOT_SENT, RETRYABLE_ERRORS, ups
  * retried on another target, or raced by a hedge, only until response bytes reach the
  * client; after that the exchange is committed to the try that won.
  */
-export class Exchange extends ForwardPlan {
+export class Exchange extends ForwardPlan implements ExchangeRecord, TerminalContext {
   readonly started = performance.now();
   status = 0;
   bytesOut = 0;
@@ -31,9 +33,10 @@ export class Exchange extends ForwardPlan {
   private readonly live: Attempt[] = [];
   /** Targets tried so far, once there is more than one try. */
   private tried: Set<Target> | null = null;
-  private attempts = 0;
-  private retries = 0;
-  private hedged = false;
+  /** Tries sent, retries among them, and whether a hedge was sent (read by the watchers). */
+  attempts = 0;
+  retries = 0;
+  hedged = false;
   private done = false;
   private clientGone = false;
   private deadline = 0;
@@ -58,6 +61,16 @@ export class Exchange extends ForwardPlan {
     readonly rt: Runtime,
   ) {
     super();
+  }
+
+  /** The config version this request runs on (for the watchers). */
+  get runtime(): Runtime {
+    return this.rt;
+  }
+
+  /** The target whose answer the client got, else the one picked first. */
+  get answeredBy(): Target | null {
+    return this.winner?.target ?? this.target;
   }
 
   /** The circuit breaker epoch this request was let through in (-1: none consulted). */
@@ -596,7 +609,7 @@ export class Exchange extends ForwardPlan {
     if (this.totalTimer !== null) clearTimeout(this.totalTimer);
     if (this.hedgeTimer !== null) clearTimeout(this.hedgeTimer);
     const metrics = this.state.metrics;
-    if (metrics != null) metrics.record(this, this.retries, this.hedged);
+    if (metrics != null) metrics.record(this);
     const log = this.state.accessLog;
     if (log !== null) {
       const req = this.req;
@@ -626,7 +639,7 @@ export class Exchange extends ForwardPlan {
  * handler is used (not its request() API) because it hands over raw headers and chunks
  * with no stream or header object in between.
  */
-export class Attempt implements Dispatcher.DispatchHandler {
+export class Attempt implements Dispatcher.DispatchHandler, TryRecord {
   private abortDispatch: ((err?: Error) => void) | null = null;
   readonly started = performance.now();
   /** Trace context: this try's span id ('' when not propagating), when it ended, and why it failed. */
@@ -865,4 +878,3 @@ function writeHttp2Head(res: Http2ServerResponse, status: number, flat: string[]
   res.writeHead(status, headers);
 }
 
-export type { ClientRequest };

@@ -1,19 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import type { Http2ServerRequest } from 'node:http2';
 import type { ErrorCode } from '../core/errors.js';
+import { isHttp2Request, type ClientRequest, type ClientResponse } from '../core/http.js';
 import type { Answer } from '../core/middleware.js';
 import type { LoadShedder } from '../middlewares/shedding/load-shedder.js';
 import { priorityOf, requestPriority } from '../middlewares/shedding/priority.js';
-import type { Runtime } from '../gateway/runtime.js';
-import { connectionListedNames, forwardedNode, HeaderKind, isAcceptableRequestId, removeNamed } from './headers.js';
+import type { Runtime } from './runtime.js';
+import { connectionListedNames, removeNamed } from '../core/hop-by-hop.js';
+import { forwardedNode, HeaderKind, isAcceptableRequestId } from './headers.js';
 import { unmapIPv4 } from './trust.js';
 import { runPipeline } from '../core/middleware.js';
-import { runAggregate } from '../aggregate/aggregate.js';
 import { beginTrace } from '../observability/trace-context.js';
 import { Exchange } from './exchange.js';
 import { PipelineContext } from './pipeline-context.js';
-export type { ClientRequest, ClientResponse, ProxyState } from './context.js';
-import { ForwardPlan, kClosing, kTrusted, kTrustedBy, type ClientRequest, type ClientResponse, type ProxyState, type TrackedSocket } from './context.js';
+import { ForwardPlan, kClosing, kTrusted, kTrustedBy, type ProxyState, type TrackedSocket } from './context.js';
 
 /**
  * Routes the request, picks a target and builds what is sent. Returns false (with
@@ -315,9 +314,11 @@ export function shedRefusal(shedder: LoadShedder, plan: ForwardPlan, req: Client
 
 function forward(ex: Exchange, req: ClientRequest): void {
   if (ex.isDone) return; // the client left while the pipeline was waiting
-  const aggregate = ex.rt.aggregateOfRoute[ex.route!.config.index];
-  if (aggregate !== null && aggregate !== undefined) {
-    runAggregate(aggregate, ex, req);
+  const terminal = ex.rt.terminalOfRoute[ex.route!.config.index];
+  if (terminal !== null && terminal !== undefined) {
+    // The route answers by itself (an aggregate): a client that leaves ends the request at once.
+    ex.watchClient();
+    terminal.run(ex);
     return;
   }
   if (!ex.admit()) return;
@@ -339,8 +340,4 @@ function absoluteFormOrigin(url: string): number {
   if (scheme === -1) return -1;
   const slash = url.indexOf('/', scheme);
   return slash === -1 ? url.length : slash;
-}
-
-function isHttp2Request(req: ClientRequest): req is Http2ServerRequest {
-  return 'stream' in req;
 }

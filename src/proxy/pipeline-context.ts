@@ -1,5 +1,6 @@
-import type { Identity, RequestContext } from '../core/middleware.js';
-import type { ClientRequest, ForwardPlan, ResponseObserver } from './context.js';
+import type { ClientRequest } from '../core/http.js';
+import type { Identity, RequestContext, ResponseObserver } from '../core/middleware.js';
+import type { ForwardPlan } from './context.js';
 
 /**
  * The view of a planned request that middlewares get. Made only for routes that have
@@ -49,7 +50,7 @@ export class PipelineContext implements RequestContext {
     this.plan.identity = value;
   }
   onFinish(cb: (status: number) => void): void {
-    (this.plan.finishHooks ??= []).push(cb);
+    this.plan.onFinish(cb);
   }
   observeResponse(observer: ResponseObserver): void {
     this.plan.observer = observer;

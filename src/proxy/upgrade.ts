@@ -9,7 +9,7 @@ import { connectionClosing, ForwardPlan, type ProxyState } from './context.js';
 import { runPipeline } from '../core/middleware.js';
 import { pickTarget, planForward, shedRefusal } from './forward.js';
 import { PipelineContext } from './pipeline-context.js';
-import { upstreamErrorCode, upstreamErrorMessage } from './upstream-errors.js';
+import { upstreamErrorCode, upstreamErrorMessage } from '../upstreams/errors.js';
 
 /** An open upgraded connection (WebSocket), kept so a reload can close those whose route is gone. */
 interface Tunnel {

@@ -516,6 +516,9 @@ function compileEntry(route: RouteConfig): Entry {
   const regexPrefix = kind === REGEX ? regexLiteralPrefix(match.pathRegex!) : '';
   const compiled: CompiledRoute = Object.freeze({
     name: route.name,
+    index: route.index,
+    upstreamName: route.upstream,
+    template: routeTemplate(match),
     config: route,
     rewritePath,
     requestHeaderEdits,
@@ -614,4 +617,11 @@ export function compileRouter(routes: readonly RouteConfig[]): Router {
  */
 export function candidateOrder(router: Router, host?: string): string[] {
   return router instanceof CompiledRouter ? router.candidateOrder(host) : [];
+}
+
+/** The route's path as a template for traces (`http.route`): the exact path, the prefix with `/*`, or the regex. */
+function routeTemplate(match: RouteConfig['match']): string | undefined {
+  if (match.path !== undefined) return match.path;
+  if (match.pathPrefix !== undefined) return match.pathPrefix.endsWith('/') ? `${match.pathPrefix}*` : `${match.pathPrefix}/*`;
+  return match.pathRegex;
 }

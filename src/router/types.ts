@@ -37,6 +37,12 @@ export interface HeaderEditor {
 export interface CompiledRoute {
   /** The route's unique name (logs, metrics, admin API). */
   readonly name: string;
+  /** Position in the file: the last tie-breaker, and the key of per-route tables. */
+  readonly index: number;
+  /** The upstream's name; '' for an aggregate route. */
+  readonly upstreamName: string;
+  /** The path as a template for traces (`http.route`), or undefined when the route matches any path. */
+  readonly template: string | undefined;
   /** The normalised configuration the route was compiled from. */
   readonly config: RouteConfig;
   /**

@@ -16,7 +16,7 @@
 import type { Dispatcher } from 'undici';
 import { BriskError, type ErrorCode } from '../core/errors.js';
 import type { RetryConfig } from '../config/types.js';
-import { GATEWAY_FAILURE_PENALTY_MS, IDEMPOTENT, NOT_SENT, RETRYABLE_ERRORS, upstreamErrorCode, upstreamErrorMessage } from '../proxy/upstream-errors.js';
+import { GATEWAY_FAILURE_PENALTY_MS, IDEMPOTENT, NOT_SENT, RETRYABLE_ERRORS, upstreamErrorCode, upstreamErrorMessage } from './errors.js';
 import { Outcome } from './health/outlier.js';
 import type { Target } from './target.js';
 import type { Upstream } from './upstream.js';

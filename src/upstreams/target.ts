@@ -1,13 +1,7 @@
 import type { Pool } from 'undici';
 import type { TargetConfig } from '../config/types.js';
+import type { Ejection, TargetView } from '../core/views.js';
 
-/** Why a target is not taking traffic, for the admin API and logs. */
-export interface Ejection {
-  readonly reason: string;
-  /** `Date.now()` when it ends. */
-  readonly until: number;
-  readonly at: number;
-}
 
 /** Half-life-like decay constant of the latency EWMA (Finagle uses 10 s). */
 const EWMA_DECAY_MS = 10_000;
@@ -19,7 +13,7 @@ const EWMA_DECAY_MS = 10_000;
  * Fields are mutable on purpose: the proxy updates them on every request and the
  * balancer reads them, without allocating.
  */
-export class Target {
+export class Target implements TargetView {
   /** `upstream|origin+basePath`: identity across reloads. */
   readonly key: string;
   readonly upstream: string;
@@ -57,7 +51,7 @@ export class Target {
   /** Called when `available` flips; set by the owning upstream. */
   onAvailabilityChange: ((target: Target) => void) | null = null;
   /** Called on every ejection (metrics count them by reason); set by the stats recorder. */
-  onEject: ((target: Target, ejection: Ejection) => void) | null = null;
+  onEject: ((target: TargetView, ejection: Ejection) => void) | null = null;
 
   constructor(upstream: string, config: TargetConfig, pool: Pool) {
     this.upstream = upstream;

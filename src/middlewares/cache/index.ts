@@ -5,9 +5,9 @@
  * it when it may. See README.md in this folder for the design and docs/cache.md for users.
  */
 import type { ErrorCode } from '../../core/errors.js';
-import type { Answer, Middleware, RequestContext } from '../../core/middleware.js';
-import type { ResponseObserver } from '../../proxy/context.js';
-import { connectionListedNames, isResponseHopByHop } from '../../proxy/headers.js';
+import type { Answer, Middleware, RequestContext, ResponseObserver } from '../../core/middleware.js';
+
+import { connectionListedNames, isResponseHopByHop } from '../../core/hop-by-hop.js';
 import { makeEntry, refresh, retentionMs, ttlOf, type StoredResponse } from './entry.js';
 import { CONFLICT, currentAge, deltaSeconds, fieldList, headerValue, joinedValue, parseAge, parseHttpDate, requestDirectives, unstorableReason, type Directives, type PolicyOptions } from './freshness.js';
 import { MemoryStore, RedisTier, normalizePurgeTarget, type CacheLogger, type PurgeSpec } from './store.js';

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Answer, RequestContext } from '../../core/middleware.js';
-import { ADAPTIVE_DEFAULTS } from '../../upstreams/resilience/adaptive.js';
-import { ConcurrencyLimiter, createConcurrencyMiddleware, type ConcurrencyConfig } from './concurrency.js';
+import { ADAPTIVE_DEFAULTS } from '../../upstreams/resilience/overload-schema.js';
+import { ConcurrencyLimiter, createConcurrencyMiddleware } from './concurrency.js';
+import type { ConcurrencyConfig } from './schema.js';
 import { Priority } from './priority.js';
 import { ManualScheduler } from './scheduler.js';
 

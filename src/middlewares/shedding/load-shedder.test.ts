@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { RequestContext } from '../../core/middleware.js';
-import { createSheddingMiddleware, EventLoopLagMonitor, LoadShedder, type LagSource, type OverloadConfig, type ShedLevelChange } from './load-shedder.js';
+import { createSheddingMiddleware, EventLoopLagMonitor, LoadShedder, type LagSource, type ShedLevelChange } from './load-shedder.js';
+import type { OverloadConfig } from './schema.js';
 import { Priority } from './priority.js';
 import { ManualScheduler } from './scheduler.js';
 

@@ -8,15 +8,11 @@
  * Under overload, `low` is shed first, then `normal`; `critical` only past the second,
  * higher threshold. In a route's queue, `critical` waiters are served first.
  */
+import { PRIORITY_NAMES, type PriorityName } from './schema.js';
 
 /** Numeric so that comparisons are cheap: higher is more important. */
 export const Priority = { Low: 0, Normal: 1, Critical: 2 } as const;
 export type Priority = (typeof Priority)[keyof typeof Priority];
-
-/** How priorities are written in the config and the header. */
-export type PriorityName = 'low' | 'normal' | 'critical';
-
-export const PRIORITY_NAMES: readonly PriorityName[] = ['low', 'normal', 'critical'];
 
 /** `critical` → 2; anything else (case-insensitive, surrounding spaces ignored) → null. */
 export function parsePriority(value: string): Priority | null {

@@ -1,6 +1,6 @@
 import type { HashConfig } from '../../config/types.js';
 import type { Target } from '../target.js';
-import { effectiveWeight, usable, type Balancer, type PickContext } from './index.js';
+import { effectiveWeight, usable, type Balancer, type PickContext } from './balancer.js';
 import { fmix32, murmur3 } from './murmur3.js';
 import { SmoothWeightedBalancer } from './smooth-weighted.js';
 

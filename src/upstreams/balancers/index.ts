@@ -1,5 +1,6 @@
 import type { HashConfig, UpstreamConfig } from '../../config/types.js';
 import type { Target } from '../target.js';
+import type { Balancer } from './balancer.js';
 import { ConsistentHashBalancer } from './consistent-hash.js';
 import { LeastConnectionsBalancer } from './least-connections.js';
 import { P2cEwmaBalancer } from './p2c-ewma.js';
@@ -7,48 +8,7 @@ import { RandomBalancer } from './random.js';
 import { RoundRobinBalancer } from './round-robin.js';
 import { SmoothWeightedBalancer } from './smooth-weighted.js';
 
-/**
- * What a pick may use. One mutable object per upstream, filled before each pick: picks are
- * synchronous, so sharing it costs nothing and allocates nothing per request.
- */
-export interface PickContext {
-  /** Targets already tried by this request (retries and hedges go elsewhere), or null. */
-  exclude: ReadonlySet<Target> | null;
-  /** Panic mode: unavailable targets are used too. */
-  panic: boolean;
-  /** The consistent-hash key of the request, or null when it has none. */
-  hashKey: string | null;
-  /** `Date.now()`. */
-  now: number;
-}
-
-/** True when the target may take this request. */
-export function usable(t: Target, ctx: PickContext): boolean {
-  return (ctx.panic || t.available) && (ctx.exclude === null || !ctx.exclude.has(t));
-}
-
-/**
- * The weight a target competes with right now: its configured weight, scaled down while it
- * ramps up after joining or coming back (slow start, `slowStartMs > 0`).
- *
- * A function declaration (not a const) on purpose: the balancer modules import it from
- * here while this module imports them, and hoisted functions are usable across that cycle.
- *
- * @example
- * const w = effectiveWeight(target, ctx.now, config.slowStartMs); // 0.1 × weight right after it came back
- */
-export function effectiveWeight(t: Target, now: number, slowStartMs: number): number {
-  return slowStartMs > 0 ? t.weight * t.slowStartFactor(now, slowStartMs) : t.weight;
-}
-
-/**
- * Picks the target for the next request from the upstream's full, fixed target list
- * (so balancers may precompute over it), skipping those not `usable`. Null when none is.
- * Implementations never throw and allocate nothing per pick on the common path.
- */
-export interface Balancer {
-  pick(ctx: PickContext): Target | null;
-}
+export { effectiveWeight, usable, type Balancer, type PickContext } from './balancer.js';
 
 /**
  * Used only if a `consistent-hash` upstream reaches the runtime without a `hash` key (the

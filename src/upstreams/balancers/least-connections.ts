@@ -1,5 +1,5 @@
 import type { Target } from '../target.js';
-import { effectiveWeight, usable, type Balancer, type PickContext } from './index.js';
+import { effectiveWeight, usable, type Balancer, type PickContext } from './balancer.js';
 
 /**
  * Weighted least connections, as HAProxy's `leastconn` scores it: the target with the

@@ -1,5 +1,5 @@
 import type { Target } from '../target.js';
-import { effectiveWeight, usable, type Balancer, type PickContext } from './index.js';
+import { effectiveWeight, usable, type Balancer, type PickContext } from './balancer.js';
 import { Rng } from './rng.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { Target } from '../target.js';
-import { usable, type Balancer, type PickContext } from './index.js';
+import { usable, type Balancer, type PickContext } from './balancer.js';
 
 /** Plain rotation, ignoring weights; skips targets that cannot take the request. */
 export class RoundRobinBalancer implements Balancer {

@@ -1,5 +1,5 @@
 import type { Target } from '../target.js';
-import { usable, type Balancer, type PickContext } from './index.js';
+import { usable, type Balancer, type PickContext } from './balancer.js';
 
 /**
  * Smooth weighted round robin (the NGINX algorithm): every pick adds each usable target's

@@ -1,6 +1,6 @@
 import type { Target } from '../target.js';
 import { cookieValue } from './hash-key.js';
-import { usable, type PickContext } from './index.js';
+import { usable, type PickContext } from './balancer.js';
 
 /**
  * Sticky sessions by cookie, in front of any balancer: a request whose cookie names a

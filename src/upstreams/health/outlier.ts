@@ -1,6 +1,7 @@
 import type { OutlierDetectionConfig } from '../../config/types.js';
 import type { Logger } from '../../observability/logger.js';
-import type { Ejection, Target } from '../target.js';
+import type { Ejection } from '../../core/views.js';
+import type { Target } from '../target.js';
 
 /**
  * How one proxied request to a target ended, as far as the target's health is concerned.

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ADAPTIVE_DEFAULTS, AdaptiveLimit, type AdaptiveLimitConfig } from './adaptive.js';
+import { AdaptiveLimit } from './adaptive.js';
+import { ADAPTIVE_DEFAULTS, type AdaptiveLimitConfig } from './overload-schema.js';
 
 /**
  * A backend of `servers` workers with a FIFO queue in front (requests beyond the workers

@@ -38,34 +38,7 @@
  * const status = await send();
  * limit.release(performance.now() - started, status === 503 || status === 504);
  */
-
-/** The normalised adaptive-limit settings. */
-export interface AdaptiveLimitConfig {
-  readonly minLimit: number;
-  readonly maxLimit: number;
-  readonly initialLimit: number;
-  /** How much slower than `minRtt` a window may be before the limit shrinks (≥ 1). */
-  readonly tolerance: number;
-  /** Weight of each window's target in the new limit (0–1]. */
-  readonly smoothing: number;
-  /** Shortest window of latency samples. */
-  readonly windowMs: number;
-  /** Fewest samples a window needs. */
-  readonly minSamples: number;
-  /** How often `minRtt` is measured afresh; 0: never. */
-  readonly minRttRefreshMs: number;
-}
-
-/** The defaults (`maxLimit` comes from the route's `maxConcurrent`). */
-export const ADAPTIVE_DEFAULTS = {
-  minLimit: 4,
-  initialLimit: 20,
-  tolerance: 1.1,
-  smoothing: 0.2,
-  windowMs: 100,
-  minSamples: 10,
-  minRttRefreshMs: 30_000,
-} as const;
+import type { AdaptiveLimitConfig } from './overload-schema.js';
 
 /** A window with a drop keeps this share of the limit (TCP-like multiplicative decrease). */
 const DROP_BACKOFF = 0.9;

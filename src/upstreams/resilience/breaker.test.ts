@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { breakerMessage, CircuitBreaker, type BreakerStateChange, type CircuitBreakerConfig } from './breaker.js';
+import { breakerMessage, CircuitBreaker, type BreakerStateChange } from './breaker.js';
+import type { CircuitBreakerConfig } from './overload-schema.js';
 
 const config: CircuitBreakerConfig = { errorRatio: 0.5, minimumRequests: 10, windowMs: 10_000, openMs: 1000, maxOpenMs: 5000, halfOpenRequests: 2 };
 

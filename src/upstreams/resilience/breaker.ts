@@ -39,22 +39,7 @@
  * const status = await send();
  * breaker.onResult(status < 500, performance.now(), epoch);
  */
-
-/** The normalised `circuitBreaker` of an upstream. */
-export interface CircuitBreakerConfig {
-  /** Share of failed requests (0–1) in the window that opens the breaker. */
-  readonly errorRatio: number;
-  /** Requests the window must hold before its error rate counts. */
-  readonly minimumRequests: number;
-  /** Length of the sliding window. */
-  readonly windowMs: number;
-  /** How long the first opening lasts. */
-  readonly openMs: number;
-  /** The longest an opening lasts, however often the breaker reopens. */
-  readonly maxOpenMs: number;
-  /** Probes let through at once in half-open, and successes needed to close. */
-  readonly halfOpenRequests: number;
-}
+import type { CircuitBreakerConfig } from './overload-schema.js';
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 

@@ -20,18 +20,7 @@
  * if (!limits.tryAcquireRequest()) return refuse('BRISK_UPSTREAM_OVERLOADED', overloadMessage('products', 'requests', 512));
  * try { await send(); } finally { limits.releaseRequest(); }
  */
-
-/** The normalised `limits` of an upstream. */
-export interface UpstreamLimitsConfig {
-  /** Requests in flight to the upstream (all targets together). */
-  readonly maxRequests: number;
-  /** Requests waiting for a pool connection (all targets together). */
-  readonly maxPendingRequests: number;
-  /** Retries (and hedges) in flight. */
-  readonly maxRetries: number;
-  /** The `Retry-After` of a refusal, in whole seconds. */
-  readonly retryAfterS: number;
-}
+import type { UpstreamLimitsConfig } from './overload-schema.js';
 
 /** Which limit refused a request. */
 export type LimitKind = 'requests' | 'pending' | 'retries';

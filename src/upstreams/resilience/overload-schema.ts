@@ -18,10 +18,63 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { PathProblem, PathSegment } from '../../config/positions.js';
 import { MAX_DURATION_MS, durationMs } from '../../config/units.js';
-import { ADAPTIVE_DEFAULTS, type AdaptiveLimitConfig } from './adaptive.js';
-import type { CircuitBreakerConfig } from './breaker.js';
-import type { UpstreamLimitsConfig } from './limits.js';
 import { Duration, Strict } from '../../config/schema-kit.js';
+
+/** The normalised `circuitBreaker` of an upstream. */
+export interface CircuitBreakerConfig {
+  /** Share of failed requests (0–1) in the window that opens the breaker. */
+  readonly errorRatio: number;
+  /** Requests the window must hold before its error rate counts. */
+  readonly minimumRequests: number;
+  /** Length of the sliding window. */
+  readonly windowMs: number;
+  /** How long the first opening lasts. */
+  readonly openMs: number;
+  /** The longest an opening lasts, however often the breaker reopens. */
+  readonly maxOpenMs: number;
+  /** Probes let through at once in half-open, and successes needed to close. */
+  readonly halfOpenRequests: number;
+}
+
+/** The normalised `limits` of an upstream. */
+export interface UpstreamLimitsConfig {
+  /** Requests in flight to the upstream (all targets together). */
+  readonly maxRequests: number;
+  /** Requests waiting for a pool connection (all targets together). */
+  readonly maxPendingRequests: number;
+  /** Retries (and hedges) in flight. */
+  readonly maxRetries: number;
+  /** The `Retry-After` of a refusal, in whole seconds. */
+  readonly retryAfterS: number;
+}
+
+/** The normalised adaptive-limit settings. */
+export interface AdaptiveLimitConfig {
+  readonly minLimit: number;
+  readonly maxLimit: number;
+  readonly initialLimit: number;
+  /** How much slower than `minRtt` a window may be before the limit shrinks (≥ 1). */
+  readonly tolerance: number;
+  /** Weight of each window's target in the new limit (0–1]. */
+  readonly smoothing: number;
+  /** Shortest window of latency samples. */
+  readonly windowMs: number;
+  /** Fewest samples a window needs. */
+  readonly minSamples: number;
+  /** How often `minRtt` is measured afresh; 0: never. */
+  readonly minRttRefreshMs: number;
+}
+
+/** The defaults (`maxLimit` comes from the route's `maxConcurrent`). */
+export const ADAPTIVE_DEFAULTS = {
+  minLimit: 4,
+  initialLimit: 20,
+  tolerance: 1.1,
+  smoothing: 0.2,
+  windowMs: 100,
+  minSamples: 10,
+  minRttRefreshMs: 30_000,
+} as const;
 
 // The same union the config schema uses, so that the validator's messages and the docs
 // generator recognise it as a duration (both compare the pattern).

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { errors } from 'undici';
 import { BriskError, ERROR_CODES } from '../core/errors.js';
-import { upstreamErrorCode, upstreamErrorMessage } from './upstream-errors.js';
+import { upstreamErrorCode, upstreamErrorMessage } from './errors.js';
 
 /** undici's runtime signature (message, llhttp error name, data); its typings only show the first. */
 const ParserError = errors.HTTPParserError as unknown as new (message: string, code?: string, data?: Buffer) => Error;

@@ -8,9 +8,9 @@
  *     DELETE /api/silences?id=ID         ends a silence
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BodyTooLargeError, error, json, readBody } from '../admin/respond.js';
-import type { AlertingService } from './index.js';
-import { SilenceInputError } from './silences.js';
+import { BodyTooLargeError, error, json, readBody } from './respond.js';
+import type { AlertingService } from '../alerting/index.js';
+import { SilenceInputError } from '../alerting/silences.js';
 
 /** What the handlers need of the gateway. */
 export interface HasAlerting {

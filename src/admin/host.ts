@@ -1,0 +1,42 @@
+/**
+ * What the admin API reads and drives: the narrow view of the running gateway that the
+ * admin listener and the dashboard are given, so that the admin layer does not depend on
+ * how the gateway is assembled (one process today; a control plane feeding data-plane
+ * workers later).
+ */
+import type { AlertingService } from '../alerting/index.js';
+import type { ConfigProblem } from '../config/types.js';
+import type { Logger } from '../observability/logger.js';
+import type { AlertsView } from '../observability/snapshot.js';
+import type { GatewayStats } from '../observability/stats.js';
+import type { Runtime } from '../proxy/runtime.js';
+
+/** The outcome of a reload. */
+export type ReloadResult = { readonly ok: true; readonly version: number; readonly unchanged?: boolean } | { readonly ok: false; readonly problems: readonly ConfigProblem[] };
+
+/** A bound listener as the admin API lists it. */
+export interface ListenerInfo {
+  readonly config: { readonly name: string };
+  readonly host: string;
+  readonly port: number;
+  readonly protocol: string;
+}
+
+/** The running gateway as the admin API sees it. */
+export interface AdminHost {
+  readonly logger: Logger;
+  /** The config version in force. */
+  readonly runtime: Runtime;
+  readonly draining: boolean;
+  readonly listeners: readonly ListenerInfo[];
+  readonly openConnections: number;
+  readonly openTunnels: number;
+  readonly lastReloadAt: Date | null;
+  /** Problems of the last reload that failed; empty after one that succeeded. */
+  readonly lastReloadProblems: readonly ConfigProblem[];
+  readonly stats: GatewayStats;
+  readonly alerts: AlertsView | null;
+  readonly alerting: AlertingService | null;
+  /** Re-reads the config source and swaps it in (or keeps the old one and says why). */
+  reload(): Promise<ReloadResult>;
+}
