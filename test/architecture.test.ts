@@ -28,9 +28,10 @@ const LAYERS: readonly (readonly [layer: number, name: string, test: (path: stri
   [5, 'aggregate', (p) => p.startsWith('aggregate/')],
   [6, 'proxy', (p) => p.startsWith('proxy/')],
   [7, 'config loader', (p) => p.startsWith('config/')],
-  [8, 'control: admin, alerting, providers', (p) => /^(admin|alerting|providers)\//.test(p)],
-  [9, 'gateway', (p) => p.startsWith('gateway/')],
-  [10, 'cli', (p) => p.startsWith('cli/')],
+  [8, 'data plane', (p) => p.startsWith('dataplane/')],
+  [9, 'control plane', (p) => /^(control|admin|alerting|providers)\//.test(p)],
+  [10, 'gateway', (p) => p.startsWith('gateway/')],
+  [11, 'cli', (p) => p.startsWith('cli/')],
 ];
 
 function layerOf(path: string): { layer: number; name: string } {
@@ -127,6 +128,6 @@ describe('the layering of src/', () => {
   test('every file belongs to a layer, and the check sees the request path', () => {
     for (const file of graph.keys()) layerOf(rel(file));
     const files = [...graph.keys()].map(rel);
-    for (const expected of ['core/middleware.ts', 'proxy/forward.ts', 'upstreams/upstream.ts', 'gateway/gateway.ts']) assert.ok(files.includes(expected), `${expected} is scanned`);
+    for (const expected of ['core/middleware.ts', 'proxy/forward.ts', 'upstreams/upstream.ts', 'dataplane/data-plane.ts', 'control/control-plane.ts', 'gateway/gateway.ts']) assert.ok(files.includes(expected), `${expected} is scanned`);
   });
 });
