@@ -45,7 +45,7 @@ export class ControlPlane implements AdminHost {
   }
 
   /** Starts the stats ticker and alerting, binds the admin listener, watches the source. */
-  async start(config: Config, watch: boolean): Promise<void> {
+  async open(config: Config, watch: boolean): Promise<void> {
     this.stats.start();
     this.alerting = AlertingService.start(config.alerts, this.stats, this.logger);
     this.alerts = this.alerting.view;

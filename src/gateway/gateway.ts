@@ -1,18 +1,10 @@
-import type { AdminHost, ReloadResult } from '../admin/host.js';
-import type { AdminServer } from '../admin/server.js';
-import type { AlertingService } from '../alerting/index.js';
 import { loadConfig, formatProblem } from '../config/load.js';
 import type { Config, ConfigProblem } from '../config/types.js';
 import { ControlPlane } from '../control/control-plane.js';
 import { DataPlane } from '../dataplane/data-plane.js';
-import type { Listener } from '../listeners/server.js';
 import type { DestinationStream } from 'pino';
-import type { ExportStats } from '../observability/otlp-exporter.js';
 import { createLogger, type Logger } from '../observability/logger.js';
-import type { AlertsView } from '../observability/snapshot.js';
-import type { GatewayStats } from '../observability/stats.js';
 import { ConfigFileSource } from '../providers/config-file.js';
-import type { Runtime } from '../proxy/runtime.js';
 
 export type { ReloadResult } from '../admin/host.js';
 
@@ -29,24 +21,27 @@ export interface GatewayOptions {
 }
 
 /**
- * A running gateway in one process: a data plane (listeners and the request path,
- * src/dataplane/) and the control plane that feeds and watches it (config reloads, admin
- * API, stats, alerting: src/control/), composed and stopped together.
+ * A running gateway in one process: the control plane (config reloads, admin API, stats,
+ * alerting: src/control/) with its data plane in the same process (listeners and the
+ * request path: src/dataplane/), started and stopped together.
  *
  * @example
  * const gw = await Gateway.start({ configFile: 'brisk.yaml' });
  * // … later
  * await gw.stop();
  */
-export class Gateway implements AdminHost {
+export class Gateway extends ControlPlane {
   private stopping: Promise<void> | null = null;
 
   private constructor(
-    readonly logger: Logger,
+    private readonly dataPlane: DataPlane,
+    source: ConfigFileSource | null,
+    logger: Logger,
+    config: Config,
     private readonly flushLogs: () => void,
-    private readonly data: DataPlane,
-    private readonly control: ControlPlane,
-  ) {}
+  ) {
+    super(dataPlane, source, logger, config);
+  }
 
   /** Loads the config (unless given), binds every listener and the admin API. */
   static async start(options: GatewayOptions): Promise<Gateway> {
@@ -69,12 +64,11 @@ export class Gateway implements AdminHost {
     }
     const data = new DataPlane(config, logger, jsonDestination);
     const source = options.configFile === undefined ? null : new ConfigFileSource(options.configFile, logger);
-    const control = new ControlPlane(data, source, logger, config);
-    data.setRecorder(control.stats.enabled ? control.stats.recorder : null);
-    const gw = new Gateway(logger, flushLogs, data, control);
+    const gw = new Gateway(data, source, logger, config, flushLogs);
+    data.setRecorder(gw.stats.enabled ? gw.stats.recorder : null);
     try {
       await data.start(config);
-      await control.start(config, options.configFile !== undefined && options.watch !== false);
+      await gw.open(config, options.configFile !== undefined && options.watch !== false);
     } catch (err) {
       await gw.stop();
       throw err;
@@ -82,69 +76,9 @@ export class Gateway implements AdminHost {
     return gw;
   }
 
-  get listeners(): readonly Listener[] {
-    return this.data.listeners;
-  }
-
-  get admin(): AdminServer | null {
-    return this.control.admin;
-  }
-
-  get stats(): GatewayStats {
-    return this.control.stats;
-  }
-
-  /** What the dashboard and `/api/alerts` list (the alerting engine's view; tests may stand in their own). */
-  get alerts(): AlertsView | null {
-    return this.control.alerts;
-  }
-
-  set alerts(view: AlertsView | null) {
-    this.control.alerts = view;
-  }
-
-  get alerting(): AlertingService | null {
-    return this.control.alerting;
-  }
-
-  get lastReloadProblems(): readonly ConfigProblem[] {
-    return this.control.lastReloadProblems;
-  }
-
-  get lastReloadAt(): Date | null {
-    return this.control.lastReloadAt;
-  }
-
-  /** The runtime in force. */
-  get runtime(): Runtime {
-    return this.data.runtime;
-  }
-
-  get draining(): boolean {
-    return this.data.draining;
-  }
-
-  get openConnections(): number {
-    return this.data.openConnections;
-  }
-
-  get openTunnels(): number {
-    return this.data.openTunnels;
-  }
-
-  /** Span export counters (exported, dropped, failed, queued); null when spans are not exported. */
-  get tracingStats(): ExportStats | null {
-    return this.data.tracingStats;
-  }
-
   /** Reopens the access log file by its path, after an external logrotate moved it (SIGUSR1). */
   reopenLogs(): void {
-    this.data.reopenLogs();
-  }
-
-  /** Re-reads the config file and swaps it in (see `ControlPlane.reload`). */
-  reload(): Promise<ReloadResult> {
-    return this.control.reload();
+    this.dataPlane.reopenLogs();
   }
 
   /**
@@ -152,15 +86,15 @@ export class Gateway implements AdminHost {
    * requests finish, cut what is left after the drain timeout), then the admin API,
    * alerting and stats stop. The admin API answers `/readyz` with `draining` meanwhile.
    */
-  stop(): Promise<void> {
+  override stop(): Promise<void> {
     this.stopping ??= this.doStop();
     return this.stopping;
   }
 
   private async doStop(): Promise<void> {
-    this.control.beginStop();
-    await this.data.stop();
-    await this.control.stop();
+    this.beginStop();
+    await this.dataPlane.stop();
+    await super.stop();
     this.logger.info('stopped');
     this.flushLogs();
   }
