@@ -17,7 +17,7 @@ import type { AlertsView } from '../observability/snapshot.js';
 import { GatewayStats } from '../observability/stats.js';
 import { createProxyHandler, type ProxyState } from '../proxy/forward.js';
 import { UpgradeProxy } from '../proxy/upgrade.js';
-import { MiddlewareCache } from '../middlewares/index.js';
+import { loadMiddlewares, MiddlewareCache } from '../middlewares/index.js';
 import { LoadShedder, SHED_LEVEL_NAMES, type OverloadConfig } from '../middlewares/shedding/load-shedder.js';
 import { TargetRegistry } from '../upstreams/registry.js';
 import { activateRuntime, buildRuntime, deactivateRuntime, type Runtime } from './runtime.js';
@@ -115,6 +115,7 @@ export class Gateway {
       config = result.config;
       digest = fileDigest(options.configFile);
     }
+    await loadMiddlewares(config);
     const gw = new Gateway(options, config);
     gw.configDigest = digest;
     try {
@@ -233,6 +234,7 @@ export class Gateway {
     const config = result.config;
     let runtime: Runtime;
     try {
+      await loadMiddlewares(config);
       runtime = buildRuntime(config, old.version + 1, this.pools, this.logger, this.middlewares, this.onQueueWait);
     } catch (err) {
       // The loader checks what it can; anything the build still refuses is reported the same way.

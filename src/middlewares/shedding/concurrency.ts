@@ -43,23 +43,12 @@
  * // in the route pipeline: mw.handle(ctx) → null (go on), an Answer (refused), or a promise of either
  */
 import type { Answer, Middleware, RequestContext } from '../../core/middleware.js';
-import { AdaptiveLimit, type AdaptiveLimitConfig, type AdaptiveLimitStats } from '../../upstreams/resilience/adaptive.js';
+import { AdaptiveLimit, type AdaptiveLimitStats } from '../../upstreams/resilience/adaptive.js';
 import { Priority, priorityOf, requestPriority, type PriorityName } from './priority.js';
 import { realScheduler, type Scheduler } from './scheduler.js';
+import type { ConcurrencyConfig } from './schema.js';
 
-/** The normalised `concurrency` of a route. */
-export interface ConcurrencyConfig {
-  /** Requests in flight at once; with `adaptive`, the ceiling of the adaptive limit. */
-  readonly maxConcurrent: number;
-  /** Requests waiting at once; 0: no queue, refuse at once. */
-  readonly maxQueue: number;
-  /** Longest wait in the queue. */
-  readonly queueTimeoutMs: number;
-  /** Standing-queue control; null: off. */
-  readonly codel: { readonly targetMs: number; readonly intervalMs: number } | null;
-  /** Adaptive limit; null: the limit is `maxConcurrent`. */
-  readonly adaptive: AdaptiveLimitConfig | null;
-}
+export type { ConcurrencyConfig } from './schema.js';
 
 export interface ConcurrencyOptions {
   /** The route's name, for messages. */

@@ -38,22 +38,9 @@ import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import type { Answer, Middleware, RequestContext } from '../../core/middleware.js';
 import { Priority, priorityName, priorityOf, requestPriority, type PriorityName } from './priority.js';
 import { realScheduler, type Scheduler } from './scheduler.js';
+import type { OverloadConfig } from './schema.js';
 
-/** The normalised top-level `overload`. */
-export interface OverloadConfig {
-  /** p99 event-loop lag over the last second that starts shedding; 0: off. */
-  readonly eventLoopLagMs: number;
-  /** p99 lag past which even `critical` requests are shed; 0: never. */
-  readonly criticalEventLoopLagMs: number;
-  /** Mean route queue wait over the last second that starts shedding; 0: off. */
-  readonly queueWaitMs: number;
-  /** Shortest time at one level before the next step. */
-  readonly holdMs: number;
-  /** Header a request may set its priority with (lower-case), or null. */
-  readonly priorityHeader: string | null;
-  /** `Retry-After` of refusals, in seconds. */
-  readonly retryAfterS: number;
-}
+export type { OverloadConfig } from './schema.js';
 
 /** How the shedder learns the event-loop lag. */
 export interface LagSource {

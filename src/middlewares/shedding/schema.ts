@@ -24,9 +24,8 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import type { PathProblem } from '../../config/positions.js';
+import type { AdaptiveLimitConfig } from '../../upstreams/resilience/adaptive.js';
 import { AdaptiveSchema, durationIn, normalizeAdaptive, retryAfterSeconds, type Normalized } from '../../upstreams/resilience/overload-schema.js';
-import type { ConcurrencyConfig } from './concurrency.js';
-import type { OverloadConfig } from './load-shedder.js';
 import type { PriorityName } from './priority.js';
 import { Duration, Strict } from '../../config/schema-kit.js';
 
@@ -93,6 +92,20 @@ export const ConcurrencySchema = Strict(
 );
 
 export type RawConcurrency = Static<typeof ConcurrencySchema>;
+
+/** The normalised `concurrency` of a route. */
+export interface ConcurrencyConfig {
+  /** Requests in flight at once; with `adaptive`, the ceiling of the adaptive limit. */
+  readonly maxConcurrent: number;
+  /** Requests waiting at once; 0: no queue, refuse at once. */
+  readonly maxQueue: number;
+  /** Longest wait in the queue. */
+  readonly queueTimeoutMs: number;
+  /** Standing-queue control; null: off. */
+  readonly codel: { readonly targetMs: number; readonly intervalMs: number } | null;
+  /** Adaptive limit; null: the limit is `maxConcurrent`. */
+  readonly adaptive: AdaptiveLimitConfig | null;
+}
 
 /**
  * Normalises a schema-valid `concurrency` value.
@@ -163,6 +176,22 @@ export const OverloadSchema = Strict(
 );
 
 export type RawOverload = Static<typeof OverloadSchema>;
+
+/** The normalised top-level `overload`. */
+export interface OverloadConfig {
+  /** p99 event-loop lag over the last second that starts shedding; 0: off. */
+  readonly eventLoopLagMs: number;
+  /** p99 lag past which even `critical` requests are shed; 0: never. */
+  readonly criticalEventLoopLagMs: number;
+  /** Mean route queue wait over the last second that starts shedding; 0: off. */
+  readonly queueWaitMs: number;
+  /** Shortest time at one level before the next step. */
+  readonly holdMs: number;
+  /** Header a request may set its priority with (lower-case), or null. */
+  readonly priorityHeader: string | null;
+  /** `Retry-After` of refusals, in seconds. */
+  readonly retryAfterS: number;
+}
 
 /** Normalises a schema-valid `overload` value. */
 export function normalizeOverload(raw: RawOverload): Normalized<OverloadConfig> {
