@@ -40,10 +40,12 @@ export class ConfigCheck {
     return this.context.baseDir;
   }
 
+  /** Records a problem at `path` (absolute); `at: 'key'` places it on the key rather than its value. */
   problem(path: readonly PathSegment[], message: string, at: 'key' | 'value' = 'value'): void {
     this.problems.push({ path, message, at });
   }
 
+  /** Records a warning: reported, but the configuration still loads. */
   warn(path: readonly PathSegment[], message: string, at: 'key' | 'value' = 'value'): void {
     this.warnings.push({ path, message, at });
   }

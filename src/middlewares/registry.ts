@@ -13,6 +13,7 @@ import { ipFilterDescriptor } from './ip-filter/descriptor.js';
 import { rateLimitDescriptor } from './rate-limit/descriptor.js';
 import { concurrencyDescriptor } from './shedding/descriptor.js';
 
+/** The built-in route middlewares: what the config schema, `RouteConfig`, the normaliser and the pipeline know. */
 export const MIDDLEWARES = [concurrencyDescriptor, ipFilterDescriptor, corsDescriptor, authDescriptor, rateLimitDescriptor, cacheDescriptor] as const;
 
 /** The route keys of the built-in middlewares. */

@@ -11,6 +11,7 @@ const S = UpstreamSchema;
 const get = (...path: string[]) => schemaDefault(S, ...path);
 const ms = (...path: string[]) => defaultMs(S, ...path);
 
+/** Every default of an upstream (and of a route's `hedge`), in milliseconds, bytes and ratios. */
 export const UPSTREAM_DEFAULTS = {
   balancer: get('balancer') as BalancerKind,
   hostHeader: get('hostHeader') as 'preserve' | 'target',
