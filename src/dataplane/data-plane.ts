@@ -3,7 +3,7 @@ import type { DestinationStream } from 'pino';
 import type { Config, ConfigProblem } from '../config/types.js';
 import { ConnectionTracker } from '../listeners/connections.js';
 import { startListener, type Listener } from '../listeners/server.js';
-import { MiddlewareCache } from '../middlewares/index.js';
+import { loadMiddlewares, MiddlewareCache } from '../middlewares/index.js';
 import { LoadShedder, SHED_LEVEL_NAMES } from '../middlewares/shedding/load-shedder.js';
 import type { OverloadConfig } from '../middlewares/shedding/schema.js';
 import { AccessLog } from '../observability/access-log.js';
@@ -114,7 +114,7 @@ export class DataPlane {
   }
 
   /**
-   * Puts a new config version in force: the runtime is built in full and warmed, then
+   * Puts a new config version in force: the middlewares it uses are loaded, the runtime is built in full and warmed, then
    * swapped in one assignment, so in-flight requests finish on the old one and new ones
    * see the new one. A config the build refuses leaves the old one serving.
    */
@@ -122,6 +122,7 @@ export class DataPlane {
     const old = this.state.runtime;
     let runtime: Runtime;
     try {
+      await loadMiddlewares(config);
       runtime = buildRuntime(config, old.version + 1, this.pools, this.logger, this.middlewares, this.onQueueWait);
     } catch (err) {
       // The loader checks what it can; anything the build still refuses is reported the same way.

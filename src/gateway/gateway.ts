@@ -2,6 +2,7 @@ import { loadConfig, formatProblem } from '../config/load.js';
 import type { Config, ConfigProblem } from '../config/types.js';
 import { ControlPlane } from '../control/control-plane.js';
 import { DataPlane } from '../dataplane/data-plane.js';
+import { loadMiddlewares } from '../middlewares/index.js';
 import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { ConfigFileSource } from '../providers/config-file.js';
@@ -62,6 +63,8 @@ export class Gateway extends ControlPlane {
       flushLogs = created.flush;
       jsonDestination = created.jsonDestination;
     }
+    // Only the middlewares the routes use are loaded (a gateway without a cache never loads it, nor Redis).
+    await loadMiddlewares(config);
     const data = new DataPlane(config, logger, jsonDestination);
     const source = options.configFile === undefined ? null : new ConfigFileSource(options.configFile, logger);
     const gw = new Gateway(data, source, logger, config, flushLogs);
