@@ -34,6 +34,8 @@ export class Exchange extends ForwardPlan {
   private attempts = 0;
   private retries = 0;
   private hedged = false;
+  /** The observer had the request sent again once (`resend`). */
+  private resent = false;
   private done = false;
   private clientGone = false;
   private deadline = 0;
@@ -287,6 +289,20 @@ export class Exchange extends ForwardPlan {
       this.state.logger.debug({ upstream: this.upstream!.name }, 'not retried: retry budget exhausted');
       return false;
     }
+    return true;
+  }
+
+  /**
+   * Sends the request once more to the target that just answered, because the observer
+   * asked (`retryVerdict` 'resend'): not a retry, the try worked but its answer is of no
+   * use. False when that is not possible (done already once, body not replayable).
+   */
+  resend(attempt: Attempt): boolean {
+    if (this.resent || this.done || this.clientGone || (this.body !== null && !this.body.replayable())) return false;
+    this.resent = true;
+    for (const other of this.live) if (other !== attempt) other.cancel();
+    this.live.length = 0;
+    this.launch(attempt.target);
     return true;
   }
 
@@ -721,7 +737,14 @@ export class Attempt implements Dispatcher.DispatchHandler {
       return false;
     }
     this.resume = resume;
-    if (ex.winner === null && ex.wantsRetryOnStatus(statusCode)) {
+    const verdict = ex.winner === null && ex.observer?.retryVerdict !== undefined ? ex.observer.retryVerdict(statusCode, rawHeaders) : null;
+    if (verdict === 'resend' && ex.resend(this)) {
+      this.discarding = true;
+      this.report(statusCode >= 500 ? Outcome.Http5xx : Outcome.Success);
+      this.reported = true;
+      return true;
+    }
+    if (ex.winner === null && verdict !== 'deliver' && ex.wantsRetryOnStatus(statusCode)) {
       // Hold the answer: if no retry can be made after all, this is what the client gets.
       this.held = { status: statusCode, headers: rawHeaders, text: statusText };
       this.report(statusCode >= 500 ? Outcome.Http5xx : Outcome.Success);

@@ -5,14 +5,14 @@
  */
 import type { ErrorCode } from '../../core/errors.js';
 import type { Answer, RequestContext } from '../../core/middleware.js';
-import type { ResponseObserver } from '../../proxy/context.js';
+import type { ResponseObserver, RetryVerdict } from '../../proxy/context.js';
 import { connectionListedNames, isResponseHopByHop } from '../../proxy/headers.js';
 import type { FlightOutcome } from './collapsing.js';
 import { makeEntry, refresh, type StoredResponse } from './entry.js';
 import { CONFLICT, currentAge, fieldList, headerValue, joinedValue, parseAge, unstorableReason, type PolicyOptions } from './freshness.js';
 import type { CacheConfig } from './schema.js';
 import type { MemoryStore } from './store.js';
-import { stripWeak } from './validators.js';
+import { etagListMatches, isConditional, removeValidators, stripWeak, type ValidatorEdit } from './validators.js';
 import { varyValue } from './variants.js';
 
 /**
@@ -57,6 +57,10 @@ export class Capture implements ResponseObserver {
   private uncacheable = false;
   requestHeaders: readonly string[];
   onDone: (() => void) | null = null;
+  /** The stale copy found when a 5xx head arrived (`retryVerdict`), answered by `onHead`. */
+  private staleForError: Answer | null = null;
+  /** The request was sent again without the cache's validators. */
+  private resent = false;
 
   constructor(
     private readonly cache: CaptureHost,
@@ -66,7 +70,8 @@ export class Capture implements ResponseObserver {
     private readonly auth: boolean,
     /** The stored entry whose validators were sent. */
     private readonly validating: StoredResponse | null,
-    private readonly ourValidatorOnly: boolean,
+    /** How its validators were put on the request headers (`headers`: the list sent upstream). */
+    private readonly revalidation: { readonly edit: ValidatorEdit; readonly headers: string[] } | null,
     /** The stale entry stale-if-error may serve. */
     private readonly fallback: StoredResponse | null,
     private readonly leader: boolean,
@@ -82,9 +87,15 @@ export class Capture implements ResponseObserver {
     if (status === 304 && this.validating !== null) {
       const updated = this.update(rawHeaders, now);
       if (updated !== null) return cache.serve(this.ctx, updated, currentAge(updated, now), 'REVALIDATED', this.detail === '' ? 'fwd=stale' : this.detail, false, 304);
+      // Asked again without our validators and still a 304 (or it could not be asked
+      // again): the client wants a whole response and there is none to give.
+      if (this.unusable304(rawHeaders)) {
+        if (this.ctx !== null) cache.addStatus(this.ctx, this.label, `${this.detail}; detail=unmatched-304`);
+        return { status: 502, code: 'BRISK_UPSTREAM_BAD_RESPONSE', message: 'the target answered 304 Not Modified for a response the cache does not hold (RFC 9111 §4.3.4) to a request that needs the whole response' };
+      }
     }
     if (status >= 500) {
-      const stale = this.staleIfError(now, `fwd-status=${status}`);
+      const stale = this.staleForError ?? this.staleIfError(now, `fwd-status=${status}`);
       if (stale !== null) return stale;
     }
     // RFC 9111 §4.3.5: a HEAD response freshens (or invalidates) the stored GET it describes.
@@ -131,9 +142,7 @@ export class Capture implements ResponseObserver {
         this.cache.memory.removeVariant(e);
         return null;
       }
-    } else if (etag !== undefined) {
-      if (e.etag === undefined || stripWeak(etag) !== stripWeak(e.etag)) return null;
-    } else if (!this.ourValidatorOnly) return null;
+    } else if (!this.selects(etag)) return null;
     const before = e.size;
     const replaced = new Set<string>();
     for (let i = 0; i < headers.length; i += 2) if (!NOT_UPDATED.has(headers[i]!)) replaced.add(headers[i]!);
@@ -149,6 +158,49 @@ export class Capture implements ResponseObserver {
     this.cache.store(e);
     this.stored = true;
     return e;
+  }
+
+  /**
+   * Before the retry policy sees a head: a 5xx that a stale copy may answer is answered
+   * at once, not retried (retrying an origin that said it is failing costs it more load,
+   * and stale-if-error says the copy is good enough); a 304 that revalidated nothing
+   * stored is asked again without the cache's validators, so the client gets a 200.
+   */
+  retryVerdict(status: number, rawHeaders: Buffer[]): RetryVerdict {
+    if (status >= 500) {
+      this.staleForError = this.staleIfError(Date.now(), `fwd-status=${status}`);
+      return this.staleForError === null ? null : 'deliver';
+    }
+    if (status === 304 && this.revalidation !== null && !this.resent && this.unusable304(rawHeaders)) {
+      removeValidators(this.revalidation.headers, this.revalidation.edit);
+      this.resent = true;
+      return 'resend';
+    }
+    return null;
+  }
+
+  /**
+   * A 304 to our revalidation that selects no stored response (RFC 9111 §4.3.4: it "MUST
+   * NOT" update one) and is no answer to a condition of the client's own: it must not
+   * reach the client. A background refresh has no client: any such 304 is of no use.
+   */
+  private unusable304(rawHeaders: Buffer[]): boolean {
+    if (this.validating === null) return false;
+    const etag = rawHeaderValue(rawHeaders, 'etag');
+    if (this.selects(etag)) return false;
+    const client = this.ctx?.rawHeaders;
+    if (client === undefined || !isConditional(client)) return true;
+    // Sent again with the client's conditions only: the 304 answers them.
+    if (this.resent || etag === undefined) return false;
+    const inm = joinedValue(client, 'if-none-match');
+    return inm === undefined || !etagListMatches(inm, etag);
+  }
+
+  /** RFC 9111 §4.3.4: a 304 with this ETag (or none) selects the stored response we sent validators for. */
+  private selects(etag: string | undefined): boolean {
+    const e = this.validating!;
+    if (etag !== undefined) return e.etag !== undefined && stripWeak(etag) === stripWeak(e.etag);
+    return this.revalidation?.edit.ourValidatorOnly === true;
   }
 
   private staleIfError(now: number, why: string): Answer | null {

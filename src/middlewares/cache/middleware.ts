@@ -188,9 +188,9 @@ export class CacheMiddleware implements Middleware, CaptureHost {
     ctx.cacheStatus = label;
     if (label === 'MISS') this.stats.misses++;
     else this.stats.expired++;
-    let ourValidatorOnly = false;
-    if (validate !== null) ourValidatorOnly = addValidators(ctx.upstreamHeaders, validate);
-    const capture = new Capture(this, ctx, key, reqCC?.has('no-store') === true, auth, validate, ourValidatorOnly, fallback ?? validate, mayCollapse, label, detail);
+    const headers = ctx.upstreamHeaders;
+    const edit = validate === null ? null : addValidators(headers, validate);
+    const capture = new Capture(this, ctx, key, reqCC?.has('no-store') === true, auth, validate, edit === null ? null : { edit, headers }, fallback ?? validate, mayCollapse, label, detail);
     if (ctx.observeResponse === undefined) {
       // A context without an exchange (unit fixtures): nothing to capture.
       this.release(key, 'failed', mayCollapse);
@@ -242,8 +242,8 @@ export class CacheMiddleware implements Middleware, CaptureHost {
     this.refreshing.add(key);
     const headers = ctx.upstreamHeaders.slice();
     const hasValidator = entry.etag !== undefined || entry.lastModified !== undefined;
-    const ours = hasValidator ? addValidators(headers, entry) : false;
-    const capture = new Capture(this, null, key, false, headerValue(ctx.rawHeaders, 'authorization') !== undefined, hasValidator ? entry : null, ours, entry, false, 'STALE', '');
+    const edit = hasValidator ? addValidators(headers, entry) : null;
+    const capture = new Capture(this, null, key, false, headerValue(ctx.rawHeaders, 'authorization') !== undefined, hasValidator ? entry : null, edit === null ? null : { edit, headers }, entry, false, 'STALE', '');
     capture.requestHeaders = ctx.rawHeaders;
     capture.onDone = () => this.refreshing.delete(key);
     if (!ctx.spawnDetached(headers, capture)) this.refreshing.delete(key);

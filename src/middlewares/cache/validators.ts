@@ -10,12 +10,23 @@ export function isConditional(raw: readonly string[]): boolean {
   return headerValue(raw, 'if-none-match') !== undefined || headerValue(raw, 'if-modified-since') !== undefined;
 }
 
+/** What {@link addValidators} changed in a header list, so that {@link removeValidators} can undo it. */
+export interface ValidatorEdit {
+  /** Only the cache's validators went out: the client sent no condition of the kind used. */
+  readonly ourValidatorOnly: boolean;
+  /** The field edited (lower case), its value before (undefined: the cache added the line) and after. */
+  readonly name: string;
+  readonly before: string | undefined;
+  readonly after: string;
+}
+
 /**
  * Puts the stored entry's validators on the upstream request. The client's own
  * conditionals are kept (combined, RFC 9111 §4.3.2), and edited in place: the planner
- * holds indexes into this list. True when only the cache's validators went out.
+ * holds indexes into this list. Null when nothing was added (the client's If-None-Match
+ * stands and the entry has no ETag).
  */
-export function addValidators(headers: string[], e: StoredResponse): boolean {
+export function addValidators(headers: string[], e: StoredResponse): ValidatorEdit | null {
   let inm = -1;
   let ims = -1;
   for (let i = 0; i < headers.length; i += 2) {
@@ -23,18 +34,35 @@ export function addValidators(headers: string[], e: StoredResponse): boolean {
     if (n === 'if-none-match') inm = i;
     else if (n === 'if-modified-since') ims = i;
   }
-  if (e.etag !== undefined) {
-    if (inm === -1) headers.push('if-none-match', e.etag);
-    else {
-      headers[inm + 1] = `${headers[inm + 1]!}, ${e.etag}`;
-      return false;
-    }
-    return true;
+  if (e.etag !== undefined) return edit(headers, inm, 'if-none-match', (before) => `${before}, ${e.etag!}`, e.etag);
+  if (inm !== -1) return null;
+  // Ours replaces the client's date: being right about what we hold matters more than
+  // keeping a date the client may have made up.
+  return edit(headers, ims, 'if-modified-since', () => e.lastModified!, e.lastModified!);
+}
+
+function edit(headers: string[], at: number, name: string, combine: (before: string) => string, alone: string): ValidatorEdit {
+  if (at === -1) {
+    headers.push(name, alone);
+    return { ourValidatorOnly: true, name, before: undefined, after: alone };
   }
-  if (inm !== -1) return false;
-  if (ims === -1) headers.push('if-modified-since', e.lastModified!);
-  else headers[ims + 1] = e.lastModified!; // ours is no newer than what the client holds matters less than ours being right
-  return true;
+  const before = headers[at + 1]!;
+  const after = combine(before);
+  headers[at + 1] = after;
+  return { ourValidatorOnly: name === 'if-modified-since', name, before, after };
+}
+
+/**
+ * Undoes {@link addValidators}: the request goes out with the client's own conditions
+ * only. The line is found again by name and value, since other code may have moved it.
+ */
+export function removeValidators(headers: string[], edit: ValidatorEdit): void {
+  for (let i = headers.length - 2; i >= 0; i -= 2) {
+    if (headers[i + 1] !== edit.after || headers[i]!.toLowerCase() !== edit.name) continue;
+    if (edit.before === undefined) headers.splice(i, 2);
+    else headers[i + 1] = edit.before;
+    return;
+  }
 }
 
 /** RFC 9110 §13.1.2 weak comparison over an If-None-Match list. */
