@@ -115,6 +115,7 @@ describe('route cache conformance (http-tests/cache-tests findings)', () => {
       });
     }
 
+    // These paths go through the route whose upstream has retries off: the second request is not a retry.
     it('an unconditional client gets the whole new response, fetched again without validators, and it is stored', async () => {
       const p = changedOrigin('/r304/unconditional');
       await get(base, p);
