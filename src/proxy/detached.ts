@@ -1,5 +1,5 @@
 import type { ErrorCode } from '../core/errors.js';
-import type { ResponseObserver } from '../core/middleware.js';
+import type { ResponseObserver, RetryVerdict } from '../core/middleware.js';
 import type { Logger } from '../observability/logger.js';
 import type { CompiledRoute } from '../router/index.js';
 import { Admission, Admit } from '../upstreams/call/admission.js';
@@ -81,6 +81,10 @@ class ObserverSink implements ResponseSink {
     // The observer answered in the target's place (a 304 completing its copy): done.
     this.end(status < 500 ? 1 : 0, false);
     return Take.Discard;
+  }
+
+  retryVerdict(status: number, rawHeaders: Buffer[]): RetryVerdict {
+    return this.observer.retryVerdict?.(status, rawHeaders) ?? null;
   }
 
   onData(chunk: Buffer): boolean {

@@ -1,6 +1,6 @@
 import type { ErrorCode } from '../core/errors.js';
 import type { ExchangeRecord, TryRecord } from '../core/exchange-record.js';
-import type { Answer, ResponseObserver, TerminalContext } from '../core/middleware.js';
+import type { Answer, ResponseObserver, RetryVerdict, TerminalContext } from '../core/middleware.js';
 import { Admission, Admit } from '../upstreams/call/admission.js';
 import { Take, UpstreamCall, type CallRequest, type ResponseSink } from '../upstreams/call/call.js';
 import { IDEMPOTENT, upstreamErrorMessage } from '../upstreams/errors.js';
@@ -163,6 +163,10 @@ export class Exchange extends AnsweringExchange implements ExchangeRecord, Termi
     // An event stream is open-ended by design: once it has started, only the idle timeout bounds it.
     if (this.call !== null && isEventStream(rawHeaders)) this.call.releaseDeadline();
     return Take.Stream;
+  }
+
+  retryVerdict(status: number, rawHeaders: Buffer[]): RetryVerdict {
+    return this.observer?.retryVerdict?.(status, rawHeaders) ?? null;
   }
 
   onData(chunk: Buffer, resume: () => void): boolean {

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { HedgeConfig, RetryConfig } from '../../config/types.js';
 import type { ErrorCode } from '../../core/errors.js';
+import type { RetryVerdict } from '../../core/middleware.js';
 import type { Logger } from '../../observability/logger.js';
 import { fillHeaderSlot, formatTraceparent, newSpanId } from '../../observability/trace-context.js';
 import { overloadMessage, type UpstreamLimits } from '../resilience/limits.js';
@@ -82,6 +83,13 @@ export interface ResponseSink {
   onComplete(trailers: Buffer[] | null): void;
   /** An interim (1xx) answer of the try still racing to win. */
   onInterim?(status: number, rawHeaders: Buffer[]): void;
+  /**
+   * Asked when a try's head arrives before anything was delivered, ahead of the retry
+   * policy: `'deliver'` takes it as it is (no retry), `'resend'` sends the request once
+   * more to the same target with headers the sink has just edited (a cache's 304 that
+   * matched nothing it stores), null leaves it to the policy.
+   */
+  retryVerdict?(status: number, rawHeaders: Buffer[]): RetryVerdict;
   /** Nothing usable came back (after the retries allowed). `headers`: extra response headers for the error. */
   onFail(code: ErrorCode, message: string, headers?: readonly string[]): void;
   /** The winning answer broke after its head: the only honest signal left is a cut. */
@@ -105,6 +113,8 @@ export class UpstreamCall implements TryOwner {
   /** Tries sent (the first, retries, hedges). */
   attempts = 0;
   hedged = false;
+  /** The sink had the request sent again once (`retryVerdict` 'resend'). */
+  private resent = false;
   /** The try whose answer the caller got; set on its head. */
   winner: UpstreamTry | null = null;
   /** The target of the first try, and of the latest one. */
@@ -295,7 +305,13 @@ export class UpstreamCall implements TryOwner {
       t.cancel();
       return false;
     }
-    if (this.winner === null && this.retry.retriesStatus(status) && this.mayRetry('BRISK_UPSTREAM_BAD_RESPONSE', status)) {
+    const verdict = this.winner === null && this.sink.retryVerdict !== undefined ? this.sink.retryVerdict(status, rawHeaders) : null;
+    if (verdict === 'resend' && this.resend(t)) {
+      t.discarding = true;
+      t.report(status >= 500 ? Outcome.Http5xx : Outcome.Success);
+      return true;
+    }
+    if (this.winner === null && verdict !== 'deliver' && this.retry.retriesStatus(status) && this.mayRetry('BRISK_UPSTREAM_BAD_RESPONSE', status)) {
       // Hold the answer: if no retry can be made after all, this is what the caller gets.
       t.held = { status, headers: rawHeaders, text: statusText };
       t.report(status >= 500 ? Outcome.Http5xx : Outcome.Success);
@@ -306,6 +322,21 @@ export class UpstreamCall implements TryOwner {
       return true;
     }
     return this.deliver(t, status, rawHeaders, statusText);
+  }
+
+  /**
+   * Sends the request once more to the target that just answered, because the sink asked:
+   * not a retry (the try worked, its answer is of no use), so outside the retry policy,
+   * and only once. False when that is not possible (done once already, body not replayable).
+   */
+  private resend(t: UpstreamTry): boolean {
+    const body = this.request.body;
+    if (this.resent || this.ended || (body !== null && !body.replayable())) return false;
+    this.resent = true;
+    for (const other of this.live) if (other !== t) other.cancel();
+    this.live.length = 0;
+    this.launch(t.target);
+    return true;
   }
 
   /** Commits the call to `t`'s answer and shows it to the sink. */
