@@ -15,6 +15,7 @@ import { normalizeIpFilter } from '../middlewares/ip-filter/schema.js';
 import { normalizeRateLimit } from '../middlewares/rate-limit/schema.js';
 import { normalizeConcurrency, normalizeOverload, normalizePriority } from '../middlewares/shedding/schema.js';
 import { normalizeCache } from '../middlewares/cache/schema.js';
+import { normalizeUpgrades } from '../proxy/upgrade-policy.js';
 import { normalizeCircuitBreaker, normalizeUpstreamLimits } from '../upstreams/resilience/overload-schema.js';
 import { DEFAULTS } from './defaults.js';
 import { didYouMean } from './did-you-mean.js';
@@ -418,6 +419,7 @@ class Normaliser {
         upstream: route.upstream ?? '',
         maxBodySize: this.size([...at, 'maxBodySize'], route.maxBodySize, defaultMaxBody),
       };
+      if (route.upgrades !== undefined) result.upgrades = this.adopt([...at, 'upgrades'], normalizeUpgrades(route.upgrades));
       if (route.priority !== undefined) result.priority = normalizePriority(route.priority);
       if (route.rewrite !== undefined) result.rewrite = rewrite(route.rewrite);
       if (route.requestHeaders !== undefined) result.requestHeaders = this.headerEdits([...at, 'requestHeaders'], route.requestHeaders);

@@ -14,6 +14,7 @@ import { IpFilterSchema } from '../middlewares/ip-filter/schema.js';
 import { RateLimitSchema } from '../middlewares/rate-limit/schema.js';
 import { ConcurrencySchema, OverloadSchema, PrioritySchema } from '../middlewares/shedding/schema.js';
 import { CacheSchema } from '../middlewares/cache/schema.js';
+import { UpgradesSchema } from '../proxy/upgrade-policy.js';
 import { CircuitBreakerSchema, UpstreamLimitsSchema } from '../upstreams/resilience/overload-schema.js';
 import { Duration, Size, Strict } from './schema-kit.js';
 
@@ -317,6 +318,7 @@ const Route = Strict(
     requestHeaders: Type.Optional(HeaderEdits),
     responseHeaders: Type.Optional(HeaderEdits),
     maxBodySize: Type.Optional(Size('Largest request body accepted (413 past it); `0` means no limit.')),
+    upgrades: Type.Optional(UpgradesSchema),
     timeouts: Type.Optional(Timeouts),
     retry: Type.Optional(Retry),
     hedge: Type.Optional(Hedge),

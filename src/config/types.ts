@@ -77,6 +77,8 @@ export interface RouteConfig {
   readonly responseHeaders?: HeaderEdits;
   /** 0: no limit. */
   readonly maxBodySize: number;
+  /** Protocols an `Upgrade` may tunnel, lower case; absent: `DEFAULT_UPGRADES` (src/proxy/upgrade-policy.ts). */
+  readonly upgrades?: readonly string[];
   /** Route-level overrides of the upstream timeouts, already merged. */
   readonly timeouts?: Timeouts;
   /** The route's own retry policy; when absent the upstream's applies. */

@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   BRISK_AUTH_UNAVAILABLE: { status: 503, description: "Credentials cannot be checked right now: the forward-auth service is down, slow or failing, the JWKS endpoint has never answered with keys, or password checks are overloaded. Retry later." },
   BRISK_ROUTE_NOT_FOUND: { status: 404, description: 'No route matches the request (host, path, method, headers, query).' },
   BRISK_BAD_REQUEST: { status: 400, description: 'The request is malformed (bad framing, invalid header, smuggling attempt); the connection is closed.' },
+  BRISK_UPGRADE_NOT_ALLOWED: { status: 403, description: "The request asks to switch protocols (`Upgrade`) to one the route's `upgrades` does not list (WebSocket is allowed by default); the connection is closed. `Upgrade: h2c` is never refused: it is ignored and the request served as plain HTTP/1.1." },
   BRISK_HEADERS_TOO_LARGE: { status: 431, description: 'The request headers exceed `limits.maxHeaderSize` or `limits.maxHeaderCount`.' },
   BRISK_BODY_TOO_LARGE: { status: 413, description: "The request body exceeds the route's `maxBodySize`." },
   BRISK_REQUEST_TIMEOUT: { status: 408, description: 'The client was too slow to send its headers or body (`limits.headersTimeout`, `limits.requestTimeout`).' },
