@@ -633,21 +633,38 @@ describe('TLS configuration errors', { skip: OPENSSL_MISSING }, () => {
     });
   });
 
-  it('refuses a file that is not a certificate with BRISK_TLS_FILE_UNREADABLE', async () => {
+  it('refuses a file that is not a certificate at its `cert` line (BRISK_CONFIG_INVALID) and starts nothing', async () => {
     writeFileSync(join(dir, 'garbage.crt'), 'this is not PEM\n');
-    await assert.rejects(start([{ cert: 'garbage.crt', key: 'a.key' }]), (err: Error & { code?: string }) => {
-      assert.equal(err.code, 'BRISK_TLS_FILE_UNREADABLE');
+    await assert.rejects(start([{ cert: 'garbage.crt', key: 'a.key' }]), (err: Error & { code?: string; problems?: { message: string; path: string; line: number }[] }) => {
+      assert.equal(err.code, 'BRISK_CONFIG_INVALID');
       assert.match(err.message, /garbage\.crt/);
+      assert.deepEqual(err.problems?.map((p) => p.path), ['listen.0.tls.certificates.0.cert']);
+      assert.match(err.problems![0]!.message, /is not a PEM certificate/);
       return true;
     });
   });
 
-  it('refuses a key that does not belong to its certificate with BRISK_TLS_FILE_UNREADABLE', async () => {
-    await assert.rejects(start([{ cert: certA.cert, key: certB.key }]), (err: Error & { code?: string }) => {
-      assert.equal(err.code, 'BRISK_TLS_FILE_UNREADABLE');
+  it('refuses a key that does not belong to its certificate at its `key` line (BRISK_CONFIG_INVALID)', async () => {
+    await assert.rejects(start([{ cert: certA.cert, key: certB.key }]), (err: Error & { code?: string; problems?: { message: string; path: string }[] }) => {
+      assert.equal(err.code, 'BRISK_CONFIG_INVALID');
       assert.match(err.message, /a\.crt/);
+      assert.deepEqual(err.problems?.map((p) => p.path), ['listen.0.tls.certificates.0.key']);
+      assert.match(err.problems![0]!.message, /does not belong to certificate/);
       return true;
     });
+  });
+
+  it('refuses with BRISK_TLS_FILE_UNREADABLE when a certificate changed into garbage after the config was checked', async () => {
+    const { loadTls } = await import('../src/listeners/tls.js');
+    writeFileSync(join(dir, 'changed.crt'), 'this is not PEM\n');
+    assert.throws(
+      () => loadTls({ certificates: [{ certFile: join(dir, 'changed.crt'), keyFile: certA.key }], http2: true, minVersion: 'TLSv1.2' }, 'main'),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'BRISK_TLS_FILE_UNREADABLE');
+        assert.match(err.message, /^listener "main": .*changed\.crt is not a PEM certificate/);
+        return true;
+      },
+    );
   });
 
   it('applies serverNames from the config instead of the names in the certificate', async () => {

@@ -19,6 +19,7 @@ import { normalizeUpgrades } from '../proxy/upgrade-policy.js';
 import { normalizeCircuitBreaker, normalizeUpstreamLimits } from '../upstreams/resilience/overload-schema.js';
 import { DEFAULTS } from './defaults.js';
 import { didYouMean } from './did-you-mean.js';
+import { checkTlsFiles } from './tls-material.js';
 import type { PathProblem, PathSegment } from './positions.js';
 import type { RawConfig, RawHedge, RawHeaderEdits, RawMatch, RawRetry, RawRoute, RawStringMatch, RawUpstream } from './schema.js';
 import type {
@@ -166,8 +167,10 @@ class Normaliser {
       const tls = listener.tls;
       const certificates = tls.certificates.map((c, j): CertificateConfig => {
         const at: PathSegment[] = ['listen', i, 'tls', 'certificates', j];
+        const unreadable = this.problems.length;
         const certFile = this.file([...at, 'cert'], c.cert, 'certificate');
         const keyFile = this.file([...at, 'key'], c.key, 'key');
+        if (this.problems.length === unreadable) this.adopt(at, checkTlsFiles(certFile, keyFile, tls.minVersion ?? DEFAULTS.tls.minVersion));
         if (c.serverNames === undefined) return { certFile, keyFile };
         const serverNames = dedupe(c.serverNames.map((s, k) => this.hostPattern([...at, 'serverNames', k], s)));
         return { certFile, keyFile, serverNames };

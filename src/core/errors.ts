@@ -60,7 +60,7 @@ export const ERROR_CODES = {
   BRISK_SILENCE_INVALID: { status: 400, description: 'A silence sent to `POST /api/silences` is invalid (no matchers, bad label name, no `duration`/`endsAt`, already over) or `DELETE /api/silences` lacks `?id=`.' },
   BRISK_SILENCE_NOT_FOUND: { status: 404, description: 'No silence with this id (it may have expired).' },
   BRISK_ALERTING_OFF: { status: 409, description: 'Alerting is not running in this gateway, so silences cannot be set.' },
-  BRISK_TLS_FILE_UNREADABLE: { status: 0, description: 'A TLS certificate or key file cannot be read or parsed.' },
+  BRISK_TLS_FILE_UNREADABLE: { status: 0, description: 'A TLS certificate or key file cannot be read or parsed, or the key does not belong to the certificate, when a listener starts. The configuration check reports the same at the `cert` or `key` line (`BRISK_CONFIG_INVALID`); this code appears when the files changed after it.' },
 } as const satisfies Record<string, { status: number; description: string }>;
 
 /** A stable, documented error code. */

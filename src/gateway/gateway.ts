@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { loadConfig, formatProblem } from '../config/load.js';
+import { staticChanges } from '../config/static-changes.js';
 import type { Config, ConfigProblem } from '../config/types.js';
 import { startAdmin, type AdminServer } from '../admin/server.js';
 import { AlertingService } from '../alerting/index.js';
@@ -35,7 +36,7 @@ export interface GatewayOptions {
 }
 
 /** The outcome of a reload. */
-export type ReloadResult = { readonly ok: true; readonly version: number; readonly unchanged?: boolean } | { readonly ok: false; readonly problems: readonly ConfigProblem[] };
+export type ReloadResult = { readonly ok: true; readonly version: number; readonly unchanged?: boolean; readonly restartRequired?: readonly string[] } | { readonly ok: false; readonly problems: readonly ConfigProblem[] };
 
 /**
  * The running gateway: listeners, the runtime in force, and the machinery to swap it.
@@ -70,6 +71,8 @@ export class Gateway {
   private accessFile: RotatingFile | null = null;
   private configDigest = '';
   private reloading: Promise<ReloadResult> | null = null;
+  /** The config the process started with: listeners, admin and limits stay bound to it. */
+  private boundConfig: Config | undefined;
   private stopping: Promise<void> | null = null;
 
   private constructor(
@@ -108,14 +111,17 @@ export class Gateway {
   static async start(options: GatewayOptions): Promise<Gateway> {
     let config = options.config;
     let digest = '';
+    let warnings: readonly ConfigProblem[] = [];
     if (config === undefined) {
       if (options.configFile === undefined) throw new Error('Gateway.start needs a config or a configFile');
       const result = await loadConfig(options.configFile);
       if (!result.ok) throw new ConfigError(result.problems);
       config = result.config;
       digest = fileDigest(options.configFile);
+      warnings = result.warnings;
     }
     const gw = new Gateway(options, config);
+    for (const w of warnings) gw.logger.warn({ problem: formatProblem(w) }, 'config warning');
     gw.configDigest = digest;
     try {
       await activateRuntime(gw.state.runtime);
@@ -229,6 +235,7 @@ export class Gateway {
       this.logger.error({ problems: result.problems.map(formatProblem) }, `reload rejected: ${result.problems.length} problem(s) in ${file}; the previous config keeps serving`);
       return { ok: false, problems: result.problems };
     }
+    for (const w of result.warnings) this.logger.warn({ problem: formatProblem(w) }, 'config warning');
     const old = this.state.runtime;
     const config = result.config;
     let runtime: Runtime;
@@ -260,11 +267,10 @@ export class Gateway {
     this.configDigest = fileDigest(file);
     this.alerting?.reload(config.alerts);
     const closed = this.upgrades.closeTunnelsNotIn(new Set(config.routes.map((r) => r.name)));
-    if (JSON.stringify(config.listen) !== JSON.stringify(old.config.listen) || JSON.stringify(config.admin) !== JSON.stringify(old.config.admin) || JSON.stringify(config.limits) !== JSON.stringify(old.config.limits) || (config.metrics?.enabled ?? true) !== this.stats.enabled) {
-      this.logger.warn('listen, admin, limits and metrics changes take effect after a restart; routes and upstreams were reloaded');
-    }
+    const restartRequired = staticChanges((this.boundConfig ??= old.config), config);
+    if (restartRequired.length > 0) this.logger.warn({ restartRequired }, `not applied until a restart: ${restartRequired.join(', ')} changed (bound when the process started); the rest was reloaded`);
     this.logger.info({ version: runtime.version, routes: config.routes.length, upstreams: Object.keys(config.upstreams).length, closedTunnels: closed }, 'config reloaded');
-    return { ok: true, version: runtime.version };
+    return { ok: true, version: runtime.version, restartRequired };
   }
 
   /** Route concurrency queues report their waits to whichever shedder is in force. */
