@@ -25,6 +25,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { Type } from '@sinclair/typebox';
+import { PatternString } from '../config/schema-kit.js';
 import type { PathProblem } from '../config/positions.js';
 
 /** Protocols tunnelled on a route that has no `upgrades` key. */
@@ -34,7 +35,7 @@ export const DEFAULT_UPGRADES: readonly string[] = Object.freeze(['websocket']);
 const TOKEN_PATTERN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
 
 /** The route's `upgrades` key. */
-export const UpgradesSchema = Type.Array(Type.String({ pattern: TOKEN_PATTERN }), {
+export const UpgradesSchema = Type.Array(PatternString(TOKEN_PATTERN, 'must be a protocol name such as `websocket` (letters, digits and !#$%&\'*+.^_`|~-)'), {
   default: [...DEFAULT_UPGRADES],
   description:
     'Protocols an `Upgrade` request may switch to on this route, tunnelled to the target once it answers 101 (names compared case-insensitively; `[]`: none). Other upgrades are refused with 403 `BRISK_UPGRADE_NOT_ALLOWED`. `Upgrade: h2c` is never tunnelled: such a request is served as plain HTTP/1.1.',
