@@ -298,6 +298,10 @@ describe('hostile input', () => {
     await assertRefused('websocket with a chunked body', `POST /ws HTTP/1.1\r\nHost: a\r\n${WS}Transfer-Encoding: chunked\r\n\r\n${SMUGGLED.length.toString(16)}\r\n${SMUGGLED}\r\n0\r\n\r\n`);
     assert.equal(seen.upgrades.length, before, 'no upgrade reached the backend');
     assert.ok(!seen.urls.includes('/smuggled'));
+    const refusal = gw.logs.find((l) => l['type'] === 'access' && l['error'] === 'BRISK_UPGRADE_NOT_ALLOWED');
+    assert.ok(refusal, 'the refusal is in the access log');
+    assert.equal(refusal['route'], 'plain-only');
+    assert.equal(refusal['status'], 403);
   });
 
   it('closes an HTTP/2 prior-knowledge preface sent to an HTTP/1.1 listener', async () => {

@@ -77,18 +77,22 @@ export class UpgradeProxy {
       return;
     }
     const route = plan.route!;
+    // Refused before any middleware or target: written to the access log like a refused plain request.
+    const refuse = (code: ErrorCode, message: string) => {
+      rawError(socket, code, message, plan.requestId, [], plan.traceId);
+      this.state.accessLog?.write(plan.requestId, req.method, req.url, route.name, plan.upstream?.name, undefined, ERROR_CODES[code].status, 0, 0, req.socket.remoteAddress, 0, false, code, plan.traceId);
+    };
     const offer = allowedOffer(req.headers.upgrade, route.config.upgrades ?? DEFAULT_UPGRADES);
     if (offer === '') {
       const allowed = route.config.upgrades ?? DEFAULT_UPGRADES;
-      const message = `route "${route.name}" does not allow upgrades to ${JSON.stringify(req.headers.upgrade ?? '')} (${allowed.length === 0 ? 'it allows none' : `it allows ${allowed.join(', ')}`}); list the protocol in the route's \`upgrades\``;
-      rawError(socket, 'BRISK_UPGRADE_NOT_ALLOWED', message, plan.requestId, [], plan.traceId);
+      refuse('BRISK_UPGRADE_NOT_ALLOWED', `route "${route.name}" does not allow upgrades to ${JSON.stringify(req.headers.upgrade ?? '')} (${allowed.length === 0 ? 'it allows none' : `it allows ${allowed.join(', ')}`}); list the protocol in the route's \`upgrades\``);
       return;
     }
     // The bytes after the head become tunnel data the moment the target answers 101, while a
     // target that reads the head's body first sees them as the body: two readings of one
     // stream. A handshake has no body (RFC 6455 §4.1), so one that carries a body is refused.
     if (plan.chunked || plan.contentLength > 0) {
-      rawError(socket, 'BRISK_BAD_REQUEST', 'an upgrade request cannot carry a body', plan.requestId, [], plan.traceId);
+      refuse('BRISK_BAD_REQUEST', 'an upgrade request cannot carry a body');
       return;
     }
     const refusal = this.state.shedder === null ? null : shedRefusal(this.state.shedder, plan, req);
