@@ -11,6 +11,7 @@ import type { MiddlewareRegistry } from '../../middlewares/descriptor.js';
 import { MIDDLEWARES } from '../../middlewares/registry.js';
 import { PrioritySchema } from '../../middlewares/shedding/schema.js';
 import { HedgeSchema, RetrySchema, TimeoutsSchema } from '../../upstreams/config/schema.js';
+import { UpgradesSchema } from './upgrades.js';
 
 const StringMatch = Type.Union(
   [
@@ -87,6 +88,7 @@ function ownKeys() {
     requestHeaders: Type.Optional(HeaderEdits),
     responseHeaders: Type.Optional(HeaderEdits),
     maxBodySize: Type.Optional(Size('Largest request body accepted (413 past it); `0` means no limit.')),
+    upgrades: Type.Optional(UpgradesSchema),
     timeouts: Type.Optional(TimeoutsSchema),
     retry: Type.Optional(RetrySchema),
     hedge: Type.Optional(HedgeSchema),

@@ -65,6 +65,8 @@ export interface RouteConfig extends MiddlewareConfigs {
   readonly responseHeaders?: HeaderEdits;
   /** 0: no limit. */
   readonly maxBodySize: number;
+  /** Protocols an `Upgrade` may tunnel, lower case; absent: `DEFAULT_UPGRADES` (src/router/config/upgrades.ts). */
+  readonly upgrades?: readonly string[];
   /** Route-level overrides of the upstream timeouts, already merged. */
   readonly timeouts?: Timeouts;
   /** The route's own retry policy; when absent the upstream's applies. */
