@@ -64,6 +64,7 @@ describe('a valid configuration', () => {
             maxBufferedBody: 65536,
             unsafeMethods: false,
           },
+          hedge: { delay: 'auto', minDelayMs: 50 },
           limits: null,
           circuitBreaker: null,
         },

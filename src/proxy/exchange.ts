@@ -105,13 +105,14 @@ export class Exchange extends AnsweringExchange implements ExchangeRecord, Termi
     const route = this.route!;
     const upstream = this.upstream!;
     const retry = route.config.retry ?? upstream.config.retry;
+    const hedge = route.config.hedge === undefined ? upstream.config.hedge : route.config.hedge;
     const timeouts = route.config.timeouts ?? upstream.config.timeouts;
     const routeTimeouts = route.config.timeouts;
     this.watchClient();
     if (this.chunked || this.contentLength > 0) {
       const maxBody = route.config.maxBodySize;
       // Bodies are kept for a replay only when a retry could use them.
-      const keep = retry.attempts > 0 || route.config.hedge !== undefined ? retry.maxBufferedBody : 0;
+      const keep = retry.attempts > 0 || hedge !== null ? retry.maxBufferedBody : 0;
       this.body = new BodyReplay(this.req, keep, maxBody > 0 && this.contentLength === -1 ? maxBody : 0);
     }
     const deadlineHeader = this.rt.config.proxy.deadlineHeader;
@@ -131,7 +132,7 @@ export class Exchange extends AnsweringExchange implements ExchangeRecord, Termi
     };
     const policy = {
       retry,
-      hedge: route.config.hedge,
+      hedge: hedge ?? undefined,
       totalMs: timeouts.totalMs,
       headersTimeoutMs: routeTimeouts?.responseMs,
       bodyTimeoutMs: routeTimeouts?.idleMs,

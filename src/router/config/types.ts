@@ -71,7 +71,8 @@ export interface RouteConfig extends MiddlewareConfigs {
   readonly timeouts?: Timeouts;
   /** The route's own retry policy; when absent the upstream's applies. */
   readonly retry?: RetryConfig;
-  readonly hedge?: HedgeConfig;
+  /** The route's own hedging (null: `off`); absent: its upstream's. */
+  readonly hedge?: HedgeConfig | null;
   /** What to answer while the upstream's circuit breaker is open. */
   readonly fallback?: FallbackConfig;
   /** Who is shed first under overload; `normal` when not set. */

@@ -115,6 +115,8 @@ export class UpstreamCall implements TryOwner {
   hedged = false;
   /** The sink had the request sent again once (`retryVerdict` 'resend'). */
   private resent = false;
+  /** The delay of a `hedge: auto` hedge (0: not auto): its hedges spend the retry budget, and a try that loses one is reported. */
+  private autoHedge = 0;
   /** The try whose answer the caller got; set on its head. */
   winner: UpstreamTry | null = null;
   /** The target of the first try, and of the latest one. */
@@ -185,10 +187,26 @@ export class UpstreamCall implements TryOwner {
     this.launch(target, pendingPermit);
     const hedge = this.policy.hedge;
     if (hedge !== undefined && this.request.idempotent && upstream.targets.length > 1) {
-      const delay = hedge.delay === 'p95' ? Math.max(hedge.minDelayMs, upstream.latency.p95()) : hedge.delay;
-      this.hedgeTimer = setTimeout(() => this.onHedgeTimer(), delay);
+      const delay = hedge.delay === 'auto' ? this.autoHedgeDelay(hedge.minDelayMs) : hedge.delay === 'p95' ? Math.max(hedge.minDelayMs, upstream.latency.p95()) : hedge.delay;
+      if (delay > 0) this.hedgeTimer = setTimeout(() => this.onHedgeTimer(), delay);
     }
     return true;
+  }
+
+  /**
+   * `hedge: auto`: twice the upstream's recent p99 time to a response head, at least
+   * `minDelayMs`, so a hedge goes out only for a try that is far slower than nearly all
+   * others (a target that froze, or turned slow). 0 (no hedge) before anything has been
+   * measured, or when the delay would reach the response timeout anyway.
+   */
+  private autoHedgeDelay(minDelayMs: number): number {
+    const p99 = this.upstream.latency.p99();
+    if (p99 === 0) return 0;
+    const delay = Math.max(minDelayMs, 2 * p99);
+    const responseMs = this.policy.headersTimeoutMs ?? this.upstream.config.timeouts.responseMs;
+    if (delay >= responseMs) return 0;
+    this.autoHedge = delay;
+    return delay;
   }
 
   /**
@@ -262,6 +280,11 @@ export class UpstreamCall implements TryOwner {
     if (body !== null && !body.replayable()) return;
     const target = this.upstream.pick(this.tried ?? new Set([this.first!]), this.request.hashKey);
     if (target === null || target === this.first || this.tried?.has(target) === true) return;
+    // Automatic hedges come out of the retry budget: when everything is slow at once, they
+    // must not double the load on an upstream that is already struggling.
+    if (this.autoHedge > 0 && !this.upstream.budget.canRetry()) return;
+    if (!this.admission.tryAcquireRetry()) return;
+    if (this.autoHedge > 0) this.upstream.budget.onRetry();
     this.hedged = true;
     this.launch(target);
   }
@@ -362,7 +385,14 @@ export class UpstreamCall implements TryOwner {
       clearTimeout(this.hedgeTimer);
       this.hedgeTimer = null;
     }
-    for (const other of this.live) if (other !== t) other.cancel();
+    for (const other of this.live) {
+      if (other === t) continue;
+      // An automatic hedge won against a try that got no answer in twice the p99: that
+      // target is stalling (frozen, or much slower than its siblings). Outlier detection
+      // hears it as a failure, and the balancer its time so far as a latency sample.
+      if (this.autoHedge > 0 && other.status === 0 && other.started < t.started) other.stalled(this.autoHedge);
+      other.cancel();
+    }
     this.live.length = 0;
     this.live.push(t);
   }
