@@ -139,9 +139,30 @@ export function ensureBenchPeers() {
 }
 
 /**
- * Compiles the TypeScript (`tsc -p tsconfig.json`) when a file under src/ or test/, or
- * tsconfig.json, is newer than the last successful build, or when the CLI entry point
- * is missing. Throws when the compiler reports errors.
+ * The npm workspaces under packages/ that have a tsconfig.json (the service toolkit,
+ * packages/service): each is compiled by its own `tsc -p` into its own dist/, so it can
+ * be published on its own and never shares an output tree with the gateway.
+ * @returns {string[]} absolute paths of the package directories
+ */
+export function workspacePackages() {
+  const base = join(ROOT, 'packages');
+  let names = [];
+  try {
+    names = readdirSync(base, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    return [];
+  }
+  return names
+    .sort()
+    .map((name) => join(base, name))
+    .filter((dir) => existsSync(join(dir, 'tsconfig.json')));
+}
+
+/**
+ * Compiles the TypeScript (`tsc -p tsconfig.json`, then `tsc -p packages/NAME/tsconfig.json`
+ * for each workspace package) when a file under src/ or test/ (or a package's src/, test/,
+ * proof/), or a tsconfig.json, is newer than the last successful build, or when the CLI
+ * entry point is missing. Throws when the compiler reports errors.
  * @returns {boolean} whether it built
  */
 export function ensureBuilt() {
@@ -156,6 +177,10 @@ export function ensureBuilt() {
     const built = mtimeOrZero(BUILD_STAMP);
     const isSource = (name) => name.endsWith('.ts') || name.endsWith('.mts') || name.endsWith('.cts') || name.endsWith('.json');
     const candidates = [newestUnder(join(ROOT, 'src'), isSource), newestUnder(join(ROOT, 'test'), isSource), [mtimeOrZero(join(ROOT, 'tsconfig.json')), join(ROOT, 'tsconfig.json')]];
+    for (const dir of workspacePackages()) {
+      for (const sub of ['src', 'test', 'proof']) candidates.push(newestUnder(join(dir, sub), isSource));
+      candidates.push([mtimeOrZero(join(dir, 'tsconfig.json')), join(dir, 'tsconfig.json')]);
+    }
     for (const [time, path] of candidates) {
       if (time > built) {
         reason = `${relative(ROOT, path) || path} changed since the last build`;
@@ -177,6 +202,10 @@ export function ensureBuilt() {
   const startedAt = new Date();
   try {
     run(process.execPath, [tscJs, '-p', 'tsconfig.json'], 'tsc', 'tsc -p tsconfig.json');
+    for (const dir of workspacePackages()) {
+      const project = relative(ROOT, join(dir, 'tsconfig.json'));
+      run(process.execPath, [tscJs, '-p', project], 'tsc', `tsc -p ${project}`);
+    }
   } catch (error) {
     // tsc has still written the JavaScript; without a stamp the errors come back next run.
     if (process.env.BRISK_IGNORE_TYPE_ERRORS === '1' && existsSync(join(ROOT, 'dist'))) {

@@ -21,7 +21,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { delimiter, join, relative } from 'node:path';
-import { ensureReady, ROOT } from './ensure.mjs';
+import { ensureReady, ROOT, workspacePackages } from './ensure.mjs';
 
 function say(message) {
   process.stdout.write(`[brisk] ${message}\n`);
@@ -151,13 +151,20 @@ function ensureChromium() {
 }
 
 /**
- * Compiled test files under dist/src and dist/test whose TypeScript source still
- * exists: tsc never deletes outputs, so the .js of a removed test would run forever.
+ * Compiled test files under dist/src and dist/test (and each workspace package's
+ * packages/NAME/dist/src and dist/test) whose TypeScript source still exists: tsc never
+ * deletes outputs, so the .js of a removed test would run forever.
  */
 function findTestFiles() {
   const files = [];
+  for (const base of [ROOT, ...workspacePackages()]) files.push(...findTestFilesIn(base));
+  return files.sort();
+}
+
+function findTestFilesIn(base) {
+  const files = [];
   for (const top of ['src', 'test']) {
-    const stack = [join(ROOT, 'dist', top)];
+    const stack = [join(base, 'dist', top)];
     while (stack.length > 0) {
       const dir = stack.pop();
       let entries;
@@ -170,13 +177,13 @@ function findTestFiles() {
         const path = join(dir, entry.name);
         if (entry.isDirectory()) stack.push(path);
         else if (entry.name.endsWith('.test.js')) {
-          const source = join(ROOT, relative(join(ROOT, 'dist'), path)).replace(/\.js$/, '.ts');
+          const source = join(base, relative(join(base, 'dist'), path)).replace(/\.js$/, '.ts');
           if (existsSync(source)) files.push(path);
         }
       }
     }
   }
-  return files.sort();
+  return files;
 }
 
 function main() {
@@ -196,7 +203,7 @@ function main() {
       process.stderr.write(`[brisk] no test file matches ${filters.map((f) => JSON.stringify(f)).join(' or ')} (among ${all.length})\n`);
       process.exit(1);
     }
-    process.stderr.write('[brisk] no test files found under dist/src or dist/test\n');
+    process.stderr.write('[brisk] no test files found under dist/src, dist/test or packages/*/dist\n');
     process.exit(1);
   }
 
