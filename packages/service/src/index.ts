@@ -12,7 +12,7 @@ export { laterToken, type ReadToken } from './db/lsn.js';
 export { startEmbeddedPostgres, type EmbeddedOptions, type EmbeddedPostgres } from './db/embedded.js';
 export { ShardedDatabase, copySlot, evenSlotMap, fnv1a, type ShardedOptions, type SlotMap } from './db/shards.js';
 
-export { Cache, type CacheOptions, type CacheStats } from './cache/cache.js';
+export { Cache, type CacheOptions, type CacheResult, type CacheStats } from './cache/cache.js';
 
 export { SagaOrchestrator, SAGA_STATES, type OrchestratorOptions, type SagaRecord, type SagaState } from './saga/orchestrator.js';
 export { StepFailed, type SagaDefinition, type SagaStep, type StepContext } from './saga/definition.js';

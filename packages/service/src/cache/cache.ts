@@ -51,7 +51,9 @@ export interface CacheStats {
   redisUp: boolean;
 }
 
-type Result = 'hit_memory' | 'hit_redis' | 'stale' | 'miss';
+/** Where a value came from: the memory tier, Redis, a stale entry (refresh under way), or the loader. */
+export type CacheResult = 'hit_memory' | 'hit_redis' | 'stale' | 'miss';
+type Result = CacheResult;
 
 export class Cache {
   readonly name: string;
@@ -144,15 +146,20 @@ export class Cache {
    * (`undefined` is stored as `null`, which is cached too).
    */
   async get<T>(key: string, loader: () => Promise<T>, options: { ttlMs?: number } = {}): Promise<T> {
+    return (await this.lookup(key, loader, options)).value;
+  }
+
+  /** Like {@link get}, and says where the value came from (for an `X-Cache` header, tests). */
+  async lookup<T>(key: string, loader: () => Promise<T>, options: { ttlMs?: number } = {}): Promise<{ value: T; result: CacheResult }> {
     const now = Date.now();
     const local = this.#memory.get(key, now);
     if (local !== undefined) {
-      if (local.freshUntil > now) return this.#count('hit_memory', local.value as T);
+      if (local.freshUntil > now) return { value: this.#count('hit_memory', local.value as T), result: 'hit_memory' };
       this.#refreshInBackground(key, loader, options.ttlMs);
-      return this.#count('stale', local.value as T);
+      return { value: this.#count('stale', local.value as T), result: 'stale' };
     }
     const { value, result } = await this.#fetch(key, loader, options.ttlMs);
-    return this.#count(result, value);
+    return { value: this.#count(result, value), result };
   }
 
   /** Writes a value to both tiers (after a write that knows the new value). */
