@@ -4,44 +4,20 @@
  * `--json`, the measured figures as JSON; `--short` runs the shorter form CI runs (the
  * same bars, shorter phases). Exit code 1 when a bar is missed.
  */
-import { runCacheScenarios, FULL_CACHE, SHORT_CACHE } from './cache.js';
-import type { ScenarioResult } from './common.js';
-import { FULL, runPostgresScenarios, SHORT } from './failover.js';
-import { runSagaScenario } from './saga.js';
 import { postgresInstalled, POSTGRES_NOT_INSTALLED } from '../src/local/postgres.js';
 import { redisServerPath, REDIS_NOT_INSTALLED } from '../src/local/redis.js';
+import { runProof, table } from './proof.js';
 
-export async function runProof(short: boolean, progress: (line: string) => void = () => {}): Promise<ScenarioResult[]> {
-  const results: ScenarioResult[] = [];
-  progress('PostgreSQL primary + replica: read-your-writes, then failover…');
-  results.push(...(await runPostgresScenarios(short ? SHORT : FULL)));
-  progress('cache: stampede, then Redis outage…');
-  results.push(...(await runCacheScenarios(short ? SHORT_CACHE : FULL_CACHE)));
-  progress('sagas: orchestrator killed at each step…');
-  results.push(await runSagaScenario(100));
-  // The issue's order: failover, read-your-writes, stampede, Redis, sagas.
-  return results;
+const asJson = process.argv.includes('--json');
+const short = process.argv.includes('--short');
+const missing = [postgresInstalled() ? undefined : POSTGRES_NOT_INSTALLED, redisServerPath() === undefined ? REDIS_NOT_INSTALLED : undefined].filter((m) => m !== undefined);
+if (missing.length > 0) {
+  process.stderr.write(`proof:toolkit needs real servers: ${missing.join('; ')}\n`);
+  process.exit(1);
 }
-
-export function table(results: readonly ScenarioResult[]): string {
-  const lines = ['| scenario | bar | measured | result |', '|---|---|---|---|'];
-  for (const r of results) lines.push(`| ${r.scenario} | ${r.bar} | ${r.measured} | ${r.pass ? 'PASS' : 'FAIL'} |`);
-  return lines.join('\n');
-}
-
-const invokedDirectly = process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').slice(-2).join('/'));
-if (invokedDirectly) {
-  const asJson = process.argv.includes('--json');
-  const short = process.argv.includes('--short');
-  const missing = [postgresInstalled() ? undefined : POSTGRES_NOT_INSTALLED, redisServerPath() === undefined ? REDIS_NOT_INSTALLED : undefined].filter((m) => m !== undefined);
-  if (missing.length > 0) {
-    process.stderr.write(`proof:toolkit needs real servers: ${missing.join('; ')}\n`);
-    process.exit(1);
-  }
-  const started = Date.now();
-  const results = await runProof(short, (line) => process.stderr.write(`[proof] ${line}\n`));
-  const seconds = Math.round((Date.now() - started) / 1000);
-  if (asJson) process.stdout.write(`${JSON.stringify({ short, seconds, pass: results.every((r) => r.pass), results }, null, 2)}\n`);
-  else process.stdout.write(`\n${table(results)}\n\n${results.every((r) => r.pass) ? 'every bar met' : 'BARS MISSED'} (${short ? 'short form, ' : ''}${seconds} s)\n`);
-  process.exit(results.every((r) => r.pass) ? 0 : 1);
-}
+const started = Date.now();
+const results = await runProof(short, (line) => process.stderr.write(`[proof] ${line}\n`));
+const seconds = Math.round((Date.now() - started) / 1000);
+if (asJson) process.stdout.write(`${JSON.stringify({ short, seconds, pass: results.every((r) => r.pass), results }, null, 2)}\n`);
+else process.stdout.write(`\n${table(results)}\n\n${results.every((r) => r.pass) ? 'every bar met' : 'BARS MISSED'} (${short ? 'short form, ' : ''}${seconds} s)\n`);
+process.exit(results.every((r) => r.pass) ? 0 : 1);

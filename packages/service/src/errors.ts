@@ -11,7 +11,7 @@ export const SERVICE_ERROR_CODES = {
   BRISK_SVC_DB_NO_PRIMARY: {
     status: 503,
     retryable: true,
-    description: 'No PostgreSQL host answers as a primary (`pg_is_in_recovery()` is true on every reachable host, or none is reachable): a failover is under way or the cluster is down. Idempotent work is retried until its deadline; other writes fail at once with this code.',
+    description: 'No PostgreSQL host answers as a primary (`pg_is_in_recovery()` is true on every reachable host, or none is reachable): a failover is under way or the cluster is down. A write waits for a new primary until its deadline (nothing was sent yet, so this is safe even for work that is not idempotent), then fails with this code.',
   },
   BRISK_SVC_DB_UNAVAILABLE: {
     status: 503,

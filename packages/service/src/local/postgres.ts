@@ -12,7 +12,7 @@
  * await cluster.replicas[0].promote();   // pg_ctl promote
  * await cluster.stop();
  */
-import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, appendFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { alive, asPostgres, isRoot, killOnExit, postgresAccount, postgresBinDir, run, signal } from './processes.js';
@@ -38,6 +38,12 @@ export interface LocalPostgresNode {
   promote(): Promise<void>;
   /** Appends settings to postgresql.conf and reloads (`recovery_min_apply_delay`, …). */
   configure(settings: Record<string, string>): Promise<void>;
+  /**
+   * Turns this (cleanly stopped or running) former primary into a streaming replica of
+   * `primary`: stops it, adds `standby.signal` and `primary_conninfo`, starts it (a
+   * switchover's second half; after a crash the old primary would need pg_rewind).
+   */
+  follow(primary: LocalPostgresNode): Promise<void>;
 }
 
 export interface LocalPostgresCluster {
@@ -177,6 +183,17 @@ class Node implements LocalPostgresNode {
   async configure(settings: Record<string, string>): Promise<void> {
     appendFileSync(join(this.dataDir, 'postgresql.conf'), Object.entries(settings).map(([k, v]) => `${k} = ${v}\n`).join(''));
     await this.#pgCtl(['reload']);
+  }
+
+  async follow(primary: LocalPostgresNode): Promise<void> {
+    await this.stop();
+    const signalFile = join(this.dataDir, 'standby.signal');
+    writeFileSync(signalFile, '');
+    const account = isRoot ? postgresAccount() : undefined;
+    if (account !== undefined) chownSync(signalFile, account.uid, account.gid);
+    appendFileSync(join(this.dataDir, 'postgresql.auto.conf'), `primary_conninfo = 'host=127.0.0.1 port=${primary.port} user=postgres application_name=walreceiver'\n`);
+    this.commandLine = [];
+    await this.start();
   }
 
   /** SIGQUIT to the postmaster (immediate shutdown), synchronous: for process exit. */
