@@ -1,0 +1,221 @@
+/**
+ * The service bootstrap and idempotent POSTs against real PostgreSQL (and Redis for
+ * self-registration): health and readiness, the request contract carried onward,
+ * deadlines, graceful shutdown, error codes, and a client's retries never making a
+ * second order.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { pino } from 'pino';
+import { Database } from '../src/db/database.js';
+import { ServiceError } from '../src/errors.js';
+import { IdempotencyStore, idempotent, idempotentTransaction } from '../src/idempotency/idempotency.js';
+import { startLocalPostgres, postgresInstalled, POSTGRES_NOT_INSTALLED, type LocalPostgresCluster } from '../src/local/postgres.js';
+import { startLocalRedis, redisServerPath, REDIS_NOT_INSTALLED } from '../src/local/redis.js';
+import { createService, json, type Service } from '../src/service/service.js';
+import { REGISTRY_PREFIX } from '../src/service/registration.js';
+import { Redis } from 'ioredis';
+
+const silent = pino({ level: 'silent' });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('service bootstrap', () => {
+  test('health, readiness with dependencies, metrics, 404/405 with codes and the error body', async () => {
+    let dbUp = true;
+    const service = createService({ name: 'probe', logger: silent, handleSignals: false })
+      .route('GET', '/hello/:name', async (ctx) => ({ hello: ctx.params['name'] }))
+      .dependsOn('db', { check: async () => ({ ok: dbUp, detail: dbUp ? 'primary 127.0.0.1:1' : 'no primary' }) });
+    await service.start();
+    try {
+      assert.deepEqual(await (await fetch(`${service.url}/hello/ann`)).json(), { hello: 'ann' });
+      assert.equal((await fetch(`${service.url}/healthz`)).status, 200);
+      assert.equal((await fetch(`${service.url}/readyz`)).status, 200);
+      dbUp = false;
+      const notReady = await fetch(`${service.url}/readyz`);
+      const body = (await notReady.json()) as { error: { code: string; message: string }; checks: Record<string, { ok: boolean }> };
+      assert.equal(notReady.status, 503);
+      assert.equal(body.error.code, 'BRISK_SVC_NOT_READY');
+      assert.match(body.error.message, /db: no primary/);
+      const missing = await fetch(`${service.url}/nope`, { headers: { 'x-request-id': 'req-7' } });
+      assert.equal(missing.status, 404);
+      const { error } = (await missing.json()) as { error: { code: string; message: string; requestId: string; traceId: string } };
+      assert.deepEqual({ ...error, traceId: undefined }, { code: 'BRISK_SVC_NOT_FOUND', message: 'no route for GET /nope', requestId: 'req-7', traceId: undefined });
+      assert.match(error.traceId, /^[0-9a-f]{32}$/);
+      const wrongMethod = await fetch(`${service.url}/hello/ann`, { method: 'DELETE' });
+      assert.equal(wrongMethod.status, 405);
+      assert.equal(wrongMethod.headers.get('allow'), 'GET');
+      const metrics = await (await fetch(`${service.url}/metrics`)).text();
+      assert.match(metrics, /brisk_svc_http_requests_total\{route="\/hello\/:name",method="GET",status="200"\} 1/);
+    } finally {
+      await service.stop();
+    }
+  });
+
+  test('the deadline, request id and trace context reach the database and the next service', async () => {
+    let seen: Record<string, string | undefined> = {};
+    const downstream = createService({ name: 'down', logger: silent, handleSignals: false }).route('GET', '/echo', async (ctx) => {
+      seen = { deadline: ctx.req.headers['x-brisk-timeout-ms'] as string, requestId: ctx.requestId, traceparent: ctx.req.headers['traceparent'] as string };
+      return { ok: true };
+    });
+    await downstream.start();
+    const upstream = createService({ name: 'up', logger: silent, handleSignals: false })
+      .route('GET', '/call', async (ctx) => (await ctx.fetch(`${downstream.url}/echo`)).json())
+      .route('GET', '/slow', async () => {
+        await sleep(1000);
+        return { late: true };
+      });
+    await upstream.start();
+    try {
+      const res = await fetch(`${upstream.url}/call`, { headers: { 'x-brisk-timeout-ms': '800', 'x-request-id': 'abc', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' } });
+      assert.equal(res.status, 200);
+      assert.equal(seen['requestId'], 'abc');
+      const left = Number(seen['deadline']);
+      assert.ok(left > 500 && left < 800, `the next service got ${left} ms of the 800`);
+      assert.match(seen['traceparent'] ?? '', /^00-0af7651916cd43dd8448eb211c80319c-(?!b7ad6b7169203331)[0-9a-f]{16}-01$/);
+      const started = Date.now();
+      const slow = await fetch(`${upstream.url}/slow`, { headers: { 'x-brisk-timeout-ms': '150' } });
+      assert.equal(slow.status, 504);
+      assert.equal(((await slow.json()) as { error: { code: string } }).error.code, 'BRISK_SVC_DEADLINE_EXCEEDED');
+      assert.ok(Date.now() - started < 900, 'answered at the deadline, not when the handler finished');
+    } finally {
+      await upstream.stop();
+      await downstream.stop();
+    }
+  });
+
+  test('graceful shutdown: not ready at once, in-flight requests finish, new ones are refused, dependencies close last', async () => {
+    const order: string[] = [];
+    const service = createService({ name: 'drain', logger: silent, handleSignals: false, drainDelayMs: 100 })
+      .route('GET', '/work', async () => {
+        await sleep(300);
+        order.push('request done');
+        return { done: true };
+      })
+      .dependsOn('db', { close: async () => void order.push('db closed') })
+      .dependsOn('cache', { close: async () => void order.push('cache closed') });
+    await service.start();
+    const url = service.url;
+    const inFlight = fetch(`${url}/work`);
+    await sleep(50);
+    const stopping = service.stop();
+    const ready = await fetch(`${url}/readyz`, { headers: { connection: 'close' } });
+    assert.equal(ready.status, 503, 'readiness fails while draining');
+    const late = await fetch(`${url}/work`, { headers: { connection: 'close' } });
+    assert.equal(late.status, 503);
+    assert.equal(((await late.json()) as { error: { code: string } }).error.code, 'BRISK_SVC_SHUTTING_DOWN');
+    assert.equal((await inFlight).status, 200);
+    await stopping;
+    assert.deepEqual(order, ['request done', 'cache closed', 'db closed']);
+    await assert.rejects(fetch(`${url}/healthz`), 'the listener is closed');
+  });
+
+  test('registers itself in the Redis registry with a TTL and leaves it at shutdown', { skip: redisServerPath() === undefined ? REDIS_NOT_INSTALLED : false }, async () => {
+    const redis = await startLocalRedis();
+    const client = new Redis(redis.url);
+    try {
+      const events: string[] = [];
+      const sub = new Redis(redis.url);
+      await sub.subscribe('brisk:registry:events');
+      sub.on('message', (_c: string, m: string) => events.push((JSON.parse(m) as { event: string }).event));
+      const service = createService({ name: 'orders', logger: silent, handleSignals: false, registration: { redis: redis.url, ttlMs: 2000, meta: { zone: 'a' } } });
+      await service.start();
+      const keys = await client.keys(`${REGISTRY_PREFIX}orders:*`);
+      assert.equal(keys.length, 1);
+      const record = JSON.parse((await client.get(keys[0]!))!) as { url: string; meta: Record<string, string> };
+      assert.equal(record.url, service.url);
+      assert.deepEqual(record.meta, { zone: 'a' });
+      const ttl = await client.pttl(keys[0]!);
+      assert.ok(ttl > 0 && ttl <= 2000, `ttl ${ttl}`);
+      await service.stop();
+      assert.equal(await client.exists(keys[0]!), 0);
+      await sleep(100);
+      assert.deepEqual(events, ['up', 'down']);
+      sub.disconnect();
+    } finally {
+      client.disconnect();
+      await redis.stop();
+    }
+  });
+});
+
+describe('idempotent POSTs', { skip: postgresInstalled() ? false : POSTGRES_NOT_INSTALLED }, () => {
+  let cluster: LocalPostgresCluster;
+  let db: Database;
+  let service: Service;
+  let store: IdempotencyStore;
+  let sideEffects = 0;
+  before(async () => {
+    cluster = await startLocalPostgres();
+    db = await Database.connect({ url: cluster.url, logger: silent });
+    store = new IdempotencyStore(db, { lockMs: 500 });
+    await store.init();
+    await db.write('create table orders (id serial primary key, item text not null)');
+    service = createService({ name: 'orders', logger: silent, handleSignals: false })
+      .route(
+        'POST',
+        '/orders',
+        idempotentTransaction(store, async (ctx, tx) => {
+          const { item } = await ctx.body<{ item: string }>();
+          if (item === 'bad') throw new ServiceError('BRISK_SVC_BAD_REQUEST', 'no such item');
+          const { rows } = await tx.query<{ id: number }>('insert into orders (item) select $1 from pg_sleep(0.05) returning id', [item]);
+          return json(201, { id: rows[0]!.id, item });
+        }, { required: true }),
+      )
+      .route(
+        'POST',
+        '/payments',
+        idempotent(store, async (ctx) => {
+          sideEffects++;
+          await sleep(100);
+          const { fail } = await ctx.body<{ fail?: boolean }>();
+          if (fail) return json(502, { error: 'provider down' });
+          return json(201, { paid: true, key: ctx.idempotencyKey });
+        }),
+      );
+    await service.start();
+  });
+  after(async () => {
+    await service?.stop();
+    await db?.close();
+    await cluster?.stop();
+  });
+
+  const post = (path: string, key: string | undefined, body: unknown) =>
+    fetch(`${service.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(key === undefined ? {} : { 'idempotency-key': key }) }, body: JSON.stringify(body) });
+
+  test('20 concurrent retries of one order make one order, and all get its answer', async () => {
+    const answers = await Promise.all(Array.from({ length: 20 }, () => post('/orders', 'order-1', { item: 'book' })));
+    const bodies = await Promise.all(answers.map((a) => a.json() as Promise<{ id: number }>));
+    assert.ok(answers.every((a) => a.status === 201), JSON.stringify(answers.map((a) => a.status)));
+    assert.equal(new Set(bodies.map((b) => b.id)).size, 1);
+    assert.equal(answers.filter((a) => a.headers.get('idempotent-replayed') === 'true').length, 19);
+    const { rows } = await db.read<{ n: number }>('select count(*)::int as n from orders', [], { primary: true });
+    assert.equal(rows[0]!.n, 1);
+  });
+
+  test('a key reused for another body is refused; a missing or malformed key is a 400', async () => {
+    const reused = await post('/orders', 'order-1', { item: 'pen' });
+    assert.equal(reused.status, 422);
+    assert.equal(((await reused.json()) as { error: { code: string } }).error.code, 'BRISK_SVC_IDEMPOTENCY_KEY_REUSED');
+    assert.equal(((await (await post('/orders', undefined, { item: 'pen' })).json()) as { error: { code: string } }).error.code, 'BRISK_SVC_IDEMPOTENCY_KEY_REQUIRED');
+    assert.equal(((await (await post('/orders', 'x'.repeat(300), { item: 'pen' })).json()) as { error: { code: string } }).error.code, 'BRISK_SVC_IDEMPOTENCY_KEY_INVALID');
+    assert.equal((await post('/orders', 'order-bad', { item: 'bad' })).status, 400);
+  });
+
+  test('claim mode: a concurrent retry gets 409, a later one the stored answer; 5xx answers are not stored', async () => {
+    const first = post('/payments', 'pay-1', { amount: 5 });
+    await sleep(30);
+    const concurrent = await post('/payments', 'pay-1', { amount: 5 });
+    assert.equal(concurrent.status, 409);
+    assert.equal(((await concurrent.json()) as { error: { code: string } }).error.code, 'BRISK_SVC_IDEMPOTENCY_IN_PROGRESS');
+    assert.equal((await first).status, 201);
+    const replay = await post('/payments', 'pay-1', { amount: 5 });
+    assert.equal(replay.status, 201);
+    assert.equal(replay.headers.get('idempotent-replayed'), 'true');
+    assert.equal(sideEffects, 1);
+    assert.equal((await post('/payments', 'pay-2', { fail: true })).status, 502);
+    assert.equal((await post('/payments', 'pay-2', { fail: true })).status, 502);
+    assert.equal(sideEffects, 3, 'a 5xx is not stored: the retry ran again');
+    assert.equal(await store.purgeExpired(), 0);
+  });
+});
