@@ -64,7 +64,9 @@ interface Metrics {
   primaryChanges: ReturnType<typeof counter<'db'>>;
 }
 
+/** Errors a checked-out client reported, and the listener that caught them. */
 const clientErrors = new WeakMap<pg.PoolClient, Error[]>();
+const clientListeners = new WeakMap<pg.PoolClient, (error: Error) => void>();
 const checkedPrimary = new WeakSet<pg.PoolClient>();
 const statementTimeouts = new WeakMap<pg.PoolClient, number>();
 
@@ -250,9 +252,9 @@ export class Database {
       const remaining = deadline - Date.now();
       const host = await this.#choose(target, remaining);
       if (host === undefined) {
-        const error = target.kind === 'primary' || this.cluster.primary === undefined ? this.#noHostError(target) : undefined;
-        if (error === undefined || Date.now() >= deadline) throw error ?? this.#noHostError(target);
-        // Writes wait for the probe loop to find a primary; reads for a host to come back.
+        if (Date.now() >= deadline) throw this.#noHostError(target);
+        // Nothing was sent: waiting is safe for any work. Writes wait for the probe loop to
+        // find a primary, reads for a host to come back or catch up.
         this.#metrics.retries.inc({ db: this.name, reason: target.kind === 'primary' ? 'no-primary' : 'no-host' });
         await this.cluster.waitForPrimary(Math.min(backoff(attempt), deadline - Date.now()));
         continue;
@@ -336,10 +338,12 @@ export class Database {
     const client = await host.pool.connect();
     const errors: Error[] = [];
     clientErrors.set(client, errors);
-    client.on('error', (error: Error) => {
+    const listener = (error: Error) => {
       errors.push(error);
       host.lastError = error.message;
-    });
+    };
+    clientListeners.set(client, listener);
+    client.on('error', listener);
     try {
       if (target.kind === 'primary' && !checkedPrimary.has(client)) {
         const { rows } = await client.query<{ r: boolean }>('select pg_is_in_recovery() as r');
@@ -386,7 +390,9 @@ async function readToken(client: pg.PoolClient): Promise<ReadToken> {
 
 function release(client: pg.PoolClient, error: Error | undefined): void {
   clientErrors.delete(client);
-  client.removeAllListeners('error');
+  const listener = clientListeners.get(client);
+  if (listener !== undefined) client.removeListener('error', listener);
+  clientListeners.delete(client);
   client.release(error);
 }
 

@@ -241,7 +241,7 @@ export class Service {
       if (res.destroyed) return; // the client went away: nobody to answer
       const e = error instanceof ServiceError ? error : new ServiceError('BRISK_SVC_INTERNAL', 'internal error', { cause: error });
       if (e.code === 'BRISK_SVC_INTERNAL') log.error({ err: error instanceof Error ? { message: error.message, stack: error.stack } : String(error) }, 'handler failed');
-      send(e.status, JSON.parse(errorBodyText(e.code, e.message, requestId, trace.traceId)), e.retryable && e.status === 503 ? { 'retry-after': '1' } : {});
+      send(e.status, JSON.parse(errorBodyText(e.code, e.message, requestId, trace.traceId)), e.retryable && (e.status === 503 || e.status === 409) ? { 'retry-after': '1' } : {});
     };
 
     // Built-in endpoints answer even while draining (readiness must say so).
