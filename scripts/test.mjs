@@ -210,8 +210,12 @@ function main() {
   // A hung test must not hold CI until its global limit; a whole file may take a while.
   const timeout = process.env.BRISK_TEST_FILE_TIMEOUT_MS ?? '300000';
   const concurrency = process.env.BRISK_TEST_CONCURRENCY ?? '2';
-  const nodeArgs = ['--test', '--test-reporter=spec', `--test-concurrency=${concurrency}`, `--test-timeout=${timeout}`, ...nodeOptions, ...files];
-  say(`running ${files.length} test file${files.length === 1 ? '' : 's'}${filters.length > 0 ? ` matching ${filters.join(', ')}` : ''}`);
+  // `*.solo.test.js` files load the machine on purpose (the service toolkit's proof: a
+  // PostgreSQL failover under 1,000 requests/s). They run after the others, one at a
+  // time, so neither they nor the timing-sensitive tests beside them measure each other.
+  const solo = files.filter((f) => f.endsWith('.solo.test.js'));
+  const shared = files.filter((f) => !f.endsWith('.solo.test.js'));
+  say(`running ${files.length} test file${files.length === 1 ? '' : 's'}${filters.length > 0 ? ` matching ${filters.join(', ')}` : ''}${solo.length > 0 && shared.length > 0 ? ` (${solo.length} of them alone, at the end)` : ''}`);
 
   const env = { ...process.env, BRISK_TEST: '1' };
   // Tell the helpers what was found here so they need not search again.
@@ -220,19 +224,54 @@ function main() {
   if (chromium) env.BRISK_CHROMIUM = chromium;
   if (services.promtool) env.BRISK_PROMTOOL = services.promtool;
 
-  const child = spawn(process.execPath, nodeArgs, { cwd: ROOT, stdio: 'inherit', env });
+  const runs = [
+    [shared, concurrency],
+    [solo, '1'],
+  ].filter(([list]) => list.length > 0);
+  const totals = { pass: 0, fail: 0, skipped: 0 };
+  let failed = false;
+  let current;
   const forward = (signal) => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    if (current !== undefined && current.exitCode === null && current.signalCode === null) current.kill(signal);
   };
   process.on('SIGINT', forward);
   process.on('SIGTERM', forward);
-  child.on('exit', (code, signal) => {
-    if (signal) {
-      process.stderr.write(`[brisk] the test runner was stopped by ${signal}\n`);
-      process.exit(1);
+
+  const runNext = (index) => {
+    if (index >= runs.length) {
+      // One closing line for the whole run when it took two runners.
+      if (runs.length > 1) process.stdout.write(`\ntests: ${totals.pass} passed, ${totals.fail} failed, ${totals.skipped} skipped\n`);
+      process.exit(failed ? 1 : 0);
     }
-    process.exit(code ?? 1);
-  });
+    const [list, fileConcurrency] = runs[index];
+    const nodeArgs = ['--test', '--test-reporter=spec', `--test-concurrency=${fileConcurrency}`, `--test-timeout=${timeout}`, ...nodeOptions, ...list];
+    const child = spawn(process.execPath, nodeArgs, { cwd: ROOT, stdio: ['inherit', 'pipe', 'inherit'], env });
+    current = child;
+    const failsBefore = totals.fail;
+    let pending = '';
+    child.stdout.on('data', (chunk) => {
+      process.stdout.write(chunk);
+      const lines = (pending + chunk.toString('utf8')).split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        const m = /^\S+ (pass|fail|skipped) (\d+)\s*$/.exec(line.replace(/\x1b\[[0-9;]*m/g, ''));
+        if (m) totals[m[1]] += Number(m[2]);
+      }
+    });
+    child.on('exit', (code, signal) => {
+      if (signal) {
+        process.stderr.write(`[brisk] the test runner was stopped by ${signal}\n`);
+        process.exit(1);
+      }
+      if (code !== 0) {
+        failed = true;
+        // A file that failed outside its tests (a crash, an unsettled promise) counts too.
+        if (totals.fail === failsBefore) totals.fail++;
+      }
+      runNext(index + 1);
+    });
+  };
+  runNext(0);
 }
 
 main();

@@ -57,6 +57,9 @@ export async function startLocalRedis(): Promise<LocalRedis> {
     const current = child;
     if (current === undefined || current.exitCode !== null || current.signalCode !== null) return;
     const exited = new Promise((r) => current.once('exit', r));
+    // The child is unref'd so a forgotten server never holds a process open; while its exit
+    // is awaited it must be ref'd, or a process with nothing else to do ends before it.
+    current.ref();
     current.kill('SIGKILL');
     await exited;
   };

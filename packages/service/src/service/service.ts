@@ -102,7 +102,8 @@ export class Service {
     this.name = options.name;
     this.log = options.logger ?? defaultLogger(options.name);
     this.registry = options.registry ?? new Registry();
-    collectDefaultMetrics({ register: this.registry, prefix: 'brisk_svc_' });
+    // Once per registry: two services sharing one would otherwise register them twice (and throw).
+    if (this.registry.getSingleMetric('brisk_svc_process_cpu_user_seconds_total') === undefined) collectDefaultMetrics({ register: this.registry, prefix: 'brisk_svc_' });
     this.#requests = counter(this.registry, { name: 'brisk_svc_http_requests_total', help: 'Requests by route pattern, method and status', labelNames: ['route', 'method', 'status'] });
     this.#duration = histogram(this.registry, { name: 'brisk_svc_http_request_duration_seconds', help: 'Request time by route pattern', labelNames: ['route'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
     this.#server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => void this.#handle(req, res));

@@ -1,5 +1,6 @@
 /**
- * The short form of `npm run proof:toolkit`, run by `npm test`: the same scenarios and
+ * The short form of `npm run proof:toolkit`, run by `npm test` (alone, after the other test
+ * files: `.solo.test` in its name): the same scenarios and
  * bars against real PostgreSQL (primary + synchronous streaming replica) and real Redis,
  * with shorter phases — load for 1.5 s before the kill and 3 s after the promotion
  * instead of 3 s and 6 s; 150 read-your-writes pairs instead of 500; Redis down 3 s
