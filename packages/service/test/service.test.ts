@@ -22,8 +22,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe('service bootstrap', () => {
   test('health, readiness with dependencies, metrics, 404/405 with codes and the error body', async () => {
     let dbUp = true;
-    const service = createService({ name: 'probe', logger: silent, handleSignals: false })
+    const service = createService({ name: 'probe', logger: silent, handleSignals: false, maxBodyBytes: 1000 })
       .route('GET', '/hello/:name', async (ctx) => ({ hello: ctx.params['name'] }))
+      .route('POST', '/echo', async (ctx) => ctx.body())
       .dependsOn('db', { check: async () => ({ ok: dbUp, detail: dbUp ? 'primary 127.0.0.1:1' : 'no primary' }) });
     await service.start();
     try {
@@ -41,6 +42,11 @@ describe('service bootstrap', () => {
       const { error } = (await missing.json()) as { error: { code: string; message: string; requestId: string; traceId: string } };
       assert.deepEqual({ ...error, traceId: undefined }, { code: 'BRISK_SVC_NOT_FOUND', message: 'no route for GET /nope', requestId: 'req-7', traceId: undefined });
       assert.match(error.traceId, /^[0-9a-f]{32}$/);
+      const tooLarge = await fetch(`${service.url}/echo`, { method: 'POST', body: 'x'.repeat(3000) });
+      assert.equal(tooLarge.status, 400);
+      assert.match(((await tooLarge.json()) as { error: { code: string; message: string } }).error.message, /larger than 1000 bytes/);
+      const notJson = await fetch(`${service.url}/echo`, { method: 'POST', body: '{nope' });
+      assert.equal(((await notJson.json()) as { error: { code: string } }).error.code, 'BRISK_SVC_BAD_REQUEST');
       const wrongMethod = await fetch(`${service.url}/hello/ann`, { method: 'DELETE' });
       assert.equal(wrongMethod.status, 405);
       assert.equal(wrongMethod.headers.get('allow'), 'GET');

@@ -232,7 +232,9 @@ export class Service {
         return;
       }
       const text = typeof body === 'string' && headers['content-type'] !== undefined ? body : JSON.stringify(body ?? null);
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), [REQUEST_ID_HEADER]: requestId, ...(this.#draining ? { connection: 'close' } : {}), ...headers });
+      // Draining, or a body left unread (too large, or ignored by the handler): close after answering.
+      const close = this.#draining || !req.complete;
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), [REQUEST_ID_HEADER]: requestId, ...(close ? { connection: 'close' } : {}), ...headers });
       res.end(method === 'HEAD' ? undefined : text);
       this.#requests.inc({ route, method, status: String(status) });
       this.#duration.observe({ route }, (performance.now() - started) / 1000);
@@ -334,7 +336,9 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
       size += chunk.length;
       if (size > max) {
         reject(new ServiceError('BRISK_SVC_BAD_REQUEST', `the request body is larger than ${max} bytes`));
-        req.destroy();
+        // Stop reading; the answer goes out with `Connection: close`.
+        req.removeAllListeners('data');
+        req.pause();
         return;
       }
       chunks.push(chunk);
