@@ -124,7 +124,8 @@ export class Database {
     const resolved = resolveOptions(options);
     const log = options.logger?.child({ db: resolved.name }) ?? defaultLogger(`db:${resolved.name}`);
     const registry = options.registry ?? new Registry();
-    const url = options.url ?? (options.hosts === undefined && options.embedded === undefined ? process.env['DATABASE_URL'] : undefined);
+    // An empty DATABASE_URL (a blank line in an .env file) means "none": the embedded default.
+    const url = (options.url ?? (options.hosts === undefined && options.embedded === undefined ? process.env['DATABASE_URL'] : undefined)) || undefined;
     let embedded: EmbeddedPostgres | undefined;
     let addresses: HostAddress[];
     let user = options.user;
@@ -137,7 +138,7 @@ export class Database {
       user = 'postgres';
       database = 'postgres';
       log.info({ url: embedded.url }, 'database: embedded PostgreSQL (PGlite) started; no replicas, lag or failover');
-    } else if (url !== undefined && url !== '') {
+    } else if (url !== undefined) {
       const parsed = parseDatabaseUrl(url);
       addresses = parsed.hosts;
       user ??= parsed.user;
