@@ -43,14 +43,14 @@ describe('cache-aside, memory only', () => {
     let slowLoads = 0;
     const slow = async () => {
       slowLoads++;
-      await sleep(50);
+      await sleep(400);
       return ++version;
     };
     const started = Date.now();
     const [a, b] = await Promise.all([cache.lookup('k', slow), cache.lookup('k', slow)]);
-    assert.ok(Date.now() - started < 40, 'served without waiting for the refresh');
+    assert.ok(Date.now() - started < 300, 'served without waiting for the refresh');
     assert.deepEqual([a.value, a.result, b.result], [1, 'stale', 'stale']);
-    await sleep(80);
+    await sleep(500);
     assert.equal(slowLoads, 1);
     assert.equal(await cache.get('k', slow), 2);
     await sleep(70);
@@ -119,10 +119,10 @@ describe('cache-aside with Redis', { skip: redisServerPath() === undefined ? RED
       assert.equal(await b.get('k', async () => 'unused'), 'old');
       await redis.kill();
       await until('the outage to be noticed', () => !a.stats().redisUp);
-      const started = Date.now();
+      const errorsBefore = a.stats().redisErrors;
       assert.equal(await a.get('k', async () => 'unused'), 'old', 'memory tier still serves');
       assert.equal(await a.get('other', async () => 'loaded'), 'loaded', 'a miss goes to the loader');
-      assert.ok(Date.now() - started < 100, 'no waiting on the dead Redis');
+      assert.equal(a.stats().redisErrors, errorsBefore, 'no command sent to the dead Redis (nothing to wait for)');
       await a.invalidate('k');
       await redis.start();
       await until('reconnected', () => a.stats().redisUp && b.stats().redisUp, 10_000);
