@@ -115,6 +115,19 @@ describe('service bootstrap', () => {
     await assert.rejects(fetch(`${url}/healthz`), 'the listener is closed');
   });
 
+  test('an unreachable registry is logged, and the service serves anyway', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    const service = createService({ name: 'lonely', logger, handleSignals: false, registration: { redis: 'redis://127.0.0.1:1', ttlMs: 1000 } }).route('GET', '/ok', async () => ({ ok: true }));
+    await service.start();
+    try {
+      assert.equal((await fetch(`${service.url}/ok`)).status, 200);
+      assert.ok(lines.some((l) => l.includes('BRISK_SVC_REGISTRY_UNAVAILABLE')), lines.join(''));
+    } finally {
+      await service.stop();
+    }
+  });
+
   test('registers itself in the Redis registry with a TTL and leaves it at shutdown', { skip: redisServerPath() === undefined ? REDIS_NOT_INSTALLED : false }, async () => {
     const redis = await startLocalRedis();
     const client = new Redis(redis.url);
