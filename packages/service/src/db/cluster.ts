@@ -17,7 +17,7 @@
  * interval, which errs on the side of freshness).
  */
 import type { Logger } from '../observability.js';
-import { Host, type HostRole } from './host.js';
+import { Host, type HostRole, type ProbeResult } from './host.js';
 
 export interface ClusterOptions {
   probeIntervalMs: number;
@@ -120,7 +120,7 @@ export class Cluster {
     const results = await Promise.all(
       this.hosts.map(async (host) => {
         try {
-          const probe = await host.probe(this.#options.probeTimeoutMs);
+          const probe = await this.#probeHost(host);
           if (host.failures > 0) this.#log.info({ host: host.address, inRecovery: probe.inRecovery }, 'database host: reachable again');
           host.failures = 0;
           host.lastProbe = probe;
@@ -155,6 +155,20 @@ export class Cluster {
     if (primary !== this.#primary) this.#setPrimary(primary);
     for (const host of this.hosts) host.lagMs = this.#lagOf(host);
     this.onProbed();
+  }
+
+  /**
+   * Probes a host; a reachable host whose probe connection was just cut (the server
+   * terminated idle sessions, a proxy dropped it) gets one more try on a fresh connection
+   * before it counts as down, so the primary does not flap on a single broken socket.
+   */
+  async #probeHost(host: Host): Promise<ProbeResult> {
+    try {
+      return await host.probe(this.#options.probeTimeoutMs);
+    } catch (error) {
+      if (host.failures > 0) throw error;
+      return host.probe(this.#options.probeTimeoutMs);
+    }
   }
 
   #setPrimary(primary: Host | undefined): void {
