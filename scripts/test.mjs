@@ -2,7 +2,9 @@
 /**
  * `npm test`: install and build if needed, make sure the services the integration tests
  * use (redis-server, PostgreSQL, promtool from the `prometheus` package) are installed,
- * then run every compiled test file with Node's test runner.
+ * then run every compiled test file with Node's test runner: the gateway's (dist/src,
+ * dist/test) and each workspace package's (packages/NAME/dist/src, dist/test). Files
+ * named `*.solo.test.js` run last, one at a time (they load the machine on purpose).
  *
  *   npm test                        # everything
  *   npm test -- router config       # only files whose path contains "router" or "config"
