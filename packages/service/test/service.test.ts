@@ -15,8 +15,20 @@ import { startLocalRedis, redisServerPath, REDIS_NOT_INSTALLED } from '../src/lo
 import { createService, json, type Service } from '../src/service/service.js';
 import { REGISTRY_PREFIX } from '../src/service/registration.js';
 import { Redis } from 'ioredis';
+import { connect } from 'node:net';
 
 const silent = pino({ level: 'silent' });
+
+/** Sends raw bytes and returns the whole answer (for requests fetch would refuse to send). */
+function rawRequest(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port }, () => socket.write(text));
+    let answer = '';
+    socket.on('data', (c: Buffer) => (answer += c.toString('latin1')));
+    socket.on('end', () => resolve(answer));
+    socket.on('error', reject);
+  });
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('service bootstrap', () => {
@@ -47,6 +59,8 @@ describe('service bootstrap', () => {
       assert.match(((await tooLarge.json()) as { error: { code: string; message: string } }).error.message, /larger than 1000 bytes/);
       const notJson = await fetch(`${service.url}/echo`, { method: 'POST', body: '{nope' });
       assert.equal(((await notJson.json()) as { error: { code: string } }).error.code, 'BRISK_SVC_BAD_REQUEST');
+      const weird = await rawRequest(service.port, 'GET //[ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      assert.match(weird, /^HTTP\/1\.1 400 /, 'a request target no URL parser takes is a 400, not a crash');
       const wrongMethod = await fetch(`${service.url}/hello/ann`, { method: 'DELETE' });
       assert.equal(wrongMethod.status, 405);
       assert.equal(wrongMethod.headers.get('allow'), 'GET');

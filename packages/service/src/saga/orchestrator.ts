@@ -14,6 +14,7 @@
  */
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
+import { runWithContext, traceFromHeaders, type RequestContext } from '../context.js';
 import type { Database, Tx } from '../db/database.js';
 import { isServiceError, ServiceError } from '../errors.js';
 import { counter, defaultLogger, gauge, Registry, sleep, type Logger } from '../observability.js';
@@ -57,6 +58,9 @@ export interface OrchestratorOptions {
 
 const ROW = 'id, definition, state, step, step_status, attempts, input, results, error';
 
+/** A scrape waits at most a second for the counts (not the database's retry budget). */
+const SCRAPE_CONTEXT = (): RequestContext => ({ requestId: 'metrics-scrape', deadline: Date.now() + 1000, trace: traceFromHeaders(undefined, undefined), signal: new AbortController().signal });
+
 export class SagaOrchestrator {
   readonly owner: string;
   readonly #db: Database;
@@ -93,7 +97,12 @@ export class SagaOrchestrator {
         help: 'Sagas by definition and state (read from the sagas table at each scrape)',
         labelNames: ['saga', 'state'],
         async collect() {
-          const { rows } = await db.read<{ definition: string; state: string; n: number }>(`select definition, state, count(*)::int as n from ${schema}.sagas group by 1, 2`, [], { primary: true });
+          // A scrape during a database outage keeps the last counts rather than failing /metrics.
+          const rows = await runWithContext(SCRAPE_CONTEXT(), () => db.read<{ definition: string; state: string; n: number }>(`select definition, state, count(*)::int as n from ${schema}.sagas group by 1, 2`, [], { primary: true })).then(
+            (r) => r.rows,
+            () => undefined,
+          );
+          if (rows === undefined) return;
           this.reset();
           for (const row of rows) this.set({ saga: row.definition, state: row.state }, row.n);
         },

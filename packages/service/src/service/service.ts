@@ -106,7 +106,20 @@ export class Service {
     if (this.registry.getSingleMetric('brisk_svc_process_cpu_user_seconds_total') === undefined) collectDefaultMetrics({ register: this.registry, prefix: 'brisk_svc_' });
     this.#requests = counter(this.registry, { name: 'brisk_svc_http_requests_total', help: 'Requests by route pattern, method and status', labelNames: ['route', 'method', 'status'] });
     this.#duration = histogram(this.registry, { name: 'brisk_svc_http_request_duration_seconds', help: 'Request time by route pattern', labelNames: ['route'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
-    this.#server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => void this.#handle(req, res));
+    this.#server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+      // Nothing a client sends may crash the process: whatever escapes the handling below
+      // (a request target no URL parser takes, a metrics collector that throws) is a 400/500.
+      this.#handle(req, res).catch((error: unknown) => {
+        const bad = error instanceof TypeError && /Invalid URL/i.test(error.message);
+        if (!bad) this.log.error({ err: error instanceof Error ? error.message : String(error) }, 'service: request handling failed');
+        if (!res.headersSent && !res.destroyed) {
+          const code = bad ? 'BRISK_SVC_BAD_REQUEST' : 'BRISK_SVC_INTERNAL';
+          const text = errorBodyText(code, bad ? 'the request target is not a valid path' : 'internal error', undefined);
+          res.writeHead(bad ? 400 : 500, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), connection: 'close' });
+          res.end(text);
+        } else res.destroy();
+      });
+    });
   }
 
   /** Adds a route: `service.route('GET', '/orders/:id', async (ctx) => …)`. */
