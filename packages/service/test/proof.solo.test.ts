@@ -25,8 +25,9 @@ describe('toolkit proof (short form)', { skip }, () => {
     assert.equal(f.lost, 0, `acknowledged writes lost: ${failover!.measured}`);
     assert.equal(f.readErrors, 0, `reads failed: ${failover!.measured}`);
     assert.equal(f.readsOnReplica, f.reads, `reads not served by the replica: ${failover!.measured}`);
-    const r = ryw!.details as { pairs: number; staleWithToken: number; withoutToken: { onReplica: number; stale: number } };
+    const r = ryw!.details as { pairs: number; staleWithToken: number; later: { onReplica: number }; withoutToken: { onReplica: number; stale: number } };
     assert.equal(r.staleWithToken, 0, ryw!.measured);
+    assert.ok(r.later.onReplica > r.pairs / 2, `tokens the replica has replayed past should be served by it: ${ryw!.measured}`);
     assert.equal(r.withoutToken.onReplica, r.pairs, ryw!.measured);
     // The lag is real: without a token, reads right after the write miss it.
     assert.ok(r.withoutToken.stale > r.pairs / 2, `the artificial lag did not show: ${ryw!.measured}`);
