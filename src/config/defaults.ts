@@ -98,6 +98,7 @@ export const DEFAULTS = {
       keepAliveTimeoutMs: ms('upstreams', '*', 'pool', 'keepAliveTimeout'),
     },
     slowStartMs: ms('upstreams', '*', 'slowStart'),
+    drainTimeoutMs: ms('upstreams', '*', 'drainTimeout'),
     panicThreshold: (schemaDefault('upstreams', '*', 'panicThreshold') as number) / 100,
     healthCheck: {
       type: schemaDefault('upstreams', '*', 'healthCheck', 'type') as 'http' | 'tcp',

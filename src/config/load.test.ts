@@ -63,6 +63,7 @@ describe('a valid configuration', () => {
           hash: null,
           stickySession: null,
           slowStartMs: 0,
+          drainTimeoutMs: 30_000,
           healthCheck: null,
           outlierDetection: {
             consecutive5xx: 5,

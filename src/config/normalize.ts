@@ -17,6 +17,7 @@ import { normalizeConcurrency, normalizeOverload, normalizePriority } from '../m
 import { normalizeCache } from '../middlewares/cache/schema.js';
 import { normalizeCircuitBreaker, normalizeUpstreamLimits } from '../upstreams/resilience/overload-schema.js';
 import { DEFAULTS } from './defaults.js';
+import { parseTargetUrl } from './targets.js';
 import { didYouMean } from './did-you-mean.js';
 import type { PathProblem, PathSegment } from './positions.js';
 import type { RawConfig, RawHedge, RawHeaderEdits, RawMatch, RawRetry, RawRoute, RawStringMatch, RawUpstream } from './schema.js';
@@ -179,7 +180,7 @@ class Normaliser {
 
   #listenerAddresses: Array<{ index: number; address: string; hostPort: HostPort }> = [];
 
-  admin(raw: RawConfig): { host: string; port: number; allowedHosts?: string[] } | undefined {
+  admin(raw: RawConfig): Config['admin'] {
     if (raw.admin === undefined) return undefined;
     const path = ['admin', 'address'];
     const hostPort = this.address(path, raw.admin.address);
@@ -189,8 +190,8 @@ class Normaliser {
     if (isWildcardHost(hostPort.host)) {
       this.warn(path, `the admin API listens on every interface (${hostPort.host}); keep it on loopback or a private network, such as "127.0.0.1:${hostPort.port}"`);
     }
-    if (raw.admin.allowedHosts !== undefined) return { ...hostPort, allowedHosts: raw.admin.allowedHosts.map((h) => h.toLowerCase()) };
-    return hostPort;
+    const { allowedHosts, token } = raw.admin;
+    return { ...hostPort, ...(allowedHosts === undefined ? {} : { allowedHosts: allowedHosts.map((h) => h.toLowerCase()) }), ...(token === undefined ? {} : { token }) };
   }
 
   address(path: readonly PathSegment[], address: string): HostPort | undefined {
@@ -223,16 +224,13 @@ class Normaliser {
     const targets = raw.targets.map((t, i): TargetConfig => {
       const path = [...at, 'targets', i, 'url'];
       const weight = t.weight ?? DEFAULTS.upstream.weight;
-      let url: URL;
-      try {
-        url = new URL(t.url);
-      } catch {
+      const url = parseTargetUrl(t.url);
+      if (url === null) {
         this.problem(path, `invalid URL ${JSON.stringify(t.url)}`);
         return { origin: '', basePath: '', weight };
       }
-      if (url.username !== '' || url.password !== '') this.problem(path, 'credentials in a target URL are not supported; remove "user:password@"');
-      if (url.search !== '' || url.hash !== '') this.problem(path, 'a target URL may not have a query string or fragment');
-      const basePath = url.pathname.replace(/\/+$/, '');
+      for (const problem of url.problems) this.problem(path, problem);
+      const basePath = url.basePath;
       const key = url.origin + basePath;
       const earlier = seen.get(key);
       if (earlier !== undefined) this.warn(path, `target ${JSON.stringify(t.url)} is listed twice (also targets.${earlier}); use weight instead`);
@@ -258,6 +256,7 @@ class Normaliser {
               ttlMs: this.duration([...at, 'stickySession', 'ttl'], raw.stickySession.ttl, DEFAULTS.upstream.sticky.ttlMs),
             },
       slowStartMs: this.duration([...at, 'slowStart'], raw.slowStart, DEFAULTS.upstream.slowStartMs),
+      drainTimeoutMs: this.duration([...at, 'drainTimeout'], raw.drainTimeout, DEFAULTS.upstream.drainTimeoutMs),
       healthCheck: raw.healthCheck === undefined ? null : this.healthCheck([...at, 'healthCheck'], raw.healthCheck),
       outlierDetection: this.outlier([...at, 'outlierDetection'], raw.outlierDetection),
       panicThreshold: raw.panicThreshold === undefined ? DEFAULTS.upstream.panicThreshold : raw.panicThreshold / 100,

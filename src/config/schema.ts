@@ -16,6 +16,7 @@ import { ConcurrencySchema, OverloadSchema, PrioritySchema } from '../middleware
 import { CacheSchema } from '../middlewares/cache/schema.js';
 import { CircuitBreakerSchema, UpstreamLimitsSchema } from '../upstreams/resilience/overload-schema.js';
 import { Duration, Size, Strict } from './schema-kit.js';
+import { MAX_TARGET_WEIGHT } from './targets.js';
 
 const Address = Type.String({
   minLength: 1,
@@ -69,7 +70,7 @@ const Timeouts = Strict(
 const Target = Strict(
   {
     url: Type.String({ pattern: '^https?://', description: 'Base URL of the target: `http://127.0.0.1:7001`. A path in the URL is prefixed to every request.' }),
-    weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 1, description: 'Share of the traffic relative to the other targets.' })),
+    weight: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TARGET_WEIGHT, default: 1, description: 'Share of the traffic relative to the other targets.' })),
   },
   'One instance of the service.',
 );
@@ -223,6 +224,12 @@ const Upstream = Strict(
     hash: Type.Optional(HashKey),
     stickySession: Type.Optional(Sticky),
     slowStart: Type.Optional(Duration('A target that joins or comes back ramps its share of traffic up over this time; `0` turns it off.', '0')),
+    drainTimeout: Type.Optional(
+      Duration(
+        'How long a target leaving the upstream at runtime (dropped from this file on reload, or drained through the admin API) may finish its requests in flight; what is left then is cut.',
+        '30s',
+      ),
+    ),
     healthCheck: Type.Optional(HealthCheck),
     outlierDetection: Type.Optional(OutlierDetection),
     panicThreshold: Type.Optional(
@@ -373,6 +380,14 @@ const Admin = Strict(
       Type.Array(Type.String({ minLength: 1, pattern: '^[A-Za-z0-9.-]+$' }), {
         description:
           'Host names the admin listener answers to, besides IP addresses and `localhost`. Any other `Host` is refused with 403 `BRISK_ADMIN_HOST_REJECTED`: a web page cannot reach the admin API through a DNS name it controls (DNS rebinding). List the names you reach it by (`brisk-admin.internal`).',
+      }),
+    ),
+    token: Type.Optional(
+      Type.String({
+        minLength: 16,
+        pattern: '^[\\x21-\\x7e]+$',
+        description:
+          'A bearer token: when set, every admin endpoint but `/healthz` and `/readyz` needs `Authorization: Bearer <token>` (401 `BRISK_ADMIN_UNAUTHORIZED` otherwise). A browser may open the read-only pages (the dashboard) with HTTP Basic auth, the token as the password. At least 16 printable characters, no spaces; read at start.',
       }),
     ),
   },

@@ -166,6 +166,8 @@ export interface UpstreamConfig {
   readonly hash: HashConfig | null;
   readonly stickySession: { readonly cookie: string; readonly ttlMs: number } | null;
   readonly slowStartMs: number;
+  /** How long a target leaving at runtime may finish its requests in flight. */
+  readonly drainTimeoutMs: number;
   readonly healthCheck: HealthCheckConfig | null;
   readonly outlierDetection: OutlierDetectionConfig;
   /** 0..1 */
@@ -202,7 +204,7 @@ export interface Config {
   readonly source: string;
   readonly listen: readonly ListenerConfig[];
   /** `allowedHosts` (lower case) only when the file sets it. */
-  readonly admin?: { readonly host: string; readonly port: number; readonly allowedHosts?: readonly string[] };
+  readonly admin?: { readonly host: string; readonly port: number; readonly allowedHosts?: readonly string[]; readonly token?: string };
   readonly limits: {
     readonly maxHeaderSize: number;
     readonly maxHeaderCount: number;

@@ -781,8 +781,7 @@ export class Attempt implements Dispatcher.DispatchHandler, TryRecord {
     this.releasePending();
     this.endedAt = performance.now();
     this.clearTimer();
-    this.target.inFlight--;
-    this.target.completed++;
+    this.target.requestEnded();
     if (this.discarding) return;
     if (this.cancelled || this.ex.winner !== this) return;
     if (!this.reported) this.report(this.status >= 500 ? Outcome.Http5xx : Outcome.Success);
@@ -795,8 +794,7 @@ export class Attempt implements Dispatcher.DispatchHandler, TryRecord {
     this.releasePending();
     this.endedAt = performance.now();
     this.clearTimer();
-    this.target.inFlight--;
-    this.target.completed++;
+    this.target.requestEnded();
     const ex = this.ex;
     if (this.discarding) return;
     if (this.cancelled || ex.isDone) return;

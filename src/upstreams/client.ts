@@ -379,8 +379,7 @@ class Try implements Dispatcher.DispatchHandler {
     if (this.finished) return;
     this.finished = true;
     this.clearTimer();
-    this.target.inFlight--;
-    this.target.completed++;
+    this.target.requestEnded();
     if (this.cancelled || this.discarding) return;
     if (!this.reported) this.report(this.status >= 500 ? Outcome.Http5xx : Outcome.Success);
     const chunks = this.chunks;
@@ -391,8 +390,7 @@ class Try implements Dispatcher.DispatchHandler {
     if (this.finished) return;
     this.finished = true;
     this.clearTimer();
-    this.target.inFlight--;
-    this.target.completed++;
+    this.target.requestEnded();
     if (this.cancelled || this.discarding || this.call.isSettled) return;
     const code = upstreamErrorCode(err);
     if (code === 'BRISK_UPSTREAM_RESPONSE_TOO_LARGE' || code === 'BRISK_INTERNAL' || code === 'BRISK_BAD_REQUEST') {
