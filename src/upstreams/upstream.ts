@@ -250,6 +250,11 @@ export class Upstream implements TargetSetListener {
     this.panic = panic;
   }
 
+  /** One member for the admin API: its counters and health, its place in the set (state, sources, drain), its checks. */
+  describeTarget(t: Target): Record<string, unknown> {
+    return { ...t.toJSON(), ...this.set.viewOf(t), healthCheck: this.health?.status(t), outlier: this.outlier.status(t) };
+  }
+
   toJSON(): Record<string, unknown> {
     return {
       name: this.name,
@@ -260,7 +265,7 @@ export class Upstream implements TargetSetListener {
       limits: this.limits?.stats(),
       circuitBreaker: this.breaker?.stats(Date.now()),
       latencyP95Ms: this.latency.p95(),
-      targets: this.targets.map((t) => ({ ...t.toJSON(), sources: this.set.viewOf(t)?.sources, healthCheck: this.health?.status(t), outlier: this.outlier.status(t) })),
+      targets: this.targets.map((t) => this.describeTarget(t)),
       heldOut: this.set.heldOut(),
     };
   }
