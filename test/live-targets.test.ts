@@ -346,6 +346,8 @@ describe('live target sets', () => {
     assert.equal((await admin(gw, 'GET', '/healthz', undefined, {})).status, 200);
     assert.equal((await admin(gw, 'GET', '/readyz', undefined, {})).status, 200);
     assert.equal((await admin(gw, 'GET', '/api/upstreams/app/targets', undefined, { authorization: `Basic ${Buffer.from(`me:${TOKEN}`).toString('base64')}` })).status, 200);
+    const shown = await admin(gw, 'GET', '/api/config', undefined, AUTH);
+    assert.equal((shown.body['config'] as { admin: { token: string } }).admin.token, '[redacted]', 'the token is not shown');
     // Nothing above changed the set.
     assert.deepEqual((await targetsOf(gw)).map((t) => t.url), [a.url]);
   });

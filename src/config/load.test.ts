@@ -361,6 +361,17 @@ describe('semantic problems', () => {
     expectProblem(problems(text), 'routes.1.upstream', 'unknown upstream "constructor"', where(text, 'constructor'));
   });
 
+  test('an admin token too short or with spaces; a good one is kept, and drainTimeout is read', () => {
+    for (const token of ['short', 'sixteen chars ok']) {
+      const text = `${BASE}admin: { address: 127.0.0.1:0, token: "${token}" }\n`;
+      expectProblem(problems(text), 'admin.token', /at least 16 printable characters without spaces/, where(text, `"${token}"`));
+    }
+    const good = ok(`${BASE}admin: { address: 127.0.0.1:0, token: "0123456789abcdef-xyz" }\n`).config;
+    assert.equal(good.admin?.token, '0123456789abcdef-xyz');
+    const drain = ok(BASE.replace('    targets:', '    drainTimeout: 2s\n    targets:')).config;
+    assert.equal(drain.upstreams['products']!.drainTimeoutMs, 2000);
+  });
+
   test('duplicate route names', () => {
     const text = `${BASE}  - name: products\n    upstream: products\n`;
     expectProblem(problems(text), 'routes.1.name', 'route name "products" is already used by routes.0', where(text, 'products', 4));

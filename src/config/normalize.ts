@@ -191,6 +191,9 @@ class Normaliser {
       this.warn(path, `the admin API listens on every interface (${hostPort.host}); keep it on loopback or a private network, such as "127.0.0.1:${hostPort.port}"`);
     }
     const { allowedHosts, token } = raw.admin;
+    if (token !== undefined && (token.length < 16 || !/^[\x21-\x7e]+$/.test(token))) {
+      this.problem(['admin', 'token'], 'the admin token must be at least 16 printable characters without spaces; make one with `openssl rand -hex 24`');
+    }
     return { ...hostPort, ...(allowedHosts === undefined ? {} : { allowedHosts: allowedHosts.map((h) => h.toLowerCase()) }), ...(token === undefined ? {} : { token }) };
   }
 

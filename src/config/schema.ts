@@ -384,8 +384,6 @@ const Admin = Strict(
     ),
     token: Type.Optional(
       Type.String({
-        minLength: 16,
-        pattern: '^[\\x21-\\x7e]+$',
         description:
           'A bearer token: when set, every admin endpoint but `/healthz` and `/readyz` needs `Authorization: Bearer <token>` (401 `BRISK_ADMIN_UNAUTHORIZED` otherwise). A browser may open the read-only pages (the dashboard) with HTTP Basic auth, the token as the password. At least 16 printable characters, no spaces; read at start.',
       }),
