@@ -19,19 +19,24 @@ const SRC = join(ROOT, 'src');
  */
 const LAYERS: readonly (readonly [layer: number, name: string, test: (path: string) => boolean])[] = [
   [0, 'contracts', (p) => p.startsWith('core/')],
-  // The config model: the normalised types and each feature's schema and normaliser,
-  // which the loader assembles. Schema modules live next to their feature.
-  [1, 'config model', (p) => /^config\/(types|schema-kit|units|positions|addresses|did-you-mean|redact)\.ts$/.test(p) || /(^|\/|-)schema\.ts$/.test(p)],
+  // The config model: the normalised types and each feature's schema, normaliser and
+  // middleware descriptor, which the loader assembles. They live next to their feature
+  // (`upstreams/config/`, `router/config/`, `middlewares/*/schema.ts`, `descriptor.ts`).
+  [1, 'config model', (p) => CONFIG_MODEL.test(p)],
   [2, 'observability', (p) => p.startsWith('observability/')],
   [3, 'routing, upstreams, listeners', (p) => /^(router|upstreams|listeners)\//.test(p)],
   [4, 'middlewares', (p) => p.startsWith('middlewares/')],
   [5, 'aggregate', (p) => p.startsWith('aggregate/')],
   [6, 'proxy', (p) => p.startsWith('proxy/')],
   [7, 'config loader', (p) => p.startsWith('config/')],
-  [8, 'control: admin, alerting, providers', (p) => /^(admin|alerting|providers)\//.test(p)],
-  [9, 'gateway', (p) => p.startsWith('gateway/')],
-  [10, 'cli', (p) => p.startsWith('cli/')],
+  [8, 'data plane', (p) => p.startsWith('dataplane/')],
+  [9, 'control plane', (p) => /^(control|admin|alerting|providers)\//.test(p)],
+  [10, 'gateway', (p) => p.startsWith('gateway/')],
+  [11, 'cli', (p) => p.startsWith('cli/')],
 ];
+
+const CONFIG_MODEL =
+  /^config\/(types|schema-kit|normalize-kit|units|positions|addresses|did-you-mean|redact)\.ts$|^[a-z-]+\/(.+\/)?config\/|(^|\/|-)(schema|descriptor)\.ts$|^middlewares\/registry\.ts$|^middlewares\/[a-z-]+\/normalize\.ts$/;
 
 function layerOf(path: string): { layer: number; name: string } {
   for (const [layer, name, test] of LAYERS) if (test(path)) return { layer, name };
@@ -127,6 +132,6 @@ describe('the layering of src/', () => {
   test('every file belongs to a layer, and the check sees the request path', () => {
     for (const file of graph.keys()) layerOf(rel(file));
     const files = [...graph.keys()].map(rel);
-    for (const expected of ['core/middleware.ts', 'proxy/forward.ts', 'upstreams/upstream.ts', 'gateway/gateway.ts']) assert.ok(files.includes(expected), `${expected} is scanned`);
+    for (const expected of ['core/middleware.ts', 'proxy/forward.ts', 'upstreams/upstream.ts', 'dataplane/data-plane.ts', 'control/control-plane.ts', 'gateway/gateway.ts']) assert.ok(files.includes(expected), `${expected} is scanned`);
   });
 });

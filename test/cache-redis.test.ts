@@ -13,13 +13,26 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { startBackend, type Backend } from './helpers/backend.js';
 import { freePort } from './helpers/free-port.js';
-import { REDIS_MISSING, startRedis } from './helpers/servers.js';
+import { REDIS_MISSING, redisCommand, startRedis } from './helpers/servers.js';
 import { spawnBrisk, waitAnswering } from './helpers/brisk-process.js';
 
 const HOST = 'shop.test';
 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Waits until Redis holds `count` stored responses: a node writes its entry after it has
+ * answered, so a fixed pause is a race on a loaded machine.
+ */
+async function storedInRedis(port: number, count: number): Promise<void> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const keys = (await redisCommand(port, ['KEYS', 'test:cache:e:*'])) as unknown[];
+    if (keys.length >= count || Date.now() > deadline) return;
+    await sleep(20);
+  }
+}
 
 describe('cache Redis tier shared by two gateway processes', async () => {
   const redis = await startRedis();
@@ -89,7 +102,7 @@ describe('cache Redis tier shared by two gateway processes', async () => {
   it("one node's stored response is the other node's hit", { skip }, async () => {
     const a = await get(0, '/shared/one');
     assert.equal(a.xcache, 'MISS');
-    await sleep(100);
+    await storedInRedis(redis!.port, 1);
     const b = await get(1, '/shared/one');
     assert.equal(b.xcache, 'HIT');
     assert.equal(b.body, '/shared/one #1');
@@ -99,7 +112,7 @@ describe('cache Redis tier shared by two gateway processes', async () => {
   it("a purge on one node empties both tiers, the other node's memory included", { skip }, async () => {
     await get(0, '/p/url');
     await get(0, '/t/tagged');
-    await sleep(100);
+    await storedInRedis(redis!.port, 3);
     assert.equal((await get(1, '/p/url')).xcache, 'HIT'); // now in node 1's memory too
     assert.equal((await get(1, '/t/tagged')).xcache, 'HIT');
     await purge(0, { url: `http://${HOST}/p/url` });

@@ -4,26 +4,20 @@
  * stale modes and purging. Each test uses its own path, so tests do not share entries.
  */
 import assert from 'node:assert/strict';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
 import { startBackend, type Backend } from './helpers/backend.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
+import { httpGet, type Got } from './helpers/http-get.js';
+import { PathRoutes, type PathHandler } from './helpers/path-routes.js';
 import { CacheMiddleware } from '../src/middlewares/cache/index.js';
 import { hashSecret } from '../src/middlewares/auth/index.js';
 
-type Handler = (req: IncomingMessage, res: ServerResponse, n: number) => void;
+type Handler = PathHandler;
 
-const handlers = new Map<string, Handler>();
-const hits = new Map<string, number>();
-const seen = new Map<string, IncomingMessage['headers'][]>();
-
-function on(path: string, handler: Handler): string {
-  handlers.set(path, handler);
-  hits.set(path, 0);
-  seen.set(path, []);
-  return path;
-}
+const routes = new PathRoutes();
+const { handlers, hits, seen } = routes;
+const on = (path: string, handler: Handler): string => routes.on(path, handler);
 
 /** A handler answering `body` with the given headers. */
 function reply(headers: Record<string, string | string[]>, body: string | ((n: number) => string) = (n) => `v${n}`, status = 200): Handler {
@@ -35,17 +29,7 @@ function reply(headers: Record<string, string | string[]>, body: string | ((n: n
 
 const agent = new Agent({ connections: 2000, pipelining: 1 });
 
-interface Got {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-async function get(base: string, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Got> {
-  const res = await request(base + path, { method: method as 'GET', headers, dispatcher: agent });
-  const body = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, body };
-}
+const get = (base: string, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Got> => httpGet(base + path, { headers, method, dispatcher: agent });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const xcache = (g: Got) => g.headers['x-cache'];
@@ -56,20 +40,7 @@ describe('route cache (RFC 9111) through the gateway', () => {
   let base: string;
 
   before(async () => {
-    backend = await startBackend((req, res) => {
-      const path = (req.url ?? '/').split('?')[0]!;
-      const h = handlers.get(path);
-      if (h === undefined) {
-        res.writeHead(404);
-        res.end();
-        return;
-      }
-      const n = (hits.get(path) ?? 0) + 1;
-      hits.set(path, n);
-      seen.get(path)!.push(req.headers);
-      req.resume();
-      req.on('end', () => h(req, res, n));
-    });
+    backend = await startBackend(routes.handle);
     gw = await startGateway({
       logging: { accessLog: false, level: 'warn' },
       upstreams: { app: { targets: [{ url: backend.url }], retry: { attempts: 0 } } },

@@ -66,6 +66,11 @@ export const CASES = [
       `    endpoint: http://127.0.0.1:${upstreamPort}/0`,
     ],
   }),
+  // Another build of Brisk beside this one, for before/after ratios of a change:
+  // BENCH_BRISK_BASELINE=/path/to/other/checkout (built: dist/src/cli/main.js there).
+  briskCase('brisk-baseline', 'Brisk as `brisk`, from the checkout named by BENCH_BRISK_BASELINE (before/after a change)', [], undefined, {
+    root: () => process.env.BENCH_BRISK_BASELINE || null,
+  }),
   nodeCase('node-floor', 'bench/floor.mjs', 'node:http + undici Pool, ~25 lines, no logging', 'undici'),
   nodeCase('http-proxy', 'bench/peers/http-proxy.mjs', 'http-proxy on node:http, keep-alive agent, no logging', 'http-proxy'),
   nodeCase('fast-gateway', 'bench/peers/fast-gateway.mjs', 'fast-gateway (restana + fast-proxy-lite), no logging', 'fast-gateway', 'fast-proxy-lite'),
@@ -247,14 +252,22 @@ function benchJwt() {
  */
 function briskCase(id, what, routeExtra, requestHeaders, options = {}) {
   const topLevel = options.topLevel ?? (() => ['logging:', '  accessLog: true', '  format: json']);
+  // The checkout whose build runs: this one, or another one (options.root, for a baseline).
+  const rootOf = (ctx) => (options.root === undefined ? ctx.root : options.root());
   return {
     id,
     what,
     requestHeaders,
-    unavailable: ({ root }) => (fs.existsSync(path.join(root, 'dist/src/cli/main.js')) ? null : 'dist/src/cli/main.js not built (run `npm run build`)'),
-    warnings: ({ root }) => (isStale(root) ? ['src/ is newer than dist/: measuring an old build (run `npm run build`)'] : []),
+    unavailable: (ctx) => {
+      const root = rootOf(ctx);
+      if (root === null) return 'BENCH_BRISK_BASELINE is not set (a checkout with a build to compare with)';
+      return fs.existsSync(path.join(root, 'dist/src/cli/main.js')) ? null : `${path.join(root, 'dist/src/cli/main.js')} not built (run \`npm run build\` there)`;
+    },
+    warnings: (ctx) => (rootOf(ctx) !== null && isStale(rootOf(ctx)) ? ['src/ is newer than dist/: measuring an old build (run `npm run build`)'] : []),
     accessLog: options.logAccess === false ? undefined : ({ workDir }) => path.join(workDir, `${id}-access.log`),
-    start({ root, workDir, upstreamPort, cpus }, port) {
+    start(ctx, port) {
+      const { workDir, upstreamPort, cpus } = ctx;
+      const root = rootOf(ctx);
       const config = path.join(workDir, `${id}.yaml`);
       fs.writeFileSync(
         config,
@@ -287,6 +300,9 @@ function briskCase(id, what, routeExtra, requestHeaders, options = {}) {
         stdoutPath: path.join(workDir, `${id}-access.log`),
       });
     },
-    version: ({ root }) => `brisk ${readVersion(path.join(root, 'package.json'))}`,
+    version: (ctx) => {
+      const root = rootOf(ctx);
+      return root === null ? null : `brisk ${readVersion(path.join(root, 'package.json'))}${options.root === undefined ? '' : ` at ${root}`}`;
+    },
   };
 }

@@ -9,7 +9,7 @@ import { BriskError, type ErrorCode, ERROR_CODES } from '../core/errors.js';
 import type { AdminHost } from './host.js';
 import { createDashboard, type Dashboard } from './dashboard/index.js';
 import { error, json, readBody } from './respond.js';
-import { CacheMiddleware, type PurgeSpec } from '../middlewares/cache/index.js';
+import type { CacheMiddleware, PurgeSpec } from '../middlewares/cache/index.js';
 
 /** The admin listener. */
 export interface AdminServer {
@@ -205,7 +205,9 @@ function routeCaches(gw: AdminHost): [string, CacheMiddleware][] {
   const out: [string, CacheMiddleware][] = [];
   const rt = gw.runtime;
   rt.config.routes.forEach((route, i) => {
-    for (const m of rt.pipelineOfRoute[i] ?? []) if (m instanceof CacheMiddleware) out.push([route.name, m]);
+    // By name (a middleware is named by its config key), not instanceof: the cache module
+    // is loaded only when some route uses it (src/middlewares/pipeline.ts).
+    for (const m of rt.pipelineOfRoute[i] ?? []) if (m.name === 'cache') out.push([route.name, m as CacheMiddleware]);
   });
   return out;
 }

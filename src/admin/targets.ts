@@ -5,23 +5,25 @@
  *     POST   /api/upstreams/NAME/targets                   {"url": "http://10.0.0.9:8080", "weight": 1} → 201
  *     DELETE /api/upstreams/NAME/targets?url=URL|id=ID[&timeout=30s]   drains, then removes → 202
  *
- * Changes go through the upstream's live target set as membership commands
- * (`src/upstreams/membership.ts`) from the `admin` source, so they survive reloads. POST and
- * DELETE need `Content-Type: application/json` (cross-site forms cannot send it).
+ * Changes are membership commands (`src/upstreams/membership.ts`) from the `admin` source,
+ * sent through the host's `membership` seam (the data plane applies them to the upstream's
+ * live target set), so they survive reloads. POST and DELETE need
+ * `Content-Type: application/json` (cross-site forms cannot send it).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { DEFAULTS } from '../config/defaults.js';
-import { parseTargetUrl, targetWeightProblem } from '../config/targets.js';
+import { UPSTREAM_DEFAULTS } from '../upstreams/config/defaults.js';
+import { parseTargetUrl, targetWeightProblem } from '../upstreams/config/targets.js';
 import { durationMs, MAX_DURATION_MS } from '../config/units.js';
 import { targetHealth } from '../observability/metrics.js';
-import { ADMIN_SOURCE, keyOf } from '../upstreams/membership.js';
+import { ADMIN_SOURCE, keyOf, type MembershipCommand, type MembershipResult } from '../upstreams/membership.js';
 import type { Target } from '../upstreams/target.js';
 import type { Upstream } from '../upstreams/upstream.js';
 import { BodyTooLargeError, error, json, readBody } from './respond.js';
 
-/** What the handlers need of the gateway. */
+/** What the handlers need of the gateway: the runtime to read, the membership seam to change it. */
 export interface HasUpstreams {
   readonly runtime: { readonly upstreams: ReadonlyMap<string, Upstream> };
+  membership(upstream: string, command: MembershipCommand): MembershipResult | null;
 }
 
 type Handler = (gw: HasUpstreams, req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
@@ -67,10 +69,11 @@ async function addTarget(gw: HasUpstreams, name: string, req: IncomingMessage, r
   const url = parseTargetUrl(body['url']);
   if (url === null) return error(res, 'BRISK_TARGET_INVALID', `invalid URL ${JSON.stringify(body['url'])}; a target URL looks like "http://10.0.0.7:8080"`);
   if (url.problems.length > 0) return error(res, 'BRISK_TARGET_INVALID', `${JSON.stringify(body['url'])}: ${url.problems.join('; ')}`);
-  const weight = body['weight'] ?? DEFAULTS.upstream.weight;
+  const weight = body['weight'] ?? UPSTREAM_DEFAULTS.weight;
   const weightProblem = targetWeightProblem(weight);
   if (weightProblem !== null) return error(res, 'BRISK_TARGET_INVALID', weightProblem);
-  const result = upstream.set.apply({ op: 'add', source: ADMIN_SOURCE, target: { origin: url.origin, basePath: url.basePath, weight: weight as number } });
+  const result = gw.membership(name, { op: 'add', source: ADMIN_SOURCE, target: { origin: url.origin, basePath: url.basePath, weight: weight as number } });
+  if (result === null) return void upstreamOr404(gw, name, res);
   if (!result.ok) return error(res, result.reason === 'exists' ? 'BRISK_TARGET_EXISTS' : 'BRISK_ADMIN_UPSTREAM_NOT_FOUND', result.message);
   const target = upstream.set.find(keyOf(url));
   res.setHeader('location', `${PREFIX}${encodeURIComponent(name)}${SUFFIX}?id=${target?.id ?? ''}`);
@@ -104,7 +107,8 @@ async function drainTarget(gw: HasUpstreams, name: string, req: IncomingMessage,
     if (timeoutMs === undefined || timeoutMs > MAX_DURATION_MS) return error(res, 'BRISK_TARGET_INVALID', `invalid drain timeout ${JSON.stringify(timeout)}; use a duration such as "0", "500ms" or "30s"`);
   }
   const target = upstream.set.find(key);
-  const result = upstream.set.apply(timeoutMs === 0 ? { op: 'remove', key } : { op: 'drain', key, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+  const result = gw.membership(name, timeoutMs === 0 ? { op: 'remove', key } : { op: 'drain', key, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+  if (result === null) return void upstreamOr404(gw, name, res);
   if (!result.ok) return error(res, result.reason === 'not-found' && target === undefined ? 'BRISK_TARGET_NOT_FOUND' : 'BRISK_ADMIN_UPSTREAM_NOT_FOUND', result.message);
   const held = upstream.set.heldOut().find((h) => h.url === key);
   json(res, 202, {

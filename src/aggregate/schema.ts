@@ -6,6 +6,7 @@
  * prefixes them with `routes.N.aggregate`.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import type { Normalized } from '../config/normalize-kit.js';
 import { didYouMean } from '../config/did-you-mean.js';
 import type { PathProblem, PathSegment } from '../config/positions.js';
 import { MAX_DURATION_MS, durationMs, sizeBytes } from '../config/units.js';
@@ -103,11 +104,6 @@ export interface AggregateConfig {
   readonly cache: { readonly maxBytes: number; readonly defaultTtlS: number } | null;
 }
 
-export interface Normalized<T> {
-  readonly config?: T;
-  readonly problems: PathProblem[];
-  readonly warnings: PathProblem[];
-}
 
 /** Names a part may not have: they are keys of the answer or template sources. */
 const RESERVED = new Set<string>(['errors', ...REQUEST_SOURCES]);

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BriskError } from '../core/errors.js';
 import { ConfigError, Gateway } from '../gateway/gateway.js';
-import { hashSecret } from '../middlewares/auth/index.js';
+import { hashSecret } from '../middlewares/auth/secrets.js';
 import { runCheck } from './check.js';
 import { schemaJson } from './schema.js';
 

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { ERROR_CODES } from '../core/errors.js';
 import { EXAMPLE_CONFIG, configurationMarkdown, errorsMarkdown } from './docs.js';
 import { formatProblem, parseConfigText } from './load.js';
+import { MIDDLEWARES } from '../middlewares/registry.js';
 import { ConfigSchema } from './schema.js';
 
 /** The repository root: the nearest directory up with package.json (tests run from dist/). */
@@ -64,4 +65,25 @@ test('the example in the reference is a valid configuration', () => {
   assert.ok(result.ok, result.ok ? '' : result.problems.map(formatProblem).join('\n'));
   assert.deepEqual(result.warnings, []);
   assert.ok(configurationMarkdown().includes(EXAMPLE_CONFIG.trimEnd()));
+});
+
+test('every registered middleware is documented under routes[] in docs/configuration.md', () => {
+  const onDisk = readFileSync(join(repoRoot(), 'docs', 'configuration.md'), 'utf8');
+  const section = (path: string): string | undefined => {
+    const start = onDisk.indexOf(`\n## \`${path}\`\n`);
+    if (start === -1) return undefined;
+    const end = onDisk.indexOf('\n## ', start + 1);
+    return onDisk.slice(start, end === -1 ? undefined : end);
+  };
+  const routes = section('routes[]');
+  assert.ok(routes !== undefined, 'docs/configuration.md has a routes[] section');
+  assert.ok(MIDDLEWARES.length >= 6);
+  for (const d of MIDDLEWARES) {
+    const row = routes.split('\n').find((line) => line.startsWith(`| \`${d.key}\` |`));
+    assert.ok(row !== undefined, `route key ${d.key} (src/middlewares/registry.ts) has no row under routes[] in docs/configuration.md`);
+    const description = String((d.schema as { description?: unknown }).description ?? '');
+    assert.ok(description !== '', `${d.key}: its schema has a description`);
+    assert.ok(row.includes(description.slice(0, 40).replace(/\|/g, '\\|')), `${d.key}: the row shows the schema's description`);
+    if ((d.schema as { type?: unknown }).type === 'object') assert.ok(section(`routes[].${d.key}`) !== undefined, `${d.key}: has its own section`);
+  }
 });

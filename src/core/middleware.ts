@@ -80,7 +80,19 @@ export interface ResponseObserver {
   onError(code: ErrorCode): Answer | null;
   /** Once, when the exchange ends; `complete`: the target's whole body reached the client. */
   onEnd(complete: boolean): void;
+  /**
+   * Optional: asked when a try's response head arrives and nothing has reached the client
+   * yet, before the retry policy looks at it. `'deliver'`: do not retry this one, pass it
+   * to `onHead` now (the observer answers it: a stale copy under stale-if-error).
+   * `'resend'`: drop it and send the request once more to the same target with the
+   * headers the observer has just edited, outside the retry policy (a 304 that
+   * revalidated nothing stored). null: the retry policy decides.
+   */
+  retryVerdict?(status: number, rawHeaders: Buffer[]): RetryVerdict;
 }
+
+/** See {@link ResponseObserver.retryVerdict}. */
+export type RetryVerdict = 'deliver' | 'resend' | null;
 
 /**
  * What a route's terminal step reads and how it answers: the request as the gateway

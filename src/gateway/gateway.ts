@@ -1,30 +1,13 @@
-import { createHash } from 'node:crypto';
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
-import { basename, dirname } from 'node:path';
 import { loadConfig, formatProblem } from '../config/load.js';
 import type { Config, ConfigProblem } from '../config/types.js';
-import type { AdminHost, ReloadResult } from '../admin/host.js';
-import { startAdmin, type AdminServer } from '../admin/server.js';
-import { AlertingService } from '../alerting/index.js';
-import { ConnectionTracker } from '../listeners/connections.js';
-import { startListener, type Listener } from '../listeners/server.js';
+import { ControlPlane } from '../control/control-plane.js';
+import { DataPlane } from '../dataplane/data-plane.js';
+import { loadMiddlewares } from '../middlewares/index.js';
 import type { DestinationStream } from 'pino';
-import { AccessLog } from '../observability/access-log.js';
-import { RotatingFile } from '../observability/log-file.js';
-import type { ExportStats } from '../observability/otlp-exporter.js';
-import { Tracer } from '../observability/tracing.js';
 import { createLogger, type Logger } from '../observability/logger.js';
-import type { AlertsView } from '../observability/snapshot.js';
-import { GatewayStats } from '../observability/stats.js';
-import type { ProxyState } from '../proxy/context.js';
-import { createProxyHandler } from '../proxy/forward.js';
-import { UpgradeProxy } from '../proxy/upgrade.js';
-import { MiddlewareCache } from '../middlewares/index.js';
-import { LoadShedder, SHED_LEVEL_NAMES } from '../middlewares/shedding/load-shedder.js';
-import type { OverloadConfig } from '../middlewares/shedding/schema.js';
-import { TargetRegistry } from '../upstreams/registry.js';
-import type { Runtime } from '../proxy/runtime.js';
-import { activateRuntime, buildRuntime, deactivateRuntime } from './runtime.js';
+import { ConfigFileSource } from '../providers/config-file.js';
+
+export type { ReloadResult } from '../admin/host.js';
 
 /** How a gateway is started. */
 export interface GatewayOptions {
@@ -38,321 +21,83 @@ export interface GatewayOptions {
   readonly logger?: Logger;
 }
 
-
 /**
- * The running gateway: listeners, the runtime in force, and the machinery to swap it.
+ * A running gateway in one process: the control plane (config reloads, admin API, stats,
+ * alerting: src/control/) with its data plane in the same process (listeners and the
+ * request path: src/dataplane/), started and stopped together.
  *
  * @example
  * const gw = await Gateway.start({ configFile: 'brisk.yaml' });
  * // … later
  * await gw.stop();
  */
-export class Gateway implements AdminHost {
-  readonly logger: Logger;
-  readonly listeners: Listener[] = [];
-  admin: AdminServer | null = null;
-  /** Problems of the last reload that failed; cleared by one that succeeds. */
-  lastReloadProblems: readonly ConfigProblem[] = [];
-  lastReloadAt: Date | null = null;
-  /** The live state for watchers (dashboard, alert rules). */
-  readonly stats: GatewayStats;
-  /** The alerting engine's view, when alerting runs. */
-  alerts: AlertsView | null = null;
-  /** Alert rules, the delivery queue and silences (src/alerting). */
-  alerting: AlertingService | null = null;
-  private readonly state: ProxyState;
-  private readonly pools = new TargetRegistry();
-  private readonly middlewares = new MiddlewareCache();
-  private readonly tracker = new ConnectionTracker();
-  private readonly upgrades: UpgradeProxy;
-  private readonly flushLogs: () => void;
-  private watcher: FSWatcher | null = null;
-  private readonly accessLogDestination: DestinationStream | null;
-  /** The access log file (`logging.accessLog.file`), kept open across reloads that keep it. */
-  private accessFile: RotatingFile | null = null;
-  private configDigest = '';
-  private reloading: Promise<ReloadResult> | null = null;
+export class Gateway extends ControlPlane {
   private stopping: Promise<void> | null = null;
 
   private constructor(
-    private readonly options: GatewayOptions,
+    private readonly dataPlane: DataPlane,
+    source: ConfigFileSource | null,
+    logger: Logger,
     config: Config,
+    private readonly flushLogs: () => void,
   ) {
-    let jsonDestination: DestinationStream | null = null;
-    if (options.logger !== undefined) {
-      this.logger = options.logger;
-      this.flushLogs = () => {};
-    } else {
-      const created = createLogger({ level: config.logging.level, format: config.logging.format });
-      this.logger = created.logger;
-      this.flushLogs = created.flush;
-      jsonDestination = created.jsonDestination;
-    }
-    this.accessLogDestination = jsonDestination;
-    this.state = {
-      runtime: buildRuntime(config, 1, this.pools, this.logger, this.middlewares, this.onQueueWait),
-      draining: false,
-      logger: this.logger,
-      accessLog: null,
-      shedder: null,
-      tracer: config.tracing.otlp === null ? null : new Tracer(config.tracing, this.logger, BRISK_VERSION),
-    };
-    this.state.accessLog = this.makeAccessLog(config);
-    this.applyOverload(config.overload, false);
-    this.upgrades = new UpgradeProxy(this.state);
-    this.stats = new GatewayStats(() => this.state.runtime, { openConnections: () => this.tracker.size, enabled: config.metrics?.enabled ?? true });
-    // Bound at start, like the admin listener: in-flight counts must see every request's start and end.
-    this.state.metrics = this.stats.enabled ? this.stats.recorder : null;
-    this.stats.setShedLevelSource(() => this.state.shedder?.level ?? 0);
+    super(dataPlane, source, logger, config);
   }
 
   /** Loads the config (unless given), binds every listener and the admin API. */
   static async start(options: GatewayOptions): Promise<Gateway> {
     let config = options.config;
-    let digest = '';
     if (config === undefined) {
       if (options.configFile === undefined) throw new Error('Gateway.start needs a config or a configFile');
       const result = await loadConfig(options.configFile);
       if (!result.ok) throw new ConfigError(result.problems);
       config = result.config;
-      digest = fileDigest(options.configFile);
     }
-    const gw = new Gateway(options, config);
-    gw.configDigest = digest;
+    let logger: Logger;
+    let flushLogs = (): void => {};
+    let jsonDestination: DestinationStream | null = null;
+    if (options.logger !== undefined) logger = options.logger;
+    else {
+      const created = createLogger({ level: config.logging.level, format: config.logging.format });
+      logger = created.logger;
+      flushLogs = created.flush;
+      jsonDestination = created.jsonDestination;
+    }
+    // Only the middlewares the routes use are loaded (a gateway without a cache never loads it, nor Redis).
+    await loadMiddlewares(config);
+    const data = new DataPlane(config, logger, jsonDestination);
+    const source = options.configFile === undefined ? null : new ConfigFileSource(options.configFile, logger);
+    const gw = new Gateway(data, source, logger, config, flushLogs);
+    data.setRecorder(gw.stats.enabled ? gw.stats.recorder : null);
     try {
-      await activateRuntime(gw.state.runtime);
-      gw.stats.start();
-      gw.state.shedder?.start();
-      gw.alerting = AlertingService.start(config.alerts, gw.stats, gw.logger);
-      gw.alerts = gw.alerting.view;
-      const handlers = { request: createProxyHandler(gw.state), upgrade: gw.upgrades.handle };
-      for (const l of config.listen) {
-        const listener = await startListener(l, config.limits, handlers, gw.tracker, gw.logger);
-        gw.listeners.push(listener);
-        gw.logger.info({ listener: l.name, address: `${listener.host}:${listener.port}`, protocol: listener.protocol }, 'listening');
-      }
-      if (config.admin !== undefined) {
-        gw.admin = await startAdmin(config.admin, gw);
-        gw.logger.info({ address: `${config.admin.host}:${gw.admin.port}` }, 'admin API listening');
-      }
+      await data.start(config);
+      await gw.open(config, options.configFile !== undefined && options.watch !== false);
     } catch (err) {
       await gw.stop();
       throw err;
     }
-    if (options.configFile !== undefined && options.watch !== false) gw.watchConfigFile(options.configFile);
     return gw;
-  }
-
-  /**
-   * The access log for a config: stdout's JSON destination (or the logger), or the file,
-   * reopened only when its path or rotation changed.
-   */
-  private makeAccessLog(config: Config): AccessLog | null {
-    // The previous access log's lines of this turn go out before its destination may close.
-    this.state?.accessLog?.flush();
-    const access = config.logging.access;
-    const file = config.logging.accessLog ? access.file : null;
-    const current = this.accessFile;
-    if (current !== null && (file === null || current.path !== file || !this.sameRotation(access))) {
-      current.flushSync();
-      void current.close();
-      this.accessFile = null;
-    }
-    if (!config.logging.accessLog) return null;
-    if (file !== null && this.accessFile === null) {
-      this.accessFile = new RotatingFile(file, access, (err, what) => this.logger.warn({ err }, what));
-      this.accessRotation = access;
-    }
-    const destination = this.accessFile === null ? this.accessLogDestination : (this.accessFile as unknown as DestinationStream);
-    // Chunks well under the rotation size, so that a rotated file stays close to its limit.
-    const chunkBytes = file !== null && access.maxSize > 0 ? Math.max(1024, Math.min(64 * 1024, Math.floor(access.maxSize / 8))) : undefined;
-    return new AccessLog(this.logger, destination, { sampleSuccesses: access.sampleSuccesses, ...(chunkBytes === undefined ? {} : { chunkBytes }) });
-  }
-
-  private accessRotation: Config['logging']['access'] | null = null;
-
-  private sameRotation(a: Config['logging']['access']): boolean {
-    const b = this.accessRotation;
-    return b !== null && a.maxSize === b.maxSize && a.maxFiles === b.maxFiles && a.daily === b.daily;
   }
 
   /** Reopens the access log file by its path, after an external logrotate moved it (SIGUSR1). */
   reopenLogs(): void {
-    this.accessFile?.reopen();
-  }
-
-  /** Span export counters (exported, dropped, failed, queued); null when spans are not exported. */
-  get tracingStats(): ExportStats | null {
-    return this.state.tracer?.stats() ?? null;
-  }
-
-  /** The runtime in force. */
-  get runtime(): Runtime {
-    return this.state.runtime;
-  }
-
-  get draining(): boolean {
-    return this.state.draining;
-  }
-
-  get openConnections(): number {
-    return this.tracker.size;
-  }
-
-  get openTunnels(): number {
-    return this.upgrades.openTunnels;
+    this.dataPlane.reopenLogs();
   }
 
   /**
-   * Re-reads the config file. Invalid: the old config keeps serving and the problems are
-   * logged and kept for the admin API. Valid: the new runtime is built in full, then
-   * swapped in one assignment, so in-flight requests finish on the old one and new ones
-   * see the new one — no request fails because of a reload.
+   * Graceful stop: no more reloads, the data plane drains (stop accepting, let in-flight
+   * requests finish, cut what is left after the drain timeout), then the admin API,
+   * alerting and stats stop. The admin API answers `/readyz` with `draining` meanwhile.
    */
-  reload(): Promise<ReloadResult> {
-    // Reloads are serialised: a burst of triggers runs one after the other, never interleaved.
-    const previous = this.reloading ?? Promise.resolve(null);
-    const next = previous.then(() => this.doReload());
-    this.reloading = next;
-    void next.finally(() => {
-      if (this.reloading === next) this.reloading = null;
-    });
-    return next;
-  }
-
-  private async doReload(): Promise<ReloadResult> {
-    const file = this.options.configFile;
-    if (file === undefined) return { ok: false, problems: [{ file: '', line: 0, column: 0, path: '(root)', message: 'this gateway was started without a config file' }] };
-    this.lastReloadAt = new Date();
-    const result = await loadConfig(file);
-    if (!result.ok) {
-      this.stats.onReload(false);
-      this.lastReloadProblems = result.problems;
-      this.logger.error({ problems: result.problems.map(formatProblem) }, `reload rejected: ${result.problems.length} problem(s) in ${file}; the previous config keeps serving`);
-      return { ok: false, problems: result.problems };
-    }
-    const old = this.state.runtime;
-    const config = result.config;
-    let runtime: Runtime;
-    try {
-      runtime = buildRuntime(config, old.version + 1, this.pools, this.logger, this.middlewares, this.onQueueWait);
-    } catch (err) {
-      // The loader checks what it can; anything the build still refuses is reported the same way.
-      const problems: ConfigProblem[] = [{ file, line: 1, column: 1, path: '(root)', message: (err as Error).message }];
-      this.lastReloadProblems = problems;
-      this.stats.onReload(false);
-      this.logger.error({ err }, 'reload rejected: the new config could not be built; the previous config keeps serving');
-      return { ok: false, problems };
-    }
-    await activateRuntime(runtime);
-    this.state.runtime = runtime;
-    this.stats.onReload(true);
-    deactivateRuntime(old);
-    this.middlewares.sweep();
-    this.state.accessLog = this.makeAccessLog(config);
-    if (JSON.stringify(config.tracing) !== JSON.stringify(old.config.tracing)) {
-      const previous = this.state.tracer;
-      this.state.tracer = config.tracing.otlp === null ? null : new Tracer(config.tracing, this.logger, BRISK_VERSION);
-      void previous?.shutdown(2000);
-    }
-    this.logger.level = config.logging.level;
-    this.applyOverload(config.overload, true);
-    this.pools.sweep();
-    this.lastReloadProblems = [];
-    this.configDigest = fileDigest(file);
-    this.alerting?.reload(config.alerts);
-    const closed = this.upgrades.closeTunnelsNotIn(new Set(config.routes.map((r) => r.name)));
-    if (JSON.stringify(config.listen) !== JSON.stringify(old.config.listen) || JSON.stringify(config.admin) !== JSON.stringify(old.config.admin) || JSON.stringify(config.limits) !== JSON.stringify(old.config.limits) || (config.metrics?.enabled ?? true) !== this.stats.enabled) {
-      this.logger.warn('listen, admin, limits and metrics changes take effect after a restart; routes and upstreams were reloaded');
-    }
-    this.logger.info({ version: runtime.version, routes: config.routes.length, upstreams: Object.keys(config.upstreams).length, closedTunnels: closed }, 'config reloaded');
-    return { ok: true, version: runtime.version };
-  }
-
-  /** Route concurrency queues report their waits to whichever shedder is in force. */
-  private readonly onQueueWait = (ms: number): void => {
-    this.state.shedder?.observeQueueWait(ms);
-  };
-
-  /**
-   * Puts the `overload` config in force: a shedder is kept while its config is unchanged
-   * (its level and history with it), replaced when it changed, removed when the key went.
-   */
-  private applyOverload(next: OverloadConfig | null, start: boolean): void {
-    const current = this.state.shedder;
-    if (JSON.stringify(current?.config ?? null) === JSON.stringify(next)) return;
-    current?.stop();
-    if (next === null) {
-      this.state.shedder = null;
-      return;
-    }
-    const shedder = new LoadShedder(next, {
-      onLevelChange: (change) =>
-        this.logger.warn({ from: SHED_LEVEL_NAMES[change.from], to: SHED_LEVEL_NAMES[change.to], lagMs: change.lagMs, queueWaitMs: change.queueWaitMs }, `load shedding: ${change.reason}`),
-    });
-    this.state.shedder = shedder;
-    if (start) shedder.start();
-  }
-
-  private watchConfigFile(file: string): void {
-    // Watch the directory, not the file: editors and config management replace the file
-    // (write to a temp name, rename over), which a watch on the old inode would miss.
-    let timer: NodeJS.Timeout | null = null;
-    const name = basename(file);
-    try {
-      this.watcher = watch(dirname(file), { persistent: false }, (_event, changed) => {
-        if (changed !== null && changed !== name) return;
-        if (timer !== null) clearTimeout(timer);
-        timer = setTimeout(() => {
-          timer = null;
-          // Only reload when the content really changed (touch, chmod and the like are ignored).
-          if (fileDigest(file) === this.configDigest) return;
-          this.logger.info({ file }, 'config file changed; reloading');
-          void this.reload();
-        }, 200);
-      });
-      this.watcher.on('error', (err) => this.logger.warn({ err }, 'config file watch failed; use SIGHUP or POST /api/reload'));
-    } catch (err) {
-      this.logger.warn({ err }, 'cannot watch the config file; use SIGHUP or POST /api/reload');
-    }
-  }
-
-  /**
-   * Graceful stop: stop accepting, let in-flight requests finish (keep-alive connections
-   * are told to close), then cut what is left after the drain timeout.
-   */
-  stop(): Promise<void> {
+  override stop(): Promise<void> {
     this.stopping ??= this.doStop();
     return this.stopping;
   }
 
   private async doStop(): Promise<void> {
-    this.state.draining = true;
-    this.watcher?.close();
-    const drainMs = this.state.runtime.config.proxy.drainTimeoutMs;
-    this.logger.info({ openConnections: this.tracker.size, drainTimeoutMs: drainMs }, 'draining');
-    await Promise.all(this.listeners.map((l) => l.stopAccepting().catch(() => {})));
-    this.tracker.closeSessionsGracefully();
-    this.upgrades.closeAll();
-    const drained = await this.tracker.waitEmpty(drainMs);
-    if (!drained) {
-      this.logger.warn({ openConnections: this.tracker.size }, 'drain timeout reached; closing the remaining connections');
-      this.tracker.destroyAll();
-    }
-    await this.admin?.close();
-    await this.alerting?.stop();
-    this.stats.stop();
-    this.state.shedder?.stop();
-    deactivateRuntime(this.state.runtime);
-    this.middlewares.closeAll();
-    await this.pools.closeAll(1000);
-    // Spans of the last requests: sent within a short deadline, never holding the exit up for long.
-    await this.state.tracer?.shutdown(2000);
-    this.state.accessLog?.flush();
-    if (this.accessFile !== null) {
-      this.accessFile.flushSync();
-      await this.accessFile.close();
-    }
+    this.beginStop();
+    await this.dataPlane.stop();
+    await super.stop();
     this.logger.info('stopped');
     this.flushLogs();
   }
@@ -364,23 +109,5 @@ export class ConfigError extends Error {
   constructor(readonly problems: readonly ConfigProblem[]) {
     super(`the configuration is invalid:\n${problems.map(formatProblem).join('\n')}`);
     this.name = 'ConfigError';
-  }
-}
-
-const BRISK_VERSION = readVersion();
-
-function readVersion(): string {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return '0.0.0';
-  }
-}
-
-function fileDigest(file: string): string {
-  try {
-    return createHash('sha256').update(readFileSync(file)).digest('hex');
-  } catch {
-    return '';
   }
 }

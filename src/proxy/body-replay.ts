@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { BriskError } from '../core/errors.js';
+import type { RequestBody } from '../upstreams/call/call.js';
 
 type Source = Readable | AsyncGenerator<Buffer> | Buffer;
 
@@ -10,7 +11,9 @@ type Source = Readable | AsyncGenerator<Buffer> | Buffer;
  * replayed — unless no try has read from it yet (the first connect failed), in which case
  * the untouched stream itself is handed on.
  */
-export class BodyReplay {
+export class BodyReplay implements RequestBody {
+  /** Set when a body of unknown length went past the limit. */
+  tooLarge = false;
   private kept: Buffer[] | null;
   private keptBytes = 0;
   private complete = false;
@@ -21,7 +24,6 @@ export class BodyReplay {
     private readonly keepUpTo: number,
     /** Largest body accepted (0: no limit), for bodies of unknown length. */
     private readonly limit: number,
-    private readonly onTooLarge: () => void,
   ) {
     this.kept = keepUpTo > 0 ? [] : null;
   }
@@ -49,7 +51,7 @@ export class BodyReplay {
     for await (const chunk of this.req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
       total += chunk.length;
       if (this.limit > 0 && total > this.limit) {
-        this.onTooLarge();
+        this.tooLarge = true;
         throw new BriskError('BRISK_BODY_TOO_LARGE', 'request body too large');
       }
       if (this.kept !== null) {

@@ -1,24 +1,18 @@
 /**
- * A small internal HTTP client for requests the gateway makes itself (aggregate parts,
- * and later a cache's background revalidation): one request to an upstream, through the
- * same machinery as a proxied request — circuit breaker and `limits` admission, the
- * balancer (pick, excluding targets already tried), retries on another target within the
- * retry budget, per-try and total timeouts, outlier detection and latency feedback — and
- * the whole answer, body included (bounded), in memory.
- *
- * It uses undici's callback dispatch API directly on the target's pool, like the proxy's
- * `Attempt`: raw headers and body chunks with no stream objects in between.
+ * The internal HTTP client for requests the gateway makes itself (aggregate parts): one
+ * request to an upstream through exactly the machinery of a proxied request — the same
+ * `Admission` (circuit breaker, `limits`) and the same `UpstreamCall` (balancer, retries
+ * within the budget, per-try and total timeouts, outlier and latency feedback) — with a
+ * sink that keeps the whole answer, body included (bounded), in memory.
  *
  * @example
  * const res = await upstreamRequest(upstream, { path: '/api/users/1', headers: ['accept', 'application/json'], timeoutMs: 2000 });
  * if (res.status === 200) JSON.parse(res.body.toString('utf8'));
  */
-import type { Dispatcher } from 'undici';
 import { BriskError, type ErrorCode } from '../core/errors.js';
-import type { RetryConfig } from '../config/types.js';
-import { GATEWAY_FAILURE_PENALTY_MS, IDEMPOTENT, NOT_SENT, RETRYABLE_ERRORS, upstreamErrorCode, upstreamErrorMessage } from './errors.js';
-import { Outcome } from './health/outlier.js';
-import type { Target } from './target.js';
+import { Admission, Admit } from './call/admission.js';
+import { Take, UpstreamCall, type CallRequest, type ResponseSink } from './call/call.js';
+import { IDEMPOTENT, upstreamErrorMessage } from './errors.js';
 import type { Upstream } from './upstream.js';
 
 export interface UpstreamRequestOptions {
@@ -76,299 +70,89 @@ const DEFAULT_MAX_BODY = 1024 * 1024;
  * timeouts after the retries allowed, body too large, or aborted.
  */
 export function upstreamRequest(upstream: Upstream, options: UpstreamRequestOptions): Promise<UpstreamResponse> {
-  return new Promise((resolve, reject) => new UpstreamCall(upstream, options, resolve, reject).start());
+  return new Promise((resolve, reject) => new BufferedCall(upstream, options, resolve, reject).start());
 }
 
-class UpstreamCall {
-  private readonly method: string;
-  private readonly retry: RetryConfig;
-  private readonly idempotent: boolean;
-  private readonly maxBody: number;
-  private readonly headers: string[];
-  private readonly hostIndex: number;
-  private deadlineIndex = -1;
-  private attempts = 0;
-  private retries = 0;
-  private tried: Set<Target> | null = null;
-  private current: Try | null = null;
+/** The sink of an internal request: collects the answer, settles admission, resolves or rejects once. */
+class BufferedCall implements ResponseSink {
+  private readonly admission: Admission;
+  private call: UpstreamCall | null = null;
   private settled = false;
-  private breakerEpoch = -1;
-  private holdsPermit = false;
-  private retryPermits = 0;
-  private deadline = 0;
-  private timer: NodeJS.Timeout | null = null;
-  private readonly onAbort = (): void => this.cancel();
+  private status = 0;
+  private readonly headers: string[] = [];
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private readonly maxBody: number;
+  private readonly onAbort = (): void => this.fail('BRISK_INTERNAL', `request to upstream "${this.upstream.name}" cancelled`, true);
 
   constructor(
-    readonly upstream: Upstream,
+    private readonly upstream: Upstream,
     private readonly options: UpstreamRequestOptions,
     private readonly resolve: (r: UpstreamResponse) => void,
     private readonly reject: (e: UpstreamRequestError) => void,
   ) {
-    this.method = options.method ?? 'GET';
-    this.retry = upstream.config.retry;
-    this.idempotent = IDEMPOTENT.has(this.method);
+    this.admission = new Admission(upstream);
     this.maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
-    const given = options.headers;
-    this.headers = given === undefined ? [] : given.slice();
-    this.hostIndex = this.headers.length + 1;
-    this.headers.push('host', '');
-    const deadlineHeader = options.deadlineHeader;
-    if (typeof deadlineHeader === 'string' && options.timeoutMs > 0) {
-      this.deadlineIndex = this.headers.length + 1;
-      this.headers.push(deadlineHeader, '');
-    }
   }
 
   start(): void {
     const upstream = this.upstream;
-    const signal = this.options.signal;
-    if (signal?.aborted === true) return this.fail('BRISK_INTERNAL', `request to upstream "${upstream.name}" cancelled`, null, true);
-    const breaker = upstream.breaker;
-    if (breaker !== null) {
-      if (!breaker.allow(Date.now())) return this.fail('BRISK_CIRCUIT_OPEN', `upstream "${upstream.name}": circuit breaker open; failing fast`, null);
-      this.breakerEpoch = breaker.epoch;
-    }
-    const limits = upstream.limits;
-    if (limits !== null) {
-      if (!limits.tryAcquireRequest()) {
-        return this.fail('BRISK_UPSTREAM_OVERLOADED', `upstream "${upstream.name}" has ${limits.config.maxRequests} requests in flight (limits.maxRequests); refused at once`, null);
-      }
-      this.holdsPermit = true;
+    const options = this.options;
+    if (options.signal?.aborted === true) return this.fail('BRISK_INTERNAL', `request to upstream "${upstream.name}" cancelled`, true);
+    const admitted = this.admission.admit(Date.now());
+    if (admitted === Admit.BreakerOpen) return this.fail('BRISK_CIRCUIT_OPEN', `upstream "${upstream.name}": circuit breaker open; failing fast`);
+    if (admitted === Admit.Overloaded) {
+      return this.fail('BRISK_UPSTREAM_OVERLOADED', `upstream "${upstream.name}" has ${upstream.limits!.config.maxRequests} requests in flight (limits.maxRequests); refused at once`);
     }
     const target = upstream.pick(null, null);
-    if (target === null) return this.fail('BRISK_NO_HEALTHY_TARGET', `upstream "${upstream.name}" has no target that can take the request`, null);
-    upstream.budget.onRequest();
-    const timeoutMs = this.options.timeoutMs;
-    if (timeoutMs > 0) {
-      this.deadline = Date.now() + timeoutMs;
-      this.timer = setTimeout(() => this.onDeadline(timeoutMs), timeoutMs);
+    if (target === null) return this.fail('BRISK_NO_HEALTHY_TARGET', `upstream "${upstream.name}" has no target that can take the request`);
+    const method = options.method ?? 'GET';
+    const headers = options.headers === undefined ? [] : options.headers.slice();
+    const host = options.host;
+    let hostSlot = -1;
+    if (upstream.config.hostHeader === 'target' || host === undefined || host === '') {
+      hostSlot = headers.length + 1;
+      headers.push('host', '');
+    } else headers.push('host', host);
+    const deadlineHeader = options.deadlineHeader ?? false;
+    let deadlineSlot = -1;
+    if (deadlineHeader !== false && options.timeoutMs > 0) {
+      deadlineSlot = headers.length + 1;
+      headers.push(deadlineHeader, '');
     }
-    signal?.addEventListener('abort', this.onAbort, { once: true });
-    this.launch(target);
-  }
-
-  private launch(target: Target): void {
-    this.attempts++;
-    if (this.attempts > 1) (this.tried ??= new Set()).add(target);
-    else this.tried = null;
-    const t = new Try(this, target);
-    this.current = t;
-    const headers = this.headers;
-    const host = this.options.host;
-    headers[this.hostIndex] = this.upstream.config.hostHeader === 'target' || host === undefined || host === '' ? target.hostHeader : host;
-    if (this.deadlineIndex !== -1) headers[this.deadlineIndex] = String(Math.max(0, this.deadline - Date.now()));
-    const body = this.options.body ?? null;
-    const opts: Dispatcher.DispatchOptions = {
-      path: target.basePath === '' ? this.options.path : target.basePath + this.options.path,
-      method: this.method as Dispatcher.HttpMethod,
+    const body = options.body ?? null;
+    const request: CallRequest = {
+      method,
+      pathAndQuery: options.path,
       headers,
-      body,
+      hostSlot,
+      deadlineSlot,
+      deadlineHeader,
+      traceparentSlot: -1,
+      traceId: undefined,
+      sampled: false,
+      body: body === null ? null : { source: () => body, replayable: () => true, tooLarge: false },
+      idempotent: IDEMPOTENT.has(method),
+      hashKey: null,
     };
-    const perTry = this.retry.perTryTimeoutMs;
-    if (perTry > 0) t.startTimer(perTry);
-    target.inFlight++;
-    try {
-      target.pool.dispatch(opts, t);
-    } catch (err) {
-      t.onError(err as Error);
-    }
+    const policy = { retry: upstream.config.retry, hedge: undefined, totalMs: options.timeoutMs, headersTimeoutMs: undefined, bodyTimeoutMs: undefined, recordTries: false };
+    this.call = new UpstreamCall(upstream, this.admission, request, policy, this, null);
+    options.signal?.addEventListener('abort', this.onAbort, { once: true });
+    this.call.start(target);
   }
 
-  get isSettled(): boolean {
-    return this.settled;
-  }
-
-  get maxBodyBytes(): number {
-    return this.maxBody;
-  }
-
-  /** True when a response with this status should be retried (and a retry is possible). */
-  wantsRetryOnStatus(status: number): boolean {
-    return this.retry.statuses.includes(status) && this.canRetry('BRISK_UPSTREAM_BAD_RESPONSE', status);
-  }
-
-  private canRetry(code: ErrorCode, status: number): boolean {
-    if (this.retries >= this.retry.attempts) return false;
-    if (this.deadline !== 0 && Date.now() >= this.deadline) return false;
-    const safe = this.idempotent || this.retry.unsafeMethods;
-    if (status !== 0) {
-      if (!safe) return false;
-    } else {
-      if (!RETRYABLE_ERRORS.has(code)) return false;
-      if (!NOT_SENT.has(code) && !safe) return false;
-    }
-    return this.upstream.budget.canRetry();
-  }
-
-  /** A try failed (status 0: no answer; else a retryable status). Retries elsewhere, or fails. */
-  onTryFailed(t: Try, code: ErrorCode, status: number, answer: (() => void) | null): void {
-    if (this.settled || this.current !== t) return;
-    if (this.canRetry(code, status)) {
-      const exclude = this.tried ?? new Set([t.target]);
-      exclude.add(t.target);
-      this.tried = exclude;
-      const target = this.upstream.pick(exclude, null);
-      const limits = this.upstream.limits;
-      if (target !== null && (limits === null || limits.tryAcquireRetry())) {
-        if (limits !== null) this.retryPermits++;
-        this.retries++;
-        this.upstream.budget.onRetry();
-        this.current = null;
-        const backoff = this.backoffMs();
-        if (backoff <= 0) this.launch(target);
-        else setTimeout(() => !this.settled && this.launch(target), backoff);
-        return;
-      }
-    }
-    if (answer !== null) {
-      answer();
-      return;
-    }
-    this.fail(code, upstreamErrorMessage(code, this.upstream.name, t.target.origin), t.target.origin);
-  }
-
-  private backoffMs(): number {
-    const { backoffBaseMs, backoffMaxMs } = this.retry;
-    if (backoffBaseMs <= 0) return 0;
-    const jittered = Math.random() * Math.min(backoffMaxMs, backoffBaseMs * 2 ** (this.retries - 1));
-    return this.deadline === 0 ? jittered : Math.min(jittered, Math.max(0, this.deadline - Date.now()));
-  }
-
-  succeed(t: Try, status: number, headers: string[], body: Buffer): void {
-    if (this.settled || this.current !== t) return;
-    this.settle(status < 500 ? 1 : 0);
-    this.resolve({ status, headers, body, target: t.target.origin, attempts: this.attempts });
-  }
-
-  fail(code: ErrorCode, message: string, target: string | null, cancelled = false): void {
-    if (this.settled) return;
-    // A body over the caller's limit, or a caller that gave up, says nothing about the upstream's health.
-    this.settle(cancelled || code === 'BRISK_UPSTREAM_RESPONSE_TOO_LARGE' || code === 'BRISK_UPSTREAM_OVERLOADED' ? -1 : 0);
-    this.reject(new UpstreamRequestError(code, message, this.upstream.name, target, this.attempts, cancelled));
-  }
-
-  private onDeadline(ms: number): void {
-    this.timer = null;
-    if (this.settled) return;
-    const origin = this.current?.target.origin ?? null;
-    this.current?.cancel();
-    this.fail('BRISK_UPSTREAM_TOTAL_TIMEOUT', `upstream "${this.upstream.name}": no complete answer${origin === null ? '' : ` from ${origin}`} within ${ms}ms`, origin);
-  }
-
-  private cancel(): void {
-    if (this.settled) return;
-    const origin = this.current?.target.origin ?? null;
-    this.current?.cancel();
-    this.fail('BRISK_INTERNAL', `request to upstream "${this.upstream.name}" cancelled`, origin, true);
-  }
-
-  /** Gives back permits and tells the breaker: 1 success, 0 failure, -1 no verdict. */
-  private settle(verdict: 1 | 0 | -1): void {
-    this.settled = true;
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-    this.options.signal?.removeEventListener('abort', this.onAbort);
-    const upstream = this.upstream;
-    for (; this.retryPermits > 0; this.retryPermits--) upstream.limits?.releaseRetry();
-    if (this.holdsPermit) {
-      this.holdsPermit = false;
-      upstream.limits?.releaseRequest();
-    }
-    if (this.breakerEpoch !== -1 && upstream.breaker !== null) {
-      if (verdict === -1) upstream.breaker.release(this.breakerEpoch);
-      else upstream.breaker.onResult(verdict === 1, Date.now(), this.breakerEpoch);
-      this.breakerEpoch = -1;
-    }
-  }
-}
-
-/** One try on one target: the undici dispatch handler that collects the answer. */
-class Try implements Dispatcher.DispatchHandler {
-  private readonly started = performance.now();
-  private abortDispatch: ((err?: Error) => void) | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  private cancelled = false;
-  private finished = false;
-  /** Given up for a retry: the rest of the answer is read and dropped (keeps the connection). */
-  private discarding = false;
-  private status = 0;
-  private headers: string[] = [];
-  private chunks: Buffer[] = [];
-  private size = 0;
-
-  constructor(
-    private readonly call: UpstreamCall,
-    readonly target: Target,
-  ) {}
-
-  startTimer(ms: number): void {
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      // As in the proxy: look once more after this turn's socket reads before calling it late.
-      setImmediate(() => {
-        if (this.finished || this.cancelled || this.status !== 0) return;
-        const err = Object.assign(new Error(`no response headers within ${ms}ms (retry.perTryTimeout)`), { code: 'UND_ERR_HEADERS_TIMEOUT' });
-        if (this.abortDispatch !== null) this.abortDispatch(err);
-        else this.onError(err);
-      });
-    }, ms);
-  }
-
-  private clearTimer(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-  }
-
-  cancel(): void {
-    if (this.finished || this.cancelled) return;
-    this.cancelled = true;
-    this.clearTimer();
-    this.abortDispatch?.(new BriskError('BRISK_INTERNAL', 'try cancelled'));
-  }
-
-  onConnect(abort: (err?: Error) => void): void {
-    this.abortDispatch = abort;
-    if (this.cancelled || this.call.isSettled) {
-      this.cancelled = true;
-      abort(new BriskError('BRISK_INTERNAL', 'try cancelled'));
-    }
-  }
-
-  onHeaders(statusCode: number, rawHeaders: Buffer[], _resume: () => void): boolean {
-    if (statusCode < 200) return true;
-    this.clearTimer();
-    if (this.cancelled || this.finished) return false;
-    const latency = performance.now() - this.started;
-    this.target.observeLatency(latency, Date.now());
-    this.call.upstream.latency.record(latency);
-    this.status = statusCode;
-    if (this.call.isSettled) {
-      this.cancel();
-      return false;
-    }
+  onHead(status: number, rawHeaders: Buffer[]): Take {
+    this.status = status;
     const headers = this.headers;
     for (let i = 0; i < rawHeaders.length; i += 2) headers.push(rawHeaders[i]!.toString('latin1').toLowerCase(), rawHeaders[i + 1]!.toString('latin1'));
-    if (this.call.wantsRetryOnStatus(statusCode)) {
-      this.report(statusCode >= 500 ? Outcome.Http5xx : Outcome.Success);
-      this.reported = true;
-      this.discarding = true;
-      // No retry possible after all: this answer is the one.
-      this.call.onTryFailed(this, 'BRISK_UPSTREAM_BAD_RESPONSE', statusCode, () => (this.discarding = false));
-    }
-    return true;
+    return Take.Stream;
   }
 
-  private reported = false;
-
   onData(chunk: Buffer): boolean {
-    if (this.discarding) return true;
-    if (this.cancelled) return false;
     this.size += chunk.length;
-    const max = this.call.maxBodyBytes;
-    if (max > 0 && this.size > max) {
-      const err = new BriskError('BRISK_UPSTREAM_RESPONSE_TOO_LARGE', `upstream "${this.call.upstream.name}": the response from ${this.target.origin} is larger than ${max} bytes`);
-      if (this.abortDispatch !== null) this.abortDispatch(err);
+    if (this.maxBody > 0 && this.size > this.maxBody) {
+      // The caller's limit, not the upstream's fault: no breaker verdict.
+      this.fail('BRISK_UPSTREAM_RESPONSE_TOO_LARGE', `upstream "${this.upstream.name}": the response from ${this.call?.answeredBy?.origin ?? ''} is larger than ${this.maxBody} bytes`);
       return false;
     }
     this.chunks.push(chunk);
@@ -376,34 +160,34 @@ class Try implements Dispatcher.DispatchHandler {
   }
 
   onComplete(): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.clearTimer();
-    this.target.requestEnded();
-    if (this.cancelled || this.discarding) return;
-    if (!this.reported) this.report(this.status >= 500 ? Outcome.Http5xx : Outcome.Success);
+    if (this.settled) return;
+    const status = this.status;
+    this.settle(status < 500 ? 1 : 0);
     const chunks = this.chunks;
-    this.call.succeed(this, this.status, this.headers, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.size));
+    const call = this.call!;
+    this.resolve({ status, headers: this.headers, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.size), target: call.answeredBy!.origin, attempts: call.attempts });
   }
 
-  onError(err: Error): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.clearTimer();
-    this.target.requestEnded();
-    if (this.cancelled || this.discarding || this.call.isSettled) return;
-    const code = upstreamErrorCode(err);
-    if (code === 'BRISK_UPSTREAM_RESPONSE_TOO_LARGE' || code === 'BRISK_INTERNAL' || code === 'BRISK_BAD_REQUEST') {
-      this.call.fail(code, err.message, this.target.origin);
-      return;
-    }
-    this.target.failures++;
-    this.target.observeLatency(Math.max(performance.now() - this.started, GATEWAY_FAILURE_PENALTY_MS), Date.now());
-    this.report(Outcome.GatewayFailure, (err as { code?: string }).code ?? err.message);
-    this.call.onTryFailed(this, code, 0, null);
+  onFail(code: ErrorCode, message: string): void {
+    this.fail(code, message);
   }
 
-  private report(outcome: Outcome, detail?: string): void {
-    this.call.upstream.outlier.onResult(this.target, outcome, Date.now(), detail);
+  onCut(code: ErrorCode): void {
+    this.fail(code, upstreamErrorMessage(code, this.upstream.name, this.call?.answeredBy?.origin ?? ''));
+  }
+
+  private fail(code: ErrorCode, message: string, cancelled = false): void {
+    if (this.settled) return;
+    // A body over the caller's limit, a caller that gave up, or a limit of our own says nothing about the upstream's health.
+    this.settle(cancelled || code === 'BRISK_UPSTREAM_RESPONSE_TOO_LARGE' || code === 'BRISK_UPSTREAM_OVERLOADED' ? -1 : 0);
+    const call = this.call;
+    this.reject(new UpstreamRequestError(code, message, this.upstream.name, call?.latest?.origin ?? null, call?.attempts ?? 0, cancelled));
+  }
+
+  private settle(verdict: 1 | 0 | -1): void {
+    this.settled = true;
+    this.call?.cancel();
+    this.options.signal?.removeEventListener('abort', this.onAbort);
+    this.admission.settle(verdict);
   }
 }

@@ -11,7 +11,8 @@ import { JwtMethod } from './jwt.js';
 import type { AuthConfig } from './schema.js';
 import type { AuthMethod, MiddlewareDeps, Outcome } from './types.js';
 
-export { AuthSchema, normalizeAuth, type AuthConfig, type NormalizeAuthResult, type RawAuth } from './schema.js';
+export { AuthSchema, type AuthConfig, type RawAuth } from './schema.js';
+export { normalizeAuth, type NormalizeAuthResult } from './normalize.js';
 export { hashSecret, verifySecret, parseHash } from './secrets.js';
 export type { MiddlewareDeps } from './types.js';
 

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Value } from '@sinclair/typebox/value';
-import { AuthSchema, normalizeAuth, type RawAuth } from './schema.js';
+import { normalizeAuth } from './normalize.js';
+import { AuthSchema, type RawAuth } from './schema.js';
 import { hashSecret } from './secrets.js';
 
 const KEY = hashSecret('k1', 'sha256');

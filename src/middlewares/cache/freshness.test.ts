@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { computePolicy, currentAge, deltaSeconds, parseAge, parseDirectives, parseHttpDate, requestDirectives, unstorableReason, CONFLICT } from './freshness.js';
+import { computePolicy, currentAge, deltaSeconds, parseAge, parseDirectives, parseHttpDate, requestDirectives, targetedFieldDirectives, unstorableReason, CONFLICT } from './freshness.js';
 
 const opts = { targets: ['cdn-cache-control'], defaultTtl: 0, overrideTtl: 0 };
 const NOW = Date.parse('Wed, 25 Nov 2026 12:00:00 GMT');
@@ -50,6 +50,17 @@ describe('freshness lifetime (RFC 9111 §4.2.1)', () => {
     assert.equal(p.lifetime, 0);
     assert.equal(p.explicit, true);
   });
+  it('Expires: only a valid HTTP-date counts; anything else, or lines that differ, is already stale (§5.3)', () => {
+    const fixdate = (offsetS: number) => new Date(NOW + offsetS * 1000).toUTCString();
+    const lifetime = (...expires: string[]) => computePolicy(200, [...expires.flatMap((e) => ['expires', e]), 'date', date(0)], NOW, opts).lifetime;
+    assert.equal(lifetime(fixdate(100)), 100);
+    assert.equal(lifetime(fixdate(100).toUpperCase()), 100, 'names in any case');
+    assert.equal(lifetime(fixdate(100).replace('GMT', 'UTC')), 0);
+    assert.equal(lifetime(fixdate(100).replace(',', '')), 0);
+    assert.equal(lifetime(fixdate(100).replace(' ', '  ')), 0);
+    assert.equal(lifetime(fixdate(100), fixdate(200)), 0, 'two Expires lines that differ');
+    assert.equal(lifetime(fixdate(100), fixdate(100)), 100, 'an identical repeat is one value');
+  });
   it('heuristic: 10% of Date − Last-Modified, heuristically cacheable statuses only', () => {
     assert.equal(computePolicy(200, ['date', date(0), 'last-modified', date(-1000)], NOW, opts).lifetime, 100);
     assert.equal(computePolicy(302, ['date', date(0), 'last-modified', date(-1000)], NOW, opts).lifetime, 0);
@@ -69,6 +80,19 @@ describe('freshness lifetime (RFC 9111 §4.2.1)', () => {
     const q = computePolicy(200, ['expires', date(100), 'date', date(0), 'cdn-cache-control', 'must-revalidate'], NOW, opts);
     assert.equal(q.lifetime, 0, 'Expires is ignored when a targeted field is in force');
     assert.equal(computePolicy(200, ['cdn-cache-control', '', 'cache-control', 'max-age=7'], NOW, opts).lifetime, 7, 'an empty targeted field is ignored');
+  });
+  it('an invalid targeted field is ignored whole: Cache-Control applies (RFC 9213 §2.1)', () => {
+    // cache-tests cdn-cc-invalid-sh-type-unknown / -wrong
+    for (const invalid of ['max-age=10000, &&&&&', 'max-age="10000"', 'max-age=1.5', 'max-age=-1', 'no-store=1', 'private=(a b)', 'MaX-aGe=3600', 'max-age =100', 'max-age= 100']) {
+      const p = computePolicy(200, ['cdn-cache-control', invalid, 'cache-control', 'no-store'], NOW, opts);
+      assert.equal(p.cc.has('no-store'), true, invalid);
+      assert.equal(p.lifetime, 0, invalid);
+      assert.equal(unstorableReason('GET', 200, p, ['cdn-cache-control', invalid, 'cache-control', 'no-store'], false, false, false), 'no-store', invalid);
+    }
+    assert.equal(computePolicy(200, ['cdn-cache-control', 'max-age=60;x=1, foobar, ext="v"', 'cache-control', 'no-store'], NOW, opts).lifetime, 60, 'parameters and extensions are fine');
+    assert.equal(targetedFieldDirectives('no-store=?0, max-age=5')?.has('no-store'), false, '?0 means absent');
+    assert.deepEqual(targetedFieldDirectives('private="set-cookie", no-cache'), new Map<string, string | true>([['private', 'set-cookie'], ['no-cache', true]]));
+    assert.equal(targetedFieldDirectives('max-age=99999999999')?.get('max-age'), '99999999999');
   });
   it('s-maxage implies proxy-revalidate; no-cache="f" keeps the response reusable', () => {
     assert.equal(computePolicy(200, ['cache-control', 's-maxage=5'], NOW, opts).mustRevalidate, true);

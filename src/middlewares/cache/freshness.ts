@@ -10,6 +10,11 @@
  * state in objects built per request (allocations on the hit path).
  */
 
+import { parseHttpDate } from './http-date.js';
+import { parseDictionary } from './structured-field.js';
+
+export { parseHttpDate } from './http-date.js';
+
 /** Parsed directives: name (lower case) → value (`true` when the directive has none). */
 export type Directives = Map<string, string | true>;
 
@@ -74,16 +79,6 @@ export function deltaSeconds(v: string | true | undefined): number | undefined {
   if (typeof v !== 'string' || v === CONFLICT || !/^\d+$/.test(v)) return undefined;
   const n = Number(v);
   return n > 2147483648 ? 2147483648 : n;
-}
-
-/** Parses an HTTP-date (IMF-fixdate, RFC 850, asctime); NaN when invalid. */
-export function parseHttpDate(v: string | undefined): number {
-  if (v === undefined) return NaN;
-  const s = v.trim();
-  // IMF-fixdate, RFC 850 and asctime all start with a day name; anything else (a bare
-  // number such as `Expires: 0`, an ISO date) is not an HTTP-date.
-  if (!/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? /.test(s)) return NaN;
-  return Date.parse(s.includes('GMT') || /\d{4}$/.test(s) ? s : `${s} GMT`);
 }
 
 /** First value of a header in a flat list (name compared case-insensitively); undefined when absent. */
@@ -155,13 +150,50 @@ export function responseDirectives(headers: readonly string[], targets: readonly
 function targetedDirectives(headers: readonly string[], targets: readonly string[]): Directives | null {
   for (const target of targets) {
     const v = joinedValue(headers, target);
-    if (v !== undefined) {
-      const d = parseDirectives(v);
-      // An empty or unparsable targeted field is ignored; the next one (or Cache-Control) applies.
-      if (d.size > 0) return d;
-    }
+    if (v === undefined) continue;
+    // An empty or invalid targeted field is ignored; the next one (or Cache-Control) applies.
+    const d = targetedFieldDirectives(v);
+    if (d !== null) return d;
   }
   return null;
+}
+
+/** Directives whose value is delta-seconds: an Integer in a targeted field. */
+const INTEGER_DIRECTIVES: ReadonlySet<string> = new Set(['max-age', 's-maxage', 'stale-while-revalidate', 'stale-if-error']);
+/** Directives that never take a value: a Boolean in a targeted field. */
+const FLAG_DIRECTIVES: ReadonlySet<string> = new Set(['no-store', 'must-revalidate', 'proxy-revalidate', 'public', 'must-understand', 'no-transform', 'immutable']);
+/** Directives that are either bare or carry a list of field names: Boolean or String. */
+const FIELD_LIST_DIRECTIVES: ReadonlySet<string> = new Set(['no-cache', 'private']);
+
+/**
+ * A targeted field's value as directives, or null when it must be ignored (RFC 9213
+ * §2.1): not a valid Structured Field Dictionary, empty, or a directive Brisk obeys
+ * given a value of another type than its own (`max-age="60"`, `max-age=1.5`,
+ * `no-store=1`). RFC 9213 says such values SHOULD NOT be consumed; taking the whole
+ * field for invalid then falls back to Cache-Control, the origin's general policy, rather
+ * than to a targeted policy with a hole in it. Parameters are ignored; `?0` means absent.
+ */
+export function targetedFieldDirectives(value: string): Directives | null {
+  const dict = parseDictionary(value);
+  if (dict === null || dict.size === 0) return null;
+  const out: Directives = new Map();
+  for (const [name, v] of dict) {
+    if (INTEGER_DIRECTIVES.has(name)) {
+      if (typeof v !== 'number' || v < 0) return null;
+      out.set(name, String(v));
+    } else if (FLAG_DIRECTIVES.has(name)) {
+      if (typeof v !== 'boolean') return null;
+      if (v) out.set(name, true);
+    } else if (FIELD_LIST_DIRECTIVES.has(name)) {
+      if (typeof v === 'string') out.set(name, v);
+      else if (typeof v !== 'boolean') return null;
+      else if (v) out.set(name, true);
+    } else if (v === true) out.set(name, true);
+    else if (typeof v === 'string' || typeof v === 'number') out.set(name, String(v));
+    else if (typeof v === 'object' && 'token' in v) out.set(name, v.token);
+    // Other values of extension directives: Brisk obeys no extension that takes one.
+  }
+  return out;
 }
 
 /**
@@ -177,7 +209,7 @@ export function computePolicy(status: number, headers: readonly string[], respon
   const sMaxAge = cc.get('s-maxage');
   const maxAge = cc.get('max-age');
   // RFC 9213 §2.2: with a targeted field in force, Cache-Control and Expires are ignored.
-  const expires = targeted === null ? headerValue(headers, 'expires') : undefined;
+  const expires = targeted === null ? expiresValue(headers) : undefined;
   if (options.overrideTtl > 0) lifetime = options.overrideTtl;
   else if (sMaxAge !== undefined) lifetime = deltaSeconds(sMaxAge) ?? 0;
   else if (maxAge !== undefined) lifetime = deltaSeconds(maxAge) ?? 0;
@@ -213,6 +245,24 @@ export function computePolicy(status: number, headers: readonly string[], respon
     swr: deltaSeconds(cc.get('stale-while-revalidate')) ?? -1,
     sie: deltaSeconds(cc.get('stale-if-error')) ?? -1,
   };
+}
+
+/**
+ * The Expires value, or '' (invalid) when the response has several Expires lines that
+ * differ: RFC 9111 §4.2.1 lets a cache take the first or treat the response as stale,
+ * and Brisk treats conflicting freshness information as stale everywhere (a repeated
+ * `max-age` with other values is {@link CONFLICT} too). Identical repeats are one value.
+ */
+function expiresValue(headers: readonly string[]): string | undefined {
+  let out: string | undefined;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    if (name.length !== 7 || name.toLowerCase() !== 'expires') continue;
+    const v = headers[i + 1]!.trim();
+    if (out === undefined) out = v;
+    else if (out !== v) return '';
+  }
+  return out;
 }
 
 /** `a, B ,c` → ['a', 'b', 'c']. */

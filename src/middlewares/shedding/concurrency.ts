@@ -24,6 +24,7 @@
  *   no longer wait out the whole queue, and refused ones hardly wait. Routes whose
  *   requests take much longer than `interval` (long polls, big downloads) free slots
  *   rarely: give them a larger `target`, or `codel: false`.
+ *   The evidence of congestion and what it implies are kept in congestion.ts.
  *
  * A slot is released when the request ends, through `RequestContext.onFinish` (called
  * once by the exchange with the client's status, 499 when the client left). The ticket
@@ -45,6 +46,7 @@
 import type { Answer, Middleware, RequestContext } from '../../core/middleware.js';
 import { AdaptiveLimit, type AdaptiveLimitStats } from '../../upstreams/resilience/adaptive.js';
 import { Priority, priorityOf, requestPriority } from './priority.js';
+import { Congestion } from './congestion.js';
 import { realScheduler, type Scheduler } from './scheduler.js';
 import type { ConcurrencyConfig, PriorityName } from './schema.js';
 
@@ -140,18 +142,8 @@ export class ConcurrencyLimiter {
   private readonly lists: readonly [WaitList, WaitList, WaitList] = [new WaitList(), new WaitList(), new WaitList()];
   private inflight = 0;
   private queued = 0;
-  /**
-   * The last moment a slot was free with nobody waiting. CoDel counts the queue as
-   * congested once that is `interval` ago: demand has exceeded the limit the whole time.
-   * (The queue emptying because its waiters timed out does not count: nobody was served.)
-   */
-  private lastIdleAt: number;
-  /** The last refusal (shed, evicted or timed out): evidence of overload for CoDel. */
-  private lastRefusalAt = -Infinity;
-  /** Slots released in the current and the previous `codel.interval`: the queue's drain rate. */
-  private releaseWindowStart: number;
-  private releasesNow = 0;
-  private releasesBefore = 0;
+  /** Standing-queue control; null when `codel` is off. */
+  private readonly congestion: Congestion | null;
   private timer: unknown = null;
   private timerAt = Infinity;
   private readonly shedAnswer: Answer;
@@ -173,8 +165,7 @@ export class ConcurrencyLimiter {
     this.config = config;
     this.scheduler = options.scheduler ?? realScheduler;
     this.onQueueWait = options.onQueueWait ?? null;
-    this.lastIdleAt = this.scheduler.now();
-    this.releaseWindowStart = this.lastIdleAt;
+    this.congestion = config.codel === null ? null : new Congestion(config.codel, this.scheduler.now());
     this.adaptive = config.adaptive === null ? null : new AdaptiveLimit({ ...config.adaptive, maxLimit: Math.min(config.adaptive.maxLimit, config.maxConcurrent) }, () => this.scheduler.now());
     const headers = Object.freeze(['retry-after', String(options.retryAfterS ?? 1)]);
     const route = options.route;
@@ -213,7 +204,7 @@ export class ConcurrencyLimiter {
     const now = this.scheduler.now();
     if (this.queued > 0) this.expire(now);
     if (this.queued === 0 && this.take()) {
-      this.lastIdleAt = now;
+      this.congestion?.idle(now);
       const t = new Ticket(this, priority);
       t.state = TicketState.Granted;
       t.grantedAt = now;
@@ -245,14 +236,14 @@ export class ConcurrencyLimiter {
         t.state = TicketState.Done;
         const now = this.scheduler.now();
         this.inflight--;
-        if (this.config.codel !== null) this.countRelease(now);
+        this.congestion?.released(now);
         const a = this.adaptive;
         if (a !== null) {
           if (status === 499) a.abandon();
           else a.release(now - t.grantedAt, status === 503 || status === 504);
         }
         this.drain(now);
-        if (this.queued === 0 && this.hasFreeSlot()) this.lastIdleAt = now;
+        if (this.queued === 0 && this.hasFreeSlot()) this.congestion?.idle(now);
         return;
       }
       case TicketState.Waiting: {
@@ -332,70 +323,37 @@ export class ConcurrencyLimiter {
         this.noteWait(now - t.enqueuedAt);
         this.settle(t, deadline === t.enqueuedAt + this.config.queueTimeoutMs ? this.timeoutAnswer : this.codelAnswer);
         // At once, so that the rest of this pass already sees a congested queue.
-        this.lastRefusalAt = now;
+        this.congestion?.refused(now);
       }
     }
   }
 
   /** A refusal makes the queue congested now: waiters' deadlines may have come closer. */
   private onRefusal(now: number): void {
-    if (this.config.codel === null) return;
-    const wasCongested = this.congestedFrom(now) <= now;
-    this.lastRefusalAt = now;
+    const congestion = this.congestion;
+    if (congestion === null) return;
+    const wasCongested = congestion.congestedFrom(now) <= now;
+    congestion.refused(now);
     if (!wasCongested && this.queued > 0) {
       this.expire(now);
       this.arm(now);
     }
   }
 
-  /**
-   * From when the queue counts as congested (CoDel): now, if it refused anyone within
-   * the last interval; else one interval after the last moment a slot was free with
-   * nobody waiting. Infinity without CoDel.
-   */
+  /** From when the queue counts as congested (see `Congestion`); Infinity without CoDel. */
   private congestedFrom(now: number): number {
-    const codel = this.config.codel;
-    if (codel === null) return Infinity;
-    if (now - this.lastRefusalAt < codel.intervalMs) return -Infinity;
-    return this.lastIdleAt + codel.intervalMs;
+    return this.congestion === null ? Infinity : this.congestion.congestedFrom(now);
   }
 
-  /**
-   * The latest a waiter may be answered: its queue timeout, or, with CoDel, `target`
-   * after it arrived if the queue is congested by then (`congestedFrom`).
-   */
+  /** The latest a waiter may be answered: its queue timeout, or sooner while the queue is congested. */
   private deadlineOf(t: Ticket, congestedFrom: number): number {
     const timeout = t.enqueuedAt + this.config.queueTimeoutMs;
-    const codel = this.config.codel;
-    if (codel === null) return timeout;
-    return Math.min(timeout, Math.max(t.enqueuedAt + codel.targetMs, congestedFrom));
+    return this.congestion === null ? timeout : this.congestion.deadline(t.enqueuedAt, timeout, congestedFrom);
   }
 
-  /**
-   * How many may wait now: `maxQueue`, or, while the queue is congested, what the route
-   * serves within half of `codel.target` at the rate slots were released over the last
-   * interval: releases come in bursts, and the half leaves room for them, so that few
-   * waiters reach the target (and are refused only after waiting it).
-   */
+  /** How many may wait now: `maxQueue`, or less while the queue is congested. */
   private queueCap(now: number): number {
-    const codel = this.config.codel;
-    if (codel === null || this.congestedFrom(now) > now) return this.config.maxQueue;
-    this.rollReleaseWindow(now, codel.intervalMs);
-    const servable = Math.floor((this.releasesBefore * codel.targetMs) / (2 * codel.intervalMs));
-    return Math.min(this.config.maxQueue, Math.max(1, servable));
-  }
-
-  private countRelease(now: number): void {
-    this.rollReleaseWindow(now, this.config.codel!.intervalMs);
-    this.releasesNow++;
-  }
-
-  private rollReleaseWindow(now: number, intervalMs: number): void {
-    const passed = now - this.releaseWindowStart;
-    if (passed < intervalMs) return;
-    this.releasesBefore = passed < 2 * intervalMs ? this.releasesNow : 0;
-    this.releasesNow = 0;
-    this.releaseWindowStart = now - (passed % intervalMs);
+    return this.congestion === null ? this.config.maxQueue : this.congestion.queueCap(now, this.config.maxQueue);
   }
 
   /** A full queue: makes room for `priority` by evicting the youngest waiter of the lowest priority below it. */

@@ -92,6 +92,20 @@ export const ConcurrencySchema = Strict(
 
 export type RawConcurrency = Static<typeof ConcurrencySchema>;
 
+/** The normalised `concurrency` of a route. */
+export interface ConcurrencyConfig {
+  /** Requests in flight at once; with `adaptive`, the ceiling of the adaptive limit. */
+  readonly maxConcurrent: number;
+  /** Requests waiting at once; 0: no queue, refuse at once. */
+  readonly maxQueue: number;
+  /** Longest wait in the queue. */
+  readonly queueTimeoutMs: number;
+  /** Standing-queue control; null: off. */
+  readonly codel: { readonly targetMs: number; readonly intervalMs: number } | null;
+  /** Adaptive limit; null: the limit is `maxConcurrent`. */
+  readonly adaptive: AdaptiveLimitConfig | null;
+}
+
 /**
  * Normalises a schema-valid `concurrency` value.
  *
@@ -162,6 +176,22 @@ export const OverloadSchema = Strict(
 
 export type RawOverload = Static<typeof OverloadSchema>;
 
+/** The normalised top-level `overload`. */
+export interface OverloadConfig {
+  /** p99 event-loop lag over the last second that starts shedding; 0: off. */
+  readonly eventLoopLagMs: number;
+  /** p99 lag past which even `critical` requests are shed; 0: never. */
+  readonly criticalEventLoopLagMs: number;
+  /** Mean route queue wait over the last second that starts shedding; 0: off. */
+  readonly queueWaitMs: number;
+  /** Shortest time at one level before the next step. */
+  readonly holdMs: number;
+  /** Header a request may set its priority with (lower-case), or null. */
+  readonly priorityHeader: string | null;
+  /** `Retry-After` of refusals, in seconds. */
+  readonly retryAfterS: number;
+}
+
 /** Normalises a schema-valid `overload` value. */
 export function normalizeOverload(raw: RawOverload): Normalized<OverloadConfig> {
   const problems: PathProblem[] = [];
@@ -192,36 +222,6 @@ export function normalizeOverload(raw: RawOverload): Normalized<OverloadConfig> 
     problems,
     warnings,
   };
-}
-
-/** The normalised `concurrency` of a route. */
-export interface ConcurrencyConfig {
-  /** Requests in flight at once; with `adaptive`, the ceiling of the adaptive limit. */
-  readonly maxConcurrent: number;
-  /** Requests waiting at once; 0: no queue, refuse at once. */
-  readonly maxQueue: number;
-  /** Longest wait in the queue. */
-  readonly queueTimeoutMs: number;
-  /** Standing-queue control; null: off. */
-  readonly codel: { readonly targetMs: number; readonly intervalMs: number } | null;
-  /** Adaptive limit; null: the limit is `maxConcurrent`. */
-  readonly adaptive: AdaptiveLimitConfig | null;
-}
-
-/** The normalised top-level `overload`. */
-export interface OverloadConfig {
-  /** p99 event-loop lag over the last second that starts shedding; 0: off. */
-  readonly eventLoopLagMs: number;
-  /** p99 lag past which even `critical` requests are shed; 0: never. */
-  readonly criticalEventLoopLagMs: number;
-  /** Mean route queue wait over the last second that starts shedding; 0: off. */
-  readonly queueWaitMs: number;
-  /** Shortest time at one level before the next step. */
-  readonly holdMs: number;
-  /** Header a request may set its priority with (lower-case), or null. */
-  readonly priorityHeader: string | null;
-  /** `Retry-After` of refusals, in seconds. */
-  readonly retryAfterS: number;
 }
 
 /** How priorities are written in the config and the header. */

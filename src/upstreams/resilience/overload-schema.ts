@@ -16,6 +16,7 @@
  * ```
  */
 import { Type, type Static } from '@sinclair/typebox';
+import type { Normalized } from '../../config/normalize-kit.js';
 import type { PathProblem, PathSegment } from '../../config/positions.js';
 import { MAX_DURATION_MS, durationMs } from '../../config/units.js';
 import { Duration, Strict } from '../../config/schema-kit.js';
@@ -79,12 +80,7 @@ export const ADAPTIVE_DEFAULTS = {
 // The same union the config schema uses, so that the validator's messages and the docs
 // generator recognise it as a duration (both compare the pattern).
 
-/** What a normaliser returns: the config when there are no problems. */
-export interface Normalized<T> {
-  readonly config?: T;
-  readonly problems: PathProblem[];
-  readonly warnings: PathProblem[];
-}
+export type { Normalized } from '../../config/normalize-kit.js';
 
 // ---------------------------------------------------------------------------------------
 // limits

@@ -1,0 +1,150 @@
+import type { AdminHost, ListenerInfo, ReloadResult } from '../admin/host.js';
+import { startAdmin, type AdminServer } from '../admin/server.js';
+import { AlertingService } from '../alerting/index.js';
+import { formatProblem } from '../config/load.js';
+import type { Config, ConfigProblem } from '../config/types.js';
+import type { Logger } from '../observability/logger.js';
+import type { ExportStats } from '../observability/otlp-exporter.js';
+import type { AlertsView } from '../observability/snapshot.js';
+import { GatewayStats } from '../observability/stats.js';
+import type { ConfigFileSource } from '../providers/config-file.js';
+import type { Runtime } from '../proxy/runtime.js';
+import type { MembershipCommand, MembershipResult } from '../upstreams/membership.js';
+import type { DataPlanePort } from './port.js';
+
+/**
+ * What runs once per gateway beside the request path: the config source and its reloads,
+ * the admin API and dashboard, the stats ticker (windows, host samples) and alerting. It
+ * drives the data plane only through `DataPlanePort` — hand it a config version, read its
+ * state — so that one control plane can later feed several data-plane workers.
+ *
+ * Reloads are serialised: a burst of triggers (file changes, SIGHUP, the admin API) runs
+ * one after the other, never interleaved. An invalid file leaves the old config serving;
+ * its problems are logged and kept for the admin API.
+ */
+export class ControlPlane implements AdminHost {
+  readonly stats: GatewayStats;
+  admin: AdminServer | null = null;
+  /** Alert rules, the delivery queue and silences (src/alerting). */
+  alerting: AlertingService | null = null;
+  /** The alerting engine's view, when alerting runs. */
+  alerts: AlertsView | null = null;
+  /** Problems of the last reload that failed; cleared by one that succeeds. */
+  lastReloadProblems: readonly ConfigProblem[] = [];
+  lastReloadAt: Date | null = null;
+  private reloading: Promise<ReloadResult> | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly data: DataPlanePort,
+    private readonly source: ConfigFileSource | null,
+    readonly logger: Logger,
+    config: Config,
+  ) {
+    this.stats = new GatewayStats(() => data.runtime, { openConnections: () => data.openConnections, enabled: config.metrics?.enabled ?? true });
+    this.stats.setShedLevelSource(() => data.shedLevel);
+  }
+
+  /** Starts the stats ticker and alerting, binds the admin listener, watches the source. */
+  async open(config: Config, watch: boolean): Promise<void> {
+    this.stats.start();
+    this.alerting = AlertingService.start(config.alerts, this.stats, this.logger);
+    this.alerts = this.alerting.view;
+    if (config.admin !== undefined) {
+      this.admin = await startAdmin(config.admin, this);
+      this.logger.info({ address: `${config.admin.host}:${this.admin.port}` }, 'admin API listening');
+    }
+    this.source?.markApplied();
+    if (watch) this.source?.watch(() => void this.reload());
+  }
+
+  // ---- the AdminHost view -------------------------------------------------------------
+
+  get runtime(): Runtime {
+    return this.data.runtime;
+  }
+
+  get draining(): boolean {
+    return this.data.draining;
+  }
+
+  membership(upstream: string, command: MembershipCommand): MembershipResult | null {
+    return this.data.membership(upstream, command);
+  }
+
+  get listeners(): readonly ListenerInfo[] {
+    return this.data.listeners;
+  }
+
+  get openConnections(): number {
+    return this.data.openConnections;
+  }
+
+  get openTunnels(): number {
+    return this.data.openTunnels;
+  }
+
+  get tracingStats(): ExportStats | null {
+    return this.data.tracingStats;
+  }
+
+  // ---- reloads ------------------------------------------------------------------------
+
+  /**
+   * Re-reads the config source. Invalid: the old config keeps serving and the problems are
+   * logged and kept for the admin API. Valid: the data plane swaps it in — no request
+   * fails because of a reload.
+   */
+  reload(): Promise<ReloadResult> {
+    const previous = this.reloading ?? Promise.resolve(null);
+    const next = previous.then(() => this.doReload());
+    this.reloading = next;
+    void next.finally(() => {
+      if (this.reloading === next) this.reloading = null;
+    });
+    return next;
+  }
+
+  private async doReload(): Promise<ReloadResult> {
+    const source = this.source;
+    if (source === null) return this.rejected([{ file: '', line: 0, column: 0, path: '(root)', message: 'this gateway was started without a config file' }], null);
+    if (this.stopped) return this.rejected([{ file: source.file, line: 0, column: 0, path: '(root)', message: 'the gateway is stopping' }], null);
+    this.lastReloadAt = new Date();
+    const result = await source.load();
+    if (!result.ok) return this.rejected(result.problems, `reload rejected: ${result.problems.length} problem(s) in ${source.file}; the previous config keeps serving`);
+    const config = result.config;
+    const old = this.data.runtime.config;
+    const applied = await this.data.apply(config);
+    if (!applied.ok) return this.rejected(applied.problems, 'reload rejected: the new config could not be built; the previous config keeps serving');
+    this.stats.onReload(true);
+    this.lastReloadProblems = [];
+    source.markApplied();
+    this.alerting?.reload(config.alerts);
+    if (JSON.stringify(config.listen) !== JSON.stringify(old.listen) || JSON.stringify(config.admin) !== JSON.stringify(old.admin) || JSON.stringify(config.limits) !== JSON.stringify(old.limits) || (config.metrics?.enabled ?? true) !== this.stats.enabled) {
+      this.logger.warn('listen, admin, limits and metrics changes take effect after a restart; routes and upstreams were reloaded');
+    }
+    this.logger.info({ version: applied.version, routes: config.routes.length, upstreams: Object.keys(config.upstreams).length, closedTunnels: applied.closedTunnels }, 'config reloaded');
+    return { ok: true, version: applied.version };
+  }
+
+  private rejected(problems: readonly ConfigProblem[], message: string | null): ReloadResult {
+    this.stats.onReload(false);
+    this.lastReloadProblems = problems;
+    if (message !== null) this.logger.error({ problems: problems.map(formatProblem) }, message);
+    return { ok: false, problems };
+  }
+
+  /** Stops watching the source: no reload starts from now on (the data plane is draining). */
+  beginStop(): void {
+    this.stopped = true;
+    this.source?.close();
+  }
+
+  /** Closes the admin listener, alerting and the stats ticker. */
+  async stop(): Promise<void> {
+    this.beginStop();
+    await this.admin?.close();
+    await this.alerting?.stop();
+    this.stats.stop();
+  }
+}

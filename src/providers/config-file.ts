@@ -1,0 +1,71 @@
+/**
+ * The config file as a source: read and checked on demand, watched for changes. The
+ * control plane reloads when it says the file changed; other providers (the admin API,
+ * the supervisor, discovery) feed upstream target sets beside it.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import { loadConfig, type ConfigResult } from '../config/load.js';
+import type { Logger } from '../observability/logger.js';
+
+export class ConfigFileSource {
+  private digest = '';
+  private watcher: FSWatcher | null = null;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly file: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Reads and checks the file; never rejects (an unreadable file is a problem like any other). */
+  load(): Promise<ConfigResult> {
+    return loadConfig(this.file);
+  }
+
+  /** Remembers the file's content as the one in force: a change event for the same bytes is ignored. */
+  markApplied(): void {
+    this.digest = fileDigest(this.file);
+  }
+
+  /**
+   * Calls `onChange` (debounced by 200 ms) when the file's content changes. Watches the
+   * directory, not the file: editors and config management replace the file (write to a
+   * temp name, rename over), which a watch on the old inode would miss. Touch, chmod and
+   * the like leave the content alone and are ignored.
+   */
+  watch(onChange: () => void): void {
+    const name = basename(this.file);
+    try {
+      this.watcher = watch(dirname(this.file), { persistent: false }, (_event, changed) => {
+        if (changed !== null && changed !== name) return;
+        if (this.timer !== null) clearTimeout(this.timer);
+        this.timer = setTimeout(() => {
+          this.timer = null;
+          if (fileDigest(this.file) === this.digest) return;
+          this.logger.info({ file: this.file }, 'config file changed; reloading');
+          onChange();
+        }, 200);
+      });
+      this.watcher.on('error', (err) => this.logger.warn({ err }, 'config file watch failed; use SIGHUP or POST /api/reload'));
+    } catch (err) {
+      this.logger.warn({ err }, 'cannot watch the config file; use SIGHUP or POST /api/reload');
+    }
+  }
+
+  close(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.watcher?.close();
+    this.watcher = null;
+  }
+}
+
+function fileDigest(file: string): string {
+  try {
+    return createHash('sha256').update(readFileSync(file)).digest('hex');
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,231 @@
+import type { ServerResponse } from 'node:http';
+import type { Http2ServerResponse } from 'node:http2';
+import { ERROR_CODES, errorBody, type ErrorCode } from '../core/errors.js';
+import { connectionListedNames, isResponseHopByHop, removeNamed } from '../core/hop-by-hop.js';
+import { isHttp2Response, type ClientRequest, type ClientResponse } from '../core/http.js';
+import type { Answer } from '../core/middleware.js';
+import { closeConnectionAfter, ForwardPlan, type ProxyState } from './context.js';
+import type { Runtime } from './runtime.js';
+
+/**
+ * The client's side of an exchange: everything that writes to the client's response —
+ * an answer the gateway made (a middleware's refusal, a fallback, a cache hit), a Brisk
+ * error, and the head, body and trailers of a target's answer. The exchange
+ * (`exchange.ts`) decides what is written; this class knows how, for HTTP/1.1 and HTTP/2.
+ */
+export class AnsweringExchange extends ForwardPlan {
+  readonly started = performance.now();
+  /** The status the client got (499: it left first; 0: nothing yet). */
+  status = 0;
+  /** Body bytes sent to the client. */
+  bytesOut = 0;
+  errorCode: ErrorCode | null = null;
+  /** The target's whole body reached the client (for the observer). */
+  protected bodyComplete = false;
+  /** The status the breaker is told when an observer answered in the target's place (0: the client's status). */
+  protected breakerStatus = 0;
+
+  constructor(
+    readonly req: ClientRequest,
+    readonly res: ClientResponse,
+    readonly state: ProxyState,
+    readonly rt: Runtime,
+  ) {
+    super();
+  }
+
+  /** Writes an answer the gateway made itself. */
+  protected writeAnswer(a: Answer): void {
+    const res = this.res;
+    this.status = a.status;
+    const body = a.body ?? '';
+    const length = Buffer.byteLength(body);
+    // 204 and 304 carry no body and, per RFC 9110 §8.6, no Content-Length either.
+    const headers: string[] = a.status === 204 || a.status === 304 ? [] : ['content-length', String(length)];
+    if (a.headers !== undefined) headers.push(...a.headers);
+    if (a.proxied === true) {
+      const via = this.rt.config.proxy.via;
+      if (via !== false) headers.push('via', `1.1 ${via}`);
+      const edits = this.route?.responseHeaderEdits;
+      if (edits != null && this.requestId !== undefined) edits.apply(headers, null, this.requestId);
+    }
+    if (this.responseHeaders !== null) headers.push(...this.responseHeaders);
+    if (this.requestId !== undefined) headers.push(this.rt.config.proxy.requestIdHeader, this.requestId);
+    try {
+      if (isHttp2Response(res)) writeHttp2Head(res, a.status, headers);
+      else {
+        if (this.state.draining || this.bodyUnread()) closeConnectionAfter(this.req, res);
+        res.writeHead(a.status, headers);
+      }
+      res.end(body);
+      // HEAD answers carry no body on the wire.
+      if (this.req.method !== 'HEAD') this.bytesOut += length;
+    } catch {
+      res.destroy();
+    }
+  }
+
+  /** Answers with a Brisk error (nothing, or nothing usable, came from a target). */
+  protected respondError(code: ErrorCode, message: string, extraHeaders?: readonly string[], statusOverride?: number): void {
+    const res = this.res;
+    const status = statusOverride ?? ERROR_CODES[code].status;
+    const observer = this.observer;
+    if (observer !== null && !res.headersSent && !res.destroyed) {
+      // The observer (the route cache) may have a stale answer for this failure.
+      const a = observer.onError(code);
+      if (a !== null) {
+        this.breakerStatus = status;
+        this.writeAnswer(a);
+        return;
+      }
+    }
+    this.status = status;
+    if (res.headersSent || res.destroyed) {
+      if (!res.destroyed && res.headersSent) res.destroy();
+      return;
+    }
+    const body = errorBody(code, message, this.requestId, this.traceId);
+    const length = Buffer.byteLength(body);
+    const headers: string[] = ['content-type', 'application/json; charset=utf-8', 'content-length', String(length)];
+    if (this.requestId !== undefined) headers.push(this.rt.config.proxy.requestIdHeader, this.requestId);
+    if (extraHeaders !== undefined) headers.push(...extraHeaders);
+    else if (status === 503) headers.push('retry-after', '1');
+    if (this.responseHeaders !== null) headers.push(...this.responseHeaders);
+    // A request whose body was not read cannot leave the connection reusable; nor can a
+    // malformed one.
+    if (!isHttp2Response(res) && (this.state.draining || code === 'BRISK_BAD_REQUEST' || this.bodyUnread())) closeConnectionAfter(this.req, res);
+    try {
+      if (isHttp2Response(res)) writeHttp2Head(res, status, headers);
+      else res.writeHead(status, headers);
+      res.end(body);
+      if (this.req.method !== 'HEAD') this.bytesOut += length;
+    } catch {
+      res.destroy();
+    }
+  }
+
+  /**
+   * A bodiless request counts as incomplete until node has read past its head, so only a
+   * request that announced a body and has not delivered it all is treated as unfinished.
+   */
+  private bodyUnread(): boolean {
+    return (this.chunked || this.contentLength > 0) && !this.req.complete;
+  }
+
+  /**
+   * Writes the head of the target's answer: hop-by-hop fields dropped, the gateway's own
+   * added (Via, request id, the route's edits, a sticky cookie, middleware headers). False
+   * when node refused the head (an invalid field from the target).
+   */
+  protected writeUpstreamHead(statusCode: number, rawHeaders: Buffer[], statusText: string): boolean {
+    const res = this.res;
+    const out: string[] = [];
+    let connection: string | undefined;
+    // With CORS handled by the gateway, a target's own CORS headers would be duplicates.
+    const gatewayCors = this.route!.config.cors !== undefined;
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!.toString('latin1');
+      if (gatewayCors && name.length > 15 && name.slice(0, 15).toLowerCase() === 'access-control-') continue;
+      if (isResponseHopByHop(name)) {
+        if (name.length === 10 && name.toLowerCase() === 'connection') connection = rawHeaders[i + 1]!.toString('latin1');
+        continue;
+      }
+      out.push(name, rawHeaders[i + 1]!.toString('latin1'));
+    }
+    if (connection !== undefined) {
+      const listed = connectionListedNames(connection);
+      if (listed !== null) removeNamed(out, listed);
+    }
+    const cfg = this.rt.config;
+    if (cfg.proxy.via !== false) out.push('via', `1.1 ${cfg.proxy.via}`);
+    out.push(cfg.proxy.requestIdHeader, this.requestId!);
+    const route = this.route!;
+    if (route.responseHeaderEdits !== null) route.responseHeaderEdits.apply(out, null, this.requestId!);
+    if (this.stickyCookie !== null) out.push('set-cookie', this.stickyCookie);
+    if (this.responseHeaders !== null) out.push(...this.responseHeaders);
+    if (this.state.draining && !isHttp2Response(res)) closeConnectionAfter(this.req, res);
+    this.status = statusCode;
+    try {
+      if (isHttp2Response(res)) writeHttp2Head(res, statusCode, out);
+      else {
+        res.writeHead(statusCode, statusText || undefined, out);
+        // node:http keeps a head in its buffer until the first body chunk. A streamed answer
+        // whose body starts later (an event stream opening, a long poll that flushed its
+        // head) must not wait for it: the head goes out on the next turn unless the body
+        // followed in this one (the usual case: one write for both). HTTP/2 sends at once.
+        if (res.chunkedEncoding) setImmediate(flushHeadIfIdle, this);
+      }
+    } catch (err) {
+      this.state.logger.warn({ err, requestId: this.requestId, target: this.target?.origin }, 'invalid response head from the target');
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Passes an interim answer on (RFC 9110 §15.2): `103 Early Hints` with its fields, `102
+   * Processing`. `100 Continue` is node's own business (it answers `Expect` itself), and
+   * other codes have no API in node.
+   */
+  protected writeInterim(status: number, rawHeaders: Buffer[]): void {
+    const res = this.res;
+    if (res.headersSent || res.destroyed) return;
+    try {
+      if (status === 103) {
+        const hints: Record<string, string | string[]> = {};
+        for (let i = 0; i < rawHeaders.length; i += 2) {
+          const name = rawHeaders[i]!.toString('latin1').toLowerCase();
+          if (isResponseHopByHop(name)) continue;
+          const value = rawHeaders[i + 1]!.toString('latin1');
+          const prev = hints[name];
+          hints[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+        }
+        if (hints['link'] !== undefined) res.writeEarlyHints(hints as { link: string | string[] });
+      } else if (status === 102 && !isHttp2Response(res)) res.writeProcessing();
+    } catch {
+      // An interim answer the client cannot take is not worth failing the request for.
+    }
+  }
+
+  /** Forwards a body chunk; false asks undici to pause until the client drains. */
+  protected writeData(chunk: Buffer, resume: () => void): boolean {
+    this.bytesOut += chunk.length;
+    if (this.observer !== null) this.observer.onData(chunk);
+    if ((this.res as ServerResponse).write(chunk)) return true;
+    this.res.once('drain', resume);
+    return false;
+  }
+
+  /** Ends the body, with the target's trailers when it sent any. */
+  protected endBody(trailers: Buffer[] | null): void {
+    const res = this.res;
+    if (trailers !== null && trailers.length > 0) {
+      const fields: Record<string, string> = {};
+      for (let i = 0; i < trailers.length; i += 2) fields[trailers[i]!.toString('latin1').toLowerCase()] = trailers[i + 1]!.toString('latin1');
+      try {
+        res.addTrailers(fields);
+      } catch {
+        // Invalid trailers from the target are dropped rather than breaking a complete body.
+      }
+    }
+    res.end();
+    this.bodyComplete = true;
+  }
+}
+
+function flushHeadIfIdle(ex: AnsweringExchange): void {
+  const res = ex.res as ServerResponse;
+  if (ex.bytesOut === 0 && !res.destroyed && !res.writableEnded) res.flushHeaders();
+}
+
+/** HTTP/2 responses take a header object; repeated names become arrays. */
+function writeHttp2Head(res: Http2ServerResponse, status: number, flat: string[]): void {
+  const headers: Record<string, string | string[]> = {};
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i]!.toLowerCase();
+    const value = flat[i + 1]!;
+    const prev = headers[name];
+    headers[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+  }
+  res.writeHead(status, headers);
+}

@@ -1,0 +1,188 @@
+/**
+ * Checks and normalisation of the routes (`routes[]`): unique names, the upstream or
+ * aggregate a route sends to, match conditions, header edits, rewrites, the route's
+ * overrides of its upstream's policies, and each middleware key through its descriptor
+ * in the middleware registry. Problems go to the `ConfigCheck` of the file.
+ */
+import { isHeaderName, isHeaderValue } from '../../config/addresses.js';
+import { didYouMean } from '../../config/did-you-mean.js';
+import { dedupe, putOwn, type ConfigCheck } from '../../config/normalize-kit.js';
+import type { PathSegment } from '../../config/positions.js';
+import { normalizeAggregate } from '../../aggregate/schema.js';
+import type { MiddlewareRegistry } from '../../middlewares/descriptor.js';
+import { MIDDLEWARES } from '../../middlewares/registry.js';
+import { normalizePriority } from '../../middlewares/shedding/schema.js';
+import { UPSTREAM_DEFAULTS } from '../../upstreams/config/defaults.js';
+import { normalizeHedge, normalizeRetry, normalizeTimeouts } from '../../upstreams/config/normalize.js';
+import type { UpstreamConfig } from '../../upstreams/config/types.js';
+import type { RawFallback, RawHeaderEdits, RawMatch, RawRewrite, RawRoute, RawStringMatch } from './schema.js';
+import type { FallbackConfig, HeaderEdits, RouteConfig, RouteMatch, RouteRewrite, StringMatcher } from './types.js';
+
+/** A route needs `upstream` or, for an aggregate route, `aggregate`. */
+export const MISSING_UPSTREAM = 'missing required key "upstream" (or "aggregate", for a route that combines several requests)';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * Normalises the routes of a file. `upstreams` are the normalised upstreams (a route's
+ * timeouts and retry override its upstream's key by key); `defaultMaxBody` is
+ * `limits.maxBodySize`. Each middleware key is normalised by its descriptor in
+ * `registry`, its problems placed under `routes.N.<key>`.
+ */
+export function normalizeRoutes(
+  check: ConfigCheck,
+  list: readonly RawRoute[],
+  upstreams: Readonly<Record<string, UpstreamConfig>>,
+  defaultMaxBody: number,
+  registry: MiddlewareRegistry = MIDDLEWARES,
+): RouteConfig[] {
+  const names = new Map<string, number>();
+  return list.map((route, index): RouteConfig => {
+    const at: PathSegment[] = ['routes', index];
+    const earlier = names.get(route.name);
+    if (earlier !== undefined) check.problem([...at, 'name'], `route name ${JSON.stringify(route.name)} is already used by routes.${earlier}`);
+    else names.set(route.name, index);
+    const upstream = route.upstream !== undefined && Object.hasOwn(upstreams, route.upstream) ? upstreams[route.upstream] : undefined;
+    if (route.upstream !== undefined && route.aggregate !== undefined) {
+      check.problem([...at, 'aggregate'], 'a route has either upstream or aggregate, not both', 'key');
+    } else if (route.upstream === undefined && route.aggregate === undefined) {
+      check.problem([...at, 'upstream'], MISSING_UPSTREAM);
+    } else if (route.upstream !== undefined && upstream === undefined) {
+      check.problem([...at, 'upstream'], `unknown upstream ${JSON.stringify(route.upstream)}${didYouMean(route.upstream, Object.keys(upstreams))}`);
+    }
+    const result: Mutable<RouteConfig> = {
+      name: route.name,
+      index,
+      match: match(check, [...at, 'match'], route.match),
+      upstream: route.upstream ?? '',
+      maxBodySize: check.size([...at, 'maxBodySize'], route.maxBodySize, defaultMaxBody),
+    };
+    if (route.priority !== undefined) result.priority = normalizePriority(route.priority);
+    if (route.rewrite !== undefined) result.rewrite = rewrite(route.rewrite);
+    if (route.requestHeaders !== undefined) result.requestHeaders = headerEdits(check, [...at, 'requestHeaders'], route.requestHeaders);
+    if (route.responseHeaders !== undefined) result.responseHeaders = headerEdits(check, [...at, 'responseHeaders'], route.responseHeaders);
+    // Route timeouts override the upstream's key by key; a route without any keeps the upstream's.
+    if (route.timeouts !== undefined) result.timeouts = normalizeTimeouts(check, [...at, 'timeouts'], route.timeouts, upstream?.timeouts ?? UPSTREAM_DEFAULTS.timeouts);
+    // A route's retry keys override the upstream's one by one.
+    if (route.retry !== undefined) result.retry = normalizeRetry(check, [...at, 'retry'], route.retry, upstream?.retry ?? UPSTREAM_DEFAULTS.retry);
+    if (route.hedge !== undefined) result.hedge = normalizeHedge(check, [...at, 'hedge'], route.hedge);
+    if (route.fallback !== undefined) result.fallback = fallback(check, [...at, 'fallback'], route.fallback, upstreams, upstream);
+    if (route.aggregate !== undefined) {
+      const aggregate = check.adopt([...at, 'aggregate'], normalizeAggregate(route.aggregate, Object.keys(upstreams)));
+      if (aggregate !== undefined) result.aggregate = aggregate;
+      for (const key of ['rewrite', 'retry', 'hedge', 'fallback'] as const) {
+        if (route[key] !== undefined) check.warn([...at, key], `${key} does not apply to an aggregate route (each part uses its upstream's settings and its own timeout)`, 'key');
+      }
+      for (const key of ['connect', 'response', 'idle'] as const) {
+        if (route.timeouts?.[key] !== undefined) check.warn([...at, 'timeouts', key], `only timeouts.total (the whole answer) applies to an aggregate route; each part has its own timeout`, 'key');
+      }
+    }
+    const raw = route as Readonly<Record<string, unknown>>;
+    const middlewares = result as Record<string, unknown>;
+    for (const d of registry) {
+      const value = raw[d.key];
+      if (value === undefined) continue;
+      // The schema validated `value` against `d.schema`, which is what `normalize` takes.
+      const config = check.adopt([...at, d.key], d.normalize(value as never, check.context));
+      if (config !== undefined) middlewares[d.key] = config;
+    }
+    return result;
+  });
+}
+
+function match(check: ConfigCheck, at: readonly PathSegment[], raw: RawMatch | undefined): RouteMatch {
+  if (raw === undefined) return { hosts: [], methods: [], headers: {}, query: {} };
+  const hostList = raw.host === undefined ? [] : Array.isArray(raw.host) ? raw.host : [raw.host];
+  const hosts = dedupe(hostList.map((h, i) => check.hostPattern(Array.isArray(raw.host) ? [...at, 'host', i] : [...at, 'host'], h)));
+  const pathKeys = (['path', 'pathPrefix', 'pathRegex'] as const).filter((k) => raw[k] !== undefined);
+  if (pathKeys.length > 1) {
+    check.problem([...at, pathKeys[1] as string], `a route matches on one path condition only, but has ${pathKeys.join(' and ')}; keep one`, 'key');
+  }
+  if (raw.pathRegex !== undefined) regex(check, [...at, 'pathRegex'], raw.pathRegex);
+  const result: Mutable<RouteMatch> = {
+    hosts,
+    methods: dedupe((raw.methods ?? []).map((m) => m.toUpperCase())),
+    headers: matchers(check, [...at, 'headers'], raw.headers, true),
+    query: matchers(check, [...at, 'query'], raw.query, false),
+  };
+  if (raw.path !== undefined) result.path = raw.path;
+  if (raw.pathPrefix !== undefined) result.pathPrefix = raw.pathPrefix;
+  if (raw.pathRegex !== undefined) result.pathRegex = raw.pathRegex;
+  return result;
+}
+
+function regex(check: ConfigCheck, path: readonly PathSegment[], source: string): void {
+  try {
+    new RegExp(source);
+  } catch (error) {
+    check.problem(path, (error as Error).message);
+  }
+}
+
+function matchers(check: ConfigCheck, at: readonly PathSegment[], raw: Readonly<Record<string, RawStringMatch>> | undefined, headers: boolean): Record<string, StringMatcher> {
+  const result: Record<string, StringMatcher> = {};
+  if (raw === undefined) return result;
+  const seen = new Map<string, string>();
+  for (const [name, value] of Object.entries(raw)) {
+    const path = [...at, name];
+    const key = headers ? name.toLowerCase() : name;
+    if (headers && !isHeaderName(name)) check.problem(path, `invalid header name ${JSON.stringify(name)}`, 'key');
+    if (!headers && name === '') check.problem(path, 'a query parameter name must not be empty', 'key');
+    const earlier = seen.get(key);
+    if (earlier !== undefined) check.problem(path, `header ${JSON.stringify(name)} is already matched as ${JSON.stringify(earlier)} (names are case-insensitive)`, 'key');
+    seen.set(key, name);
+    putOwn(result, key, matcher(check, path, value));
+  }
+  return result;
+}
+
+function matcher(check: ConfigCheck, path: readonly PathSegment[], raw: RawStringMatch): StringMatcher {
+  if (typeof raw === 'string') return { exact: raw };
+  const kinds = (['exact', 'prefix', 'regex', 'present'] as const).filter((k) => raw[k] !== undefined);
+  if (kinds.length !== 1) {
+    check.problem(path, kinds.length === 0 ? 'a matcher needs one of exact, prefix, regex or present' : `a matcher takes one of exact, prefix, regex or present, not ${kinds.join(' and ')}`);
+  }
+  if (raw.regex !== undefined) regex(check, [...path, 'regex'], raw.regex);
+  const result: Mutable<StringMatcher> = {};
+  for (const k of kinds) (result as Record<string, unknown>)[k] = raw[k];
+  return result;
+}
+
+function headerEdits(check: ConfigCheck, at: readonly PathSegment[], raw: RawHeaderEdits): HeaderEdits {
+  const values = (kind: 'set' | 'add'): Record<string, string> => {
+    const result: Record<string, string> = {};
+    for (const [name, value] of Object.entries(raw[kind] ?? {})) {
+      const path = [...at, kind, name];
+      if (!isHeaderName(name)) check.problem(path, `invalid header name ${JSON.stringify(name)}`, 'key');
+      if (!isHeaderValue(value)) check.problem(path, 'a header value may not contain line breaks or NUL characters');
+      if (Object.hasOwn(result, name.toLowerCase())) check.problem(path, `header ${JSON.stringify(name)} is listed twice (names are case-insensitive)`, 'key');
+      putOwn(result, name.toLowerCase(), value);
+    }
+    return result;
+  };
+  const remove = (raw.remove ?? []).map((name, i) => {
+    if (!isHeaderName(name)) check.problem([...at, 'remove', i], `invalid header name ${JSON.stringify(name)}`);
+    return name.toLowerCase();
+  });
+  return { set: values('set'), add: values('add'), remove: dedupe(remove) };
+}
+
+function fallback(check: ConfigCheck, at: readonly PathSegment[], raw: RawFallback, upstreams: Readonly<Record<string, UpstreamConfig>>, own: UpstreamConfig | undefined): FallbackConfig {
+  if (own !== undefined && own.circuitBreaker === null) {
+    check.warn(at, `upstream ${JSON.stringify(own.name)} has no circuitBreaker, so this fallback is never used`, 'key');
+  }
+  if (raw.upstream !== undefined) {
+    if (raw.body !== undefined) check.problem([...at, 'body'], 'a fallback is either another upstream or a static answer, not both', 'key');
+    if (!Object.hasOwn(upstreams, raw.upstream)) check.problem([...at, 'upstream'], `unknown upstream ${JSON.stringify(raw.upstream)}${didYouMean(raw.upstream, Object.keys(upstreams))}`);
+    return { kind: 'upstream', upstream: raw.upstream };
+  }
+  return { kind: 'static', status: raw.status ?? 200, body: raw.body ?? '', contentType: raw.contentType ?? 'application/json' };
+}
+
+function rewrite(raw: RawRewrite): RouteRewrite {
+  const result: Mutable<RouteRewrite> = {};
+  if (raw.stripPrefix !== undefined) result.stripPrefix = raw.stripPrefix;
+  if (raw.path !== undefined) result.path = raw.path;
+  if (raw.addPrefix !== undefined) result.addPrefix = raw.addPrefix;
+  return result;
+}

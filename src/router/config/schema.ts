@@ -1,0 +1,132 @@
+/**
+ * The schema of a route (`routes[]`): what it matches, where it sends, what it changes on
+ * the way, and the keys of the route middlewares, which come from the middleware registry
+ * (src/middlewares/registry.ts) rather than being listed here. One source for the JSON
+ * Schema, the generated reference and the raw types; normalised in normalize.ts.
+ */
+import { Type, type Static, type TOptional } from '@sinclair/typebox';
+import { AggregateSchema } from '../../aggregate/schema.js';
+import { Size, Strict } from '../../config/schema-kit.js';
+import type { MiddlewareRegistry } from '../../middlewares/descriptor.js';
+import { MIDDLEWARES } from '../../middlewares/registry.js';
+import { PrioritySchema } from '../../middlewares/shedding/schema.js';
+import { HedgeSchema, RetrySchema, TimeoutsSchema } from '../../upstreams/config/schema.js';
+
+const StringMatch = Type.Union(
+  [
+    Type.String({ description: 'Exact value.' }),
+    Strict(
+      {
+        exact: Type.Optional(Type.String({ description: 'Exact value.' })),
+        prefix: Type.Optional(Type.String({ description: 'Value starts with this.' })),
+        regex: Type.Optional(Type.String({ description: 'Value matches this regular expression.' })),
+        present: Type.Optional(Type.Boolean({ description: '`true`: must be present (any value); `false`: must be absent.' })),
+      },
+      'A value matcher.',
+    ),
+  ],
+  { description: 'An exact value, or `{exact|prefix|regex|present}`.' },
+);
+
+const Match = Strict(
+  {
+    host: Type.Optional(
+      Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], {
+        description: 'Host names: exact (`api.example.com`) or a wildcard for subdomains (`*.example.com`). The port is ignored.',
+      }),
+    ),
+    path: Type.Optional(
+      Type.String({ pattern: '^/', description: 'Exact path, or a pattern with parameters: `/users/:id/orders/:orderId`. A trailing `*` segment matches the rest.' }),
+    ),
+    pathPrefix: Type.Optional(Type.String({ pattern: '^/', description: 'Path prefix, on segment boundaries: `/api` matches `/api` and `/api/x`, not `/apix`.' })),
+    pathRegex: Type.Optional(Type.String({ minLength: 1, description: 'Regular expression on the path; named groups become parameters.' })),
+    methods: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' }), { minItems: 1, description: 'Allowed methods (any valid token, upper-cased).' }),
+    ),
+    headers: Type.Optional(Type.Record(Type.String({ minLength: 1 }), StringMatch, { description: 'Request headers that must match (names are case-insensitive).' })),
+    query: Type.Optional(Type.Record(Type.String({ minLength: 1 }), StringMatch, { description: 'Query parameters that must match.' })),
+  },
+  'What requests the route takes. Every given condition must hold. When several routes match, the most specific wins: exact host over wildcard host over any host; then exact path over parameter pattern over regex over prefix (longer first); then the route with more conditions; then the first in the file.',
+);
+
+const HeaderEdits = Strict(
+  {
+    set: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String(), { description: 'Headers to set (replacing any value).' })),
+    add: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String(), { description: 'Headers to append (keeping existing values).' })),
+    remove: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Headers to remove.' })),
+  },
+  'Header edits. `set` and `add` values may use `${param}` for route parameters and `${requestId}`.',
+);
+
+const Rewrite = Strict(
+  {
+    stripPrefix: Type.Optional(Type.String({ pattern: '^/', description: 'Remove this prefix from the path before forwarding.' })),
+    addPrefix: Type.Optional(Type.String({ pattern: '^/', description: 'Add this prefix to the path before forwarding.' })),
+    path: Type.Optional(Type.String({ pattern: '^/', description: 'Replace the path with this template; `:name` or `${name}` is filled from route parameters. The query string is kept.' })),
+  },
+  'Path rewrites, applied in the order stripPrefix, path, addPrefix.',
+);
+
+const Fallback = Strict(
+  {
+    status: Type.Optional(Type.Integer({ minimum: 200, maximum: 599, default: 200, description: 'Status of the static answer.' })),
+    body: Type.Optional(Type.String({ description: 'Body of the static answer.' })),
+    contentType: Type.Optional(Type.String({ minLength: 1, default: 'application/json', description: 'Content type of the static answer.' })),
+    upstream: Type.Optional(Type.String({ minLength: 1, description: 'Send to this upstream instead (a standby service, a read-only replica). Excludes `body`.' })),
+  },
+  'What the route answers while its upstream\'s circuit breaker is open: a static answer, or another upstream.',
+);
+
+/** The keys of a route that are not middlewares, in the order of the reference. */
+function ownKeys() {
+  return {
+    name: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.:-]+$', description: 'Unique name for logs, metrics and the admin API.' }),
+    match: Type.Optional(Match),
+    upstream: Type.Optional(Type.String({ minLength: 1, description: 'Name of the upstream the route sends to. A route has either `upstream` or `aggregate`.' })),
+    rewrite: Type.Optional(Rewrite),
+    requestHeaders: Type.Optional(HeaderEdits),
+    responseHeaders: Type.Optional(HeaderEdits),
+    maxBodySize: Type.Optional(Size('Largest request body accepted (413 past it); `0` means no limit.')),
+    timeouts: Type.Optional(TimeoutsSchema),
+    retry: Type.Optional(RetrySchema),
+    hedge: Type.Optional(HedgeSchema),
+    fallback: Type.Optional(Fallback),
+    priority: Type.Optional(PrioritySchema),
+  };
+}
+
+/** The route keys of the middlewares of registry `R`, each optional. */
+export type MiddlewareProperties<R extends MiddlewareRegistry> = { [D in R[number] as D['key']]: TOptional<D['schema']> };
+
+/**
+ * The route schema with the middlewares of `registry`: the route's own keys, then one
+ * optional key per middleware in registry order, then `aggregate`. The description
+ * lists the middlewares in pipeline order.
+ *
+ * @throws Error when a middleware's key is a key the route already has (a mistake in
+ *   the registry, caught by every test that loads a configuration).
+ */
+export function routeSchema<R extends MiddlewareRegistry>(registry: R) {
+  const own = ownKeys();
+  const middlewares: Record<string, TOptional<R[number]['schema']>> = {};
+  for (const d of registry) {
+    if (Object.hasOwn(own, d.key) || d.key === 'aggregate' || Object.hasOwn(middlewares, d.key)) throw new Error(`middleware key ${JSON.stringify(d.key)} is already a route key`);
+    middlewares[d.key] = Type.Optional(d.schema);
+  }
+  const order = [...registry].sort((a, b) => a.order - b.order).map((d) => d.key);
+  return Strict(
+    { ...own, ...(middlewares as MiddlewareProperties<R>), aggregate: Type.Optional(AggregateSchema) },
+    `A route: which requests, which upstream, what to change on the way. Its middlewares run in the order ${order.join(', ')}, before a target is picked.`,
+  );
+}
+
+/** The route schema of the built-in middlewares. */
+export const RouteSchema = routeSchema(MIDDLEWARES);
+
+/** A route as written in the file (durations and sizes not yet normalised). */
+export type RawRoute = Static<typeof RouteSchema>;
+export type RawMatch = Static<typeof Match>;
+export type RawStringMatch = Static<typeof StringMatch>;
+export type RawHeaderEdits = Static<typeof HeaderEdits>;
+export type RawFallback = Static<typeof Fallback>;
+export type RawRewrite = Static<typeof Rewrite>;

@@ -1,0 +1,77 @@
+/**
+ * A route's normalised configuration (`routes[]`), made by normalize.ts next to it: what
+ * it matches, where it sends, what it changes, and one optional key per registered
+ * middleware (`MiddlewareConfigs`, made from the registry).
+ */
+import type { AggregateConfig } from '../../aggregate/schema.js';
+import type { ConfigOf } from '../../middlewares/descriptor.js';
+import type { MIDDLEWARES } from '../../middlewares/registry.js';
+import type { PriorityName } from '../../middlewares/shedding/schema.js';
+import type { HedgeConfig, RetryConfig, Timeouts } from '../../upstreams/config/types.js';
+
+/** The normalised config of each registered middleware, under its route key, when the route has it. */
+export type MiddlewareConfigs = { readonly [D in (typeof MIDDLEWARES)[number] as D['key']]?: ConfigOf<D> };
+
+/** A value matcher for a header or query parameter. */
+export interface StringMatcher {
+  readonly exact?: string;
+  readonly prefix?: string;
+  readonly regex?: string;
+  /** `true`: must be present; `false`: must be absent. */
+  readonly present?: boolean;
+}
+
+export interface RouteMatch {
+  /** Lower-cased host names; `*.example.com` for subdomain wildcards. Empty: any host. */
+  readonly hosts: readonly string[];
+  readonly path?: string;
+  readonly pathPrefix?: string;
+  readonly pathRegex?: string;
+  /** Upper-cased methods. Empty: any method. */
+  readonly methods: readonly string[];
+  /** Header names lower-cased. */
+  readonly headers: Readonly<Record<string, StringMatcher>>;
+  readonly query: Readonly<Record<string, StringMatcher>>;
+}
+
+export interface HeaderEdits {
+  /** Names lower-cased. */
+  readonly set: Readonly<Record<string, string>>;
+  readonly add: Readonly<Record<string, string>>;
+  readonly remove: readonly string[];
+}
+
+export interface RouteRewrite {
+  readonly stripPrefix?: string;
+  readonly addPrefix?: string;
+  readonly path?: string;
+}
+
+export type FallbackConfig =
+  | { readonly kind: 'static'; readonly status: number; readonly body: string; readonly contentType: string }
+  | { readonly kind: 'upstream'; readonly upstream: string };
+
+export interface RouteConfig extends MiddlewareConfigs {
+  readonly name: string;
+  /** Position of the route in the file, the last tie-breaker. */
+  readonly index: number;
+  readonly match: RouteMatch;
+  /** '' for an aggregate route (one with `aggregate`). */
+  readonly upstream: string;
+  /** Set instead of `upstream`: the parts requested and merged (src/aggregate/). */
+  readonly aggregate?: AggregateConfig;
+  readonly rewrite?: RouteRewrite;
+  readonly requestHeaders?: HeaderEdits;
+  readonly responseHeaders?: HeaderEdits;
+  /** 0: no limit. */
+  readonly maxBodySize: number;
+  /** Route-level overrides of the upstream timeouts, already merged. */
+  readonly timeouts?: Timeouts;
+  /** The route's own retry policy; when absent the upstream's applies. */
+  readonly retry?: RetryConfig;
+  readonly hedge?: HedgeConfig;
+  /** What to answer while the upstream's circuit breaker is open. */
+  readonly fallback?: FallbackConfig;
+  /** Who is shed first under overload; `normal` when not set. */
+  readonly priority?: PriorityName;
+}

@@ -1,0 +1,461 @@
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { HedgeConfig, RetryConfig } from '../../config/types.js';
+import type { ErrorCode } from '../../core/errors.js';
+import type { RetryVerdict } from '../../core/middleware.js';
+import type { Logger } from '../../observability/logger.js';
+import { fillHeaderSlot, formatTraceparent, newSpanId } from '../../observability/trace-context.js';
+import { overloadMessage, type UpstreamLimits } from '../resilience/limits.js';
+import { upstreamErrorCode, upstreamErrorMessage } from '../errors.js';
+import { Outcome } from '../health/outlier.js';
+import type { Target } from '../target.js';
+import type { Upstream } from '../upstream.js';
+import type { Admission } from './admission.js';
+import { RetryRefusal, RetryState } from './retry-state.js';
+import { UpstreamTry, type TryOwner } from './try.js';
+
+/** The request body of a call: sent again by retries and hedges when it can be. */
+export interface RequestBody {
+  /** The body for a new try. */
+  source(): Buffer | string | Readable | AsyncIterable<Buffer>;
+  /** True when a new try can be given the whole body. */
+  replayable(): boolean;
+  /** Set when a body of unknown length went past its limit: the call fails with `BRISK_BODY_TOO_LARGE`. */
+  readonly tooLarge: boolean;
+}
+
+/** What a call sends, prepared by its caller. Header slots are filled per try. */
+export interface CallRequest {
+  readonly method: string;
+  /** Path and query, without the target's base path. */
+  readonly pathAndQuery: string;
+  /** Flat `[name, value, …]`; the slots below are rewritten in place for each try. */
+  readonly headers: string[];
+  /** Index of the `host` value to fill with the target's host (-1: leave `host` alone). */
+  hostSlot: number;
+  /** Index of the deadline header's value, filled with the milliseconds left (-1: none). */
+  deadlineSlot: number;
+  readonly deadlineHeader: string | false;
+  /** Index of the `traceparent` value, filled with each try's own span (-1: none). */
+  traceparentSlot: number;
+  readonly traceId: string | undefined;
+  readonly sampled: boolean;
+  readonly body: RequestBody | null;
+  /** Repeating the request is safe (an idempotent method or an `Idempotency-Key`). */
+  readonly idempotent: boolean;
+  /** The consistent-hash key (retries stay on the ring), or null. */
+  readonly hashKey: string | null;
+}
+
+/** How a call behaves: the route's (or upstream's) retry, hedge and timeouts. */
+export interface CallPolicy {
+  readonly retry: RetryConfig;
+  readonly hedge: HedgeConfig | undefined;
+  /** The whole exchange until the answer starts, retries included; 0: none. */
+  readonly totalMs: number;
+  /** Route overrides of the pool's response and idle timeouts (undefined: the pool's). */
+  readonly headersTimeoutMs: number | undefined;
+  readonly bodyTimeoutMs: number | undefined;
+  /** Keep every try for its client span (a sampled, exported trace). */
+  readonly recordTries: boolean;
+}
+
+/** How the caller takes the body of the answer it was shown. */
+export const enum Take {
+  /** Stream it to `onData`. */
+  Stream = 0,
+  /** Read and drop it: the caller answered in its place (a cache substitution). */
+  Discard = 1,
+  /** Stop the try: the caller could not use the answer and has failed itself. */
+  Abort = 2,
+}
+
+/**
+ * Where a call's answer goes: the proxy's client response, the internal client's buffer,
+ * a cache's background refresh. Called at most once per step, never after the caller
+ * cancelled the call.
+ */
+export interface ResponseSink {
+  /** The answer that won (the call is committed to it). */
+  onHead(status: number, rawHeaders: Buffer[], statusText: string): Take;
+  /** A chunk of the winning answer's body; false asks undici to pause until `resume` is called. */
+  onData(chunk: Buffer, resume: () => void): boolean;
+  onComplete(trailers: Buffer[] | null): void;
+  /** An interim (1xx) answer of the try still racing to win. */
+  onInterim?(status: number, rawHeaders: Buffer[]): void;
+  /**
+   * Asked when a try's head arrives before anything was delivered, ahead of the retry
+   * policy: `'deliver'` takes it as it is (no retry), `'resend'` sends the request once
+   * more to the same target with headers the sink has just edited (a cache's 304 that
+   * matched nothing it stores), null leaves it to the policy.
+   */
+  retryVerdict?(status: number, rawHeaders: Buffer[]): RetryVerdict;
+  /** Nothing usable came back (after the retries allowed). `headers`: extra response headers for the error. */
+  onFail(code: ErrorCode, message: string, headers?: readonly string[]): void;
+  /** The winning answer broke after its head: the only honest signal left is a cut. */
+  onCut(code: ErrorCode): void;
+}
+
+/**
+ * One request to an upstream, from the first try to the answer (Envoy's router filter
+ * with its `UpstreamRequest`s): it picks targets, sends tries, retries failures on other
+ * targets within the policy and budget, races a hedge, enforces the per-try and total
+ * timeouts, and hands the one answer that wins to its sink. Admission (breaker, limits)
+ * is taken by the caller before and settled by the caller after, with the verdict it
+ * alone can judge (a client that left, a substituted answer).
+ *
+ * @example
+ * const call = new UpstreamCall(upstream, admission, request, policy, sink, logger);
+ * if (call.start(firstTarget)) … // the sink hears the rest
+ * // when the caller is done: call.cancel(); admission.settle(verdict)
+ */
+export class UpstreamCall implements TryOwner {
+  /** Tries sent (the first, retries, hedges). */
+  attempts = 0;
+  hedged = false;
+  /** The sink had the request sent again once (`retryVerdict` 'resend'). */
+  private resent = false;
+  /** The try whose answer the caller got; set on its head. */
+  winner: UpstreamTry | null = null;
+  /** The target of the first try, and of the latest one. */
+  first: Target | null = null;
+  latest: Target | null = null;
+  /** Every try, for their client spans (`policy.recordTries`); null otherwise. */
+  readonly tries: UpstreamTry[] | null;
+  ended = false;
+  private readonly retry: RetryState;
+  /** Tries still running (the first, retries, hedges). Usually one. */
+  private readonly live: UpstreamTry[] = [];
+  /** Targets tried so far, once there is more than one try. */
+  private tried: Set<Target> | null = null;
+  private deadline = 0;
+  /** The try whose head the sink is looking at right now (not cancelled under its feet). */
+  private showing: UpstreamTry | null = null;
+  private totalTimer: NodeJS.Timeout | null = null;
+  private hedgeTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly upstream: Upstream,
+    readonly admission: Admission,
+    private readonly request: CallRequest,
+    private readonly policy: CallPolicy,
+    private readonly sink: ResponseSink,
+    private readonly logger: Logger | null,
+    /** For log lines about this call. */
+    private readonly requestId?: string,
+  ) {
+    this.retry = new RetryState(policy.retry, request.idempotent, upstream.budget);
+    this.tries = policy.recordTries ? [] : null;
+  }
+
+  get retries(): number {
+    return this.retry.retries;
+  }
+
+  /** The target whose answer won, else the first one tried. */
+  get answeredBy(): Target | null {
+    return this.winner?.target ?? this.first;
+  }
+
+  /**
+   * Sends the first try to `target` and arms the deadline and hedge timers. False when the
+   * call was refused at once (every connection to the target busy and no pending slot):
+   * the sink has been told.
+   */
+  start(target: Target): boolean {
+    const upstream = this.upstream;
+    this.first = target;
+    let pendingPermit: UpstreamLimits | null = null;
+    const limits = upstream.limits;
+    if (limits !== null && target.inFlight >= upstream.config.pool.connections) {
+      // Every connection to the target is busy: the request would wait in its pool.
+      if (!limits.tryAcquirePending()) {
+        this.ended = true;
+        this.sink.onFail('BRISK_UPSTREAM_OVERLOADED', overloadMessage(upstream.name, 'pending', limits.config.maxPendingRequests), ['retry-after', limits.retryAfter]);
+        return false;
+      }
+      pendingPermit = limits;
+    }
+    upstream.budget.onRequest();
+    const totalMs = this.policy.totalMs;
+    if (totalMs > 0) {
+      this.deadline = Date.now() + totalMs;
+      this.totalTimer = setTimeout(() => this.onDeadline(), totalMs);
+    }
+    this.launch(target, pendingPermit);
+    const hedge = this.policy.hedge;
+    if (hedge !== undefined && this.request.idempotent && upstream.targets.length > 1) {
+      const delay = hedge.delay === 'p95' ? Math.max(hedge.minDelayMs, upstream.latency.p95()) : hedge.delay;
+      this.hedgeTimer = setTimeout(() => this.onHedgeTimer(), delay);
+    }
+    return true;
+  }
+
+  /**
+   * Stops everything still running; the sink hears nothing more. A winner whose body is
+   * being read and dropped (the caller answered in its place) is left to finish, which
+   * keeps its connection reusable. Idempotent.
+   */
+  cancel(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.clearTimers();
+    for (const t of this.live) if (t !== this.showing && !t.discarding) t.cancel();
+    this.live.length = 0;
+  }
+
+  /**
+   * The answer is an open-ended stream (an event stream): once its head is sent, only the
+   * idle timeout bounds it, not `timeouts.total`.
+   */
+  releaseDeadline(): void {
+    if (this.totalTimer !== null) clearTimeout(this.totalTimer);
+    this.totalTimer = null;
+  }
+
+  /** Starts one try on a target. */
+  private launch(target: Target, pendingPermit: UpstreamLimits | null = null): void {
+    this.attempts++;
+    if (this.attempts > 1) {
+      this.tried ??= new Set([this.first!]);
+      this.tried.add(target);
+    }
+    const t = new UpstreamTry(this, target);
+    this.latest = target;
+    this.live.push(t);
+    const upstream = this.upstream;
+    // Retries and hedges were allowed by `maxRetries`; they take a pending slot when one is free.
+    if (pendingPermit === null && upstream.limits !== null && target.inFlight >= upstream.config.pool.connections && upstream.limits.tryAcquirePending()) {
+      pendingPermit = upstream.limits;
+    }
+    t.pendingPermit = pendingPermit;
+    const req = this.request;
+    const headers = req.headers;
+    // Slots are re-found by name when a middleware removed a header before them (fillHeaderSlot).
+    if (req.hostSlot !== -1) req.hostSlot = fillHeaderSlot(headers, req.hostSlot, 'host', target.hostHeader);
+    // Each try is its own span (child of the caller's span): retries and hedges are told apart.
+    if (req.traceparentSlot !== -1) req.traceparentSlot = fillHeaderSlot(headers, req.traceparentSlot, 'traceparent', formatTraceparent(req.traceId!, (t.spanId = newSpanId()), req.sampled));
+    if (req.deadlineSlot !== -1 && req.deadlineHeader !== false) req.deadlineSlot = fillHeaderSlot(headers, req.deadlineSlot, req.deadlineHeader, String(Math.max(0, this.deadline - Date.now())));
+    if (this.tries !== null) this.tries.push(t);
+    const options: Dispatcher.DispatchOptions = {
+      path: target.basePath === '' ? req.pathAndQuery : target.basePath + req.pathAndQuery,
+      method: req.method as Dispatcher.HttpMethod,
+      headers,
+      body: (req.body === null ? null : req.body.source()) as Dispatcher.DispatchOptions['body'],
+    };
+    const policy = this.policy;
+    if (policy.retry.perTryTimeoutMs > 0) t.startTimer(policy.retry.perTryTimeoutMs);
+    if (policy.headersTimeoutMs !== undefined) options.headersTimeout = policy.headersTimeoutMs;
+    if (policy.bodyTimeoutMs !== undefined) options.bodyTimeout = policy.bodyTimeoutMs;
+    target.inFlight++;
+    try {
+      target.pool.dispatch(options, t);
+    } catch (err) {
+      t.onError(err as Error);
+    }
+  }
+
+  private onHedgeTimer(): void {
+    this.hedgeTimer = null;
+    if (this.ended || this.winner !== null || this.hedged) return;
+    const body = this.request.body;
+    if (body !== null && !body.replayable()) return;
+    const target = this.upstream.pick(this.tried ?? new Set([this.first!]), this.request.hashKey);
+    if (target === null || target === this.first || this.tried?.has(target) === true) return;
+    this.hedged = true;
+    this.launch(target);
+  }
+
+  private onDeadline(): void {
+    this.totalTimer = null;
+    if (this.ended) return;
+    const winner = this.winner;
+    const origin = (winner?.target ?? this.latest)?.origin ?? '';
+    this.cancel();
+    if (winner !== null) this.sink.onCut('BRISK_UPSTREAM_TOTAL_TIMEOUT');
+    else this.sink.onFail('BRISK_UPSTREAM_TOTAL_TIMEOUT', upstreamErrorMessage('BRISK_UPSTREAM_TOTAL_TIMEOUT', this.upstream.name, origin));
+  }
+
+  private clearTimers(): void {
+    if (this.totalTimer !== null) clearTimeout(this.totalTimer);
+    if (this.hedgeTimer !== null) clearTimeout(this.hedgeTimer);
+    this.totalTimer = null;
+    this.hedgeTimer = null;
+  }
+
+  // ---- what the tries report ------------------------------------------------------
+
+  observeHeadLatency(t: UpstreamTry, ms: number): void {
+    t.target.observeLatency(ms, Date.now());
+    this.upstream.latency.record(ms);
+  }
+
+  report(t: UpstreamTry, outcome: Outcome, detail?: string): void {
+    this.upstream.outlier.onResult(t.target, outcome, Date.now(), detail);
+  }
+
+  onTryInterim(t: UpstreamTry, status: number, rawHeaders: Buffer[]): void {
+    if (this.ended || this.winner !== null) return;
+    // Only the first try's interim answers are passed on: a hedge's would repeat them.
+    if (t.target === this.first && this.attempts === 1) this.sink.onInterim?.(status, rawHeaders);
+  }
+
+  onTryHead(t: UpstreamTry, status: number, rawHeaders: Buffer[], statusText: string): boolean {
+    if (this.ended || (this.winner !== null && this.winner !== t)) {
+      t.cancel();
+      return false;
+    }
+    const verdict = this.winner === null && this.sink.retryVerdict !== undefined ? this.sink.retryVerdict(status, rawHeaders) : null;
+    if (verdict === 'resend' && this.resend(t)) {
+      t.discarding = true;
+      t.report(status >= 500 ? Outcome.Http5xx : Outcome.Success);
+      return true;
+    }
+    if (this.winner === null && verdict !== 'deliver' && this.retry.retriesStatus(status) && this.mayRetry('BRISK_UPSTREAM_BAD_RESPONSE', status)) {
+      // Hold the answer: if no retry can be made after all, this is what the caller gets.
+      t.held = { status, headers: rawHeaders, text: statusText };
+      t.report(status >= 500 ? Outcome.Http5xx : Outcome.Success);
+      this.onTryFailed(t, 'BRISK_UPSTREAM_BAD_RESPONSE', status);
+      // Delivered after all, or given up for a retry: then its body is read and dropped,
+      // which keeps the connection reusable.
+      if (t.held !== null) t.discarding = true;
+      return true;
+    }
+    return this.deliver(t, status, rawHeaders, statusText);
+  }
+
+  /**
+   * Sends the request once more to the target that just answered, because the sink asked:
+   * not a retry (the try worked, its answer is of no use), so outside the retry policy,
+   * and only once. False when that is not possible (done once already, body not replayable).
+   */
+  private resend(t: UpstreamTry): boolean {
+    const body = this.request.body;
+    if (this.resent || this.ended || (body !== null && !body.replayable())) return false;
+    this.resent = true;
+    for (const other of this.live) if (other !== t) other.cancel();
+    this.live.length = 0;
+    this.launch(t.target);
+    return true;
+  }
+
+  /** Commits the call to `t`'s answer and shows it to the sink. */
+  private deliver(t: UpstreamTry, status: number, rawHeaders: Buffer[], statusText: string): boolean {
+    this.commit(t);
+    this.showing = t;
+    const take = this.sink.onHead(status, rawHeaders, statusText);
+    this.showing = null;
+    if (take === Take.Stream) return true;
+    if (take === Take.Abort) {
+      t.cancel();
+      return false;
+    }
+    t.discarding = true;
+    if (!t.reported) t.report(status >= 500 ? Outcome.Http5xx : Outcome.Success);
+    return true;
+  }
+
+  /** The try that answers first wins; the others are cancelled. */
+  private commit(t: UpstreamTry): void {
+    this.winner = t;
+    if (this.hedgeTimer !== null) {
+      clearTimeout(this.hedgeTimer);
+      this.hedgeTimer = null;
+    }
+    for (const other of this.live) if (other !== t) other.cancel();
+    this.live.length = 0;
+    this.live.push(t);
+  }
+
+  onTryData(t: UpstreamTry, chunk: Buffer): boolean {
+    if (this.ended || this.winner !== t) return false;
+    return this.sink.onData(chunk, t.resume);
+  }
+
+  onTryComplete(t: UpstreamTry, trailers: Buffer[] | null): void {
+    if (this.ended || this.winner !== t) return;
+    this.ended = true;
+    this.clearTimers();
+    this.live.length = 0;
+    this.sink.onComplete(trailers);
+  }
+
+  onTryError(t: UpstreamTry, err: Error): void {
+    if (this.ended) return;
+    if (this.request.body?.tooLarge === true) {
+      this.end();
+      this.sink.onFail('BRISK_BODY_TOO_LARGE', '');
+      return;
+    }
+    const code = upstreamErrorCode(err);
+    t.errorType = code;
+    if (code === 'BRISK_BAD_REQUEST' || code === 'BRISK_INTERNAL') {
+      // The request itself could not be sent as it is: not the target's fault, not retried.
+      if (code === 'BRISK_INTERNAL') this.logger?.error({ err, requestId: this.requestId }, 'proxy error');
+      const winner = this.winner === t;
+      this.end();
+      if (winner) this.sink.onCut(code);
+      else this.sink.onFail(code, upstreamErrorMessage(code, this.upstream.name, t.target.origin));
+      return;
+    }
+    t.blame(err);
+    if (this.winner === t) {
+      this.end();
+      this.sink.onCut(code);
+    } else this.onTryFailed(t, code, 0);
+  }
+
+  /**
+   * A try failed before the caller got anything (or answered a retryable status). Retries
+   * on another target when that is safe and allowed; otherwise, if no other try is
+   * running, the caller gets the held answer or the error.
+   */
+  private onTryFailed(t: UpstreamTry, code: ErrorCode, status: number): void {
+    const i = this.live.indexOf(t);
+    if (i !== -1) this.live.splice(i, 1);
+    if (this.ended || this.winner !== null) return;
+    if (this.live.length > 0) return; // a hedge is still running; it may yet answer
+    if (this.mayRetry(code, status)) {
+      const target = this.upstream.pick(this.tried ?? new Set([t.target]), this.request.hashKey);
+      if (target !== null && this.admission.tryAcquireRetry()) {
+        this.retry.onRetry();
+        const backoff = this.retry.backoffMs(this.deadline);
+        if (backoff <= 0) this.launch(target);
+        else
+          setTimeout(() => {
+            if (!this.ended && this.winner === null) this.launch(target);
+          }, backoff);
+        return;
+      }
+    }
+    const held = t.held;
+    if (held !== null) {
+      // Retries are exhausted on a retryable status: the caller gets the last answer. The
+      // try kept its response open for exactly this case.
+      t.held = null;
+      t.discarding = false;
+      this.deliver(t, held.status, held.headers, held.text);
+      return;
+    }
+    this.end();
+    this.sink.onFail(code, upstreamErrorMessage(code, this.upstream.name, t.target.origin));
+  }
+
+  private mayRetry(code: ErrorCode, status: number): boolean {
+    const body = this.request.body;
+    const allowed = this.retry.allows(code, status, this.deadline, body === null || (!body.tooLarge && body.replayable()));
+    if (!allowed && this.logger !== null) {
+      if (this.retry.refusal === RetryRefusal.BodyNotReplayable) this.logger.info({ requestId: this.requestId, upstream: this.upstream.name }, 'not retried: the request body was larger than retry.maxBufferedBody');
+      else if (this.retry.refusal === RetryRefusal.BudgetSpent) this.logger.debug({ upstream: this.upstream.name }, 'not retried: retry budget exhausted');
+    }
+    return allowed;
+  }
+
+  /** Ends the call from inside (an answer or error is about to reach the sink). */
+  private end(): void {
+    this.ended = true;
+    this.clearTimers();
+    for (const other of this.live) other.cancel();
+    this.live.length = 0;
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * An upstream's normalised configuration (`upstreams.<name>`) and the upstream-call
+ * policies a route may override: durations in milliseconds, sizes in bytes, percentages
+ * as ratios, defaults filled in. Made by normalize.ts next to it.
+ */
+import type { CircuitBreakerConfig, UpstreamLimitsConfig } from '../resilience/overload-schema.js';
+
+export interface Timeouts {
+  readonly connectMs: number;
+  readonly responseMs: number;
+  readonly idleMs: number;
+  /** 0: no limit. */
+  readonly totalMs: number;
+}
+
+export interface TargetConfig {
+  /** Origin, `http://127.0.0.1:7001`. */
+  readonly origin: string;
+  /** Path prefix from the URL ('' when none). */
+  readonly basePath: string;
+  readonly weight: number;
+}
+
+export type BalancerKind = 'p2c-ewma' | 'round-robin' | 'weighted-round-robin' | 'least-connections' | 'random' | 'consistent-hash';
+
+export interface HealthCheckConfig {
+  readonly type: 'http' | 'tcp';
+  readonly path: string;
+  readonly method: 'GET' | 'HEAD';
+  /** Inclusive status ranges that count as healthy. */
+  readonly expectedStatus: readonly (readonly [number, number])[];
+  readonly bodyContains?: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly intervalMs: number;
+  /** 0..1 */
+  readonly jitter: number;
+  readonly timeoutMs: number;
+  readonly unhealthyThreshold: number;
+  readonly healthyThreshold: number;
+  readonly initiallyHealthy: boolean;
+}
+
+export interface OutlierDetectionConfig {
+  /** 0: off. */
+  readonly consecutive5xx: number;
+  /** 0: off. */
+  readonly consecutiveGatewayFailures: number;
+  readonly failureRate: { readonly threshold: number; readonly minRequests: number; readonly windowMs: number } | null;
+  readonly baseEjectionMs: number;
+  readonly maxEjectionMs: number;
+  /** 0..1 */
+  readonly maxEjectionRatio: number;
+}
+
+export interface RetryConfig {
+  /** Retries after the first try; 0: off. */
+  readonly attempts: number;
+  readonly statuses: readonly number[];
+  /** 0: use the response timeout. */
+  readonly perTryTimeoutMs: number;
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+  /** 0..1 */
+  readonly budgetRatio: number;
+  readonly budgetMinPerSecond: number;
+  readonly maxBufferedBody: number;
+  readonly unsafeMethods: boolean;
+}
+
+export interface HedgeConfig {
+  /** A fixed delay in ms, or 'p95'. */
+  readonly delay: number | 'p95';
+  readonly minDelayMs: number;
+}
+
+export interface HashConfig {
+  readonly source: 'header' | 'cookie' | 'ip' | 'path';
+  /** Lower-cased header name, or the cookie name. */
+  readonly name: string;
+  readonly algorithm: 'ring' | 'maglev';
+  readonly boundedLoad: number;
+}
+
+export interface UpstreamConfig {
+  readonly name: string;
+  readonly targets: readonly TargetConfig[];
+  readonly balancer: BalancerKind;
+  readonly hash: HashConfig | null;
+  readonly stickySession: { readonly cookie: string; readonly ttlMs: number } | null;
+  readonly slowStartMs: number;
+  /** How long a target leaving at runtime may finish its requests in flight. */
+  readonly drainTimeoutMs: number;
+  readonly healthCheck: HealthCheckConfig | null;
+  readonly outlierDetection: OutlierDetectionConfig;
+  /** 0..1 */
+  readonly panicThreshold: number;
+  readonly retry: RetryConfig;
+  /** Envoy-style hard limits; null when not configured. */
+  readonly limits: UpstreamLimitsConfig | null;
+  readonly circuitBreaker: CircuitBreakerConfig | null;
+  readonly timeouts: Timeouts;
+  readonly pool: { readonly connections: number; readonly keepAliveTimeoutMs: number };
+  readonly hostHeader: 'preserve' | 'target';
+}
