@@ -110,6 +110,11 @@ export class TargetSet {
     this.live = true;
   }
 
+  /** Whether an upstream version has activated the set (see `goLive`). */
+  get isLive(): boolean {
+    return this.live;
+  }
+
   /** Follows the set until the returned function is called. */
   subscribe(listener: TargetSetListener): () => void {
     this.listeners.add(listener);

@@ -115,7 +115,8 @@ export class Upstream implements TargetSetListener {
     const set = this.set;
     this.unsubscribe = set.subscribe(this);
     set.configure(this.config);
-    const coldStart = set.members.length === 0;
+    // Never served yet (a new upstream): its targets are probed before it takes traffic.
+    const coldStart = !set.isLive;
     // Followed through `membershipChanged`, like any other change.
     set.apply({ op: 'replace', source: FILE_SOURCE, targets: this.config.targets });
     set.goLive();
