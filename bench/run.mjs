@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureBenchPeers } from '../scripts/ensure.mjs';
 import { CASES } from './lib/cases.mjs';
 import { loadTool, runLoad } from './lib/load.mjs';
 import {
@@ -135,6 +136,8 @@ async function main() {
   pinSelf(layout.load);
   startReaper();
   const tool = loadTool();
+  // The Node peers and autocannon live in bench/package.json, installed on first use.
+  if (tool === 'autocannon' || cases.some((c) => c.peer === true)) ensureBenchPeers();
   const tick = clockTicks();
 
   // The upstream shares the load generator's CPUs; the proxy under test gets its own.

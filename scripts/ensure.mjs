@@ -7,7 +7,8 @@
  * whole script costs a few tens of milliseconds (it runs before every `npm start`,
  * `npm test` and `npm run bench`).
  *
- *   node scripts/ensure.mjs     # install if needed, then build if needed
+ *   node scripts/ensure.mjs          # install if needed, then build if needed
+ *   node scripts/ensure.mjs --bench  # and the benchmark peers (bench/package.json), for `npm run bench`
  *
  * Environment:
  *   BRISK_FORCE_BUILD=1          rebuild even when dist/ looks up to date
@@ -82,10 +83,10 @@ function newestUnder(dir, filter = () => true) {
   return [newest, newestPath];
 }
 
-function run(command, args, what, shown = [command, ...args].join(' ')) {
+function run(command, args, what, shown = [command, ...args].join(' '), cwd = ROOT) {
   say(`${what}: running ${shown}`);
   const started = Date.now();
-  const result = spawnSync(command, args, { cwd: ROOT, stdio: 'inherit', shell: isWindows });
+  const result = spawnSync(command, args, { cwd, stdio: 'inherit', shell: isWindows });
   if (result.error) {
     throw new Error(`${what} could not start ${shown}: ${result.error.message}`);
   }
@@ -97,27 +98,44 @@ function run(command, args, what, shown = [command, ...args].join(' ')) {
 }
 
 /**
- * Installs the dependencies when node_modules is missing or older than the lockfile
- * (`npm ci`; `npm install` when there is no lockfile). Does nothing otherwise.
+ * Installs the dependencies of the package in `dir` (the project by default) when its
+ * node_modules is missing or older than the lockfile (`npm ci`; `npm install` when there
+ * is no lockfile). Does nothing otherwise.
+ * @param {string} [dir] the directory holding package.json
+ * @param {string} [what] what is installed, for the messages
+ * @param {string[]} [npmArgs] more arguments for npm
  * @returns {boolean} whether it installed anything
  */
-export function ensureInstalled() {
-  const lockfile = join(ROOT, 'package-lock.json');
-  const modules = join(ROOT, 'node_modules');
+export function ensureInstalled(dir = ROOT, what = 'dependencies', npmArgs = []) {
+  const lockfile = join(dir, 'package-lock.json');
+  const modules = join(dir, 'node_modules');
   // npm writes this "hidden lockfile" at the end of every install: its time is the
   // time of the last complete install.
   const installedLock = join(modules, '.package-lock.json');
   const hasLock = existsSync(lockfile);
 
   let reason;
-  if (!existsSync(modules)) reason = 'node_modules is missing';
-  else if (!existsSync(installedLock)) reason = 'node_modules looks incomplete (no node_modules/.package-lock.json)';
-  else if (hasLock && mtimeOrZero(lockfile) > mtimeOrZero(installedLock)) reason = 'package-lock.json changed since the last install';
+  if (!existsSync(modules)) reason = `${relative(ROOT, modules)} is missing`;
+  else if (!existsSync(installedLock)) reason = `${relative(ROOT, modules)} looks incomplete (no ${relative(ROOT, installedLock)})`;
+  else if (hasLock && mtimeOrZero(lockfile) > mtimeOrZero(installedLock)) reason = `${relative(ROOT, lockfile)} changed since the last install`;
   if (reason === undefined) return false;
 
-  say(`installing dependencies: ${reason}`);
-  run('npm', [hasLock ? 'ci' : 'install', '--no-audit', '--no-fund'], hasLock ? 'npm ci' : 'npm install');
+  say(`installing ${what}: ${reason}`);
+  const args = [hasLock ? 'ci' : 'install', '--no-audit', '--no-fund', ...npmArgs];
+  run('npm', args, hasLock ? 'npm ci' : 'npm install', ['npm', ...args].join(' ') + (dir === ROOT ? '' : ` (in ${relative(ROOT, dir)}/)`), dir);
   return true;
+}
+
+/**
+ * Installs the benchmark peers and load generator (bench/package.json) for `npm run bench`.
+ * They are kept out of the project's install because the tests need none of them and some
+ * declare Node >= 22 engines (fast-gateway's restana and 0http, fastify's cookie) while
+ * running on Node 20: npm's engine warnings are silenced here (`--loglevel=error`), and the
+ * benchmark harness reports a peer that fails to start.
+ * @returns {boolean} whether it installed anything
+ */
+export function ensureBenchPeers() {
+  return ensureInstalled(join(ROOT, 'bench'), 'the benchmark peers', ['--loglevel=error']);
 }
 
 /**
@@ -177,11 +195,12 @@ export function ensureBuilt() {
  * Installs and builds what is missing; on failure says why and exits 1 (for the scripts
  * behind `npm start`, `npm test` and `npm run bench`). True when anything had to be done.
  */
-export function ensureReady() {
+export function ensureReady({ bench = false } = {}) {
   try {
     const installed = ensureInstalled();
     const built = ensureBuilt();
-    return installed || built;
+    const peers = bench && ensureBenchPeers();
+    return installed || built || peers;
   } catch (error) {
     process.stderr.write(`[brisk] ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);
@@ -189,4 +208,4 @@ export function ensureReady() {
 }
 
 const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
-if (invokedDirectly && !ensureReady()) say('dependencies installed and build up to date');
+if (invokedDirectly && !ensureReady({ bench: process.argv.includes('--bench') })) say('dependencies installed and build up to date');

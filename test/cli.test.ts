@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -133,6 +133,67 @@ describe('graceful shutdown and signals', () => {
     } finally {
       gw.child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('bin/brisk.js on a fresh clone', () => {
+  const LAUNCHER = new URL('../../bin/brisk.js', import.meta.url).pathname;
+  /** A copy of the launcher in a checkout with neither dist/ nor node_modules/; `ensure` is the body of scripts/ensure.mjs (none: no scripts/). */
+  function checkout(ensure?: string): string {
+    const root = mkdtempSync(join(tmpdir(), 'brisk-clone-'));
+    mkdirSync(join(root, 'bin'));
+    copyFileSync(LAUNCHER, join(root, 'bin', 'brisk.js'));
+    writeFileSync(join(root, 'package.json'), '{ "type": "module" }\n');
+    if (ensure !== undefined) {
+      mkdirSync(join(root, 'scripts'));
+      writeFileSync(join(root, 'scripts', 'ensure.mjs'), ensure);
+    }
+    return root;
+  }
+  const run = (root: string, args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'brisk.js'), ...args], { encoding: 'utf8', timeout: 20000 });
+  // Stands in for the real install and build (npm ci, tsc): writes what they would, and talks on stdout as they do.
+  const FAKE_ENSURE = `import { mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
+const root = new URL('..', import.meta.url).pathname;
+appendFileSync(root + 'ensure-runs', 'x');
+process.stdout.write('[brisk] installing dependencies: node_modules is missing\\n');
+mkdirSync(root + 'node_modules', { recursive: true });
+writeFileSync(root + 'node_modules/.package-lock.json', '{}');
+mkdirSync(root + 'dist/src/cli', { recursive: true });
+writeFileSync(root + 'dist/src/cli/main.js', 'export async function main(argv) { process.stdout.write(JSON.stringify(argv) + "\\\\n"); return 0; }\\nexport function exitAfterFlush(code) { process.exitCode = code; }\\n');
+`;
+
+  it('installs and builds first (output on stderr, so stdout stays the command\'s), then runs the command; later runs go straight to it', () => {
+    const root = checkout(FAKE_ENSURE);
+    try {
+      const first = run(root, ['schema']);
+      assert.equal(first.status, 0, first.stderr);
+      assert.equal(first.stdout, '["schema"]\n', 'only the command writes to stdout');
+      assert.match(first.stderr, /first run in this checkout: installing the dependencies and building/);
+      assert.match(first.stderr, /\[brisk\] installing dependencies: node_modules is missing/);
+      const second = run(root, ['--version']);
+      assert.equal(second.stdout, '["--version"]\n');
+      assert.equal(second.stderr, '');
+      assert.equal(readFileSync(join(root, 'ensure-runs'), 'utf8'), 'x', 'ensure ran once');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('says what to run when it cannot install and build', () => {
+    const failing = checkout('process.stderr.write("npm ci failed: no network\\n"); process.exit(1);\n');
+    const bare = checkout();
+    try {
+      const r = run(failing, ['check']);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /npm ci failed: no network/);
+      assert.match(r.stderr, /could not install and build \(see above\); run `npm install && npm run build` in the checkout and try again/);
+      const b = run(bare, ['check']);
+      assert.equal(b.status, 1);
+      assert.equal(b.stderr, 'brisk: not built yet; run `npm install && npm run build` in the checkout first\n');
+    } finally {
+      rmSync(failing, { recursive: true, force: true });
+      rmSync(bare, { recursive: true, force: true });
     }
   });
 });

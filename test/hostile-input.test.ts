@@ -5,7 +5,8 @@
  * cannot be trusted, and that the backend saw nothing.
  */
 import assert from 'node:assert/strict';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { rawRequest, type RawReply } from './helpers/raw.js';
 import { startBackend, type Backend } from './helpers/backend.js';
@@ -19,12 +20,16 @@ interface Seen {
   aborted: number;
   urls: string[];
   bodies: string[];
+  /** Request headers, in the order of `urls`. */
+  headers: IncomingHttpHeaders[];
+  /** Upgrade requests that reached the backend's 'upgrade' handler, and what followed them. */
+  upgrades: { url: string; upgrade: string; bytes: string }[];
 }
 
 describe('hostile input', () => {
   let backend: Backend;
   let gw: TestGateway;
-  const seen: Seen = { started: 0, completed: 0, aborted: 0, urls: [], bodies: [] };
+  const seen: Seen = { started: 0, completed: 0, aborted: 0, urls: [], bodies: [], headers: [], upgrades: [] };
   let onBackendEvent: (() => void)[] = [];
   /** Resolves when `test` holds after some backend event, or after `ms` (then false). */
   const backendWait = (test: () => boolean, ms = 3000) =>
@@ -49,6 +54,7 @@ describe('hostile input', () => {
     backend = await startBackend((req: IncomingMessage, res) => {
       seen.started++;
       seen.urls.push(req.url ?? '');
+      seen.headers.push(req.headers);
       backendEvent();
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -68,10 +74,21 @@ describe('hostile input', () => {
         }
       });
     });
+    // Like a target that speaks h2c or WebSocket: it switches protocols on any upgrade and
+    // records every byte that follows, which is what a smuggled request would be.
+    backend.server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
+      const entry = { url: req.url ?? '', upgrade: String(req.headers.upgrade), bytes: '' };
+      seen.upgrades.push(entry);
+      backendEvent();
+      socket.on('data', (c: Buffer) => (entry.bytes += c.toString('latin1')));
+      socket.on('error', () => socket.destroy());
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${req.headers.upgrade}\r\n\r\n`);
+    });
     gw = await startGateway({
       upstreams: { app: { targets: [{ url: backend.url }] } },
       routes: [
         { name: 'all', match: { pathPrefix: '/' }, upstream: 'app' },
+        { name: 'plain-only', match: { pathPrefix: '/plain-only' }, upstream: 'app', upgrades: [] },
         { name: 'small', match: { pathPrefix: '/small' }, upstream: 'app', maxBodySize: 100 },
       ],
       limits: { maxHeaderSize: '4kb', maxHeaderCount: 20, headersTimeout: '500ms', requestTimeout: '1s', keepAliveTimeout: '500ms' },
@@ -205,6 +222,91 @@ describe('hostile input', () => {
   it('closes a CONNECT request without forwarding it', async () => {
     const before = seen.started;
     const reply = await rawRequest(gw.port, 'CONNECT evil.test:443 HTTP/1.1\r\nHost: evil.test:443\r\n\r\n', 3000);
+    assert.equal(reply.closed, true);
+    assert.ok(reply.status === 0 || reply.status >= 400, `no tunnel: ${reply.text.slice(0, 100)}`);
+    assert.equal(seen.started, before);
+  });
+
+  const H2C = 'Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n';
+  const WS = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
+  const AFTER = 'GET /after-upgrade HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n';
+
+  /**
+   * Sends requests pipelined on one connection: each must get its own answer (200, in
+   * order, the backend reading `urls`), none a 101, and the backend must see no upgrade
+   * and no upgrade header.
+   */
+  async function assertServedPlain(label: string, payload: string, urls: readonly string[], bodyLengths?: readonly number[]): Promise<void> {
+    const before = { urls: seen.urls.length, upgrades: seen.upgrades.length };
+    const reply = await rawRequest(gw.port, payload, 3000);
+    assert.doesNotMatch(reply.text, /^HTTP\/1\.[01] 101/m, `${label}: no protocol switch`);
+    const parsed = parseResponses(reply.text, { closed: reply.closed });
+    assert.equal(parsed.rest, '', `${label}: whole responses only: ${JSON.stringify(reply.text.slice(0, 300))}`);
+    assert.deepEqual(parsed.responses.map((r) => r.status), urls.map(() => 200), `${label}: one 200 per request`);
+    assert.deepEqual(parsed.responses.map((r) => (JSON.parse(r.body) as { url: string }).url), urls, `${label}: answers in order`);
+    // Pipelined requests are forwarded concurrently: the backend may see them in any order.
+    assert.deepEqual([...seen.urls.slice(before.urls)].sort(), [...urls].sort(), `${label}: each request routed and forwarded on its own`);
+    for (const h of seen.headers.slice(before.urls)) {
+      assert.equal(h.upgrade, undefined, `${label}: no Upgrade at the backend`);
+      assert.equal(h['http2-settings'], undefined, `${label}: no HTTP2-Settings at the backend`);
+      assert.doesNotMatch(h.connection ?? '', /upgrade/i, `${label}: no Connection: upgrade at the backend`);
+    }
+    if (bodyLengths !== undefined) assert.deepEqual(parsed.responses.map((r) => (JSON.parse(r.body) as { bodyLength: number }).bodyLength), bodyLengths, `${label}: body lengths`);
+    assert.equal(seen.upgrades.length, before.upgrades, `${label}: the backend's upgrade handler never ran`);
+  }
+
+  it('serves `Upgrade: h2c` as plain HTTP/1.1: no 101, the backend never sees the upgrade, pipelined requests are routed normally', async () => {
+    await assertServedPlain('h2c GET', `GET /h2c/one HTTP/1.1\r\nHost: a\r\n${H2C}\r\n${AFTER}`, ['/h2c/one', '/after-upgrade']);
+    // The connection stays open after the ignored upgrade: a later request, sent on its own, is served too.
+    const conn = await openRaw(gw.port);
+    try {
+      conn.write(`GET /h2c/keep HTTP/1.1\r\nHost: a\r\n${H2C}\r\n`);
+      assert.ok(await conn.waitFor((t) => parseResponses(t).responses.length === 1, 3000), conn.text());
+      assert.equal(parseResponses(conn.text()).responses[0]!.status, 200);
+      assert.equal(conn.closed, false, 'keep-alive after an ignored h2c upgrade');
+      conn.write(`GET /h2c/keep2 HTTP/1.1\r\nHost: a\r\n\r\n`);
+      assert.ok(await conn.waitFor((t) => parseResponses(t).responses.length === 2, 3000), conn.text());
+      assert.deepEqual(seen.urls.slice(-2), ['/h2c/keep', '/h2c/keep2']);
+    } finally {
+      conn.destroy();
+    }
+    // With a body (by length and chunked): the body is read as the body, the next request as a request.
+    await assertServedPlain('h2c POST', `POST /h2c/post HTTP/1.1\r\nHost: a\r\n${H2C}Content-Length: ${SMUGGLED.length}\r\n\r\n${SMUGGLED}${AFTER}`, ['/h2c/post', '/after-upgrade'], [SMUGGLED.length, 0]);
+    await assertServedPlain('h2c chunked', `POST /h2c/chunked HTTP/1.1\r\nHost: a\r\n${H2C}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n${AFTER}`, ['/h2c/chunked', '/after-upgrade'], [5, 0]);
+    // Pipelined behind a plain request, and twice in a row: every answer in order.
+    await assertServedPlain('h2c behind a request', `GET /h2c/first HTTP/1.1\r\nHost: a\r\n\r\nGET /h2c/second HTTP/1.1\r\nHost: a\r\n${H2C}\r\nGET /h2c/third HTTP/1.1\r\nHost: a\r\n${H2C}\r\n${AFTER}`, ['/h2c/first', '/h2c/second', '/h2c/third', '/after-upgrade']);
+    // h2c among other offers, HTTP2-Settings with another protocol, the upper-case spelling.
+    await assertServedPlain('h2c and websocket offered', `GET /h2c/both HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket, H2C\r\n\r\n${AFTER}`, ['/h2c/both', '/after-upgrade']);
+    await assertServedPlain('HTTP2-Settings with websocket', `GET /h2c/settings HTTP/1.1\r\nHost: a\r\n${WS}HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n${AFTER}`, ['/h2c/settings', '/after-upgrade']);
+    // RFC 9110 §7.8: an HTTP/1.0 request's Upgrade is ignored.
+    await assertServedPlain('websocket on HTTP/1.0', `GET /h2c/old HTTP/1.0\r\nHost: a\r\n${WS}\r\n`, ['/h2c/old']);
+  });
+
+  it('serves `Connection: upgrade` without `Upgrade`, and `Upgrade` without `Connection: upgrade`, as plain requests', async () => {
+    await assertServedPlain('Connection: upgrade alone', `GET /conn-only HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n\r\n${AFTER}`, ['/conn-only', '/after-upgrade']);
+    await assertServedPlain('Upgrade alone', `GET /upgrade-only HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n${AFTER}`, ['/upgrade-only', '/after-upgrade']);
+    await assertServedPlain('h2c without Connection', `GET /h2c-only HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n${AFTER}`, ['/h2c-only', '/after-upgrade']);
+  });
+
+  it('refuses upgrades the route does not allow, and upgrade requests with a body, without tunnelling what follows', async () => {
+    const before = seen.upgrades.length;
+    await assertRefused('websocket on a route with upgrades: []', `GET /plain-only/ws HTTP/1.1\r\nHost: a\r\n${WS}\r\n${SMUGGLED}`, 403, 'BRISK_UPGRADE_NOT_ALLOWED');
+    const { response } = await send(`GET /plain-only/ws HTTP/1.1\r\nHost: a\r\n${WS}\r\n`);
+    assert.match(errorOf(response).message, /route "plain-only" does not allow upgrades to "websocket" \(it allows none\); list the protocol in the route's `upgrades`/);
+    await assertRefused('an unknown protocol on the default route', `GET /x HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: TLS/1.0\r\n\r\n${SMUGGLED}`, 403, 'BRISK_UPGRADE_NOT_ALLOWED');
+    await assertRefused('websocket with a Content-Length body', `GET /ws HTTP/1.1\r\nHost: a\r\n${WS}Content-Length: ${SMUGGLED.length}\r\n\r\n${SMUGGLED}`);
+    await assertRefused('websocket with a chunked body', `POST /ws HTTP/1.1\r\nHost: a\r\n${WS}Transfer-Encoding: chunked\r\n\r\n${SMUGGLED.length.toString(16)}\r\n${SMUGGLED}\r\n0\r\n\r\n`);
+    assert.equal(seen.upgrades.length, before, 'no upgrade reached the backend');
+    assert.ok(!seen.urls.includes('/smuggled'));
+    const refusal = gw.logs.find((l) => l['type'] === 'access' && l['error'] === 'BRISK_UPGRADE_NOT_ALLOWED');
+    assert.ok(refusal, 'the refusal is in the access log');
+    assert.equal(refusal['route'], 'plain-only');
+    assert.equal(refusal['status'], 403);
+  });
+
+  it('closes an HTTP/2 prior-knowledge preface sent to an HTTP/1.1 listener', async () => {
+    const before = seen.started;
+    const reply = await rawRequest(gw.port, `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n${SMUGGLED}`, 3000);
     assert.equal(reply.closed, true);
     assert.ok(reply.status === 0 || reply.status >= 400, `no tunnel: ${reply.text.slice(0, 100)}`);
     assert.equal(seen.started, before);

@@ -86,12 +86,38 @@ describe('hot reload', () => {
     gw.writeConfig(config([b.url], 'moved', '/new'));
     const res = await request(`${gw.adminUrl}/api/reload`, { method: 'POST' });
     assert.equal(res.statusCode, 200);
-    await res.body.dump();
+    assert.deepEqual(await res.body.json(), { status: 'reloaded', version: gw.gw.runtime.version, restartRequired: [] });
     assert.equal((await request(`${gw.url}/old`)).statusCode, 404);
     const moved = await request(`${gw.url}/new/x`);
     assert.equal(await moved.body.text(), 'b');
     const routes = (await (await request(`${gw.adminUrl}/api/routes`)).body.json()) as { routes: { name: string }[] };
     assert.deepEqual(routes.routes.map((r) => r.name), ['moved']);
+  });
+
+  it('says which changes need a restart, in the answer and in the log, until the process runs with them', async () => {
+    const reload = async (): Promise<{ status: string; version: number; restartRequired: string[] }> => {
+      const res = await request(`${gw.adminUrl}/api/reload`, { method: 'POST' });
+      assert.equal(res.statusCode, 200);
+      return (await res.body.json()) as { status: string; version: number; restartRequired: string[] };
+    };
+    const port = gw.port;
+    gw.writeConfig({ ...config([a.url], 'moved', '/new'), listen: [{ address: '127.0.0.1:0', name: 'renamed' }], limits: { headersTimeout: '3s', maxBodySize: '1mb' } });
+    const logged = gw.logs.length;
+    const first = await reload();
+    assert.deepEqual(first.restartRequired, ['listen', 'limits.headersTimeout'], 'maxBodySize (route defaults) is applied live');
+    assert.equal(first.status, 'reloaded');
+    const warning = gw.logs.slice(logged).find((l) => l['level'] === 'warn' && Array.isArray(l['restartRequired']));
+    assert.ok(warning, 'a warning in the log');
+    assert.deepEqual(warning['restartRequired'], ['listen', 'limits.headersTimeout']);
+    assert.match(String(warning['msg']), /listen, limits\.headersTimeout/);
+    assert.equal(gw.gw.listeners[0]!.port, port, 'the listener was not rebound');
+    // A later reload that changes only routes still reports what is not applied yet.
+    gw.writeConfig({ ...config([b.url], 'again', '/new'), listen: [{ address: '127.0.0.1:0', name: 'renamed' }], limits: { headersTimeout: '3s' } });
+    assert.deepEqual((await reload()).restartRequired, ['listen', 'limits.headersTimeout']);
+    assert.equal(await (await request(`${gw.url}/new/x`)).body.text(), 'b', 'routes were reloaded');
+    // Back to what the process started with: nothing left to restart for.
+    gw.writeConfig(config([a.url], 'moved', '/new'));
+    assert.deepEqual((await reload()).restartRequired, []);
   });
 });
 

@@ -15,6 +15,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { Gateway } from '../src/gateway/gateway.js';
 import { startBackend, type Backend } from './helpers/backend.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
+import { parseResponses } from './helpers/wire.js';
 
 /** Whether `openssl` can be run; without it these tests are skipped with a reason. */
 function hasOpenssl(): boolean {
@@ -172,6 +173,70 @@ async function* generated(total: number, chunkSize: number): AsyncGenerator<Buff
   for (let sent = 0; sent < total; sent += chunkSize) yield randomBytes(Math.min(chunkSize, total - sent));
 }
 
+/**
+ * Sends one HTTP/2 request as raw frames (node's client refuses to send connection-specific
+ * headers such as `upgrade`), and reports the frames the server answered with within 2 s:
+ * their types, the response `:status` when a HEADERS frame came, RST_STREAM's error code and the body.
+ */
+async function rawH2Request(port: number, path: string, extra: readonly [string, string][]): Promise<{ types: number[]; status?: number; rstCode?: number; body: string }> {
+  const literal = (name: string, value: string) => Buffer.concat([Buffer.from([0x00, name.length]), Buffer.from(name), Buffer.from([value.length]), Buffer.from(value)]);
+  const indexedName = (index: number, value: string) => Buffer.concat([Buffer.from([index, value.length]), Buffer.from(value)]);
+  // HPACK: :method GET (static 2), :scheme https (static 7), :path and :authority by static name (4, 1).
+  const block = Buffer.concat([Buffer.from([0x82, 0x87]), indexedName(4, path), indexedName(1, 'a.test'), ...extra.map(([n, v]) => literal(n, v))]);
+  const frame = (type: number, flags: number, stream: number, payload: Buffer) => {
+    const head = Buffer.alloc(9);
+    head.writeUIntBE(payload.length, 0, 3);
+    head[3] = type;
+    head[4] = flags;
+    head.writeUInt32BE(stream, 5);
+    return Buffer.concat([head, payload]);
+  };
+  const socket = tls.connect({ host: '127.0.0.1', port, servername: 'a.test', rejectUnauthorized: false, ALPNProtocols: ['h2'] });
+  await once(socket, 'secureConnect');
+  assert.equal(socket.alpnProtocol, 'h2');
+  let received = Buffer.alloc(0);
+  // Done at the stream's end (END_STREAM on HEADERS or DATA), its reset, a GOAWAY, or a close.
+  const ended = () => {
+    for (let at = 0; at + 9 <= received.length; at += 9 + received.readUIntBE(at, 3)) {
+      const type = received[at + 3]!;
+      const stream = received.readUInt32BE(at + 5) & 0x7fffffff;
+      if (type === 7 || (stream === 1 && (type === 3 || ((type === 0 || type === 1) && (received[at + 4]! & 0x1) !== 0)))) return at + 9 + received.readUIntBE(at, 3) <= received.length;
+    }
+    return false;
+  };
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 2000);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    socket.on('data', (c: Buffer) => {
+      received = Buffer.concat([received, c]);
+      if (ended()) done();
+    });
+    socket.on('close', done);
+    socket.on('error', () => {});
+    socket.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), frame(4, 0, 0, Buffer.alloc(0)), frame(1, 0x5, 1, block)]));
+  });
+  socket.destroy();
+  const result: { types: number[]; status?: number; rstCode?: number; body: string } = { types: [], body: '' };
+  for (let at = 0; at + 9 <= received.length; ) {
+    const length = received.readUIntBE(at, 3);
+    const type = received[at + 3]!;
+    const stream = received.readUInt32BE(at + 5) & 0x7fffffff;
+    const payload = received.subarray(at + 9, at + 9 + length);
+    if (stream === 1) {
+      result.types.push(type);
+      if (type === 3) result.rstCode = payload.readUInt32BE(0);
+      if (type === 0) result.body += payload.toString();
+      // The first byte of a response HEADERS block is :status as a static-table index (8 = 200 … 14 = 500) or a literal.
+      if (type === 1 && payload[0]! >= 0x88 && payload[0]! <= 0x8e) result.status = [200, 204, 206, 304, 400, 404, 500][payload[0]! - 0x88];
+    }
+    at += 9 + length;
+  }
+  return result;
+}
+
 describe('TLS termination and HTTP/2', { skip: OPENSSL_MISSING }, () => {
   let dir: string;
   let certA: Cert;
@@ -189,6 +254,8 @@ describe('TLS termination and HTTP/2', { skip: OPENSSL_MISSING }, () => {
   let wsBackend: WebSocketServer;
   let wsPort: number;
   const wsSeen: Record<string, string | string[] | undefined>[] = [];
+  /** Requests the HTTP/1.1 backend has received. */
+  let backendRequests = 0;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'brisk-tls-'));
@@ -199,6 +266,7 @@ describe('TLS termination and HTTP/2', { skip: OPENSSL_MISSING }, () => {
       firstByte: () => onFirstByte?.(),
       afterFirstChunk: () => holdAfterFirstChunk ?? Promise.resolve(),
     }, streamStats);
+    backend.server.on('request', () => backendRequests++);
     wsBackend = new WebSocketServer({ port: 0, host: '127.0.0.1' });
     await once(wsBackend, 'listening');
     wsPort = (wsBackend.address() as { port: number }).port;
@@ -330,6 +398,37 @@ describe('TLS termination and HTTP/2', { skip: OPENSSL_MISSING }, () => {
     assert.equal(seen.headers['x-forwarded-proto'], 'https');
     assert.equal(seen.headers['via'], '1.1 brisk');
     assert.equal(seen.headers['host'], `a.test:${h2Port}`);
+  });
+
+  it('never tunnels h2c: ignored on the HTTP/1.1 fallback, and an HTTP/2 request carrying upgrade headers never reaches the backend as one', async () => {
+    // HTTP/1.1 over TLS on the h2 listener: the upgrade is ignored, the request served as a
+    // plain one, and the request pipelined behind it too.
+    const socket = tls.connect({ host: '127.0.0.1', port: h2Port, servername: 'a.test', ca, ALPNProtocols: ['http/1.1'] });
+    await once(socket, 'secureConnect');
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    socket.write('GET /app/h2c HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\nGET /app/after HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n');
+    await once(socket, 'close');
+    const parsed = parseResponses(text, { closed: true });
+    assert.deepEqual(parsed.responses.map((r) => r.status), [200, 200], text);
+    const seen = parsed.responses.map((r) => JSON.parse(r.body) as Seen);
+    assert.deepEqual(seen.map((s) => s.url), ['/h2c', '/after']);
+    assert.equal(seen[0]!.headers['upgrade'], undefined);
+    assert.equal(seen[0]!.headers['http2-settings'], undefined);
+    // HTTP/2 forbids connection-specific headers (RFC 9113 §8.2.2): a request carrying
+    // `upgrade` or `connection` is malformed and reset by the protocol layer.
+    const before = backendRequests;
+    for (const extra of [[['upgrade', 'h2c']], [['connection', 'upgrade'], ['upgrade', 'websocket']], [['upgrade', 'h2c'], ['http2-settings', 'AAMAAABkAARAAAAAAAIAAAAA']]] as [string, string][][]) {
+      const answer = await rawH2Request(h2Port, '/app/h2-upgrade', extra);
+      assert.ok(answer.rstCode !== undefined || (answer.status !== undefined && answer.status >= 400), `refused: ${JSON.stringify(extra)} → ${JSON.stringify(answer)}`);
+    }
+    assert.equal(backendRequests, before, 'the backend saw none of them');
+    // `HTTP2-Settings` alone is not refused by HTTP/2, but it is a hop-by-hop header: dropped.
+    const settingsOnly = await rawH2Request(h2Port, '/app/h2-settings', [['http2-settings', 'AAMAAABkAARAAAAAAAIAAAAA']]);
+    assert.equal(settingsOnly.status, 200);
+    assert.equal((JSON.parse(settingsOnly.body) as Seen).headers['http2-settings'], undefined);
+    // The same raw client without those headers is served: the probe itself is sound.
+    assert.equal((await rawH2Request(h2Port, '/app/h2-plain', [])).status, 200);
   });
 
   it('serves HTTPS on the http2: false listener', async () => {
@@ -534,21 +633,38 @@ describe('TLS configuration errors', { skip: OPENSSL_MISSING }, () => {
     });
   });
 
-  it('refuses a file that is not a certificate with BRISK_TLS_FILE_UNREADABLE', async () => {
+  it('refuses a file that is not a certificate at its `cert` line (BRISK_CONFIG_INVALID) and starts nothing', async () => {
     writeFileSync(join(dir, 'garbage.crt'), 'this is not PEM\n');
-    await assert.rejects(start([{ cert: 'garbage.crt', key: 'a.key' }]), (err: Error & { code?: string }) => {
-      assert.equal(err.code, 'BRISK_TLS_FILE_UNREADABLE');
+    await assert.rejects(start([{ cert: 'garbage.crt', key: 'a.key' }]), (err: Error & { code?: string; problems?: { message: string; path: string; line: number }[] }) => {
+      assert.equal(err.code, 'BRISK_CONFIG_INVALID');
       assert.match(err.message, /garbage\.crt/);
+      assert.deepEqual(err.problems?.map((p) => p.path), ['listen.0.tls.certificates.0.cert']);
+      assert.match(err.problems![0]!.message, /is not a PEM certificate/);
       return true;
     });
   });
 
-  it('refuses a key that does not belong to its certificate with BRISK_TLS_FILE_UNREADABLE', async () => {
-    await assert.rejects(start([{ cert: certA.cert, key: certB.key }]), (err: Error & { code?: string }) => {
-      assert.equal(err.code, 'BRISK_TLS_FILE_UNREADABLE');
+  it('refuses a key that does not belong to its certificate at its `key` line (BRISK_CONFIG_INVALID)', async () => {
+    await assert.rejects(start([{ cert: certA.cert, key: certB.key }]), (err: Error & { code?: string; problems?: { message: string; path: string }[] }) => {
+      assert.equal(err.code, 'BRISK_CONFIG_INVALID');
       assert.match(err.message, /a\.crt/);
+      assert.deepEqual(err.problems?.map((p) => p.path), ['listen.0.tls.certificates.0.key']);
+      assert.match(err.problems![0]!.message, /does not belong to certificate/);
       return true;
     });
+  });
+
+  it('refuses with BRISK_TLS_FILE_UNREADABLE when a certificate changed into garbage after the config was checked', async () => {
+    const { loadTls } = await import('../src/listeners/tls.js');
+    writeFileSync(join(dir, 'changed.crt'), 'this is not PEM\n');
+    assert.throws(
+      () => loadTls({ certificates: [{ certFile: join(dir, 'changed.crt'), keyFile: certA.key }], http2: true, minVersion: 'TLSv1.2' }, 'main'),
+      (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'BRISK_TLS_FILE_UNREADABLE');
+        assert.match(err.message, /^listener "main": .*changed\.crt is not a PEM certificate/);
+        return true;
+      },
+    );
   });
 
   it('applies serverNames from the config instead of the names in the certificate', async () => {

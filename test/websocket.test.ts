@@ -139,6 +139,8 @@ function config(ws: WsBackend, refuse: Backend, deadPort: number, withWsRoute = 
     { name: 'missing', match: { pathPrefix: '/missing' }, upstream: 'refuse' },
     { name: 'down', match: { pathPrefix: '/down' }, upstream: 'dead' },
     { name: 'stall', match: { pathPrefix: '/stall' }, upstream: 'stall' },
+    { name: 'no-upgrades', match: { pathPrefix: '/no-upgrades' }, upstream: 'echo', upgrades: [] },
+    { name: 'spelled', match: { pathPrefix: '/spelled' }, upstream: 'echo', rewrite: { stripPrefix: '/spelled' }, upgrades: ['WebSocket'] },
   ];
   if (withWsRoute) routes.unshift({ name: 'ws', match: { pathPrefix: '/ws' }, upstream: 'echo', rewrite: { stripPrefix: '/ws' } });
   return {
@@ -323,6 +325,21 @@ describe('WebSocket proxying', () => {
     const missing = await refused(`ws://127.0.0.1:${gw.port}/missing/x`);
     assert.equal(missing.status, 404);
     assert.equal(missing.body, 'nothing here');
+  });
+
+  it("refuses a WebSocket on a route whose `upgrades` leaves it out (403 JSON), and matches the list case-insensitively", async () => {
+    const seenBefore = backend.requests.length;
+    const r = await refused(`ws://127.0.0.1:${gw.port}/no-upgrades/chat`);
+    assert.equal(r.status, 403);
+    const body = JSON.parse(r.body) as { error: { code: string; message: string } };
+    assert.equal(body.error.code, 'BRISK_UPGRADE_NOT_ALLOWED');
+    assert.match(body.error.message, /route "no-upgrades"/);
+    assert.equal(backend.requests.length, seenBefore, 'the backend never saw the handshake');
+    const ws = track(await open(`ws://127.0.0.1:${gw.port}/spelled/echo`));
+    await backend.connection('/echo');
+    ws.send('hello');
+    assert.equal((await nextMessage(ws)).data.toString(), 'hello');
+    ws.close();
   });
 
   it('answers 404 JSON when no route matches', async () => {

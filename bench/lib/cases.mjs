@@ -72,9 +72,9 @@ export const CASES = [
     root: () => process.env.BENCH_BRISK_BASELINE || null,
   }),
   nodeCase('node-floor', 'bench/floor.mjs', 'node:http + undici Pool, ~25 lines, no logging', 'undici'),
-  nodeCase('http-proxy', 'bench/peers/http-proxy.mjs', 'http-proxy on node:http, keep-alive agent, no logging', 'http-proxy'),
-  nodeCase('fast-gateway', 'bench/peers/fast-gateway.mjs', 'fast-gateway (restana + fast-proxy-lite), no logging', 'fast-gateway', 'fast-proxy-lite'),
-  nodeCase('fastify-proxy', 'bench/peers/fastify-http-proxy.mjs', '@fastify/http-proxy on fastify, logger off', '@fastify/http-proxy', 'fastify'),
+  peerCase('http-proxy', 'bench/peers/http-proxy.mjs', 'http-proxy on node:http, keep-alive agent, no logging', 'http-proxy'),
+  peerCase('fast-gateway', 'bench/peers/fast-gateway.mjs', 'fast-gateway (restana + fast-proxy-lite), no logging', 'fast-gateway', 'fast-proxy-lite'),
+  peerCase('fastify-proxy', 'bench/peers/fastify-http-proxy.mjs', '@fastify/http-proxy on fastify, logger off', '@fastify/http-proxy', 'fastify'),
   {
     id: 'nginx',
     what: 'nginx, 1 worker, upstream keepalive 64, buffered, access log to a file',
@@ -196,6 +196,15 @@ function nodeCase(id, file, what, ...pkgs) {
       });
     },
     version: ({ root }) => pkgs.map((pkg) => `${pkg} ${readVersion(path.join(root, 'node_modules', pkg, 'package.json'))}`).join(' + '),
+  };
+}
+
+/** A Node peer: its packages are in bench/package.json (bench/node_modules), installed on first use. */
+function peerCase(id, file, what, ...pkgs) {
+  return {
+    ...nodeCase(id, file, what),
+    peer: true,
+    version: ({ root }) => pkgs.map((pkg) => `${pkg} ${readVersion(path.join(root, 'bench', 'node_modules', pkg, 'package.json'))}`).join(' + '),
   };
 }
 

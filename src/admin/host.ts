@@ -13,7 +13,15 @@ import type { Runtime } from '../proxy/runtime.js';
 import type { MembershipCommand, MembershipResult } from '../upstreams/membership.js';
 
 /** The outcome of a reload. */
-export type ReloadResult = { readonly ok: true; readonly version: number; readonly unchanged?: boolean } | { readonly ok: false; readonly problems: readonly ConfigProblem[] };
+export type ReloadResult =
+  | {
+      readonly ok: true;
+      readonly version: number;
+      readonly unchanged?: boolean;
+      /** Keys that changed but stay bound to the config the process started with (listen, admin, …). */
+      readonly restartRequired?: readonly string[];
+    }
+  | { readonly ok: false; readonly problems: readonly ConfigProblem[] };
 
 /** A bound listener as the admin API lists it. */
 export interface ListenerInfo {

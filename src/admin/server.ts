@@ -130,7 +130,7 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
   '/api/reload': {
     POST: async (gw, _req, res) => {
       const result = await gw.reload();
-      if (result.ok) json(res, 200, { status: 'reloaded', version: result.version });
+      if (result.ok) json(res, 200, { status: 'reloaded', version: result.version, restartRequired: result.restartRequired ?? [] });
       else {
         const code: ErrorCode = 'BRISK_RELOAD_FAILED';
         json(res, ERROR_CODES[code].status, {

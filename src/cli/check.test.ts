@@ -76,3 +76,26 @@ test('schemaJson: a draft-07 schema that validates the example and rejects typos
   // Upstream names are checked by the published schema too, not only by the loader.
   assert.equal(validate(parse(EXAMPLE_CONFIG.replace('  products:\n    targets', '  "my products":\n    targets'))), false);
 });
+
+test('TLS material: a garbage certificate and key fail the check at their lines', async () => {
+  writeFileSync(join(dir, 'site.crt'), 'not a certificate\n');
+  writeFileSync(join(dir, 'site.key'), '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n');
+  const r = await check(
+    `listen:
+  - address: 127.0.0.1:8443
+    tls:
+      certificates:
+        - { cert: site.crt, key: site.key }
+upstreams:
+  app: { targets: [{ url: "http://127.0.0.1:7001" }] }
+routes:
+  - { name: all, upstream: app }
+`,
+    'tls.yaml',
+  );
+  assert.equal(r.code, 1);
+  const lines = r.err.trimEnd().split('\n');
+  assert.equal(lines.length, 2, r.err);
+  assert.equal(lines[0], `${r.file}:5:19  listen.0.tls.certificates.0.cert  ${join(dir, 'site.crt')} is not a PEM certificate (expected a "-----BEGIN CERTIFICATE-----" block)`);
+  assert.match(lines[1]!, new RegExp(`^${r.file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:5:34  listen\\.0\\.tls\\.certificates\\.0\\.key  .*site\\.key is not a valid key: `));
+});

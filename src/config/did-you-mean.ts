@@ -1,6 +1,6 @@
 /**
  * "Did you mean …?" suggestions for mistyped keys and names. Hand-written because it is
- * twenty lines and no dependency is worth pulling in for it.
+ * a few dozen lines and no dependency is worth pulling in for it.
  */
 
 /**
@@ -30,33 +30,49 @@ export function editDistance(a: string, b: string): number {
 }
 
 /**
- * The candidate closest to `input`, when it is close enough to be a plausible typo:
- * at most one edit for short words, about one edit per three characters for longer
- * ones, or one word a prefix of the other (three characters at least). Case is ignored when measuring, so `Timeouts` suggests `timeouts`. Ties go to
- * the alphabetically first candidate so that messages are stable.
+ * The candidate closest to `input`, when it is close enough to be a plausible typo.
+ *
+ * Which candidates qualify: at most one edit for short words, about one edit per three
+ * characters for longer ones (the distance normalised by length), or one word a prefix of
+ * the other (three characters at least: "warning" for `warn`, "time" for `timeouts`).
+ *
+ * Which one wins: the fewest edits, then the longest shared beginning (people mistype the
+ * middle and end of a word more than its start), then the alphabetically first so that
+ * messages are stable. Qualifying by prefix never makes a candidate closer than its edits:
+ * `pathPrefx` is one edit from `pathPrefix` and five from `path`, even though `path` is
+ * its prefix. Case is ignored when measuring, so `Timeouts` suggests `timeouts`.
  *
  * @example
  * closestMatch('timeout', ['timeouts', 'targets']) // 'timeouts'
+ * closestMatch('pathPrefx', ['path', 'pathPrefix']) // 'pathPrefix'
  * closestMatch('zzz', ['timeouts'])                // undefined
  */
 export function closestMatch(input: string, candidates: Iterable<string>): string | undefined {
   const needle = input.toLowerCase();
   let best: string | undefined;
   let bestDistance = Infinity;
+  let bestShared = -1;
   for (const candidate of candidates) {
     if (candidate === input) continue;
     const lower = candidate.toLowerCase();
-    // A word cut short or run on ("warning" for "warn", "time" for "timeouts") is a typo too.
+    const d = editDistance(needle, lower);
+    const allowed = Math.max(1, Math.floor(Math.max(needle.length, lower.length) / 3));
     const prefix = Math.min(needle.length, lower.length) >= 3 && (needle.startsWith(lower) || lower.startsWith(needle));
-    const d = prefix ? 1 : editDistance(needle, lower);
-    const allowed = Math.max(1, Math.floor(Math.max(needle.length, candidate.length) / 3));
-    if (d > allowed) continue;
-    if (d < bestDistance || (d === bestDistance && best !== undefined && candidate < best)) {
+    if (d > allowed && !prefix) continue;
+    const shared = sharedPrefixLength(needle, lower);
+    if (d < bestDistance || (d === bestDistance && (shared > bestShared || (shared === bestShared && best !== undefined && candidate < best)))) {
       best = candidate;
       bestDistance = d;
+      bestShared = shared;
     }
   }
   return best;
+}
+
+function sharedPrefixLength(a: string, b: string): number {
+  let n = 0;
+  while (n < a.length && n < b.length && a.charCodeAt(n) === b.charCodeAt(n)) n++;
+  return n;
 }
 
 /**

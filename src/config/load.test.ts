@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -64,6 +65,7 @@ describe('a valid configuration', () => {
             maxBufferedBody: 65536,
             unsafeMethods: false,
           },
+          hedge: { delay: 'auto', minDelayMs: 50 },
           limits: null,
           circuitBreaker: null,
         },
@@ -346,8 +348,8 @@ routes: [{ name: a, upstream: a }]
 describe('TLS files', () => {
   const dir = mkdtempSync(join(tmpdir(), 'brisk-config-'));
   mkdirSync(join(dir, 'certs'));
-  writeFileSync(join(dir, 'certs', 'server.crt'), 'not parsed here');
-  writeFileSync(join(dir, 'certs', 'server.key'), 'not parsed here');
+  // A real pair: the loader parses certificates and keys (tls-material.ts).
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'certs', 'server.key'), '-out', join(dir, 'certs', 'server.crt'), '-days', '30', '-subj', '/CN=api.example.com'], { stdio: 'ignore' });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   const tlsConfig = (cert: string, key: string) =>

@@ -21,6 +21,7 @@ import { ConfigCheck, dedupe, deepFreeze, type NormaliseContext } from './normal
 import type { PathProblem, PathSegment } from './positions.js';
 import type { RawConfig } from './schema.js';
 import type { AccessLogConfig, CertificateConfig, Config, ListenerConfig, OtlpConfig, TracingConfig } from './types.js';
+import { checkTlsFiles } from '../listeners/tls-material.js';
 
 export type { NormaliseContext } from './normalize-kit.js';
 
@@ -116,8 +117,10 @@ class GatewaySections {
       const tls = listener.tls;
       const certificates = tls.certificates.map((c, j): CertificateConfig => {
         const at: PathSegment[] = ['listen', i, 'tls', 'certificates', j];
+        const unreadable = this.check.problems.length;
         const certFile = this.file([...at, 'cert'], c.cert, 'certificate');
         const keyFile = this.file([...at, 'key'], c.key, 'key');
+        if (this.check.problems.length === unreadable) this.check.adopt(at, checkTlsFiles(certFile, keyFile, tls.minVersion ?? DEFAULTS.tls.minVersion));
         if (c.serverNames === undefined) return { certFile, keyFile };
         const serverNames = dedupe(c.serverNames.map((s, k) => this.check.hostPattern([...at, 'serverNames', k], s)));
         return { certFile, keyFile, serverNames };

@@ -3,7 +3,7 @@
  * the upstream resilience keys, alerting, aggregation): one definition, so that a duration
  * or a size is written, validated and documented the same way under every key.
  */
-import { Type, type TSchema } from '@sinclair/typebox';
+import { Type, type StringOptions, type TSchema } from '@sinclair/typebox';
 import { DURATION_PATTERN, SIZE_PATTERN, durationMs, sizeBytes } from './units.js';
 
 /** A duration: milliseconds, or a string with a unit (`500ms`, `2s`). */
@@ -71,3 +71,18 @@ function child(node: unknown, step: string): unknown {
   }
   return undefined;
 }
+
+/**
+ * The keyword that carries the sentence shown when a string does not match its `pattern`,
+ * instead of the regular expression. The loader uses it (src/config/validate.ts); VS Code
+ * and the YAML language server show it too, which is why it has this name.
+ */
+export const PATTERN_ERROR_MESSAGE = 'patternErrorMessage';
+
+/**
+ * A string that must match `pattern`; `message` says in words what is accepted.
+ *
+ * @example
+ * PatternString('^/', 'must start with "/"', { description: 'The path.' })
+ */
+export const PatternString = (pattern: string, message: string, options: StringOptions = {}) => Type.String({ ...options, pattern, [PATTERN_ERROR_MESSAGE]: message });

@@ -10,6 +10,7 @@ import { didYouMean } from './did-you-mean.js';
 import { publishedSchema } from './json-schema.js';
 import type { PathProblem, PathSegment } from './positions.js';
 import type { RawConfig } from './schema.js';
+import { PATTERN_ERROR_MESSAGE } from './schema-kit.js';
 import { DURATION_PATTERN, SIZE_PATTERN } from './units.js';
 
 const NAME_PATTERN = '^[A-Za-z0-9_.:-]+$';
@@ -22,6 +23,8 @@ function validator(): ValidateFunction<RawConfig> {
   if (compiled === undefined) {
     // verbose: errors carry their schema and data, which the messages are made from.
     const ajv = new Ajv({ allErrors: true, verbose: true, strict: true });
+    // An annotation: the words shown when a pattern fails (see schema-kit.ts).
+    ajv.addKeyword(PATTERN_ERROR_MESSAGE);
     compiled = ajv.compile<RawConfig>(publishedSchema());
   }
   return compiled;
@@ -106,8 +109,10 @@ function single(e: AjvError): PathProblem {
       const hint = e.instancePath.endsWith('/address') && typeof e.data === 'number' ? `; write a bare port in quotes: "${e.data}"` : '';
       return { path, message: `expected ${expected}; got ${describe(e.data)}${hint}` };
     }
-    case 'pattern':
-      return { path, message: `${patternMessage(String(params['pattern']))}; got ${describe(e.data)}` };
+    case 'pattern': {
+      const custom = e.parentSchema?.[PATTERN_ERROR_MESSAGE];
+      return { path, message: `${typeof custom === 'string' ? custom : patternMessage(String(params['pattern']))}; got ${describe(e.data)}` };
+    }
     case 'minLength':
       return { path, message: 'must not be empty' };
     case 'minItems':

@@ -2,6 +2,7 @@ import type { AdminHost, ListenerInfo, ReloadResult } from '../admin/host.js';
 import { startAdmin, type AdminServer } from '../admin/server.js';
 import { AlertingService } from '../alerting/index.js';
 import { formatProblem } from '../config/load.js';
+import { staticChanges } from '../config/static-changes.js';
 import type { Config, ConfigProblem } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { ExportStats } from '../observability/otlp-exporter.js';
@@ -33,6 +34,8 @@ export class ControlPlane implements AdminHost {
   lastReloadProblems: readonly ConfigProblem[] = [];
   lastReloadAt: Date | null = null;
   private reloading: Promise<ReloadResult> | null = null;
+  /** The config the process started with: listeners, admin and limits stay bound to it. */
+  private boundConfig: Config;
   private stopped = false;
 
   constructor(
@@ -41,6 +44,7 @@ export class ControlPlane implements AdminHost {
     readonly logger: Logger,
     config: Config,
   ) {
+    this.boundConfig = config;
     this.stats = new GatewayStats(() => data.runtime, { openConnections: () => data.openConnections, enabled: config.metrics?.enabled ?? true });
     this.stats.setShedLevelSource(() => data.shedLevel);
   }
@@ -112,19 +116,18 @@ export class ControlPlane implements AdminHost {
     this.lastReloadAt = new Date();
     const result = await source.load();
     if (!result.ok) return this.rejected(result.problems, `reload rejected: ${result.problems.length} problem(s) in ${source.file}; the previous config keeps serving`);
+    for (const w of result.warnings) this.logger.warn({ problem: formatProblem(w) }, 'config warning');
     const config = result.config;
-    const old = this.data.runtime.config;
     const applied = await this.data.apply(config);
     if (!applied.ok) return this.rejected(applied.problems, 'reload rejected: the new config could not be built; the previous config keeps serving');
     this.stats.onReload(true);
     this.lastReloadProblems = [];
     source.markApplied();
     this.alerting?.reload(config.alerts);
-    if (JSON.stringify(config.listen) !== JSON.stringify(old.listen) || JSON.stringify(config.admin) !== JSON.stringify(old.admin) || JSON.stringify(config.limits) !== JSON.stringify(old.limits) || (config.metrics?.enabled ?? true) !== this.stats.enabled) {
-      this.logger.warn('listen, admin, limits and metrics changes take effect after a restart; routes and upstreams were reloaded');
-    }
+    const restartRequired = staticChanges(this.boundConfig, config);
+    if (restartRequired.length > 0) this.logger.warn({ restartRequired }, `not applied until a restart: ${restartRequired.join(', ')} changed (bound when the process started); the rest was reloaded`);
     this.logger.info({ version: applied.version, routes: config.routes.length, upstreams: Object.keys(config.upstreams).length, closedTunnels: applied.closedTunnels }, 'config reloaded');
-    return { ok: true, version: applied.version };
+    return { ok: true, version: applied.version, restartRequired };
   }
 
   private rejected(problems: readonly ConfigProblem[], message: string | null): ReloadResult {

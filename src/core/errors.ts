@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   BRISK_AUTH_UNAVAILABLE: { status: 503, description: "Credentials cannot be checked right now: the forward-auth service is down, slow or failing, the JWKS endpoint has never answered with keys, or password checks are overloaded. Retry later." },
   BRISK_ROUTE_NOT_FOUND: { status: 404, description: 'No route matches the request (host, path, method, headers, query).' },
   BRISK_BAD_REQUEST: { status: 400, description: 'The request is malformed (bad framing, invalid header, smuggling attempt); the connection is closed.' },
+  BRISK_UPGRADE_NOT_ALLOWED: { status: 403, description: "The request asks to switch protocols (`Upgrade`) to one the route's `upgrades` does not list (WebSocket is allowed by default); the connection is closed. `Upgrade: h2c` is never refused: it is ignored and the request served as plain HTTP/1.1." },
   BRISK_HEADERS_TOO_LARGE: { status: 431, description: 'The request headers exceed `limits.maxHeaderSize` or `limits.maxHeaderCount`.' },
   BRISK_BODY_TOO_LARGE: { status: 413, description: "The request body exceeds the route's `maxBodySize`." },
   BRISK_REQUEST_TIMEOUT: { status: 408, description: 'The client was too slow to send its headers or body (`limits.headersTimeout`, `limits.requestTimeout`).' },
@@ -74,7 +75,7 @@ export const ERROR_CODES = {
   BRISK_SILENCE_INVALID: { status: 400, description: 'A silence sent to `POST /api/silences` is invalid (no matchers, bad label name, no `duration`/`endsAt`, already over) or `DELETE /api/silences` lacks `?id=`.' },
   BRISK_SILENCE_NOT_FOUND: { status: 404, description: 'No silence with this id (it may have expired).' },
   BRISK_ALERTING_OFF: { status: 409, description: 'Alerting is not running in this gateway, so silences cannot be set.' },
-  BRISK_TLS_FILE_UNREADABLE: { status: 0, description: 'A TLS certificate or key file cannot be read or parsed.' },
+  BRISK_TLS_FILE_UNREADABLE: { status: 0, description: 'A TLS certificate or key file cannot be read or parsed, or the key does not belong to the certificate, when a listener starts. The configuration check reports the same at the `cert` or `key` line (`BRISK_CONFIG_INVALID`); this code appears when the files changed after it.' },
 } as const satisfies Record<string, { status: number; description: string }>;
 
 /** A stable, documented error code. */

@@ -47,11 +47,13 @@ export class Gateway extends ControlPlane {
   /** Loads the config (unless given), binds every listener and the admin API. */
   static async start(options: GatewayOptions): Promise<Gateway> {
     let config = options.config;
+    let warnings: readonly ConfigProblem[] = [];
     if (config === undefined) {
       if (options.configFile === undefined) throw new Error('Gateway.start needs a config or a configFile');
       const result = await loadConfig(options.configFile);
       if (!result.ok) throw new ConfigError(result.problems);
       config = result.config;
+      warnings = result.warnings;
     }
     let logger: Logger;
     let flushLogs = (): void => {};
@@ -68,6 +70,7 @@ export class Gateway extends ControlPlane {
     const data = new DataPlane(config, logger, jsonDestination);
     const source = options.configFile === undefined ? null : new ConfigFileSource(options.configFile, logger);
     const gw = new Gateway(data, source, logger, config, flushLogs);
+    for (const w of warnings) logger.warn({ problem: formatProblem(w) }, 'config warning');
     data.setRecorder(gw.stats.enabled ? gw.stats.recorder : null);
     try {
       await data.start(config);

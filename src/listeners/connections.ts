@@ -12,6 +12,8 @@ export class ConnectionTracker {
   private waiters: (() => void)[] = [];
 
   track(socket: Socket): void {
+    // A connection handed back to the HTTP server after a declined upgrade is announced twice.
+    if (this.sockets.has(socket)) return;
     this.sockets.add(socket);
     socket.once('close', () => {
       this.sockets.delete(socket);

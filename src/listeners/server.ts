@@ -1,4 +1,4 @@
-import http, { type IncomingMessage } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
@@ -10,10 +10,18 @@ import type { ClientRequest, ClientResponse } from '../core/http.js';
 import type { ConnectionTracker } from './connections.js';
 import { loadTls } from './tls.js';
 
+/**
+ * Hands the connection of a declined upgrade back to the HTTP server, which reads `bytes`
+ * first (the request head rebuilt without the upgrade, then what followed it) as if they
+ * had just arrived: the request is served as a plain one and keep-alive goes on.
+ */
+export type ReadAsPlainHttp = (bytes: Buffer) => void;
+
 /** What a listener hands requests and upgrades to. */
 export interface ListenerHandlers {
   request(req: ClientRequest, res: ClientResponse): void;
-  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Called once every earlier response on the connection has been sent. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, readAsPlainHttp: ReadAsPlainHttp): void;
 }
 
 /** A bound listener. */
@@ -96,7 +104,19 @@ export async function startListener(
   }
   server.on('connection', (socket: Socket) => tracker.track(socket));
   server.on('secureConnection', (socket: Socket) => tracker.track(socket));
-  server.on('upgrade', handlers.upgrade);
+  // A TLS server's 'connection' is the raw TCP socket; its HTTP parser starts on 'secureConnection'.
+  const httpStart = cfg.tls === undefined ? 'connection' : 'secureConnection';
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+    afterEarlierResponses(socket, () =>
+      handlers.upgrade(req, socket, head, (bytes) => {
+        if (socket.destroyed) return;
+        // Node documents emitting 'connection' to hand a stream to the HTTP server; a fresh
+        // parser reads the unshifted bytes before anything else from the socket.
+        socket.unshift(bytes);
+        server.emit(httpStart, socket);
+      }),
+    ),
+  );
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, cfg.name, logger));
 
   await new Promise<void>((resolve, reject) => {
@@ -126,6 +146,21 @@ export async function startListener(
       });
     },
   };
+}
+
+/**
+ * Node emits 'upgrade' as soon as it parses the request, even when requests pipelined
+ * before it on the same connection are still being answered; writing a 101 (or handing
+ * the socket back to the HTTP server) then would interleave with those answers. So the
+ * upgrade waits until the connection's current response is sent, and the one queued
+ * after it (node assigns the next on 'finish'), until none is left.
+ */
+function afterEarlierResponses(socket: Duplex, then: () => void): void {
+  if (socket.destroyed) return;
+  // Node keeps the response being written on the socket (an internal field, as in answerClientError).
+  const pending = (socket as { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (pending == null || pending.writableFinished) then();
+  else pending.once('finish', () => setImmediate(afterEarlierResponses, socket, then));
 }
 
 /** Parser errors → a JSON answer and a closed connection (the framing can't be trusted). */

@@ -3,6 +3,7 @@ import { X509Certificate } from 'node:crypto';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { ListenerConfig } from '../config/types.js';
 import { BriskError } from '../core/errors.js';
+import { checkTlsPair } from './tls-material.js';
 
 type TlsConfig = NonNullable<ListenerConfig['tls']>;
 
@@ -34,6 +35,10 @@ export function loadTls(tls: TlsConfig, listenerName: string): TlsSetup {
     } catch (err) {
       throw new BriskError('BRISK_TLS_FILE_UNREADABLE', `listener "${listenerName}": cannot read ${(err as NodeJS.ErrnoException).path ?? c.certFile}: ${(err as Error).message}`);
     }
+    // Checked at load already (config/tls-material.ts); checked again because the files may
+    // have changed since, and this is what the listener is about to use.
+    const { problems } = checkTlsPair(cert, key, { certFile: c.certFile, keyFile: c.keyFile }, tls.minVersion);
+    if (problems.length > 0) throw new BriskError('BRISK_TLS_FILE_UNREADABLE', `listener "${listenerName}": ${problems.map((p) => p.message).join('; ')}`);
     let context: SecureContext;
     let certNames: string[];
     try {

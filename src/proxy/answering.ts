@@ -180,7 +180,10 @@ export class AnsweringExchange extends ForwardPlan {
           const prev = hints[name];
           hints[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
         }
-        if (hints['link'] !== undefined) res.writeEarlyHints(hints as { link: string | string[] });
+        // node checks each Link value on its own: a line listing several (`<a>; rel=preload, <b>; …`) is split.
+        const link = hints['link'];
+        if (link !== undefined) hints['link'] = (Array.isArray(link) ? link : [link]).flatMap((v) => v.split(/,\s*(?=<)/));
+        if (link !== undefined) res.writeEarlyHints(hints as { link: string[] });
       } else if (status === 102 && !isHttp2Response(res)) res.writeProcessing();
     } catch {
       // An interim answer the client cannot take is not worth failing the request for.

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { BriskError } from '../core/errors.js';
-import type { RequestBody } from '../upstreams/call/call.js';
+import type { RequestBody } from '../upstreams/call/types.js';
 
 type Source = Readable | AsyncGenerator<Buffer> | Buffer;
 

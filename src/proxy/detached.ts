@@ -3,7 +3,8 @@ import type { ResponseObserver, RetryVerdict } from '../core/middleware.js';
 import type { Logger } from '../observability/logger.js';
 import type { CompiledRoute } from '../router/index.js';
 import { Admission, Admit } from '../upstreams/call/admission.js';
-import { Take, UpstreamCall, type ResponseSink } from '../upstreams/call/call.js';
+import { UpstreamCall } from '../upstreams/call/call.js';
+import { Take, type ResponseSink } from '../upstreams/call/types.js';
 import { IDEMPOTENT } from '../upstreams/errors.js';
 import type { Upstream } from '../upstreams/upstream.js';
 

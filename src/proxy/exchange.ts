@@ -2,7 +2,8 @@ import type { ErrorCode } from '../core/errors.js';
 import type { ExchangeRecord, TryRecord } from '../core/exchange-record.js';
 import type { Answer, ResponseObserver, RetryVerdict, TerminalContext } from '../core/middleware.js';
 import { Admission, Admit } from '../upstreams/call/admission.js';
-import { Take, UpstreamCall, type CallRequest, type ResponseSink } from '../upstreams/call/call.js';
+import { UpstreamCall } from '../upstreams/call/call.js';
+import { Take, type CallRequest, type ResponseSink } from '../upstreams/call/types.js';
 import { IDEMPOTENT, upstreamErrorMessage } from '../upstreams/errors.js';
 import type { Target } from '../upstreams/target.js';
 import { AnsweringExchange } from './answering.js';
@@ -105,13 +106,14 @@ export class Exchange extends AnsweringExchange implements ExchangeRecord, Termi
     const route = this.route!;
     const upstream = this.upstream!;
     const retry = route.config.retry ?? upstream.config.retry;
+    const hedge = route.config.hedge === undefined ? upstream.config.hedge : route.config.hedge;
     const timeouts = route.config.timeouts ?? upstream.config.timeouts;
     const routeTimeouts = route.config.timeouts;
     this.watchClient();
     if (this.chunked || this.contentLength > 0) {
       const maxBody = route.config.maxBodySize;
       // Bodies are kept for a replay only when a retry could use them.
-      const keep = retry.attempts > 0 || route.config.hedge !== undefined ? retry.maxBufferedBody : 0;
+      const keep = retry.attempts > 0 || hedge !== null ? retry.maxBufferedBody : 0;
       this.body = new BodyReplay(this.req, keep, maxBody > 0 && this.contentLength === -1 ? maxBody : 0);
     }
     const deadlineHeader = this.rt.config.proxy.deadlineHeader;
@@ -131,7 +133,7 @@ export class Exchange extends AnsweringExchange implements ExchangeRecord, Termi
     };
     const policy = {
       retry,
-      hedge: route.config.hedge,
+      hedge: hedge ?? undefined,
       totalMs: timeouts.totalMs,
       headersTimeoutMs: routeTimeouts?.responseMs,
       bodyTimeoutMs: routeTimeouts?.idleMs,

@@ -10,6 +10,8 @@ import { runPipeline } from '../core/middleware.js';
 import { pickTarget, planForward, shedRefusal } from './forward.js';
 import { PipelineContext } from './pipeline-context.js';
 import { upstreamErrorCode, upstreamErrorMessage } from '../upstreams/errors.js';
+import { DEFAULT_UPGRADES } from '../router/config/upgrades.js';
+import { allowedOffer, ignoredUpgrade, plainRequestHead } from './upgrade-policy.js';
 
 /** An open upgraded connection (WebSocket), kept so a reload can close those whose route is gone. */
 interface Tunnel {
@@ -19,9 +21,11 @@ interface Tunnel {
 }
 
 /**
- * Proxies `Upgrade` requests (WebSocket): the handshake goes to a target picked like any
- * request; on 101 the two sockets are piped both ways, which gives backpressure in both
- * directions, and a close or error on one side ends the other.
+ * Proxies `Upgrade` requests (WebSocket) that the route allows (`upgrade-policy.ts` decides
+ * which: h2c is read again as a plain request, other protocols the route does not list are
+ * refused): the handshake goes to a target picked like any request; on 101 the two sockets
+ * are piped both ways, which gives backpressure in both directions, and a close or error
+ * on one side ends the other.
  */
 export class UpgradeProxy {
   private readonly tunnels = new Set<Tunnel>();
@@ -52,17 +56,44 @@ export class UpgradeProxy {
     }
   }
 
-  readonly handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    socket.on('error', () => socket.destroy());
+  readonly handle = (req: IncomingMessage, socket: Duplex, head: Buffer, readAsPlainHttp: (bytes: Buffer) => void): void => {
     // Pipelined behind an answer that closed the connection (a refused framing): not processed.
     if (connectionClosing(socket)) {
       socket.destroy();
       return;
     }
     const rt = this.state.runtime;
+    const ignored = ignoredUpgrade(req);
+    // A head with more headers than the limit may have been cut short by node (maxHeadersCount):
+    // it is refused below by planForward, never rebuilt from what is left of it.
+    if (ignored !== null && req.rawHeaders.length <= rt.config.limits.maxHeaderCount * 2) {
+      this.state.logger.debug({ reason: ignored, url: req.url }, 'upgrade ignored: served as a plain request');
+      readAsPlainHttp(head.length === 0 ? plainRequestHead(req) : Buffer.concat([plainRequestHead(req), head]));
+      return;
+    }
+    socket.on('error', () => socket.destroy());
     const plan = new ForwardPlan();
     if (!planForward(req, rt, plan)) {
       rawError(socket, plan.failCode!, plan.failMessage, plan.requestId, [], plan.traceId);
+      return;
+    }
+    const route = plan.route!;
+    // Refused before any middleware or target: written to the access log like a refused plain request.
+    const refuse = (code: ErrorCode, message: string) => {
+      rawError(socket, code, message, plan.requestId, [], plan.traceId);
+      this.state.accessLog?.write(plan.requestId, req.method, req.url, route.name, plan.upstream?.name, undefined, ERROR_CODES[code].status, 0, 0, req.socket.remoteAddress, 0, false, code, plan.traceId);
+    };
+    const offer = allowedOffer(req.headers.upgrade, route.config.upgrades ?? DEFAULT_UPGRADES);
+    if (offer === '') {
+      const allowed = route.config.upgrades ?? DEFAULT_UPGRADES;
+      refuse('BRISK_UPGRADE_NOT_ALLOWED', `route "${route.name}" does not allow upgrades to ${JSON.stringify(req.headers.upgrade ?? '')} (${allowed.length === 0 ? 'it allows none' : `it allows ${allowed.join(', ')}`}); list the protocol in the route's \`upgrades\``);
+      return;
+    }
+    // The bytes after the head become tunnel data the moment the target answers 101, while a
+    // target that reads the head's body first sees them as the body: two readings of one
+    // stream. A handshake has no body (RFC 6455 §4.1), so one that carries a body is refused.
+    if (plan.chunked || plan.contentLength > 0) {
+      refuse('BRISK_BAD_REQUEST', 'an upgrade request cannot carry a body');
       return;
     }
     const refusal = this.state.shedder === null ? null : shedRefusal(this.state.shedder, plan, req);
@@ -73,7 +104,7 @@ export class UpgradeProxy {
     // Upgrades pass the route's middlewares too: a WebSocket needs the same auth and limits.
     const pipeline = rt.pipelineOfRoute[plan.route!.config.index];
     if (pipeline === null || pipeline === undefined) {
-      this.connect(req, socket, head, plan);
+      this.connect(req, socket, head, plan, offer);
       return;
     }
     Promise.resolve(runPipeline(pipeline, new PipelineContext(plan, req))).then(
@@ -82,7 +113,7 @@ export class UpgradeProxy {
           plan.runFinishHooks(499);
           return;
         }
-        if (answer === null) this.connect(req, socket, head, plan);
+        if (answer === null) this.connect(req, socket, head, plan, offer);
         else {
           if (answer.code !== undefined) rawError(socket, answer.code, answer.message ?? '', plan.requestId, answer.headers, plan.traceId);
           else rawAnswer(socket, answer.status, answer.headers ?? [], answer.body ?? '');
@@ -97,7 +128,7 @@ export class UpgradeProxy {
     );
   };
 
-  private connect(req: IncomingMessage, socket: Duplex, head: Buffer, plan: ForwardPlan): void {
+  private connect(req: IncomingMessage, socket: Duplex, head: Buffer, plan: ForwardPlan, offer: string): void {
     if (!pickTarget(plan, req)) {
       rawError(socket, plan.failCode!, plan.failMessage, plan.requestId, [], plan.traceId);
       plan.runFinishHooks(503);
@@ -110,7 +141,7 @@ export class UpgradeProxy {
     // The handshake is the one upstream try: its own span id, as for a plain request.
     let trySpanId = '';
     if (plan.traceparentIndex !== -1) plan.traceparentIndex = fillHeaderSlot(plan.headers, plan.traceparentIndex, 'traceparent', formatTraceparent(plan.traceId!, (trySpanId = newSpanId()), plan.sampled));
-    plan.headers.push('connection', 'upgrade', 'upgrade', req.headers.upgrade ?? 'websocket');
+    plan.headers.push('connection', 'upgrade', 'upgrade', offer);
     const url = new URL(target.origin);
     const request = (url.protocol === 'https:' ? https : http).request({
       host: url.hostname,

@@ -11,7 +11,8 @@
  */
 import { BriskError, type ErrorCode } from '../core/errors.js';
 import { Admission, Admit } from './call/admission.js';
-import { Take, UpstreamCall, type CallRequest, type ResponseSink } from './call/call.js';
+import { UpstreamCall } from './call/call.js';
+import { Take, type CallRequest, type ResponseSink } from './call/types.js';
 import { IDEMPOTENT, upstreamErrorMessage } from './errors.js';
 import type { Upstream } from './upstream.js';
 

@@ -11,6 +11,7 @@ export class LatencyTracker {
   private total = 0;
   private decayAt = 0;
   private cachedP95 = 0;
+  private cachedP99 = 0;
   private cachedAt = 0;
 
   constructor(private readonly decayMs = 10_000) {}
@@ -23,8 +24,19 @@ export class LatencyTracker {
 
   /** The 95th percentile in ms (0 when nothing was recorded); recomputed at most every 250 ms. */
   p95(): number {
+    this.refresh();
+    return this.cachedP95;
+  }
+
+  /** The 99th percentile in ms (0 when nothing was recorded); recomputed at most every 250 ms. */
+  p99(): number {
+    this.refresh();
+    return this.cachedP99;
+  }
+
+  private refresh(): void {
     const now = Date.now();
-    if (now - this.cachedAt < 250) return this.cachedP95;
+    if (now - this.cachedAt < 250) return;
     this.cachedAt = now;
     if (now - this.decayAt >= this.decayMs) {
       this.decayAt = now;
@@ -32,7 +44,7 @@ export class LatencyTracker {
       this.total /= 2;
     }
     this.cachedP95 = this.quantile(0.95);
-    return this.cachedP95;
+    this.cachedP99 = this.quantile(0.99);
   }
 
   quantile(q: number): number {

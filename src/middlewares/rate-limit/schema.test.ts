@@ -2,8 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Ajv } from 'ajv';
 import { normalizeRateLimit, RateLimitSchema, redactUrl, type RawRateLimit } from './schema.js';
+import { PATTERN_ERROR_MESSAGE } from '../../config/schema-kit.js';
+import { formatProblem } from '../../config/load.js';
+import { expectProblems, MINIMAL_CONFIG } from '../../config/testing.js';
 
 const ajv = new Ajv({ allErrors: true, strict: true });
+ajv.addKeyword(PATTERN_ERROR_MESSAGE);
 const validate = ajv.compile(JSON.parse(JSON.stringify(RateLimitSchema)) as object);
 
 function ok(raw: unknown) {
@@ -123,5 +127,18 @@ describe('normalizeRateLimit', () => {
     assert.equal(redactUrl('redis://user:secret@h:6379'), 'redis://user:***@h:6379');
     assert.equal(redactUrl('rediss://:secret@h'), 'rediss://:***@h');
     assert.equal(redactUrl('redis://h:6379'), 'redis://h:6379');
+  });
+
+  it('answers a bad key or name in words, listing the accepted forms, never with the regular expression', () => {
+    const text = `${MINIMAL_CONFIG}    rateLimit:\n      limits:\n        - { name: per user, rate: 10, per: 1s, key: user }\n        - { rate: 10, per: 1s, key: "header:" }\n`;
+    const lines = expectProblems(text).map(formatProblem);
+    const forms =
+      'expected one of: `ip` (the client address), `route` (one counter for the route), `apiKey`, `identity` (the authenticated subject), `header:<name>` (a request header, e.g. `header:x-tenant-id`), `claim:<name>` (a JWT claim, e.g. `claim:sub`, `claim:org.id`)';
+    assert.deepEqual(lines, [
+      'test.yaml:12:19  routes.0.rateLimit.limits.0.name  may only contain letters, digits and "_", ".", "-"; got "per user"',
+      `test.yaml:12:53  routes.0.rateLimit.limits.0.key  ${forms}; got "user"`,
+      `test.yaml:13:37  routes.0.rateLimit.limits.1.key  ${forms}; got "header:"`,
+    ]);
+    for (const line of lines) assert.doesNotMatch(line, /\^|\$\)|\[/, 'no regular expression in the message');
   });
 });

@@ -21,7 +21,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { PathProblem, PathSegment } from '../../config/positions.js';
 import { MAX_DURATION_MS, durationMs } from '../../config/units.js';
-import { Duration, Strict } from '../../config/schema-kit.js';
+import { Duration, PatternString, Strict } from '../../config/schema-kit.js';
 
 // The same union the config schema uses, so that the validator's messages and the docs
 // generator recognise it as a duration (both compare the pattern).
@@ -38,14 +38,17 @@ const NAME_PATTERN = '^[A-Za-z0-9_.-]+$';
  */
 const KEY_PATTERN = "^(ip|route|apiKey|identity|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|claim:[^\\s]+)$";
 
+/** What a user is told when a `key` matches none of the forms. */
+const KEY_FORMS =
+  'expected one of: `ip` (the client address), `route` (one counter for the route), `apiKey`, `identity` (the authenticated subject), `header:<name>` (a request header, e.g. `header:x-tenant-id`), `claim:<name>` (a JWT claim, e.g. `claim:sub`, `claim:org.id`)';
+
 /** Largest number of limits on one route: they are evaluated in one Redis script. */
 export const MAX_LIMITS = 16;
 
 const Limit = Strict(
   {
     name: Type.Optional(
-      Type.String({
-        pattern: NAME_PATTERN,
+      PatternString(NAME_PATTERN, 'may only contain letters, digits and "_", ".", "-"', {
         maxLength: 64,
         description:
           'Name of the limit (letters, digits, `_`, `.`, `-`), shown in the `RateLimit-Policy`/`RateLimit` headers and part of the Redis key. Unique within the route; may be left out only when the route has a single limit (it is then `default`).',
@@ -68,8 +71,7 @@ const Limit = Strict(
       }),
     ),
     key: Type.Optional(
-      Type.String({
-        pattern: KEY_PATTERN,
+      PatternString(KEY_PATTERN, KEY_FORMS, {
         default: 'ip',
         description:
           'What is counted separately: `ip` (the client address; IPv6 grouped by `ipv6Prefix`), `route` (one counter for the whole route), `header:<name>` (the value of a request header), `apiKey` (the API key the auth middleware accepted, else a hash of the `x-api-key` header), `claim:<name>` (a claim of the authenticated identity, e.g. `claim:sub`, `claim:org.id`), `identity` (the authenticated subject). Requests without the header, claim or identity share one anonymous counter per limit.',

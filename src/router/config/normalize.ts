@@ -17,6 +17,7 @@ import { normalizeHedge, normalizeRetry, normalizeTimeouts } from '../../upstrea
 import type { UpstreamConfig } from '../../upstreams/config/types.js';
 import type { RawFallback, RawHeaderEdits, RawMatch, RawRewrite, RawRoute, RawStringMatch } from './schema.js';
 import type { FallbackConfig, HeaderEdits, RouteConfig, RouteMatch, RouteRewrite, StringMatcher } from './types.js';
+import { normalizeUpgrades } from './upgrades.js';
 
 /** A route needs `upstream` or, for an aggregate route, `aggregate`. */
 export const MISSING_UPSTREAM = 'missing required key "upstream" (or "aggregate", for a route that combines several requests)';
@@ -57,6 +58,10 @@ export function normalizeRoutes(
       upstream: route.upstream ?? '',
       maxBodySize: check.size([...at, 'maxBodySize'], route.maxBodySize, defaultMaxBody),
     };
+    if (route.upgrades !== undefined) {
+      const upgrades = check.adopt([...at, 'upgrades'], normalizeUpgrades(route.upgrades));
+      if (upgrades !== undefined) result.upgrades = upgrades;
+    }
     if (route.priority !== undefined) result.priority = normalizePriority(route.priority);
     if (route.rewrite !== undefined) result.rewrite = rewrite(route.rewrite);
     if (route.requestHeaders !== undefined) result.requestHeaders = headerEdits(check, [...at, 'requestHeaders'], route.requestHeaders);

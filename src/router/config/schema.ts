@@ -10,7 +10,8 @@ import { Size, Strict } from '../../config/schema-kit.js';
 import type { MiddlewareRegistry } from '../../middlewares/descriptor.js';
 import { MIDDLEWARES } from '../../middlewares/registry.js';
 import { PrioritySchema } from '../../middlewares/shedding/schema.js';
-import { HedgeSchema, RetrySchema, TimeoutsSchema } from '../../upstreams/config/schema.js';
+import { RetrySchema, RouteHedgeSchema, TimeoutsSchema } from '../../upstreams/config/schema.js';
+import { UpgradesSchema } from './upgrades.js';
 
 const StringMatch = Type.Union(
   [
@@ -87,9 +88,10 @@ function ownKeys() {
     requestHeaders: Type.Optional(HeaderEdits),
     responseHeaders: Type.Optional(HeaderEdits),
     maxBodySize: Type.Optional(Size('Largest request body accepted (413 past it); `0` means no limit.')),
+    upgrades: Type.Optional(UpgradesSchema),
     timeouts: Type.Optional(TimeoutsSchema),
     retry: Type.Optional(RetrySchema),
-    hedge: Type.Optional(HedgeSchema),
+    hedge: Type.Optional(RouteHedgeSchema),
     fallback: Type.Optional(Fallback),
     priority: Type.Optional(PrioritySchema),
   };

@@ -65,11 +65,14 @@ export interface RouteConfig extends MiddlewareConfigs {
   readonly responseHeaders?: HeaderEdits;
   /** 0: no limit. */
   readonly maxBodySize: number;
+  /** Protocols an `Upgrade` may tunnel, lower case; absent: `DEFAULT_UPGRADES` (src/router/config/upgrades.ts). */
+  readonly upgrades?: readonly string[];
   /** Route-level overrides of the upstream timeouts, already merged. */
   readonly timeouts?: Timeouts;
   /** The route's own retry policy; when absent the upstream's applies. */
   readonly retry?: RetryConfig;
-  readonly hedge?: HedgeConfig;
+  /** The route's own hedging (null: `off`); absent: its upstream's. */
+  readonly hedge?: HedgeConfig | null;
   /** What to answer while the upstream's circuit breaker is open. */
   readonly fallback?: FallbackConfig;
   /** Who is shed first under overload; `normal` when not set. */

@@ -1,8 +1,5 @@
-import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { HedgeConfig, RetryConfig } from '../../config/types.js';
 import type { ErrorCode } from '../../core/errors.js';
-import type { RetryVerdict } from '../../core/middleware.js';
 import type { Logger } from '../../observability/logger.js';
 import { fillHeaderSlot, formatTraceparent, newSpanId } from '../../observability/trace-context.js';
 import { overloadMessage, type UpstreamLimits } from '../resilience/limits.js';
@@ -13,88 +10,7 @@ import type { Upstream } from '../upstream.js';
 import type { Admission } from './admission.js';
 import { RetryRefusal, RetryState } from './retry-state.js';
 import { UpstreamTry, type TryOwner } from './try.js';
-
-/** The request body of a call: sent again by retries and hedges when it can be. */
-export interface RequestBody {
-  /** The body for a new try. */
-  source(): Buffer | string | Readable | AsyncIterable<Buffer>;
-  /** True when a new try can be given the whole body. */
-  replayable(): boolean;
-  /** Set when a body of unknown length went past its limit: the call fails with `BRISK_BODY_TOO_LARGE`. */
-  readonly tooLarge: boolean;
-}
-
-/** What a call sends, prepared by its caller. Header slots are filled per try. */
-export interface CallRequest {
-  readonly method: string;
-  /** Path and query, without the target's base path. */
-  readonly pathAndQuery: string;
-  /** Flat `[name, value, …]`; the slots below are rewritten in place for each try. */
-  readonly headers: string[];
-  /** Index of the `host` value to fill with the target's host (-1: leave `host` alone). */
-  hostSlot: number;
-  /** Index of the deadline header's value, filled with the milliseconds left (-1: none). */
-  deadlineSlot: number;
-  readonly deadlineHeader: string | false;
-  /** Index of the `traceparent` value, filled with each try's own span (-1: none). */
-  traceparentSlot: number;
-  readonly traceId: string | undefined;
-  readonly sampled: boolean;
-  readonly body: RequestBody | null;
-  /** Repeating the request is safe (an idempotent method or an `Idempotency-Key`). */
-  readonly idempotent: boolean;
-  /** The consistent-hash key (retries stay on the ring), or null. */
-  readonly hashKey: string | null;
-}
-
-/** How a call behaves: the route's (or upstream's) retry, hedge and timeouts. */
-export interface CallPolicy {
-  readonly retry: RetryConfig;
-  readonly hedge: HedgeConfig | undefined;
-  /** The whole exchange until the answer starts, retries included; 0: none. */
-  readonly totalMs: number;
-  /** Route overrides of the pool's response and idle timeouts (undefined: the pool's). */
-  readonly headersTimeoutMs: number | undefined;
-  readonly bodyTimeoutMs: number | undefined;
-  /** Keep every try for its client span (a sampled, exported trace). */
-  readonly recordTries: boolean;
-}
-
-/** How the caller takes the body of the answer it was shown. */
-export const enum Take {
-  /** Stream it to `onData`. */
-  Stream = 0,
-  /** Read and drop it: the caller answered in its place (a cache substitution). */
-  Discard = 1,
-  /** Stop the try: the caller could not use the answer and has failed itself. */
-  Abort = 2,
-}
-
-/**
- * Where a call's answer goes: the proxy's client response, the internal client's buffer,
- * a cache's background refresh. Called at most once per step, never after the caller
- * cancelled the call.
- */
-export interface ResponseSink {
-  /** The answer that won (the call is committed to it). */
-  onHead(status: number, rawHeaders: Buffer[], statusText: string): Take;
-  /** A chunk of the winning answer's body; false asks undici to pause until `resume` is called. */
-  onData(chunk: Buffer, resume: () => void): boolean;
-  onComplete(trailers: Buffer[] | null): void;
-  /** An interim (1xx) answer of the try still racing to win. */
-  onInterim?(status: number, rawHeaders: Buffer[]): void;
-  /**
-   * Asked when a try's head arrives before anything was delivered, ahead of the retry
-   * policy: `'deliver'` takes it as it is (no retry), `'resend'` sends the request once
-   * more to the same target with headers the sink has just edited (a cache's 304 that
-   * matched nothing it stores), null leaves it to the policy.
-   */
-  retryVerdict?(status: number, rawHeaders: Buffer[]): RetryVerdict;
-  /** Nothing usable came back (after the retries allowed). `headers`: extra response headers for the error. */
-  onFail(code: ErrorCode, message: string, headers?: readonly string[]): void;
-  /** The winning answer broke after its head: the only honest signal left is a cut. */
-  onCut(code: ErrorCode): void;
-}
+import { Take, type CallPolicy, type CallRequest, type ResponseSink } from './types.js';
 
 /**
  * One request to an upstream, from the first try to the answer (Envoy's router filter
@@ -115,6 +31,8 @@ export class UpstreamCall implements TryOwner {
   hedged = false;
   /** The sink had the request sent again once (`retryVerdict` 'resend'). */
   private resent = false;
+  /** The delay of a `hedge: auto` hedge (0: not auto): its hedges spend the retry budget, and a try that loses one is reported. */
+  private autoHedge = 0;
   /** The try whose answer the caller got; set on its head. */
   winner: UpstreamTry | null = null;
   /** The target of the first try, and of the latest one. */
@@ -185,10 +103,26 @@ export class UpstreamCall implements TryOwner {
     this.launch(target, pendingPermit);
     const hedge = this.policy.hedge;
     if (hedge !== undefined && this.request.idempotent && upstream.targets.length > 1) {
-      const delay = hedge.delay === 'p95' ? Math.max(hedge.minDelayMs, upstream.latency.p95()) : hedge.delay;
-      this.hedgeTimer = setTimeout(() => this.onHedgeTimer(), delay);
+      const delay = hedge.delay === 'auto' ? this.autoHedgeDelay(hedge.minDelayMs) : hedge.delay === 'p95' ? Math.max(hedge.minDelayMs, upstream.latency.p95()) : hedge.delay;
+      if (delay > 0) this.hedgeTimer = setTimeout(() => this.onHedgeTimer(), delay);
     }
     return true;
+  }
+
+  /**
+   * `hedge: auto`: twice the upstream's recent p99 time to a response head, at least
+   * `minDelayMs`, so a hedge goes out only for a try that is far slower than nearly all
+   * others (a target that froze, or turned slow). 0 (no hedge) before anything has been
+   * measured, or when the delay would reach the response timeout anyway.
+   */
+  private autoHedgeDelay(minDelayMs: number): number {
+    const p99 = this.upstream.latency.p99();
+    if (p99 === 0) return 0;
+    const delay = Math.max(minDelayMs, 2 * p99);
+    const responseMs = this.policy.headersTimeoutMs ?? this.upstream.config.timeouts.responseMs;
+    if (delay >= responseMs) return 0;
+    this.autoHedge = delay;
+    return delay;
   }
 
   /**
@@ -262,6 +196,11 @@ export class UpstreamCall implements TryOwner {
     if (body !== null && !body.replayable()) return;
     const target = this.upstream.pick(this.tried ?? new Set([this.first!]), this.request.hashKey);
     if (target === null || target === this.first || this.tried?.has(target) === true) return;
+    // Automatic hedges come out of the retry budget: when everything is slow at once, they
+    // must not double the load on an upstream that is already struggling.
+    if (this.autoHedge > 0 && !this.upstream.budget.canRetry()) return;
+    if (!this.admission.tryAcquireRetry()) return;
+    if (this.autoHedge > 0) this.upstream.budget.onRetry();
     this.hedged = true;
     this.launch(target);
   }
@@ -362,7 +301,14 @@ export class UpstreamCall implements TryOwner {
       clearTimeout(this.hedgeTimer);
       this.hedgeTimer = null;
     }
-    for (const other of this.live) if (other !== t) other.cancel();
+    for (const other of this.live) {
+      if (other === t) continue;
+      // An automatic hedge won against a try that got no answer in twice the p99: that
+      // target is stalling (frozen, or much slower than its siblings). Outlier detection
+      // hears it as a failure, and the balancer its time so far as a latency sample.
+      if (this.autoHedge > 0 && other.status === 0 && other.started < t.started) other.stalled(this.autoHedge);
+      other.cancel();
+    }
     this.live.length = 0;
     this.live.push(t);
   }

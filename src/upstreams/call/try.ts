@@ -154,6 +154,17 @@ export class UpstreamTry implements Dispatcher.DispatchHandler, TryRecord {
     this.report(Outcome.GatewayFailure, (err as { code?: string }).code ?? err.message);
   }
 
+  /**
+   * This try got no answer while a hedge to another target answered after `delayMs`: the
+   * target is blamed like one that failed at the transport level, and its time so far
+   * counts as a latency sample, so the balancer avoids it at once.
+   */
+  stalled(delayMs: number): void {
+    if (this.reported || this.finished) return;
+    this.target.observeLatency(performance.now() - this.started, Date.now());
+    this.report(Outcome.GatewayFailure, `no answer in ${Math.round(delayMs)}ms while a hedge to another target answered`);
+  }
+
   /** Tells outlier detection how the try went (once). */
   report(outcome: Outcome, detail?: string): void {
     this.reported = true;

@@ -70,9 +70,11 @@ export const UPSTREAM_DEFAULTS = {
     cookie: get('stickySession', 'cookie') as string,
     ttlMs: ms('stickySession', 'ttl'),
   },
-  /** A route's `hedge` (the upstream has none of its own). */
+  /** `hedge`: its default mode, and the delay floors of the modes that follow the observed latency. */
   hedge: {
+    mode: schemaDefault(HedgeSchema) as 'auto' | 'off',
     delay: schemaDefault(HedgeSchema, 'delay') as string,
-    minDelayMs: defaultMs(HedgeSchema, 'minDelay'),
+    p95MinDelayMs: 5,
+    autoMinDelayMs: 50,
   },
 } as const;

@@ -53,6 +53,7 @@ export function normalizeUpstream(check: ConfigCheck, name: string, raw: RawUpst
     outlierDetection: outlier(check, [...at, 'outlierDetection'], raw.outlierDetection),
     panicThreshold: raw.panicThreshold === undefined ? d.panicThreshold : raw.panicThreshold / 100,
     retry: normalizeRetry(check, [...at, 'retry'], raw.retry, d.retry),
+    hedge: normalizeHedge(check, [...at, 'hedge'], raw.hedge ?? d.hedge.mode),
     limits: raw.limits === undefined ? null : (check.adopt([...at, 'limits'], normalizeUpstreamLimits(raw.limits)) ?? null),
     circuitBreaker: raw.circuitBreaker === undefined ? null : (check.adopt([...at, 'circuitBreaker'], normalizeCircuitBreaker(raw.circuitBreaker)) ?? null),
   };
@@ -175,13 +176,19 @@ export function normalizeRetry(check: ConfigCheck, at: readonly PathSegment[], r
   };
 }
 
-/** A route's `hedge` block. */
-export function normalizeHedge(check: ConfigCheck, at: readonly PathSegment[], raw: RawHedge): HedgeConfig {
+/** The hedging that `auto` means, normalised. */
+export const AUTO_HEDGE: HedgeConfig = Object.freeze({ delay: 'auto', minDelayMs: UPSTREAM_DEFAULTS.hedge.autoMinDelayMs });
+
+/** An upstream's or a route's `hedge`: null when `off`. */
+export function normalizeHedge(check: ConfigCheck, at: readonly PathSegment[], raw: RawHedge): HedgeConfig | null {
+  if (raw === 'off') return null;
+  if (raw === 'auto') return AUTO_HEDGE;
   const d = UPSTREAM_DEFAULTS.hedge;
   const delayRaw = raw.delay ?? d.delay;
+  if (delayRaw === 'auto') return { delay: 'auto', minDelayMs: check.duration([...at, 'minDelay'], raw.minDelay, d.autoMinDelayMs) };
   return {
     delay: delayRaw === 'p95' ? 'p95' : check.duration([...at, 'delay'], delayRaw, 0),
-    minDelayMs: check.duration([...at, 'minDelay'], raw.minDelay, d.minDelayMs),
+    minDelayMs: check.duration([...at, 'minDelay'], raw.minDelay, d.p95MinDelayMs),
   };
 }
 

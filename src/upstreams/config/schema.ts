@@ -120,18 +120,31 @@ export const RetrySchema = Strict(
   'Retries: only where safe, always on another target when one exists, within a budget.',
 );
 
-export const HedgeSchema = Strict(
+const HedgeBlock = Strict(
   {
     delay: Type.Optional(
-      Type.Union([Type.Literal('p95'), Type.String({ pattern: '^\\s*\\d+(\\.\\d+)?\\s*(ms|s|m|h)?\\s*$' }), Type.Number({ minimum: 0 })], {
+      Type.Union([Type.Literal('p95'), Type.Literal('auto'), Type.String({ pattern: '^\\s*\\d+(\\.\\d+)?\\s*(ms|s|m|h)?\\s*$' }), Type.Number({ minimum: 0 })], {
         default: 'p95',
-        description: 'When to send a second try if the first has not answered: a duration, or `p95` for the observed 95th percentile latency of the upstream.',
+        description:
+          'When to send a second try if the first has not answered: a duration; `p95` for the observed 95th percentile latency of the upstream; or `auto`: twice the observed p99, within the retry budget, and a target that loses such a race counts as failing (see `hedge: auto`).',
       }),
     ),
-    minDelay: Type.Optional(Duration('Lower bound of the delay when it follows the observed p95.', '5ms')),
+    minDelay: Type.Optional(Duration('Lower bound of the delay when it follows the observed latency (`p95`: 5ms; `auto`: 50ms).')),
   },
   'Hedging: for idempotent requests, one more try to another target after a delay; the first answer wins and the other is cancelled.',
 );
+
+/** An upstream's `hedge`: `auto` (the default), `off`, or a block. */
+export const HedgeSchema = Type.Union([Type.Literal('auto'), Type.Literal('off'), HedgeBlock], {
+  default: 'auto',
+  description:
+    'Hedging of idempotent requests: `auto` (default): when the first try has not answered within twice the upstream\'s observed p99 (at least 50ms), one more try goes to another target, within the retry budget; the first answer wins, and a target that keeps losing such races (it stopped answering) is ejected like one that fails. `off`: never. Or a block with a fixed `delay` or `p95`.',
+});
+
+/** A route's `hedge`: the same choices; without the key the route takes its upstream's. */
+export const RouteHedgeSchema = Type.Union([Type.Literal('auto'), Type.Literal('off'), HedgeBlock], {
+  description: "The route's own hedging (`auto`, `off` or a block, as for the upstream); without it the upstream's `hedge` applies.",
+});
 
 const HashKey = Strict(
   {
@@ -188,6 +201,7 @@ export const UpstreamSchema = Strict(
       Percent('When fewer than this share of targets is available, traffic spreads over all of them (panic mode, logged loudly) rather than overloading the few left.', 50),
     ),
     retry: Type.Optional(RetrySchema),
+    hedge: Type.Optional(HedgeSchema),
     limits: Type.Optional(UpstreamLimitsSchema),
     circuitBreaker: Type.Optional(CircuitBreakerSchema),
     timeouts: Type.Optional(TimeoutsSchema),
@@ -206,4 +220,4 @@ export const UpstreamSchema = Strict(
 export type RawUpstream = Static<typeof UpstreamSchema>;
 export type RawTimeouts = Static<typeof TimeoutsSchema>;
 export type RawRetry = Static<typeof RetrySchema>;
-export type RawHedge = Static<typeof HedgeSchema>;
+export type RawHedge = Static<typeof HedgeSchema> | Static<typeof RouteHedgeSchema>;

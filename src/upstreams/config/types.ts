@@ -68,8 +68,12 @@ export interface RetryConfig {
 }
 
 export interface HedgeConfig {
-  /** A fixed delay in ms, or 'p95'. */
-  readonly delay: number | 'p95';
+  /**
+   * A fixed delay in ms; `p95` (the upstream's observed p95); `auto` (twice its observed
+   * p99, within the retry budget, and the loser of a race reported to outlier detection).
+   */
+  readonly delay: number | 'p95' | 'auto';
+  /** Lower bound of a delay that follows the observed latency. */
   readonly minDelayMs: number;
 }
 
@@ -95,6 +99,8 @@ export interface UpstreamConfig {
   /** 0..1 */
   readonly panicThreshold: number;
   readonly retry: RetryConfig;
+  /** The hedging of the upstream's routes (a route's own `hedge` wins); null: off. */
+  readonly hedge: HedgeConfig | null;
   /** Envoy-style hard limits; null when not configured. */
   readonly limits: UpstreamLimitsConfig | null;
   readonly circuitBreaker: CircuitBreakerConfig | null;
