@@ -99,6 +99,9 @@ function gatewayConfig(targets: readonly TrackedBackend[], extra: Record<string,
         slowStart: '1s',
         drainTimeout: '5s',
         healthCheck: { path: '/healthz', interval: '100ms', timeout: '2s' },
+        // A hedge would race the slow requests on another target and cancel the loser (which
+        // closes its connection): off, so each request stays on the target it was sent to.
+        hedge: 'off',
         ...extra,
       },
     },
@@ -198,6 +201,7 @@ describe('live target sets', () => {
     const targetA = targetOf(a);
     const targetB = targetOf(b);
     const targetC = targetOf(c);
+    const poolA = targetA.pool;
 
     const load = startLoad(gw.url, 600);
     await sleep(1000);
@@ -247,6 +251,8 @@ describe('live target sets', () => {
     assert.ok(d.firstHealthOkAt !== null && d.arrivals.length > 0);
     assert.ok(d.arrivals[0]! >= d.firstHealthOkAt!, 'the new target got no traffic before its first passing probe');
     assert.equal(targetOf(a), targetA, 'the target that stays is the same object');
+    assert.equal(targetA.pool, poolA, 'with the same pool');
+    assert.equal(poolA.closed, false);
     assert.equal(a.trafficSocketsClosed, 0, "the pool of the target that stays stayed warm (no connection of it was closed)");
 
     const final = await admin(gw, 'GET', '/api/upstreams/app/targets', undefined, AUTH);
