@@ -33,6 +33,9 @@ export class Target implements TargetView {
   /** Requests that ended in a gateway-side failure (connect, reset, timeout). */
   failures = 0;
 
+  /** `performance.now()` when a response head last came from it (0: never): a target that gives none is stalling. */
+  lastHeadAt = 0;
+
   /** Peak EWMA of response-header latency, in ms (0: no sample yet). */
   ewmaMs = 0;
   private ewmaAt = 0;
