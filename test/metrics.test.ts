@@ -29,7 +29,8 @@ function byPath(req: IncomingMessage, res: ServerResponse): void {
   });
 }
 
-const quiet = { retry: { attempts: 0 }, outlierDetection: { consecutive5xx: 0, consecutiveGatewayFailures: 0 } };
+// Counts are exact only when nothing adds tries: no retries, no hedges (`hedge: auto` would race the slow requests), no ejections.
+const quiet = { retry: { attempts: 0 }, hedge: 'off', outlierDetection: { consecutive5xx: 0, consecutiveGatewayFailures: 0 } };
 
 async function get(url: string, init: Parameters<typeof request>[1] = {}): Promise<number> {
   const res = await request(url, init);

@@ -2,6 +2,8 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { aggregateSummary } from '../aggregate/summary.js';
 import { ALERT_ADMIN_ROUTES } from './alerts.js';
+import { ADMIN_CHALLENGES, adminAuth } from './auth.js';
+import { targetEndpoint } from './targets.js';
 import { formatProblem, redactConfig } from '../config/load.js';
 import { BriskError, type ErrorCode, ERROR_CODES } from '../core/errors.js';
 import type { AdminHost } from './host.js';
@@ -141,8 +143,9 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
 };
 
 /** Binds the admin listener. */
-export async function startAdmin(address: { host: string; port: number; allowedHosts?: readonly string[] }, gw: AdminHost): Promise<AdminServer> {
+export async function startAdmin(address: { host: string; port: number; allowedHosts?: readonly string[]; token?: string }, gw: AdminHost): Promise<AdminServer> {
   const allowedHosts = new Set(address.allowedHosts ?? []);
+  const unauthorized = adminAuth(address.token);
   // Made once the address is bound (no request arrives before), so a failed bind leaves no feed behind.
   let dashboard: Dashboard | null = null;
   const server = http.createServer({ requireHostHeader: false }, (req, res) => {
@@ -152,10 +155,16 @@ export async function startAdmin(address: { host: string; port: number; allowedH
       return;
     }
     const path = (req.url ?? '/').split('?')[0]!;
-    const endpoint = ROUTES[path];
+    const refusal = unauthorized(req, path);
+    if (refusal !== null) {
+      res.setHeader('www-authenticate', ADMIN_CHALLENGES as string[]);
+      error(res, 'BRISK_ADMIN_UNAUTHORIZED', refusal);
+      return;
+    }
+    const endpoint = ROUTES[path] ?? targetEndpoint(path);
     if (endpoint === undefined) {
       if (dashboard?.handle(req, res, path) === true) return;
-      error(res, 'BRISK_ADMIN_NOT_FOUND', `no admin endpoint ${path}; try /dashboard, /api/config, /api/routes, /api/upstreams, /api/status, /api/stats, /api/alerts, /api/silences, /metrics, /healthz, /readyz`);
+      error(res, 'BRISK_ADMIN_NOT_FOUND', `no admin endpoint ${path}; try /dashboard, /api/config, /api/routes, /api/upstreams, /api/upstreams/NAME/targets, /api/status, /api/stats, /api/alerts, /api/silences, /metrics, /healthz, /readyz`);
       return;
     }
     const handler = endpoint[req.method ?? 'GET'] ?? (req.method === 'HEAD' ? endpoint.GET : undefined);
@@ -164,7 +173,8 @@ export async function startAdmin(address: { host: string; port: number; allowedH
       error(res, 'BRISK_ADMIN_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`);
       return;
     }
-    // Drain any body so the connection stays usable; only the purge endpoint reads one.
+    // Drain any body so the connection stays usable; only the purge endpoint reads one (the
+    // others that do attach their reader before the stream starts flowing).
     if (path !== '/api/cache/purge') req.resume();
     Promise.resolve(handler(gw, req, res)).catch((err: unknown) => {
       gw.logger.error({ err }, 'admin API error');

@@ -43,6 +43,7 @@ describe('a valid configuration', () => {
           hash: null,
           stickySession: null,
           slowStartMs: 0,
+          drainTimeoutMs: 30_000,
           healthCheck: null,
           outlierDetection: {
             consecutive5xx: 5,
@@ -302,6 +303,17 @@ routes:
 });
 
 describe('semantic problems', () => {
+  test('an admin token too short or with spaces; a good one is kept, and drainTimeout is read', () => {
+    for (const token of ['short', 'sixteen chars ok']) {
+      const text = `${BASE}admin: { address: 127.0.0.1:0, token: "${token}" }\n`;
+      expectProblem(problems(text), 'admin.token', /at least 16 printable characters without spaces/, where(text, `"${token}"`));
+    }
+    const good = ok(`${BASE}admin: { address: 127.0.0.1:0, token: "0123456789abcdef-xyz" }\n`).config;
+    assert.equal(good.admin?.token, '0123456789abcdef-xyz');
+    const drain = ok(BASE.replace('    targets:', '    drainTimeout: 2s\n    targets:')).config;
+    assert.equal(drain.upstreams['products']!.drainTimeoutMs, 2000);
+  });
+
   test('duplicate and overlapping listener addresses, admin on a listener address', () => {
     const text = `listen:
   - address: 127.0.0.1:8080

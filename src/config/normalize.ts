@@ -132,7 +132,7 @@ class GatewaySections {
   }
 
 
-  admin(raw: RawConfig): { host: string; port: number; allowedHosts?: string[] } | undefined {
+  admin(raw: RawConfig): Config['admin'] {
     if (raw.admin === undefined) return undefined;
     const path = ['admin', 'address'];
     const hostPort = this.address(path, raw.admin.address);
@@ -142,8 +142,11 @@ class GatewaySections {
     if (isWildcardHost(hostPort.host)) {
       this.check.warn(path, `the admin API listens on every interface (${hostPort.host}); keep it on loopback or a private network, such as "127.0.0.1:${hostPort.port}"`);
     }
-    if (raw.admin.allowedHosts !== undefined) return { ...hostPort, allowedHosts: raw.admin.allowedHosts.map((h) => h.toLowerCase()) };
-    return hostPort;
+    const { allowedHosts, token } = raw.admin;
+    if (token !== undefined && (token.length < 16 || !/^[\x21-\x7e]+$/.test(token))) {
+      this.check.problem(['admin', 'token'], 'the admin token must be at least 16 printable characters without spaces; make one with `openssl rand -hex 24`');
+    }
+    return { ...hostPort, ...(allowedHosts === undefined ? {} : { allowedHosts: allowedHosts.map((h) => h.toLowerCase()) }), ...(token === undefined ? {} : { token }) };
   }
 
   address(path: readonly PathSegment[], address: string): HostPort | undefined {

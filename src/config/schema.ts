@@ -97,6 +97,12 @@ const Admin = Strict(
           'Host names the admin listener answers to, besides IP addresses and `localhost`. Any other `Host` is refused with 403 `BRISK_ADMIN_HOST_REJECTED`: a web page cannot reach the admin API through a DNS name it controls (DNS rebinding). List the names you reach it by (`brisk-admin.internal`).',
       }),
     ),
+    token: Type.Optional(
+      Type.String({
+        description:
+          'A bearer token: when set, every admin endpoint but `/healthz` and `/readyz` needs `Authorization: Bearer <token>` (401 `BRISK_ADMIN_UNAUTHORIZED` otherwise). A browser may open the read-only pages (the dashboard) with HTTP Basic auth, the token as the password. At least 16 printable characters, no spaces; read at start.',
+      }),
+    ),
   },
   'The admin listener (health, config, routes, upstreams, reload). Keep it on loopback or a private network.',
 );

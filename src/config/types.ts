@@ -48,7 +48,7 @@ export interface Config {
   readonly source: string;
   readonly listen: readonly ListenerConfig[];
   /** `allowedHosts` (lower case) only when the file sets it. */
-  readonly admin?: { readonly host: string; readonly port: number; readonly allowedHosts?: readonly string[] };
+  readonly admin?: { readonly host: string; readonly port: number; readonly allowedHosts?: readonly string[]; readonly token?: string };
   readonly limits: {
     readonly maxHeaderSize: number;
     readonly maxHeaderCount: number;

@@ -10,6 +10,7 @@ import type { AlertsView } from '../observability/snapshot.js';
 import { GatewayStats } from '../observability/stats.js';
 import type { ConfigFileSource } from '../providers/config-file.js';
 import type { Runtime } from '../proxy/runtime.js';
+import type { MembershipCommand, MembershipResult } from '../upstreams/membership.js';
 import type { DataPlanePort } from './port.js';
 
 /**
@@ -69,6 +70,10 @@ export class ControlPlane implements AdminHost {
 
   get draining(): boolean {
     return this.data.draining;
+  }
+
+  membership(upstream: string, command: MembershipCommand): MembershipResult | null {
+    return this.data.membership(upstream, command);
   }
 
   get listeners(): readonly ListenerInfo[] {

@@ -47,6 +47,21 @@ export const ERROR_CODES = {
     description: 'The request\'s `Host` is not an IP address, `localhost` or one of `admin.allowedHosts`: refused as a guard against DNS rebinding (a web page reaching the admin API through a name it controls). Add the name to `admin.allowedHosts`.',
   },
   BRISK_ADMIN_METHOD_NOT_ALLOWED: { status: 405, description: 'The admin API endpoint does not take this method.' },
+  BRISK_ADMIN_UNAUTHORIZED: {
+    status: 401,
+    description: 'The admin API has a token (`admin.token`) and the request did not carry it: send `Authorization: Bearer <token>`. A browser may open the read-only pages (GET, HEAD) with HTTP Basic auth, the token as the password. `/healthz` and `/readyz` need no token.',
+  },
+  BRISK_ADMIN_UNSUPPORTED_MEDIA_TYPE: {
+    status: 415,
+    description: 'A request that changes targets (`POST`/`DELETE /api/upstreams/NAME/targets`) must say `Content-Type: application/json`: a guard against cross-site form posts, which cannot send it.',
+  },
+  BRISK_ADMIN_UPSTREAM_NOT_FOUND: { status: 404, description: 'The admin API was asked about an upstream that the configuration in force does not have.' },
+  BRISK_TARGET_INVALID: {
+    status: 400,
+    description: 'A target sent to `POST /api/upstreams/NAME/targets` (or named in a `DELETE`) is invalid: not JSON, no `url`, a URL that is not `http(s)://host[:port][/path]` or carries credentials, a query or a fragment, a weight outside 1–1000, an unknown key, or a bad drain `timeout`.',
+  },
+  BRISK_TARGET_EXISTS: { status: 409, description: 'The upstream already has this target (same origin and base path), from the config file or an earlier admin call; remove it first to change it.' },
+  BRISK_TARGET_NOT_FOUND: { status: 404, description: 'The upstream has no target with this URL or id (it may have drained already).' },
   BRISK_ADMIN_TOO_MANY_STREAMS: { status: 503, description: 'The admin listener already serves as many live dashboard streams (`GET /api/stream`) as it allows; close a dashboard tab or retry later (`Retry-After`).' },
   BRISK_RELOAD_FAILED: { status: 422, description: 'A reload was asked for but the new configuration is invalid; the old one keeps serving.' },
   BRISK_CONFIG_INVALID: { status: 0, description: 'The configuration file is invalid (shown by `brisk check` and at start or reload, one line per problem).' },

@@ -14,6 +14,16 @@ export interface Ejection {
   readonly at: number;
 }
 
+/**
+ * Where a target stands in its upstream's live target set (`src/upstreams/target-set.ts`):
+ * - `warming`: joined a running upstream and waits for its first passing health check;
+ *   not picked, not counted for panic mode.
+ * - `active`: picked by the balancer (when `available`).
+ * - `draining`: leaving; no new requests, the ones in flight finish.
+ * - `removed`: gone, its pool closed.
+ */
+export type MemberState = 'warming' | 'active' | 'draining' | 'removed';
+
 /** One target (an instance of a service) as watchers see it. */
 export interface TargetView {
   /** `upstream|origin+basePath`: identity across reloads. */
@@ -31,6 +41,8 @@ export interface TargetView {
   readonly ewmaMs: number;
   /** Tries sent and not yet finished. */
   readonly inFlight: number;
+  /** Its place in the upstream's live target set. */
+  readonly memberState: MemberState;
   /** Told every ejection (metrics count them by reason); set by the recorder. */
   onEject: ((target: TargetView, ejection: Ejection) => void) | null;
 }
@@ -38,7 +50,10 @@ export interface TargetView {
 /** A named upstream of one config version as watchers see it. */
 export interface UpstreamView {
   readonly name: string;
+  /** Every member of the live target set (warming, active, draining); changes at runtime. */
   readonly targets: readonly TargetView[];
+  /** Grows whenever `targets` changes (members, states, weights): views keyed on targets compare it. */
+  readonly membershipVersion: number;
   /** Targets taking traffic now. */
   readonly availableCount: number;
   /** Too few targets available: traffic spreads over all of them. */

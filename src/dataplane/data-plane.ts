@@ -16,6 +16,7 @@ import type { ProxyState } from '../proxy/context.js';
 import { createProxyHandler } from '../proxy/forward.js';
 import type { Runtime } from '../proxy/runtime.js';
 import { UpgradeProxy } from '../proxy/upgrade.js';
+import type { MembershipCommand, MembershipResult } from '../upstreams/membership.js';
 import { TargetRegistry } from '../upstreams/registry.js';
 import { activateRuntime, buildRuntime, deactivateRuntime } from './runtime.js';
 
@@ -93,6 +94,11 @@ export class DataPlane {
 
   get draining(): boolean {
     return this.state.draining;
+  }
+
+  /** Applies a membership command to an upstream's live target set; null when there is no such upstream. */
+  membership(upstream: string, command: MembershipCommand): MembershipResult | null {
+    return this.state.runtime.upstreams.get(upstream)?.set.apply(command) ?? null;
   }
 
   get openConnections(): number {

@@ -17,7 +17,9 @@ import { WindowSeries } from './window.js';
  * from fixed sets (status classes, methods, error codes, cache results, ejection
  * reasons): whatever clients send, the number of series is bounded by the config.
  * Records of routes, upstreams and targets that a reload removed are dropped, so their
- * series leave `/metrics` instead of piling up.
+ * series leave `/metrics` instead of piling up. Targets come and go at runtime too (live
+ * target sets): a target that joined is recorded from its first request on (its record is
+ * made then), and records follow membership whenever `bind` sees it changed.
  */
 
 /** Label value of "no route / upstream / target" (unmatched or refused before a target). */
@@ -162,10 +164,23 @@ export class RouteRec {
 /** One config version's route, upstream and target records, resolved for the hot path. */
 interface Binding {
   readonly rt: Runtime;
+  /** `membershipStamp(rt)` when resolved. */
+  readonly stamp: number;
   /** By route index (`route.config.index`). */
   readonly routes: readonly RouteRec[];
   readonly upstreams: ReadonlyMap<Upstream, UpstreamRec>;
-  readonly targets: ReadonlyMap<Target, TargetRec>;
+  /** Grows when a target that joined at runtime gets its first request. */
+  readonly targets: Map<Target, TargetRec>;
+}
+
+/**
+ * A number that grows whenever any upstream of the runtime changes its membership (each
+ * set's version only grows, so their sum does too).
+ */
+export function membershipStamp(rt: Runtime): number {
+  let stamp = 0;
+  for (const u of rt.upstreams.values()) stamp += u.membershipVersion;
+  return stamp;
 }
 
 const RECENT_ERRORS = 50;
@@ -209,7 +224,8 @@ export class RequestRecorder {
    * targets that are still there (their counters go on), makes new ones, drops the rest.
    */
   bind(rt: Runtime): void {
-    if (this.binding?.rt === rt) return;
+    const stamp = membershipStamp(rt);
+    if (this.binding?.rt === rt && this.binding.stamp === stamp) return;
     if (this.binding !== null && rt.version < this.binding.rt.version) return;
     const routes = new Map<string, RouteRec>();
     const upstreams = new Map<string, UpstreamRec>();
@@ -223,15 +239,9 @@ export class RequestRecorder {
       upstreams.set(u.name, ur);
       upstreamByObj.set(u, ur);
       for (const t of u.targets) {
-        let tr = this.targets.get(t.key);
-        if (tr === undefined) tr = new TargetRec(u.name, t.origin + t.basePath, t);
-        tr.target = t;
+        const tr = this.resolveTarget(t);
         targets.set(t.key, tr);
         targetByObj.set(t, tr);
-        const rec = tr;
-        t.onEject = (_target: Target, ejection: Ejection) => {
-          rec.ejections[ejectionReasonIndex(ejection.reason)]!++;
-        };
       }
     }
     for (const r of rt.routes) {
@@ -247,14 +257,39 @@ export class RequestRecorder {
       rr.lastTarget = null;
       rr.lastCounts = null;
     }
-    if (this.binding !== null) this.old.set(this.binding.rt, this.binding);
+    if (this.binding !== null && this.binding.rt !== rt) this.old.set(this.binding.rt, this.binding);
     this.routes.clear();
     for (const [k, v] of routes) this.routes.set(k, v);
     this.upstreams.clear();
     for (const [k, v] of upstreams) this.upstreams.set(k, v);
     this.targets.clear();
     for (const [k, v] of targets) this.targets.set(k, v);
-    this.binding = { rt, routes: routeByIndex, upstreams: upstreamByObj, targets: targetByObj };
+    this.binding = { rt, stamp, routes: routeByIndex, upstreams: upstreamByObj, targets: targetByObj };
+  }
+
+  /** The record of a target (kept, or new), pointed at this target object and counting its ejections. */
+  private resolveTarget(t: Target): TargetRec {
+    let tr = this.targets.get(t.key);
+    if (tr === undefined) tr = new TargetRec(t.upstream, t.origin + t.basePath, t);
+    tr.target = t;
+    const rec = tr;
+    t.onEject = (_target: Target, ejection: Ejection) => {
+      rec.ejections[ejectionReasonIndex(ejection.reason)]!++;
+    };
+    return tr;
+  }
+
+  /**
+   * A target that joined since the binding was resolved, at its first finished request:
+   * recorded from now on. A target already removed gets no new record (its requests count
+   * for the upstream's "(none)" pseudo-target), so none outlives it.
+   */
+  private lateTarget(b: Binding, t: Target, ur: UpstreamRec): TargetRec {
+    if (b !== this.binding || t.memberState === 'removed') return this.targets.get(t.key) ?? ur.none;
+    const tr = this.resolveTarget(t);
+    this.targets.set(t.key, tr);
+    b.targets.set(t, tr);
+    return tr;
   }
 
   /** A request of an older version: its records where they still exist, detached ones where not. */
@@ -273,7 +308,7 @@ export class RequestRecorder {
     }
     const routes: RouteRec[] = [];
     for (const r of rt.routes) routes[r.index] = this.routes.get(r.name) ?? new RouteRec(r.name);
-    b = { rt, routes, upstreams, targets };
+    b = { rt, stamp: membershipStamp(rt), routes, upstreams, targets };
     this.old.set(rt, b);
     return b;
   }
@@ -292,7 +327,7 @@ export class RequestRecorder {
     const up = ex.upstream;
     const ur = up === null ? this.noUpstream : (b.upstreams.get(up) ?? this.noUpstream);
     const t = ex.answeredBy;
-    const tr = t === null ? ur.none : (b.targets.get(t) ?? ur.none);
+    const tr = t === null ? ur.none : (b.targets.get(t) ?? this.lateTarget(b, t, ur));
     this.total.add(bucket, ms, error);
     rr.series.add(bucket, ms, error);
     ur.series.add(bucket, ms, error);

@@ -2,7 +2,7 @@ import { createHistogram } from 'node:perf_hooks';
 import type { RuntimeView as Runtime } from '../core/views.js';
 import { HostSampler } from './host.js';
 import { createMetrics, targetHealth, type MetricsExposition } from './metrics.js';
-import { RequestRecorder, type RouteRec } from './recorder.js';
+import { membershipStamp, RequestRecorder, type RouteRec } from './recorder.js';
 import type { CacheSnapshot, RouteSnapshot, StatsSnapshot, StatsSource, TargetSnapshot, UpstreamSnapshot, WindowStats } from './snapshot.js';
 import { WindowSum, type WindowSeries } from './window.js';
 
@@ -160,9 +160,11 @@ export class GatewayStats implements StatsSource {
     // Windows read closed seconds only, so they change once a second: computed once per
     // second and window, however many watchers ask. Counters and health are read fresh.
     let windows = this.cache.get(w);
-    if (windows === undefined || windows.sec !== rec.sec || windows.version !== rt.version) {
+    // Keyed on membership too: the target windows are read by position in the member lists.
+    const stamp = membershipStamp(rt);
+    if (windows === undefined || windows.sec !== rec.sec || windows.version !== rt.version || windows.stamp !== stamp) {
       if (this.cache.size > 16) this.cache.clear();
-      windows = this.computeWindows(rt, w);
+      windows = this.computeWindows(rt, w, stamp);
       this.cache.set(w, windows);
     }
     let wi = 0;
@@ -240,7 +242,7 @@ export class GatewayStats implements StatsSource {
     return snapshot;
   }
 
-  private computeWindows(rt: Runtime, w: number): CachedWindows {
+  private computeWindows(rt: Runtime, w: number, stamp: number): CachedWindows {
     const rec = this.recorder;
     const sum = new WindowSum();
     const windowOf = (s: WindowSeries | undefined): WindowStats => (s === undefined ? emptyWindow(w) : toWindow(s.read(rec.sec, w, sum.reset()), w));
@@ -254,6 +256,7 @@ export class GatewayStats implements StatsSource {
       sec: rec.sec,
       windowS: w,
       version: rt.version,
+      stamp,
       total: windowOf(rec.total),
       routes: rt.routes.map((r) => windowOf(rec.routes.get(r.name)?.series)),
       upstreams,
@@ -266,6 +269,7 @@ interface CachedWindows {
   readonly sec: number;
   readonly windowS: number;
   readonly version: number;
+  readonly stamp: number;
   readonly total: WindowStats;
   readonly routes: readonly WindowStats[];
   readonly upstreams: readonly WindowStats[];

@@ -171,8 +171,7 @@ export class UpgradeProxy {
       settled = true;
       plan.runFinishHooks(status);
       clearTimeout(connectTimer);
-      target.inFlight--;
-      target.completed++;
+      target.requestEnded();
       this.state.accessLog?.write(
         plan.requestId,
         req.method,

@@ -1,7 +1,8 @@
 import type { Pool } from 'undici';
 import type { TargetConfig } from '../config/types.js';
-import type { Ejection, TargetView } from '../core/views.js';
+import type { Ejection, MemberState, TargetView } from '../core/views.js';
 
+export type { MemberState };
 
 /** Half-life-like decay constant of the latency EWMA (Finagle uses 10 s). */
 const EWMA_DECAY_MS = 10_000;
@@ -26,11 +27,14 @@ export class Target implements TargetView {
   weight: number;
   pool: Pool;
 
-  /** Requests sent and not yet finished. */
+  /** Requests sent and not yet finished: raised when a try is sent, lowered by `requestEnded`. */
   inFlight = 0;
   completed = 0;
   /** Requests that ended in a gateway-side failure (connect, reset, timeout). */
   failures = 0;
+
+  /** `performance.now()` when a response head last came from it (0: never): a target that gives none is stalling. */
+  lastHeadAt = 0;
 
   /** Peak EWMA of response-header latency, in ms (0: no sample yet). */
   ewmaMs = 0;
@@ -52,6 +56,10 @@ export class Target implements TargetView {
   onAvailabilityChange: ((target: Target) => void) | null = null;
   /** Called on every ejection (metrics count them by reason); set by the stats recorder. */
   onEject: ((target: TargetView, ejection: Ejection) => void) | null = null;
+  /** Its place in the upstream's live set; set by the set. */
+  memberState: MemberState = 'active';
+  /** Called when `inFlight` drops to 0; set by the target set while the target drains. */
+  onIdle: ((target: Target) => void) | null = null;
 
   constructor(upstream: string, config: TargetConfig, pool: Pool) {
     this.upstream = upstream;
@@ -62,6 +70,16 @@ export class Target implements TargetView {
     this.pool = pool;
     this.hostHeader = new URL(config.origin).host;
     this.id = shortHash(this.key);
+  }
+
+  /**
+   * A request (or one try of it) sent to this target ended, however it ended. Every
+   * `inFlight++` is paired with exactly one call: a draining target learns here that its
+   * last request finished.
+   */
+  requestEnded(): void {
+    this.completed++;
+    if (--this.inFlight === 0 && this.onIdle !== null) this.onIdle(this);
   }
 
   /**
@@ -130,9 +148,11 @@ export class Target implements TargetView {
     const s = this.pool.stats;
     return {
       id: this.id,
+      url: this.origin + this.basePath,
       origin: this.origin,
       basePath: this.basePath || undefined,
       weight: this.weight,
+      state: this.memberState,
       available: this.available,
       activeHealthy: this.activeHealthy,
       activeReason: this.activeReason ?? undefined,

@@ -6,23 +6,34 @@ import { StickySessions } from './balancers/sticky.js';
 import { ActiveHealthChecker } from './health/active.js';
 import { OutlierDetector } from './health/outlier.js';
 import { LatencyTracker } from './latency.js';
+import { FILE_SOURCE, type MembershipChange, type TargetSetListener } from './membership.js';
 import { CircuitBreaker } from './resilience/breaker.js';
 import { UpstreamLimits } from './resilience/limits.js';
 import { RetryBudget } from './resilience/retry-budget.js';
 import type { TargetRegistry } from './registry.js';
 import type { Target } from './target.js';
+import type { TargetSet } from './target-set.js';
 
 /**
- * A named service for one config version: its targets (shared with other versions through
- * the registry), how one is picked, and whether it is in panic mode.
+ * A named service for one config version: how a target is picked from its live target set
+ * (shared with other versions through the registry, changed at runtime by providers), and
+ * whether it is in panic mode.
+ *
+ * The version in force follows the set: on every change its balancer, sticky sessions,
+ * health checks and outlier detection are brought up to date at once (`sync`). A replaced
+ * version stops following, but still serves requests that started on it; its `pick`
+ * catches up with the set by comparing versions, so a retry never goes to a target that left.
  */
-export class Upstream {
+export class Upstream implements TargetSetListener {
   readonly name: string;
   readonly config: UpstreamConfig;
-  readonly targets: readonly Target[];
-  /** Targets created by this version (not inherited from the previous one). */
-  readonly newTargets: readonly Target[];
+  /** The live target set this version picks from. */
+  readonly set: TargetSet;
   private readonly balancer: Balancer;
+  /** The set's version the balancer and sticky sessions were last brought up to date with. */
+  private seenVersion = -1;
+  private seenRoutable: readonly Target[] | null = null;
+  private unsubscribe: (() => void) | null = null;
   private readonly ctx: PickContext = { exclude: null, panic: false, hashKey: null, now: 0 };
   /** Fewer targets available than the panic threshold: traffic spreads over all of them. */
   panic = false;
@@ -49,26 +60,19 @@ export class Upstream {
   ) {
     this.name = config.name;
     this.config = config;
-    const created: Target[] = [];
-    this.targets = config.targets.map((t) => {
-      const { target, isNew } = registry.acquire(config, t);
-      if (isNew) created.push(target);
-      return target;
-    });
-    this.newTargets = created;
-    // A new target of a health-checked upstream takes no traffic before its first good probe.
-    if (config.healthCheck !== null && !config.healthCheck.initiallyHealthy) for (const t of created) t.setActiveHealth(false, 'not probed yet');
-    // Health checks removed from the config: what they last said no longer applies.
-    if (config.healthCheck === null) for (const t of this.targets) if (!t.activeHealthy) t.setActiveHealth(true, null);
-    this.balancer = createBalancer(config, this.targets);
+    this.set = registry.targetSet(config.name, logger);
+    // Built over what the set holds now; `activate` puts this version's file targets in.
+    this.balancer = createBalancer(config, this.set.routable);
     // Kept across reloads while their config is unchanged: a reload must not close an open
     // breaker, refill a spent budget, or forget what is in flight.
     const keep = <T>(kind: string, settings: unknown, create: () => T): T => registry.keep(`${config.name}|${kind}|${JSON.stringify(settings)}`, create);
     this.budget = keep('budget', [config.retry.budgetRatio, config.retry.budgetMinPerSecond], () => new RetryBudget(config.retry.budgetRatio, config.retry.budgetMinPerSecond));
-    this.outlier = new OutlierDetector(config.name, config.outlierDetection, this.targets, logger);
-    this.health = config.healthCheck === null ? null : new ActiveHealthChecker(config.name, config.healthCheck, this.targets, logger);
+    this.outlier = new OutlierDetector(config.name, config.outlierDetection, this.set.routable, logger);
+    this.health = config.healthCheck === null ? null : new ActiveHealthChecker(config.name, config.healthCheck, this.set.probed, logger);
     this.hash = config.hash;
-    this.sticky = config.stickySession === null ? null : new StickySessions(config.stickySession, this.targets);
+    this.sticky = config.stickySession === null ? null : new StickySessions(config.stickySession, this.set.routable);
+    this.seenRoutable = this.set.routable;
+    this.seenVersion = this.set.version;
     const limits = config.limits;
     this.limits = limits === null ? null : keep('limits', limits, () => new UpstreamLimits(limits));
     const breaker = config.circuitBreaker;
@@ -90,16 +94,37 @@ export class Upstream {
     this.recount(false);
   }
 
+  /** Every member of the live set, whatever its state (warming, active, draining). */
+  get targets(): readonly Target[] {
+    return this.set.members;
+  }
+
+  /** Grows whenever the set's membership changes: views keyed on targets compare it. */
+  get membershipVersion(): number {
+    return this.set.version;
+  }
+
   /**
-   * Puts this version in charge: it owns the targets' availability notifications and runs
-   * the health checks. Resolves once new targets have had a first probe (bounded by the
-   * probe timeout), so a new upstream is warm before it takes traffic.
+   * Puts this version in charge: its settings and the config file's targets go into the live
+   * set (new targets join, vanished ones drain), it follows the set from now on and runs the
+   * health checks. For an upstream new to the gateway, resolves once its targets have had a
+   * first probe (bounded by the probe timeout), so it is warm before it takes traffic;
+   * targets joining an upstream already serving warm up on their own (`warming`).
    */
   async activate(): Promise<void> {
-    if (this.health === null || this.newTargets.length === 0) this.warming = false;
-    for (const t of this.targets) t.onAvailabilityChange = () => this.recount(true);
+    const set = this.set;
+    this.unsubscribe = set.subscribe(this);
+    set.configure(this.config);
+    // Never served yet (a new upstream): its targets are probed before it takes traffic.
+    const coldStart = !set.isLive;
+    // Followed through `membershipChanged`, like any other change.
+    set.apply({ op: 'replace', source: FILE_SOURCE, targets: this.config.targets });
+    set.goLive();
+    if (this.seenVersion !== set.version) this.sync(true);
+    const firstProbes = this.health !== null && coldStart && set.probed.length > 0;
+    if (!firstProbes) this.warming = false;
     // New targets start unavailable until their first probe: not a panic to announce yet.
-    this.recount(this.health === null || this.newTargets.length === 0);
+    this.recount(!firstProbes);
     if (this.health !== null) {
       // A passing health check ends an outlier ejection early (as Envoy does by default):
       // a target that answers its probes again need not wait out its ejection time.
@@ -114,16 +139,55 @@ export class Upstream {
         }
       };
       this.health.start();
-      if (this.newTargets.length > 0) await this.health.firstResults(this.config.healthCheck!.timeoutMs + 200);
+      if (firstProbes) await this.health.firstResults(this.config.healthCheck!.timeoutMs + 200);
       this.warming = false;
       this.recount(true);
     }
   }
 
-  /** Stops this version's timers (health checks, readmissions); the next version takes over. */
+  /** Stops following the set and this version's timers (health checks, readmissions); the next version takes over. */
   deactivate(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
     this.health?.stop();
     this.outlier.stop();
+  }
+
+  /** The set changed: follow it at once (a rebuild here keeps picks cheap). */
+  membershipChanged(change: MembershipChange): void {
+    this.sync(this.set.routable !== this.seenRoutable || change.reweighted.length > 0);
+  }
+
+  availabilityChanged(_target: Target): void {
+    this.recount(true);
+  }
+
+  /**
+   * Brings what this version derives from the set up to date: balancer and sticky
+   * sessions (when `rebuild`: the routable targets or their weights changed), health checks
+   * (warming and active targets), outlier detection and the panic count.
+   */
+  private sync(rebuild: boolean): void {
+    const set = this.set;
+    this.seenVersion = set.version;
+    const routable = set.routable;
+    if (rebuild) {
+      this.balancer.update(routable);
+      this.sticky?.update(routable);
+      this.seenRoutable = routable;
+    }
+    this.health?.follow(set.probed);
+    this.outlier.follow(routable);
+    this.recount(true);
+  }
+
+  /** A replaced version, still serving requests that started on it, catches up with the set (rare: once per change). */
+  private catchUp(): void {
+    const routable = this.set.routable;
+    this.seenVersion = this.set.version;
+    this.balancer.update(routable);
+    this.sticky?.update(routable);
+    this.seenRoutable = routable;
   }
 
   /** The request's consistent-hash key. */
@@ -133,6 +197,7 @@ export class Upstream {
 
   /** The target a sticky-session cookie names, when it can take the request. */
   stickyTarget(rawHeaders: readonly string[]): Target | null {
+    if (this.seenVersion !== this.set.version) this.catchUp();
     const ctx = this.ctx;
     ctx.exclude = null;
     ctx.panic = this.panic;
@@ -147,6 +212,7 @@ export class Upstream {
    * available one unless in panic mode. Null when none can take it.
    */
   pick(exclude: ReadonlySet<Target> | null, hashKey: string | null): Target | null {
+    if (this.seenVersion !== this.set.version) this.catchUp();
     const ctx = this.ctx;
     ctx.exclude = exclude;
     ctx.panic = this.panic;
@@ -162,25 +228,32 @@ export class Upstream {
     return target;
   }
 
+  /** Panic is judged over the routable targets: warming and draining ones take no traffic anyway. */
   private recount(log: boolean): void {
+    const routable = this.set.routable;
     let available = 0;
-    for (const t of this.targets) if (t.available) available++;
+    for (const t of routable) if (t.available) available++;
     this.availableCount = available;
-    const panic = available < this.targets.length * this.config.panicThreshold;
+    const panic = available < routable.length * this.config.panicThreshold;
     // Announced once per episode, also when a version starts out in panic (every target
     // failed its first probe), not only on a change.
     if (log && !this.warming && panic !== this.panicAnnounced) {
       this.panicAnnounced = panic;
       if (panic) {
         this.logger.error(
-          { upstream: this.name, available, targets: this.targets.length, panicThreshold: this.config.panicThreshold },
-          `upstream "${this.name}" is in PANIC mode: only ${available} of ${this.targets.length} targets are available; traffic now spreads over all targets`,
+          { upstream: this.name, available, targets: routable.length, panicThreshold: this.config.panicThreshold },
+          `upstream "${this.name}" is in PANIC mode: only ${available} of ${routable.length} targets are available; traffic now spreads over all targets`,
         );
       } else {
-        this.logger.warn({ upstream: this.name, available, targets: this.targets.length }, `upstream "${this.name}" left panic mode`);
+        this.logger.warn({ upstream: this.name, available, targets: routable.length }, `upstream "${this.name}" left panic mode`);
       }
     }
     this.panic = panic;
+  }
+
+  /** One member for the admin API: its counters and health, its place in the set (state, sources, drain), its checks. */
+  describeTarget(t: Target): Record<string, unknown> {
+    return { ...t.toJSON(), ...this.set.viewOf(t), healthCheck: this.health?.status(t), outlier: this.outlier.status(t) };
   }
 
   toJSON(): Record<string, unknown> {
@@ -193,7 +266,8 @@ export class Upstream {
       limits: this.limits?.stats(),
       circuitBreaker: this.breaker?.stats(Date.now()),
       latencyP95Ms: this.latency.p95(),
-      targets: this.targets.map((t) => ({ ...t.toJSON(), healthCheck: this.health?.status(t), outlier: this.outlier.status(t) })),
+      targets: this.targets.map((t) => this.describeTarget(t)),
+      heldOut: this.set.heldOut(),
     };
   }
 }

@@ -36,10 +36,16 @@ export function effectiveWeight(t: Target, now: number, slowStartMs: number): nu
 }
 
 /**
- * Picks the target for the next request from the upstream's full, fixed target list
- * (so balancers may precompute over it), skipping those not `usable`. Null when none is.
+ * Picks the target for the next request from the upstream's routable targets (so
+ * balancers may precompute over them), skipping those not `usable`. Null when none is.
  * Implementations never throw and allocate nothing per pick on the common path.
+ *
+ * The list changes at runtime (targets join, drain, change weight): the upstream calls
+ * `update` with the new list, and the balancer rebuilds what it precomputed. Changes are
+ * rare and picks are hot, so the work goes into `update`, never into `pick`.
  */
 export interface Balancer {
   pick(ctx: PickContext): Target | null;
+  /** The routable targets changed (members or weights): precompute again over `targets`. */
+  update(targets: readonly Target[]): void;
 }

@@ -18,7 +18,7 @@ export { effectiveWeight, usable, type Balancer, type PickContext } from './bala
 const FALLBACK_HASH: HashConfig = { source: 'ip', name: '', algorithm: 'ring', boundedLoad: 1.25 };
 
 /**
- * Builds the balancer named in the config for a fixed set of targets.
+ * Builds the balancer named in the config over the upstream's routable targets.
  *
  * @example
  * const balancer = createBalancer(upstreamConfig, targets);

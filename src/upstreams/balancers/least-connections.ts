@@ -16,9 +16,14 @@ export class LeastConnectionsBalancer implements Balancer {
   private start = 0;
 
   constructor(
-    private readonly targets: readonly Target[],
+    private targets: readonly Target[],
     private readonly slowStartMs: number,
   ) {}
+
+  update(targets: readonly Target[]): void {
+    this.targets = targets;
+    if (this.start >= targets.length) this.start = 0;
+  }
 
   pick(ctx: PickContext): Target | null {
     const targets = this.targets;

@@ -45,11 +45,11 @@ const NO_SAMPLE_LATENCY_MS = 1;
  */
 export class P2cEwmaBalancer implements Balancer {
   /** EWMA last seen per target (NaN: not seen yet), to notice new samples. */
-  private readonly seenEwma: Float64Array;
+  private seenEwma: Float64Array;
   /** `ctx.now` when each target's EWMA last changed. */
-  private readonly seenAt: Float64Array;
+  private seenAt: Float64Array;
   /** Scratch for the median, so computing it allocates nothing that grows. */
-  private readonly scratch: Float64Array;
+  private scratch: Float64Array;
   /** The two candidates' costs (see `cheaper`). */
   private readonly costs = new Float64Array(2);
   private defaultLatency = NO_SAMPLE_LATENCY_MS;
@@ -58,7 +58,7 @@ export class P2cEwmaBalancer implements Balancer {
 
   /** @param rng injectable for reproducible tests; seeded at random by default. */
   constructor(
-    private readonly targets: readonly Target[],
+    private targets: readonly Target[],
     private readonly slowStartMs: number,
     private readonly rng: Rng = new Rng(),
   ) {
@@ -66,6 +66,27 @@ export class P2cEwmaBalancer implements Balancer {
     this.seenEwma = new Float64Array(n).fill(Number.NaN);
     this.seenAt = new Float64Array(n);
     this.scratch = new Float64Array(n);
+  }
+
+  /** Targets that stay keep what was seen of their latency (its decay goes on); new ones start unseen. */
+  update(targets: readonly Target[]): void {
+    const was = new Map<Target, number>();
+    this.targets.forEach((t, i) => was.set(t, i));
+    const n = targets.length;
+    const seenEwma = new Float64Array(n).fill(Number.NaN);
+    const seenAt = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const j = was.get(targets[i]!);
+      if (j === undefined) continue;
+      seenEwma[i] = this.seenEwma[j]!;
+      seenAt[i] = this.seenAt[j]!;
+    }
+    this.targets = targets;
+    this.seenEwma = seenEwma;
+    this.seenAt = seenAt;
+    this.scratch = new Float64Array(n);
+    // The median of known latencies changed with the members.
+    this.defaultLatencyAt = -Infinity;
   }
 
   pick(ctx: PickContext): Target | null {

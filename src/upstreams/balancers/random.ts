@@ -14,10 +14,14 @@ import { Rng } from './rng.js';
 export class RandomBalancer implements Balancer {
   /** @param rng injectable for reproducible tests; seeded at random by default. */
   constructor(
-    private readonly targets: readonly Target[],
+    private targets: readonly Target[],
     private readonly slowStartMs: number,
     private readonly rng: Rng = new Rng(),
   ) {}
+
+  update(targets: readonly Target[]): void {
+    this.targets = targets;
+  }
 
   pick(ctx: PickContext): Target | null {
     const targets = this.targets;

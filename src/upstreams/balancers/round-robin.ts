@@ -4,7 +4,12 @@ import { usable, type Balancer, type PickContext } from './balancer.js';
 /** Plain rotation, ignoring weights; skips targets that cannot take the request. */
 export class RoundRobinBalancer implements Balancer {
   private next = 0;
-  constructor(private readonly targets: readonly Target[]) {}
+  constructor(private targets: readonly Target[]) {}
+
+  update(targets: readonly Target[]): void {
+    this.targets = targets;
+    if (this.next >= targets.length) this.next = 0;
+  }
 
   pick(ctx: PickContext): Target | null {
     const targets = this.targets;

@@ -9,12 +9,18 @@ import { usable, type Balancer, type PickContext } from './balancer.js';
  * (re)joined.
  */
 export class SmoothWeightedBalancer implements Balancer {
-  private readonly current: Float64Array;
+  private current: Float64Array;
 
   constructor(
-    private readonly targets: readonly Target[],
+    private targets: readonly Target[],
     private readonly slowStartMs: number,
   ) {
+    this.current = new Float64Array(targets.length);
+  }
+
+  /** Running scores start again from 0, as NGINX does on a change: the sequence stays smooth. */
+  update(targets: readonly Target[]): void {
+    this.targets = targets;
     this.current = new Float64Array(targets.length);
   }
 

@@ -30,6 +30,16 @@ export class StickySessions {
     // No `Secure`: the listener may be plain HTTP, where a Secure cookie would never come back.
     const maxAge = config.ttlMs > 0 ? `; Max-Age=${Math.max(1, Math.ceil(config.ttlMs / 1000))}` : '';
     this.attributes = `; Path=/; HttpOnly; SameSite=Lax${maxAge}`;
+    this.update(targets);
+  }
+
+  /**
+   * The routable targets changed: a cookie naming a target that left (or drains) no longer
+   * pins, so its clients move once, to what the balancer picks.
+   */
+  update(targets: readonly Target[]): void {
+    this.byId.clear();
+    this.headers.clear();
     for (const t of targets) {
       // Ids are 32-bit hashes: on the (very unlikely) collision the first target keeps the id.
       if (!this.byId.has(t.id)) this.byId.set(t.id, t);

@@ -51,6 +51,8 @@ export class UpstreamCall implements TryOwner {
   private showing: UpstreamTry | null = null;
   private totalTimer: NodeJS.Timeout | null = null;
   private hedgeTimer: NodeJS.Timeout | null = null;
+  /** `performance.now()` when the first try was sent. */
+  private startedAt = 0;
 
   constructor(
     readonly upstream: Upstream,
@@ -95,6 +97,7 @@ export class UpstreamCall implements TryOwner {
       pendingPermit = limits;
     }
     upstream.budget.onRequest();
+    this.startedAt = performance.now();
     const totalMs = this.policy.totalMs;
     if (totalMs > 0) {
       this.deadline = Date.now() + totalMs;
@@ -102,7 +105,7 @@ export class UpstreamCall implements TryOwner {
     }
     this.launch(target, pendingPermit);
     const hedge = this.policy.hedge;
-    if (hedge !== undefined && this.request.idempotent && upstream.targets.length > 1) {
+    if (hedge !== undefined && this.request.idempotent && (upstream.availableCount > 1 || upstream.panic)) {
       const delay = hedge.delay === 'auto' ? this.autoHedgeDelay(hedge.minDelayMs) : hedge.delay === 'p95' ? Math.max(hedge.minDelayMs, upstream.latency.p95()) : hedge.delay;
       if (delay > 0) this.hedgeTimer = setTimeout(() => this.onHedgeTimer(), delay);
     }
@@ -111,9 +114,10 @@ export class UpstreamCall implements TryOwner {
 
   /**
    * `hedge: auto`: twice the upstream's recent p99 time to a response head, at least
-   * `minDelayMs`, so a hedge goes out only for a try that is far slower than nearly all
-   * others (a target that froze, or turned slow). 0 (no hedge) before anything has been
-   * measured, or when the delay would reach the response timeout anyway.
+   * `minDelayMs`, so a hedge is considered only for a try that is far slower than nearly
+   * all others — and then sent only when its target has stalled (`onHedgeTimer`). 0 (no
+   * hedge) before anything has been measured, or when the delay would reach the response
+   * timeout anyway.
    */
   private autoHedgeDelay(minDelayMs: number): number {
     const p99 = this.upstream.latency.p99();
@@ -194,6 +198,11 @@ export class UpstreamCall implements TryOwner {
     if (this.ended || this.winner !== null || this.hedged) return;
     const body = this.request.body;
     if (body !== null && !body.replayable()) return;
+    // An automatic hedge is for a target that has stalled: one that has sent no response
+    // head at all since this request went to it. A target that keeps answering other
+    // requests is alive, and this request is merely slow (a report among quick reads):
+    // sending it twice would only double expensive work.
+    if (this.autoHedge > 0 && this.first!.lastHeadAt > this.startedAt) return;
     const target = this.upstream.pick(this.tried ?? new Set([this.first!]), this.request.hashKey);
     if (target === null || target === this.first || this.tried?.has(target) === true) return;
     // Automatic hedges come out of the retry budget: when everything is slow at once, they

@@ -118,7 +118,9 @@ export class UpstreamTry implements Dispatcher.DispatchHandler, TryRecord {
     }
     this.clearTimer();
     if (this.cancelled || this.finished) return false;
-    this.owner.observeHeadLatency(this, performance.now() - this.started);
+    const now = performance.now();
+    this.target.lastHeadAt = now;
+    this.owner.observeHeadLatency(this, now - this.started);
     this.status = statusCode;
     this.resume = resume;
     return this.owner.onTryHead(this, statusCode, rawHeaders, statusText);
@@ -185,8 +187,7 @@ export class UpstreamTry implements Dispatcher.DispatchHandler, TryRecord {
     this.releasePending();
     this.endedAt = performance.now();
     this.clearTimer();
-    this.target.inFlight--;
-    this.target.completed++;
+    this.target.requestEnded();
     return true;
   }
 }

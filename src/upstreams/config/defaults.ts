@@ -27,6 +27,7 @@ export const UPSTREAM_DEFAULTS = {
     keepAliveTimeoutMs: ms('pool', 'keepAliveTimeout'),
   },
   slowStartMs: ms('slowStart'),
+  drainTimeoutMs: ms('drainTimeout'),
   panicThreshold: (get('panicThreshold') as number) / 100,
   healthCheck: {
     type: get('healthCheck', 'type') as 'http' | 'tcp',

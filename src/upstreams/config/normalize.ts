@@ -9,6 +9,7 @@ import { dedupe, putOwn, type ConfigCheck } from '../../config/normalize-kit.js'
 import type { PathSegment } from '../../config/positions.js';
 import { normalizeCircuitBreaker, normalizeUpstreamLimits } from '../resilience/overload-schema.js';
 import { UPSTREAM_DEFAULTS } from './defaults.js';
+import { parseTargetUrl } from './targets.js';
 import type { RawHedge, RawRetry, RawTimeouts, RawUpstream } from './schema.js';
 import type { HashConfig, HealthCheckConfig, HedgeConfig, OutlierDetectionConfig, RetryConfig, TargetConfig, Timeouts, UpstreamConfig } from './types.js';
 
@@ -47,6 +48,7 @@ export function normalizeUpstream(check: ConfigCheck, name: string, raw: RawUpst
             ttlMs: check.duration([...at, 'stickySession', 'ttl'], raw.stickySession.ttl, d.sticky.ttlMs),
           },
     slowStartMs: check.duration([...at, 'slowStart'], raw.slowStart, d.slowStartMs),
+    drainTimeoutMs: check.duration([...at, 'drainTimeout'], raw.drainTimeout, d.drainTimeoutMs),
     healthCheck: raw.healthCheck === undefined ? null : healthCheck(check, [...at, 'healthCheck'], raw.healthCheck),
     outlierDetection: outlier(check, [...at, 'outlierDetection'], raw.outlierDetection),
     panicThreshold: raw.panicThreshold === undefined ? d.panicThreshold : raw.panicThreshold / 100,
@@ -62,16 +64,13 @@ function targets(check: ConfigCheck, at: readonly PathSegment[], raw: RawUpstrea
   return raw.map((t, i): TargetConfig => {
     const path = [...at, 'targets', i, 'url'];
     const weight = t.weight ?? UPSTREAM_DEFAULTS.weight;
-    let url: URL;
-    try {
-      url = new URL(t.url);
-    } catch {
+    const url = parseTargetUrl(t.url);
+    if (url === null) {
       check.problem(path, `invalid URL ${JSON.stringify(t.url)}`);
       return { origin: '', basePath: '', weight };
     }
-    if (url.username !== '' || url.password !== '') check.problem(path, 'credentials in a target URL are not supported; remove "user:password@"');
-    if (url.search !== '' || url.hash !== '') check.problem(path, 'a target URL may not have a query string or fragment');
-    const basePath = url.pathname.replace(/\/+$/, '');
+    for (const problem of url.problems) check.problem(path, problem);
+    const basePath = url.basePath;
     const key = url.origin + basePath;
     const earlier = seen.get(key);
     if (earlier !== undefined) check.warn(path, `target ${JSON.stringify(t.url)} is listed twice (also targets.${earlier}); use weight instead`);

@@ -7,6 +7,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Duration, Size, Strict } from '../../config/schema-kit.js';
 import { CircuitBreakerSchema, UpstreamLimitsSchema } from '../resilience/overload-schema.js';
+import { MAX_TARGET_WEIGHT } from './targets.js';
 
 export const TimeoutsSchema = Strict(
   {
@@ -21,7 +22,7 @@ export const TimeoutsSchema = Strict(
 const Target = Strict(
   {
     url: Type.String({ pattern: '^https?://', description: 'Base URL of the target: `http://127.0.0.1:7001`. A path in the URL is prefixed to every request.' }),
-    weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 1, description: 'Share of the traffic relative to the other targets.' })),
+    weight: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TARGET_WEIGHT, default: 1, description: 'Share of the traffic relative to the other targets.' })),
   },
   'One instance of the service.',
 );
@@ -188,6 +189,12 @@ export const UpstreamSchema = Strict(
     hash: Type.Optional(HashKey),
     stickySession: Type.Optional(Sticky),
     slowStart: Type.Optional(Duration('A target that joins or comes back ramps its share of traffic up over this time; `0` turns it off.', '0')),
+    drainTimeout: Type.Optional(
+      Duration(
+        'How long a target leaving the upstream at runtime (dropped from this file on reload, or drained through the admin API) may finish its requests in flight; what is left then is cut.',
+        '30s',
+      ),
+    ),
     healthCheck: Type.Optional(HealthCheck),
     outlierDetection: Type.Optional(OutlierDetection),
     panicThreshold: Type.Optional(

@@ -92,6 +92,8 @@ export interface UpstreamConfig {
   readonly hash: HashConfig | null;
   readonly stickySession: { readonly cookie: string; readonly ttlMs: number } | null;
   readonly slowStartMs: number;
+  /** How long a target leaving at runtime may finish its requests in flight. */
+  readonly drainTimeoutMs: number;
   readonly healthCheck: HealthCheckConfig | null;
   readonly outlierDetection: OutlierDetectionConfig;
   /** 0..1 */

@@ -470,3 +470,30 @@ describe('ActiveHealthChecker timing', () => {
     assert.equal(t.activeHealthy, true);
   });
 });
+
+describe('ActiveHealthChecker following a live target set', () => {
+  it('follow() probes a target that joined at once and stops probing one that left (its probe in flight is dropped)', async () => {
+    const stays = await backend(status(200));
+    const joins = await backend(status(200));
+    const leaves = await backend(() => {}); // never answers: its probe is in flight when it leaves
+    const tStays = target(stays.origin);
+    const tJoins = target(joins.origin);
+    const tLeaves = target(leaves.origin);
+    tJoins.setActiveHealth(false, 'not probed yet');
+    tLeaves.setActiveHealth(false, 'not probed yet');
+    const c = checker(config({ intervalMs: 60_000, timeoutMs: 60_000 }), [tStays, tLeaves]);
+    c.start();
+    await waitFor('first probes sent', () => stays.requests.length === 1 && leaves.requests.length === 1);
+    const firstResults = c.firstResults(60_000);
+
+    c.follow([tStays, tJoins]);
+    await firstResults; // released: the target it waited for left
+    await waitFor('the joining target probed and admitted', () => tJoins.activeHealthy);
+    assert.equal(joins.requests.length, 1, 'probed once, at once (not after the 60 s interval)');
+    assert.equal(c.status(tLeaves), undefined, 'a target that left is no longer watched');
+    assert.equal(tLeaves.activeHealthy, false, 'nor touched');
+    assert.ok(c.status(tJoins)!.lastResult?.ok);
+    await sleep(30);
+    assert.equal(leaves.requests.length, 1);
+  });
+});

@@ -46,6 +46,8 @@ interface TargetCheck {
   lastResult: ProbeResult | null;
   /** Results this checker has had (for `firstResults`). */
   results: number;
+  /** Added before `start()`: `firstResults` waits for it. */
+  readonly awaited: boolean;
 }
 
 /**
@@ -87,7 +89,9 @@ export function nextInterval(intervalMs: number, jitter: number, random: () => n
  * Envoy does; once a probe has failed, the usual `healthyThreshold` applies.
  *
  * One checker per upstream and config version: stop the previous version's checker when
- * the next one starts, or both will probe the shared targets.
+ * the next one starts, or both will probe the shared targets. The targets it probes follow
+ * the upstream's live target set: `follow(list)` starts probing targets that joined (at
+ * once, when already started) and stops probing those that left.
  *
  * @example
  * const checker = new ActiveHealthChecker('shop', upstream.config.healthCheck, upstream.targets, logger);
@@ -103,8 +107,8 @@ export class ActiveHealthChecker {
   private readonly needle: Buffer | null;
   private started = false;
   private stopped = false;
-  /** Targets without a result from this checker yet. */
-  private pendingFirst: number;
+  /** Targets added before `start()` without a result from this checker yet. */
+  private pendingFirst = 0;
   private readonly waiters = new Set<() => void>();
   /**
    * Called with every probe result and the `Date.now()` the probe was sent, for metrics
@@ -139,31 +143,23 @@ export class ActiveHealthChecker {
     }
     this.needle = config.bodyContains === undefined || config.method === 'HEAD' ? null : Buffer.from(config.bodyContains, 'utf8');
 
+    for (const target of targets) this.add(target);
+  }
+
+  /**
+   * Probes exactly `targets` from now on: targets not probed yet are added (and probed at
+   * once when the checker runs), targets no longer listed stop being probed (a probe in
+   * flight is aborted, its result dropped).
+   */
+  follow(targets: readonly Target[]): void {
+    if (this.stopped) return;
+    const keep = new Set(targets);
+    for (const target of this.checks.keys()) if (!keep.has(target)) this.remove(target);
     for (const target of targets) {
       if (this.checks.has(target)) continue;
-      const url = new URL(target.origin);
-      const base = target.basePath.endsWith('/') ? target.basePath.slice(0, -1) : target.basePath;
-      const previous = history.get(target);
-      const check: TargetCheck = {
-        target,
-        path: base + config.path,
-        // URL keeps IPv6 brackets in hostname; net.connect wants them off.
-        host: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
-        port: url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port),
-        run: () => void this.probe(check).catch((err: unknown) => this.logger.error({ upstream, target: target.origin, err }, `upstream "${upstream}": health check of ${target.origin} failed unexpectedly`)),
-        timer: null,
-        inFlight: null,
-        deadline: null,
-        consecutiveFailures: previous?.consecutiveFailures ?? 0,
-        consecutiveSuccesses: previous?.consecutiveSuccesses ?? 0,
-        lastProbeAt: previous?.lastProbeAt ?? null,
-        lastResult: previous?.lastResult ?? null,
-        results: 0,
-      };
-      this.checks.set(target, check);
-      history.set(target, check);
+      const check = this.add(target);
+      if (this.started) this.schedule(check, 0);
     }
-    this.pendingFirst = this.checks.size;
   }
 
   /** Probes every target now (spread over ~100 ms), then on its interval. Does nothing when already started or stopped. */
@@ -185,20 +181,13 @@ export class ActiveHealthChecker {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    for (const check of this.checks.values()) {
-      if (check.timer !== null) clearTimeout(check.timer);
-      check.timer = null;
-      if (check.deadline !== null) clearTimeout(check.deadline);
-      check.deadline = null;
-      check.inFlight?.abort(STOPPED);
-      check.inFlight = null;
-    }
+    for (const check of this.checks.values()) this.cancel(check);
     this.agent.destroy().catch(() => {});
     this.releaseWaiters();
   }
 
   /**
-   * Resolves once every target has had at least one probe result from this checker, or
+   * Resolves once every target added before `start()` has had at least one probe result from this checker, or
    * after `timeoutMs`, or when the checker stops; never rejects. Used to warm a new
    * upstream before it takes traffic (call `start()` first, or it can only time out). Its
    * timer is not unref'd, so the await always settles.
@@ -226,6 +215,54 @@ export class ActiveHealthChecker {
       consecutiveFailures: c.consecutiveFailures,
       consecutiveSuccesses: c.consecutiveSuccesses,
     };
+  }
+
+  private add(target: Target): TargetCheck {
+    const known = this.checks.get(target);
+    if (known !== undefined) return known;
+    const upstream = this.upstream;
+    const url = new URL(target.origin);
+    const base = target.basePath.endsWith('/') ? target.basePath.slice(0, -1) : target.basePath;
+    const previous = history.get(target);
+    const check: TargetCheck = {
+      target,
+      path: base + this.config.path,
+      // URL keeps IPv6 brackets in hostname; net.connect wants them off.
+      host: url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname,
+      port: url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port),
+      run: () => void this.probe(check).catch((err: unknown) => this.logger.error({ upstream, target: target.origin, err }, `upstream "${upstream}": health check of ${target.origin} failed unexpectedly`)),
+      timer: null,
+      inFlight: null,
+      deadline: null,
+      consecutiveFailures: previous?.consecutiveFailures ?? 0,
+      consecutiveSuccesses: previous?.consecutiveSuccesses ?? 0,
+      lastProbeAt: previous?.lastProbeAt ?? null,
+      lastResult: previous?.lastResult ?? null,
+      results: 0,
+      awaited: !this.started,
+    };
+    this.checks.set(target, check);
+    history.set(target, check);
+    if (check.awaited) this.pendingFirst++;
+    return check;
+  }
+
+  private remove(target: Target): void {
+    const check = this.checks.get(target);
+    if (check === undefined) return;
+    this.checks.delete(target);
+    this.cancel(check);
+    if (check.awaited && check.results === 0 && --this.pendingFirst === 0) this.releaseWaiters();
+  }
+
+  /** Clears the check's timers and aborts its probe in flight. */
+  private cancel(check: TargetCheck): void {
+    if (check.timer !== null) clearTimeout(check.timer);
+    check.timer = null;
+    if (check.deadline !== null) clearTimeout(check.deadline);
+    check.deadline = null;
+    check.inFlight?.abort(STOPPED);
+    check.inFlight = null;
   }
 
   private schedule(check: TargetCheck, delayMs: number): void {
@@ -319,7 +356,7 @@ export class ActiveHealthChecker {
     check.lastProbeAt = probedAt;
     check.lastResult = result;
     this.onProbe?.(target, result, probedAt);
-    if (check.results++ === 0 && --this.pendingFirst === 0) this.releaseWaiters();
+    if (check.results++ === 0 && check.awaited && --this.pendingFirst === 0) this.releaseWaiters();
     const { upstream, config } = this;
     if (result.ok) {
       check.consecutiveSuccesses++;

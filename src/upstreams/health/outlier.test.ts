@@ -320,3 +320,26 @@ describe('OutlierDetector across config versions', () => {
     await waitFor('readmission', () => ts[0]!.ejection === null);
   });
 });
+
+describe('OutlierDetector following a live target set', () => {
+  it('watches targets that joined, forgets those that left, and counts the ejection cap over the current list', async () => {
+    const ts = targets(4);
+    const d = detector(config({ baseEjectionMs: 60_000, maxEjectionRatio: 0.5 }), ts.slice(0, 2));
+    const now = Date.now();
+    report(d, ts[2]!, times(E5, 5), now);
+    assert.equal(ts[2]!.ejection, null, 'a target not (yet) in the set is not judged');
+
+    d.follow(ts.slice(0, 4));
+    report(d, ts[0]!, times(E5, 5), now);
+    report(d, ts[2]!, times(E5, 5), now);
+    assert.notEqual(ts[0]!.ejection, null);
+    assert.notEqual(ts[2]!.ejection, null, 'with 4 targets at 50%, two may be out');
+    report(d, ts[3]!, times(E5, 5), now);
+    assert.equal(ts[3]!.ejection, null, 'not a third');
+
+    d.follow([ts[1]!, ts[3]!]);
+    assert.equal(d.status(ts[0]!), undefined, 'a target that left is forgotten');
+    report(d, ts[3]!, times(E5, 5), now);
+    assert.notEqual(ts[3]!.ejection, null, 'the cap counts the current targets only: of these two, none was out');
+  });
+});

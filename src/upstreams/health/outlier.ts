@@ -112,32 +112,53 @@ export class OutlierDetector {
   constructor(
     private readonly upstream: string,
     private readonly config: OutlierDetectionConfig,
-    private readonly targets: readonly Target[],
+    private targets: readonly Target[],
     private readonly logger: Logger,
   ) {
     this.bucketMs = Math.max(1, (config.failureRate?.windowMs ?? 0) / BUCKETS);
-    const now = Date.now();
-    for (const target of targets) {
-      if (this.states.has(target)) continue;
-      const state: OutlierState = {
-        target,
-        consecutive5xx: 0,
-        gatewayIn5xxRun: 0,
-        consecutiveGateway: 0,
-        lastGatewayDetail: null,
-        bucketTotal: new Uint32Array(BUCKETS),
-        bucketFailed: new Uint32Array(BUCKETS),
-        head: -1,
-        windowTotal: 0,
-        windowFailed: 0,
-        readmitTimer: null,
-        decayAt: now + this.decayPeriod(),
-      };
-      this.states.set(target, state);
-      const ejection = target.ejection;
-      // Ejected under the previous config version: this detector now owns the readmission.
-      if (ejection !== null) this.scheduleReadmission(state, ejection, Math.max(0, ejection.until - now));
+    for (const target of targets) this.add(target, Date.now());
+  }
+
+  /**
+   * Watches exactly `targets` from now on (the upstream's routable targets): new ones get
+   * fresh counters, those that left are forgotten (a readmission timer of theirs is
+   * cleared; an ejection stays on the target and is rescheduled if it comes back). The
+   * ejection cap counts over this list.
+   */
+  follow(targets: readonly Target[]): void {
+    if (this.stopped) return;
+    this.targets = targets;
+    const keep = new Set(targets);
+    for (const [target, st] of this.states) {
+      if (keep.has(target)) continue;
+      if (st.readmitTimer !== null) clearTimeout(st.readmitTimer);
+      this.states.delete(target);
     }
+    const now = Date.now();
+    for (const target of targets) this.add(target, now);
+  }
+
+  private add(target: Target, now: number): void {
+    if (this.states.has(target)) return;
+    const state: OutlierState = {
+      target,
+      consecutive5xx: 0,
+      gatewayIn5xxRun: 0,
+      consecutiveGateway: 0,
+      lastGatewayDetail: null,
+      bucketTotal: new Uint32Array(BUCKETS),
+      bucketFailed: new Uint32Array(BUCKETS),
+      head: -1,
+      windowTotal: 0,
+      windowFailed: 0,
+      readmitTimer: null,
+      decayAt: now + this.decayPeriod(),
+    };
+    this.states.set(target, state);
+    const ejection = target.ejection;
+    // Ejected under the previous config version (or before it left and came back): this
+    // detector now owns the readmission.
+    if (ejection !== null) this.scheduleReadmission(state, ejection, Math.max(0, ejection.until - now));
   }
 
   /**
