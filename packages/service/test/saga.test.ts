@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { Database } from '../src/db/database.js';
-import { isServiceError, type ServiceError } from '../src/errors.js';
+import { isServiceError, ServiceError as ServiceErrorClass, type ServiceError } from '../src/errors.js';
 import { startLocalPostgres, postgresInstalled, POSTGRES_NOT_INSTALLED, type LocalPostgresCluster } from '../src/local/postgres.js';
 import { Registry } from '../src/observability.js';
 import { StepFailed, type SagaDefinition, type StepContext } from '../src/saga/definition.js';
@@ -180,5 +180,40 @@ describe('sagas', { skip: postgresInstalled() ? false : POSTGRES_NOT_INSTALLED }
     assert.ok(seen.some((e) => e.topic === 'saga.committed' && e.key === 'ok'));
     assert.ok(seen.some((e) => e.topic === 'saga.compensated' && e.key === 'declined'));
     assert.equal(rest, 0);
+  });
+
+  test('a service adds its own events in its transaction; the running relay publishes them, a failed publish is retried', async () => {
+    const outbox = new Outbox(db, { logger: silent });
+    const published: string[] = [];
+    let failures = 1;
+    outbox.start(
+      async (events) => {
+        if (failures-- > 0) throw new Error('broker down');
+        published.push(...events.map((e) => e.topic));
+      },
+      { pollMs: 20 },
+    );
+    try {
+      await db.transaction(async (tx) => {
+        await tx.query('insert into ledger.moves values ($1, $2, $3)', ['own', 'x', 'forward']);
+        await outbox.add(tx, 'ledger.moved', { saga: 'own' }, 'own');
+      });
+      await assert.rejects(
+        db.transaction(async (tx) => {
+          await outbox.add(tx, 'ledger.never', {});
+          throw new Error('rolled back');
+        }),
+        (e: Error) => e.message === 'rolled back' && !(e instanceof ServiceErrorClass),
+        "the caller's own error comes back as it was thrown",
+      );
+      const deadline = Date.now() + 5000;
+      while (!published.includes('ledger.moved')) {
+        assert.ok(Date.now() < deadline, 'the relay did not publish the event');
+        await sleep(20);
+      }
+      assert.ok(!published.includes('ledger.never'), 'an event of a rolled-back transaction is never published');
+    } finally {
+      await outbox.stop();
+    }
   });
 });

@@ -190,6 +190,10 @@ describe('idempotent POSTs', { skip: postgresInstalled() ? false : POSTGRES_NOT_
         idempotentTransaction(store, async (ctx, tx) => {
           const { item } = await ctx.body<{ item: string }>();
           if (item === 'bad') throw new ServiceError('BRISK_SVC_BAD_REQUEST', 'no such item');
+          if (item === 'later') {
+            await tx.query('insert into orders (item) values ($1)', [item]);
+            return json(503, { error: { code: 'TRY_LATER', message: 'warehouse offline', requestId: ctx.requestId } });
+          }
           const { rows } = await tx.query<{ id: number }>('insert into orders (item) select $1 from pg_sleep(0.05) returning id', [item]);
           return json(201, { id: rows[0]!.id, item });
         }, { required: true }),
@@ -233,6 +237,11 @@ describe('idempotent POSTs', { skip: postgresInstalled() ? false : POSTGRES_NOT_
     assert.equal(((await (await post('/orders', undefined, { item: 'pen' })).json()) as { error: { code: string } }).error.code, 'BRISK_SVC_IDEMPOTENCY_KEY_REQUIRED');
     assert.equal(((await (await post('/orders', 'x'.repeat(300), { item: 'pen' })).json()) as { error: { code: string } }).error.code, 'BRISK_SVC_IDEMPOTENCY_KEY_INVALID');
     assert.equal((await post('/orders', 'order-bad', { item: 'bad' })).status, 400);
+    // A 5xx answer is not stored, and what the handler wrote with it is rolled back.
+    assert.equal((await post('/orders', 'order-later', { item: 'later' })).status, 503);
+    assert.equal((await post('/orders', 'order-later', { item: 'later' })).status, 503, 'run again, not replayed');
+    const { rows } = await db.read<{ n: number }>(`select count(*)::int as n from orders where item = 'later'`, [], { primary: true });
+    assert.equal(rows[0]!.n, 0);
   });
 
   test('claim mode: a concurrent retry gets 409, a later one the stored answer; 5xx answers are not stored', async () => {

@@ -199,12 +199,22 @@ export class Database {
   async transaction<T>(fn: (tx: Tx) => Promise<T>, options: WriteOptions & { isolation?: 'read committed' | 'repeatable read' | 'serializable' } = {}): Promise<{ value: T; token: ReadToken }> {
     return this.#execute({ kind: 'primary' }, options.idempotent === true, async (client) => {
       await client.query(options.isolation === undefined ? 'BEGIN' : `BEGIN ISOLATION LEVEL ${options.isolation.toUpperCase()}`);
+      // Errors of the transaction's own queries are classified (a 40001 retries the whole
+      // transaction); anything else `fn` throws is the caller's and passes through as is.
+      const queryErrors = new WeakSet<object>();
       let value: T;
       try {
-        value = await fn({ query: (sql, params = []) => client.query(sql, params as unknown[]) });
+        value = await fn({
+          query: (sql, params = []) =>
+            client.query(sql, params as unknown[]).catch((error: unknown) => {
+              if (typeof error === 'object' && error !== null) queryErrors.add(error);
+              throw error;
+            }),
+        });
         await client.query('COMMIT');
       } catch (error) {
         await client.query('ROLLBACK').catch(() => {});
+        if (typeof error === 'object' && error !== null && !queryErrors.has(error) && !(error instanceof ServiceError) && errorCode(error) === undefined) throw new CallerError(error);
         throw error;
       }
       return { value, token: await readToken(client) };
@@ -274,7 +284,12 @@ export class Database {
         this.#metrics.queries.inc({ db: this.name, role, outcome: 'ok' });
         this.#metrics.duration.observe({ db: this.name, role }, (performance.now() - started) / 1000);
         return value;
-      } catch (error) {
+      } catch (caught) {
+        if (caught instanceof CallerError) {
+          if (client !== undefined) release(client, undefined);
+          throw caught.error;
+        }
+        const error = caught;
         const failure = error instanceof ServiceError ? undefined : classify(error, phase);
         const brokenClient = client !== undefined && (clientErrors.get(client)?.length ?? 0) > 0;
         if (client !== undefined) release(client, failure === undefined ? undefined : failure.kind === 'not-executed' || failure.kind === 'ambiguous' ? (failure.evict || brokenClient ? asError(error) : undefined) : brokenClient ? asError(error) : undefined);
@@ -380,6 +395,11 @@ export class Database {
     await client.query(`SET statement_timeout = ${wanted}`);
     statementTimeouts.set(client, wanted);
   }
+}
+
+/** An error thrown by the caller's own code inside a transaction: not the database's. */
+class CallerError {
+  constructor(readonly error: unknown) {}
 }
 
 async function readToken(client: pg.PoolClient): Promise<ReadToken> {
