@@ -64,10 +64,13 @@ describe('a valid configuration', () => {
             budgetMinPerSecond: 10,
             maxBufferedBody: 65536,
             unsafeMethods: false,
+            grpcStatuses: [14],
           },
           hedge: { delay: 'auto', minDelayMs: 50 },
           limits: null,
           circuitBreaker: null,
+          http2: 'auto',
+          tls: null,
         },
       },
       routes: [

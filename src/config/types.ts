@@ -23,6 +23,7 @@ export type {
   TargetConfig,
   Timeouts,
   UpstreamConfig,
+  UpstreamTlsConfig,
 } from '../upstreams/config/types.js';
 
 export interface CertificateConfig {
