@@ -22,7 +22,7 @@ describe('a valid configuration', () => {
     assert.deepEqual(warnings, []);
     const expected: Config = {
       source: resolve('example.yaml'),
-      listen: [{ name: '127.0.0.1:8080', host: '127.0.0.1', port: 8080 }],
+      listen: [{ name: '127.0.0.1:8080', host: '127.0.0.1', port: 8080, h2c: true }],
       admin: { host: '127.0.0.1', port: 9901 },
       limits: { maxHeaderSize: 16384, maxHeaderCount: 100, headersTimeoutMs: 10_000, requestTimeoutMs: 0, keepAliveTimeoutMs: 5000, maxBodySize: 0 },
       proxy: { trustedProxies: [], via: 'brisk', requestIdHeader: 'x-request-id', drainTimeoutMs: 10_000, deadlineHeader: 'x-brisk-timeout-ms' },
