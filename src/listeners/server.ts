@@ -206,6 +206,8 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, listener:
   } else if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADERS_TIMEOUT') {
     briskCode = 'BRISK_REQUEST_TIMEOUT';
     message = 'the request was not received in time';
+  } else if (code === 'HPE_PAUSED_H2_UPGRADE') {
+    message = `HTTP/2 without TLS (prior knowledge) is off on listener "${listener}"; set h2c: true on it to take HTTP/2 clients such as gRPC`;
   } else if (code.startsWith('HPE_')) {
     message = `malformed request (${(err as { reason?: string }).reason ?? code})`;
   }
