@@ -130,3 +130,15 @@ export function encodeGrpcMessage(message: string): string {
   }
   return out;
 }
+
+/** The `grpc-status` value in a flat raw header (or trailer) list, or -1 when there is none. */
+export function grpcStatusIn(rawHeaders: readonly Buffer[]): number {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (name.length === 11 && name.toString('latin1').toLowerCase() === 'grpc-status') {
+      const value = Number(rawHeaders[i + 1]!.toString('latin1'));
+      return Number.isInteger(value) && value >= 0 ? value : -1;
+    }
+  }
+  return -1;
+}

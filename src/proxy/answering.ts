@@ -4,7 +4,9 @@ import { ERROR_CODES, errorBody, type ErrorCode } from '../core/errors.js';
 import { connectionListedNames, isResponseHopByHop, removeNamed } from '../core/hop-by-hop.js';
 import { isHttp2Response, type ClientRequest, type ClientResponse } from '../core/http.js';
 import type { Answer } from '../core/middleware.js';
+import { grpcStatusIn, grpcStatusOf as grpcStatusOfCode } from '../core/grpc.js';
 import { closeConnectionAfter, ForwardPlan, type ProxyState } from './context.js';
+import { answerGrpcError, endGrpcWithStatus, GrpcFraming, respondTrailersOnly } from './grpc.js';
 import type { Runtime } from './runtime.js';
 
 /**
@@ -24,6 +26,12 @@ export class AnsweringExchange extends ForwardPlan {
   protected bodyComplete = false;
   /** The status the breaker is told when an observer answered in the target's place (0: the client's status). */
   protected breakerStatus = 0;
+  /** The gRPC status the client got (from the target's trailers or head, or a Brisk error); -1: none, or not gRPC. */
+  grpcStatus = -1;
+  /** A gRPC answer's message framing, followed while its body streams (null: not gRPC). */
+  private framing: GrpcFraming | null = null;
+  /** The target's answer was trailers-only (gRPC): its one HEADERS frame ended the stream. */
+  private trailersOnly = false;
 
   constructor(
     readonly req: ClientRequest,
@@ -80,6 +88,10 @@ export class AnsweringExchange extends ForwardPlan {
       }
     }
     this.status = status;
+    if (this.grpc && isHttp2Response(res)) {
+      this.respondGrpcError(res, code, message, extraHeaders);
+      return;
+    }
     if (res.headersSent || res.destroyed) {
       if (!res.destroyed && res.headersSent) res.destroy();
       return;
@@ -102,6 +114,33 @@ export class AnsweringExchange extends ForwardPlan {
     } catch {
       res.destroy();
     }
+  }
+
+  /**
+   * A Brisk error for a gRPC client: a trailers-only answer with the status the error maps
+   * to (`core/grpc.ts`); after the head, trailers when the body is between messages, else
+   * a reset. The HTTP status recorded stays the error's own, so dashboards count it.
+   */
+  private respondGrpcError(res: Http2ServerResponse, code: ErrorCode, message: string, extraHeaders?: readonly string[]): void {
+    this.grpcStatus = grpcStatusOfCode(code);
+    if (res.headersSent) {
+      if (!this.endGrpcStream(code, message)) res.destroy();
+      return;
+    }
+    const extra: string[] = [];
+    if (this.requestId !== undefined) extra.push(this.rt.config.proxy.requestIdHeader, this.requestId);
+    if (extraHeaders !== undefined) extra.push(...extraHeaders);
+    if (this.responseHeaders !== null) extra.push(...this.responseHeaders);
+    if (!answerGrpcError(res, code, message, extra)) res.destroy();
+  }
+
+  /** Ends a gRPC stream whose head was sent with a status in trailers; false when only a reset is honest. */
+  protected endGrpcStream(code: ErrorCode, message: string): boolean {
+    const res = this.res;
+    if (!this.grpc || !isHttp2Response(res) || this.trailersOnly) return false;
+    if (!endGrpcWithStatus(res, this.framing, code, message)) return false;
+    this.grpcStatus = grpcStatusOfCode(code);
+    return true;
   }
 
   /**
@@ -145,6 +184,16 @@ export class AnsweringExchange extends ForwardPlan {
     if (this.responseHeaders !== null) out.push(...this.responseHeaders);
     if (this.state.draining && !isHttp2Response(res)) closeConnectionAfter(this.req, res);
     this.status = statusCode;
+    if (this.grpc && isHttp2Response(res)) {
+      this.grpcStatus = grpcStatusIn(rawHeaders);
+      // A trailers-only answer (its status in the one HEADERS frame) stays one: gRPC clients
+      // read a status in headers followed by an empty DATA frame as headers without a status.
+      if (this.grpcStatus !== -1) {
+        this.trailersOnly = true;
+        return respondTrailersOnly(res, { ...http2Headers(out), ':status': statusCode });
+      }
+      this.framing = new GrpcFraming();
+    }
     try {
       if (isHttp2Response(res)) writeHttp2Head(res, statusCode, out);
       else {
@@ -192,7 +241,9 @@ export class AnsweringExchange extends ForwardPlan {
 
   /** Forwards a body chunk; false asks undici to pause until the client drains. */
   protected writeData(chunk: Buffer, resume: () => void): boolean {
+    if (this.trailersOnly) return true;
     this.bytesOut += chunk.length;
+    if (this.framing !== null) this.framing.push(chunk);
     if (this.observer !== null) this.observer.onData(chunk);
     if ((this.res as ServerResponse).write(chunk)) return true;
     this.res.once('drain', resume);
@@ -202,6 +253,11 @@ export class AnsweringExchange extends ForwardPlan {
   /** Ends the body, with the target's trailers when it sent any. */
   protected endBody(trailers: Buffer[] | null): void {
     const res = this.res;
+    if (this.trailersOnly) {
+      this.bodyComplete = true;
+      return;
+    }
+    if (this.grpc && trailers !== null) this.grpcStatus = grpcStatusIn(trailers);
     if (trailers !== null && trailers.length > 0) {
       const fields: Record<string, string> = {};
       for (let i = 0; i < trailers.length; i += 2) fields[trailers[i]!.toString('latin1').toLowerCase()] = trailers[i + 1]!.toString('latin1');
@@ -223,6 +279,10 @@ function flushHeadIfIdle(ex: AnsweringExchange): void {
 
 /** HTTP/2 responses take a header object; repeated names become arrays. */
 function writeHttp2Head(res: Http2ServerResponse, status: number, flat: string[]): void {
+  res.writeHead(status, http2Headers(flat));
+}
+
+function http2Headers(flat: string[]): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
   for (let i = 0; i < flat.length; i += 2) {
     const name = flat[i]!.toLowerCase();
@@ -230,5 +290,5 @@ function writeHttp2Head(res: Http2ServerResponse, status: number, flat: string[]
     const prev = headers[name];
     headers[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
   }
-  res.writeHead(status, headers);
+  return headers;
 }

@@ -124,17 +124,22 @@ export class Exchange extends AnsweringExchange implements ExchangeRecord, Termi
       hostSlot: upstream.config.hostHeader === 'target' ? this.hostIndex : -1,
       deadlineSlot: deadlineHeader === false ? -1 : this.deadlineIndex,
       deadlineHeader,
+      grpcTimeoutSlot: this.grpcTimeoutIndex,
+      grpc: this.grpc,
       traceparentSlot: this.traceparentIndex,
       traceId: this.traceId,
       sampled: this.sampled,
       body: this.body,
-      idempotent: IDEMPOTENT.has(this.req.method!) || this.hasIdempotencyKey,
+      idempotent: IDEMPOTENT.has(this.req.method!) || this.hasIdempotencyKey || route.config.idempotent === true,
       hashKey: this.hashKey,
     };
+    // A gRPC client's deadline bounds the call too (the shorter of the two wins).
+    const grpcMs = this.grpcTimeoutMs;
+    const totalMs = grpcMs < 0 ? timeouts.totalMs : timeouts.totalMs > 0 ? Math.min(timeouts.totalMs, Math.max(1, grpcMs)) : Math.max(1, grpcMs);
     const policy = {
       retry,
       hedge: hedge ?? undefined,
-      totalMs: timeouts.totalMs,
+      totalMs,
       headersTimeoutMs: routeTimeouts?.responseMs,
       bodyTimeoutMs: routeTimeouts?.idleMs,
       recordTries: this.sampled && this.state.tracer != null,
@@ -194,7 +199,8 @@ export class Exchange extends AnsweringExchange implements ExchangeRecord, Termi
   onCut(code: ErrorCode): void {
     if (this.done) return;
     this.errorCode = code;
-    this.res.destroy();
+    // A gRPC stream cut between two messages still gets an honest ending: its status in trailers.
+    if (!this.endGrpcStream(code, upstreamErrorMessage(code, this.upstream!.name, this.call?.answeredBy?.origin ?? ''))) this.res.destroy();
     this.finish();
   }
 

@@ -10,6 +10,7 @@ import { forwardedNode, HeaderKind, isAcceptableRequestId } from './headers.js';
 import { unmapIPv4 } from './trust.js';
 import { runPipeline } from '../core/middleware.js';
 import { beginTrace } from '../observability/trace-context.js';
+import { isGrpcContentType, parseGrpcTimeout } from '../core/grpc.js';
 import { Exchange } from './exchange.js';
 import { PipelineContext } from './pipeline-context.js';
 import { ForwardPlan, kClosing, kTrusted, kTrustedBy, type ProxyState, type TrackedSocket } from './context.js';
@@ -52,6 +53,8 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
   let traceparent: string | null | undefined;
   let tracestate: string | undefined;
   let teTrailers = false;
+  let grpcType = false;
+  let grpcTimeout: string | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const value = rawHeaders[i + 1]!;
@@ -102,6 +105,13 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
       case HeaderKind.TraceState:
         tracestate = tracestate === undefined ? value : `${tracestate},${value}`;
         break;
+      case HeaderKind.ContentType:
+        if (isGrpcContentType(value)) grpcType = true;
+        out.push(name, value);
+        break;
+      case HeaderKind.GrpcTimeout:
+        grpcTimeout ??= value;
+        break;
       case HeaderKind.ContentLength:
         // node:http has already rejected invalid or conflicting values.
         plan.contentLength = Number(value);
@@ -123,6 +133,11 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
   // not end the stream (clients streaming an upload send no Content-Length). Without this
   // the body would be dropped; it is forwarded chunked, like an HTTP/1.1 chunked body.
   if (plan.contentLength === -1 && isHttp2Request(req) && !req.stream.endAfterHeaders) plan.chunked = true;
+  // gRPC runs over HTTP/2 only; its deadline is the client's `grpc-timeout` (an invalid one is dropped).
+  if (grpcType && isHttp2Request(req)) {
+    plan.grpc = true;
+    if (grpcTimeout !== undefined) plan.grpcTimeoutMs = parseGrpcTimeout(grpcTimeout) ?? -1;
+  } else if (grpcTimeout !== undefined) out.push('grpc-timeout', grpcTimeout);
   plan.requestId = requestId ??= randomUUID();
   if (classifier.traceContext) beginTrace(plan, traceparent, tracestate, cfg.tracing.sampleRatio);
   // RFC 9112 §3.2: an absolute-form target names the host; one that disagrees with the
@@ -200,9 +215,14 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
     if (plan.tracestate !== null) out.push('tracestate', plan.tracestate);
   }
   const deadlineHeader = cfg.proxy.deadlineHeader;
-  if (deadlineHeader !== false && upstream !== undefined && (route.config.timeouts ?? upstream.config.timeouts).totalMs > 0) {
+  const hasDeadline = upstream !== undefined && ((route.config.timeouts ?? upstream.config.timeouts).totalMs > 0 || plan.grpcTimeoutMs >= 0);
+  if (deadlineHeader !== false && hasDeadline) {
     plan.deadlineIndex = out.length + 1;
     out.push(deadlineHeader, '');
+  }
+  if (plan.grpc && hasDeadline) {
+    plan.grpcTimeoutIndex = out.length + 1;
+    out.push('grpc-timeout', '');
   }
   const rewritten = route.rewritePath === null ? path : route.rewritePath(path, params);
   plan.pathAndQuery = query === '' ? rewritten : `${rewritten}?${query}`;

@@ -46,6 +46,13 @@ const Match = Strict(
     ),
     headers: Type.Optional(Type.Record(Type.String({ minLength: 1 }), StringMatch, { description: 'Request headers that must match (names are case-insensitive).' })),
     query: Type.Optional(Type.Record(Type.String({ minLength: 1 }), StringMatch, { description: 'Query parameters that must match.' })),
+    grpc: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(/[A-Za-z_][A-Za-z0-9_]*)?$',
+        description:
+          'gRPC calls of a service (`helloworld.Greeter`: every method) or of one method (`helloworld.Greeter/SayHello`): the path `/helloworld.Greeter/SayHello` (or the prefix `/helloworld.Greeter/`), method POST and a gRPC content type. Excludes `path`, `pathPrefix` and `pathRegex`.',
+      }),
+    ),
   },
   'What requests the route takes. Every given condition must hold. When several routes match, the most specific wins: exact host over wildcard host over any host; then exact path over parameter pattern over regex over prefix (longer first); then the route with more conditions; then the first in the file.',
 );
@@ -94,6 +101,13 @@ function ownKeys() {
     hedge: Type.Optional(RouteHedgeSchema),
     fallback: Type.Optional(Fallback),
     priority: Type.Optional(PrioritySchema),
+    idempotent: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          "The route's requests are safe to repeat whatever their method: retried on `retry.statuses` and `retry.grpcStatuses` and hedged like GETs. gRPC calls are POSTs, so mark read-only unary methods this way (not streaming ones: a request still streaming is never hedged or retried, but a server stream that was repeated would reach its client only once).",
+      }),
+    ),
   };
 }
 

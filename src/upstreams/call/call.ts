@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import type { ErrorCode } from '../../core/errors.js';
 import type { Logger } from '../../observability/logger.js';
+import { formatGrpcTimeout, grpcStatusIn } from '../../core/grpc.js';
 import { fillHeaderSlot, formatTraceparent, newSpanId } from '../../observability/trace-context.js';
 import { overloadMessage, type UpstreamLimits } from '../resilience/limits.js';
 import { upstreamErrorCode, upstreamErrorMessage } from '../errors.js';
@@ -174,6 +175,7 @@ export class UpstreamCall implements TryOwner {
     // Each try is its own span (child of the caller's span): retries and hedges are told apart.
     if (req.traceparentSlot !== -1) req.traceparentSlot = fillHeaderSlot(headers, req.traceparentSlot, 'traceparent', formatTraceparent(req.traceId!, (t.spanId = newSpanId()), req.sampled));
     if (req.deadlineSlot !== -1 && req.deadlineHeader !== false) req.deadlineSlot = fillHeaderSlot(headers, req.deadlineSlot, req.deadlineHeader, String(Math.max(0, this.deadline - Date.now())));
+    if (req.grpcTimeoutSlot !== -1) req.grpcTimeoutSlot = fillHeaderSlot(headers, req.grpcTimeoutSlot, 'grpc-timeout', formatGrpcTimeout(this.deadline - Date.now()));
     if (this.tries !== null) this.tries.push(t);
     const options: Dispatcher.DispatchOptions = {
       path: target.basePath === '' ? req.pathAndQuery : target.basePath + req.pathAndQuery,
@@ -259,7 +261,8 @@ export class UpstreamCall implements TryOwner {
       t.report(status >= 500 ? Outcome.Http5xx : Outcome.Success);
       return true;
     }
-    if (this.winner === null && verdict !== 'deliver' && this.retry.retriesStatus(status) && this.mayRetry('BRISK_UPSTREAM_BAD_RESPONSE', status)) {
+    const retryable = this.retry.retriesStatus(status) || (this.request.grpc && this.retry.retriesGrpcStatus(grpcStatusIn(rawHeaders)));
+    if (this.winner === null && verdict !== 'deliver' && retryable && this.mayRetry('BRISK_UPSTREAM_BAD_RESPONSE', status)) {
       // Hold the answer: if no retry can be made after all, this is what the caller gets.
       t.held = { status, headers: rawHeaders, text: statusText };
       t.report(status >= 500 ? Outcome.Http5xx : Outcome.Success);
