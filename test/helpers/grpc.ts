@@ -70,7 +70,7 @@ export interface EchoServer {
 }
 
 /** Starts the echo service on 127.0.0.1 (h2c), with the standard health service. */
-export async function startEchoServer(options: { failStatus?: number } = {}): Promise<EchoServer> {
+export async function startEchoServer(options: { failStatus?: number; unaryStatus?: number } = {}): Promise<EchoServer> {
   const { service } = loadEcho();
   const server = new grpc.Server();
   const seen: { method: string; metadata: grpc.Metadata; deadline: grpc.Deadline }[] = [];
@@ -78,6 +78,8 @@ export async function startEchoServer(options: { failStatus?: number } = {}): Pr
   server.addService(service, {
     Unary(call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) {
       seen.push({ method: 'Unary', metadata: call.metadata, deadline: call.getDeadline() });
+      // A server that cannot serve (shutting down, overloaded): a trailers-only status, no message.
+      if (options.unaryStatus !== undefined) return cb({ code: options.unaryStatus, details: 'not now' });
       call.sendMetadata(initialMetadata('unary'));
       cb(null, { text: `echo ${call.request.text}`, n: call.request.n + 1 }, trailingMetadata());
     },
@@ -130,7 +132,10 @@ export async function startEchoServer(options: { failStatus?: number } = {}): Pr
  * NOT_SERVING = 2, SERVICE_UNKNOWN = 3).
  */
 async function addHealthService(server: grpc.Server): Promise<(service: string, serving: boolean) => void> {
-  const statuses = new Map<string, number>([['', 1]]);
+  const statuses = new Map<string, number>([
+    ['', 1],
+    ['brisk.test.Echo', 1],
+  ]);
   const identity = (b: Buffer): Buffer => b;
   server.addService(
     {

@@ -44,8 +44,15 @@ export function hostPortOf(origin: string): { host: string; port: number; secure
  */
 export function tlsOptions(host: string, tls: TlsMaterial, alpn: readonly string[]): ConnectionOptions {
   const servername = tls.servername ?? (isIP(host) === 0 ? host : undefined);
-  const options: ConnectionOptions = { host, rejectUnauthorized: tls.verify, ALPNProtocols: [...alpn] };
+  const options: ConnectionOptions = { ...tlsMaterialOptions(tls), host, ALPNProtocols: [...alpn] };
   if (servername !== undefined) options.servername = servername;
+  return options;
+}
+
+/** The TLS options of the material alone (CA, client certificate, verification, a configured SNI name), for any host. */
+export function tlsMaterialOptions(tls: TlsMaterial): ConnectionOptions {
+  const options: ConnectionOptions = { rejectUnauthorized: tls.verify };
+  if (tls.servername !== undefined) options.servername = tls.servername;
   if (tls.ca !== undefined) options.ca = tls.ca;
   if (tls.cert !== undefined) options.cert = tls.cert;
   if (tls.key !== undefined) options.key = tls.key;
