@@ -13,7 +13,12 @@ export const ERROR_CODES = {
   BRISK_HEADERS_TOO_LARGE: { status: 431, description: 'The request headers exceed `limits.maxHeaderSize` or `limits.maxHeaderCount`.' },
   BRISK_BODY_TOO_LARGE: { status: 413, description: "The request body exceeds the route's `maxBodySize`." },
   BRISK_REQUEST_TIMEOUT: { status: 408, description: 'The client was too slow to send its headers or body (`limits.headersTimeout`, `limits.requestTimeout`).' },
-  BRISK_UPSTREAM_CONNECT_FAILED: { status: 502, description: 'The upstream target refused or failed the connection.' },
+  BRISK_UPSTREAM_CONNECT_FAILED: { status: 502, description: 'The upstream target refused or failed the connection, or refused an HTTP/2 stream before processing it (REFUSED_STREAM, or past the last stream of its GOAWAY); such a request was never handled, so it is retried on another target whatever its method.' },
+  BRISK_UPSTREAM_TLS_FAILED: {
+    status: 502,
+    description:
+      "The TLS handshake with an `https://` target failed: its certificate is not trusted (set the upstream's `tls.ca`), names another host (`tls.servername`), has expired, or the target wants a client certificate (`tls.cert`, `tls.key`); or, with `http2: on`, it did not agree to HTTP/2 by ALPN. Nothing was sent, so another target is tried.",
+  },
   BRISK_UPSTREAM_RESET: { status: 502, description: 'The upstream target closed or reset the connection before a full response.' },
   BRISK_UPSTREAM_BAD_RESPONSE: { status: 502, description: 'The upstream target sent an invalid HTTP response.' },
   BRISK_UPSTREAM_CONNECT_TIMEOUT: { status: 504, description: 'Connecting to the upstream target took longer than `timeouts.connect`.' },

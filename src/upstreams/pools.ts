@@ -1,6 +1,4 @@
 import { readFileSync, statSync } from 'node:fs';
-import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import { buildConnector, Pool } from 'undici';
 import type { UpstreamConfig, UpstreamTlsConfig } from '../config/types.js';
 import { hostPortOf, tlsOptions, type ConnectTarget, type TlsMaterial } from './h2/connect.js';
@@ -62,26 +60,31 @@ export function createPool(origin: string, upstream: UpstreamConfig): DispatchPo
   if (!secure || upstream.http2 === 'off') return http1Pool(origin, upstream, material, host);
   if (upstream.http2 === 'on') return new H2Pool(httpOrigin, { host, port, tls: material, alpn: ['h2'], timeoutMs: connectMs }, h2Options);
   const target: ConnectTarget = { host, port, tls: material, alpn: ['h2', 'http/1.1'], timeoutMs: connectMs };
-  return new NegotiatingPool(target, (protocol, socket) =>
-    protocol === 'h2' ? new H2Pool(httpOrigin, target, h2Options, socket) : http1Pool(origin, upstream, material, host, socket),
-  );
+  // The socket that negotiated h2 becomes the first session; one that settled on HTTP/1.1
+  // is closed, and undici opens its own (it ties connections to its own SNI bookkeeping).
+  return new NegotiatingPool(target, (protocol, socket) => {
+    if (protocol === 'h2') return new H2Pool(httpOrigin, target, h2Options, socket);
+    socket.destroy();
+    return http1Pool(origin, upstream, material, host);
+  });
 }
 
-/** undici's HTTP/1.1 pool; `firstSocket` is a connection ALPN already settled on HTTP/1.1. */
-function http1Pool(origin: string, upstream: UpstreamConfig, material: TlsMaterial | null, host: string, firstSocket?: Socket | TLSSocket): Pool {
+/**
+ * undici's HTTP/1.1 pool. For TLS its connector is wrapped: undici would take the SNI name
+ * (and the name it verifies) from each request's Host header, which with `hostHeader:
+ * preserve` is the client's; the upstream's `tls.servername`, or the target URL's host,
+ * is what the target's certificate is checked against.
+ */
+function http1Pool(origin: string, upstream: UpstreamConfig, material: TlsMaterial | null, host: string): Pool {
   const { connections, keepAliveTimeoutMs } = upstream.pool;
   const { connectMs, responseMs, idleMs } = upstream.timeouts;
-  const connectOptions = { timeout: connectMs, noDelay: true, ...(material === null ? {} : tlsOptions(host, material, ['http/1.1'])) };
-  let connect: buildConnector.connector | typeof connectOptions = connectOptions;
-  if (firstSocket !== undefined) {
-    const base = buildConnector(connectOptions);
-    let first: Socket | TLSSocket | null = firstSocket;
-    connect = (options, callback) => {
-      const socket = first;
-      first = null;
-      if (socket !== null && !socket.destroyed) callback(null, socket);
-      else base(options, callback);
-    };
+  let connect: buildConnector.connector | { timeout: number; noDelay: boolean } = { timeout: connectMs, noDelay: true };
+  if (material !== null) {
+    const options = tlsOptions(host, material, ['http/1.1']);
+    const base = buildConnector({ ...options, timeout: connectMs, noDelay: true });
+    // '' leaves undici no name to send: an IP target is verified against its address.
+    const servername = options.servername ?? '';
+    connect = (opts, callback) => base({ ...opts, servername }, callback);
   }
   return new Pool(origin, {
     connections,

@@ -356,6 +356,8 @@ export class UpstreamCall implements TryOwner {
       else this.sink.onFail(code, upstreamErrorMessage(code, this.upstream.name, t.target.origin));
       return;
     }
+    // The client's message stays short; why the handshake failed (which certificate, which name) is for the operator.
+    if (code === 'BRISK_UPSTREAM_TLS_FAILED') this.logger?.warn({ upstream: this.upstream.name, target: t.target.origin, reason: err.message, requestId: this.requestId }, 'TLS handshake with the target failed');
     t.blame(err);
     if (this.winner === t) {
       this.end();
