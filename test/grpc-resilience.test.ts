@@ -126,6 +126,16 @@ describe('gRPC: Brisk decisions as gRPC statuses, retries, health', () => {
     await waitFor(async () => (await targetOf('checked', unavailable.port)).available);
   });
 
+  it('counts calls per gRPC method and status, with a latency histogram', async () => {
+    const text = await (await fetch(`${gw.adminUrl}/metrics`)).text();
+    const sample = (labels: string): number => Number(new RegExp(`^brisk_grpc_requests_total\\{${labels}\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+    assert.equal(sample('route="retried",grpc_service="brisk.test.Echo",grpc_method="Unary",grpc_status="OK"'), 4);
+    assert.equal(sample('route="not-retried",grpc_service="brisk.test.Echo",grpc_method="Unary",grpc_status="UNAVAILABLE"'), 2);
+    assert.equal(sample('route="deadline",grpc_service="brisk.test.Echo",grpc_method="Slow",grpc_status="DEADLINE_EXCEEDED"'), 1);
+    assert.equal(sample('route="limited",grpc_service="brisk.test.Echo",grpc_method="ServerStream",grpc_status="RESOURCE_EXHAUSTED"'), 1);
+    assert.match(text, /^brisk_grpc_request_duration_seconds_count\{route="retried",grpc_service="brisk.test.Echo",grpc_method="Unary"\} 4$/m);
+  });
+
   /** A target of an upstream as the admin API shows it. */
   async function targetOf(upstream: string, port: number): Promise<{ available: boolean; activeReason?: string }> {
     const res = await fetch(`${gw.adminUrl}/api/upstreams/${upstream}/targets`);
