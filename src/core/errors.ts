@@ -63,7 +63,7 @@ export const ERROR_CODES = {
   BRISK_ADMIN_UPSTREAM_NOT_FOUND: { status: 404, description: 'The admin API was asked about an upstream that the configuration in force does not have.' },
   BRISK_TARGET_INVALID: {
     status: 400,
-    description: 'A target sent to `POST /api/upstreams/NAME/targets` (or named in a `DELETE`) is invalid: not JSON, no `url`, a URL that is not `http(s)://host[:port][/path]` or carries credentials, a query or a fragment, a weight outside 1–1000, an unknown key, or a bad drain `timeout`.',
+    description: 'A target sent to `POST /api/upstreams/NAME/targets` (or named in a `DELETE`) is invalid: not JSON, no `url`, a URL that is not `http(s)://` or `h2c://host[:port][/path]` or carries credentials, a query or a fragment, a weight outside 1–1000, an unknown key, or a bad drain `timeout`.',
   },
   BRISK_TARGET_EXISTS: { status: 409, description: 'The upstream already has this target (same origin and base path), from the config file or an earlier admin call; remove it first to change it.' },
   BRISK_TARGET_NOT_FOUND: { status: 404, description: 'The upstream has no target with this URL or id (it may have drained already).' },
