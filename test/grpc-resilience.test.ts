@@ -32,8 +32,10 @@ describe('gRPC: Brisk decisions as gRPC statuses, retries, health', () => {
       listen: [{ address: '127.0.0.1:0', h2c: true }],
       upstreams: {
         good: { targets: [{ url: `h2c://127.0.0.1:${good.port}` }], hedge: 'off' },
-        flaky: { targets: both, balancer: 'round-robin', hedge: 'off', retry: { backoff: { base: 0 } } },
+        // No ejection: these tests count what happens to each call, not how the target is judged.
+        flaky: { targets: both, balancer: 'round-robin', hedge: 'off', retry: { backoff: { base: 0 } }, outlierDetection: { consecutive5xx: 0 } },
         gone: { targets: [{ url: `h2c://127.0.0.1:${dead}` }], retry: { attempts: 0 } },
+        ejecting: { targets: both, balancer: 'round-robin', hedge: 'off', outlierDetection: { consecutive5xx: 2, baseEjectionTime: '30s' } },
         checked: {
           targets: both,
           balancer: 'round-robin',
@@ -44,6 +46,7 @@ describe('gRPC: Brisk decisions as gRPC statuses, retries, health', () => {
         { name: 'retried', match: { grpc: 'brisk.test.Echo/Unary', headers: { 'x-case': 'idempotent' } }, upstream: 'flaky', idempotent: true },
         { name: 'not-retried', match: { grpc: 'brisk.test.Echo/Unary', headers: { 'x-case': 'plain' } }, upstream: 'flaky' },
         { name: 'no-target', match: { grpc: 'brisk.test.Echo/Unary', headers: { 'x-case': 'gone' } }, upstream: 'gone' },
+        { name: 'ejected', match: { grpc: 'brisk.test.Echo/Unary', headers: { 'x-case': 'ejecting' } }, upstream: 'ejecting' },
         { name: 'health', match: { grpc: 'brisk.test.Echo/Unary', headers: { 'x-case': 'checked' } }, upstream: 'checked' },
         { name: 'deadline', match: { grpc: 'brisk.test.Echo/Slow' }, upstream: 'good', timeouts: { total: '150ms' } },
         { name: 'limited', match: { grpc: 'brisk.test.Echo/ServerStream' }, upstream: 'good', rateLimit: { limits: [{ rate: 1, per: '1m', burst: 1, key: 'route' }] } },
@@ -111,6 +114,14 @@ describe('gRPC: Brisk decisions as gRPC statuses, retries, health', () => {
     const plain = [];
     for (let i = 0; i < 4; i++) plain.push((await call(c, 'plain')).code);
     assert.equal(plain.filter((s) => s === grpc.status.UNAVAILABLE).length, 2, `round robin: half the calls got the unavailable target and were not retried (${plain.join(',')})`);
+  });
+
+  it('ejects a target whose calls keep failing with UNAVAILABLE, though they come with HTTP 200', async () => {
+    const c = client();
+    const codes = [];
+    for (let i = 0; i < 10; i++) codes.push((await call(c, 'ejecting')).code);
+    assert.equal(codes.filter((s) => s === grpc.status.UNAVAILABLE).length, 2, `two failures, then the target is out (${codes.join(',')})`);
+    assert.deepEqual(codes.slice(-4), [0, 0, 0, 0]);
   });
 
   it('takes a target out when its gRPC health check says NOT_SERVING, and back when SERVING', async () => {

@@ -85,6 +85,16 @@ export function grpcStatusOf(code: ErrorCode): number {
   return BY_CODE[code] ?? grpcStatusOfHttp(ERROR_CODES[code].status);
 }
 
+/**
+ * gRPC statuses that say the server failed, as a 5xx does (gRPC's HTTP mapping: UNKNOWN,
+ * INTERNAL, UNAVAILABLE and DATA_LOSS are 500/503): outlier detection and the circuit
+ * breaker count them so, though they arrive with HTTP 200. A DEADLINE_EXCEEDED is
+ * usually the client's own tight deadline, and the others are answers about the request.
+ */
+export function isGrpcServerFailure(status: number): boolean {
+  return status === GRPC_STATUS.UNKNOWN || status === GRPC_STATUS.INTERNAL || status === GRPC_STATUS.UNAVAILABLE || status === GRPC_STATUS.DATA_LOSS;
+}
+
 /** True when a `content-type` value is gRPC's (`application/grpc`, `application/grpc+proto`, …), not gRPC-Web. */
 export function isGrpcContentType(value: string | undefined): boolean {
   if (value === undefined || value.length < 16) return false;

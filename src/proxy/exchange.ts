@@ -1,4 +1,5 @@
 import type { ErrorCode } from '../core/errors.js';
+import { isGrpcServerFailure } from '../core/grpc.js';
 import type { ExchangeRecord, TryRecord } from '../core/exchange-record.js';
 import type { Answer, ResponseObserver, RetryVerdict, TerminalContext } from '../core/middleware.js';
 import { Admission, Admit } from '../upstreams/call/admission.js';
@@ -271,7 +272,8 @@ export class Exchange extends AnsweringExchange implements ExchangeRecord, Termi
     if (this.admission !== null) {
       // A client that left says nothing about the upstream; an observer's substitute is judged by the target's status.
       const status = this.breakerStatus !== 0 ? this.breakerStatus : this.status;
-      this.admission.settle(status === 499 ? -1 : status < 500 ? 1 : 0);
+      // A gRPC failure status from the service (UNAVAILABLE, INTERNAL, …) arrives with HTTP 200: it counts as a 5xx.
+      this.admission.settle(status === 499 ? -1 : status < 500 && !(this.grpc && isGrpcServerFailure(this.grpcStatus)) ? 1 : 0);
     }
     const observer = this.observer;
     if (observer !== null) {

@@ -160,6 +160,7 @@ export class UpstreamCall implements TryOwner {
       this.tried.add(target);
     }
     const t = new UpstreamTry(this, target);
+    t.grpc = this.request.grpc;
     this.latest = target;
     this.live.push(t);
     const upstream = this.upstream;
@@ -258,14 +259,14 @@ export class UpstreamCall implements TryOwner {
     const verdict = this.winner === null && this.sink.retryVerdict !== undefined ? this.sink.retryVerdict(status, rawHeaders) : null;
     if (verdict === 'resend' && this.resend(t)) {
       t.discarding = true;
-      t.report(status >= 500 ? Outcome.Http5xx : Outcome.Success);
+      t.report(t.outcome());
       return true;
     }
     const retryable = this.retry.retriesStatus(status) || (this.request.grpc && this.retry.retriesGrpcStatus(grpcStatusIn(rawHeaders)));
     if (this.winner === null && verdict !== 'deliver' && retryable && this.mayRetry('BRISK_UPSTREAM_BAD_RESPONSE', status)) {
       // Hold the answer: if no retry can be made after all, this is what the caller gets.
       t.held = { status, headers: rawHeaders, text: statusText };
-      t.report(status >= 500 ? Outcome.Http5xx : Outcome.Success);
+      t.report(t.outcome());
       this.onTryFailed(t, 'BRISK_UPSTREAM_BAD_RESPONSE', status);
       // Delivered after all, or given up for a retry: then its body is read and dropped,
       // which keeps the connection reusable.
@@ -302,7 +303,7 @@ export class UpstreamCall implements TryOwner {
       return false;
     }
     t.discarding = true;
-    if (!t.reported) t.report(status >= 500 ? Outcome.Http5xx : Outcome.Success);
+    if (!t.reported) t.report(t.outcome());
     return true;
   }
 
