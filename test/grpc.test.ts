@@ -77,6 +77,20 @@ describe('gRPC through Brisk (grpc-js client and server)', () => {
     assert.deepEqual(via, direct);
   });
 
+  it('cancels the call at the service when the client cancels it', async () => {
+    const c = client(`127.0.0.1:${gw.ports[0]}`);
+    const before = server.cancelled();
+    const status = await new Promise<grpc.StatusObject>((resolve) => {
+      const call = c['Slow']!({ text: 'x', n: 5000 }, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, () => {}) as grpc.ClientUnaryCall;
+      call.on('status', resolve);
+      setTimeout(() => call.cancel(), 100);
+    });
+    assert.equal(status.code, grpc.status.CANCELLED);
+    const until = Date.now() + 2000;
+    while (server.cancelled() === before && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(server.cancelled(), before + 1, 'the service saw the cancellation');
+  });
+
   it('passes request metadata, binary values included, to the service', async () => {
     const before = server.seen.length;
     await unary(client(`127.0.0.1:${gw.ports[0]}`));

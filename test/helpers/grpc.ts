@@ -64,6 +64,8 @@ export interface EchoServer {
   readonly port: number;
   /** Request metadata of each call, by method name. */
   readonly seen: { method: string; metadata: grpc.Metadata; deadline: grpc.Deadline }[];
+  /** Calls of `Slow` the server saw cancelled (the client or the gateway gave up). */
+  readonly cancelled: () => number;
   /** Set the health status (`grpc.health.v1`) of a service ('' for the server). */
   setHealth(service: string, serving: boolean): void;
   stop(): Promise<void>;
@@ -75,6 +77,7 @@ export async function startEchoServer(options: { failStatus?: number; unaryStatu
   const server = new grpc.Server();
   const seen: { method: string; metadata: grpc.Metadata; deadline: grpc.Deadline }[] = [];
   const failStatus = options.failStatus ?? grpc.status.INVALID_ARGUMENT;
+  let cancelled = 0;
   server.addService(service, {
     Unary(call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) {
       seen.push({ method: 'Unary', metadata: call.metadata, deadline: call.getDeadline() });
@@ -110,7 +113,10 @@ export async function startEchoServer(options: { failStatus?: number; unaryStatu
     Slow(call: grpc.ServerUnaryCall<Msg, Msg>, cb: grpc.sendUnaryData<Msg>) {
       seen.push({ method: 'Slow', metadata: call.metadata, deadline: call.getDeadline() });
       const timer = setTimeout(() => cb(null, { text: 'late', n: 0 }), call.request.n);
-      call.on('cancelled', () => clearTimeout(timer));
+      call.on('cancelled', () => {
+        clearTimeout(timer);
+        cancelled++;
+      });
     },
   });
   const health = await addHealthService(server);
@@ -120,6 +126,7 @@ export async function startEchoServer(options: { failStatus?: number; unaryStatu
   return {
     port,
     seen,
+    cancelled: () => cancelled,
     setHealth: health,
     stop: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
   };
