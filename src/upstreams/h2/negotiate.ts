@@ -77,6 +77,7 @@ export class NegotiatingPool implements DispatchPool {
         this.negotiating = false;
         if (this.closed) {
           socket.destroy();
+          this.fail(Object.assign(new Error('The client is closed'), { code: 'UND_ERR_CLOSED' }));
           return;
         }
         const protocol = (socket as TLSSocket).alpnProtocol === 'h2' ? 'h2' : 'http/1.1';
