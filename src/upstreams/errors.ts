@@ -38,7 +38,7 @@ export function upstreamErrorCode(err: unknown): ErrorCode {
     // An HTTP/2 stream the target refused unprocessed (H2Pool).
     case 'UND_ERR_H2_REFUSED':
       return 'BRISK_UPSTREAM_CONNECT_FAILED';
-    case 'BRISK_ALPN_NO_H2':
+    case 'UND_ERR_H2_ALPN':
       return 'BRISK_UPSTREAM_TLS_FAILED';
     case 'UND_ERR_CONNECT_TIMEOUT':
     case 'ETIMEDOUT':

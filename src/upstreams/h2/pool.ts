@@ -186,7 +186,7 @@ export class H2Pool implements StreamOwner {
         }
         if (this.target.tls !== null && (socket as TLSSocket).alpnProtocol !== 'h2') {
           socket.destroy();
-          this.failQueued(h2Error('BRISK_ALPN_NO_H2', `the target did not agree to HTTP/2 (ALPN chose ${String((socket as TLSSocket).alpnProtocol || 'nothing')})`));
+          this.failQueued(h2Error('UND_ERR_H2_ALPN', `the target did not agree to HTTP/2 (ALPN chose ${String((socket as TLSSocket).alpnProtocol || 'nothing')})`));
           return;
         }
         this.addSession(socket);
