@@ -6,7 +6,7 @@
  */
 import { Type, type Static, type TOptional } from '@sinclair/typebox';
 import { AggregateSchema } from '../../aggregate/schema.js';
-import { Size, Strict } from '../../config/schema-kit.js';
+import { PatternString, Size, Strict } from '../../config/schema-kit.js';
 import type { MiddlewareRegistry } from '../../middlewares/descriptor.js';
 import { MIDDLEWARES } from '../../middlewares/registry.js';
 import { PrioritySchema } from '../../middlewares/shedding/schema.js';
@@ -47,8 +47,7 @@ const Match = Strict(
     headers: Type.Optional(Type.Record(Type.String({ minLength: 1 }), StringMatch, { description: 'Request headers that must match (names are case-insensitive).' })),
     query: Type.Optional(Type.Record(Type.String({ minLength: 1 }), StringMatch, { description: 'Query parameters that must match.' })),
     grpc: Type.Optional(
-      Type.String({
-        pattern: '^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(/[A-Za-z_][A-Za-z0-9_]*)?$',
+      PatternString('^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(/[A-Za-z_][A-Za-z0-9_]*)?$', 'must be a gRPC service (`package.Service`) or method (`package.Service/Method`)', {
         description:
           'gRPC calls of a service (`helloworld.Greeter`: every method) or of one method (`helloworld.Greeter/SayHello`): the path `/helloworld.Greeter/SayHello` (or the prefix `/helloworld.Greeter/`), method POST and a gRPC content type. Excludes `path`, `pathPrefix` and `pathRegex`.',
       }),

@@ -41,7 +41,7 @@ export function normalizeUpstream(check: ConfigCheck, name: string, raw: RawUpst
       keepAliveTimeoutMs: check.duration([...at, 'pool', 'keepAliveTimeout'], raw.pool?.keepAliveTimeout, d.pool.keepAliveTimeoutMs),
     },
     hostHeader: raw.hostHeader ?? d.hostHeader,
-    http2: raw.http2 ?? d.http2,
+    http2: http2(check, at, raw),
     tls: raw.tls === undefined ? null : tls(check, [...at, 'tls'], raw),
     hash: hash(check, at, raw),
     stickySession:
@@ -81,6 +81,15 @@ function targets(check: ConfigCheck, at: readonly PathSegment[], raw: RawUpstrea
     else seen.set(key, i);
     return { origin: url.origin, basePath, weight };
   });
+}
+
+/** `http2` governs `https://` targets only: `on` with an `http://` target is almost surely meant as `h2c://`. */
+function http2(check: ConfigCheck, at: readonly PathSegment[], raw: RawUpstream): 'auto' | 'on' | 'off' {
+  const mode = raw.http2 ?? UPSTREAM_DEFAULTS.http2;
+  if (mode === 'on' && raw.targets.some((t) => t.url.startsWith('http:'))) {
+    check.warn([...at, 'http2'], 'http2 applies to https:// targets; http:// targets speak HTTP/1.1. For HTTP/2 without TLS write the target as h2c://host:port');
+  }
+  return mode;
 }
 
 /**

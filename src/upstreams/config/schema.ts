@@ -5,7 +5,7 @@
  * top-level schema (src/config/schema.ts) only places `UpstreamSchema` under `upstreams`.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { Duration, Size, Strict } from '../../config/schema-kit.js';
+import { Duration, PatternString, Size, Strict } from '../../config/schema-kit.js';
 import { GRPC_STATUS_NAMES } from '../../core/grpc.js';
 import { CircuitBreakerSchema, UpstreamLimitsSchema } from '../resilience/overload-schema.js';
 import { MAX_TARGET_WEIGHT } from './targets.js';
@@ -22,8 +22,7 @@ export const TimeoutsSchema = Strict(
 
 const Target = Strict(
   {
-    url: Type.String({
-      pattern: '^(https?|h2c)://',
+    url: PatternString('^(https?|h2c)://', 'must start with http://, https:// or h2c:// (HTTP/2 without TLS)', {
       description:
         'Base URL of the target: `http://127.0.0.1:7001`; `https://…` for TLS (HTTP/2 by ALPN when the target offers it, see `http2`); `h2c://10.0.0.7:50051` for HTTP/2 without TLS (gRPC services). A path in the URL is prefixed to every request.',
     }),
