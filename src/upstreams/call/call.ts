@@ -88,7 +88,7 @@ export class UpstreamCall implements TryOwner {
     this.first = target;
     let pendingPermit: UpstreamLimits | null = null;
     const limits = upstream.limits;
-    if (limits !== null && target.inFlight >= upstream.config.pool.connections) {
+    if (limits !== null && target.inFlight >= (target.pool.capacity ?? upstream.config.pool.connections)) {
       // Every connection to the target is busy: the request would wait in its pool.
       if (!limits.tryAcquirePending()) {
         this.ended = true;
@@ -165,7 +165,7 @@ export class UpstreamCall implements TryOwner {
     this.live.push(t);
     const upstream = this.upstream;
     // Retries and hedges were allowed by `maxRetries`; they take a pending slot when one is free.
-    if (pendingPermit === null && upstream.limits !== null && target.inFlight >= upstream.config.pool.connections && upstream.limits.tryAcquirePending()) {
+    if (pendingPermit === null && upstream.limits !== null && target.inFlight >= (target.pool.capacity ?? upstream.config.pool.connections) && upstream.limits.tryAcquirePending()) {
       pendingPermit = upstream.limits;
     }
     t.pendingPermit = pendingPermit;

@@ -12,6 +12,8 @@ export interface DispatchPool {
   readonly stats: PoolStatsView;
   readonly closed: boolean;
   readonly destroyed: boolean;
+  /** Requests it runs at once before one has to wait (HTTP/2: streams over all connections); undefined: one per connection. */
+  readonly capacity?: number;
 }
 
 /** Builds the pool for the protocol ALPN chose, taking the socket that negotiated it. */
@@ -41,6 +43,10 @@ export class NegotiatingPool implements DispatchPool {
 
   /** The protocol chosen, once known. */
   protocol: 'h2' | 'http/1.1' | null = null;
+
+  get capacity(): number | undefined {
+    return this.inner?.capacity;
+  }
 
   get stats(): PoolStatsView {
     if (this.inner !== null) return this.inner.stats;

@@ -75,6 +75,11 @@ export class H2Pool implements StreamOwner {
     if (firstSocket !== undefined) this.addSession(firstSocket);
   }
 
+  /** Streams it runs at once before a request waits: `connections` sessions of the target's stream limit. */
+  get capacity(): number {
+    return this.options.connections * (this.sessions[0]?.maxStreams ?? DEFAULT_MAX_STREAMS);
+  }
+
   get stats(): PoolStatsView {
     let running = 0;
     let free = 0;
