@@ -6,7 +6,8 @@ import { isHttp2Response, type ClientRequest, type ClientResponse } from '../cor
 import type { Answer } from '../core/middleware.js';
 import { grpcStatusIn, grpcStatusOf as grpcStatusOfCode } from '../core/grpc.js';
 import { closeConnectionAfter, ForwardPlan, type ProxyState } from './context.js';
-import { answerGrpcError, endGrpcWithStatus, GrpcFraming, respondTrailersOnly } from './grpc.js';
+import { answerGrpcError, answerGrpcWebError, endGrpcWithStatus, GrpcFraming, respondTrailersOnly } from './grpc.js';
+import { Base64Encoder, GrpcWeb, grpcWebContentTypeOf, trailerFrame } from './grpc-web.js';
 import type { Runtime } from './runtime.js';
 
 /**
@@ -32,6 +33,8 @@ export class AnsweringExchange extends ForwardPlan {
   private framing: GrpcFraming | null = null;
   /** The target's answer was trailers-only (gRPC): its one HEADERS frame ended the stream. */
   private trailersOnly = false;
+  /** A gRPC-Web `-text` answer's body is base64, 3-byte aligned across chunks (null: not such an answer). */
+  private webEncoder: Base64Encoder | null = null;
 
   constructor(
     readonly req: ClientRequest,
@@ -88,7 +91,7 @@ export class AnsweringExchange extends ForwardPlan {
       }
     }
     this.status = status;
-    if (this.grpc && isHttp2Response(res)) {
+    if (this.grpc && (this.grpcWeb !== GrpcWeb.None || isHttp2Response(res))) {
       this.respondGrpcError(res, code, message, extraHeaders);
       return;
     }
@@ -121,7 +124,7 @@ export class AnsweringExchange extends ForwardPlan {
    * to (`core/grpc.ts`); after the head, trailers when the body is between messages, else
    * a reset. The HTTP status recorded stays the error's own, so dashboards count it.
    */
-  private respondGrpcError(res: Http2ServerResponse, code: ErrorCode, message: string, extraHeaders?: readonly string[]): void {
+  private respondGrpcError(res: ClientResponse, code: ErrorCode, message: string, extraHeaders?: readonly string[]): void {
     this.grpcStatus = grpcStatusOfCode(code);
     if (res.headersSent) {
       if (!this.endGrpcStream(code, message)) res.destroy();
@@ -131,13 +134,14 @@ export class AnsweringExchange extends ForwardPlan {
     if (this.requestId !== undefined) extra.push(this.rt.config.proxy.requestIdHeader, this.requestId);
     if (extraHeaders !== undefined) extra.push(...extraHeaders);
     if (this.responseHeaders !== null) extra.push(...this.responseHeaders);
-    if (!answerGrpcError(res, code, message, extra)) res.destroy();
+    if (this.grpcWeb !== GrpcWeb.None) answerGrpcWebError(res, code, message, extra, grpcWebContentTypeOf(undefined, this.grpcWeb));
+    else if (!answerGrpcError(res as Http2ServerResponse, code, message, extra)) res.destroy();
   }
 
   /** Ends a gRPC stream whose head was sent with a status in trailers; false when only a reset is honest. */
   protected endGrpcStream(code: ErrorCode, message: string): boolean {
     const res = this.res;
-    if (!this.grpc || !isHttp2Response(res) || this.trailersOnly) return false;
+    if (!this.grpc || this.grpcWeb !== GrpcWeb.None || !isHttp2Response(res) || this.trailersOnly) return false;
     if (!endGrpcWithStatus(res, this.framing, code, message)) return false;
     this.grpcStatus = grpcStatusOfCode(code);
     return true;
@@ -184,7 +188,8 @@ export class AnsweringExchange extends ForwardPlan {
     if (this.responseHeaders !== null) out.push(...this.responseHeaders);
     if (this.state.draining && !isHttp2Response(res)) closeConnectionAfter(this.req, res);
     this.status = statusCode;
-    if (this.grpc && isHttp2Response(res)) {
+    if (this.grpcWeb !== GrpcWeb.None) this.webHead(rawHeaders, out);
+    else if (this.grpc && isHttp2Response(res)) {
       this.grpcStatus = grpcStatusIn(rawHeaders);
       // A trailers-only answer (its status in the one HEADERS frame) stays one: gRPC clients
       // read a status in headers followed by an empty DATA frame as headers without a status.
@@ -208,7 +213,25 @@ export class AnsweringExchange extends ForwardPlan {
       this.state.logger.warn({ err, requestId: this.requestId, target: this.target?.origin }, 'invalid response head from the target');
       return false;
     }
+    // A gRPC-Web answer with its status in the head has nothing more to come.
+    if (this.trailersOnly) res.end();
     return true;
+  }
+
+  /**
+   * The head of a gRPC-Web answer: the service's content type in the client's form, no
+   * `Content-Length` (the trailers will follow in the body); a status in the head means a
+   * trailers-only answer, which gRPC-Web clients read from headers as they are.
+   */
+  private webHead(rawHeaders: Buffer[], out: string[]): void {
+    this.grpcStatus = grpcStatusIn(rawHeaders);
+    this.trailersOnly = this.grpcStatus !== -1;
+    for (let i = out.length - 2; i >= 0; i -= 2) {
+      const name = out[i]!.toLowerCase();
+      if (name === 'content-type') out[i + 1] = grpcWebContentTypeOf(out[i + 1], this.grpcWeb);
+      else if (name === 'content-length') out.splice(i, 2);
+    }
+    if (this.grpcWeb === GrpcWeb.Text && !this.trailersOnly) this.webEncoder = new Base64Encoder();
   }
 
   /**
@@ -245,9 +268,21 @@ export class AnsweringExchange extends ForwardPlan {
     this.bytesOut += chunk.length;
     if (this.framing !== null) this.framing.push(chunk);
     if (this.observer !== null) this.observer.onData(chunk);
-    if ((this.res as ServerResponse).write(chunk)) return true;
+    const out = this.webEncoder === null ? chunk : this.webEncoder.push(chunk);
+    if (out.length === 0 || (this.res as ServerResponse).write(out)) return true;
     this.res.once('drain', resume);
     return false;
+  }
+
+  /** Ends a gRPC-Web body with the trailers as its last message. */
+  private endWebBody(trailers: Buffer[] | null): void {
+    const res = this.res;
+    try {
+      (res as ServerResponse).end(webTrailers(trailers, this.webEncoder));
+    } catch {
+      res.destroy();
+    }
+    this.bodyComplete = true;
   }
 
   /** Ends the body, with the target's trailers when it sent any. */
@@ -258,6 +293,10 @@ export class AnsweringExchange extends ForwardPlan {
       return;
     }
     if (this.grpc && trailers !== null) this.grpcStatus = grpcStatusIn(trailers);
+    if (this.grpcWeb !== GrpcWeb.None) {
+      this.endWebBody(trailers);
+      return;
+    }
     if (trailers !== null && trailers.length > 0) {
       const fields: Record<string, string> = {};
       for (let i = 0; i < trailers.length; i += 2) fields[trailers[i]!.toString('latin1').toLowerCase()] = trailers[i + 1]!.toString('latin1');
@@ -270,6 +309,14 @@ export class AnsweringExchange extends ForwardPlan {
     res.end();
     this.bodyComplete = true;
   }
+}
+
+/** gRPC-Web: the trailers become the last message of the body (base64 in `-text`). */
+function webTrailers(trailers: Buffer[] | null, encoder: Base64Encoder | null): Buffer | string {
+  const fields: string[] = [];
+  for (let i = 0; trailers !== null && i < trailers.length; i += 2) fields.push(trailers[i]!.toString('latin1'), trailers[i + 1]!.toString('latin1'));
+  const frame = trailerFrame(fields);
+  return encoder === null ? frame : encoder.end() + frame.toString('base64');
 }
 
 function flushHeadIfIdle(ex: AnsweringExchange): void {

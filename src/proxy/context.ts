@@ -126,6 +126,8 @@ export class ForwardPlan {
   stickyCookie: string | null = null;
   /** The client speaks gRPC (`application/grpc…` over HTTP/2): errors are answered as gRPC statuses. */
   grpc = false;
+  /** gRPC-Web translated to gRPC on this route (`grpcWeb: true`): 0 none, 1 binary, 2 base64 text (see `grpc-web.ts`). */
+  grpcWeb = 0;
   /** The client's `grpc-timeout` in ms (-1: none). */
   grpcTimeoutMs = -1;
   /** Index in `headers` of the `grpc-timeout` value sent to the target (-1: none), filled per try with the time left. */

@@ -9,6 +9,7 @@ import { IDEMPOTENT, upstreamErrorMessage } from '../upstreams/errors.js';
 import type { Target } from '../upstreams/target.js';
 import { AnsweringExchange } from './answering.js';
 import { BodyReplay } from './body-replay.js';
+import { Base64Decoder, GrpcWeb } from './grpc-web.js';
 import { spawnDetachedCall } from './detached.js';
 import type { Runtime } from './runtime.js';
 
@@ -115,7 +116,9 @@ export class Exchange extends AnsweringExchange implements ExchangeRecord, Termi
       const maxBody = route.config.maxBodySize;
       // Bodies are kept for a replay only when a retry could use them.
       const keep = retry.attempts > 0 || hedge !== null ? retry.maxBufferedBody : 0;
-      this.body = new BodyReplay(this.req, keep, maxBody > 0 && this.contentLength === -1 ? maxBody : 0);
+      // A gRPC-Web text body is base64: the service gets it decoded.
+      const source = this.grpcWeb === GrpcWeb.Text ? this.req.pipe(new Base64Decoder()) : this.req;
+      this.body = new BodyReplay(source, keep, maxBody > 0 && this.contentLength === -1 ? maxBody : 0);
     }
     const deadlineHeader = this.rt.config.proxy.deadlineHeader;
     const request: CallRequest = {

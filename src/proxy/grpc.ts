@@ -7,6 +7,7 @@
  */
 import type { Http2ServerResponse, OutgoingHttpHeaders } from 'node:http2';
 import type { ErrorCode } from '../core/errors.js';
+import type { ClientResponse } from '../core/http.js';
 import { encodeGrpcMessage, grpcStatusOf } from '../core/grpc.js';
 
 /**
@@ -47,8 +48,8 @@ export class GrpcFraming {
 }
 
 /** The headers of a gRPC trailers-only answer with this status. */
-export function grpcStatusHeaders(status: number, message: string, extra: readonly string[]): OutgoingHttpHeaders {
-  const headers: OutgoingHttpHeaders = { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(status) };
+export function grpcStatusHeaders(status: number, message: string, extra: readonly string[], contentType = 'application/grpc'): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = { ':status': 200, 'content-type': contentType, 'grpc-status': String(status) };
   if (message !== '') headers['grpc-message'] = encodeGrpcMessage(message);
   for (let i = 0; i < extra.length; i += 2) {
     const name = extra[i]!.toLowerCase();
@@ -67,6 +68,22 @@ export function grpcStatusHeaders(status: number, message: string, extra: readon
  */
 export function answerGrpcError(res: Http2ServerResponse, code: ErrorCode, message: string, extra: readonly string[]): boolean {
   return respondTrailersOnly(res, grpcStatusHeaders(grpcStatusOf(code), message, extra));
+}
+
+/**
+ * Answers a Brisk error to a gRPC-Web client (HTTP/1.1 or HTTP/2): HTTP 200 with the status
+ * in headers and no body, which gRPC-Web clients read as a trailers-only answer.
+ */
+export function answerGrpcWebError(res: ClientResponse, code: ErrorCode, message: string, extra: readonly string[], contentType: string): void {
+  const headers = grpcStatusHeaders(grpcStatusOf(code), message, extra, contentType);
+  delete headers[':status'];
+  headers['content-length'] = '0';
+  try {
+    res.writeHead(200, headers as Record<string, string | string[]>);
+    res.end();
+  } catch {
+    res.destroy();
+  }
 }
 
 /** Sends `headers` as a trailers-only answer (HEADERS with END_STREAM). */

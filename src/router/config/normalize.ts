@@ -64,6 +64,7 @@ export function normalizeRoutes(
     }
     if (route.priority !== undefined) result.priority = normalizePriority(route.priority);
     if (route.idempotent === true) result.idempotent = true;
+    if (route.grpcWeb === true) result.grpcWeb = true;
     if (route.rewrite !== undefined) result.rewrite = rewrite(route.rewrite);
     if (route.requestHeaders !== undefined) result.requestHeaders = headerEdits(check, [...at, 'requestHeaders'], route.requestHeaders);
     if (route.responseHeaders !== undefined) result.responseHeaders = headerEdits(check, [...at, 'responseHeaders'], route.responseHeaders);
@@ -121,7 +122,7 @@ function match(check: ConfigCheck, at: readonly PathSegment[], raw: RawMatch | u
 /**
  * `match.grpc`: `pkg.Service/Method` is the exact path `/pkg.Service/Method`, `pkg.Service`
  * the prefix `/pkg.Service` (segment-wise: its methods), both for POSTs with a gRPC
- * content type (`application/grpc`, `application/grpc+proto`, …).
+ * content type (`application/grpc`, `application/grpc+proto`, …, gRPC-Web's included).
  */
 function grpcMatch(check: ConfigCheck, at: readonly PathSegment[], raw: RawMatch, result: Mutable<RouteMatch>): void {
   const grpc = raw.grpc!;
@@ -134,7 +135,8 @@ function grpcMatch(check: ConfigCheck, at: readonly PathSegment[], raw: RawMatch
   if (grpc.includes('/')) result.path = `/${grpc}`;
   else result.pathPrefix = `/${grpc}`;
   result.methods = ['POST'];
-  result.headers = { ...result.headers, 'content-type': { regex: '^application/grpc(\\+[A-Za-z0-9._-]+)?(;.*)?$' } };
+  // gRPC-Web's types too: a route with `grpcWeb: true` translates them, one without passes them on.
+  result.headers = { ...result.headers, 'content-type': { regex: '^application/grpc(-web(-text)?)?(\\+[A-Za-z0-9._-]+)?(;.*)?$' } };
 }
 
 function regex(check: ConfigCheck, path: readonly PathSegment[], source: string): void {

@@ -100,6 +100,13 @@ function ownKeys() {
     hedge: Type.Optional(RouteHedgeSchema),
     fallback: Type.Optional(Fallback),
     priority: Type.Optional(PrioritySchema),
+    grpcWeb: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          'Translate gRPC-Web (browsers: `application/grpc-web`, `application/grpc-web-text`, over HTTP/1.1 or HTTP/2) to gRPC for the service, and its answer back (trailers as the last message of the body). The service must speak gRPC over HTTP/2 (`h2c://`, or `https://` with HTTP/2). Browsers also need `cors` on the route, exposing `grpc-status` and `grpc-message`.',
+      }),
+    ),
     idempotent: Type.Optional(
       Type.Boolean({
         default: false,

@@ -79,6 +79,8 @@ export interface RouteConfig extends MiddlewareConfigs {
   readonly fallback?: FallbackConfig;
   /** Who is shed first under overload; `normal` when not set. */
   readonly priority?: PriorityName;
+  /** gRPC-Web requests are translated to gRPC (and answers back); absent: passed as they are. */
+  readonly grpcWeb?: true;
   /** Requests are safe to repeat whatever their method (retries, hedging); absent: by method. */
   readonly idempotent?: true;
 }
