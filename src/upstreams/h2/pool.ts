@@ -19,6 +19,15 @@ export interface H2PoolOptions {
 
 /** Streams a session is assumed to allow until the target's SETTINGS say (RFC 9113 recommends at least 100). */
 const DEFAULT_MAX_STREAMS = 100;
+/**
+ * Flow-control windows for answers from the target. HTTP/2's default (64 KiB, for the
+ * connection and for each stream) lets one connection carry barely one 64 KiB answer per
+ * round trip, whatever the number of streams; node reopens a window only as the proxy reads,
+ * so the windows bound what a slow client can make the gateway buffer per stream and
+ * connection.
+ */
+const STREAM_WINDOW = 256 * 1024;
+const CONNECTION_WINDOW = 8 * 1024 * 1024;
 
 interface Session {
   readonly session: ClientHttp2Session;
@@ -209,11 +218,14 @@ export class H2Pool implements StreamOwner {
   private addSession(socket: Socket | TLSSocket): Session {
     const session = http2.connect(`${this.scheme}://${this.authority}`, {
       createConnection: () => socket,
-      settings: { enablePush: false, maxHeaderListSize: this.options.maxHeaderSize },
+      settings: { enablePush: false, maxHeaderListSize: this.options.maxHeaderSize, initialWindowSize: STREAM_WINDOW },
       maxSessionMemory: 32,
       peerMaxConcurrentStreams: DEFAULT_MAX_STREAMS,
     });
     const s: Session = { session, streams: 0, maxStreams: DEFAULT_MAX_STREAMS, draining: false, idle: null };
+    session.once('connect', () => {
+      if (!session.destroyed) session.setLocalWindowSize(CONNECTION_WINDOW);
+    });
     this.sessions.push(s);
     session.on('remoteSettings', (settings) => {
       s.maxStreams = settings.maxConcurrentStreams ?? DEFAULT_MAX_STREAMS;
