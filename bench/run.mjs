@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureBenchPeers } from '../scripts/ensure.mjs';
 import { CASES } from './lib/cases.mjs';
+import { H2_CASE_IDS, runHttp2Section } from './lib/h2.mjs';
 import { loadTool, runLoad } from './lib/load.mjs';
 import {
   clockTicks,
@@ -44,6 +45,7 @@ const HELP = `Usage: node bench/run.mjs [options]
   --quick               1 round x 2 s, 1 s warm-up (for development)
   --only a,b            cases to run (direct always runs: it is the reference)
                         cases: ${CASES.map((c) => c.id).join(', ')}
+                        HTTP/2 cases (h2load; run when named, or when --only is not given): ${H2_CASE_IDS.join(', ')}
   --case-filter s       body sizes whose name contains s (e.g. 1k)
   --markdown FILE       also write the table and the machine description as markdown
   --help
@@ -125,8 +127,8 @@ async function main() {
   if (opts.caseFilter !== null) sizes = sizes.filter((s) => s.includes(opts.caseFilter));
   if (sizes.length === 0) throw new UsageError(`--case-filter ${opts.caseFilter} matches no body size`);
   if (opts.only !== null) {
-    const unknown = opts.only.filter((id) => !CASES.some((c) => c.id === id));
-    if (unknown.length) throw new UsageError(`unknown case ${unknown.join(', ')}; cases: ${CASES.map((c) => c.id).join(', ')}`);
+    const unknown = opts.only.filter((id) => !CASES.some((c) => c.id === id) && !H2_CASE_IDS.includes(id));
+    if (unknown.length) throw new UsageError(`unknown case ${unknown.join(', ')}; cases: ${[...CASES.map((c) => c.id), ...H2_CASE_IDS].join(', ')}`);
   }
   const cases = CASES.filter((c) => c.direct || opts.only === null || opts.only.includes(c.id));
 
@@ -193,7 +195,9 @@ async function main() {
 
   const active = [...state.values()].filter((s) => s.status === 'ok');
   const runSeconds = sizes.length * active.length * (settings.warmup + settings.rounds * settings.duration + (1 + settings.rounds) * (PAUSE_MS / 1000 + 0.2));
-  const estimate = Math.ceil(runSeconds);
+  const wantH2 = opts.only === null || opts.only.some((id) => H2_CASE_IDS.includes(id));
+  const h2Seconds = wantH2 ? sizes.length * 3 * (settings.warmup + settings.rounds * settings.duration + 2) + 10 : 0;
+  const estimate = Math.ceil(runSeconds + h2Seconds);
   // Hard bound on the whole run: a hung load generator or server must not hang the harness.
   const watchdog = setTimeout(() => {
     process.stderr.write(`\nbench: watchdog: still running after ${2 * estimate + 120} s, stopping everything\n`);
@@ -298,6 +302,9 @@ async function main() {
   if (settings.warmup > 0) for (const size of sizes) for (const st of active) await runOne(st, size, settings.warmup, false);
   for (let r = 0; r < settings.rounds; r++) for (const size of sizes) for (const st of active) await runOne(st, size, settings.duration, true);
 
+  await stopAll();
+  // HTTP/2 (h2 client → proxy → h2c upstream): its own load tool, its own small table.
+  const h2 = wantH2 ? await runHttp2Section({ root: ROOT, workDir: WORK, layout, settings, sizes: sizes.filter((s) => sizeBytes(s) <= 64 * 1024), only: opts.only }) : null;
   clearTimeout(watchdog);
   await stopAll();
 
@@ -315,10 +322,12 @@ async function main() {
     'vs direct / floor / nginx: req/s divided by that case\'s req/s for the same body. When load CPU% is near 100 and proxy CPU% is not, the client + upstream core was the limit, not the proxy.',
   ];
   process.stdout.write('\n' + textTable(rows) + '\n\n' + notes.map((n) => `  ${n}`).join('\n') + '\n');
+  if (h2 !== null) process.stdout.write(h2.skipped === null ? `\nHTTP/2 (h2 client → proxy → h2c upstream)\n${h2.text}\n` : `\nHTTP/2 cases skipped: ${h2.skipped}\n`);
   for (const w of warnings) process.stdout.write(`  warning: ${w}\n`);
 
   if (opts.markdown !== null) {
-    const md = markdownReport({ machine, settings, sizes, layout, tool, state, rows, notes, warnings, quick: opts.quick });
+    let md = markdownReport({ machine, settings, sizes, layout, tool, state, rows, notes, warnings, quick: opts.quick });
+    if (h2 !== null && h2.skipped === null) md = `${md.trimEnd()}\n\n### HTTP/2: h2 client → proxy → h2c upstream\n\n${h2.markdown}\n`;
     const file = path.resolve(opts.markdown);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, spliceResults(fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : null, md));

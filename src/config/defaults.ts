@@ -46,6 +46,7 @@ export const DEFAULTS = {
     intervalMs: ms('tracing', 'otlp', 'interval'),
     maxQueue: get('tracing', 'otlp', 'maxQueue') as number,
   },
+  h2c: get('listen', '*', 'h2c') as boolean,
   tls: {
     http2: get('listen', '*', 'tls', 'http2') as boolean,
     minVersion: get('listen', '*', 'tls', 'minVersion') as 'TLSv1.2' | 'TLSv1.3',

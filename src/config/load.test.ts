@@ -22,7 +22,7 @@ describe('a valid configuration', () => {
     assert.deepEqual(warnings, []);
     const expected: Config = {
       source: resolve('example.yaml'),
-      listen: [{ name: '127.0.0.1:8080', host: '127.0.0.1', port: 8080 }],
+      listen: [{ name: '127.0.0.1:8080', host: '127.0.0.1', port: 8080, h2c: false }],
       admin: { host: '127.0.0.1', port: 9901 },
       limits: { maxHeaderSize: 16384, maxHeaderCount: 100, headersTimeoutMs: 10_000, requestTimeoutMs: 0, keepAliveTimeoutMs: 5000, maxBodySize: 0 },
       proxy: { trustedProxies: [], via: 'brisk', requestIdHeader: 'x-request-id', drainTimeoutMs: 10_000, deadlineHeader: 'x-brisk-timeout-ms' },
@@ -64,10 +64,13 @@ describe('a valid configuration', () => {
             budgetMinPerSecond: 10,
             maxBufferedBody: 65536,
             unsafeMethods: false,
+            grpcStatuses: [14],
           },
           hedge: { delay: 'auto', minDelayMs: 50 },
           limits: null,
           circuitBreaker: null,
+          http2: 'auto',
+          tls: null,
         },
       },
       routes: [
@@ -120,8 +123,8 @@ routes:
     upstream: api
 `);
     assert.deepEqual(config.listen, [
-      { name: '8080', host: '0.0.0.0', port: 8080 },
-      { name: 'v6', host: '::1', port: 0 },
+      { name: '8080', host: '0.0.0.0', port: 8080, h2c: false },
+      { name: 'v6', host: '::1', port: 0, h2c: false },
     ]);
     assert.equal(config.admin, undefined);
     assert.deepEqual(config.limits, { maxHeaderSize: 32 * 1024, maxHeaderCount: 100, headersTimeoutMs: 2500, requestTimeoutMs: 0, keepAliveTimeoutMs: 1500, maxBodySize: 1024 * 1024 });

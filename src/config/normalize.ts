@@ -20,8 +20,9 @@ import { DEFAULTS } from './defaults.js';
 import { ConfigCheck, dedupe, deepFreeze, type NormaliseContext } from './normalize-kit.js';
 import type { PathProblem, PathSegment } from './positions.js';
 import type { RawConfig } from './schema.js';
-import type { AccessLogConfig, CertificateConfig, Config, ListenerConfig, OtlpConfig, TracingConfig } from './types.js';
+import type { AccessLogConfig, CertificateConfig, Config, ListenerConfig, OtlpConfig, TracingConfig, UpstreamTlsConfig } from './types.js';
 import { checkTlsFiles } from '../listeners/tls-material.js';
+import { checkUpstreamTls } from '../upstreams/tls-material.js';
 
 export type { NormaliseContext } from './normalize-kit.js';
 
@@ -65,6 +66,7 @@ class GatewaySections {
       maxBodySize: check.size(['limits', 'maxBodySize'], limitsRaw.maxBodySize, DEFAULTS.limits.maxBodySize),
     };
     const upstreams = normalizeUpstreams(check, raw.upstreams);
+    for (const [name, upstream] of Object.entries(upstreams)) if (upstream.tls !== null) this.upstreamTls(name, upstream.tls);
     const routes = normalizeRoutes(check, raw.routes, upstreams, limits.maxBodySize, registry);
     const used = new Set(routes.flatMap((r) => [r.upstream, ...(r.aggregate?.parts.map((p) => p.upstream) ?? [])]));
     for (const name of Object.keys(upstreams)) {
@@ -112,8 +114,9 @@ class GatewaySections {
         if (earlier !== undefined) this.check.problem(['listen', i, 'name'], `listener name ${JSON.stringify(listener.name)} is already used by listen.${earlier}`);
         else names.set(listener.name, i);
       }
-      const base = { name: listener.name ?? listener.address.trim(), host: hostPort?.host ?? '', port: hostPort?.port ?? 0 };
+      const base = { name: listener.name ?? listener.address.trim(), host: hostPort?.host ?? '', port: hostPort?.port ?? 0, h2c: listener.h2c ?? DEFAULTS.h2c };
       if (listener.tls === undefined) return base;
+      if (listener.h2c !== undefined) this.check.warn(['listen', i, 'h2c'], 'h2c applies to listeners without tls; with tls, ALPN offers HTTP/2 (tls.http2)', 'key');
       const tls = listener.tls;
       const certificates = tls.certificates.map((c, j): CertificateConfig => {
         const at: PathSegment[] = ['listen', i, 'tls', 'certificates', j];
@@ -131,6 +134,16 @@ class GatewaySections {
     return result;
   }
 
+
+  /** An upstream's TLS files: readable, then their content (a CA bundle, a client certificate and its key). */
+  upstreamTls(name: string, tls: UpstreamTlsConfig): void {
+    const at: PathSegment[] = ['upstreams', name, 'tls'];
+    const before = this.check.problems.length;
+    if (tls.caFile !== undefined) this.file([...at, 'ca'], tls.caFile, 'CA bundle');
+    if (tls.certFile !== undefined) this.file([...at, 'cert'], tls.certFile, 'client certificate');
+    if (tls.keyFile !== undefined) this.file([...at, 'key'], tls.keyFile, 'client key');
+    if (this.check.problems.length === before) this.check.adopt(at, checkUpstreamTls(tls));
+  }
 
   admin(raw: RawConfig): Config['admin'] {
     if (raw.admin === undefined) return undefined;

@@ -51,6 +51,13 @@ const Listener = Strict(
     address: Address,
     name: Type.Optional(Type.String({ minLength: 1, description: 'A name for logs and metrics; defaults to the address.' })),
     tls: Type.Optional(Tls),
+    h2c: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          'On a listener without `tls`: also take HTTP/2 without TLS (prior knowledge, as gRPC clients and `curl --http2-prior-knowledge` send it) beside HTTP/1.1 on the same port; the first bytes of a connection tell them apart. Off by default, like a second protocol on a port should be (NGINX\'s `http2 on`); without it such a client gets a 400 that names this key. `Upgrade: h2c` is never honoured (the request is served as HTTP/1.1). Ignored with `tls`, where ALPN decides (`tls.http2`).',
+      }),
+    ),
   },
   'A listener: an address, optionally with TLS.',
 );

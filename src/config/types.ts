@@ -23,6 +23,7 @@ export type {
   TargetConfig,
   Timeouts,
   UpstreamConfig,
+  UpstreamTlsConfig,
 } from '../upstreams/config/types.js';
 
 export interface CertificateConfig {
@@ -36,6 +37,8 @@ export interface ListenerConfig {
   readonly name: string;
   readonly host: string;
   readonly port: number;
+  /** A plain listener also takes HTTP/2 with prior knowledge (h2c) beside HTTP/1.1. */
+  readonly h2c: boolean;
   readonly tls?: {
     readonly certificates: readonly CertificateConfig[];
     readonly http2: boolean;

@@ -13,7 +13,12 @@ export const ERROR_CODES = {
   BRISK_HEADERS_TOO_LARGE: { status: 431, description: 'The request headers exceed `limits.maxHeaderSize` or `limits.maxHeaderCount`.' },
   BRISK_BODY_TOO_LARGE: { status: 413, description: "The request body exceeds the route's `maxBodySize`." },
   BRISK_REQUEST_TIMEOUT: { status: 408, description: 'The client was too slow to send its headers or body (`limits.headersTimeout`, `limits.requestTimeout`).' },
-  BRISK_UPSTREAM_CONNECT_FAILED: { status: 502, description: 'The upstream target refused or failed the connection.' },
+  BRISK_UPSTREAM_CONNECT_FAILED: { status: 502, description: 'The upstream target refused or failed the connection, or refused an HTTP/2 stream before processing it (REFUSED_STREAM, or past the last stream of its GOAWAY); such a request was never handled, so it is retried on another target whatever its method.' },
+  BRISK_UPSTREAM_TLS_FAILED: {
+    status: 502,
+    description:
+      "The TLS handshake with an `https://` target failed: its certificate is not trusted (set the upstream's `tls.ca`), names another host (`tls.servername`), has expired, or the target wants a client certificate (`tls.cert`, `tls.key`); or, with `http2: on`, it did not agree to HTTP/2 by ALPN. Nothing was sent, so another target is tried.",
+  },
   BRISK_UPSTREAM_RESET: { status: 502, description: 'The upstream target closed or reset the connection before a full response.' },
   BRISK_UPSTREAM_BAD_RESPONSE: { status: 502, description: 'The upstream target sent an invalid HTTP response.' },
   BRISK_UPSTREAM_CONNECT_TIMEOUT: { status: 504, description: 'Connecting to the upstream target took longer than `timeouts.connect`.' },
@@ -58,7 +63,7 @@ export const ERROR_CODES = {
   BRISK_ADMIN_UPSTREAM_NOT_FOUND: { status: 404, description: 'The admin API was asked about an upstream that the configuration in force does not have.' },
   BRISK_TARGET_INVALID: {
     status: 400,
-    description: 'A target sent to `POST /api/upstreams/NAME/targets` (or named in a `DELETE`) is invalid: not JSON, no `url`, a URL that is not `http(s)://host[:port][/path]` or carries credentials, a query or a fragment, a weight outside 1–1000, an unknown key, or a bad drain `timeout`.',
+    description: 'A target sent to `POST /api/upstreams/NAME/targets` (or named in a `DELETE`) is invalid: not JSON, no `url`, a URL that is not `http(s)://` or `h2c://host[:port][/path]` or carries credentials, a query or a fragment, a weight outside 1–1000, an unknown key, or a bad drain `timeout`.',
   },
   BRISK_TARGET_EXISTS: { status: 409, description: 'The upstream already has this target (same origin and base path), from the config file or an earlier admin call; remove it first to change it.' },
   BRISK_TARGET_NOT_FOUND: { status: 404, description: 'The upstream has no target with this URL or id (it may have drained already).' },

@@ -65,4 +65,8 @@ export interface ExchangeRecord extends PlanRecord {
   readonly hedged: boolean;
   /** Every try, while the trace is sampled and exported; null otherwise. */
   readonly tries: readonly TryRecord[] | null;
+  /** The client speaks gRPC. */
+  readonly grpc: boolean;
+  /** The gRPC status the client got (-1: none, or not gRPC). */
+  readonly grpcStatus: number;
 }

@@ -1,13 +1,14 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import http2 from 'node:http2';
-import type { Socket } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config, ListenerConfig } from '../config/types.js';
 import { BriskError, errorBody, type ErrorCode } from '../core/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { ClientRequest, ClientResponse } from '../core/http.js';
 import type { ConnectionTracker } from './connections.js';
+import { createSniffingServer } from './h2c.js';
 import { loadTls } from './tls.js';
 
 /**
@@ -27,6 +28,7 @@ export interface ListenerHandlers {
 /** A bound listener. */
 export interface Listener {
   readonly config: ListenerConfig;
+  /** `http`: HTTP/1.1 (with h2c beside it unless `h2c: false`); `https`; `h2`: TLS with HTTP/2 by ALPN. */
   readonly protocol: 'http' | 'https' | 'h2';
   /** The port actually bound (differs from the config when it asked for port 0). */
   readonly port: number;
@@ -36,6 +38,20 @@ export interface Listener {
 }
 
 type AnyServer = http.Server | https.Server | http2.Http2SecureServer;
+
+/** Settings of the HTTP/2 servers (TLS with ALPN, and h2c on plain listeners). */
+function http2Settings(limits: Config['limits']): http2.ServerOptions {
+  return { maxSessionMemory: 32, settings: { maxConcurrentStreams: 250, maxHeaderListSize: limits.maxHeaderSize } };
+}
+
+/** Hands an HTTP/2 server's requests to the proxy and its sessions to the tracker. */
+function serveHttp2(server: http2.Http2Server | http2.Http2SecureServer, handlers: ListenerHandlers, tracker: ConnectionTracker, logger: Logger): void {
+  server.on('request', handlers.request as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+  server.on('session', (session: http2.Http2Session) => {
+    tracker.trackSession(session);
+    session.on('error', (err) => logger.debug({ err }, 'http2 session error'));
+  });
+}
 
 /**
  * Binds one listener. Node's parser is strict by default (no obsolete line folding, no
@@ -67,9 +83,16 @@ export async function startListener(
 
   let server: AnyServer;
   let protocol: Listener['protocol'];
+  /** The socket server that listens, when it is not `server` itself (h2c beside HTTP/1.1). */
+  let sniffer: NetServer | null = null;
   if (cfg.tls === undefined) {
     server = http.createServer(httpOptions, handlers.request as http.RequestListener);
     protocol = 'http';
+    if (cfg.h2c) {
+      const h2 = http2.createServer(http2Settings(limits));
+      serveHttp2(h2, handlers, tracker, logger);
+      sniffer = createSniffingServer(server, h2, limits.headersTimeoutMs, (socket) => tracker.track(socket));
+    }
   } else {
     const tls = loadTls(cfg.tls, cfg.name);
     const tlsOptions = { cert: tls.cert, key: tls.key, SNICallback: tls.SNICallback, minVersion: cfg.tls.minVersion };
@@ -79,14 +102,9 @@ export async function startListener(
         ...httpOptions,
         allowHTTP1: true,
         ALPNProtocols: ['h2', 'http/1.1'],
-        maxSessionMemory: 32,
-        settings: { maxConcurrentStreams: 250, maxHeaderListSize: limits.maxHeaderSize },
+        ...http2Settings(limits),
       } as http2.SecureServerOptions);
-      server.on('request', handlers.request as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
-      server.on('session', (session: http2.Http2Session) => {
-        tracker.trackSession(session);
-        session.on('error', (err) => logger.debug({ err }, 'http2 session error'));
-      });
+      serveHttp2(server, handlers, tracker, logger);
       protocol = 'h2';
     } else {
       server = https.createServer({ ...tlsOptions, ...httpOptions }, handlers.request as http.RequestListener);
@@ -102,7 +120,7 @@ export async function startListener(
     // instead of node silently dropping the extra headers.
     server.maxHeadersCount = limits.maxHeaderCount + 1;
   }
-  server.on('connection', (socket: Socket) => tracker.track(socket));
+  if (sniffer === null) server.on('connection', (socket: Socket) => tracker.track(socket));
   server.on('secureConnection', (socket: Socket) => tracker.track(socket));
   // A TLS server's 'connection' is the raw TCP socket; its HTTP parser starts on 'secureConnection'.
   const httpStart = cfg.tls === undefined ? 'connection' : 'secureConnection';
@@ -119,18 +137,19 @@ export async function startListener(
   );
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, cfg.name, logger));
 
+  const bound: NetServer = sniffer ?? server;
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       reject(new BriskError('BRISK_LISTEN_FAILED', `listener "${cfg.name}" cannot bind ${cfg.host}:${cfg.port}: ${err.code === 'EADDRINUSE' ? 'the address is already in use' : err.message}`, { cause: err }));
     };
-    server.once('error', onError);
-    server.listen({ host: cfg.host, port: cfg.port, backlog: 1024 }, () => {
-      server.off('error', onError);
+    bound.once('error', onError);
+    bound.listen({ host: cfg.host, port: cfg.port, backlog: 1024 }, () => {
+      bound.off('error', onError);
       resolve();
     });
   });
-  server.on('error', (err) => logger.error({ err, listener: cfg.name }, 'listener error'));
-  const address = server.address();
+  bound.on('error', (err) => logger.error({ err, listener: cfg.name }, 'listener error'));
+  const address = bound.address();
   const port = typeof address === 'object' && address !== null ? address.port : cfg.port;
 
   return {
@@ -140,7 +159,12 @@ export async function startListener(
     host: cfg.host,
     stopAccepting() {
       return new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        if (sniffer !== null) {
+          sniffer.close(() => resolve());
+          // The HTTP/1.1 server does not listen: closing it stops its timeout checks and
+          // closes its idle keep-alive connections (the 'not running' error is expected).
+          server.close(() => {});
+        } else server.close(() => resolve());
         // Node 19+: also closes keep-alive connections that are idle right now.
         (server as http.Server).closeIdleConnections?.();
       });
@@ -182,6 +206,8 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, listener:
   } else if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADERS_TIMEOUT') {
     briskCode = 'BRISK_REQUEST_TIMEOUT';
     message = 'the request was not received in time';
+  } else if (code === 'HPE_PAUSED_H2_UPGRADE') {
+    message = `HTTP/2 without TLS (prior knowledge) is off on listener "${listener}"; set h2c: true on it to take HTTP/2 clients such as gRPC`;
   } else if (code.startsWith('HPE_')) {
     message = `malformed request (${(err as { reason?: string }).reason ?? code})`;
   }

@@ -5,6 +5,7 @@ import type { HostSampler } from './host.js';
 import { CACHE_RESULTS, EJECTION_REASONS, ERROR_CODE_LIST, METHODS, STATUS_CLASSES, type RequestRecorder, type TargetRec } from './recorder.js';
 import type { WindowSeries } from './window.js';
 import { labelString } from './labels.js';
+import { grpcStatusLabel } from './grpc-metrics.js';
 import type { RuntimeView as Runtime, TargetView as Target } from '../core/views.js';
 
 /**
@@ -115,6 +116,17 @@ export function createMetrics(src: MetricsSources): MetricsExposition {
   });
   add('brisk_requests_by_method_total', 'Requests by route and method (methods outside the standard set count as OTHER).', 'counter', (w) => {
     for (const rr of routes()) for (let m = 0; m < METHODS.length; m++) if (rr.methods[m]! > 0) w.sample('brisk_requests_by_method_total', `${rr.labels},method="${METHODS[m]}"`, rr.methods[m]!);
+  });
+  add('brisk_grpc_requests_total', 'gRPC calls by route, service, method and the gRPC status the client got (NONE: the stream was reset). At most 100 methods per route; more count as (other).', 'counter', (w) => {
+    for (const rr of routes()) {
+      if (rr.grpc === null) continue;
+      for (const m of rr.grpc.all()) {
+        for (let s = 0; s < m.byStatus.length; s++) if (m.byStatus[s]! > 0) w.sample('brisk_grpc_requests_total', `${rr.labels},${m.labels},grpc_status="${grpcStatusLabel(s)}"`, m.byStatus[s]!);
+      }
+    }
+  });
+  add('brisk_grpc_request_duration_seconds', 'Time of gRPC calls by route, service and method, from arrival to the end of the answer (a stream: to its end).', 'histogram', (w) => {
+    for (const rr of routes()) if (rr.grpc !== null) for (const m of rr.grpc.all()) histogram(w, 'brisk_grpc_request_duration_seconds', m, `${rr.labels},${m.labels}`);
   });
   add('brisk_request_duration_seconds', 'Time from the request reaching the gateway to the end of its answer, by route.', 'histogram', (w) => {
     for (const rr of routes()) if (rr.series.requests > 0) histogram(w, 'brisk_request_duration_seconds', rr.series, rr.labels);
@@ -270,7 +282,7 @@ function liveTargets(src: MetricsSources): Set<TargetRec> {
 
 const LE = PROMETHEUS_EDGES_S.map((s) => `,le="${s}"`);
 
-function histogram(w: Writer, name: string, s: WindowSeries, labels: string): void {
+function histogram(w: Writer, name: string, s: Pick<WindowSeries, 'buckets' | 'sumMs' | 'requests'>, labels: string): void {
   const b = s.buckets;
   const bucket = `${name}_bucket`;
   let cum = 0;

@@ -1,6 +1,7 @@
 import { ERROR_CODES, type ErrorCode } from '../core/errors.js';
 import type { ExchangeRecord } from '../core/exchange-record.js';
 import type { Ejection, RuntimeView as Runtime, TargetView as Target, UpstreamView as Upstream } from '../core/views.js';
+import { GrpcMethods } from './grpc-metrics.js';
 import { bucketOf } from './histogram.js';
 import { labelString } from './labels.js';
 import type { RecentError } from './snapshot.js';
@@ -138,6 +139,8 @@ export class RouteRec {
   bytesOut = 0;
   /** Requests by target (its upstream implied) and status class. */
   readonly byTarget = new Map<TargetRec, Float64Array>();
+  /** gRPC calls by method, from the first one on (null: none yet). */
+  grpc: GrpcMethods | null = null;
   /** The last entry used: most routes send to one target most of the time. */
   lastTarget: TargetRec | null = null;
   lastCounts: Float64Array | null = null;
@@ -353,6 +356,7 @@ export class RequestRecorder {
     if (code !== null) rr.codes[CODE_INDEX[code]!]!++;
     const cache = ex.cacheStatus;
     if (cache !== null) rr.cache[cacheIndex(cache)]!++;
+    if (ex.grpc && rr !== this.noRoute) (rr.grpc ??= new GrpcMethods()).add(ex.path, ex.grpcStatus, ms);
     if (error || code !== null) this.noteError(ex, status, code, rr, ur, tr);
   }
 

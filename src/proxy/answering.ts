@@ -4,7 +4,10 @@ import { ERROR_CODES, errorBody, type ErrorCode } from '../core/errors.js';
 import { connectionListedNames, isResponseHopByHop, removeNamed } from '../core/hop-by-hop.js';
 import { isHttp2Response, type ClientRequest, type ClientResponse } from '../core/http.js';
 import type { Answer } from '../core/middleware.js';
+import { grpcStatusIn, grpcStatusOf as grpcStatusOfCode } from '../core/grpc.js';
 import { closeConnectionAfter, ForwardPlan, type ProxyState } from './context.js';
+import { answerGrpcError, answerGrpcWebError, endGrpcWithStatus, GrpcFraming, respondTrailersOnly } from './grpc.js';
+import { Base64Encoder, GrpcWeb, grpcWebContentTypeOf, trailerFrame } from './grpc-web.js';
 import type { Runtime } from './runtime.js';
 
 /**
@@ -24,6 +27,14 @@ export class AnsweringExchange extends ForwardPlan {
   protected bodyComplete = false;
   /** The status the breaker is told when an observer answered in the target's place (0: the client's status). */
   protected breakerStatus = 0;
+  /** The gRPC status the client got (from the target's trailers or head, or a Brisk error); -1: none, or not gRPC. */
+  grpcStatus = -1;
+  /** A gRPC answer's message framing, followed while its body streams (null: not gRPC). */
+  private framing: GrpcFraming | null = null;
+  /** The target's answer was trailers-only (gRPC): its one HEADERS frame ended the stream. */
+  private trailersOnly = false;
+  /** A gRPC-Web `-text` answer's body is base64, 3-byte aligned across chunks (null: not such an answer). */
+  private webEncoder: Base64Encoder | null = null;
 
   constructor(
     readonly req: ClientRequest,
@@ -80,6 +91,10 @@ export class AnsweringExchange extends ForwardPlan {
       }
     }
     this.status = status;
+    if (this.grpc && (this.grpcWeb !== GrpcWeb.None || isHttp2Response(res))) {
+      this.respondGrpcError(res, code, message, extraHeaders);
+      return;
+    }
     if (res.headersSent || res.destroyed) {
       if (!res.destroyed && res.headersSent) res.destroy();
       return;
@@ -102,6 +117,34 @@ export class AnsweringExchange extends ForwardPlan {
     } catch {
       res.destroy();
     }
+  }
+
+  /**
+   * A Brisk error for a gRPC client: a trailers-only answer with the status the error maps
+   * to (`core/grpc.ts`); after the head, trailers when the body is between messages, else
+   * a reset. The HTTP status recorded stays the error's own, so dashboards count it.
+   */
+  private respondGrpcError(res: ClientResponse, code: ErrorCode, message: string, extraHeaders?: readonly string[]): void {
+    this.grpcStatus = grpcStatusOfCode(code);
+    if (res.headersSent) {
+      if (!this.endGrpcStream(code, message)) res.destroy();
+      return;
+    }
+    const extra: string[] = [];
+    if (this.requestId !== undefined) extra.push(this.rt.config.proxy.requestIdHeader, this.requestId);
+    if (extraHeaders !== undefined) extra.push(...extraHeaders);
+    if (this.responseHeaders !== null) extra.push(...this.responseHeaders);
+    if (this.grpcWeb !== GrpcWeb.None) answerGrpcWebError(res, code, message, extra, grpcWebContentTypeOf(undefined, this.grpcWeb));
+    else if (!answerGrpcError(res as Http2ServerResponse, code, message, extra)) res.destroy();
+  }
+
+  /** Ends a gRPC stream whose head was sent with a status in trailers; false when only a reset is honest. */
+  protected endGrpcStream(code: ErrorCode, message: string): boolean {
+    const res = this.res;
+    if (!this.grpc || this.grpcWeb !== GrpcWeb.None || !isHttp2Response(res) || this.trailersOnly) return false;
+    if (!endGrpcWithStatus(res, this.framing, code, message)) return false;
+    this.grpcStatus = grpcStatusOfCode(code);
+    return true;
   }
 
   /**
@@ -145,6 +188,17 @@ export class AnsweringExchange extends ForwardPlan {
     if (this.responseHeaders !== null) out.push(...this.responseHeaders);
     if (this.state.draining && !isHttp2Response(res)) closeConnectionAfter(this.req, res);
     this.status = statusCode;
+    if (this.grpcWeb !== GrpcWeb.None) this.webHead(rawHeaders, out);
+    else if (this.grpc && isHttp2Response(res)) {
+      this.grpcStatus = grpcStatusIn(rawHeaders);
+      // A trailers-only answer (its status in the one HEADERS frame) stays one: gRPC clients
+      // read a status in headers followed by an empty DATA frame as headers without a status.
+      if (this.grpcStatus !== -1) {
+        this.trailersOnly = true;
+        return respondTrailersOnly(res, { ...http2Headers(out), ':status': statusCode });
+      }
+      this.framing = new GrpcFraming();
+    }
     try {
       if (isHttp2Response(res)) writeHttp2Head(res, statusCode, out);
       else {
@@ -159,7 +213,25 @@ export class AnsweringExchange extends ForwardPlan {
       this.state.logger.warn({ err, requestId: this.requestId, target: this.target?.origin }, 'invalid response head from the target');
       return false;
     }
+    // A gRPC-Web answer with its status in the head has nothing more to come.
+    if (this.trailersOnly) res.end();
     return true;
+  }
+
+  /**
+   * The head of a gRPC-Web answer: the service's content type in the client's form, no
+   * `Content-Length` (the trailers will follow in the body); a status in the head means a
+   * trailers-only answer, which gRPC-Web clients read from headers as they are.
+   */
+  private webHead(rawHeaders: Buffer[], out: string[]): void {
+    this.grpcStatus = grpcStatusIn(rawHeaders);
+    this.trailersOnly = this.grpcStatus !== -1;
+    for (let i = out.length - 2; i >= 0; i -= 2) {
+      const name = out[i]!.toLowerCase();
+      if (name === 'content-type') out[i + 1] = grpcWebContentTypeOf(out[i + 1], this.grpcWeb);
+      else if (name === 'content-length') out.splice(i, 2);
+    }
+    if (this.grpcWeb === GrpcWeb.Text && !this.trailersOnly) this.webEncoder = new Base64Encoder();
   }
 
   /**
@@ -192,16 +264,39 @@ export class AnsweringExchange extends ForwardPlan {
 
   /** Forwards a body chunk; false asks undici to pause until the client drains. */
   protected writeData(chunk: Buffer, resume: () => void): boolean {
+    if (this.trailersOnly) return true;
     this.bytesOut += chunk.length;
+    if (this.framing !== null) this.framing.push(chunk);
     if (this.observer !== null) this.observer.onData(chunk);
-    if ((this.res as ServerResponse).write(chunk)) return true;
+    const out = this.webEncoder === null ? chunk : this.webEncoder.push(chunk);
+    if (out.length === 0 || (this.res as ServerResponse).write(out)) return true;
     this.res.once('drain', resume);
     return false;
+  }
+
+  /** Ends a gRPC-Web body with the trailers as its last message. */
+  private endWebBody(trailers: Buffer[] | null): void {
+    const res = this.res;
+    try {
+      (res as ServerResponse).end(webTrailers(trailers, this.webEncoder));
+    } catch {
+      res.destroy();
+    }
+    this.bodyComplete = true;
   }
 
   /** Ends the body, with the target's trailers when it sent any. */
   protected endBody(trailers: Buffer[] | null): void {
     const res = this.res;
+    if (this.trailersOnly) {
+      this.bodyComplete = true;
+      return;
+    }
+    if (this.grpc && trailers !== null) this.grpcStatus = grpcStatusIn(trailers);
+    if (this.grpcWeb !== GrpcWeb.None) {
+      this.endWebBody(trailers);
+      return;
+    }
     if (trailers !== null && trailers.length > 0) {
       const fields: Record<string, string> = {};
       for (let i = 0; i < trailers.length; i += 2) fields[trailers[i]!.toString('latin1').toLowerCase()] = trailers[i + 1]!.toString('latin1');
@@ -216,6 +311,14 @@ export class AnsweringExchange extends ForwardPlan {
   }
 }
 
+/** gRPC-Web: the trailers become the last message of the body (base64 in `-text`). */
+function webTrailers(trailers: Buffer[] | null, encoder: Base64Encoder | null): Buffer | string {
+  const fields: string[] = [];
+  for (let i = 0; trailers !== null && i < trailers.length; i += 2) fields.push(trailers[i]!.toString('latin1'), trailers[i + 1]!.toString('latin1'));
+  const frame = trailerFrame(fields);
+  return encoder === null ? frame : encoder.end() + frame.toString('base64');
+}
+
 function flushHeadIfIdle(ex: AnsweringExchange): void {
   const res = ex.res as ServerResponse;
   if (ex.bytesOut === 0 && !res.destroyed && !res.writableEnded) res.flushHeaders();
@@ -223,6 +326,10 @@ function flushHeadIfIdle(ex: AnsweringExchange): void {
 
 /** HTTP/2 responses take a header object; repeated names become arrays. */
 function writeHttp2Head(res: Http2ServerResponse, status: number, flat: string[]): void {
+  res.writeHead(status, http2Headers(flat));
+}
+
+function http2Headers(flat: string[]): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
   for (let i = 0; i < flat.length; i += 2) {
     const name = flat[i]!.toLowerCase();
@@ -230,5 +337,5 @@ function writeHttp2Head(res: Http2ServerResponse, status: number, flat: string[]
     const prev = headers[name];
     headers[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
   }
-  res.writeHead(status, headers);
+  return headers;
 }

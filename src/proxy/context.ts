@@ -124,6 +124,14 @@ export class ForwardPlan {
   hashKey: string | null = null;
   /** A `Set-Cookie` value pinning the client to its target (sticky sessions), or null. */
   stickyCookie: string | null = null;
+  /** The client speaks gRPC (`application/grpc…` over HTTP/2): errors are answered as gRPC statuses. */
+  grpc = false;
+  /** gRPC-Web translated to gRPC on this route (`grpcWeb: true`): 0 none, 1 binary, 2 base64 text (see `grpc-web.ts`). */
+  grpcWeb = 0;
+  /** The client's `grpc-timeout` in ms (-1: none). */
+  grpcTimeoutMs = -1;
+  /** Index in `headers` of the `grpc-timeout` value sent to the target (-1: none), filled per try with the time left. */
+  grpcTimeoutIndex = -1;
   /** -1: no Content-Length. */
   contentLength = -1;
   chunked = false;

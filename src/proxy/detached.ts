@@ -49,6 +49,8 @@ export function spawnDetachedCall(
       hostSlot: upstream.config.hostHeader === 'target' ? hostSlot : -1,
       deadlineSlot: deadlineHeader === false ? -1 : deadlineSlot,
       deadlineHeader,
+      grpcTimeoutSlot: -1,
+      grpc: false,
       traceparentSlot: -1,
       traceId: undefined,
       sampled: false,

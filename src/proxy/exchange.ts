@@ -1,4 +1,5 @@
 import type { ErrorCode } from '../core/errors.js';
+import { isGrpcServerFailure } from '../core/grpc.js';
 import type { ExchangeRecord, TryRecord } from '../core/exchange-record.js';
 import type { Answer, ResponseObserver, RetryVerdict, TerminalContext } from '../core/middleware.js';
 import { Admission, Admit } from '../upstreams/call/admission.js';
@@ -8,6 +9,7 @@ import { IDEMPOTENT, upstreamErrorMessage } from '../upstreams/errors.js';
 import type { Target } from '../upstreams/target.js';
 import { AnsweringExchange } from './answering.js';
 import { BodyReplay } from './body-replay.js';
+import { Base64Decoder, GrpcWeb } from './grpc-web.js';
 import { spawnDetachedCall } from './detached.js';
 import type { Runtime } from './runtime.js';
 
@@ -114,7 +116,9 @@ export class Exchange extends AnsweringExchange implements ExchangeRecord, Termi
       const maxBody = route.config.maxBodySize;
       // Bodies are kept for a replay only when a retry could use them.
       const keep = retry.attempts > 0 || hedge !== null ? retry.maxBufferedBody : 0;
-      this.body = new BodyReplay(this.req, keep, maxBody > 0 && this.contentLength === -1 ? maxBody : 0);
+      // A gRPC-Web text body is base64: the service gets it decoded.
+      const source = this.grpcWeb === GrpcWeb.Text ? this.req.pipe(new Base64Decoder()) : this.req;
+      this.body = new BodyReplay(source, keep, maxBody > 0 && this.contentLength === -1 ? maxBody : 0);
     }
     const deadlineHeader = this.rt.config.proxy.deadlineHeader;
     const request: CallRequest = {
@@ -124,17 +128,22 @@ export class Exchange extends AnsweringExchange implements ExchangeRecord, Termi
       hostSlot: upstream.config.hostHeader === 'target' ? this.hostIndex : -1,
       deadlineSlot: deadlineHeader === false ? -1 : this.deadlineIndex,
       deadlineHeader,
+      grpcTimeoutSlot: this.grpcTimeoutIndex,
+      grpc: this.grpc,
       traceparentSlot: this.traceparentIndex,
       traceId: this.traceId,
       sampled: this.sampled,
       body: this.body,
-      idempotent: IDEMPOTENT.has(this.req.method!) || this.hasIdempotencyKey,
+      idempotent: IDEMPOTENT.has(this.req.method!) || this.hasIdempotencyKey || route.config.idempotent === true,
       hashKey: this.hashKey,
     };
+    // A gRPC client's deadline bounds the call too (the shorter of the two wins).
+    const grpcMs = this.grpcTimeoutMs;
+    const totalMs = grpcMs < 0 ? timeouts.totalMs : timeouts.totalMs > 0 ? Math.min(timeouts.totalMs, Math.max(1, grpcMs)) : Math.max(1, grpcMs);
     const policy = {
       retry,
       hedge: hedge ?? undefined,
-      totalMs: timeouts.totalMs,
+      totalMs,
       headersTimeoutMs: routeTimeouts?.responseMs,
       bodyTimeoutMs: routeTimeouts?.idleMs,
       recordTries: this.sampled && this.state.tracer != null,
@@ -194,7 +203,8 @@ export class Exchange extends AnsweringExchange implements ExchangeRecord, Termi
   onCut(code: ErrorCode): void {
     if (this.done) return;
     this.errorCode = code;
-    this.res.destroy();
+    // A gRPC stream cut between two messages still gets an honest ending: its status in trailers.
+    if (!this.endGrpcStream(code, upstreamErrorMessage(code, this.upstream!.name, this.call?.answeredBy?.origin ?? ''))) this.res.destroy();
     this.finish();
   }
 
@@ -265,7 +275,8 @@ export class Exchange extends AnsweringExchange implements ExchangeRecord, Termi
     if (this.admission !== null) {
       // A client that left says nothing about the upstream; an observer's substitute is judged by the target's status.
       const status = this.breakerStatus !== 0 ? this.breakerStatus : this.status;
-      this.admission.settle(status === 499 ? -1 : status < 500 ? 1 : 0);
+      // A gRPC failure status from the service (UNAVAILABLE, INTERNAL, …) arrives with HTTP 200: it counts as a 5xx.
+      this.admission.settle(status === 499 ? -1 : status < 500 && !(this.grpc && isGrpcServerFailure(this.grpcStatus)) ? 1 : 0);
     }
     const observer = this.observer;
     if (observer !== null) {

@@ -10,6 +10,8 @@ import { forwardedNode, HeaderKind, isAcceptableRequestId } from './headers.js';
 import { unmapIPv4 } from './trust.js';
 import { runPipeline } from '../core/middleware.js';
 import { beginTrace } from '../observability/trace-context.js';
+import { isGrpcContentType, parseGrpcTimeout } from '../core/grpc.js';
+import { GrpcWeb, grpcContentTypeOf, grpcWebKind } from './grpc-web.js';
 import { Exchange } from './exchange.js';
 import { PipelineContext } from './pipeline-context.js';
 import { ForwardPlan, kClosing, kTrusted, kTrustedBy, type ProxyState, type TrackedSocket } from './context.js';
@@ -52,6 +54,10 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
   let traceparent: string | null | undefined;
   let tracestate: string | undefined;
   let teTrailers = false;
+  let grpcType = false;
+  let grpcTimeout: string | undefined;
+  /** Where a gRPC-Web content type sits in `out` (-1: none), for a route that translates it. */
+  let webTypeIndex = -1;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const value = rawHeaders[i + 1]!;
@@ -102,6 +108,14 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
       case HeaderKind.TraceState:
         tracestate = tracestate === undefined ? value : `${tracestate},${value}`;
         break;
+      case HeaderKind.ContentType:
+        if (isGrpcContentType(value)) grpcType = true;
+        else if (webTypeIndex === -1 && grpcWebKind(value) !== 0) webTypeIndex = out.length + 1;
+        out.push(name, value);
+        break;
+      case HeaderKind.GrpcTimeout:
+        grpcTimeout ??= value;
+        break;
       case HeaderKind.ContentLength:
         // node:http has already rejected invalid or conflicting values.
         plan.contentLength = Number(value);
@@ -123,6 +137,8 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
   // not end the stream (clients streaming an upload send no Content-Length). Without this
   // the body would be dropped; it is forwarded chunked, like an HTTP/1.1 chunked body.
   if (plan.contentLength === -1 && isHttp2Request(req) && !req.stream.endAfterHeaders) plan.chunked = true;
+  // gRPC runs over HTTP/2 only (gRPC-Web, below, over either).
+  if (grpcType && isHttp2Request(req)) plan.grpc = true;
   plan.requestId = requestId ??= randomUUID();
   if (classifier.traceContext) beginTrace(plan, traceparent, tracestate, cfg.tracing.sampleRatio);
   // RFC 9112 §3.2: an absolute-form target names the host; one that disagrees with the
@@ -145,6 +161,16 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
   // Undefined for an aggregate route: its parts name their own upstreams.
   const upstream = rt.upstreamOfRoute[route.config.index];
   plan.upstream = upstream ?? null;
+
+  if (webTypeIndex !== -1 && route.config.grpcWeb === true) {
+    translateGrpcWeb(plan, out, webTypeIndex);
+    teTrailers = true;
+  }
+  // A gRPC call's deadline is the client's `grpc-timeout` (an invalid one is dropped); anything else passes it on.
+  if (grpcTimeout !== undefined) {
+    if (plan.grpc) plan.grpcTimeoutMs = parseGrpcTimeout(grpcTimeout) ?? -1;
+    else out.push('grpc-timeout', grpcTimeout);
+  }
 
   const maxBody = route.config.maxBodySize;
   if (maxBody > 0 && plan.contentLength > maxBody) {
@@ -200,9 +226,14 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
     if (plan.tracestate !== null) out.push('tracestate', plan.tracestate);
   }
   const deadlineHeader = cfg.proxy.deadlineHeader;
-  if (deadlineHeader !== false && upstream !== undefined && (route.config.timeouts ?? upstream.config.timeouts).totalMs > 0) {
+  const hasDeadline = upstream !== undefined && ((route.config.timeouts ?? upstream.config.timeouts).totalMs > 0 || plan.grpcTimeoutMs >= 0);
+  if (deadlineHeader !== false && hasDeadline) {
     plan.deadlineIndex = out.length + 1;
     out.push(deadlineHeader, '');
+  }
+  if (plan.grpc && hasDeadline) {
+    plan.grpcTimeoutIndex = out.length + 1;
+    out.push('grpc-timeout', '');
   }
   const rewritten = route.rewritePath === null ? path : route.rewritePath(path, params);
   plan.pathAndQuery = query === '' ? rewritten : `${rewritten}?${query}`;
@@ -246,6 +277,28 @@ function clientFromChain(xff: string, peer: string, rt: Runtime): string {
     end = comma === -1 ? 0 : comma;
   }
   return candidate;
+}
+
+/**
+ * A gRPC-Web request on a route that translates it: the service is sent gRPC's content
+ * type; a `-text` body is decoded on its way (`Exchange.start`), so its length changes and
+ * it goes without `Content-Length`.
+ */
+function translateGrpcWeb(plan: ForwardPlan, out: string[], typeIndex: number): void {
+  const kind = grpcWebKind(out[typeIndex]!);
+  plan.grpc = true;
+  plan.grpcWeb = kind;
+  out[typeIndex] = grpcContentTypeOf(out[typeIndex]!);
+  if (kind === GrpcWeb.Text && plan.contentLength >= 0) {
+    for (let i = 0; i < out.length; i += 2) {
+      if (out[i]!.length === 14 && out[i]!.toLowerCase() === 'content-length') {
+        out.splice(i, 2);
+        break;
+      }
+    }
+    plan.contentLength = -1;
+    plan.chunked = true;
+  }
 }
 
 function refuse(plan: ForwardPlan, code: ErrorCode, message: string): false {

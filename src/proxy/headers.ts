@@ -23,6 +23,10 @@ export const enum HeaderKind {
   IdempotencyKey,
   TraceParent,
   TraceState,
+  /** Forwarded; noted (gRPC is told by its content type). */
+  ContentType,
+  /** gRPC's deadline: read, and sent on reduced per try (never passed as received). */
+  GrpcTimeout,
 }
 
 const KNOWN: ReadonlyMap<string, HeaderKind> = new Map([
@@ -46,6 +50,8 @@ const KNOWN: ReadonlyMap<string, HeaderKind> = new Map([
   ['via', HeaderKind.Via],
   ['content-length', HeaderKind.ContentLength],
   ['idempotency-key', HeaderKind.IdempotencyKey],
+  ['content-type', HeaderKind.ContentType],
+  ['grpc-timeout', HeaderKind.GrpcTimeout],
   // HTTP/2 pseudo-headers: the authority is the host; the rest are rebuilt by undici.
   [':authority', HeaderKind.Host],
 ]);

@@ -129,6 +129,8 @@ class BufferedCall implements ResponseSink {
       hostSlot,
       deadlineSlot,
       deadlineHeader,
+      grpcTimeoutSlot: -1,
+      grpc: false,
       traceparentSlot: -1,
       traceId: undefined,
       sampled: false,

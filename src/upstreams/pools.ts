@@ -1,20 +1,91 @@
-import { Pool } from 'undici';
-import type { UpstreamConfig } from '../config/types.js';
+import { readFileSync, statSync } from 'node:fs';
+import { buildConnector, Pool } from 'undici';
+import type { UpstreamConfig, UpstreamTlsConfig } from '../config/types.js';
+import { hostPortOf, tlsOptions, type ConnectTarget, type TlsMaterial } from './h2/connect.js';
+import { NegotiatingPool, type DispatchPool } from './h2/negotiate.js';
+import { H2Pool } from './h2/pool.js';
+
+export type { DispatchPool } from './h2/negotiate.js';
+
+/** Response header bytes accepted from a target: Brisk limits what clients send; targets are trusted up to this. */
+const MAX_RESPONSE_HEADER_SIZE = 64 * 1024;
 
 /**
  * The settings a target's connection pool is built from; a target keeps its pool (and its
- * warm keep-alive connections) while this key is unchanged across reloads.
+ * warm keep-alive connections) while this key is unchanged across reloads. TLS files are
+ * keyed with their modification time, so a certificate renewed in place is picked up by
+ * the next reload.
  */
 export function poolKeyOf(upstream: UpstreamConfig): string {
   const { connections, keepAliveTimeoutMs } = upstream.pool;
   const { connectMs, responseMs, idleMs } = upstream.timeouts;
-  return `${connections}|${keepAliveTimeoutMs}|${connectMs}|${responseMs}|${idleMs}`;
+  const tls = upstream.tls;
+  const tlsKey = tls === null ? '' : [tls.caFile, tls.certFile, tls.keyFile].map((f) => (f === undefined ? '' : `${f}@${mtimeOf(f)}`)).join('|') + `|${tls.verify}|${tls.servername ?? ''}`;
+  return `${connections}|${keepAliveTimeoutMs}|${connectMs}|${responseMs}|${idleMs}|${upstream.http2}|${tlsKey}`;
 }
 
-/** The undici pool for one target of `upstream`. */
-export function createPool(origin: string, upstream: UpstreamConfig): Pool {
+function mtimeOf(file: string): number {
+  try {
+    return statSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/** The upstream's TLS material, read from its files (checked when the config was loaded). */
+export function readTlsMaterial(tls: UpstreamTlsConfig | null): TlsMaterial {
+  if (tls === null) return { verify: true };
+  const material: { -readonly [K in keyof TlsMaterial]: TlsMaterial[K] } = { verify: tls.verify };
+  if (tls.servername !== undefined) material.servername = tls.servername;
+  if (tls.caFile !== undefined) material.ca = readFileSync(tls.caFile);
+  if (tls.certFile !== undefined) material.cert = readFileSync(tls.certFile);
+  if (tls.keyFile !== undefined) material.key = readFileSync(tls.keyFile);
+  return material;
+}
+
+/**
+ * The pool for one target of `upstream`, by the target's scheme: `h2c://` speaks HTTP/2
+ * without TLS (prior knowledge); `https://` follows the upstream's `http2` (`auto`: ALPN
+ * decides; `on`: HTTP/2 only; `off`: HTTP/1.1); `http://` is HTTP/1.1 (undici).
+ */
+export function createPool(origin: string, upstream: UpstreamConfig): DispatchPool {
+  const { host, port, secure } = hostPortOf(origin);
+  const h2c = origin.startsWith('h2c:');
+  const material = secure ? readTlsMaterial(upstream.tls) : null;
   const { connections, keepAliveTimeoutMs } = upstream.pool;
   const { connectMs, responseMs, idleMs } = upstream.timeouts;
+  const h2Options = { connections, headersTimeoutMs: responseMs, bodyTimeoutMs: idleMs, keepAliveTimeoutMs, maxHeaderSize: MAX_RESPONSE_HEADER_SIZE };
+  const httpOrigin = h2c ? `http://${new URL(origin).host}` : origin;
+  if (h2c) return new H2Pool(httpOrigin, { host, port, tls: null, alpn: [], timeoutMs: connectMs }, h2Options);
+  if (!secure || upstream.http2 === 'off') return http1Pool(origin, upstream, material, host);
+  if (upstream.http2 === 'on') return new H2Pool(httpOrigin, { host, port, tls: material, alpn: ['h2'], timeoutMs: connectMs }, h2Options);
+  const target: ConnectTarget = { host, port, tls: material, alpn: ['h2', 'http/1.1'], timeoutMs: connectMs };
+  // The socket that negotiated h2 becomes the first session; one that settled on HTTP/1.1
+  // is closed, and undici opens its own (it ties connections to its own SNI bookkeeping).
+  return new NegotiatingPool(target, (protocol, socket) => {
+    if (protocol === 'h2') return new H2Pool(httpOrigin, target, h2Options, socket);
+    socket.destroy();
+    return http1Pool(origin, upstream, material, host);
+  });
+}
+
+/**
+ * undici's HTTP/1.1 pool. For TLS its connector is wrapped: undici would take the SNI name
+ * (and the name it verifies) from each request's Host header, which with `hostHeader:
+ * preserve` is the client's; the upstream's `tls.servername`, or the target URL's host,
+ * is what the target's certificate is checked against.
+ */
+function http1Pool(origin: string, upstream: UpstreamConfig, material: TlsMaterial | null, host: string): Pool {
+  const { connections, keepAliveTimeoutMs } = upstream.pool;
+  const { connectMs, responseMs, idleMs } = upstream.timeouts;
+  let connect: buildConnector.connector | { timeout: number; noDelay: boolean } = { timeout: connectMs, noDelay: true };
+  if (material !== null) {
+    const options = tlsOptions(host, material, ['http/1.1']);
+    const base = buildConnector({ ...options, timeout: connectMs, noDelay: true });
+    // '' leaves undici no name to send: an IP target is verified against its address.
+    const servername = options.servername ?? '';
+    connect = (opts, callback) => base({ ...opts, servername }, callback);
+  }
   return new Pool(origin, {
     connections,
     pipelining: 1,
@@ -22,23 +93,21 @@ export function createPool(origin: string, upstream: UpstreamConfig): Pool {
     // The target may announce a shorter keep-alive; undici honours it minus this margin,
     // which avoids sending on a connection the target is about to close.
     keepAliveTimeoutThreshold: 1000,
-    connect: { timeout: connectMs, noDelay: true },
+    connect,
     headersTimeout: responseMs,
     bodyTimeout: idleMs,
-    // Brisk enforces its own limits on what clients send; upstream answers are trusted up
-    // to a generous header size.
-    maxHeaderSize: 64 * 1024,
+    maxHeaderSize: MAX_RESPONSE_HEADER_SIZE,
     strictContentLength: true,
   });
 }
 
 /** Closes a pool once its in-flight requests are done (destroys it if closing fails). */
-export function closeGracefully(pool: Pool): void {
+export function closeGracefully(pool: DispatchPool): void {
   pool.close().catch(() => pool.destroy().catch(() => {}));
 }
 
 /** Closes pools, waiting up to `graceMs` for their in-flight requests, then destroys what is left. */
-export async function closePools(pools: readonly Pool[], graceMs: number): Promise<void> {
+export async function closePools(pools: readonly DispatchPool[], graceMs: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<void>((resolve) => {
     timer = setTimeout(resolve, graceMs);

@@ -1,6 +1,6 @@
-import type { Pool } from 'undici';
 import type { TargetConfig } from '../config/types.js';
 import type { Ejection, MemberState, TargetView } from '../core/views.js';
+import type { DispatchPool } from './pools.js';
 
 export type { MemberState };
 
@@ -25,7 +25,7 @@ export class Target implements TargetView {
   /** A short stable id (for sticky cookies, logs). */
   readonly id: string;
   weight: number;
-  pool: Pool;
+  pool: DispatchPool;
 
   /** Requests sent and not yet finished: raised when a try is sent, lowered by `requestEnded`. */
   inFlight = 0;
@@ -61,7 +61,7 @@ export class Target implements TargetView {
   /** Called when `inFlight` drops to 0; set by the target set while the target drains. */
   onIdle: ((target: Target) => void) | null = null;
 
-  constructor(upstream: string, config: TargetConfig, pool: Pool) {
+  constructor(upstream: string, config: TargetConfig, pool: DispatchPool) {
     this.upstream = upstream;
     this.origin = config.origin;
     this.basePath = config.basePath;

@@ -10,6 +10,7 @@ import { FILE_SOURCE, type MembershipChange, type TargetSetListener } from './me
 import { CircuitBreaker } from './resilience/breaker.js';
 import { UpstreamLimits } from './resilience/limits.js';
 import { RetryBudget } from './resilience/retry-budget.js';
+import { readTlsMaterial } from './pools.js';
 import type { TargetRegistry } from './registry.js';
 import type { Target } from './target.js';
 import type { TargetSet } from './target-set.js';
@@ -68,7 +69,7 @@ export class Upstream implements TargetSetListener {
     const keep = <T>(kind: string, settings: unknown, create: () => T): T => registry.keep(`${config.name}|${kind}|${JSON.stringify(settings)}`, create);
     this.budget = keep('budget', [config.retry.budgetRatio, config.retry.budgetMinPerSecond], () => new RetryBudget(config.retry.budgetRatio, config.retry.budgetMinPerSecond));
     this.outlier = new OutlierDetector(config.name, config.outlierDetection, this.set.routable, logger);
-    this.health = config.healthCheck === null ? null : new ActiveHealthChecker(config.name, config.healthCheck, this.set.probed, logger);
+    this.health = config.healthCheck === null ? null : new ActiveHealthChecker(config.name, config.healthCheck, this.set.probed, logger, config.tls === null ? null : readTlsMaterial(config.tls));
     this.hash = config.hash;
     this.sticky = config.stickySession === null ? null : new StickySessions(config.stickySession, this.set.routable);
     this.seenRoutable = this.set.routable;

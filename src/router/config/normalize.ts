@@ -63,6 +63,8 @@ export function normalizeRoutes(
       if (upgrades !== undefined) result.upgrades = upgrades;
     }
     if (route.priority !== undefined) result.priority = normalizePriority(route.priority);
+    if (route.idempotent === true) result.idempotent = true;
+    if (route.grpcWeb === true) result.grpcWeb = true;
     if (route.rewrite !== undefined) result.rewrite = rewrite(route.rewrite);
     if (route.requestHeaders !== undefined) result.requestHeaders = headerEdits(check, [...at, 'requestHeaders'], route.requestHeaders);
     if (route.responseHeaders !== undefined) result.responseHeaders = headerEdits(check, [...at, 'responseHeaders'], route.responseHeaders);
@@ -113,7 +115,28 @@ function match(check: ConfigCheck, at: readonly PathSegment[], raw: RawMatch | u
   if (raw.path !== undefined) result.path = raw.path;
   if (raw.pathPrefix !== undefined) result.pathPrefix = raw.pathPrefix;
   if (raw.pathRegex !== undefined) result.pathRegex = raw.pathRegex;
+  if (raw.grpc !== undefined) grpcMatch(check, at, raw, result);
   return result;
+}
+
+/**
+ * `match.grpc`: `pkg.Service/Method` is the exact path `/pkg.Service/Method`, `pkg.Service`
+ * the prefix `/pkg.Service` (segment-wise: its methods), both for POSTs with a gRPC
+ * content type (`application/grpc`, `application/grpc+proto`, …, gRPC-Web's included).
+ */
+function grpcMatch(check: ConfigCheck, at: readonly PathSegment[], raw: RawMatch, result: Mutable<RouteMatch>): void {
+  const grpc = raw.grpc!;
+  for (const key of ['path', 'pathPrefix', 'pathRegex'] as const) {
+    if (raw[key] !== undefined) check.problem([...at, key], `match.grpc names the path (/${grpc.includes('/') ? grpc : `${grpc}/…`}); drop ${key}`, 'key');
+  }
+  if (raw.methods !== undefined && !result.methods.every((m) => m === 'POST')) check.problem([...at, 'methods'], 'gRPC calls are POSTs; drop methods', 'key');
+  if (Object.hasOwn(result.headers, 'content-type')) check.problem([...at, 'headers', 'content-type'], 'match.grpc already requires a gRPC content type; drop this header match', 'key');
+  result.grpc = grpc;
+  if (grpc.includes('/')) result.path = `/${grpc}`;
+  else result.pathPrefix = `/${grpc}`;
+  result.methods = ['POST'];
+  // gRPC-Web's types too: a route with `grpcWeb: true` translates them, one without passes them on.
+  result.headers = { ...result.headers, 'content-type': { regex: '^application/grpc(-web(-text)?)?(\\+[A-Za-z0-9._-]+)?(;.*)?$' } };
 }
 
 function regex(check: ConfigCheck, path: readonly PathSegment[], source: string): void {

@@ -6,7 +6,7 @@
  */
 import { Type, type Static, type TOptional } from '@sinclair/typebox';
 import { AggregateSchema } from '../../aggregate/schema.js';
-import { Size, Strict } from '../../config/schema-kit.js';
+import { PatternString, Size, Strict } from '../../config/schema-kit.js';
 import type { MiddlewareRegistry } from '../../middlewares/descriptor.js';
 import { MIDDLEWARES } from '../../middlewares/registry.js';
 import { PrioritySchema } from '../../middlewares/shedding/schema.js';
@@ -46,6 +46,12 @@ const Match = Strict(
     ),
     headers: Type.Optional(Type.Record(Type.String({ minLength: 1 }), StringMatch, { description: 'Request headers that must match (names are case-insensitive).' })),
     query: Type.Optional(Type.Record(Type.String({ minLength: 1 }), StringMatch, { description: 'Query parameters that must match.' })),
+    grpc: Type.Optional(
+      PatternString('^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)*(/[A-Za-z_][A-Za-z0-9_]*)?$', 'must be a gRPC service (`package.Service`) or method (`package.Service/Method`)', {
+        description:
+          'gRPC calls of a service (`helloworld.Greeter`: every method) or of one method (`helloworld.Greeter/SayHello`): the path `/helloworld.Greeter/SayHello` (or the prefix `/helloworld.Greeter/`), method POST and a gRPC content type. Excludes `path`, `pathPrefix` and `pathRegex`.',
+      }),
+    ),
   },
   'What requests the route takes. Every given condition must hold. When several routes match, the most specific wins: exact host over wildcard host over any host; then exact path over parameter pattern over regex over prefix (longer first); then the route with more conditions; then the first in the file.',
 );
@@ -94,6 +100,20 @@ function ownKeys() {
     hedge: Type.Optional(RouteHedgeSchema),
     fallback: Type.Optional(Fallback),
     priority: Type.Optional(PrioritySchema),
+    grpcWeb: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          'Translate gRPC-Web (browsers: `application/grpc-web`, `application/grpc-web-text`, over HTTP/1.1 or HTTP/2) to gRPC for the service, and its answer back (trailers as the last message of the body). The service must speak gRPC over HTTP/2 (`h2c://`, or `https://` with HTTP/2). Browsers also need `cors` on the route, exposing `grpc-status` and `grpc-message`.',
+      }),
+    ),
+    idempotent: Type.Optional(
+      Type.Boolean({
+        default: false,
+        description:
+          "The route's requests are safe to repeat whatever their method: retried on `retry.statuses` and `retry.grpcStatuses` and hedged like GETs. gRPC calls are POSTs, so mark read-only unary methods this way (not streaming ones: a request still streaming is never hedged or retried, but a server stream that was repeated would reach its client only once).",
+      }),
+    ),
   };
 }
 

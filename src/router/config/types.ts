@@ -32,6 +32,8 @@ export interface RouteMatch {
   /** Header names lower-cased. */
   readonly headers: Readonly<Record<string, StringMatcher>>;
   readonly query: Readonly<Record<string, StringMatcher>>;
+  /** `package.Service` or `package.Service/Method` when the route matches gRPC calls (already turned into a path, POST and a content type). */
+  readonly grpc?: string;
 }
 
 export interface HeaderEdits {
@@ -77,4 +79,8 @@ export interface RouteConfig extends MiddlewareConfigs {
   readonly fallback?: FallbackConfig;
   /** Who is shed first under overload; `normal` when not set. */
   readonly priority?: PriorityName;
+  /** gRPC-Web requests are translated to gRPC (and answers back); absent: passed as they are. */
+  readonly grpcWeb?: true;
+  /** Requests are safe to repeat whatever their method (retries, hedging); absent: by method. */
+  readonly idempotent?: true;
 }

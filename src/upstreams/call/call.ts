@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import type { ErrorCode } from '../../core/errors.js';
 import type { Logger } from '../../observability/logger.js';
+import { formatGrpcTimeout, grpcStatusIn } from '../../core/grpc.js';
 import { fillHeaderSlot, formatTraceparent, newSpanId } from '../../observability/trace-context.js';
 import { overloadMessage, type UpstreamLimits } from '../resilience/limits.js';
 import { upstreamErrorCode, upstreamErrorMessage } from '../errors.js';
@@ -87,7 +88,7 @@ export class UpstreamCall implements TryOwner {
     this.first = target;
     let pendingPermit: UpstreamLimits | null = null;
     const limits = upstream.limits;
-    if (limits !== null && target.inFlight >= upstream.config.pool.connections) {
+    if (limits !== null && target.inFlight >= (target.pool.capacity ?? upstream.config.pool.connections)) {
       // Every connection to the target is busy: the request would wait in its pool.
       if (!limits.tryAcquirePending()) {
         this.ended = true;
@@ -159,11 +160,12 @@ export class UpstreamCall implements TryOwner {
       this.tried.add(target);
     }
     const t = new UpstreamTry(this, target);
+    t.grpc = this.request.grpc;
     this.latest = target;
     this.live.push(t);
     const upstream = this.upstream;
     // Retries and hedges were allowed by `maxRetries`; they take a pending slot when one is free.
-    if (pendingPermit === null && upstream.limits !== null && target.inFlight >= upstream.config.pool.connections && upstream.limits.tryAcquirePending()) {
+    if (pendingPermit === null && upstream.limits !== null && target.inFlight >= (target.pool.capacity ?? upstream.config.pool.connections) && upstream.limits.tryAcquirePending()) {
       pendingPermit = upstream.limits;
     }
     t.pendingPermit = pendingPermit;
@@ -174,6 +176,7 @@ export class UpstreamCall implements TryOwner {
     // Each try is its own span (child of the caller's span): retries and hedges are told apart.
     if (req.traceparentSlot !== -1) req.traceparentSlot = fillHeaderSlot(headers, req.traceparentSlot, 'traceparent', formatTraceparent(req.traceId!, (t.spanId = newSpanId()), req.sampled));
     if (req.deadlineSlot !== -1 && req.deadlineHeader !== false) req.deadlineSlot = fillHeaderSlot(headers, req.deadlineSlot, req.deadlineHeader, String(Math.max(0, this.deadline - Date.now())));
+    if (req.grpcTimeoutSlot !== -1) req.grpcTimeoutSlot = fillHeaderSlot(headers, req.grpcTimeoutSlot, 'grpc-timeout', formatGrpcTimeout(this.deadline - Date.now()));
     if (this.tries !== null) this.tries.push(t);
     const options: Dispatcher.DispatchOptions = {
       path: target.basePath === '' ? req.pathAndQuery : target.basePath + req.pathAndQuery,
@@ -256,13 +259,14 @@ export class UpstreamCall implements TryOwner {
     const verdict = this.winner === null && this.sink.retryVerdict !== undefined ? this.sink.retryVerdict(status, rawHeaders) : null;
     if (verdict === 'resend' && this.resend(t)) {
       t.discarding = true;
-      t.report(status >= 500 ? Outcome.Http5xx : Outcome.Success);
+      t.report(t.outcome());
       return true;
     }
-    if (this.winner === null && verdict !== 'deliver' && this.retry.retriesStatus(status) && this.mayRetry('BRISK_UPSTREAM_BAD_RESPONSE', status)) {
+    const retryable = this.retry.retriesStatus(status) || (this.request.grpc && this.retry.retriesGrpcStatus(grpcStatusIn(rawHeaders)));
+    if (this.winner === null && verdict !== 'deliver' && retryable && this.mayRetry('BRISK_UPSTREAM_BAD_RESPONSE', status)) {
       // Hold the answer: if no retry can be made after all, this is what the caller gets.
       t.held = { status, headers: rawHeaders, text: statusText };
-      t.report(status >= 500 ? Outcome.Http5xx : Outcome.Success);
+      t.report(t.outcome());
       this.onTryFailed(t, 'BRISK_UPSTREAM_BAD_RESPONSE', status);
       // Delivered after all, or given up for a retry: then its body is read and dropped,
       // which keeps the connection reusable.
@@ -299,7 +303,7 @@ export class UpstreamCall implements TryOwner {
       return false;
     }
     t.discarding = true;
-    if (!t.reported) t.report(status >= 500 ? Outcome.Http5xx : Outcome.Success);
+    if (!t.reported) t.report(t.outcome());
     return true;
   }
 
@@ -353,6 +357,8 @@ export class UpstreamCall implements TryOwner {
       else this.sink.onFail(code, upstreamErrorMessage(code, this.upstream.name, t.target.origin));
       return;
     }
+    // The client's message stays short; why the handshake failed (which certificate, which name) is for the operator.
+    if (code === 'BRISK_UPSTREAM_TLS_FAILED') this.logger?.warn({ upstream: this.upstream.name, target: t.target.origin, reason: err.message, requestId: this.requestId }, 'TLS handshake with the target failed');
     t.blame(err);
     if (this.winner === t) {
       this.end();

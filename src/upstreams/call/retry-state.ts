@@ -42,6 +42,14 @@ export class RetryState {
   }
 
   /**
+   * True when a gRPC answer with this `grpc-status` in its head (a trailers-only answer:
+   * no message was sent) is one the policy retries; -1 (no status in the head) never is.
+   */
+  retriesGrpcStatus(grpcStatus: number): boolean {
+    return grpcStatus > 0 && this.policy.grpcStatuses.includes(grpcStatus);
+  }
+
+  /**
    * May this failure be retried? `status` is the target's answer when it sent a retryable
    * status, 0 when nothing came back (then `code` says why). `deadline` is `Date.now()`
    * time (0: none); `bodyReplayable` whether the request body can be sent again.

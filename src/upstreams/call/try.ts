@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { BriskError } from '../../core/errors.js';
+import { grpcStatusIn, isGrpcServerFailure } from '../../core/grpc.js';
 import type { TryRecord } from '../../core/exchange-record.js';
 import { GATEWAY_FAILURE_PENALTY_MS } from '../errors.js';
 import { Outcome } from '../health/outlier.js';
@@ -36,6 +37,10 @@ export class UpstreamTry implements Dispatcher.DispatchHandler, TryRecord {
   errorType: string | null = null;
   /** The target's status (0: none yet). */
   status = 0;
+  /** A gRPC call: its `grpc-status` (head or trailers) decides the outcome too. */
+  grpc = false;
+  /** The target's `grpc-status` (-1: none yet, or not gRPC). */
+  grpcStatus = -1;
   /** The upstream limits whose pending slot this try holds until it gets a connection. */
   pendingPermit: UpstreamLimits | null = null;
   /** A retryable answer held back while a retry is tried; delivered if none can be made. */
@@ -122,6 +127,7 @@ export class UpstreamTry implements Dispatcher.DispatchHandler, TryRecord {
     this.target.lastHeadAt = now;
     this.owner.observeHeadLatency(this, now - this.started);
     this.status = statusCode;
+    if (this.grpc) this.grpcStatus = grpcStatusIn(rawHeaders);
     this.resume = resume;
     return this.owner.onTryHead(this, statusCode, rawHeaders, statusText);
   }
@@ -135,7 +141,8 @@ export class UpstreamTry implements Dispatcher.DispatchHandler, TryRecord {
   onComplete(trailers: string[] | Buffer[] | null): void {
     if (!this.end()) return;
     if (this.discarding || this.cancelled) return;
-    if (!this.reported) this.report(this.status >= 500 ? Outcome.Http5xx : Outcome.Success);
+    if (this.grpc && trailers !== null && trailers.length > 0) this.grpcStatus = grpcStatusIn(trailers as Buffer[]);
+    if (!this.reported) this.report(this.outcome());
     this.owner.onTryComplete(this, trailers as Buffer[] | null);
   }
 
@@ -143,6 +150,11 @@ export class UpstreamTry implements Dispatcher.DispatchHandler, TryRecord {
     if (!this.end()) return;
     if (this.discarding || this.cancelled) return;
     this.owner.onTryError(this, err);
+  }
+
+  /** How the answer went for outlier detection: a 5xx, or a gRPC status that says the server failed, is a failure. */
+  outcome(): Outcome {
+    return this.status >= 500 || isGrpcServerFailure(this.grpcStatus) ? Outcome.Http5xx : Outcome.Success;
   }
 
   /**

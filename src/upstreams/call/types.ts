@@ -29,6 +29,10 @@ export interface CallRequest {
   /** Index of the deadline header's value, filled with the milliseconds left (-1: none). */
   deadlineSlot: number;
   readonly deadlineHeader: string | false;
+  /** Index of the `grpc-timeout` value, filled with the time left in gRPC's format (-1: none). */
+  grpcTimeoutSlot: number;
+  /** A gRPC request: a trailers-only answer's `grpc-status` is judged by `retry.grpcStatuses`. */
+  readonly grpc: boolean;
   /** Index of the `traceparent` value, filled with each try's own span (-1: none). */
   traceparentSlot: number;
   readonly traceId: string | undefined;

@@ -4,6 +4,7 @@
  * place they are written down), already in milliseconds, bytes and ratios.
  */
 import { defaultBytes, defaultMs, schemaDefault } from '../../config/schema-kit.js';
+import { GRPC_STATUS, type GrpcStatusName } from '../../core/grpc.js';
 import { HedgeSchema, UpstreamSchema } from './schema.js';
 import type { BalancerKind } from './types.js';
 
@@ -15,6 +16,8 @@ const ms = (...path: string[]) => defaultMs(S, ...path);
 export const UPSTREAM_DEFAULTS = {
   balancer: get('balancer') as BalancerKind,
   hostHeader: get('hostHeader') as 'preserve' | 'target',
+  http2: get('http2') as 'auto' | 'on' | 'off',
+  tlsVerify: get('tls', 'verify') as boolean,
   weight: get('targets', '*', 'weight') as number,
   timeouts: {
     connectMs: ms('timeouts', 'connect'),
@@ -30,7 +33,7 @@ export const UPSTREAM_DEFAULTS = {
   drainTimeoutMs: ms('drainTimeout'),
   panicThreshold: (get('panicThreshold') as number) / 100,
   healthCheck: {
-    type: get('healthCheck', 'type') as 'http' | 'tcp',
+    type: get('healthCheck', 'type') as 'http' | 'tcp' | 'grpc',
     path: get('healthCheck', 'path') as string,
     method: get('healthCheck', 'method') as 'GET' | 'HEAD',
     expectedStatus: get('healthCheck', 'expectedStatus') as string,
@@ -61,6 +64,7 @@ export const UPSTREAM_DEFAULTS = {
     budgetMinPerSecond: get('retry', 'budget', 'minPerSecond') as number,
     maxBufferedBody: defaultBytes(S, 'retry', 'maxBufferedBody'),
     unsafeMethods: get('retry', 'unsafeMethods') as boolean,
+    grpcStatuses: (get('retry', 'grpcStatuses') as GrpcStatusName[]).map((n) => GRPC_STATUS[n]),
   },
   hash: {
     algorithm: get('hash', 'algorithm') as 'ring' | 'maglev',

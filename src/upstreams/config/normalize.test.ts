@@ -71,4 +71,76 @@ describe('upstream configuration', () => {
     assert.equal(retry.budgetRatio, 0.1);
     assert.deepEqual(check.problems, [{ path: ['routes', 0, 'retry', 'perTryTimeout'], message: 'duration "1000h" is too long; the longest is 24 days ("576h")', at: 'value' }]);
   });
+
+  test('HTTP/2 and gRPC keys: h2c:// targets, http2, grpc health checks, retried gRPC statuses', () => {
+    const text = `listen:
+  - address: 127.0.0.1:0
+    h2c: true
+upstreams:
+  grpc:
+    targets:
+      - url: h2c://10.0.0.7:50051
+      - url: h2c://[::1]:50052/base/
+    http2: on
+    healthCheck: { type: grpc, service: helloworld.Greeter }
+    retry: { grpcStatuses: [UNAVAILABLE, RESOURCE_EXHAUSTED, UNAVAILABLE] }
+  plain:
+    targets: [{ url: "http://10.0.0.8:80" }]
+    http2: on
+routes:
+  - { name: g, match: { grpc: helloworld.Greeter/SayHello }, upstream: grpc, idempotent: true }
+  - { name: s, match: { grpc: helloworld.Greeter }, upstream: grpc }
+  - { name: p, upstream: plain }
+`;
+    const { config, warnings } = ok(text);
+    const up = config.upstreams['grpc']!;
+    assert.deepEqual(up.targets.map((t) => [t.origin, t.basePath]), [['h2c://10.0.0.7:50051', ''], ['h2c://[::1]:50052', '/base']]);
+    assert.equal(up.http2, 'on');
+    assert.equal(up.healthCheck?.type, 'grpc');
+    assert.equal(up.healthCheck?.service, 'helloworld.Greeter');
+    assert.deepEqual(up.retry.grpcStatuses, [14, 8]);
+    assert.deepEqual(UPSTREAM_DEFAULTS.retry.grpcStatuses, [14], 'UNAVAILABLE by default');
+    assert.equal(config.listen[0]!.h2c, true);
+    const [g, s] = config.routes;
+    assert.deepEqual({ path: g!.match.path, methods: g!.match.methods, idempotent: g!.idempotent }, { path: '/helloworld.Greeter/SayHello', methods: ['POST'], idempotent: true });
+    assert.equal(s!.match.pathPrefix, '/helloworld.Greeter');
+    assert.ok(s!.match.headers['content-type']?.regex !== undefined, 'a gRPC content type is required');
+    assert.deepEqual(
+      warnings.map((w) => w.path),
+      ['upstreams.plain.http2'],
+      'http2: on with an http:// target is almost surely meant as h2c://',
+    );
+  });
+
+  test('HTTP/2 and gRPC mistakes are placed at their key', () => {
+    const schema = `listen:
+  - address: 127.0.0.1:0
+upstreams:
+  b:
+    targets: [{ url: "ftp://x" }]
+routes:
+  - { name: b, match: { grpc: "pkg.S/M/extra" }, upstream: b }
+`;
+    const early = problems(schema);
+    expectProblem(early, 'upstreams.b.targets.0.url', 'must start with http://, https:// or h2c:// (HTTP/2 without TLS); got "ftp://x"', where(schema, '"ftp://x"'));
+    expectProblem(early, 'routes.0.match.grpc', 'must be a gRPC service (`package.Service`) or method (`package.Service/Method`); got "pkg.S/M/extra"', where(schema, '"pkg.S/M/extra"'));
+    const text = `listen:
+  - address: 127.0.0.1:0
+upstreams:
+  a:
+    targets: [{ url: "h2c://" }]
+    healthCheck: { type: grpc, path: /healthz }
+  b:
+    targets: [{ url: "h2c://10.0.0.1:5" }]
+    healthCheck: { service: x }
+routes:
+  - { name: a, match: { grpc: pkg.S, pathPrefix: /x }, upstream: a }
+  - { name: b, upstream: b }
+`;
+    const list = problems(text);
+    expectProblem(list, 'upstreams.a.targets.0.url', 'an h2c:// target URL needs a host: h2c://10.0.0.7:50051', where(text, '"h2c://"'));
+    expectProblem(list, 'upstreams.a.healthCheck.path', 'a grpc health check asks grpc.health.v1.Health/Check and expects SERVING; path does not apply', where(text, 'path'));
+    expectProblem(list, 'upstreams.b.healthCheck.service', 'service names the gRPC service a type: grpc check asks about; set type: grpc or drop it', where(text, 'service'));
+    expectProblem(list, 'routes.0.match.pathPrefix', 'match.grpc names the path (/pkg.S/…); drop pathPrefix', where(text, 'pathPrefix'));
+  });
 });

@@ -4,14 +4,16 @@
  * outlier detection, retries, hedging and timeouts, into milliseconds, bytes and ratios.
  * Problems go to the `ConfigCheck` of the file, with absolute paths.
  */
+import { resolve } from 'node:path';
 import { isHeaderName, isHeaderValue } from '../../config/addresses.js';
 import { dedupe, putOwn, type ConfigCheck } from '../../config/normalize-kit.js';
 import type { PathSegment } from '../../config/positions.js';
+import { GRPC_STATUS, type GrpcStatusName } from '../../core/grpc.js';
 import { normalizeCircuitBreaker, normalizeUpstreamLimits } from '../resilience/overload-schema.js';
 import { UPSTREAM_DEFAULTS } from './defaults.js';
 import { parseTargetUrl } from './targets.js';
 import type { RawHedge, RawRetry, RawTimeouts, RawUpstream } from './schema.js';
-import type { HashConfig, HealthCheckConfig, HedgeConfig, OutlierDetectionConfig, RetryConfig, TargetConfig, Timeouts, UpstreamConfig } from './types.js';
+import type { HashConfig, HealthCheckConfig, HedgeConfig, OutlierDetectionConfig, RetryConfig, TargetConfig, Timeouts, UpstreamConfig, UpstreamTlsConfig } from './types.js';
 
 /**
  * Normalises the upstreams of a file, by name, in file order.
@@ -39,6 +41,8 @@ export function normalizeUpstream(check: ConfigCheck, name: string, raw: RawUpst
       keepAliveTimeoutMs: check.duration([...at, 'pool', 'keepAliveTimeout'], raw.pool?.keepAliveTimeout, d.pool.keepAliveTimeoutMs),
     },
     hostHeader: raw.hostHeader ?? d.hostHeader,
+    http2: http2(check, at, raw),
+    tls: raw.tls === undefined ? null : tls(check, [...at, 'tls'], raw),
     hash: hash(check, at, raw),
     stickySession:
       raw.stickySession === undefined
@@ -79,6 +83,36 @@ function targets(check: ConfigCheck, at: readonly PathSegment[], raw: RawUpstrea
   });
 }
 
+/** `http2` governs `https://` targets only: `on` with an `http://` target is almost surely meant as `h2c://`. */
+function http2(check: ConfigCheck, at: readonly PathSegment[], raw: RawUpstream): 'auto' | 'on' | 'off' {
+  const mode = raw.http2 ?? UPSTREAM_DEFAULTS.http2;
+  if (mode === 'on' && raw.targets.some((t) => t.url.startsWith('http:'))) {
+    check.warn([...at, 'http2'], 'http2 applies to https:// targets; http:// targets speak HTTP/1.1. For HTTP/2 without TLS write the target as h2c://host:port');
+  }
+  return mode;
+}
+
+/**
+ * An upstream's `tls`: file paths resolved against the config file (the loader checks the
+ * files themselves: readable, PEM, a key that belongs to its certificate).
+ */
+function tls(check: ConfigCheck, at: readonly PathSegment[], raw: RawUpstream): UpstreamTlsConfig {
+  const t = raw.tls!;
+  if ((t.cert === undefined) !== (t.key === undefined)) {
+    check.problem([...at, t.cert === undefined ? 'key' : 'cert'], 'a client certificate needs both cert and key', 'key');
+  }
+  if (!raw.targets.some((target) => target.url.startsWith('https:'))) {
+    check.warn(at, 'tls applies to https:// targets only, and this upstream has none in the file', 'key');
+  }
+  if (t.verify === false && t.ca !== undefined) check.warn([...at, 'ca'], 'ca is not used while verify is false', 'key');
+  const result: { -readonly [K in keyof UpstreamTlsConfig]: UpstreamTlsConfig[K] } = { verify: t.verify ?? UPSTREAM_DEFAULTS.tlsVerify };
+  if (t.servername !== undefined) result.servername = t.servername;
+  if (t.ca !== undefined) result.caFile = resolve(check.baseDir, t.ca);
+  if (t.cert !== undefined) result.certFile = resolve(check.baseDir, t.cert);
+  if (t.key !== undefined) result.keyFile = resolve(check.baseDir, t.key);
+  return result;
+}
+
 function hash(check: ConfigCheck, at: readonly PathSegment[], raw: RawUpstream): HashConfig | null {
   const d = UPSTREAM_DEFAULTS;
   const balancer = raw.balancer ?? d.balancer;
@@ -114,6 +148,11 @@ function healthCheck(check: ConfigCheck, at: readonly PathSegment[], raw: NonNul
   if (intervalMs < 50) check.problem([...at, 'interval'], 'a health check interval under 50ms would flood the targets');
   if (raw.bodyContains !== undefined && raw.method === 'HEAD') check.problem([...at, 'bodyContains'], 'a HEAD probe gets no body to search; use method: GET or drop bodyContains', 'key');
   if (raw.bodyContains !== undefined && raw.type === 'tcp') check.problem([...at, 'bodyContains'], 'a tcp probe gets no body to search; use type: http or drop bodyContains', 'key');
+  if (raw.type === 'grpc') {
+    for (const key of ['path', 'method', 'expectedStatus', 'bodyContains'] as const) {
+      if (raw[key] !== undefined) check.problem([...at, key], `a grpc health check asks grpc.health.v1.Health/Check and expects SERVING; ${key} does not apply`, 'key');
+    }
+  } else if (raw.service !== undefined) check.problem([...at, 'service'], 'service names the gRPC service a type: grpc check asks about; set type: grpc or drop it', 'key');
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(raw.headers ?? {})) {
     if (!isHeaderName(name)) check.problem([...at, 'headers', name], `invalid header name ${JSON.stringify(name)}`, 'key');
@@ -122,6 +161,7 @@ function healthCheck(check: ConfigCheck, at: readonly PathSegment[], raw: NonNul
   }
   const result: { -readonly [K in keyof HealthCheckConfig]: HealthCheckConfig[K] } = {
     type: raw.type ?? d.type,
+    service: raw.service ?? '',
     path: raw.path ?? d.path,
     method: raw.method ?? d.method,
     expectedStatus,
@@ -173,6 +213,7 @@ export function normalizeRetry(check: ConfigCheck, at: readonly PathSegment[], r
     budgetMinPerSecond: raw.budget?.minPerSecond ?? base.budgetMinPerSecond,
     maxBufferedBody: check.size([...at, 'maxBufferedBody'], raw.maxBufferedBody, base.maxBufferedBody),
     unsafeMethods: raw.unsafeMethods ?? base.unsafeMethods,
+    grpcStatuses: raw.grpcStatuses === undefined ? base.grpcStatuses : dedupe(raw.grpcStatuses.map((n) => GRPC_STATUS[n as GrpcStatusName])),
   };
 }
 

@@ -5,7 +5,8 @@
  * top-level schema (src/config/schema.ts) only places `UpstreamSchema` under `upstreams`.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { Duration, Size, Strict } from '../../config/schema-kit.js';
+import { Duration, PatternString, Size, Strict } from '../../config/schema-kit.js';
+import { GRPC_STATUS_NAMES } from '../../core/grpc.js';
 import { CircuitBreakerSchema, UpstreamLimitsSchema } from '../resilience/overload-schema.js';
 import { MAX_TARGET_WEIGHT } from './targets.js';
 
@@ -21,7 +22,10 @@ export const TimeoutsSchema = Strict(
 
 const Target = Strict(
   {
-    url: Type.String({ pattern: '^https?://', description: 'Base URL of the target: `http://127.0.0.1:7001`. A path in the URL is prefixed to every request.' }),
+    url: PatternString('^(https?|h2c)://', 'must start with http://, https:// or h2c:// (HTTP/2 without TLS)', {
+      description:
+        'Base URL of the target: `http://127.0.0.1:7001`; `https://…` for TLS (HTTP/2 by ALPN when the target offers it, see `http2`); `h2c://10.0.0.7:50051` for HTTP/2 without TLS (gRPC services). A path in the URL is prefixed to every request.',
+    }),
     weight: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TARGET_WEIGHT, default: 1, description: 'Share of the traffic relative to the other targets.' })),
   },
   'One instance of the service.',
@@ -40,7 +44,14 @@ const Percent = (description: string, def?: number) =>
 
 const HealthCheck = Strict(
   {
-    type: Type.Optional(Type.Union([Type.Literal('http'), Type.Literal('tcp')], { default: 'http', description: '`http`: a request must get an expected status; `tcp`: a connection must open.' })),
+    type: Type.Optional(
+      Type.Union([Type.Literal('http'), Type.Literal('tcp'), Type.Literal('grpc')], {
+        default: 'http',
+        description:
+          '`http`: a request must get an expected status; `tcp`: a connection must open; `grpc`: the gRPC health service (`grpc.health.v1.Health/Check`, over HTTP/2) must answer `SERVING`.',
+      }),
+    ),
+    service: Type.Optional(Type.String({ description: 'The service a `grpc` check asks about (`package.Service`); empty or absent: the server as a whole.' })),
     path: Type.Optional(Type.String({ pattern: '^/', default: '/healthz', description: 'Path probed (http).' })),
     method: Type.Optional(Type.Union([Type.Literal('GET'), Type.Literal('HEAD')], { default: 'GET', description: 'Method of the probe (http).' })),
     expectedStatus: Type.Optional(
@@ -109,6 +120,13 @@ export const RetrySchema = Strict(
       ),
     ),
     maxBufferedBody: Type.Optional(Size('Request bodies up to this size are kept for a replay; larger bodies are not retried.', '64kb')),
+    grpcStatuses: Type.Optional(
+      Type.Array(Type.Union(GRPC_STATUS_NAMES.map((n) => Type.Literal(n))), {
+        default: ['UNAVAILABLE'],
+        description:
+          'gRPC statuses that are retried, like `statuses`: only when the target answered with the status and no message (a trailers-only answer), and only for requests safe to repeat (`idempotent` routes, or `unsafeMethods`).',
+      }),
+    ),
     unsafeMethods: Type.Optional(
       Type.Boolean({
         default: false,
@@ -145,6 +163,21 @@ export const HedgeSchema = Type.Union([Type.Literal('auto'), Type.Literal('off')
 export const RouteHedgeSchema = Type.Union([Type.Literal('auto'), Type.Literal('off'), HedgeBlock], {
   description: "The route's own hedging (`auto`, `off` or a block, as for the upstream); without it the upstream's `hedge` applies.",
 });
+
+const UpstreamTls = Strict(
+  {
+    ca: Type.Optional(Type.String({ minLength: 1, description: "CA bundle (PEM file) the targets' certificates must chain to, instead of the system's CAs (relative paths: from the config file)." })),
+    verify: Type.Optional(
+      Type.Boolean({ default: true, description: "Verify the targets' certificates (chain and name). Turn off only for a test target with a self-signed certificate: without it, anyone on the path can read and change the traffic." }),
+    ),
+    servername: Type.Optional(
+      Type.String({ minLength: 1, description: "Name sent by SNI and checked in the target's certificate; default: the host of the target URL (no SNI for an IP address)." }),
+    ),
+    cert: Type.Optional(Type.String({ minLength: 1, description: 'Client certificate (PEM file) for targets that require mutual TLS; needs `key`.' })),
+    key: Type.Optional(Type.String({ minLength: 1, description: 'Private key (PEM file, unencrypted) of the client certificate.' })),
+  },
+  'TLS to the `https://` targets: which CAs to trust, the name to verify, a client certificate. Checked when the configuration loads.',
+);
 
 const HashKey = Strict(
   {
@@ -212,6 +245,14 @@ export const UpstreamSchema = Strict(
         description: '`preserve` passes the client Host header on; `target` sends the target host instead.',
       }),
     ),
+    http2: Type.Optional(
+      Type.Union([Type.Literal('auto'), Type.Literal('on'), Type.Literal('off')], {
+        default: 'auto',
+        description:
+          'HTTP/2 to `https://` targets. `auto` (default): offered by ALPN beside HTTP/1.1, and used when the target picks it (a TLS gRPC service then works as it is); `on`: HTTP/2 only (a target that does not agree fails with `BRISK_UPSTREAM_TLS_FAILED`); `off`: HTTP/1.1 only. `http://` targets speak HTTP/1.1 and `h2c://` targets HTTP/2 whatever this says.',
+      }),
+    ),
+    tls: Type.Optional(UpstreamTls),
   },
   'A named set of targets that routes send to.',
 );

@@ -14,7 +14,7 @@ export interface Timeouts {
 }
 
 export interface TargetConfig {
-  /** Origin, `http://127.0.0.1:7001`. */
+  /** Origin, `http://127.0.0.1:7001` (`h2c://…` for HTTP/2 without TLS). */
   readonly origin: string;
   /** Path prefix from the URL ('' when none). */
   readonly basePath: string;
@@ -24,7 +24,9 @@ export interface TargetConfig {
 export type BalancerKind = 'p2c-ewma' | 'round-robin' | 'weighted-round-robin' | 'least-connections' | 'random' | 'consistent-hash';
 
 export interface HealthCheckConfig {
-  readonly type: 'http' | 'tcp';
+  readonly type: 'http' | 'tcp' | 'grpc';
+  /** The service a `grpc` check asks about ('' : the server as a whole). */
+  readonly service: string;
   readonly path: string;
   readonly method: 'GET' | 'HEAD';
   /** Inclusive status ranges that count as healthy. */
@@ -65,6 +67,8 @@ export interface RetryConfig {
   readonly budgetMinPerSecond: number;
   readonly maxBufferedBody: number;
   readonly unsafeMethods: boolean;
+  /** gRPC status codes (numbers) retried when a target answers with one and no message. */
+  readonly grpcStatuses: readonly number[];
 }
 
 export interface HedgeConfig {
@@ -107,4 +111,21 @@ export interface UpstreamConfig {
   readonly timeouts: Timeouts;
   readonly pool: { readonly connections: number; readonly keepAliveTimeoutMs: number };
   readonly hostHeader: 'preserve' | 'target';
+  /** HTTP/2 to `https://` targets: `auto` (ALPN decides), `on` (HTTP/2 only), `off`. `h2c://` targets always speak HTTP/2. */
+  readonly http2: 'auto' | 'on' | 'off';
+  /** TLS to `https://` targets; null: the defaults (system CAs, verification on, SNI from the URL). */
+  readonly tls: UpstreamTlsConfig | null;
+}
+
+/** An upstream's `tls`: files as absolute paths, checked when the config was loaded. */
+export interface UpstreamTlsConfig {
+  /** CA bundle (PEM) the target's certificate must chain to, instead of the system's CAs. */
+  readonly caFile?: string;
+  /** Client certificate and key, for targets that require mutual TLS. */
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  /** Verify the target's certificate (chain and name). */
+  readonly verify: boolean;
+  /** SNI name, and the name the certificate must carry; undefined: the target URL's host. */
+  readonly servername?: string;
 }

@@ -26,6 +26,7 @@ function captureLogger(): { logger: Logger; lines: LogLine[] } {
 function config(over: Partial<HealthCheckConfig> = {}): HealthCheckConfig {
   return {
     type: 'http',
+    service: '',
     path: '/healthz',
     method: 'GET',
     expectedStatus: [[200, 399]],

@@ -2,7 +2,9 @@ import { connect as netConnect } from 'node:net';
 import { Agent } from 'undici';
 import type { HealthCheckConfig } from '../../config/types.js';
 import type { Logger } from '../../observability/logger.js';
+import { tlsMaterialOptions, type TlsMaterial } from '../h2/connect.js';
 import type { Target } from '../target.js';
+import { grpcProbe } from './grpc-probe.js';
 
 /** Probes of N targets are spread over this much time so they do not all leave at once. */
 const START_SPREAD_MS = 100;
@@ -103,6 +105,8 @@ export function nextInterval(intervalMs: number, jitter: number, random: () => n
 export class ActiveHealthChecker {
   private readonly checks = new Map<Target, TargetCheck>();
   private readonly agent: Agent;
+  /** For `http` probes of `h2c://` targets (HTTP/2 without TLS), made on first use. */
+  private h2cAgent: Agent | null = null;
   private readonly headers: Record<string, string>;
   private readonly needle: Buffer | null;
   private started = false;
@@ -121,10 +125,12 @@ export class ActiveHealthChecker {
     private readonly config: HealthCheckConfig,
     targets: readonly Target[],
     private readonly logger: Logger,
+    /** The upstream's TLS settings, for probes of `https://` targets (null: the defaults). */
+    private readonly tls: TlsMaterial | null = null,
   ) {
     const t = config.timeoutMs;
     this.agent = new Agent({
-      connect: { timeout: t, noDelay: true },
+      connect: { timeout: t, noDelay: true, ...(tls === null ? {} : tlsMaterialOptions(tls)) },
       headersTimeout: t,
       bodyTimeout: t,
       // Every probe asks for `Connection: close`; this only bounds a socket a target kept open anyway.
@@ -183,6 +189,7 @@ export class ActiveHealthChecker {
     this.stopped = true;
     for (const check of this.checks.values()) this.cancel(check);
     this.agent.destroy().catch(() => {});
+    this.h2cAgent?.destroy().catch(() => {});
     this.releaseWaiters();
   }
 
@@ -285,7 +292,10 @@ export class ActiveHealthChecker {
     check.deadline = deadline;
     let reason: string | null;
     try {
-      reason = this.config.type === 'tcp' ? await this.tcpProbe(check, controller.signal) : await this.httpProbe(check, controller.signal);
+      const { type } = this.config;
+      if (type === 'tcp') reason = await this.tcpProbe(check, controller.signal);
+      else if (type === 'grpc') reason = await grpcProbe(check.target.origin, check.target.basePath, this.config.service, this.tls, timeoutMs, controller.signal);
+      else reason = await this.httpProbe(check, controller.signal);
     } catch (err) {
       reason = controller.signal.reason === TIMED_OUT ? `timeout after ${timeoutMs}ms` : describeError(err, timeoutMs);
     } finally {
@@ -305,8 +315,11 @@ export class ActiveHealthChecker {
   /** Resolves with null when healthy, or the reason it is not. */
   private async httpProbe(check: TargetCheck, signal: AbortSignal): Promise<string | null> {
     const { method } = this.config;
-    const res = await this.agent.request({
-      origin: check.target.origin,
+    const origin = check.target.origin;
+    const h2c = origin.startsWith('h2c:');
+    const agent = h2c ? (this.h2cAgent ??= new Agent({ allowH2: true, connect: { timeout: this.config.timeoutMs, noDelay: true, useH2c: true } as object, headersTimeout: this.config.timeoutMs, bodyTimeout: this.config.timeoutMs })) : this.agent;
+    const res = await agent.request({
+      origin: h2c ? `http:${origin.slice(4)}` : origin,
       path: check.path,
       method,
       headers: this.headers,
