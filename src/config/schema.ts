@@ -12,6 +12,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { AlertsSchema } from '../alerting/schema.js';
 import { OverloadSchema } from '../middlewares/shedding/schema.js';
+import { DefaultsSchema } from '../router/config/defaults.js';
 import { RouteSchema } from '../router/config/schema.js';
 import { UpstreamSchema } from '../upstreams/config/schema.js';
 import { Duration, Size, Strict } from './schema-kit.js';
@@ -232,6 +233,7 @@ export const ConfigSchema = Type.Object(
     tracing: Type.Optional(Tracing),
     upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.:-]+$' }), UpstreamSchema, { description: 'Named upstreams (services).' }),
     routes: Type.Array(RouteSchema, { description: 'Routes, most specific match wins.' }),
+    defaults: Type.Optional(DefaultsSchema),
     alerts: Type.Optional(AlertsSchema),
   },
   {

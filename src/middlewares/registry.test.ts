@@ -65,7 +65,7 @@ function rawConfig(route: Record<string, unknown>): RawConfig {
 describe('the middleware registry drives the schema, the normaliser and the pipeline', () => {
   it('a registered descriptor appears in the route schema, its description and validation', () => {
     const schema = JSON.parse(JSON.stringify(routeSchema(WITH_STAMP))) as { properties: Record<string, { description?: string }>; description: string };
-    assert.equal(schema.properties['stamp']?.description, 'Stamps the request.');
+    assert.equal(schema.properties['stamp']?.description, 'Stamps the request. `off` (or `false`): not on this route, even when `defaults` has it.');
     // Every built-in key is still there, and only the copy has `stamp`.
     for (const d of MIDDLEWARES) assert.ok(schema.properties[d.key] !== undefined, d.key);
     assert.equal(JSON.parse(JSON.stringify(routeSchema(MIDDLEWARES))).properties['stamp'], undefined);

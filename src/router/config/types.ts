@@ -51,6 +51,13 @@ export type FallbackConfig =
   | { readonly kind: 'static'; readonly status: number; readonly body: string; readonly contentType: string }
   | { readonly kind: 'upstream'; readonly upstream: string };
 
+/**
+ * The gateway's `defaults`, normalised: what every route gets unless it has its own value
+ * or says `off` (defaults.ts). Routes hold the result already (`RouteConfig.fromDefaults`
+ * names what came from here); this is kept for the admin API's view of the config.
+ */
+export type DefaultsConfig = MiddlewareConfigs & { readonly requestHeaders?: HeaderEdits; readonly responseHeaders?: HeaderEdits };
+
 export interface RouteConfig extends MiddlewareConfigs {
   readonly name: string;
   /** Position of the route in the file, the last tie-breaker. */
@@ -77,4 +84,10 @@ export interface RouteConfig extends MiddlewareConfigs {
   readonly fallback?: FallbackConfig;
   /** Who is shed first under overload; `normal` when not set. */
   readonly priority?: PriorityName;
+  /**
+   * The middleware keys whose value this route takes from `defaults` (the value is the
+   * default's own object). Such a middleware is built once for the whole gateway when its
+   * descriptor's `defaultScope` is `gateway`. Absent when none.
+   */
+  readonly fromDefaults?: readonly string[];
 }
