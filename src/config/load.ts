@@ -138,7 +138,7 @@ function referenceProblems(data: unknown): PathProblem[] {
   const names = Object.keys(upstreams);
   routes.forEach((route: unknown, i) => {
     const name = (route as { upstream?: unknown } | null)?.upstream;
-    if (typeof route === 'object' && route !== null && name === undefined && !('aggregate' in route)) problems.push({ path: ['routes', i, 'upstream'], message: MISSING_UPSTREAM });
+    if (typeof route === 'object' && route !== null && name === undefined && !('aggregate' in route) && !('redirect' in route)) problems.push({ path: ['routes', i, 'upstream'], message: MISSING_UPSTREAM });
     if (typeof name === 'string' && !Object.hasOwn(upstreams, name)) {
       problems.push({ path: ['routes', i, 'upstream'], message: `unknown upstream ${JSON.stringify(name)}${didYouMean(name, names)}`, at: 'value' });
     }

@@ -22,6 +22,8 @@ export interface RequestContext {
   readonly rawHeaders: readonly string[];
   /** The client's address, honouring trusted proxies (X-Forwarded-For from them). */
   readonly clientIp: string;
+  /** The scheme the client used: the connection's, or a trusted proxy's `X-Forwarded-Proto`. Optional for fixtures (then `http`). */
+  readonly scheme?: 'http' | 'https';
   readonly requestId: string;
   readonly routeName: string;
   readonly params: Readonly<Record<string, string>> | null;

@@ -78,6 +78,8 @@ export class ForwardPlan {
   params: RouteParams | null = null;
   /** The client's address, honouring trusted proxies. */
   clientIp = '';
+  /** The scheme the client used: the connection's, or a trusted proxy's `X-Forwarded-Proto`. */
+  scheme: 'http' | 'https' = 'http';
   /** Who the client is, once an auth middleware has said so. */
   identity: Identity | null = null;
   /** Response headers added by the route's middlewares (flat), or null. */

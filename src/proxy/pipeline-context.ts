@@ -25,6 +25,9 @@ export class PipelineContext implements RequestContext {
   get clientIp(): string {
     return this.plan.clientIp;
   }
+  get scheme(): 'http' | 'https' {
+    return this.plan.scheme;
+  }
   get requestId(): string {
     return this.plan.requestId!;
   }

@@ -18,10 +18,14 @@ import type { UpstreamConfig } from '../../upstreams/config/types.js';
 import { mergeHeaderEdits, normalizeHeaderEdits } from './header-edits.js';
 import { isOptOut, type RawFallback, type RawHeaderEdits, type RawMatch, type RawRewrite, type RawRoute, type RawStringMatch } from './schema.js';
 import type { DefaultsConfig, FallbackConfig, HeaderEdits, RouteConfig, RouteMatch, RouteRewrite, StringMatcher } from './types.js';
+import { normalizeRedirect } from './redirect.js';
 import { normalizeUpgrades } from './upgrades.js';
 
-/** A route needs `upstream` or, for an aggregate route, `aggregate`. */
-export const MISSING_UPSTREAM = 'missing required key "upstream" (or "aggregate", for a route that combines several requests)';
+/** A route needs `upstream` or, for an aggregate route, `aggregate`, or for a redirect, `redirect`. */
+export const MISSING_UPSTREAM = 'missing required key "upstream" (or "aggregate", for a route that combines several requests, or "redirect")';
+
+/** What a route answers with: one of these keys. */
+const ROUTE_KINDS = ['upstream', 'aggregate', 'redirect'] as const;
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -47,9 +51,10 @@ export function normalizeRoutes(
     if (earlier !== undefined) check.problem([...at, 'name'], `route name ${JSON.stringify(route.name)} is already used by routes.${earlier}`);
     else names.set(route.name, index);
     const upstream = route.upstream !== undefined && Object.hasOwn(upstreams, route.upstream) ? upstreams[route.upstream] : undefined;
-    if (route.upstream !== undefined && route.aggregate !== undefined) {
-      check.problem([...at, 'aggregate'], 'a route has either upstream or aggregate, not both', 'key');
-    } else if (route.upstream === undefined && route.aggregate === undefined) {
+    const kinds = ROUTE_KINDS.filter((k) => route[k] !== undefined);
+    if (kinds.length > 1) {
+      check.problem([...at, kinds[1]!], `a route has one of upstream, aggregate or redirect, not ${kinds.join(' and ')}`, 'key');
+    } else if (kinds.length === 0) {
       check.problem([...at, 'upstream'], MISSING_UPSTREAM);
     } else if (route.upstream !== undefined && upstream === undefined) {
       check.problem([...at, 'upstream'], `unknown upstream ${JSON.stringify(route.upstream)}${didYouMean(route.upstream, Object.keys(upstreams))}`);
@@ -85,6 +90,13 @@ export function normalizeRoutes(
       }
       for (const key of ['connect', 'response', 'idle'] as const) {
         if (route.timeouts?.[key] !== undefined) check.warn([...at, 'timeouts', key], `only timeouts.total (the whole answer) applies to an aggregate route; each part has its own timeout`, 'key');
+      }
+    }
+    if (route.redirect !== undefined) {
+      const redirect = check.adopt([...at, 'redirect'], normalizeRedirect(route.redirect));
+      if (redirect !== undefined) result.redirect = redirect;
+      for (const key of ['rewrite', 'retry', 'hedge', 'fallback', 'timeouts', 'requestHeaders', 'responseHeaders'] as const) {
+        if (route[key] !== undefined && !isOptOut(route[key])) check.warn([...at, key], `${key} does not apply to a redirect route (nothing is sent upstream)`, 'key');
       }
     }
     const raw = route as Readonly<Record<string, unknown>>;

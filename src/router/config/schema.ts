@@ -11,6 +11,7 @@ import type { MiddlewareRegistry } from '../../middlewares/descriptor.js';
 import { MIDDLEWARES } from '../../middlewares/registry.js';
 import { PrioritySchema } from '../../middlewares/shedding/schema.js';
 import { RetrySchema, RouteHedgeSchema, TimeoutsSchema } from '../../upstreams/config/schema.js';
+import { RedirectSchema } from './redirect.js';
 import { UpgradesSchema } from './upgrades.js';
 
 const StringMatch = Type.Union(
@@ -102,7 +103,7 @@ function ownKeys() {
   return {
     name: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.:-]+$', description: 'Unique name for logs, metrics and the admin API.' }),
     match: Type.Optional(Match),
-    upstream: Type.Optional(Type.String({ minLength: 1, description: 'Name of the upstream the route sends to. A route has either `upstream` or `aggregate`.' })),
+    upstream: Type.Optional(Type.String({ minLength: 1, description: 'Name of the upstream the route sends to. A route has one of `upstream`, `aggregate` and `redirect`.' })),
     rewrite: Type.Optional(Rewrite),
     requestHeaders: Type.Optional(orOff(HeaderEdits)),
     responseHeaders: Type.Optional(orOff(HeaderEdits)),
@@ -131,12 +132,12 @@ export function routeSchema<R extends MiddlewareRegistry>(registry: R) {
   const own = ownKeys();
   const middlewares: Record<string, TSchema> = {};
   for (const d of registry) {
-    if (Object.hasOwn(own, d.key) || d.key === 'aggregate' || Object.hasOwn(middlewares, d.key)) throw new Error(`middleware key ${JSON.stringify(d.key)} is already a route key`);
+    if (Object.hasOwn(own, d.key) || d.key === 'aggregate' || d.key === 'redirect' || Object.hasOwn(middlewares, d.key)) throw new Error(`middleware key ${JSON.stringify(d.key)} is already a route key`);
     middlewares[d.key] = Type.Optional(orOff(d.schema));
   }
   const order = [...registry].sort((a, b) => a.order - b.order).map((d) => d.key);
   return Strict(
-    { ...own, ...(middlewares as unknown as MiddlewareProperties<R>), aggregate: Type.Optional(AggregateSchema) },
+    { ...own, ...(middlewares as unknown as MiddlewareProperties<R>), aggregate: Type.Optional(AggregateSchema), redirect: Type.Optional(RedirectSchema) },
     `A route: which requests, which upstream, what to change on the way. Its middlewares run in the order ${order.join(', ')}, before a target is picked (rate limits keyed by client address run before auth). A middleware key the route leaves out is taken from \`defaults\`; \`off\` does without it.`,
   );
 }

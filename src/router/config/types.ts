@@ -7,6 +7,7 @@ import type { AggregateConfig } from '../../aggregate/schema.js';
 import type { ConfigOf } from '../../middlewares/descriptor.js';
 import type { MIDDLEWARES } from '../../middlewares/registry.js';
 import type { PriorityName } from '../../middlewares/shedding/schema.js';
+import type { RedirectConfig } from './redirect.js';
 import type { HedgeConfig, RetryConfig, Timeouts } from '../../upstreams/config/types.js';
 
 /** The normalised config of each registered middleware, under its route key, when the route has it. */
@@ -63,10 +64,12 @@ export interface RouteConfig extends MiddlewareConfigs {
   /** Position of the route in the file, the last tie-breaker. */
   readonly index: number;
   readonly match: RouteMatch;
-  /** '' for an aggregate route (one with `aggregate`). */
+  /** '' for an aggregate or a redirect route (one with `aggregate` or `redirect`). */
   readonly upstream: string;
   /** Set instead of `upstream`: the parts requested and merged (src/aggregate/). */
   readonly aggregate?: AggregateConfig;
+  /** Set instead of `upstream`: every request is answered with this redirect (src/router/redirect.ts). */
+  readonly redirect?: RedirectConfig;
   readonly rewrite?: RouteRewrite;
   readonly requestHeaders?: HeaderEdits;
   readonly responseHeaders?: HeaderEdits;
