@@ -69,7 +69,7 @@ describe('the middleware registry drives the schema, the normaliser and the pipe
     // Every built-in key is still there, and only the copy has `stamp`.
     for (const d of MIDDLEWARES) assert.ok(schema.properties[d.key] !== undefined, d.key);
     assert.equal(JSON.parse(JSON.stringify(routeSchema(MIDDLEWARES))).properties['stamp'], undefined);
-    assert.match(schema.description, /run in the order httpsRedirect, ipFilter, cors, stamp, auth, rateLimit, cache, concurrency,/);
+    assert.match(schema.description, /run in the order httpsRedirect, ipFilter, compression, cors, stamp, auth, rateLimit, cache, concurrency,/);
     const validate = new Ajv({ strict: false }).compile(schema);
     assert.equal(validate({ name: 'r', upstream: 'app', stamp: { header: 'X-Stamp', value: 'v' } }), true);
     assert.equal(validate({ name: 'r', upstream: 'app', stamp: { header: 'X-Stamp' } }), false, 'value is required');
@@ -148,7 +148,7 @@ describe('the middleware registry drives the schema, the normaliser and the pipe
     assert.equal(new Set(MIDDLEWARES.map((d) => d.order)).size, MIDDLEWARES.length);
     assert.deepEqual(
       pipelineOrder().map((d) => d.key),
-      ['httpsRedirect', 'ipFilter', 'cors', 'auth', 'rateLimit', 'cache', 'concurrency'],
+      ['httpsRedirect', 'ipFilter', 'compression', 'cors', 'auth', 'rateLimit', 'cache', 'concurrency'],
     );
   });
 

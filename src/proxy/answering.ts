@@ -5,6 +5,7 @@ import { connectionListedNames, isResponseHopByHop, removeNamed } from '../core/
 import { isHttp2Response, type ClientRequest, type ClientResponse } from '../core/http.js';
 import type { Answer } from '../core/middleware.js';
 import { closeConnectionAfter, ForwardPlan, type ProxyState } from './context.js';
+import { EncodedBody } from './encoded-body.js';
 import type { Runtime } from './runtime.js';
 
 /**
@@ -24,6 +25,8 @@ export class AnsweringExchange extends ForwardPlan {
   protected bodyComplete = false;
   /** The status the breaker is told when an observer answered in the target's place (0: the client's status). */
   protected breakerStatus = 0;
+  /** The body on its way through the transform's encoder; null when it goes as it is. */
+  private encoded: EncodedBody | null = null;
 
   constructor(
     readonly req: ClientRequest,
@@ -34,12 +37,15 @@ export class AnsweringExchange extends ForwardPlan {
     super();
   }
 
-  /** Writes an answer the gateway made itself. */
-  protected writeAnswer(a: Answer): void {
+  /**
+   * Writes an answer the gateway made itself. `then` runs once it has been handed to the
+   * client: at once, or when an encoder (compression) has sent the last of it.
+   */
+  protected writeAnswer(a: Answer, then?: () => void): void {
     const res = this.res;
     this.status = a.status;
-    const body = a.body ?? '';
-    const length = Buffer.byteLength(body);
+    let body: string | Buffer = a.body ?? '';
+    let length = Buffer.byteLength(body);
     // 204 and 304 carry no body and, per RFC 9110 §8.6, no Content-Length either.
     const headers: string[] = a.status === 204 || a.status === 304 ? [] : ['content-length', String(length)];
     if (a.headers !== undefined) headers.push(...a.headers);
@@ -51,11 +57,27 @@ export class AnsweringExchange extends ForwardPlan {
     }
     if (this.responseHeaders !== null) headers.push(...this.responseHeaders);
     if (this.requestId !== undefined) headers.push(this.rt.config.proxy.requestIdHeader, this.requestId);
+    // Only answers with a body of their own: a refusal (`code`) is a small JSON error.
+    if (typeof body === 'string' && this.transform !== null) body = Buffer.from(body);
+    const encoding =
+      this.transform === null || a.code !== undefined
+        ? null
+        : this.transform.begin({ status: a.status, headers, method: this.req.method!, requestHeaders: this.req.rawHeaders, body: body as Buffer, stored: a.proxied === true && Buffer.isBuffer(a.body) });
+    if (encoding?.kind === 'ready') {
+      body = encoding.body;
+      length = body.length;
+      headers.push('content-length', String(length));
+    }
     try {
       if (isHttp2Response(res)) writeHttp2Head(res, a.status, headers);
       else {
         if (this.state.draining || this.bodyUnread()) closeConnectionAfter(this.req, res);
         res.writeHead(a.status, headers);
+      }
+      if (encoding?.kind === 'stream') {
+        this.encoded = new EncodedBody(res, encoding.stream, null, (n) => (this.bytesOut += n));
+        this.encoded.end(then, body as Buffer);
+        return;
       }
       res.end(body);
       // HEAD answers carry no body on the wire.
@@ -63,6 +85,7 @@ export class AnsweringExchange extends ForwardPlan {
     } catch {
       res.destroy();
     }
+    then?.();
   }
 
   /** Answers with a Brisk error (nothing, or nothing usable, came from a target). */
@@ -145,6 +168,8 @@ export class AnsweringExchange extends ForwardPlan {
     if (this.responseHeaders !== null) out.push(...this.responseHeaders);
     if (this.state.draining && !isHttp2Response(res)) closeConnectionAfter(this.req, res);
     this.status = statusCode;
+    const encoding = this.transform === null ? null : this.transform.begin({ status: statusCode, headers: out, method: this.req.method!, requestHeaders: this.req.rawHeaders, body: null, stored: false });
+    if (encoding?.kind === 'stream') this.encoded = new EncodedBody(res, encoding.stream, encoding.flush, (n) => (this.bytesOut += n));
     try {
       if (isHttp2Response(res)) writeHttp2Head(res, statusCode, out);
       else {
@@ -192,15 +217,20 @@ export class AnsweringExchange extends ForwardPlan {
 
   /** Forwards a body chunk; false asks undici to pause until the client drains. */
   protected writeData(chunk: Buffer, resume: () => void): boolean {
-    this.bytesOut += chunk.length;
+    // The observer (the cache) sees the target's own bytes, so it stores them as they came.
     if (this.observer !== null) this.observer.onData(chunk);
+    if (this.encoded !== null) return this.encoded.write(chunk, resume);
+    this.bytesOut += chunk.length;
     if ((this.res as ServerResponse).write(chunk)) return true;
     this.res.once('drain', resume);
     return false;
   }
 
-  /** Ends the body, with the target's trailers when it sent any. */
-  protected endBody(trailers: Buffer[] | null): void {
+  /**
+   * Ends the body, with the target's trailers when it sent any. `then` runs once it has
+   * been handed to the client: at once, or when the encoder has sent the last of it.
+   */
+  protected endBody(trailers: Buffer[] | null, then?: () => void): void {
     const res = this.res;
     if (trailers !== null && trailers.length > 0) {
       const fields: Record<string, string> = {};
@@ -211,8 +241,13 @@ export class AnsweringExchange extends ForwardPlan {
         // Invalid trailers from the target are dropped rather than breaking a complete body.
       }
     }
-    res.end();
     this.bodyComplete = true;
+    if (this.encoded !== null) {
+      this.encoded.end(then);
+      return;
+    }
+    res.end();
+    then?.();
   }
 }
 
