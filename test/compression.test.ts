@@ -14,6 +14,7 @@ import { ZSTD_AVAILABLE } from '../src/middlewares/compression/schema.js';
 import { startBackend, type Backend } from './helpers/backend.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
 
+const LARGE_BODY = JSON.stringify({ items: Array.from({ length: 5000 }, (_, i) => ({ id: i, name: `item number ${i}` })) });
 const JSON_BODY = JSON.stringify({ items: Array.from({ length: 300 }, (_, i) => ({ id: i, name: `item number ${i}`, tags: ['a', 'b', 'c'] })) });
 
 function decode(encoding: string | undefined, body: Buffer): string {
@@ -38,7 +39,10 @@ describe('response compression', () => {
     backend = await startBackend((req, res) => {
       backendHits++;
       const url = req.url ?? '/';
-      if (url.startsWith('/json') || url.startsWith('/cached')) {
+      if (url === '/json-large') {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(LARGE_BODY) });
+        res.end(LARGE_BODY);
+      } else if (url.startsWith('/json') || url.startsWith('/cached')) {
         const headers: Record<string, string | number> = { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(JSON_BODY), etag: '"v1"' };
         if (url.startsWith('/cached')) headers['cache-control'] = 'public, max-age=60';
         if (req.headers['if-none-match'] === 'W/"v1"' || req.headers['if-none-match'] === '"v1"') {
@@ -126,11 +130,20 @@ describe('response compression', () => {
       const res = await get('/json', { 'accept-encoding': ae });
       assert.equal(res.status, 200);
       assert.equal(res.headers['content-encoding'], expected, ae);
-      assert.equal(res.headers['content-length'], undefined);
+      assert.equal(res.headers['content-length'], String(res.body.length), 'a small body is compressed whole and sent with its length');
       assert.equal(res.headers['vary'], 'Accept-Encoding');
       assert.equal(res.headers['etag'], 'W/"v1"');
       assert.equal(res.text(), JSON_BODY);
       assert.ok(res.body.length < JSON_BODY.length / 4, `${expected}: ${res.body.length} bytes`);
+    }
+  });
+
+  it('a large body is streamed through the encoder (no length), with every encoding', async () => {
+    for (const ae of ['gzip', 'br', ...(ZSTD_AVAILABLE ? ['zstd'] : [])]) {
+      const res = await get('/json-large', { 'accept-encoding': ae });
+      assert.equal(res.headers['content-encoding'], ae);
+      assert.equal(res.headers['content-length'], undefined);
+      assert.equal(res.text(), LARGE_BODY);
     }
   });
 

@@ -26,7 +26,13 @@ export type BodyEncoding =
   /** Write the body into `stream` and send what comes out; `flush` (when set) after every chunk written, so a streamed body is never held back. */
   | { readonly kind: 'stream'; readonly stream: Transform; readonly flush: (() => void) | null }
   /** The encoded whole body, already at hand (a stored response encoded for an earlier client): send it with its length. */
-  | { readonly kind: 'ready'; readonly body: Buffer };
+  | { readonly kind: 'ready'; readonly body: Buffer }
+  /**
+   * The body is small and its length known: collect it, then encode it at once and send it
+   * with its length (the head waits for it). For small bodies a one-shot encoding costs a
+   * fraction of a stream's setup.
+   */
+  | { readonly kind: 'whole'; encode(body: Buffer): Buffer };
 
 /** Consulted at head time; see the module comment. */
 export interface ResponseTransform {

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import { validateHeaderName, validateHeaderValue, type ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
 import { ERROR_CODES, errorBody, type ErrorCode } from '../core/errors.js';
 import { connectionListedNames, isResponseHopByHop, removeNamed } from '../core/hop-by-hop.js';
@@ -27,6 +27,8 @@ export class AnsweringExchange extends ForwardPlan {
   protected breakerStatus = 0;
   /** The body on its way through the transform's encoder; null when it goes as it is. */
   private encoded: EncodedBody | null = null;
+  /** A small body collected to be encoded at once, with the head that waits for it. */
+  private whole: { status: number; statusText: string; headers: string[]; encode: (body: Buffer) => Buffer; chunks: Buffer[] } | null = null;
 
   constructor(
     readonly req: ClientRequest,
@@ -63,8 +65,8 @@ export class AnsweringExchange extends ForwardPlan {
       this.transform === null || a.code !== undefined
         ? null
         : this.transform.begin({ status: a.status, headers, method: this.req.method!, requestHeaders: this.req.rawHeaders, body: body as Buffer, stored: a.proxied === true && Buffer.isBuffer(a.body) });
-    if (encoding?.kind === 'ready') {
-      body = encoding.body;
+    if (encoding?.kind === 'ready' || encoding?.kind === 'whole') {
+      body = encoding.kind === 'ready' ? encoding.body : encoding.encode(body as Buffer);
       length = body.length;
       headers.push('content-length', String(length));
     }
@@ -170,6 +172,15 @@ export class AnsweringExchange extends ForwardPlan {
     this.status = statusCode;
     const encoding = this.transform === null ? null : this.transform.begin({ status: statusCode, headers: out, method: this.req.method!, requestHeaders: this.req.rawHeaders, body: null, stored: false });
     if (encoding?.kind === 'stream') this.encoded = new EncodedBody(res, encoding.stream, encoding.flush, (n) => (this.bytesOut += n));
+    else if (encoding?.kind === 'whole') {
+      // The head waits for the body, to carry the encoded length; checked now, as writeHead would.
+      if (!validHead(out)) {
+        this.state.logger.warn({ requestId: this.requestId, target: this.target?.origin }, 'invalid response head from the target');
+        return false;
+      }
+      this.whole = { status: statusCode, statusText, headers: out, encode: encoding.encode, chunks: [] };
+      return true;
+    }
     try {
       if (isHttp2Response(res)) writeHttp2Head(res, statusCode, out);
       else {
@@ -220,6 +231,10 @@ export class AnsweringExchange extends ForwardPlan {
     // The observer (the cache) sees the target's own bytes, so it stores them as they came.
     if (this.observer !== null) this.observer.onData(chunk);
     if (this.encoded !== null) return this.encoded.write(chunk, resume);
+    if (this.whole !== null) {
+      this.whole.chunks.push(chunk);
+      return true;
+    }
     this.bytesOut += chunk.length;
     if ((this.res as ServerResponse).write(chunk)) return true;
     this.res.once('drain', resume);
@@ -246,8 +261,39 @@ export class AnsweringExchange extends ForwardPlan {
       this.encoded.end(then);
       return;
     }
+    if (this.whole !== null) {
+      // A body with a length carries no trailers on HTTP/1.1; a small compressed one is sent whole.
+      const { status, statusText, headers, encode, chunks } = this.whole;
+      this.whole = null;
+      const body = encode(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+      headers.push('content-length', String(body.length));
+      try {
+        if (isHttp2Response(res)) writeHttp2Head(res, status, headers);
+        else res.writeHead(status, statusText || undefined, headers);
+        res.end(body);
+        this.bytesOut += body.length;
+      } catch (err) {
+        this.state.logger.warn({ err, requestId: this.requestId }, 'the compressed answer could not be written');
+        res.destroy();
+      }
+      then?.();
+      return;
+    }
     res.end();
     then?.();
+  }
+}
+
+/** What `writeHead` would refuse, checked before a head is held back. */
+function validHead(headers: readonly string[]): boolean {
+  try {
+    for (let i = 0; i < headers.length; i += 2) {
+      validateHeaderName(headers[i]!);
+      validateHeaderValue(headers[i]!, headers[i + 1]!);
+    }
+    return true;
+  } catch {
+    return false;
   }
 }
 

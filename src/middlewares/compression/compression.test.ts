@@ -61,9 +61,13 @@ describe('the compressor at head time', () => {
 
   it('compresses: names the encoding, drops Content-Length and Accept-Ranges, weakens the ETag, adds Vary', () => {
     const { encoding, headers } = head(200, [...json, 'Accept-Ranges', 'bytes', 'Vary', 'Origin'], { ae: 'gzip' });
-    assert.equal(encoding?.kind, 'stream');
+    assert.equal(encoding?.kind, 'whole', 'a small body of known length is encoded at once');
     assert.deepEqual(headers, ['Content-Type', 'application/json', 'ETag', 'W/"v1"', 'Vary', 'Origin', 'vary', 'Accept-Encoding', 'content-encoding', 'gzip']);
-    assert.equal((encoding as Extract<BodyEncoding, { kind: 'stream' }>).flush, null, 'a body with a length is compressed whole');
+    const body = Buffer.from('{"a":1}'.repeat(700));
+    assert.deepEqual(gunzipSync((encoding as Extract<BodyEncoding, { kind: 'whole' }>).encode(body)), body);
+    const large = head(200, ['Content-Type', 'application/json', 'Content-Length', '100000'], { ae: 'gzip' }).encoding;
+    assert.equal(large?.kind, 'stream', 'a large body goes through a stream');
+    assert.equal((large as Extract<BodyEncoding, { kind: 'stream' }>).flush, null, 'a body with a length is not flushed chunk by chunk');
   });
 
   it('leaves alone what must not be compressed', () => {
@@ -96,21 +100,33 @@ describe('the compressor at head time', () => {
   });
 
   it('a stored body is compressed once per encoding; later clients get the same bytes ready, with a length', async () => {
-    const body = Buffer.from('x'.repeat(4000));
-    const first = compressor.begin({ status: 200, headers: ['content-type', 'text/plain'], method: 'GET', requestHeaders: ['accept-encoding', 'gzip'], body, stored: true });
-    assert.equal(first?.kind, 'stream');
-    const stream = (first as Extract<BodyEncoding, { kind: 'stream' }>).stream;
+    const small = Buffer.from('x'.repeat(4000));
+    const large = Buffer.from('y'.repeat(100_000));
+    const begin = (body: Buffer, headers = ['content-type', 'text/plain']) =>
+      compressor.begin({ status: 200, headers, method: 'GET', requestHeaders: ['accept-encoding', 'gzip'], body, stored: true });
+    const first = begin(small);
+    assert.equal(first?.kind, 'whole');
+    const encoded = (first as Extract<BodyEncoding, { kind: 'whole' }>).encode(small);
+    assert.deepEqual(gunzipSync(encoded), small);
+    const streamed = begin(large);
+    assert.equal(streamed?.kind, 'stream');
+    const stream = (streamed as Extract<BodyEncoding, { kind: 'stream' }>).stream;
     const chunks: Buffer[] = [];
     stream.on('data', (c: Buffer) => chunks.push(c));
     const ended = once(stream, 'end');
-    stream.end(body);
+    stream.end(large);
     await ended;
-    assert.equal(gunzipSync(Buffer.concat(chunks)).toString(), body.toString());
-    const headers = ['content-type', 'text/plain'];
-    const second = compressor.begin({ status: 200, headers, method: 'GET', requestHeaders: ['accept-encoding', 'gzip'], body, stored: true });
-    assert.equal(second?.kind, 'ready');
-    assert.deepEqual((second as Extract<BodyEncoding, { kind: 'ready' }>).body, Buffer.concat(chunks));
-    assert.ok(headers.includes('content-encoding'));
+    assert.deepEqual(gunzipSync(Buffer.concat(chunks)), large);
+    for (const [body, expected] of [
+      [small, encoded],
+      [large, Buffer.concat(chunks)],
+    ] as const) {
+      const headers = ['content-type', 'text/plain'];
+      const again = begin(body, headers);
+      assert.equal(again?.kind, 'ready');
+      assert.deepEqual((again as Extract<BodyEncoding, { kind: 'ready' }>).body, expected);
+      assert.ok(headers.includes('content-encoding'));
+    }
   });
 });
 
