@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
 import { ensureBenchPeers } from '../scripts/ensure.mjs';
 import { CASES } from './lib/cases.mjs';
 import { H2_CASE_IDS, runHttp2Section } from './lib/h2.mjs';
@@ -91,19 +92,26 @@ function sizeBytes(name) {
   return Number(m[1]) * (m[2] === undefined ? 1 : m[2].toLowerCase() === 'k' ? 1024 : 1024 * 1024);
 }
 
-/** One plain GET (no keep-alive): the case must answer 200 with exactly the body size. */
+/**
+ * One plain GET (no keep-alive): the case must answer 200 with exactly the body size
+ * (decoded, for a case that asks for compression: then it must be compressed).
+ */
 function probe(port, size, headers = {}) {
   return new Promise((resolve) => {
     const req = http.get({ host: '127.0.0.1', port, path: `/${size}`, agent: false, timeout: 5000, headers }, (res) => {
       let n = 0;
-      res.on('data', (d) => (n += d.length));
-      res.on('end', () => {
+      const wantEncoding = headers['accept-encoding'];
+      const encoding = res.headers['content-encoding'];
+      const body = encoding === 'gzip' ? res.pipe(zlib.createGunzip()) : res;
+      body.on('data', (d) => (n += d.length));
+      body.on('end', () => {
         const want = sizeBytes(size);
         if (res.statusCode !== 200) resolve(`GET /${size} answered ${res.statusCode}`);
+        else if (wantEncoding !== undefined && encoding !== wantEncoding) resolve(`GET /${size} with Accept-Encoding: ${wantEncoding} came back ${encoding === undefined ? 'uncompressed' : encoding}`);
         else if (n !== want) resolve(`GET /${size} returned ${n} bytes instead of ${want}`);
         else resolve(null);
       });
-      res.on('error', (e) => resolve(`GET /${size}: ${e.message}`));
+      body.on('error', (e) => resolve(`GET /${size}: ${e.message}`));
     });
     req.on('timeout', () => req.destroy(new Error('timed out after 5 s')));
     req.on('error', (e) => resolve(`GET /${size}: ${e.message}`));

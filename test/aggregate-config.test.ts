@@ -106,11 +106,11 @@ describe('aggregate configuration', () => {
     aggregate:
       parts: { a: { upstream: orders, path: /a } }
 `);
-    assert.match(both.join('\n'), /brisk\.yaml:8:5  routes\.0\.aggregate  a route has either upstream or aggregate, not both/);
+    assert.match(both.join('\n'), /brisk\.yaml:8:5  routes\.0\.aggregate  a route has one of upstream, aggregate or redirect, not upstream and aggregate/);
     const neither = problems(`  - name: neither
     match: { path: /x }
 `);
-    assert.match(neither.join('\n'), /brisk\.yaml:6:5  routes\.0\.upstream  missing required key "upstream" \(or "aggregate", for a route that combines several requests\)/);
+    assert.match(neither.join('\n'), /brisk\.yaml:6:5  routes\.0\.upstream  missing required key "upstream" \(or "aggregate", for a route that combines several requests, or "redirect"\)/);
   });
 
   it('refuses reserved part names, self references, merge with into, and nesting in a circle', () => {

@@ -139,7 +139,7 @@ describe('JWT with a JWKS endpoint: good tokens', () => {
     assert.equal(ctx.identity?.claims['email'], 'alice@example.com');
     assert.deepEqual(valuesOf(ctx.upstreamHeaders, 'x-auth-subject'), ['user-1']);
     assert.deepEqual(valuesOf(ctx.upstreamHeaders, 'x-user-email'), ['alice@example.com']);
-    assert.deepEqual(valuesOf(ctx.upstreamHeaders, 'authorization'), [`Bearer ${token}`], 'hideCredentials is off by default');
+    assert.deepEqual(valuesOf(ctx.upstreamHeaders, 'authorization'), [], 'hideCredentials is on by default: the target never sees the token');
   });
 
   it('an ES256 token signed with the second key of the set is accepted', async () => {

@@ -122,6 +122,14 @@ describe('API keys', () => {
     assert.deepEqual(valuesOf(ctx.upstreamHeaders, 'x-api-key'), []);
     assert.deepEqual(valuesOf(ctx.upstreamHeaders, 'accept'), ['application/json']);
   });
+
+  it('hideCredentials is on by default; `hideCredentials: false` passes the key on', async () => {
+    const byDefault = await call(build(config()), { headers: [['X-Api-Key', KEY]] });
+    assert.equal(byDefault.answer, null);
+    assert.deepEqual(valuesOf(byDefault.ctx.upstreamHeaders, 'x-api-key'), [], 'the target never sees the raw key');
+    const optedIn = await call(build({ ...config(), hideCredentials: false }), { headers: [['X-Api-Key', KEY]] });
+    assert.deepEqual(valuesOf(optedIn.ctx.upstreamHeaders, 'x-api-key'), [KEY]);
+  });
 });
 
 describe('Basic', () => {

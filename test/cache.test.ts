@@ -54,7 +54,7 @@ describe('route cache (RFC 9111) through the gateway', () => {
           name: 'protected',
           match: { pathPrefix: '/protected/' },
           upstream: 'app',
-          auth: { apiKeys: { keys: [{ name: 'alice', hash: hashSecret('alice-key-0123456789abcdef', 'sha256') }, { name: 'bob', hash: hashSecret('bob-key-0123456789abcdef0', 'sha256') }] } },
+          auth: { apiKeys: { keys: [{ name: 'alice', hash: hashSecret('alice-key-0123456789abcdef', 'sha256') }, { name: 'bob', hash: hashSecret('bob-key-0123456789abcdef0', 'sha256') }] }, hideCredentials: false },
           cache: {},
         },
         { name: 'main', match: { pathPrefix: '/' }, upstream: 'app', cache: { collapseTimeout: '30s' } },

@@ -65,7 +65,8 @@ export function summarize(state, caseIds, sizes) {
       };
       row.vsDirect = ratio('direct');
       row.vsFloor = ratio('node-floor');
-      row.vsNginx = ratio('nginx');
+      // A case may name its own NGINX counterpart (a compressed case, NGINX with gzip on).
+      row.vsNginx = ratio(state.get(row.id)?.def?.nginxPeer ?? 'nginx');
     }
   }
   return rows;

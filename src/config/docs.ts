@@ -83,6 +83,12 @@ export function configurationMarkdown(): string {
     "- A route's `timeouts` override its upstream's key by key; a route's `maxBodySize` defaults to `limits.maxBodySize`.",
     '- A header or query matcher written as a plain string means `{ exact: ... }`; the mapping form takes exactly one of its keys.',
     '- Unknown keys are errors (with a suggestion when the key looks like a typo), and so are routes that name an unknown upstream.',
+    '  Top-level keys starting with `x-` are the exception: they are ignored, a place for YAML anchors (`x-timeouts: &timeouts {…}`).',
+    '- Values (never keys) may use `${VAR}` (an environment variable; names are upper case), `${VAR:-default}` (when VAR is unset or',
+    '  empty) and `${file:PATH}` (a file such as a Docker or Kubernetes secret, relative to the config file, its trailing newline',
+    '  removed); `$${` is a literal `${`. Lower-case `${name}` is left alone: header edits, rewrites and redirects use it for route',
+    '  parameters. A substituted value is text, read as a number or boolean only where the schema wants one. A missing variable or',
+    '  file is reported at its line and column; values from references are never shown in messages.',
     '',
   ];
   for (const s of sections) {

@@ -246,7 +246,7 @@ routes:
     const list = problems(text);
     expectProblem(list, 'listen', 'expected a list; got 5', where(text, '5'));
     expectProblem(list, 'upstreams.products.targets', 'must not be an empty list', where(text, '[]'));
-    expectProblem(list, 'routes.0.upstream', 'missing required key "upstream" (or "aggregate", for a route that combines several requests)', where(text, 'name: products'));
+    expectProblem(list, 'routes.0.upstream', 'missing required key "upstream" (or "aggregate", for a route that combines several requests, or "redirect")', where(text, 'name: products'));
     assert.equal(list.length, 3);
   });
 

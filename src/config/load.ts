@@ -14,9 +14,16 @@ import { MISSING_UPSTREAM } from '../router/config/normalize.js';
 import { normalise } from './normalize.js';
 import { parseYaml, type PathProblem, type Position, type YamlLocator } from './positions.js';
 import type { Config, ConfigProblem } from './types.js';
+import { nodeAt, substituteReferences, type SubstitutionResult } from './substitute.js';
 import { validateSchema } from './validate.js';
 
 export { redactConfig } from './redact.js';
+
+/** What a check may be given instead of the process's own. */
+export interface LoadOptions {
+  /** The environment `${VAR}` reads; `process.env` when absent. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
 
 /** The outcome of loading a configuration: the configuration and its warnings, or every problem found. */
 export type ConfigResult =
@@ -53,9 +60,9 @@ export async function loadConfig(file: string): Promise<ConfigResult> {
  * const result = parseConfigText('listen: [{address: "127.0.0.1:0"}]\nupstreams: {}\nroutes: []\n', 'inline.yaml');
  * result.ok // true
  */
-export function parseConfigText(text: string, file: string): ConfigResult {
+export function parseConfigText(text: string, file: string, options: LoadOptions = {}): ConfigResult {
   try {
-    return check(text, file);
+    return check(text, file, options);
   } catch (error) {
     // A bug in the checks must not take the caller down (a reload would kill a serving
     // gateway); reporting it keeps the old configuration in place.
@@ -64,7 +71,7 @@ export function parseConfigText(text: string, file: string): ConfigResult {
   }
 }
 
-function check(text: string, file: string): ConfigResult {
+function check(text: string, file: string, sources: LoadOptions): ConfigResult {
   // A byte order mark is invisible in editors; it is not part of the YAML.
   const { doc, locator, errors, warnings: yamlWarnings } = parseYaml(text.replace(/^\uFEFF/, ''));
   if (errors.length > 0) {
@@ -74,6 +81,13 @@ function check(text: string, file: string): ConfigResult {
   if (doc.contents === null || (doc.contents as { value?: unknown }).value === null) {
     return { ok: false, problems: [{ file, line: 1, column: 1, path: '', message: 'the configuration file is empty; it needs at least listen, upstreams and routes' }] };
   }
+  const source = file === '' ? '' : resolve(file);
+  const baseDir = source === '' ? process.cwd() : dirname(source);
+  // `${VAR}`, `${VAR:-default}`, `${file:PATH}` in values (substitute.ts), before anything reads them.
+  const references = substituteReferences(doc, text, { env: sources.env ?? process.env, baseDir });
+  if (references.problems.length > 0) {
+    return { ok: false, problems: sortProblems(references.problems.map((p) => ({ file, ...locator.positionOf(p.offset), path: p.path.join('.'), message: p.message }))) };
+  }
   let data: unknown;
   try {
     // maxAliasCount bounds alias expansion ("billion laughs").
@@ -81,16 +95,35 @@ function check(text: string, file: string): ConfigResult {
   } catch (error) {
     return { ok: false, problems: [{ file, line: 1, column: 1, path: '', message: `invalid YAML: ${(error as Error).message}` }] };
   }
-  const schema = validateSchema(data);
+  const hide = (problems: ConfigProblem[]) => hideValues(problems, references.values);
+  const schema = validateSchema(data, references.substituted.size === 0 ? undefined : (path) => references.substituted.has(nodeAt(doc, path) as never));
   // Broken references are reported along with schema problems, so one run shows both.
-  if (!schema.ok) return { ok: false, problems: place([...schema.problems, ...referenceProblems(data)], file, locator) };
-  const source = file === '' ? '' : resolve(file);
-  const result = normalise(schema.raw, { source, baseDir: source === '' ? process.cwd() : dirname(source) });
-  const warnings = sortProblems([...yamlWarningProblems, ...place(result.warnings, file, locator)]);
-  if (result.config === undefined) return { ok: false, problems: place(result.problems, file, locator) };
+  if (!schema.ok) return { ok: false, problems: hide(place([...schema.problems, ...referenceProblems(data)], file, locator)) };
+  const result = normalise(schema.raw, { source, baseDir });
+  const warnings = hide(sortProblems([...yamlWarningProblems, ...place(result.warnings, file, locator)]));
+  if (result.config === undefined) return { ok: false, problems: hide(place(result.problems, file, locator)) };
   const routeProblems = compileProblems(result.config);
-  if (routeProblems.length > 0) return { ok: false, problems: place(routeProblems, file, locator) };
+  if (routeProblems.length > 0) return { ok: false, problems: hide(place(routeProblems, file, locator)) };
   return { ok: true, config: result.config, warnings };
+}
+
+/**
+ * Problems that quote a value (`got "…"`) must not show one that came from the
+ * environment or a secret file: it is named by its reference instead (`${DB_PASSWORD}`).
+ * Values shorter than 4 characters are left: they are no secret, and replacing them
+ * would garble messages.
+ */
+function hideValues(problems: ConfigProblem[], values: SubstitutionResult['values']): ConfigProblem[] {
+  const hidden = values.filter((v) => v.value.length >= 4);
+  if (hidden.length === 0) return problems;
+  return problems.map((p) => {
+    let message = p.message;
+    for (const v of hidden) {
+      message = message.split(JSON.stringify(v.value.length > 60 ? `${v.value.slice(0, 57)}...` : v.value)).join(`the value of ${v.label}`);
+      message = message.split(v.value).join(`the value of ${v.label}`);
+    }
+    return message === p.message ? p : { ...p, message };
+  });
 }
 
 /**
@@ -105,7 +138,7 @@ function referenceProblems(data: unknown): PathProblem[] {
   const names = Object.keys(upstreams);
   routes.forEach((route: unknown, i) => {
     const name = (route as { upstream?: unknown } | null)?.upstream;
-    if (typeof route === 'object' && route !== null && name === undefined && !('aggregate' in route)) problems.push({ path: ['routes', i, 'upstream'], message: MISSING_UPSTREAM });
+    if (typeof route === 'object' && route !== null && name === undefined && !('aggregate' in route) && !('redirect' in route)) problems.push({ path: ['routes', i, 'upstream'], message: MISSING_UPSTREAM });
     if (typeof name === 'string' && !Object.hasOwn(upstreams, name)) {
       problems.push({ path: ['routes', i, 'upstream'], message: `unknown upstream ${JSON.stringify(name)}${didYouMean(name, names)}`, at: 'value' });
     }

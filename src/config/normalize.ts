@@ -13,6 +13,7 @@ import { resolve } from 'node:path';
 import { normalizeAlerts } from '../alerting/schema.js';
 import type { MiddlewareRegistry } from '../middlewares/descriptor.js';
 import { normalizeOverload } from '../middlewares/shedding/schema.js';
+import { normalizeDefaults } from '../router/config/defaults.js';
 import { normalizeRoutes } from '../router/config/normalize.js';
 import { normalizeUpstreams } from '../upstreams/config/normalize.js';
 import { addressesOverlap, ipOrCidrProblem, isHeaderName, isHeaderValue, isWildcardHost, parseAddress, type HostPort } from './addresses.js';
@@ -67,7 +68,8 @@ class GatewaySections {
     };
     const upstreams = normalizeUpstreams(check, raw.upstreams);
     for (const [name, upstream] of Object.entries(upstreams)) if (upstream.tls !== null) this.upstreamTls(name, upstream.tls);
-    const routes = normalizeRoutes(check, raw.routes, upstreams, limits.maxBodySize, registry);
+    const defaults = normalizeDefaults(check, raw.defaults, registry);
+    const routes = normalizeRoutes(check, raw.routes, upstreams, limits.maxBodySize, registry, defaults);
     const used = new Set(routes.flatMap((r) => [r.upstream, ...(r.aggregate?.parts.map((p) => p.upstream) ?? [])]));
     for (const name of Object.keys(upstreams)) {
       if (!used.has(name)) check.warn(['upstreams', name], `upstream ${JSON.stringify(name)} is not used by any route`, 'key');
@@ -93,6 +95,7 @@ class GatewaySections {
       tracing: this.tracing(raw.tracing ?? {}),
       upstreams,
       routes,
+      ...(raw.defaults === undefined ? {} : { defaults }),
       ...(alerts === undefined ? {} : { alerts }),
     };
   }

@@ -12,6 +12,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { AlertsSchema } from '../alerting/schema.js';
 import { OverloadSchema } from '../middlewares/shedding/schema.js';
+import { DefaultsSchema } from '../router/config/defaults.js';
 import { RouteSchema } from '../router/config/schema.js';
 import { UpstreamSchema } from '../upstreams/config/schema.js';
 import { Duration, Size, Strict } from './schema-kit.js';
@@ -221,7 +222,13 @@ const Tracing = Strict(
   'Distributed tracing: W3C Trace Context propagation and optional span export (OTLP/HTTP).',
 );
 
-export const ConfigSchema = Strict(
+/**
+ * Top-level keys starting with `x-` are the user's own (Docker Compose's convention): a
+ * place for YAML anchors (`x-timeouts: &timeouts { … }`) that validation ignores.
+ */
+export const EXTENSION_KEY_PATTERN = '^x-';
+
+export const ConfigSchema = Type.Object(
   {
     listen: Type.Array(Listener, { minItems: 1, description: 'Where the gateway takes traffic.' }),
     admin: Type.Optional(Admin),
@@ -233,9 +240,15 @@ export const ConfigSchema = Strict(
     tracing: Type.Optional(Tracing),
     upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.:-]+$' }), UpstreamSchema, { description: 'Named upstreams (services).' }),
     routes: Type.Array(RouteSchema, { description: 'Routes, most specific match wins.' }),
+    defaults: Type.Optional(DefaultsSchema),
     alerts: Type.Optional(AlertsSchema),
   },
-  'The Brisk configuration file.',
+  {
+    additionalProperties: false,
+    patternProperties: { [EXTENSION_KEY_PATTERN]: Type.Unknown({ description: 'Ignored: a place for YAML anchors shared by the rest of the file.' }) },
+    description:
+      'The Brisk configuration file. Top-level keys starting with `x-` are ignored (a place for YAML anchors: `x-timeouts: &timeouts { connect: 1s }`, then `timeouts: *timeouts`). Values may use `${VAR}`, `${VAR:-default}` and `${file:PATH}`; see "How values are read".',
+  },
 );
 
 /** The configuration as written in the file (durations and sizes not yet normalised). */

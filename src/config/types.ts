@@ -9,10 +9,10 @@
  */
 import type { AlertingConfig } from '../alerting/schema.js';
 import type { OverloadConfig } from '../middlewares/shedding/schema.js';
-import type { RouteConfig } from '../router/config/types.js';
+import type { DefaultsConfig, RouteConfig } from '../router/config/types.js';
 import type { UpstreamConfig } from '../upstreams/config/types.js';
 
-export type { FallbackConfig, HeaderEdits, MiddlewareConfigs, RouteConfig, RouteMatch, RouteRewrite, StringMatcher } from '../router/config/types.js';
+export type { DefaultsConfig, FallbackConfig, HeaderEdits, MiddlewareConfigs, RouteConfig, RouteMatch, RouteRewrite, StringMatcher } from '../router/config/types.js';
 export type {
   BalancerKind,
   HashConfig,
@@ -81,6 +81,8 @@ export interface Config {
   readonly tracing: TracingConfig;
   readonly upstreams: Readonly<Record<string, UpstreamConfig>>;
   readonly routes: readonly RouteConfig[];
+  /** The gateway-wide `defaults`, normalised, when the file has them; routes already hold what they take from them. */
+  readonly defaults?: DefaultsConfig;
   /** Alert rules, receivers and the delivery queue; absent when the file has no `alerts` (the engine then runs the default rules). */
   readonly alerts?: AlertingConfig;
 }

@@ -34,10 +34,45 @@ function validator(): ValidateFunction<RawConfig> {
  * Validates parsed YAML against the schema. Returns the typed configuration when it
  * is valid, or the problems (unordered; the loader sorts them by position).
  */
-export function validateSchema(data: unknown): { ok: true; raw: RawConfig } | { ok: false; problems: PathProblem[] } {
+export function validateSchema(data: unknown, coercible?: (path: readonly PathSegment[]) => boolean): { ok: true; raw: RawConfig } | { ok: false; problems: PathProblem[] } {
   const validate = validator();
-  if (validate(data)) return { ok: true, raw: data };
+  // Each round converts the values the schema wants as numbers or booleans; nested unions may need one more.
+  for (let round = 0; round < 3; round++) {
+    if (validate(data)) return { ok: true, raw: data };
+    if (coercible === undefined || !coerce(data, validate.errors ?? [], coercible)) break;
+  }
   return { ok: false, problems: humanise(validate.errors ?? []) };
+}
+
+/**
+ * Text put in by `${VAR}` (substitute.ts) where the schema wants a number, an integer or
+ * a boolean, converted when it is one: `port: ${PORT}` is the number 8080, while a
+ * numeric password stays text. Only values `coercible` names are touched. True when one
+ * was converted (validate again).
+ */
+function coerce(data: unknown, errors: readonly AjvError[], coercible: (path: readonly PathSegment[]) => boolean): boolean {
+  let changed = false;
+  for (const e of errors) {
+    if (typeof e.data !== 'string' || (e.keyword !== 'type' && e.keyword !== 'anyOf')) continue;
+    const wanted = e.keyword === 'type' ? [String((e.params as { type?: unknown }).type)] : ((e.parentSchema?.['anyOf'] as Array<{ type?: unknown }> | undefined) ?? []).map((b) => String(b.type));
+    const path = pointerToPath(e.instancePath);
+    if (path.length === 0 || !coercible(path)) continue;
+    const value = scalarOf(e.data, wanted);
+    if (value === undefined) continue;
+    const parent = path.slice(0, -1).reduce<unknown>((node, key) => (node as Record<string | number, unknown>)[key], data) as Record<string | number, unknown>;
+    parent[path.at(-1)!] = value;
+    changed = true;
+  }
+  return changed;
+}
+
+function scalarOf(text: string, wanted: readonly string[]): number | boolean | undefined {
+  const t = text.trim();
+  if (wanted.includes('boolean') && (t === 'true' || t === 'false')) return t === 'true';
+  if (!/^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$/.test(t)) return undefined;
+  const n = Number(t);
+  if (wanted.includes('number') || (wanted.includes('integer') && Number.isInteger(n))) return n;
+  return undefined;
 }
 
 type AjvError = ErrorObject;

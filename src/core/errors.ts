@@ -69,7 +69,11 @@ export const ERROR_CODES = {
   BRISK_TARGET_NOT_FOUND: { status: 404, description: 'The upstream has no target with this URL or id (it may have drained already).' },
   BRISK_ADMIN_TOO_MANY_STREAMS: { status: 503, description: 'The admin listener already serves as many live dashboard streams (`GET /api/stream`) as it allows; close a dashboard tab or retry later (`Retry-After`).' },
   BRISK_RELOAD_FAILED: { status: 422, description: 'A reload was asked for but the new configuration is invalid; the old one keeps serving.' },
-  BRISK_CONFIG_INVALID: { status: 0, description: 'The configuration file is invalid (shown by `brisk check` and at start or reload, one line per problem).' },
+  BRISK_CONFIG_INVALID: {
+    status: 0,
+    description:
+      'The configuration file is invalid (shown by `brisk check` and at start or reload, one line per problem, `FILE:LINE:COL  path  message`): a schema or semantic problem, a `${VAR}` whose environment variable is not set (give a default: `${VAR:-value}`), or a `${file:PATH}` secret file that cannot be read.',
+  },
   BRISK_CONFIG_UNREADABLE: { status: 0, description: 'The configuration file cannot be read or is not valid YAML.' },
   BRISK_LISTEN_FAILED: { status: 0, description: 'A listener could not bind its address (in use, no permission).' },
   BRISK_ALERT_EXPR_INVALID: { status: 0, description: 'An alert rule\'s `expr` cannot be parsed (unknown metric or argument, a unit that does not fit the metric, a missing comparison); the message gives the column and docs/alerting.md lists the metrics.' },

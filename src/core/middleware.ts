@@ -1,5 +1,6 @@
 import type { ErrorCode } from './errors.js';
 import type { ClientRequest } from './http.js';
+import type { ResponseTransform } from './response-transform.js';
 
 /**
  * The route pipeline (DESIGN.md: "request filters run forward, response filters in
@@ -22,6 +23,8 @@ export interface RequestContext {
   readonly rawHeaders: readonly string[];
   /** The client's address, honouring trusted proxies (X-Forwarded-For from them). */
   readonly clientIp: string;
+  /** The scheme the client used: the connection's, or a trusted proxy's `X-Forwarded-Proto`. Optional for fixtures (then `http`). */
+  readonly scheme?: 'http' | 'https';
   readonly requestId: string;
   readonly routeName: string;
   readonly params: Readonly<Record<string, string>> | null;
@@ -38,6 +41,8 @@ export interface RequestContext {
   onFinish(cb: (status: number) => void): void;
   /** Watches (and may replace) the target's response: the cache middleware. Optional for fixtures. */
   observeResponse?(observer: ResponseObserver): void;
+  /** Re-encodes the body the client gets (compression), decided at head time. Optional for fixtures. */
+  transformResponse?(transform: ResponseTransform): void;
   /** Sends the request again in the background with other headers (cache revalidation). */
   spawnDetached?(headers: string[], observer: ResponseObserver): boolean;
   /** The cache's verdict for this request (read by metrics). */

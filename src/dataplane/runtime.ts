@@ -6,6 +6,7 @@ import { HeaderClassifier } from '../proxy/headers.js';
 import type { Runtime } from '../proxy/runtime.js';
 import { TrustedProxies } from '../proxy/trust.js';
 import { compileRouter } from '../router/index.js';
+import { compileRedirect } from '../router/redirect.js';
 import type { Logger } from '../observability/logger.js';
 import type { TargetRegistry } from '../upstreams/registry.js';
 import { Upstream } from '../upstreams/upstream.js';
@@ -46,7 +47,8 @@ export function buildRuntime(
   }
   const upstreamOfRoute: Upstream[] = [];
   for (const route of config.routes) {
-    if (route.aggregate !== undefined) continue;
+    // Aggregate and redirect routes send to no upstream of their own.
+    if (route.aggregate !== undefined || route.redirect !== undefined) continue;
     const upstream = upstreams.get(route.upstream);
     // The loader has already rejected unknown names; this guards against a hand-built config.
     if (upstream === undefined) throw new Error(`route "${route.name}" names unknown upstream "${route.upstream}"`);
@@ -55,7 +57,9 @@ export function buildRuntime(
   const deps = { logger, priorityHeader: config.overload?.priorityHeader ?? null, ...(onQueueWait === undefined ? {} : { onQueueWait }) };
   const router = compileRouter(config.routes);
   const terminalOfRoute: (RouteTerminal | null)[] = router.routes.map((r) =>
-    r.config.aggregate === undefined
+    r.config.redirect !== undefined
+      ? compileRedirect(r.config.redirect)
+      : r.config.aggregate === undefined
       ? null
       : compileAggregate(r.config.aggregate, upstreams, {
           routeName: r.name,

@@ -36,11 +36,27 @@ export interface MiddlewareDeps {
  * that type is made from the registry, which this module sits below.
  */
 export interface RouteFacts {
+  /** The route's name; `(defaults)` for a middleware built once from `defaults` (see `shared`). */
   readonly name: string;
   /** The route's `priority`, `normal` when not set. */
   readonly priority: PriorityName;
+  /**
+   * True when the middleware is built once from the gateway's `defaults` and shared by
+   * every route that takes it (`defaultScope: 'gateway'`): it then stands for the whole
+   * gateway, not for one route.
+   */
+  readonly shared: boolean;
   /** Whether the route also has the middleware of config key `key` (the cache asks about `cors`). */
   has(key: string): boolean;
+}
+
+/** What the gateway's `defaults` value of a key builds; see `MiddlewareSpec.defaultScope`. */
+export type DefaultScope = 'gateway' | 'route';
+
+/** One place of a middleware in the pipeline, with the part of its config that runs there. */
+export interface MiddlewareStage<C> {
+  readonly order: number;
+  readonly config: C;
 }
 
 /** What a factory and a reuse key are given besides the middleware's own config. */
@@ -67,6 +83,21 @@ export interface MiddlewareSpec<K extends string, S extends TSchema, C, M> {
    */
   readonly order: number;
   /**
+   * What a value under the gateway's `defaults` builds: `gateway` (the default) — one
+   * middleware shared by every route that takes the default, so a gateway-wide rate limit
+   * is one bucket per client and auth keeps one verification cache; `route` — one per
+   * route, as if the value were written on each (a cache's store, a route's concurrency
+   * queue). A route's own value is always the route's own.
+   */
+  readonly defaultScope?: DefaultScope;
+  /**
+   * The places the middleware takes in the pipeline when it runs at more than one (rate
+   * limits keyed by client address run before auth, the others after it). Each stage is
+   * built as a middleware of its own from its part of the config, and a stage's config
+   * must be one `create` takes. Default: one stage, at `order`, with the whole config.
+   */
+  stages?(config: C): ReadonlyArray<MiddlewareStage<C>>;
+  /**
    * Checks and normalises a schema-valid value. Problem paths are relative to the key
    * (`['limits', 0, 'rate']`); the route normaliser prefixes `routes.N.<key>`.
    */
@@ -88,6 +119,8 @@ export interface MiddlewareDescriptor<K extends string, S extends TSchema, C> {
   readonly key: K;
   readonly schema: S;
   readonly order: number;
+  readonly defaultScope: DefaultScope;
+  stages(config: C): ReadonlyArray<MiddlewareStage<C>>;
   normalize(raw: Static<S>, context: NormaliseContext): Normalized<C>;
   reuseKey?(config: C, context: BuildContext): unknown;
   /** Loads the implementation once; later calls share the first promise, and a failed import may be tried again. */
@@ -104,6 +137,8 @@ export interface AnyMiddlewareDescriptor {
   readonly key: string;
   readonly schema: TSchema;
   readonly order: number;
+  readonly defaultScope: DefaultScope;
+  stages(config: never): ReadonlyArray<MiddlewareStage<unknown>>;
   normalize(raw: never, context: NormaliseContext): Normalized<unknown>;
   reuseKey?(config: never, context: BuildContext): unknown;
   load(): Promise<unknown>;
@@ -137,6 +172,8 @@ export function defineMiddleware<K extends string, S extends TSchema, C, M>(spec
     key: spec.key,
     schema: spec.schema,
     order: spec.order,
+    defaultScope: spec.defaultScope ?? 'gateway',
+    stages: (config) => spec.stages?.(config) ?? [{ order: spec.order, config }],
     normalize: (raw, context) => spec.normalize(raw, context),
     ...(spec.reuseKey === undefined ? {} : { reuseKey: spec.reuseKey }),
     load() {

@@ -81,33 +81,50 @@ export function pipelineOrder(registry: MiddlewareRegistry = MIDDLEWARES): AnyMi
   return [...registry].sort((a, b) => a.order - b.order);
 }
 
+/** What a middleware built once from `defaults` for the whole gateway knows of "its route". */
+const GATEWAY_FACTS: RouteFacts = Object.freeze({ name: '(defaults)', priority: 'normal', shared: true, has: () => false });
+
 /**
- * A route's pipeline, in the order of the descriptors' `order` (registry.ts): cheap
- * refusals first (IP filter, CORS preflight), then who the client is (auth), then how
- * much it may send (rate limits) — so that an anonymous flood is refused before it costs
- * a token check — then the cache, so that a stored response only reaches a request that
- * passed them all, and last the concurrency limit, so that only requests about to be
- * forwarded hold a slot. Null when the route has no middleware: the proxy then skips the
- * pipeline entirely.
+ * A route's pipeline, in the order of the descriptors' `order` (registry.ts), a
+ * descriptor with several `stages` taking each of its places: cheap refusals first (IP
+ * filter, CORS preflight), then rate limits by client address, so that a client guessing
+ * keys is limited before any key is checked, then who the client is (auth), then the
+ * other rate limits (which may count by identity), then the cache, so that a stored
+ * response only reaches a request that passed them all, and last the concurrency limit,
+ * so that only requests about to be forwarded hold a slot. Null when the route has no
+ * middleware: the proxy then skips the pipeline entirely.
+ *
+ * A value the route takes from `defaults` (`route.fromDefaults`) is built once for the
+ * whole gateway when its descriptor's `defaultScope` is `gateway`: every route that takes
+ * it gets the same middleware (one rate-limit bucket per client across routes).
  *
  * @throws Error when a middleware the route uses was not loaded (`loadMiddlewares`).
  */
 export function buildPipeline(route: RouteConfig, deps: MiddlewareDeps, cache: MiddlewareCache, registry: MiddlewareRegistry = MIDDLEWARES): Middleware[] | null {
-  const pipeline: Middleware[] = [];
+  const steps: Array<{ readonly order: number; readonly middleware: Middleware }> = [];
   const facts: RouteFacts = {
     name: route.name,
     priority: route.priority ?? 'normal',
+    shared: false,
     has: (key) => configOf(route, key) !== undefined,
   };
-  const context: BuildContext = { route: facts, deps };
-  for (const d of pipelineOrder(registry)) {
+  const own: BuildContext = { route: facts, deps };
+  const gateway: BuildContext = { route: GATEWAY_FACTS, deps };
+  for (const d of registry) {
     const config = configOf(route, d.key);
     if (config === undefined) continue;
     const factory = d.factory;
     if (factory === null) throw new Error(`middleware ${JSON.stringify(d.key)} of route ${JSON.stringify(route.name)} is not loaded: await loadMiddlewares(config) before building the runtime`);
-    // A descriptor's `normalize` made `config` and its `factory` takes what it made.
-    const reuse = d.reuseKey === undefined ? config : d.reuseKey(config as never, context);
-    pipeline.push(cache.acquire(`${route.name}|${d.key}|${JSON.stringify(reuse)}`, () => factory(config as never, context)));
+    const shared = d.defaultScope === 'gateway' && route.fromDefaults?.includes(d.key) === true;
+    const context = shared ? gateway : own;
+    // A descriptor's `normalize` made `config`, its `stages` split it into parts its `factory` takes.
+    for (const stage of d.stages(config as never)) {
+      const reuse = d.reuseKey === undefined ? stage.config : d.reuseKey(stage.config as never, context);
+      const key = `${context.route.name}|${d.key}@${stage.order}|${JSON.stringify(reuse)}`;
+      steps.push({ order: stage.order, middleware: cache.acquire(key, () => factory(stage.config as never, context)) });
+    }
   }
-  return pipeline.length === 0 ? null : pipeline;
+  // Stable: equal orders keep registry order.
+  steps.sort((a, b) => a.order - b.order);
+  return steps.length === 0 ? null : steps.map((s) => s.middleware);
 }

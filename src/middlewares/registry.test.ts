@@ -65,11 +65,11 @@ function rawConfig(route: Record<string, unknown>): RawConfig {
 describe('the middleware registry drives the schema, the normaliser and the pipeline', () => {
   it('a registered descriptor appears in the route schema, its description and validation', () => {
     const schema = JSON.parse(JSON.stringify(routeSchema(WITH_STAMP))) as { properties: Record<string, { description?: string }>; description: string };
-    assert.equal(schema.properties['stamp']?.description, 'Stamps the request.');
+    assert.equal(schema.properties['stamp']?.description, 'Stamps the request. `off` (or `false`): not on this route, even when `defaults` has it.');
     // Every built-in key is still there, and only the copy has `stamp`.
     for (const d of MIDDLEWARES) assert.ok(schema.properties[d.key] !== undefined, d.key);
     assert.equal(JSON.parse(JSON.stringify(routeSchema(MIDDLEWARES))).properties['stamp'], undefined);
-    assert.match(schema.description, /run in the order ipFilter, cors, stamp, auth, rateLimit, cache, concurrency,/);
+    assert.match(schema.description, /run in the order httpsRedirect, ipFilter, compression, cors, stamp, auth, rateLimit, cache, concurrency,/);
     const validate = new Ajv({ strict: false }).compile(schema);
     assert.equal(validate({ name: 'r', upstream: 'app', stamp: { header: 'X-Stamp', value: 'v' } }), true);
     assert.equal(validate({ name: 'r', upstream: 'app', stamp: { header: 'X-Stamp' } }), false, 'value is required');
@@ -148,7 +148,7 @@ describe('the middleware registry drives the schema, the normaliser and the pipe
     assert.equal(new Set(MIDDLEWARES.map((d) => d.order)).size, MIDDLEWARES.length);
     assert.deepEqual(
       pipelineOrder().map((d) => d.key),
-      ['ipFilter', 'cors', 'auth', 'rateLimit', 'cache', 'concurrency'],
+      ['httpsRedirect', 'ipFilter', 'compression', 'cors', 'auth', 'rateLimit', 'cache', 'concurrency'],
     );
   });
 

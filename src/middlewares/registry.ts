@@ -8,13 +8,15 @@
  */
 import { authDescriptor } from './auth/descriptor.js';
 import { cacheDescriptor } from './cache/descriptor.js';
+import { compressionDescriptor } from './compression/descriptor.js';
 import { corsDescriptor } from './cors/descriptor.js';
 import { ipFilterDescriptor } from './ip-filter/descriptor.js';
 import { rateLimitDescriptor } from './rate-limit/descriptor.js';
+import { httpsRedirectDescriptor } from './https-redirect/descriptor.js';
 import { concurrencyDescriptor } from './shedding/descriptor.js';
 
 /** The built-in route middlewares: what the config schema, `RouteConfig`, the normaliser and the pipeline know. */
-export const MIDDLEWARES = [concurrencyDescriptor, ipFilterDescriptor, corsDescriptor, authDescriptor, rateLimitDescriptor, cacheDescriptor] as const;
+export const MIDDLEWARES = [concurrencyDescriptor, httpsRedirectDescriptor, ipFilterDescriptor, corsDescriptor, authDescriptor, rateLimitDescriptor, cacheDescriptor, compressionDescriptor] as const;
 
 /** The route keys of the built-in middlewares. */
 export type MiddlewareKey = (typeof MIDDLEWARES)[number]['key'];

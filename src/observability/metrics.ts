@@ -149,16 +149,27 @@ export function createMetrics(src: MetricsSources): MetricsExposition {
   add('brisk_cache_requests_total', 'Response-cache results by route (hit, miss, stale, revalidated, bypass, other).', 'counter', (w) => {
     for (const rr of routes()) for (let c = 0; c < CACHE_RESULTS.length; c++) if (rr.cache[c]! > 0) w.sample('brisk_cache_requests_total', `${rr.labels},result="${CACHE_RESULTS[c]}"`, rr.cache[c]!);
   });
-  add('brisk_rate_limit_store_errors_total', "Rate-limit decisions the store (Redis) could not make, by route (the counter restarts when the route's rate limit is rebuilt by a reload).", 'counter', (w) => {
+  add('brisk_rate_limit_store_errors_total', "Rate-limit decisions the store (Redis) could not make, by route; route=\"(defaults)\" for the gateway-wide `defaults.rateLimit` (the counter restarts when the rate limit is rebuilt by a reload).", 'counter', (w) => {
     const rt = src.runtime();
+    // A route's limits may run as two middlewares (before and after auth), and a default
+    // one is shared by the routes that take it: one sample per route, and one for a
+    // limiter several routes share.
+    const owners = new Map<unknown, string>();
     for (const r of rt.routes) {
       for (const m of rt.pipelineOfRoute[r.index] ?? []) {
-        const stats = (m as { stats?: () => unknown }).stats;
-        if (m.name !== 'rate-limit' || typeof stats !== 'function') continue;
-        const errors = (stats.call(m) as { storeErrors?: number }).storeErrors;
-        if (typeof errors === 'number') w.sample('brisk_rate_limit_store_errors_total', labelString('route', r.name), errors);
+        if (m.name !== 'rate-limit') continue;
+        const seen = owners.get(m);
+        owners.set(m, seen === undefined || seen === r.name ? r.name : '(defaults)');
       }
     }
+    const byOwner = new Map<string, number>();
+    for (const [m, owner] of owners) {
+      const stats = (m as { stats?: () => unknown }).stats;
+      if (typeof stats !== 'function') continue;
+      const errors = (stats.call(m) as { storeErrors?: number }).storeErrors;
+      if (typeof errors === 'number') byOwner.set(owner, (byOwner.get(owner) ?? 0) + errors);
+    }
+    for (const [owner, errors] of byOwner) w.sample('brisk_rate_limit_store_errors_total', labelString('route', owner), errors);
   });
 
   // ---- upstreams and targets --------------------------------------------------------

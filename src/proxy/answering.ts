@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import { validateHeaderName, validateHeaderValue, type ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
 import { ERROR_CODES, errorBody, type ErrorCode } from '../core/errors.js';
 import { connectionListedNames, isResponseHopByHop, removeNamed } from '../core/hop-by-hop.js';
@@ -6,6 +6,7 @@ import { isHttp2Response, type ClientRequest, type ClientResponse } from '../cor
 import type { Answer } from '../core/middleware.js';
 import { grpcStatusIn, grpcStatusOf as grpcStatusOfCode } from '../core/grpc.js';
 import { closeConnectionAfter, ForwardPlan, type ProxyState } from './context.js';
+import { EncodedBody } from './encoded-body.js';
 import { answerGrpcError, answerGrpcWebError, endGrpcWithStatus, GrpcFraming, respondTrailersOnly } from './grpc.js';
 import { Base64Encoder, GrpcWeb, grpcWebContentTypeOf, trailerFrame } from './grpc-web.js';
 import type { Runtime } from './runtime.js';
@@ -35,6 +36,10 @@ export class AnsweringExchange extends ForwardPlan {
   private trailersOnly = false;
   /** A gRPC-Web `-text` answer's body is base64, 3-byte aligned across chunks (null: not such an answer). */
   private webEncoder: Base64Encoder | null = null;
+  /** The body on its way through the transform's encoder (compression); null when it goes as it is. */
+  private encoded: EncodedBody | null = null;
+  /** A small body collected to be encoded at once, with the head that waits for it. */
+  private whole: { status: number; statusText: string; headers: string[]; encode: (body: Buffer) => Buffer; chunks: Buffer[] } | null = null;
 
   constructor(
     readonly req: ClientRequest,
@@ -45,12 +50,15 @@ export class AnsweringExchange extends ForwardPlan {
     super();
   }
 
-  /** Writes an answer the gateway made itself. */
-  protected writeAnswer(a: Answer): void {
+  /**
+   * Writes an answer the gateway made itself. `then` runs once it has been handed to the
+   * client: at once, or when an encoder (compression) has sent the last of it.
+   */
+  protected writeAnswer(a: Answer, then?: () => void): void {
     const res = this.res;
     this.status = a.status;
-    const body = a.body ?? '';
-    const length = Buffer.byteLength(body);
+    let body: string | Buffer = a.body ?? '';
+    let length = Buffer.byteLength(body);
     // 204 and 304 carry no body and, per RFC 9110 §8.6, no Content-Length either.
     const headers: string[] = a.status === 204 || a.status === 304 ? [] : ['content-length', String(length)];
     if (a.headers !== undefined) headers.push(...a.headers);
@@ -62,11 +70,27 @@ export class AnsweringExchange extends ForwardPlan {
     }
     if (this.responseHeaders !== null) headers.push(...this.responseHeaders);
     if (this.requestId !== undefined) headers.push(this.rt.config.proxy.requestIdHeader, this.requestId);
+    // Only answers with a body of their own: a refusal (`code`) is a small JSON error.
+    if (typeof body === 'string' && this.transform !== null) body = Buffer.from(body);
+    const encoding =
+      this.transform === null || a.code !== undefined
+        ? null
+        : this.transform.begin({ status: a.status, headers, method: this.req.method!, requestHeaders: this.req.rawHeaders, body: body as Buffer, stored: a.proxied === true && Buffer.isBuffer(a.body) });
+    if (encoding?.kind === 'ready' || encoding?.kind === 'whole') {
+      body = encoding.kind === 'ready' ? encoding.body : encoding.encode(body as Buffer);
+      length = body.length;
+      headers.push('content-length', String(length));
+    }
     try {
       if (isHttp2Response(res)) writeHttp2Head(res, a.status, headers);
       else {
         if (this.state.draining || this.bodyUnread()) closeConnectionAfter(this.req, res);
         res.writeHead(a.status, headers);
+      }
+      if (encoding?.kind === 'stream') {
+        this.encoded = new EncodedBody(res, encoding.stream, null, (n) => (this.bytesOut += n));
+        this.encoded.end(then, body as Buffer);
+        return;
       }
       res.end(body);
       // HEAD answers carry no body on the wire.
@@ -74,6 +98,7 @@ export class AnsweringExchange extends ForwardPlan {
     } catch {
       res.destroy();
     }
+    then?.();
   }
 
   /** Answers with a Brisk error (nothing, or nothing usable, came from a target). */
@@ -198,6 +223,18 @@ export class AnsweringExchange extends ForwardPlan {
         return respondTrailersOnly(res, { ...http2Headers(out), ':status': statusCode });
       }
       this.framing = new GrpcFraming();
+    } else if (this.transform !== null) {
+      const encoding = this.transform.begin({ status: statusCode, headers: out, method: this.req.method!, requestHeaders: this.req.rawHeaders, body: null, stored: false });
+      if (encoding?.kind === 'stream') this.encoded = new EncodedBody(res, encoding.stream, encoding.flush, (n) => (this.bytesOut += n));
+      else if (encoding?.kind === 'whole') {
+        // The head waits for the body, to carry the encoded length; checked now, as writeHead would.
+        if (!validHead(out)) {
+          this.state.logger.warn({ requestId: this.requestId, target: this.target?.origin }, 'invalid response head from the target');
+          return false;
+        }
+        this.whole = { status: statusCode, statusText, headers: out, encode: encoding.encode, chunks: [] };
+        return true;
+      }
     }
     try {
       if (isHttp2Response(res)) writeHttp2Head(res, statusCode, out);
@@ -265,9 +302,15 @@ export class AnsweringExchange extends ForwardPlan {
   /** Forwards a body chunk; false asks undici to pause until the client drains. */
   protected writeData(chunk: Buffer, resume: () => void): boolean {
     if (this.trailersOnly) return true;
+    // The observer (the cache) sees the target's own bytes, so it stores them as they came.
+    if (this.observer !== null) this.observer.onData(chunk);
+    if (this.encoded !== null) return this.encoded.write(chunk, resume);
+    if (this.whole !== null) {
+      this.whole.chunks.push(chunk);
+      return true;
+    }
     this.bytesOut += chunk.length;
     if (this.framing !== null) this.framing.push(chunk);
-    if (this.observer !== null) this.observer.onData(chunk);
     const out = this.webEncoder === null ? chunk : this.webEncoder.push(chunk);
     if (out.length === 0 || (this.res as ServerResponse).write(out)) return true;
     this.res.once('drain', resume);
@@ -285,16 +328,21 @@ export class AnsweringExchange extends ForwardPlan {
     this.bodyComplete = true;
   }
 
-  /** Ends the body, with the target's trailers when it sent any. */
-  protected endBody(trailers: Buffer[] | null): void {
+  /**
+   * Ends the body, with the target's trailers when it sent any. `then` runs once it has
+   * been handed to the client: at once, or when the encoder has sent the last of it.
+   */
+  protected endBody(trailers: Buffer[] | null, then?: () => void): void {
     const res = this.res;
     if (this.trailersOnly) {
       this.bodyComplete = true;
+      then?.();
       return;
     }
     if (this.grpc && trailers !== null) this.grpcStatus = grpcStatusIn(trailers);
     if (this.grpcWeb !== GrpcWeb.None) {
       this.endWebBody(trailers);
+      then?.();
       return;
     }
     if (trailers !== null && trailers.length > 0) {
@@ -306,8 +354,44 @@ export class AnsweringExchange extends ForwardPlan {
         // Invalid trailers from the target are dropped rather than breaking a complete body.
       }
     }
-    res.end();
     this.bodyComplete = true;
+    if (this.encoded !== null) {
+      this.encoded.end(then);
+      return;
+    }
+    if (this.whole !== null) {
+      // A body with a length carries no trailers on HTTP/1.1; a small compressed one is sent whole.
+      const { status, statusText, headers, encode, chunks } = this.whole;
+      this.whole = null;
+      const body = encode(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+      headers.push('content-length', String(body.length));
+      try {
+        if (isHttp2Response(res)) writeHttp2Head(res, status, headers);
+        else res.writeHead(status, statusText || undefined, headers);
+        res.end(body);
+        this.bytesOut += body.length;
+      } catch (err) {
+        this.state.logger.warn({ err, requestId: this.requestId }, 'the compressed answer could not be written');
+        res.destroy();
+      }
+      then?.();
+      return;
+    }
+    res.end();
+    then?.();
+  }
+}
+
+/** What `writeHead` would refuse, checked before a head is held back. */
+function validHead(headers: readonly string[]): boolean {
+  try {
+    for (let i = 0; i < headers.length; i += 2) {
+      validateHeaderName(headers[i]!);
+      validateHeaderValue(headers[i]!, headers[i + 1]!);
+    }
+    return true;
+  } catch {
+    return false;
   }
 }
 

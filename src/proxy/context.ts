@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http';
 import type { ErrorCode } from '../core/errors.js';
 import type { ClientRequest } from '../core/http.js';
 import type { ResponseObserver } from '../core/middleware.js';
+import type { ResponseTransform } from '../core/response-transform.js';
 import type { Runtime } from './runtime.js';
 import type { LoadShedder } from '../middlewares/shedding/load-shedder.js';
 import type { AccessLog } from '../observability/access-log.js';
@@ -78,6 +79,8 @@ export class ForwardPlan {
   params: RouteParams | null = null;
   /** The client's address, honouring trusted proxies. */
   clientIp = '';
+  /** The scheme the client used: the connection's, or a trusted proxy's `X-Forwarded-Proto`. */
+  scheme: 'http' | 'https' = 'http';
   /** Who the client is, once an auth middleware has said so. */
   identity: Identity | null = null;
   /** Response headers added by the route's middlewares (flat), or null. */
@@ -107,6 +110,8 @@ export class ForwardPlan {
   cacheStatus: string | null = null;
   /** Sees the target's response (the route cache); null: no cost. */
   observer: ResponseObserver | null = null;
+  /** Re-encodes the body the client gets (compression); null: no cost. */
+  transform: ResponseTransform | null = null;
   /**
    * Sends this request again on its own, with other headers, nobody waiting for the
    * answer (a cache's background revalidation); false when that is not possible here.

@@ -186,8 +186,8 @@ export class Exchange extends AnsweringExchange implements ExchangeRecord, Termi
 
   onComplete(trailers: Buffer[] | null): void {
     if (this.done) return;
-    this.endBody(trailers);
-    this.finish();
+    // Finished once the client has the whole body (an encoder may still be sending its end).
+    this.endBody(trailers, () => this.finish());
   }
 
   onInterim(status: number, rawHeaders: Buffer[]): void {
@@ -217,8 +217,7 @@ export class Exchange extends AnsweringExchange implements ExchangeRecord, Termi
       this.refuse(a.code, a.message ?? '', a.headers, a.status);
       return;
     }
-    this.writeAnswer(a);
-    this.finish();
+    this.writeAnswer(a, () => this.finish());
   }
 
   /** Answers with a Brisk error (nothing, or nothing usable, came from a target). */

@@ -194,6 +194,8 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
   const peer = unmapIPv4(socket.remoteAddress ?? '');
   plan.clientIp = trusted && xff !== undefined ? clientFromChain(xff, peer, rt) : peer;
   const proto = socket.encrypted === true ? 'https' : 'http';
+  // A chain of proxies lists the client's scheme first.
+  plan.scheme = trusted && xfProto !== undefined ? (/^\s*https\s*(,|$)/i.test(xfProto) ? 'https' : 'http') : proto;
   // With `hostHeader: target` the value is filled in per try, once the target is known.
   const hostForUpstream = upstream?.config.hostHeader === 'target' ? '' : host;
   if (hostForUpstream !== undefined) {
@@ -247,7 +249,7 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
  */
 export function pickTarget(plan: ForwardPlan, req: ClientRequest): boolean {
   const upstream = plan.upstream;
-  if (upstream === null) return refuse(plan, 'BRISK_BAD_REQUEST', `route "${plan.route!.name}" aggregates several requests; it takes no connection upgrade`);
+  if (upstream === null) return refuse(plan, 'BRISK_BAD_REQUEST', `route "${plan.route!.name}" answers by itself (an aggregate or a redirect); it takes no connection upgrade`);
   const rawHeaders = req.rawHeaders;
   if (upstream.hash !== null) plan.hashKey = upstream.hashKeyOf(rawHeaders, plan.path, plan.clientIp);
   let target = upstream.sticky === null ? null : upstream.stickyTarget(rawHeaders);

@@ -1,5 +1,6 @@
 import type { ClientRequest } from '../core/http.js';
 import type { Identity, RequestContext, ResponseObserver } from '../core/middleware.js';
+import type { ResponseTransform } from '../core/response-transform.js';
 import type { ForwardPlan } from './context.js';
 
 /**
@@ -24,6 +25,9 @@ export class PipelineContext implements RequestContext {
   }
   get clientIp(): string {
     return this.plan.clientIp;
+  }
+  get scheme(): 'http' | 'https' {
+    return this.plan.scheme;
   }
   get requestId(): string {
     return this.plan.requestId!;
@@ -54,6 +58,9 @@ export class PipelineContext implements RequestContext {
   }
   observeResponse(observer: ResponseObserver): void {
     this.plan.observer = observer;
+  }
+  transformResponse(transform: ResponseTransform): void {
+    this.plan.transform = transform;
   }
   spawnDetached(headers: string[], observer: ResponseObserver): boolean {
     return this.plan.spawnDetached(headers, observer);

@@ -6,6 +6,7 @@
 import type { RouteConfig, StringMatcher } from '../config/types.js';
 import { BriskError } from '../core/errors.js';
 import { HeaderCondition, QueryCondition, ValueMatcher, safeTest } from './conditions.js';
+import { checkRedirect } from './redirect.js';
 import { compileHeaderEdits } from './header-editor.js';
 import { PathPattern, decodeParam, hasPathPrefix } from './path-pattern.js';
 import { compileRewrite, type RawParamReader } from './rewrite.js';
@@ -178,6 +179,7 @@ export function compileEntry(route: RouteConfig): Entry {
     rewritePath = compileRewrite(route.rewrite, known, readRaw);
     requestHeaderEdits = compileHeaderEdits(route.requestHeaders, known, 'requestHeaders');
     responseHeaderEdits = compileHeaderEdits(route.responseHeaders, known, 'responseHeaders');
+    if (route.redirect !== undefined) checkRedirect(route.redirect, known);
   } catch (err) {
     throw configError(route, (err as Error).message, err);
   }

@@ -88,7 +88,7 @@ export function normalizeAuth(raw: RawAuth, baseDir: string): NormalizeAuthResul
       basic,
       forwardAuth,
       identityHeaders,
-      hideCredentials: raw.hideCredentials ?? false,
+      hideCredentials: raw.hideCredentials ?? true,
     },
     problems,
     warnings,

@@ -38,7 +38,7 @@ describe('auth schema and normaliser', () => {
     assert.equal(config?.mode, 'anyOf');
     assert.equal(config?.apiKeys?.header, 'x-api-key');
     assert.equal(config?.identityHeaders.subject, 'x-auth-subject');
-    assert.equal(config?.hideCredentials, false);
+    assert.equal(config?.hideCredentials, true, 'the target gets no credentials unless the route opts in');
   });
 
   it('the schema refuses alg "none" and an empty algorithm list', () => {

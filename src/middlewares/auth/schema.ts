@@ -151,7 +151,11 @@ export const AuthSchema = Strict(
     forwardAuth: Type.Optional(ForwardAuth),
     identityHeaders: Type.Optional(IdentityHeaders),
     hideCredentials: Type.Optional(
-      Type.Boolean({ default: false, description: 'Remove the credentials (the API key or Authorization header, the JWT cookie) from the request sent to the target.' }),
+      Type.Boolean({
+        default: true,
+        description:
+          'Remove the credentials (the API key header or `Authorization: ApiKey`, the JWT header or cookie, the Basic `Authorization`) from the request sent to the target, which learns who the client is from `identityHeaders` instead. `false` passes them on (a target that checks them itself). Forward-auth credentials (session cookies) are always passed on.',
+      }),
     ),
   },
   'Authentication: who the client is. Refused requests get 401 with a challenge.',

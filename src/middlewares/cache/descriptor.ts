@@ -11,6 +11,8 @@ export const cacheDescriptor = defineMiddleware({
   key: 'cache',
   schema: CacheSchema,
   order: 500,
+  // A default cache is each route's own: its store, counters and CORS setting are the route's.
+  defaultScope: 'route',
   normalize: (raw) => normalizeCache(raw),
   reuseKey: (config, { route }) => [config, route.has('cors')],
   load: () => import('./index.js'),

@@ -4,7 +4,7 @@ import { newDecision } from './algorithms.js';
 import { policyHeader, rateLimitItem, retryAfterSeconds, seconds } from './headers.js';
 import { parseKey, type LimitConfig } from './schema.js';
 
-const limit = (name: string, rate: number, perMs: number): LimitConfig => ({ name, algorithm: 'gcra', rate, perMs, burst: rate, key: parseKey('ip'), keySpec: 'ip' });
+const limit = (name: string, rate: number, perMs: number): LimitConfig => ({ name, algorithm: 'gcra', rate, perMs, burst: rate, key: parseKey('ip'), keySpec: 'ip', beforeAuth: true });
 
 /** RFC 9651 sf-list member: sf-string with integer parameters. */
 const MEMBER = /^"[A-Za-z0-9_.:-]+"(;[a-z]+=\d+)+$/;

@@ -22,6 +22,8 @@ export interface RateLimitDeps {
    * it from each request's context.
    */
   readonly routeName?: string;
+  /** How refusals name what is limited; default `route "<routeName>"`. */
+  readonly subject?: string;
   /** Milliseconds on a monotonic clock, for the memory store (tests inject one). Default `performance.now`. */
   readonly clock?: () => number;
   /** Where Redis connections come from; default: shared by the whole process. */
@@ -95,6 +97,7 @@ class RateLimiter implements RateLimitMiddleware {
   /** ARGV of the Redis script: three per limit, the same for every request. */
   private readonly scriptArgs: readonly string[];
   private readonly fixedRoute: string | undefined;
+  private readonly subject: string | undefined;
   private routeKeyFor: string | undefined;
   private routeKeyPrefixes: string[] = [];
   private closed = false;
@@ -126,6 +129,7 @@ class RateLimiter implements RateLimitMiddleware {
     this.keys = new Array<string>(this.limits.length).fill('');
     this.slots = new Int32Array(this.limits.length);
     this.fixedRoute = deps.routeName;
+    this.subject = deps.subject;
     this.scriptArgs = this.limits.flatMap((l) => [l.gcra ? 'g' : 's', String(l.a), String(l.b)]);
     if (config.store === 'redis' && config.redis !== null) {
       this.connections = deps.redisConnections ?? defaultRedisConnections;
@@ -224,7 +228,7 @@ class RateLimiter implements RateLimitMiddleware {
     return {
       status: 503,
       code: 'BRISK_RATE_LIMIT_UNAVAILABLE',
-      message: `route "${this.fixedRoute ?? ctx.routeName}": the rate-limit store is unavailable and the route refuses requests it cannot count (onStoreError: deny)`,
+      message: `${this.subjectOf(ctx)}: the rate-limit store is unavailable and requests it cannot count are refused (onStoreError: deny)`,
       headers: ['retry-after', UNAVAILABLE_RETRY_AFTER],
     };
   }
@@ -264,9 +268,13 @@ class RateLimiter implements RateLimitMiddleware {
     return {
       status: 429,
       code: 'BRISK_RATE_LIMITED',
-      message: `route "${this.fixedRoute ?? ctx.routeName}": rate limit "${l.name}" (${l.rate} per ${formatPer(l.perMs)} by ${l.keySpec}) exceeded; retry in ${retryAfter}s`,
+      message: `${this.subjectOf(ctx)}: rate limit "${l.name}" (${l.rate} per ${formatPer(l.perMs)} by ${l.keySpec}) exceeded; retry in ${retryAfter}s`,
       headers: ['retry-after', String(retryAfter), 'ratelimit-policy', this.policy, 'ratelimit', value],
     };
+  }
+
+  private subjectOf(ctx: RequestContext): string {
+    return this.subject ?? `route "${this.fixedRoute ?? ctx.routeName}"`;
   }
 
   // ---- lifecycle ---------------------------------------------------------------------

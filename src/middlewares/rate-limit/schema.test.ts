@@ -57,7 +57,7 @@ describe('normalizeRateLimit', () => {
       onStoreError: 'allow',
       headers: true,
       ipv6Prefix: 64,
-      limits: [{ name: 'default', algorithm: 'gcra', rate: 100, perMs: 60_000, burst: 100, key: { kind: 'ip' }, keySpec: 'ip' }],
+      limits: [{ name: 'default', algorithm: 'gcra', rate: 100, perMs: 60_000, burst: 100, key: { kind: 'ip' }, keySpec: 'ip', beforeAuth: true }],
     });
   });
 

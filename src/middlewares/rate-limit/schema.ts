@@ -77,8 +77,14 @@ const Limit = Strict(
           'What is counted separately: `ip` (the client address; IPv6 grouped by `ipv6Prefix`), `route` (one counter for the whole route), `header:<name>` (the value of a request header), `apiKey` (the API key the auth middleware accepted, else a hash of the `x-api-key` header), `claim:<name>` (a claim of the authenticated identity, e.g. `claim:sub`, `claim:org.id`), `identity` (the authenticated subject). Requests without the header, claim or identity share one anonymous counter per limit.',
       }),
     ),
+    beforeAuth: Type.Optional(
+      Type.Boolean({
+        description:
+          'Count the request before the route\'s `auth` checks credentials, so that requests auth refuses are counted (and limited) too: a client guessing API keys or passwords is slowed down before any is checked. Defaults to `true` for `key: ip` and `false` for every other key (a `route` or `header:` counter that anonymous requests could use up would lock legitimate clients out). Cannot be `true` for `apiKey`, `identity` and `claim:` keys, which need auth\'s answer.',
+      }),
+    ),
   },
-  'One limit. A request must pass every limit of its route; a refused request consumes none of them.',
+  'One limit. A request must pass every limit of its route; a refused request consumes none of the limits checked at the same stage (the limits counted before auth are checked, and consumed, first).',
 );
 
 const RedisStore = Strict(
@@ -177,6 +183,8 @@ export interface LimitConfig {
   readonly key: LimitKey;
   /** The key as written (`header:x-user`), for messages. */
   readonly keySpec: string;
+  /** Counted before auth (every request), not after it (only those auth let through). */
+  readonly beforeAuth: boolean;
 }
 
 export interface RedisStoreConfig {
@@ -290,7 +298,12 @@ export function normalizeRateLimit(raw: RawRateLimit): { config?: RateLimitConfi
     }
 
     const keySpec = l.key ?? 'ip';
-    limits.push({ name, algorithm, rate: l.rate, perMs, burst, key: parseKey(keySpec), keySpec });
+    const key = parseKey(keySpec);
+    const needsIdentity = key.kind === 'apiKey' || key.kind === 'identity' || key.kind === 'claim';
+    if (l.beforeAuth === true && needsIdentity) {
+      problem([...at, 'beforeAuth'], `a limit keyed by ${keySpec} counts who auth says the client is, so it runs after auth; use \`key: ip\` to count requests before auth`);
+    }
+    limits.push({ name, algorithm, rate: l.rate, perMs, burst, key, keySpec, beforeAuth: l.beforeAuth ?? key.kind === 'ip' });
   });
 
   if (problems.length > 0) return { problems, warnings };

@@ -11,6 +11,8 @@ export const concurrencyDescriptor = defineMiddleware({
   key: 'concurrency',
   schema: ConcurrencySchema,
   order: 600,
+  // A default concurrency limit is each route's own queue, shaped by the route's priority.
+  defaultScope: 'route',
   normalize: (raw) => normalizeConcurrency(raw),
   reuseKey: (config, { route, deps }) => ({ config, priority: route.priority, priorityHeader: deps.priorityHeader ?? null }),
   load: () => import('./concurrency.js'),

@@ -4,7 +4,7 @@
  * overrides of its upstream's policies, and each middleware key through its descriptor
  * in the middleware registry. Problems go to the `ConfigCheck` of the file.
  */
-import { isHeaderName, isHeaderValue } from '../../config/addresses.js';
+import { isHeaderName } from '../../config/addresses.js';
 import { didYouMean } from '../../config/did-you-mean.js';
 import { dedupe, putOwn, type ConfigCheck } from '../../config/normalize-kit.js';
 import type { PathSegment } from '../../config/positions.js';
@@ -15,12 +15,17 @@ import { normalizePriority } from '../../middlewares/shedding/schema.js';
 import { UPSTREAM_DEFAULTS } from '../../upstreams/config/defaults.js';
 import { normalizeHedge, normalizeRetry, normalizeTimeouts } from '../../upstreams/config/normalize.js';
 import type { UpstreamConfig } from '../../upstreams/config/types.js';
-import type { RawFallback, RawHeaderEdits, RawMatch, RawRewrite, RawRoute, RawStringMatch } from './schema.js';
-import type { FallbackConfig, HeaderEdits, RouteConfig, RouteMatch, RouteRewrite, StringMatcher } from './types.js';
+import { mergeHeaderEdits, normalizeHeaderEdits } from './header-edits.js';
+import { isOptOut, type RawFallback, type RawHeaderEdits, type RawMatch, type RawRewrite, type RawRoute, type RawStringMatch } from './schema.js';
+import type { DefaultsConfig, FallbackConfig, HeaderEdits, RouteConfig, RouteMatch, RouteRewrite, StringMatcher } from './types.js';
+import { normalizeRedirect } from './redirect.js';
 import { normalizeUpgrades } from './upgrades.js';
 
-/** A route needs `upstream` or, for an aggregate route, `aggregate`. */
-export const MISSING_UPSTREAM = 'missing required key "upstream" (or "aggregate", for a route that combines several requests)';
+/** A route needs `upstream` or, for an aggregate route, `aggregate`, or for a redirect, `redirect`. */
+export const MISSING_UPSTREAM = 'missing required key "upstream" (or "aggregate", for a route that combines several requests, or "redirect")';
+
+/** What a route answers with: one of these keys. */
+const ROUTE_KINDS = ['upstream', 'aggregate', 'redirect'] as const;
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -28,7 +33,8 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
  * Normalises the routes of a file. `upstreams` are the normalised upstreams (a route's
  * timeouts and retry override its upstream's key by key); `defaultMaxBody` is
  * `limits.maxBodySize`. Each middleware key is normalised by its descriptor in
- * `registry`, its problems placed under `routes.N.<key>`.
+ * `registry`, its problems placed under `routes.N.<key>`. `defaults` (normalised by
+ * `normalizeDefaults`) fill the keys a route leaves out and does not turn `off`.
  */
 export function normalizeRoutes(
   check: ConfigCheck,
@@ -36,6 +42,7 @@ export function normalizeRoutes(
   upstreams: Readonly<Record<string, UpstreamConfig>>,
   defaultMaxBody: number,
   registry: MiddlewareRegistry = MIDDLEWARES,
+  defaults: DefaultsConfig = {},
 ): RouteConfig[] {
   const names = new Map<string, number>();
   return list.map((route, index): RouteConfig => {
@@ -44,9 +51,10 @@ export function normalizeRoutes(
     if (earlier !== undefined) check.problem([...at, 'name'], `route name ${JSON.stringify(route.name)} is already used by routes.${earlier}`);
     else names.set(route.name, index);
     const upstream = route.upstream !== undefined && Object.hasOwn(upstreams, route.upstream) ? upstreams[route.upstream] : undefined;
-    if (route.upstream !== undefined && route.aggregate !== undefined) {
-      check.problem([...at, 'aggregate'], 'a route has either upstream or aggregate, not both', 'key');
-    } else if (route.upstream === undefined && route.aggregate === undefined) {
+    const kinds = ROUTE_KINDS.filter((k) => route[k] !== undefined);
+    if (kinds.length > 1) {
+      check.problem([...at, kinds[1]!], `a route has one of upstream, aggregate or redirect, not ${kinds.join(' and ')}`, 'key');
+    } else if (kinds.length === 0) {
       check.problem([...at, 'upstream'], MISSING_UPSTREAM);
     } else if (route.upstream !== undefined && upstream === undefined) {
       check.problem([...at, 'upstream'], `unknown upstream ${JSON.stringify(route.upstream)}${didYouMean(route.upstream, Object.keys(upstreams))}`);
@@ -66,8 +74,10 @@ export function normalizeRoutes(
     if (route.idempotent === true) result.idempotent = true;
     if (route.grpcWeb === true) result.grpcWeb = true;
     if (route.rewrite !== undefined) result.rewrite = rewrite(route.rewrite);
-    if (route.requestHeaders !== undefined) result.requestHeaders = headerEdits(check, [...at, 'requestHeaders'], route.requestHeaders);
-    if (route.responseHeaders !== undefined) result.responseHeaders = headerEdits(check, [...at, 'responseHeaders'], route.responseHeaders);
+    for (const kind of ['requestHeaders', 'responseHeaders'] as const) {
+      const edits = routeHeaderEdits(check, [...at, kind], route[kind], defaults[kind]);
+      if (edits !== undefined) result[kind] = edits;
+    }
     // Route timeouts override the upstream's key by key; a route without any keeps the upstream's.
     if (route.timeouts !== undefined) result.timeouts = normalizeTimeouts(check, [...at, 'timeouts'], route.timeouts, upstream?.timeouts ?? UPSTREAM_DEFAULTS.timeouts);
     // A route's retry keys override the upstream's one by one.
@@ -84,15 +94,33 @@ export function normalizeRoutes(
         if (route.timeouts?.[key] !== undefined) check.warn([...at, 'timeouts', key], `only timeouts.total (the whole answer) applies to an aggregate route; each part has its own timeout`, 'key');
       }
     }
+    if (route.redirect !== undefined) {
+      const redirect = check.adopt([...at, 'redirect'], normalizeRedirect(route.redirect));
+      if (redirect !== undefined) result.redirect = redirect;
+      for (const key of ['rewrite', 'retry', 'hedge', 'fallback', 'timeouts', 'requestHeaders', 'responseHeaders'] as const) {
+        if (route[key] !== undefined && !isOptOut(route[key])) check.warn([...at, key], `${key} does not apply to a redirect route (nothing is sent upstream)`, 'key');
+      }
+    }
     const raw = route as Readonly<Record<string, unknown>>;
     const middlewares = result as Record<string, unknown>;
+    const inherited = defaults as Readonly<Record<string, unknown>>;
+    const fromDefaults: string[] = [];
     for (const d of registry) {
       const value = raw[d.key];
-      if (value === undefined) continue;
-      // The schema validated `value` against `d.schema`, which is what `normalize` takes.
-      const config = check.adopt([...at, d.key], d.normalize(value as never, check.context));
-      if (config !== undefined) middlewares[d.key] = config;
+      if (value === undefined) {
+        // The default's own (frozen) object: routes share it, so a gateway-wide middleware is built once.
+        if (inherited[d.key] === undefined) continue;
+        middlewares[d.key] = inherited[d.key];
+        fromDefaults.push(d.key);
+      } else if (isOptOut(value)) {
+        if (inherited[d.key] === undefined) check.warn([...at, d.key], `\`${d.key}: off\` has no effect: \`defaults\` has no ${d.key}`, 'key');
+      } else {
+        // The schema validated `value` against `d.schema`, which is what `normalize` takes.
+        const config = check.adopt([...at, d.key], d.normalize(value as never, check.context));
+        if (config !== undefined) middlewares[d.key] = config;
+      }
     }
+    if (fromDefaults.length > 0) result.fromDefaults = fromDefaults;
     return result;
   });
 }
@@ -176,23 +204,15 @@ function matcher(check: ConfigCheck, path: readonly PathSegment[], raw: RawStrin
   return result;
 }
 
-function headerEdits(check: ConfigCheck, at: readonly PathSegment[], raw: RawHeaderEdits): HeaderEdits {
-  const values = (kind: 'set' | 'add'): Record<string, string> => {
-    const result: Record<string, string> = {};
-    for (const [name, value] of Object.entries(raw[kind] ?? {})) {
-      const path = [...at, kind, name];
-      if (!isHeaderName(name)) check.problem(path, `invalid header name ${JSON.stringify(name)}`, 'key');
-      if (!isHeaderValue(value)) check.problem(path, 'a header value may not contain line breaks or NUL characters');
-      if (Object.hasOwn(result, name.toLowerCase())) check.problem(path, `header ${JSON.stringify(name)} is listed twice (names are case-insensitive)`, 'key');
-      putOwn(result, name.toLowerCase(), value);
-    }
-    return result;
-  };
-  const remove = (raw.remove ?? []).map((name, i) => {
-    if (!isHeaderName(name)) check.problem([...at, 'remove', i], `invalid header name ${JSON.stringify(name)}`);
-    return name.toLowerCase();
-  });
-  return { set: values('set'), add: values('add'), remove: dedupe(remove) };
+/** A route's header edits with the defaults' under them; `off` keeps neither. */
+function routeHeaderEdits(check: ConfigCheck, at: readonly PathSegment[], raw: RawHeaderEdits | 'off' | false | undefined, defaults: HeaderEdits | undefined): HeaderEdits | undefined {
+  if (isOptOut(raw)) {
+    if (defaults === undefined) check.warn(at, `\`${String(at.at(-1))}: off\` has no effect: \`defaults\` has no ${String(at.at(-1))}`, 'key');
+    return undefined;
+  }
+  const own = raw === undefined ? undefined : normalizeHeaderEdits(check, at, raw);
+  if (defaults === undefined) return own;
+  return own === undefined ? defaults : mergeHeaderEdits(defaults, own);
 }
 
 function fallback(check: ConfigCheck, at: readonly PathSegment[], raw: RawFallback, upstreams: Readonly<Record<string, UpstreamConfig>>, own: UpstreamConfig | undefined): FallbackConfig {

@@ -4,13 +4,14 @@
  * (src/middlewares/registry.ts) rather than being listed here. One source for the JSON
  * Schema, the generated reference and the raw types; normalised in normalize.ts.
  */
-import { Type, type Static, type TOptional } from '@sinclair/typebox';
+import { Type, type Static, type TLiteral, type TOptional, type TSchema, type TUnion } from '@sinclair/typebox';
 import { AggregateSchema } from '../../aggregate/schema.js';
 import { PatternString, Size, Strict } from '../../config/schema-kit.js';
 import type { MiddlewareRegistry } from '../../middlewares/descriptor.js';
 import { MIDDLEWARES } from '../../middlewares/registry.js';
 import { PrioritySchema } from '../../middlewares/shedding/schema.js';
 import { RetrySchema, RouteHedgeSchema, TimeoutsSchema } from '../../upstreams/config/schema.js';
+import { RedirectSchema } from './redirect.js';
 import { UpgradesSchema } from './upgrades.js';
 
 const StringMatch = Type.Union(
@@ -56,7 +57,8 @@ const Match = Strict(
   'What requests the route takes. Every given condition must hold. When several routes match, the most specific wins: exact host over wildcard host over any host; then exact path over parameter pattern over regex over prefix (longer first); then the route with more conditions; then the first in the file.',
 );
 
-const HeaderEdits = Strict(
+/** The header edits of a route (`requestHeaders`, `responseHeaders`) and of `defaults`. */
+export const HeaderEdits = Strict(
   {
     set: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String(), { description: 'Headers to set (replacing any value).' })),
     add: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String(), { description: 'Headers to append (keeping existing values).' })),
@@ -84,15 +86,33 @@ const Fallback = Strict(
   'What the route answers while its upstream\'s circuit breaker is open: a static answer, or another upstream.',
 );
 
+/**
+ * `off` (or `false`) in place of a key that `defaults` may give every route: this route
+ * does without it. YAML 1.2 reads `off` as a string, YAML 1.1 tools as `false`; both mean it.
+ */
+export const OPT_OUT = [Type.Literal('off'), Type.Literal(false)] as const;
+
+/** True for a route value that opts out of a default (`off`, `false`). */
+export function isOptOut(value: unknown): value is 'off' | false {
+  return value === 'off' || value === false;
+}
+
+const OPT_OUT_TEXT = '`off` (or `false`): not on this route, even when `defaults` has it.';
+
+/** A key `defaults` may give every route: its schema, or `off`. */
+function orOff<S extends TSchema>(schema: S) {
+  return Type.Union([schema, ...OPT_OUT], { description: `${String(schema.description ?? '')} ${OPT_OUT_TEXT}`.trim() });
+}
+
 /** The keys of a route that are not middlewares, in the order of the reference. */
 function ownKeys() {
   return {
     name: Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.:-]+$', description: 'Unique name for logs, metrics and the admin API.' }),
     match: Type.Optional(Match),
-    upstream: Type.Optional(Type.String({ minLength: 1, description: 'Name of the upstream the route sends to. A route has either `upstream` or `aggregate`.' })),
+    upstream: Type.Optional(Type.String({ minLength: 1, description: 'Name of the upstream the route sends to. A route has one of `upstream`, `aggregate` and `redirect`.' })),
     rewrite: Type.Optional(Rewrite),
-    requestHeaders: Type.Optional(HeaderEdits),
-    responseHeaders: Type.Optional(HeaderEdits),
+    requestHeaders: Type.Optional(orOff(HeaderEdits)),
+    responseHeaders: Type.Optional(orOff(HeaderEdits)),
     maxBodySize: Type.Optional(Size('Largest request body accepted (413 past it); `0` means no limit.')),
     upgrades: Type.Optional(UpgradesSchema),
     timeouts: Type.Optional(TimeoutsSchema),
@@ -117,8 +137,8 @@ function ownKeys() {
   };
 }
 
-/** The route keys of the middlewares of registry `R`, each optional. */
-export type MiddlewareProperties<R extends MiddlewareRegistry> = { [D in R[number] as D['key']]: TOptional<D['schema']> };
+/** The route keys of the middlewares of registry `R`, each optional, each also `off` (see `OPT_OUT`). */
+export type MiddlewareProperties<R extends MiddlewareRegistry> = { [D in R[number] as D['key']]: TOptional<TUnion<[D['schema'], TLiteral<'off'>, TLiteral<false>]>> };
 
 /**
  * The route schema with the middlewares of `registry`: the route's own keys, then one
@@ -130,15 +150,15 @@ export type MiddlewareProperties<R extends MiddlewareRegistry> = { [D in R[numbe
  */
 export function routeSchema<R extends MiddlewareRegistry>(registry: R) {
   const own = ownKeys();
-  const middlewares: Record<string, TOptional<R[number]['schema']>> = {};
+  const middlewares: Record<string, TSchema> = {};
   for (const d of registry) {
-    if (Object.hasOwn(own, d.key) || d.key === 'aggregate' || Object.hasOwn(middlewares, d.key)) throw new Error(`middleware key ${JSON.stringify(d.key)} is already a route key`);
-    middlewares[d.key] = Type.Optional(d.schema);
+    if (Object.hasOwn(own, d.key) || d.key === 'aggregate' || d.key === 'redirect' || Object.hasOwn(middlewares, d.key)) throw new Error(`middleware key ${JSON.stringify(d.key)} is already a route key`);
+    middlewares[d.key] = Type.Optional(orOff(d.schema));
   }
   const order = [...registry].sort((a, b) => a.order - b.order).map((d) => d.key);
   return Strict(
-    { ...own, ...(middlewares as MiddlewareProperties<R>), aggregate: Type.Optional(AggregateSchema) },
-    `A route: which requests, which upstream, what to change on the way. Its middlewares run in the order ${order.join(', ')}, before a target is picked.`,
+    { ...own, ...(middlewares as unknown as MiddlewareProperties<R>), aggregate: Type.Optional(AggregateSchema), redirect: Type.Optional(RedirectSchema) },
+    `A route: which requests, which upstream, what to change on the way. Its middlewares run in the order ${order.join(', ')}, before a target is picked (rate limits keyed by client address run before auth). A middleware key the route leaves out is taken from \`defaults\`; \`off\` does without it.`,
   );
 }
 

@@ -7,6 +7,7 @@ import type { AggregateConfig } from '../../aggregate/schema.js';
 import type { ConfigOf } from '../../middlewares/descriptor.js';
 import type { MIDDLEWARES } from '../../middlewares/registry.js';
 import type { PriorityName } from '../../middlewares/shedding/schema.js';
+import type { RedirectConfig } from './redirect.js';
 import type { HedgeConfig, RetryConfig, Timeouts } from '../../upstreams/config/types.js';
 
 /** The normalised config of each registered middleware, under its route key, when the route has it. */
@@ -53,15 +54,24 @@ export type FallbackConfig =
   | { readonly kind: 'static'; readonly status: number; readonly body: string; readonly contentType: string }
   | { readonly kind: 'upstream'; readonly upstream: string };
 
+/**
+ * The gateway's `defaults`, normalised: what every route gets unless it has its own value
+ * or says `off` (defaults.ts). Routes hold the result already (`RouteConfig.fromDefaults`
+ * names what came from here); this is kept for the admin API's view of the config.
+ */
+export type DefaultsConfig = MiddlewareConfigs & { readonly requestHeaders?: HeaderEdits; readonly responseHeaders?: HeaderEdits };
+
 export interface RouteConfig extends MiddlewareConfigs {
   readonly name: string;
   /** Position of the route in the file, the last tie-breaker. */
   readonly index: number;
   readonly match: RouteMatch;
-  /** '' for an aggregate route (one with `aggregate`). */
+  /** '' for an aggregate or a redirect route (one with `aggregate` or `redirect`). */
   readonly upstream: string;
   /** Set instead of `upstream`: the parts requested and merged (src/aggregate/). */
   readonly aggregate?: AggregateConfig;
+  /** Set instead of `upstream`: every request is answered with this redirect (src/router/redirect.ts). */
+  readonly redirect?: RedirectConfig;
   readonly rewrite?: RouteRewrite;
   readonly requestHeaders?: HeaderEdits;
   readonly responseHeaders?: HeaderEdits;
@@ -83,4 +93,10 @@ export interface RouteConfig extends MiddlewareConfigs {
   readonly grpcWeb?: true;
   /** Requests are safe to repeat whatever their method (retries, hedging); absent: by method. */
   readonly idempotent?: true;
+  /**
+   * The middleware keys whose value this route takes from `defaults` (the value is the
+   * default's own object). Such a middleware is built once for the whole gateway when its
+   * descriptor's `defaultScope` is `gateway`. Absent when none.
+   */
+  readonly fromDefaults?: readonly string[];
 }
