@@ -13,6 +13,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { AlertsSchema } from '../alerting/schema.js';
 import { OverloadSchema } from '../middlewares/shedding/schema.js';
 import { RouteSchema } from '../router/config/schema.js';
+import { ServicesSchema } from '../supervisor/config/schema.js';
 import { UpstreamSchema } from '../upstreams/config/schema.js';
 import { Duration, Size, Strict } from './schema-kit.js';
 
@@ -227,6 +228,7 @@ export const ConfigSchema = Strict(
     upstreams: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.:-]+$' }), UpstreamSchema, { description: 'Named upstreams (services).' }),
     routes: Type.Array(RouteSchema, { description: 'Routes, most specific match wins.' }),
     alerts: Type.Optional(AlertsSchema),
+    services: Type.Optional(ServicesSchema),
   },
   'The Brisk configuration file.',
 );

@@ -31,7 +31,7 @@ export function normalizeUpstream(check: ConfigCheck, name: string, raw: RawUpst
   const at: PathSegment[] = ['upstreams', name];
   return {
     name,
-    targets: targets(check, at, raw.targets),
+    targets: targets(check, at, raw.targets ?? []),
     balancer: raw.balancer ?? d.balancer,
     timeouts: normalizeTimeouts(check, [...at, 'timeouts'], raw.timeouts, d.timeouts),
     pool: {
@@ -59,7 +59,7 @@ export function normalizeUpstream(check: ConfigCheck, name: string, raw: RawUpst
   };
 }
 
-function targets(check: ConfigCheck, at: readonly PathSegment[], raw: RawUpstream['targets']): TargetConfig[] {
+function targets(check: ConfigCheck, at: readonly PathSegment[], raw: NonNullable<RawUpstream['targets']>): TargetConfig[] {
   const seen = new Map<string, number>();
   return raw.map((t, i): TargetConfig => {
     const path = [...at, 'targets', i, 'url'];
