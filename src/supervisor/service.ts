@@ -418,7 +418,7 @@ export class ServiceController {
       return;
     }
     r.done++;
-    this.restart(next, r.reason, r.reason === 'config' ? 'the service definition changed' : `rolling restart (${r.done}/${r.total})`, false);
+    this.restart(next, r.reason, r.reason === 'config' ? `the service definition changed (${r.done} of ${r.total})` : `${r.done} of ${r.total}`, false);
   }
 
   private abortRollout(why: string): void {
