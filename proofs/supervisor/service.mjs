@@ -4,8 +4,8 @@
 // with its load as a real service's does and adding instances helps.
 //
 //   GET  /work           one unit of work (WORK_MS), answers {instance, port, waitedMs}
-//   GET  /healthz        200 at once (a hung process does not answer it)
-//   POST /__slow?ms=500  every /work answer from now on takes that much longer (0: normal)
+//   GET  /healthz        200 (a hung process does not answer it)
+//   POST /__slow?ms=500  every answer from now on takes that much longer, /healthz's too (0: normal)
 //
 // Environment: PORT (from Brisk), BRISK_INSTANCE, WORK_MS=20, CONCURRENCY=4,
 // CRASH_AT_START=1 (exits at once: a crash loop), STOP_MS=0 (time it takes to exit on SIGTERM).
@@ -40,7 +40,10 @@ function run(job) {
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, 'http://x');
   if (url.pathname === '/healthz') {
-    res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+    // A slow instance is slow on every path, its health page included (CPU starved, swapping, GC).
+    const ok = () => res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+    if (extraMs > 0) setTimeout(ok, extraMs);
+    else ok();
     return;
   }
   if (url.pathname === '/__slow' && req.method === 'POST') {

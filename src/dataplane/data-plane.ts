@@ -114,12 +114,15 @@ export class DataPlane {
 
   /** An upstream's members with their state, health and load; null when there is no such upstream. */
   members(upstream: string): readonly MemberStatus[] | null {
-    const set = this.state.runtime.upstreams.get(upstream)?.set;
-    if (set === undefined) return null;
+    const u = this.state.runtime.upstreams.get(upstream);
+    if (u === undefined) return null;
     const out: MemberStatus[] = [];
-    for (const t of set.members) {
-      const view = set.viewOf(t);
-      if (view !== undefined) out.push({ ...view, health: targetHealth(t), reason: t.ejection?.reason ?? t.activeReason, inFlight: t.inFlight, latencyEwmaMs: t.ewmaMs });
+    for (const t of u.set.members) {
+      const view = u.set.viewOf(t);
+      if (view === undefined) continue;
+      const probe = u.health?.status(t);
+      const lastProbe = probe?.lastProbeAt == null || probe.lastResult === null ? null : { at: probe.lastProbeAt, ms: probe.lastResult.durationMs, ok: probe.lastResult.ok };
+      out.push({ ...view, health: targetHealth(t), reason: t.ejection?.reason ?? t.activeReason, inFlight: t.inFlight, latencyEwmaMs: t.ewmaMs, lastProbe });
     }
     return out;
   }

@@ -61,8 +61,8 @@ export class Instance {
   unhealthySince = 0;
   /** Why it is unhealthy, as the data plane said. */
   unhealthyReason = '';
-  /** When the latency rule first judged it slow by the balancer's estimate; 0 otherwise. */
-  slowSince = 0;
+  /** Its health probes (sent at, took ms), newest last, for the latency rule. */
+  private probes: Array<{ at: number; ms: number }> = [];
   /** Memory samples in a row above `maxMemory`. */
   memoryHigh = 0;
   rssBytes: number | null = null;
@@ -185,7 +185,20 @@ export class Instance {
     this.lastCpu = { seconds: sample.cpuSeconds, at: now };
   }
 
-  /** Seconds since it became ready (0 while not ready). */
+  /** Notes a health probe the data plane reported (each once, by its send time). */
+  recordProbe(probe: { readonly at: number; readonly ms: number } | null): void {
+    if (probe === null || (this.probes.length > 0 && this.probes[this.probes.length - 1]!.at >= probe.at)) return;
+    this.probes.push({ at: probe.at, ms: probe.ms });
+    // An hour of probes at the shortest interval is bounded anyway; this keeps it small.
+    if (this.probes.length > 512) this.probes.splice(0, this.probes.length - 512);
+  }
+
+  /** Durations of the probes sent since `from`. */
+  probesSince(from: number): number[] {
+    return this.probes.filter((p) => p.at >= from).map((p) => p.ms);
+  }
+
+  /** Milliseconds since it became ready (0 while not ready). */
   readyForMs(now: number): number {
     return this.readyAt === null ? 0 : now - this.readyAt;
   }

@@ -67,33 +67,40 @@ export class RestartBudget {
   }
 }
 
-/** What the latency rule knows of one ready instance. */
+/** What the latency rule knows of one ready instance over the window. */
 export interface LatencyReading {
   /** p99 of the requests it answered in the window; null without requests. */
   readonly p99Ms: number | null;
   /** Requests it answered in the window. */
   readonly requests: number;
-  /** The balancer's latency estimate (peak EWMA; 0 without a sample). */
-  readonly estimateMs: number;
+  /** Durations of its health probes sent in the window, ms. */
+  readonly probesMs: readonly number[];
 }
 
 /** How the latency rule judged one instance. */
 export interface SlowVerdict {
   readonly slow: boolean;
-  /** What was compared: the window's p99, or the estimate when the instance answered too few requests. */
-  readonly basis: 'p99' | 'estimate' | 'none';
+  /** What was compared: the window's p99, or the median of its health probes when it answered too few requests. */
+  readonly basis: 'p99' | 'probes' | 'none';
   readonly valueMs: number;
 }
 
+/** Health probes in the window needed to judge an instance by them. */
+export const MIN_PROBES = 3;
+
 /**
  * The latency of one instance as the rule reads it: its p99 over the window when it
- * answered at least `minRequests` requests, else the balancer's estimate of it (a slow
- * instance gets little traffic from a latency-aware balancer, which is why its window
- * may be nearly empty), else nothing.
+ * answered at least `minRequests` requests; else the median of its health probes over
+ * the window (a slow instance gets little traffic from a latency-aware balancer, and
+ * hedged requests to it are cancelled, so its own window may be empty while its probes
+ * still say how long it takes to answer); else nothing.
  */
-export function latencyOf(r: LatencyReading, rule: SlowRuleConfig): { basis: 'p99' | 'estimate' | 'none'; valueMs: number } {
+export function latencyOf(r: LatencyReading, rule: SlowRuleConfig): { basis: SlowVerdict['basis']; valueMs: number } {
   if (r.requests >= rule.minRequests && r.p99Ms !== null) return { basis: 'p99', valueMs: r.p99Ms };
-  if (r.estimateMs > 0) return { basis: 'estimate', valueMs: r.estimateMs };
+  if (r.probesMs.length >= MIN_PROBES) {
+    const sorted = [...r.probesMs].sort((a, b) => a - b);
+    return { basis: 'probes', valueMs: sorted[Math.floor(sorted.length / 2)]! };
+  }
   return { basis: 'none', valueMs: 0 };
 }
 
@@ -103,7 +110,7 @@ export function latencyOf(r: LatencyReading, rule: SlowRuleConfig): { basis: 'p9
  * slow: a slow database makes every instance slow, and restarting them would not help.
  *
  * @example
- * judgeSlow({ p99Ms: 900, requests: 40, estimateMs: 850 }, [{ p99Ms: 20, requests: 300, estimateMs: 15 }], rule)
+ * judgeSlow({ p99Ms: 900, requests: 40, probesMs: [] }, [{ p99Ms: 20, requests: 300, probesMs: [] }], rule)
  * // { slow: true, basis: 'p99', valueMs: 900 }
  */
 export function judgeSlow(self: LatencyReading, siblings: readonly LatencyReading[], rule: SlowRuleConfig): SlowVerdict {

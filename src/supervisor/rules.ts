@@ -93,9 +93,7 @@ export class ServiceRules {
 
   /**
    * The latency rule: an instance ready for the whole window, slow while most of its
-   * siblings are not (see `judgeSlow`). Judged by its p99 over the window, it is restarted
-   * at once (the window is the `for`); judged by the balancer's estimate (too few requests
-   * to have a p99), it must stay slow for the window. One such restart at a time.
+   * siblings are not (see `judgeSlow`), is restarted. One such restart at a time.
    */
   private latency(now: number): void {
     const s = this.service;
@@ -105,27 +103,17 @@ export class ServiceRules {
     if (s.instances.some((i) => i.leaving?.reason === 'slow')) return;
     const windowMs = rule.windowS * 1000;
     const eligible = s.instances.filter((i) => i.state === 'ready' && i.leaving === null && i.readyForMs(now) >= windowMs);
-    if (eligible.length < 2) {
-      for (const i of s.instances) i.slowSince = 0;
-      return;
-    }
+    if (eligible.length < 2) return;
     const snapshot = stats.snapshot(rule.windowS);
     const readings = new Map<Instance, LatencyReading>();
     for (const inst of eligible) {
       const t = snapshot.targets.find((x) => x.upstream === inst.spec.upstream && x.origin === inst.url);
-      readings.set(inst, { p99Ms: t?.window.p99Ms ?? null, requests: t?.window.requests ?? 0, estimateMs: s.members.get(inst.url)?.latencyEwmaMs ?? 0 });
+      readings.set(inst, { p99Ms: t?.window.p99Ms ?? null, requests: t?.window.requests ?? 0, probesMs: inst.probesSince(now - windowMs) });
     }
     for (const inst of eligible) {
       const verdict = judgeSlow(readings.get(inst)!, eligible.filter((o) => o !== inst).map((o) => readings.get(o)!), rule);
-      if (!verdict.slow) {
-        inst.slowSince = 0;
-        continue;
-      }
-      if (verdict.basis === 'estimate') {
-        if (inst.slowSince === 0) inst.slowSince = now;
-        if (now - inst.slowSince < windowMs) continue;
-      }
-      const what = verdict.basis === 'p99' ? `p99 ${Math.round(verdict.valueMs)}ms over ${rule.windowS}s` : `latency estimate ${Math.round(verdict.valueMs)}ms for ${rule.windowS}s`;
+      if (!verdict.slow) continue;
+      const what = verdict.basis === 'p99' ? `p99 ${Math.round(verdict.valueMs)}ms over ${rule.windowS}s` : `health probes took ${Math.round(verdict.valueMs)}ms (median over ${rule.windowS}s; too few requests for a p99)`;
       if (s.restart(inst, 'slow', `${what}, above ${rule.p99Ms}ms while its siblings are below`, true)) return;
     }
   }

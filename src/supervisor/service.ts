@@ -114,6 +114,7 @@ export class ServiceController {
 
   private follow(inst: Instance, member: MemberStatus | undefined, now: number): void {
     inst.inFlight = member?.inFlight ?? 0;
+    inst.recordProbe(member?.lastProbe ?? null);
     switch (inst.state) {
       case 'starting':
         if (inst.joined && member?.state === 'active' && member.health === 'healthy') this.becameReady(inst, now);

@@ -49,7 +49,8 @@ const Slow = Strict(
       Type.Integer({
         minimum: 1,
         default: 5,
-        description: 'Requests the instance must have answered in the window for its p99 to count. Below that (the balancer keeps traffic away from a slow instance), the balancer\'s latency estimate of it is used instead.',
+        description:
+          'Requests the instance must have answered in the window for its p99 to count. Below that (a latency-aware balancer keeps traffic away from a slow instance, and hedged requests to it are cancelled), the median duration of its health probes over the window is used instead.',
       }),
     ),
   },
