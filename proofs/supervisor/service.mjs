@@ -8,7 +8,8 @@
 //   POST /__slow?ms=500  every answer from now on takes that much longer, /healthz's too (0: normal)
 //
 // Environment: PORT (from Brisk), BRISK_INSTANCE, WORK_MS=20, CONCURRENCY=4,
-// CRASH_AT_START=1 (exits at once: a crash loop), STOP_MS=0 (time it takes to exit on SIGTERM).
+// CRASH_AT_START=1 (exits at once: a crash loop), STOP_MS=0 (time it takes to exit on SIGTERM),
+// SLOW_MS=500 (what SIGUSR2 adds to every answer; a second SIGUSR2 takes it away).
 import http from 'node:http';
 
 const port = Number(process.env.PORT);
@@ -62,8 +63,18 @@ const server = http.createServer((req, res) => {
 });
 server.keepAliveTimeout = 65_000;
 server.listen(port, '127.0.0.1', () => console.log(`instance ${instance} listening on ${port}`));
-process.on('SIGTERM', () => {
-  console.log(`instance ${instance}: SIGTERM, closing`);
+// The same slowness by signal, for process managers whose instances share one port (PM2's
+// cluster mode), where one instance cannot be addressed over HTTP.
+process.on('SIGUSR2', () => {
+  extraMs = extraMs > 0 ? 0 : Number(process.env.SLOW_MS ?? 500);
+  console.log(`instance ${instance}: every answer now takes ${extraMs}ms more (SIGUSR2)`);
+});
+// A graceful exit on SIGTERM (Brisk, systemd, Kubernetes) and SIGINT (PM2): stop taking
+// connections, finish the requests in flight, exit.
+const graceful = (signal) => {
+  console.log(`instance ${instance}: ${signal}, closing`);
   setTimeout(() => server.close(() => process.exit(0)), Number(process.env.STOP_MS ?? 0));
   server.closeIdleConnections();
-});
+};
+process.on('SIGTERM', graceful);
+process.on('SIGINT', graceful);
