@@ -98,7 +98,7 @@ class GatewaySections {
       upstreams,
       routes,
       ...(alerts === undefined ? {} : { alerts }),
-      services,
+      ...(raw.services === undefined ? {} : { services }),
     };
   }
 

@@ -41,6 +41,7 @@ export interface Recommendation {
 export class Autoscaler {
   private samples: LoadSample[] = [];
   private history: Array<{ at: number; desired: number }> = [];
+  private first: { at: number; desired: number } | null = null;
 
   constructor(private config: ScaleConfig) {}
 
@@ -63,12 +64,15 @@ export class Autoscaler {
     const raw = this.recommend(current, p95Ms);
     if (raw === null) return null;
     const desired = Math.min(max, Math.max(min, raw.desired));
+    // The count it found holds the scale-down window from its first decision: a service is
+    // not scaled down before it has been watched for scaleDownAfter (after a start, a reload).
+    this.first ??= { at: now, desired: current };
     this.history.push({ at: now, desired });
     const keep = Math.max(this.config.upAfterMs, this.config.downAfterMs);
     while (this.history.length > 0 && this.history[0]!.at < now - keep) this.history.shift();
     const within = (ms: number) => this.history.filter((h) => h.at >= now - ms).map((h) => h.desired);
     const up = Math.min(...within(this.config.upAfterMs));
-    const down = Math.max(...within(this.config.downAfterMs));
+    const down = Math.max(...within(this.config.downAfterMs), ...(now - this.first.at < this.config.downAfterMs ? [this.first.desired] : []));
     if (up > current) return { desired: up, reason: raw.reason };
     if (down < current) return { desired: down, reason: raw.reason };
     return { desired: current, reason: raw.reason };

@@ -38,7 +38,7 @@ const Instances = Type.Union(
       'How many instances.',
     ),
   ],
-  { description: 'How many instances run: a number (fixed), or `{min, max}` for autoscaling between them. Each instance gets its own port in `$PORT`.' },
+  { description: 'How many instances run: a number (fixed), or `{min, max}` for autoscaling between them. Default: 1. Each instance gets its own port in `$PORT`.' },
 );
 
 const Slow = Strict(
@@ -137,7 +137,7 @@ export const ServiceSchema = Strict(
 
 /** The schema of the top-level `services` key. */
 export const ServicesSchema = Type.Record(Type.String({ pattern: SERVICE_NAME }), ServiceSchema, {
-  description: 'Services Brisk runs and supervises, by name. See docs/services.md.',
+  description: 'Services Brisk runs and supervises, by name. See [services.md](services.md).',
 });
 
 export type RawService = Static<typeof ServiceSchema>;
