@@ -22,17 +22,16 @@ async function inRotation(stack, url) {
   return r.body.targets.some((t) => t.url === url && t.state === 'active' && t.health === 'healthy');
 }
 
-/** A ready instance that replaced another for `reason`, newer than `afterId`. */
-async function replacementFor(stack, reason, afterId) {
+/** The ready instance that replaced instance `victim` (for one of `reasons`). */
+async function replacementOf(stack, victim, reasons) {
   const s = await stack.service();
-  return s.instances.find((i) => i.id > afterId && i.state === 'ready' && i.lastRestart?.reason === reason) ?? null;
+  return s.instances.find((i) => i.state === 'ready' && i.lastRestart?.replaced === victim && reasons.includes(i.lastRestart.reason)) ?? null;
 }
 
 async function threeReady(stack) {
   return until(async () => ((await stack.readyInstances()).length >= 3 && (await stack.service()).instances.every((i) => i.state === 'ready') ? true : null), 30_000);
 }
 
-const maxId = (s) => Math.max(0, ...s.instances.map((i) => i.id));
 
 export async function sigkill(stack, load, s, ctx) {
   await threeReady(stack);
@@ -41,7 +40,7 @@ export async function sigkill(stack, load, s, ctx) {
   const t0 = load.now();
   const at = Date.now();
   process.kill(victim.pid, 'SIGKILL');
-  const next = await until(() => replacementFor(stack, 'exit', maxId(before)), 15_000);
+  const next = await until(() => replacementOf(stack, victim.id, ['exit']), 15_000);
   const rotation = next !== null && (await until(() => inRotation(stack, next.url), 5000)) !== null;
   await sleep(s.settleMs);
   const slice = load.slice(t0, load.now());
@@ -57,7 +56,9 @@ export async function sigstop(stack, load, s, ctx) {
   const t0 = load.now();
   const at = Date.now();
   process.kill(victim.pid, 'SIGSTOP');
-  const next = await until(() => replacementFor(stack, 'unhealthy', maxId(before)), 30_000);
+  // A hung instance fails its health checks (the unhealthy rule), and the requests it holds
+  // make it slow (the latency rule): whichever notices first restarts it.
+  const next = await until(() => replacementOf(stack, victim.id, ['unhealthy', 'slow']), 30_000);
   const gone = (await until(() => !alive(victim.pid), s.stopTimeoutMs + 10_000)) !== null;
   if (!gone && alive(victim.pid)) {
     // Never leave a stopped process behind, whatever the verdict.
@@ -70,7 +71,7 @@ export async function sigstop(stack, load, s, ctx) {
   const barMs = s.unhealthyForMs + detectMs + startMs + 1000;
   const restartMs = next === null ? null : next.readyAt - at;
   const pass = slice.errors === 0 && next !== null && restartMs <= barMs && gone;
-  const observed = next === null ? 'not restarted within 30 s' : `#${victim.id} stopped (SIGSTOP); #${next.id} ready ${restartMs} ms later (bar ${barMs} ms = unhealthyFor ${s.unhealthyForMs} + detection ${detectMs} + start ${startMs} + 1000)${gone ? '; the hung process was killed' : '; the hung process is STILL THERE'}`;
+  const observed = next === null ? 'not restarted within 30 s' : `#${victim.id} stopped (SIGSTOP); restarted (${next.lastRestart.reason}): #${next.id} ready ${restartMs} ms later (bar ${barMs} ms = unhealthyFor ${s.unhealthyForMs} + detection ${detectMs} + start ${startMs} + 1000)${gone ? '; the hung process was killed' : '; the hung process is STILL THERE'}`;
   return row(2, 'SIGSTOP one instance (hung)', '0 client errors; restarted within unhealthyFor + start time', pass, observed, slice, { restartMs, recoveryMs: restartMs });
 }
 
@@ -83,9 +84,10 @@ export async function slow(stack, load, s) {
   const t0 = load.now();
   const at = Date.now();
   await fetch(`http://127.0.0.1:${victim.port}/__slow?ms=${s.slowExtraMs}`, { method: 'POST' });
-  const next = await until(() => replacementFor(stack, 'slow', maxId(before)), s.slowForS * 1000 + 30_000);
+  const next = await until(() => replacementOf(stack, victim.id, ['slow']), s.slowForS * 1000 + 30_000);
   const after = await stack.service();
-  const untouched = siblings.every((x) => after.instances.some((i) => i.id === x.id));
+  // Only the victim was restarted by a rule (scaling may still add or remove instances).
+  const untouched = (after.restarts.slow ?? 0) - (before.restarts.slow ?? 0) === 1 && !after.instances.some((i) => siblings.some((x) => x.id === i.lastRestart?.replaced));
   const victimGone = !after.instances.some((i) => i.id === victim.id && i.state !== 'draining' && i.state !== 'stopping');
   await sleep(s.settleMs);
   const slice = load.slice(t0, load.now());

@@ -159,8 +159,8 @@ export interface InstanceSnapshot {
   readonly inFlight: number;
   /** How many instances came before it in its place (each restart replaces one with a new one). */
   readonly restarts: number;
-  /** Why its predecessor was replaced, when it was. */
-  readonly lastRestart: { readonly reason: RestartReason; readonly detail: string; readonly at: number } | null;
+  /** Why its predecessor (instance `replaced`) was replaced, when it was. */
+  readonly lastRestart: { readonly reason: RestartReason; readonly detail: string; readonly at: number; readonly replaced: number } | null;
 }
 
 /** A service Brisk runs and supervises (`services.NAME`). */

@@ -79,7 +79,7 @@ export class Instance {
   replacedBy: Instance | null = null;
   /** Restarts of its place: its predecessor's plus one. */
   restarts = 0;
-  lastRestart: { readonly reason: RestartReason; readonly detail: string; readonly at: number } | null = null;
+  lastRestart: { readonly reason: RestartReason; readonly detail: string; readonly at: number; readonly replaced: number } | null = null;
   exit: ExitInfo | null = null;
   /** The drain deadline, while draining. */
   drainDeadline = 0;

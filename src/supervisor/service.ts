@@ -240,7 +240,7 @@ export class ServiceController {
           predecessor.replacedBy = inst;
           inst.replaces = predecessor;
           inst.restarts = predecessor.restarts + 1;
-          inst.lastRestart = { reason: predecessor.leaving!.reason as RestartReason, detail: predecessor.leaving!.detail, at: predecessor.leaving!.at };
+          inst.lastRestart = { reason: predecessor.leaving!.reason as RestartReason, detail: predecessor.leaving!.detail, at: predecessor.leaving!.at, replaced: predecessor.id };
         } else {
           const before = this.lineage.shift();
           if (before !== undefined) {
@@ -334,7 +334,7 @@ export class ServiceController {
     if (this.portClashes > PORT_RETRIES) {
       this.setProblem({ code: 'BRISK_SERVICE_PORT_IN_USE', message: `${message} (${this.portClashes} times in a row)` });
       this.failed('exit', message, inst);
-    } else this.lineage.push({ restarts: inst.restarts, last: inst.lastRestart ?? { reason: 'exit', detail: message, at: Date.now() } });
+    } else this.lineage.push({ restarts: inst.restarts, last: { ...(inst.lastRestart ?? { reason: 'exit', detail: message, at: Date.now() }), replaced: inst.id } });
   }
 
   /** A failure (exit, never ready): backoff, and the budget; past it the service is given up. */
@@ -349,7 +349,7 @@ export class ServiceController {
     this.count(reason);
     const wait = backoffMs(this.failures, this.config.restart.initialBackoffMs, this.config.restart.maxBackoffMs);
     this.nextStartAt = now + wait;
-    this.lineage.push({ restarts: inst.restarts + 1, last: { reason, detail, at: now } });
+    this.lineage.push({ restarts: inst.restarts + 1, last: { reason, detail, at: now, replaced: inst.id } });
     if (this.failures > 1) this.log.warn({ service: this.name, failures: this.failures, backoffMs: wait }, `service ${this.name}: ${this.failures} failures in a row; next start in ${wait}ms`);
   }
 
@@ -386,7 +386,7 @@ export class ServiceController {
     const atMax = this.instances.filter((i) => i.state !== 'stopping').length + this.launching >= this.config.max;
     if (!hung && !atMax) return true; // the next start replaces it (see `launch`), then it drains
     // Stopped first: its replacement starts once it is on its way out, and inherits its history.
-    this.lineage.push({ restarts: inst.restarts + 1, last: { reason, detail, at: now } });
+    this.lineage.push({ restarts: inst.restarts + 1, last: { reason, detail, at: now, replaced: inst.id } });
     if (hung) this.terminate(inst, inst.leaving);
     else this.drain(inst);
     return true;
