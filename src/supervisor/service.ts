@@ -12,27 +12,21 @@
  * src/supervisor/README.md for the decisions.
  */
 import type { RestartReason, ServiceSnapshot } from '../observability/snapshot.js';
-import { SUPERVISOR_SOURCE, type MemberStatus } from '../upstreams/membership.js';
+import type { MemberStatus } from '../upstreams/membership.js';
 import type { ServiceConfig } from './config/types.js';
 import { describeExit, Instance, type ExitInfo, type LaunchSpec, type Leaving } from './instance.js';
 import { ServiceOutput } from './output.js';
 import { backoffMs, RestartBudget } from './policy.js';
-import { canBind, isListening, pickFreePort } from './ports.js';
+import { Placement } from './placement.js';
+import { canBind, pickFreePort } from './ports.js';
+import { Rollout } from './rollout.js';
 import { ServiceRules } from './rules.js';
-import { ServiceOperationError, type RestartStarted, type ServiceDeps } from './types.js';
+import type { RestartStarted, ServiceDeps } from './types.js';
 
 /** Port clashes in a row that are retried at once, before they count as failures. */
 const PORT_RETRIES = 3;
 
 type ProblemCode = 'BRISK_SERVICE_START_FAILED' | 'BRISK_SERVICE_CRASH_LOOP' | 'BRISK_SERVICE_NOT_READY' | 'BRISK_SERVICE_PORT_IN_USE';
-
-interface Rollout {
-  readonly queue: Instance[];
-  readonly reason: RestartReason;
-  readonly total: number;
-  done: number;
-  readonly finished: (result: { ok: boolean; message: string }) => void;
-}
 
 export class ServiceController {
   readonly instances: Instance[] = [];
@@ -56,9 +50,10 @@ export class ServiceController {
   private launching = 0;
   /** Restart history handed to the next instance started in a dead one's place. */
   private readonly lineage: Array<{ restarts: number; last: NonNullable<Instance['lastRestart']> }> = [];
-  private rollout: Rollout | null = null;
+  private readonly rollout: Rollout;
   private readonly budget: RestartBudget;
   private readonly output: ServiceOutput;
+  private readonly placement: Placement;
   readonly rules: ServiceRules;
 
   constructor(
@@ -72,6 +67,8 @@ export class ServiceController {
     this.budget = new RestartBudget(config.restart.budget.restarts, config.restart.budget.windowMs);
     this.output = new ServiceOutput(config.name, config.output, deps.logger);
     this.rules = new ServiceRules(this, deps);
+    this.rollout = new Rollout(this, deps.logger);
+    this.placement = new Placement(config.name, deps.port, deps.logger, () => this.instances);
   }
 
   get name(): string {
@@ -95,15 +92,12 @@ export class ServiceController {
 
   /** Follows what the data plane says of each instance, then brings the count in line. */
   tick(now: number): void {
-    const seen = new Map<string, MemberStatus>();
-    for (const upstream of new Set([this.config.upstream, ...this.instances.map((i) => i.spec.upstream)])) {
-      for (const m of this.deps.port.members(upstream) ?? []) if (upstream === this.config.upstream || !seen.has(m.url)) seen.set(m.url, m);
-    }
+    const seen = this.placement.members([this.config.upstream, ...this.instances.map((i) => i.spec.upstream)]);
     this.members = seen;
     for (const inst of [...this.instances]) this.follow(inst, seen.get(inst.url), now);
     if (this.failures > 0 && this.instances.some((i) => i.state === 'ready' && i.readyForMs(now) >= this.config.restart.resetAfterMs)) this.failures = 0;
     this.reconcile(now);
-    this.stepRollout();
+    this.rollout.step();
     this.rules.observeLoad(now);
   }
 
@@ -138,6 +132,12 @@ export class ServiceController {
           inst.state = 'unhealthy';
           inst.unhealthySince = now;
         }
+        // Waiting for its replacement, it stopped serving: nothing is gained by keeping it.
+        if (inst.leaving !== null) {
+          this.inherit(inst);
+          this.terminate(inst, inst.leaving);
+          return;
+        }
         inst.unhealthyReason = `${member.health}${member.reason === null ? '' : `: ${member.reason}`}`;
         const forMs = this.config.restart.unhealthyForMs;
         if (forMs > 0 && now - inst.unhealthySince >= forMs && inst.leaving === null) {
@@ -150,29 +150,6 @@ export class ServiceController {
         return;
       case 'stopping':
         return;
-    }
-  }
-
-  /**
-   * Adds the instance to its upstream once its port accepts connections, so that its first
-   * probe passes (a target whose first probe fails needs `healthyThreshold` good ones).
-   * Polled every 50 ms from the start: a connect on loopback costs next to nothing.
-   */
-  private async joinWhenListening(inst: Instance): Promise<void> {
-    for (;;) {
-      if (inst.joined || inst.state !== 'starting' || !inst.alive || this.closed) return;
-      if (await isListening(inst.port, 300)) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    if (inst.joined || inst.state !== 'starting' || !inst.alive || this.closed) return;
-    {
-      const result = this.deps.port.membership(inst.spec.upstream, { op: 'add', source: SUPERVISOR_SOURCE, target: { origin: inst.url, basePath: '', weight: 1 } });
-      if (result === null) {
-        this.log.error({ service: this.name, upstream: inst.spec.upstream }, `service ${this.name}: upstream ${inst.spec.upstream} is not in the configuration in force; instance #${inst.id} cannot join it`);
-        return;
-      }
-      inst.joined = true;
-      if (!result.ok) this.log.warn({ service: this.name, instance: inst.id, reason: result.message }, `service ${this.name}: instance #${inst.id}: ${result.message}`);
     }
   }
 
@@ -202,6 +179,15 @@ export class ServiceController {
   private reconcile(now: number): void {
     if (this.closed || this.config.command === null) return;
     const live = this.live.length + this.launching;
+    // Instances marked for a restart wait for a replacement (one per start under way); when
+    // no start will come (the count went down meanwhile), they simply drain.
+    const waiting = this.instances.filter((i) => i.leaving !== null && i.replacedBy === null && (i.state === 'ready' || i.state === 'unhealthy'));
+    if (live >= this.desired && waiting.length > this.launching) {
+      for (const inst of waiting.slice(this.launching)) {
+        this.inherit(inst);
+        this.drain(inst);
+      }
+    }
     if (live < this.desired) {
       if (this.gaveUp || now < this.nextStartAt) return;
       // After failures, one start at a time: a crashing program is tried, not stormed.
@@ -235,7 +221,7 @@ export class ServiceController {
         this.launching--;
         if (this.closed) return;
         const inst = new Instance(this.nextId++, port, spec);
-        const predecessor = this.instances.find((i) => i.leaving !== null && i.replacedBy === null && i.state === 'ready');
+        const predecessor = this.instances.find((i) => i.leaving !== null && i.replacedBy === null && (i.state === 'ready' || i.state === 'unhealthy'));
         if (predecessor !== undefined) {
           predecessor.replacedBy = inst;
           inst.replaces = predecessor;
@@ -251,7 +237,7 @@ export class ServiceController {
         this.instances.push(inst);
         this.log.info({ service: this.name, instance: inst.id, port, replaces: predecessor?.id }, `service ${this.name}: starting instance #${inst.id} on port ${port}${predecessor === undefined ? '' : ` to replace #${predecessor.id}`}`);
         inst.start(this.output, (exit) => this.onExit(inst, exit));
-        void this.joinWhenListening(inst);
+        void this.placement.joinWhenListening(inst, () => !this.closed);
       },
       (err: unknown) => {
         this.launching--;
@@ -271,39 +257,24 @@ export class ServiceController {
     const bound = this.config.drainTimeoutMs ?? this.upstreamDrainMs;
     inst.state = 'draining';
     inst.drainDeadline = Date.now() + bound + 1000;
-    this.deps.port.membership(inst.spec.upstream, bound === 0 ? { op: 'remove', key: inst.url } : { op: 'drain', key: inst.url, timeoutMs: bound });
-    this.withdraw(inst);
+    this.placement.leave(inst, bound);
   }
 
   /** Out of the upstream at once (requests in flight cut), then SIGTERM, SIGKILL after the grace period. */
   private terminate(inst: Instance, leaving: Leaving | null): void {
     if (inst.state === 'stopping') return;
     inst.leaving ??= leaving ?? { reason: 'removed', detail: 'stopped', at: Date.now() };
-    if (inst.joined) {
-      this.deps.port.membership(inst.spec.upstream, { op: 'remove', key: inst.url });
-      this.withdraw(inst);
-    }
+    this.placement.leave(inst, 0);
     void inst.stop(this.config.stopTimeoutMs).then(() => {
       if (inst.alive) this.log.error({ service: this.name, instance: inst.id, pid: inst.pid }, `service ${this.name}: instance #${inst.id} (pid ${inst.pid}) did not exit even after SIGKILL`);
     });
-  }
-
-  /** The supervisor's contribution to the upstream stops naming the instance (it drains or is gone already). */
-  private withdraw(inst: Instance): void {
-    inst.joined = false;
-    const upstream = inst.spec.upstream;
-    const targets = this.instances.filter((i) => i.joined && i.spec.upstream === upstream).map((i) => ({ origin: i.url, basePath: '', weight: 1 }));
-    this.deps.port.membership(upstream, { op: 'replace', source: SUPERVISOR_SOURCE, targets });
   }
 
   private onExit(inst: Instance, exit: ExitInfo): void {
     const index = this.instances.indexOf(inst);
     if (index !== -1) this.instances.splice(index, 1);
     this.output.instanceGone(inst.id);
-    if (inst.joined) {
-      this.deps.port.membership(inst.spec.upstream, { op: 'remove', key: inst.url });
-      this.withdraw(inst);
-    }
+    this.placement.leave(inst, 0);
     if (inst.leaving !== null || inst.state === 'stopping') {
       this.log.info({ service: this.name, instance: inst.id, pid: inst.pid, reason: inst.leaving?.reason }, `service ${this.name}: instance #${inst.id} stopped (${describeExit(exit)})`);
       return;
@@ -356,11 +327,13 @@ export class ServiceController {
   private giveUp(detail: string): void {
     if (this.gaveUp) return;
     this.gaveUp = true;
+    // Instances waiting for a replacement that will not come keep serving.
+    for (const i of this.instances) if (i.leaving !== null && i.replacedBy === null && (i.state === 'ready' || i.state === 'unhealthy')) i.leaving = null;
     const { restarts, windowMs } = this.config.restart.budget;
     const message = `gave up after ${restarts} restarts within ${windowMs / 1000}s (last: ${detail}); fix it, then POST /api/services/${this.name}/restart or reload`;
     this.setProblem({ code: 'BRISK_SERVICE_CRASH_LOOP', message });
     this.log.error({ service: this.name, code: 'BRISK_SERVICE_CRASH_LOOP' }, `service ${this.name}: ${message}`);
-    this.abortRollout('the service was given up');
+    this.rollout.abort('the service was given up');
   }
 
   // ---- restarts ---------------------------------------------------------------------
@@ -386,7 +359,7 @@ export class ServiceController {
     const atMax = this.instances.filter((i) => i.state !== 'stopping').length + this.launching >= this.config.max;
     if (!hung && !atMax) return true; // the next start replaces it (see `launch`), then it drains
     // Stopped first: its replacement starts once it is on its way out, and inherits its history.
-    this.lineage.push({ restarts: inst.restarts + 1, last: { reason, detail, at: now, replaced: inst.id } });
+    this.inherit(inst);
     if (hung) this.terminate(inst, inst.leaving);
     else this.drain(inst);
     return true;
@@ -394,40 +367,21 @@ export class ServiceController {
 
   /** A rolling restart: each instance replaced in turn (the next once the previous one is done). */
   startRollout(reason: RestartReason, only?: Instance): RestartStarted {
-    if (this.rollout !== null) throw new ServiceOperationError('BRISK_SERVICE_BUSY', `service ${this.name} is already being restarted (${this.rollout.done} of ${this.rollout.total} done)`);
+    this.rollout.assertIdle();
     if (this.gaveUp) this.revive();
-    const queue = only !== undefined ? [only] : this.instances.filter((i) => i.leaving === null && i.state !== 'draining' && i.state !== 'stopping');
-    let finished!: Rollout['finished'];
-    const done = new Promise<{ ok: boolean; message: string }>((resolve) => (finished = resolve));
-    this.rollout = { queue: [...queue], reason, total: queue.length, done: 0, finished };
-    this.log.info({ service: this.name, instances: queue.map((i) => i.id), reason }, `service ${this.name}: rolling restart of ${queue.length} instance(s)`);
-    this.stepRollout();
-    return { service: this.name, instances: queue.map((i) => i.id), done };
+    return this.rollout.start(reason, only !== undefined ? [only] : this.instances.filter((i) => i.leaving === null && i.state !== 'draining' && i.state !== 'stopping'));
   }
 
-  private stepRollout(): void {
-    const r = this.rollout;
-    if (r === null) return;
-    // One at a time: the previous replacement is ready and its old instance gone.
-    if (this.instances.some((i) => i.leaving !== null || i.state === 'starting') || this.launching > 0) return;
-    let next = r.queue.shift();
-    while (next !== undefined && (!this.instances.includes(next) || next.leaving !== null)) next = r.queue.shift();
-    if (next === undefined) {
-      this.rollout = null;
-      this.log.info({ service: this.name, instances: r.total }, `service ${this.name}: rolling restart done (${r.total} instance(s))`);
-      r.finished({ ok: true, message: `${r.total} instance(s) replaced` });
-      return;
-    }
-    r.done++;
-    this.restart(next, r.reason, r.reason === 'config' ? `the service definition changed (${r.done} of ${r.total})` : `${r.done} of ${r.total}`, false);
+  /** A start or a replacement is under way (a rollout waits for it). */
+  get busy(): boolean {
+    return this.launching > 0 || this.instances.some((i) => i.leaving !== null || i.state === 'starting');
   }
 
-  private abortRollout(why: string): void {
-    const r = this.rollout;
-    if (r === null) return;
-    this.rollout = null;
-    this.log.error({ service: this.name, done: r.done, total: r.total }, `service ${this.name}: rolling restart stopped after ${r.done - 1} of ${r.total}: ${why}`);
-    r.finished({ ok: false, message: why });
+  /** An instance restarted without a replacement linked to it: the next one started takes its history. */
+  private inherit(inst: Instance): void {
+    const l = inst.leaving;
+    if (l === null || inst.replacedBy !== null || l.reason === 'scale-down' || l.reason === 'removed' || l.reason === 'shutdown') return;
+    this.lineage.push({ restarts: inst.restarts + 1, last: { reason: l.reason, detail: l.detail, at: l.at, replaced: inst.id } });
   }
 
   /** A replacement that failed: the instance it was to replace stays (and is tried again later). */
@@ -436,9 +390,9 @@ export class ServiceController {
     if (old === null) return;
     old.replacedBy = null;
     inst.replaces = null;
-    if (this.rollout !== null && old.leaving !== null) {
+    if (this.rollout.active && old.leaving !== null) {
       old.leaving = null;
-      this.abortRollout(`the replacement of instance #${old.id} failed`);
+      this.rollout.abort(`the replacement of instance #${old.id} failed`);
     }
   }
 
@@ -481,7 +435,7 @@ export class ServiceController {
     const spec = (c: ServiceConfig) => JSON.stringify([c.command, c.cwd, c.env, c.upstream]);
     if (spec(before) !== spec(config)) {
       if (this.gaveUp || this.problem !== null) this.revive();
-      if (this.rollout !== null) this.abortRollout('the service definition changed again');
+      this.rollout.abort('the service definition changed again');
       if (this.instances.length > 0) this.startRollout('config');
     }
   }
@@ -489,7 +443,7 @@ export class ServiceController {
   /** The service left the configuration: every instance drains, then stops. */
   close(): void {
     this.closed = true;
-    this.abortRollout('the service was removed from the configuration');
+    this.rollout.abort('the service was removed from the configuration');
     for (const inst of [...this.instances]) {
       inst.leaving ??= { reason: 'removed', detail: 'the service was removed from the configuration', at: Date.now() };
       this.drain(inst);
@@ -499,7 +453,7 @@ export class ServiceController {
   /** Brisk stops: the data plane has drained already, so SIGTERM every instance at once. */
   async shutdown(): Promise<void> {
     this.closed = true;
-    this.abortRollout('Brisk is stopping');
+    this.rollout.abort('Brisk is stopping');
     await Promise.all(
       this.instances.map((inst) => {
         inst.leaving ??= { reason: 'shutdown', detail: 'Brisk is stopping', at: Date.now() };
@@ -525,8 +479,7 @@ export class ServiceController {
 
   /** The rollout's progress, for the snapshot. */
   get rolloutProgress(): ServiceSnapshot['rollout'] {
-    const r = this.rollout;
-    return r === null ? null : { done: r.done, total: r.total, reason: r.reason };
+    return this.rollout.progress;
   }
 }
 
