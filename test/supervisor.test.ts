@@ -5,13 +5,15 @@
  * slowness, rolling restart, load step, crash loop) are in supervisor-proof.test.ts.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { runServices } from '../src/cli/services.js';
 import type { ServiceSnapshot } from '../src/observability/snapshot.js';
+import { startBackend } from './helpers/backend.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
 
 const SERVICE = fileURLToPath(new URL('../../proofs/supervisor/service.mjs', import.meta.url));
@@ -238,6 +240,25 @@ describe('the supervisor', () => {
     await until('b stopped', () => !alive(b.instances[0]!.pid!));
     assert.equal((await admin(t, 'GET', '/api/services/b')).status, 404);
     assert.ok(t.logs.some((l) => /service b was removed from the configuration; its instances drain and stop/.test(String(l['msg']))));
+  });
+
+  it('runs scale.command instead of starting instances, for capacity elsewhere', async () => {
+    const backend = await startBackend();
+    after(() => backend.close());
+    const out = join(mkdtempSync(join(tmpdir(), 'brisk-scale-')), 'asked.json');
+    const script = "require('fs').writeFileSync(process.env.OUT, JSON.stringify({ service: process.env.BRISK_SERVICE, current: process.env.BRISK_SCALE_CURRENT, desired: process.env.BRISK_SCALE_DESIRED, reason: process.env.BRISK_SCALE_REASON }))";
+    const t = await start({
+      upstreams: { cloud: { targets: [{ url: backend.url }], healthCheck: { ...CHECK, path: '/' } } },
+      routes: [{ name: 'cloud', upstream: 'cloud' }],
+      services: { cloud: { upstream: 'cloud', env: { OUT: out }, instances: { min: 2, max: 4 }, scale: { targetInFlight: 5, window: '1s', command: [NODE, '-e', script] } } },
+    });
+    const asked = await until('the scale command', () => (existsSync(out) ? (JSON.parse(readFileSync(out, 'utf8')) as Record<string, string>) : null));
+    assert.deepEqual({ ...asked, reason: undefined }, { service: 'cloud', current: '1', desired: '2', reason: undefined }, 'one target runs, at least two are wanted');
+    const s = await service(t, 'cloud');
+    assert.equal(s.scaling, 'command');
+    assert.deepEqual(s.instances, [], 'it runs nothing itself');
+    assert.ok(t.logs.some((l) => /scale command ran \(1 → 2\)/.test(String(l['msg']))));
+    assert.equal((await admin(t, 'POST', '/api/services/cloud/scale', { instances: 3 })).body.error.code, 'BRISK_SERVICE_REQUEST_INVALID');
   });
 
   it('restarts for memory, and from an alert action; writes output to a rotated file', async () => {
