@@ -138,7 +138,8 @@ export class ServiceController {
           this.terminate(inst, inst.leaving);
           return;
         }
-        inst.unhealthyReason = `${member.health}${member.reason === null ? '' : `: ${member.reason}`}`;
+        const why = member.reason === null ? '' : ` (${member.reason})`;
+        inst.unhealthyReason = member.health === 'ejected' ? `ejected by outlier detection${why}` : `failing its health check${why}`;
         const forMs = this.config.restart.unhealthyForMs;
         if (forMs > 0 && now - inst.unhealthySince >= forMs && inst.leaving === null) {
           this.restart(inst, 'unhealthy', `${inst.unhealthyReason} for ${Math.round((now - inst.unhealthySince) / 100) / 10}s`, true);
