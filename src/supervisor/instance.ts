@@ -63,6 +63,8 @@ export class Instance {
   unhealthyReason = '';
   /** Its health probes (sent at, took ms), newest last, for the latency rule. */
   private probes: Array<{ at: number; ms: number }> = [];
+  /** When a restart of it last had to wait for the budget (logged once per window). */
+  deferredAt = -Infinity;
   /** Memory samples in a row above `maxMemory`. */
   memoryHigh = 0;
   rssBytes: number | null = null;

@@ -348,7 +348,11 @@ export class ServiceController {
     const now = Date.now();
     if (budgeted) {
       if (!this.budget.allows(now)) {
-        this.log.warn({ service: this.name, instance: inst.id, reason }, `service ${this.name}: instance #${inst.id} should be restarted (${reason}: ${detail}), but the restart budget is spent; it waits`);
+        // Rules ask again every tick: say it once a budget window, not four times a second.
+        if (now - inst.deferredAt >= this.config.restart.budget.windowMs) {
+          inst.deferredAt = now;
+          this.log.warn({ service: this.name, instance: inst.id, reason }, `service ${this.name}: instance #${inst.id} should be restarted (${reason}: ${detail}), but the restart budget is spent; it waits`);
+        }
         return false;
       }
       this.budget.spend(now);
