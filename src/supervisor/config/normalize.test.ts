@@ -103,6 +103,12 @@ alerts:
     assert.ok(list.some((p) => p.path === 'services.twice.upstream' && /already bound/.test(p.message)), list.map(formatProblem).join('\n'));
   });
 
+  it('warns about a tcp health check, which cannot see a hang', () => {
+    const text = HEAD.replace('healthCheck: { path: /healthz, interval: 1s }', 'healthCheck: { type: tcp }');
+    const { warnings } = expectValid(`${text}services:\n  products: { command: [node, x.mjs], upstream: products }\n`);
+    assert.ok(warnings.some((w) => w.path === 'services.products.upstream' && /tcp health check: it sees an instance start, not hang/.test(w.message)));
+  });
+
   it('warns when the program cannot be found, but loads', () => {
     const { warnings } = expectValid(`${HEAD}services:\n  products: { command: [no-such-program-brisk], upstream: products }\n`);
     assert.ok(warnings.some((w) => w.path === 'services.products.command' && /program "no-such-program-brisk" is not found on PATH/.test(w.message)));

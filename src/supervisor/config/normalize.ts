@@ -91,6 +91,8 @@ function normalizeService(check: ConfigCheck, name: string, raw: RawService, ups
       );
     } else if (upstream.healthCheck.initiallyHealthy) {
       check.problem([...at, 'upstream'], `upstream ${JSON.stringify(raw.upstream)} has healthCheck.initiallyHealthy: true, which would send traffic to an instance before it is ready; remove it for a supervised service`);
+    } else if (upstream.healthCheck.type === 'tcp') {
+      check.warn([...at, 'upstream'], `upstream ${JSON.stringify(raw.upstream)} has a tcp health check: it sees an instance start, not hang (the kernel accepts connections for a stopped process); use an HTTP check (healthCheck.path) so hung instances are restarted`);
     }
   }
 
