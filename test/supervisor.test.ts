@@ -257,7 +257,8 @@ describe('the supervisor', () => {
     const s = await service(t, 'cloud');
     assert.equal(s.scaling, 'command');
     assert.deepEqual(s.instances, [], 'it runs nothing itself');
-    assert.ok(t.logs.some((l) => /scale command ran \(1 → 2\)/.test(String(l['msg']))));
+    // The file is written before the command exits; its log line follows the exit.
+    await until('the scale command to be logged', () => t.logs.some((l) => /scale command ran \(1 → 2\)/.test(String(l['msg']))));
     assert.equal((await admin(t, 'POST', '/api/services/cloud/scale', { instances: 3 })).body.error.code, 'BRISK_SERVICE_REQUEST_INVALID');
   });
 
