@@ -66,8 +66,10 @@ export async function sigstop(stack, load, s, ctx) {
   }
   await sleep(s.settleMs);
   const slice = load.slice(t0, load.now());
+  // The bar: detection by the health check (its threshold × (interval + timeout)), then
+  // unhealthyFor, then the replacement's own start time, and a second of slack.
   const detectMs = s.unhealthyThreshold * (s.healthIntervalMs + s.healthTimeoutMs);
-  const startMs = ctx.startMs ?? 1000;
+  const startMs = next === null ? (ctx.startMs ?? 1000) : next.readyAt - next.startedAt;
   const barMs = s.unhealthyForMs + detectMs + startMs + 1000;
   const restartMs = next === null ? null : next.readyAt - at;
   const pass = slice.errors === 0 && next !== null && restartMs <= barMs && gone;
@@ -146,7 +148,9 @@ export async function loadStep(stack, load, s) {
   const perSecond = [];
   for (let t = t0; t < stepEnd + 3000; t += 1000) perSecond.push(load.slice(t, t + 1000).p99Ms);
   const drainSlice = load.slice(stepEnd, load.now());
-  const p99Bound = Math.round(Math.max(2 * (base.p99Ms ?? s.workMs), (base.p99Ms ?? s.workMs) + 150));
+  // Recovered: back within 300 ms of the p99 before the step (or twice it). Without more
+  // instances the queue grows for as long as the step lasts: seconds (see PM2's row).
+  const p99Bound = Math.round(Math.max(2 * (base.p99Ms ?? s.workMs), (base.p99Ms ?? s.workMs) + 300));
   const recovered = late.p99Ms !== null && late.p99Ms <= p99Bound;
   const pass = peak >= needed && recovered && scaledIn !== null && slice.errors === 0;
   const observed = `${s.baseRate}→${s.baseRate * s.step} req/s: ${s.min}→${peak} ready (needed ${needed}, reached in ${enoughAt ?? '—'} ms); p99 ${base.p99Ms} ms before, ${early.p99Ms} ms in the first 2 s, ${late.p99Ms} ms at the end (bound ${p99Bound}); back to ${s.min} ${scaledInMs === null ? 'NEVER' : `${scaledInMs} ms`} after the load fell (scaleDownAfter ${s.scaleDownAfterMs} ms), ${drainSlice.errors} errors while draining`;
