@@ -10,6 +10,7 @@ import type { Logger } from '../observability/logger.js';
 import type { AlertsView } from '../observability/snapshot.js';
 import type { GatewayStats } from '../observability/stats.js';
 import type { Runtime } from '../proxy/runtime.js';
+import type { ServicesView } from '../supervisor/types.js';
 import type { MembershipCommand, MembershipResult } from '../upstreams/membership.js';
 
 /** The outcome of a reload. */
@@ -48,6 +49,8 @@ export interface AdminHost {
   readonly alerting: AlertingService | null;
   /** Changes an upstream's live target set; null when the upstream is not in the config in force. */
   membership(upstream: string, command: MembershipCommand): MembershipResult | null;
+  /** The services Brisk runs (empty when the config has none). */
+  readonly services: ServicesView;
   /** Re-reads the config source and swaps it in (or keeps the old one and says why). */
   reload(): Promise<ReloadResult>;
 }

@@ -40,3 +40,47 @@ export function error(res: ServerResponse, code: ErrorCode, message: string): vo
   res.writeHead(ERROR_CODES[code].status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
   res.end(body);
 }
+
+/**
+ * The request's JSON object body, after the content-type guard (`Content-Type:
+ * application/json`, which a cross-site form cannot send, is required of every request
+ * that changes something); undefined when the answer was already sent. An empty body is
+ * `{}` unless `required`. `invalid` is the code of a body that is not a JSON object,
+ * `example` shows a good one, `changes` names what such requests change.
+ */
+export async function readJsonObject(
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: { readonly required: boolean; readonly invalid: ErrorCode; readonly example: string; readonly changes: string },
+): Promise<Record<string, unknown> | undefined> {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  // Read it all in any case, so the connection stays usable for the next request.
+  let text: string;
+  try {
+    text = await readBody(req);
+  } catch (e) {
+    error(res, options.invalid, e instanceof BodyTooLargeError ? e.message : 'the request body could not be read');
+    return undefined;
+  }
+  if (type !== 'application/json') {
+    error(res, 'BRISK_ADMIN_UNSUPPORTED_MEDIA_TYPE', `send "Content-Type: application/json" (got ${type === '' ? 'none' : JSON.stringify(type)}): requests that change ${options.changes} must say so, which a cross-site form cannot`);
+    return undefined;
+  }
+  if (text.trim() === '') {
+    if (!options.required) return {};
+    error(res, options.invalid, `the body is empty; send ${options.example}`);
+    return undefined;
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    error(res, options.invalid, `the body is not valid JSON; send ${options.example}`);
+    return undefined;
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    error(res, options.invalid, `the body must be a JSON object: ${options.example}`);
+    return undefined;
+  }
+  return body as Record<string, unknown>;
+}

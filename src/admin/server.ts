@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { aggregateSummary } from '../aggregate/summary.js';
 import { ALERT_ADMIN_ROUTES } from './alerts.js';
 import { ADMIN_CHALLENGES, adminAuth } from './auth.js';
+import { serviceEndpoint } from './services.js';
 import { targetEndpoint } from './targets.js';
 import { formatProblem, redactConfig } from '../config/load.js';
 import { BriskError, type ErrorCode, ERROR_CODES } from '../core/errors.js';
@@ -161,10 +162,10 @@ export async function startAdmin(address: { host: string; port: number; allowedH
       error(res, 'BRISK_ADMIN_UNAUTHORIZED', refusal);
       return;
     }
-    const endpoint = ROUTES[path] ?? targetEndpoint(path);
+    const endpoint = ROUTES[path] ?? targetEndpoint(path) ?? serviceEndpoint(path);
     if (endpoint === undefined) {
       if (dashboard?.handle(req, res, path) === true) return;
-      error(res, 'BRISK_ADMIN_NOT_FOUND', `no admin endpoint ${path}; try /dashboard, /api/config, /api/routes, /api/upstreams, /api/upstreams/NAME/targets, /api/status, /api/stats, /api/alerts, /api/silences, /metrics, /healthz, /readyz`);
+      error(res, 'BRISK_ADMIN_NOT_FOUND', `no admin endpoint ${path}; try /dashboard, /api/config, /api/routes, /api/upstreams, /api/upstreams/NAME/targets, /api/services, /api/status, /api/stats, /api/alerts, /api/silences, /metrics, /healthz, /readyz`);
       return;
     }
     const handler = endpoint[req.method ?? 'GET'] ?? (req.method === 'HEAD' ? endpoint.GET : undefined);

@@ -18,7 +18,7 @@ import { targetHealth } from '../observability/metrics.js';
 import { ADMIN_SOURCE, keyOf, type MembershipCommand, type MembershipResult } from '../upstreams/membership.js';
 import type { Target } from '../upstreams/target.js';
 import type { Upstream } from '../upstreams/upstream.js';
-import { BodyTooLargeError, error, json, readBody } from './respond.js';
+import { error, json, readJsonObject } from './respond.js';
 
 /** What the handlers need of the gateway: the runtime to read, the membership seam to change it. */
 export interface HasUpstreams {
@@ -132,39 +132,8 @@ function upstreamOr404(gw: HasUpstreams, name: string, res: ServerResponse): Ups
   return upstream;
 }
 
-/**
- * The request's JSON object body, after the content-type guard; undefined when the answer
- * was already sent. An empty body is `{}` unless `required`.
- */
-async function jsonBody(req: IncomingMessage, res: ServerResponse, required: boolean): Promise<Record<string, unknown> | undefined> {
-  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  // Read it all in any case, so the connection stays usable for the next request.
-  let text: string;
-  try {
-    text = await readBody(req);
-  } catch (e) {
-    error(res, 'BRISK_TARGET_INVALID', e instanceof BodyTooLargeError ? e.message : 'the request body could not be read');
-    return undefined;
-  }
-  if (type !== 'application/json') {
-    error(res, 'BRISK_ADMIN_UNSUPPORTED_MEDIA_TYPE', `send "Content-Type: application/json" (got ${type === '' ? 'none' : JSON.stringify(type)}): requests that change targets must say so, which a cross-site form cannot`);
-    return undefined;
-  }
-  if (text.trim() === '') {
-    if (!required) return {};
-    error(res, 'BRISK_TARGET_INVALID', 'the body is empty; send {"url": "http://host:port", "weight": 1}');
-    return undefined;
-  }
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    error(res, 'BRISK_TARGET_INVALID', 'the body is not valid JSON; send {"url": "http://host:port", "weight": 1}');
-    return undefined;
-  }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    error(res, 'BRISK_TARGET_INVALID', 'the body must be a JSON object: {"url": "http://host:port", "weight": 1}');
-    return undefined;
-  }
-  return body as Record<string, unknown>;
+const TARGET_EXAMPLE = '{"url": "http://host:port", "weight": 1}';
+
+function jsonBody(req: IncomingMessage, res: ServerResponse, required: boolean): Promise<Record<string, unknown> | undefined> {
+  return readJsonObject(req, res, { required, invalid: 'BRISK_TARGET_INVALID', example: TARGET_EXAMPLE, changes: 'targets' });
 }

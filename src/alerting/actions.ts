@@ -1,6 +1,6 @@
 /**
- * Actions: a command (argv, no shell) or a webhook run when an alert fires (and, with
- * `onResolve`, when it resolves). Each runs at most once per `minInterval` per alert
+ * Actions: a command (argv, no shell), a webhook, or a restart or scaling of a service
+ * Brisk runs, when an alert fires (and, with `onResolve`, when it resolves). Each runs at most once per `minInterval` per alert
  * instance, so a flapping alert cannot start a storm of processes or requests.
  */
 import { spawn } from 'node:child_process';
@@ -24,6 +24,18 @@ export interface ActionEvent {
 const MAX_OUTPUT = 4096;
 
 /**
+ * What `restart` and `scale` actions drive: the services Brisk runs (the supervisor,
+ * src/supervisor/), set by the control plane. Each call returns what was done, in words,
+ * or throws with why nothing was.
+ */
+export interface ServiceControl {
+  /** Restarts the instance whose target is `target` when the service has one, else every instance in turn. */
+  restartFromAlert(service: string, target: string | undefined, why: string): string;
+  /** Changes the service's instance count, by `by` or to `to`, within its min and max. */
+  scaleFromAlert(service: string, change: { readonly by: number } | { readonly to: number }, why: string): string;
+}
+
+/**
  * Runs actions with their per-instance rate limit.
  *
  * @example
@@ -34,6 +46,8 @@ export class ActionRunner {
   /** `fingerprint#index` → when it last ran. */
   private readonly lastRun = new Map<string, number>();
   private readonly running = new Set<Promise<void>>();
+  /** The services `restart` and `scale` actions act on; null when Brisk runs none. */
+  services: ServiceControl | null = null;
 
   constructor(private readonly logger: Logger) {}
 
@@ -48,7 +62,7 @@ export class ActionRunner {
         return;
       }
       this.lastRun.set(key, now);
-      const p = (action.kind === 'command' ? this.command(action, event, i) : this.webhook(action, event, i)).catch((error: unknown) => {
+      const p = this.start(action, event, i).catch((error: unknown) => {
         this.logger.error({ err: error, rule: event.rule, action: i, code: 'BRISK_ALERT_ACTION_FAILED' }, 'alert action failed');
       });
       this.running.add(p);
@@ -56,6 +70,36 @@ export class ActionRunner {
     });
     // Forget instances that have not run for a day so the map cannot grow forever.
     if (this.lastRun.size > 10_000) for (const [k, t] of this.lastRun) if (now - t > 86_400_000) this.lastRun.delete(k);
+  }
+
+  private start(action: ActionConfig, event: ActionEvent, index: number): Promise<void> {
+    switch (action.kind) {
+      case 'command':
+        return this.command(action, event, index);
+      case 'webhook':
+        return this.webhook(action, event, index);
+      default:
+        return Promise.resolve().then(() => this.service(action, event, index));
+    }
+  }
+
+  /** `restart` / `scale`: a call into the supervisor, logged with what it did or why it did nothing. */
+  private service(action: Extract<ActionConfig, { kind: 'restart' | 'scale' }>, event: ActionEvent, index: number): void {
+    const fields = { rule: event.rule, state: event.state, labels: event.labels, action: index, service: action.service };
+    const why = `alert ${event.rule} ${event.state}`;
+    if (this.services === null) {
+      this.logger.error({ ...fields, code: 'BRISK_ALERT_ACTION_FAILED' }, `alert action ${action.kind} ${action.service}: no services run in this gateway`);
+      return;
+    }
+    try {
+      const done =
+        action.kind === 'restart'
+          ? this.services.restartFromAlert(action.service, event.labels['target'], why)
+          : this.services.scaleFromAlert(action.service, action.to !== null ? { to: action.to } : { by: action.by ?? 0 }, why);
+      this.logger.info(fields, `alert action ran: ${done}`);
+    } catch (error) {
+      this.logger.error({ ...fields, reason: (error as Error).message, code: 'BRISK_ALERT_ACTION_FAILED' }, `alert action ${action.kind} ${action.service} did nothing: ${(error as Error).message}`);
+    }
   }
 
   /** Waits for running actions (tests, shutdown). */

@@ -42,6 +42,13 @@ export const DEFAULT_RULES: readonly RawAlertRule[] = [
     summary: 'Route {{labels.route}} fails {{value}} of requests (threshold {{threshold}}, 5m)',
   },
   {
+    name: 'service-problem',
+    expr: 'service_problem(service="*")',
+    severity: 'critical',
+    summary: 'Service {{labels.service}}: {{labels.reason}}',
+    message: 'Error code {{labels.code}}; see docs/services.md. `GET /api/services/{{labels.service}}` shows its instances and their last restarts.',
+  },
+  {
     name: 'event-loop-lag',
     expr: 'event_loop_lag > 200ms',
     for: '30s',

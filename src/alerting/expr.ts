@@ -22,12 +22,12 @@ import type { StatsSnapshot, WindowStats } from '../observability/snapshot.js';
 /** How a metric's value reads and which threshold units it takes. */
 export type MetricUnit = 'ratio' | 'percent' | 'ms' | 'count' | 'bool' | 'bytes' | 'rate';
 
-type Scope = 'route' | 'upstream' | 'target' | 'gateway';
+type Scope = 'route' | 'upstream' | 'target' | 'service' | 'gateway';
 
 interface MetricDef {
   readonly unit: MetricUnit;
   /** Selector arguments accepted (besides window/min_requests). */
-  readonly selectors: readonly ('route' | 'upstream' | 'target')[];
+  readonly selectors: readonly ('route' | 'upstream' | 'target' | 'service')[];
   /** Whether the metric reads a request window (takes `window=` and `min_requests=`). */
   readonly windowed: boolean;
   readonly help: string;
@@ -58,13 +58,21 @@ export const METRICS: Readonly<Record<string, MetricDef>> = {
   process_cpu: { unit: 'percent', selectors: [], windowed: false, help: 'CPU used by the gateway process, percent of one core.' },
   process_memory: { unit: 'bytes', selectors: [], windowed: false, help: 'Resident memory of the gateway process (write thresholds as `512mb`).' },
   shed_level: { unit: 'count', selectors: [], windowed: false, help: 'The gateway-wide load-shedding level (0: not shedding).' },
+  service_problem: {
+    unit: 'bool',
+    selectors: ['service'],
+    windowed: false,
+    help: '1 per service Brisk runs that has a problem: a program that cannot start, a crash loop given up, an instance never ready, a port in use (labels `code` and `reason`).',
+  },
+  service_ready_instances: { unit: 'count', selectors: ['service'], windowed: false, help: 'Instances of the service taking traffic.' },
+  service_desired_instances: { unit: 'count', selectors: ['service'], windowed: false, help: 'Instances the supervisor keeps running for the service (the autoscaler moves it).' },
 };
 
 export type Comparator = '>' | '>=' | '<' | '<=' | '==' | '!=';
 
 /** A glob over one label: `*` matches any run of characters. */
 export interface LabelMatcher {
-  readonly label: 'route' | 'upstream' | 'target';
+  readonly label: 'route' | 'upstream' | 'target' | 'service';
   readonly pattern: string;
   readonly regex: RegExp;
 }
@@ -276,6 +284,7 @@ export function parseExpr(src: string): AlertExpr {
   const labels = new Set(matchers.map((m) => m.label));
   let scope: Scope;
   if (def.selectors.length === 0) scope = 'gateway';
+  else if (def.selectors.includes('service')) scope = 'service';
   else if (!def.windowed) scope = def.selectors.includes('target') ? 'target' : 'upstream';
   else if (labels.has('target')) scope = 'target';
   else if (labels.has('route')) scope = 'route';
@@ -398,12 +407,21 @@ export function samples(expr: AlertExpr, snap: StatsSnapshot): Sample[] {
     case 'shed_level':
       push({}, snap.shedLevel);
       break;
+    case 'service_problem':
+      for (const v of snap.services ?? []) push({ service: v.name, ...(v.problem === null ? {} : { code: v.problem.code, reason: v.problem.message }) }, v.problem === null ? 0 : 1);
+      break;
+    case 'service_ready_instances':
+      for (const v of snap.services ?? []) push({ service: v.name }, v.ready);
+      break;
+    case 'service_desired_instances':
+      for (const v of snap.services ?? []) push({ service: v.name }, v.desired);
+      break;
   }
   return out;
 }
 
 /** Labels that vary while an alert lasts and so are not part of its identity. */
-export const VOLATILE_LABELS: ReadonlySet<string> = new Set(['reason', 'health']);
+export const VOLATILE_LABELS: ReadonlySet<string> = new Set(['reason', 'health', 'code']);
 
 /** A value as people read it in the metric's unit: `7.3%`, `512ms`, `80.1%`, `3`. */
 export function formatValue(value: number, unit: MetricUnit): string {

@@ -24,11 +24,21 @@ export const Action = Strict(
     env: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), Type.String(), { description: 'Extra environment variables for `command`.' })),
     webhook: Type.Optional(Type.String({ pattern: '^https?://', description: 'A URL that gets a JSON POST with the alert (the same body as a `webhook` receiver). Not retried: use a receiver for guaranteed delivery.' })),
     headers: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String(), { description: 'Extra request headers for `webhook` (e.g. `authorization`).' })),
+    restart: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9_.-]+$',
+        description:
+          'A service Brisk runs (`services.NAME`) to restart: the instance the alert is about (its `target` label) when it is one of the service\'s, else every instance, one after the other (a rolling restart, each drained first).',
+      }),
+    ),
+    scale: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]+$', description: 'A service Brisk runs to scale, by `by` instances or to `to`, within its `instances.min`..`max`; its autoscaler may change the count again later.' })),
+    by: Type.Optional(Type.Integer({ minimum: -256, maximum: 256, description: 'With `scale`: instances to add (`+1`) or remove (`-1`).' })),
+    to: Type.Optional(Type.Integer({ minimum: 1, maximum: 256, description: 'With `scale`: the number of instances to run.' })),
     timeout: Type.Optional(Duration('Longest run of the command, or wait for the webhook; the command is killed past it.', '10s')),
     onResolve: Type.Optional(Type.Boolean({ default: false, description: 'Also run when the alert resolves (firing runs always).' })),
     minInterval: Type.Optional(Duration('Runs at most once per this interval per alert instance, so a flapping alert cannot storm.', '5m')),
   },
-  'Something to do when the rule fires: exactly one of `command` or `webhook`.',
+  'Something to do when the rule fires: exactly one of `command`, `webhook`, `restart` or `scale`.',
 );
 
 export const Rule = Strict(
@@ -53,7 +63,7 @@ export const Rule = Strict(
       Type.Array(Type.String({ pattern: LABEL_NAME }), { description: 'Alerts of this rule with the same values of these labels are sent in one notification. Default: none (one notification per rule and change).' }),
     ),
     repeatInterval: Type.Optional(Duration('Send again while still firing after this long; `0` never repeats. Overrides `alerts.repeatInterval`.')),
-    actions: Type.Optional(Type.Array(Action, { description: 'Commands or webhooks run when an alert of the rule fires (and resolves, with `onResolve`).' })),
+    actions: Type.Optional(Type.Array(Action, { description: 'Commands, webhooks, restarts or scalings of a service, run when an alert of the rule fires (and resolves, with `onResolve`).' })),
   },
   'An alert rule.',
 );

@@ -61,7 +61,7 @@ const AlertRoute = Strict(
 export const AlertsSchema = Strict(
   {
     enabled: Type.Optional(Type.Boolean({ default: true, description: 'Evaluate alert rules (the built-in defaults included).' })),
-    defaultRules: Type.Optional(Type.Boolean({ default: true, description: 'Include the built-in rules (no healthy target, target unhealthy, breaker open, error ratio, event-loop lag, host CPU, memory, disk).' })),
+    defaultRules: Type.Optional(Type.Boolean({ default: true, description: 'Include the built-in rules (no healthy target, target unhealthy, breaker open, error ratio, a service with a problem, event-loop lag, host CPU, memory, disk).' })),
     dashboardUrl: Type.Optional(Type.String({ pattern: '^https?://', description: 'A link to the dashboard, put in every notification.' })),
     repeatInterval: Type.Optional(Duration('Notify again about alerts still firing after this long; `0` never repeats.', '4h')),
     rules: Type.Optional(Type.Array(Rule, { description: 'Alert rules; a rule named like a default rule overrides it.' })),
@@ -88,9 +88,17 @@ type RawAction = Static<typeof Action>;
 
 export type Severity = 'critical' | 'warning' | 'info';
 
+interface ActionTiming {
+  readonly timeoutMs: number;
+  readonly onResolve: boolean;
+  readonly minIntervalMs: number;
+}
+
 export type ActionConfig =
-  | { readonly kind: 'command'; readonly command: readonly string[]; readonly env: Readonly<Record<string, string>>; readonly timeoutMs: number; readonly onResolve: boolean; readonly minIntervalMs: number }
-  | { readonly kind: 'webhook'; readonly webhookUrl: string; readonly headers: Readonly<Record<string, string>>; readonly timeoutMs: number; readonly onResolve: boolean; readonly minIntervalMs: number };
+  | ({ readonly kind: 'command'; readonly command: readonly string[]; readonly env: Readonly<Record<string, string>> } & ActionTiming)
+  | ({ readonly kind: 'webhook'; readonly webhookUrl: string; readonly headers: Readonly<Record<string, string>> } & ActionTiming)
+  | ({ readonly kind: 'restart'; readonly service: string } & ActionTiming)
+  | ({ readonly kind: 'scale'; readonly service: string; readonly by: number | null; readonly to: number | null } & ActionTiming);
 
 /** A normalised rule. */
 export interface AlertRuleConfig {
@@ -171,13 +179,14 @@ export function globToRegex(pattern: string): RegExp {
 
 /**
  * Checks and normalises `alerts` (absent: defaults only). Problem paths are relative to
- * the `alerts` key; `config` is set only when there are none.
+ * the `alerts` key; `config` is set only when there are none. `services`: the names under
+ * `services`, which `restart` and `scale` actions must name (unchecked when undefined).
  *
  * @example
  * const { config } = normalizeAlerts(undefined, process.cwd());
  * config.rules.map((r) => r.name) // the default rules
  */
-export function normalizeAlerts(raw: RawAlerts | undefined, baseDir: string): { config?: AlertingConfig; problems: PathProblem[]; warnings: PathProblem[] } {
+export function normalizeAlerts(raw: RawAlerts | undefined, baseDir: string, services?: readonly string[]): { config?: AlertingConfig; problems: PathProblem[]; warnings: PathProblem[] } {
   const problems: PathProblem[] = [];
   const warnings: PathProblem[] = [];
   const problem = (path: readonly PathSegment[], message: string, at: 'key' | 'value' = 'value') => problems.push({ path, message, at });
@@ -251,8 +260,18 @@ export function normalizeAlerts(raw: RawAlerts | undefined, baseDir: string): { 
       const timeoutMs = dur([...aAt, 'timeout'], a.timeout, ALERT_DEFAULTS.actionTimeoutMs);
       const minIntervalMs = dur([...aAt, 'minInterval'], a.minInterval, ALERT_DEFAULTS.actionMinIntervalMs);
       const onResolve = a.onResolve ?? false;
-      if ((a.command === undefined) === (a.webhook === undefined)) {
-        problem(aAt, 'BRISK_ALERT_RULE_INVALID: an action has exactly one of `command` (an argv array) or `webhook` (a URL)', 'key');
+      const kinds = [a.command, a.webhook, a.restart, a.scale].filter((k) => k !== undefined).length;
+      if (kinds !== 1) {
+        problem(aAt, 'BRISK_ALERT_RULE_INVALID: an action has exactly one of `command` (an argv array), `webhook` (a URL), `restart` (a service) or `scale` (a service, with `by` or `to`)', 'key');
+        return;
+      }
+      const service = a.restart ?? a.scale;
+      if (service !== undefined) {
+        const key = a.restart !== undefined ? 'restart' : 'scale';
+        if (services !== undefined && !services.includes(service)) problem([...aAt, key], `BRISK_ALERT_RULE_INVALID: unknown service ${JSON.stringify(service)}, not declared under services${didYouMean(service, services)}`);
+        if (a.scale !== undefined && (a.by === undefined) === (a.to === undefined)) problem(aAt, 'BRISK_ALERT_RULE_INVALID: a `scale` action has exactly one of `by` (+1, -1) or `to` (a count)', 'key');
+        if (a.restart !== undefined && (a.by !== undefined || a.to !== undefined)) warnings.push({ path: [...aAt, a.by !== undefined ? 'by' : 'to'], message: 'ignored: by and to apply to `scale` actions', at: 'key' });
+        actions.push(a.restart !== undefined ? { kind: 'restart', service, timeoutMs, onResolve, minIntervalMs } : { kind: 'scale', service, by: a.by ?? null, to: a.to ?? null, timeoutMs, onResolve, minIntervalMs });
         return;
       }
       if (a.command !== undefined) {
@@ -340,7 +359,16 @@ function exprMessage(src: string, error: ExprError): string {
 }
 
 function defaultSummary(expr: AlertExpr): string {
-  const who = expr.scope === 'route' ? ' on route {{labels.route}}' : expr.scope === 'target' ? ' for {{labels.target}} ({{labels.upstream}})' : expr.scope === 'upstream' ? ' on upstream {{labels.upstream}}' : '';
+  const who =
+    expr.scope === 'route'
+      ? ' on route {{labels.route}}'
+      : expr.scope === 'target'
+        ? ' for {{labels.target}} ({{labels.upstream}})'
+        : expr.scope === 'upstream'
+          ? ' on upstream {{labels.upstream}}'
+          : expr.scope === 'service'
+            ? ' of service {{labels.service}}'
+            : '';
   if (expr.unit === 'bool') return `${expr.metric}${who}`;
   return `${expr.metric}${who} is {{value}} (threshold {{threshold}})`;
 }

@@ -3,7 +3,7 @@
  * scripted sequence of them. Used by the unit tests here and by test/alerting.test.ts.
  */
 import pino from 'pino';
-import type { HostSnapshot, ProcessSnapshot, RouteSnapshot, StatsSnapshot, StatsSource, TargetSnapshot, UpstreamSnapshot, WindowStats } from '../observability/snapshot.js';
+import type { HostSnapshot, ProcessSnapshot, RouteSnapshot, ServiceSnapshot, StatsSnapshot, StatsSource, TargetSnapshot, UpstreamSnapshot, WindowStats } from '../observability/snapshot.js';
 
 export function windowStats(p: Partial<WindowStats> = {}): WindowStats {
   const requests = p.requests ?? 0;
@@ -18,6 +18,7 @@ export interface SnapshotInput {
   host?: Partial<HostSnapshot>;
   process?: Partial<ProcessSnapshot>;
   total?: Partial<WindowStats>;
+  services?: Array<Partial<ServiceSnapshot> & { name: string }>;
   at?: number;
 }
 
@@ -33,6 +34,22 @@ export function snapshot(input: SnapshotInput = {}): StatsSnapshot {
     host: { cpuPercent: 0, memoryUsedRatio: 0, diskUsedRatio: 0, netRxBytesPerS: 0, netTxBytesPerS: 0, load1: 0, ...input.host },
     shedLevel: 0,
     recentErrors: [],
+    services: (input.services ?? []).map((v) => ({
+      upstream: v.name,
+      min: 1,
+      max: 1,
+      desired: 1,
+      ready: 1,
+      scaling: 'fixed',
+      instances: [],
+      restarts: {},
+      scaleDecisions: { up: 0, down: 0 },
+      lastScale: null,
+      problem: null,
+      gaveUp: false,
+      rollout: null,
+      ...v,
+    })),
   };
 }
 

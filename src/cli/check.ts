@@ -21,6 +21,7 @@ export async function runCheck(file: string, out: NodeJS.WritableStream, err: No
   }
   for (const warning of result.warnings) err.write(`${formatProblem({ ...warning, message: `warning: ${warning.message}` })}\n`);
   const { config } = result;
-  out.write(`${file}: OK (${config.routes.length} routes, ${Object.keys(config.upstreams).length} upstreams, ${config.listen.length} listeners)\n`);
+  const services = Object.keys(config.services ?? {}).length;
+  out.write(`${file}: OK (${config.routes.length} routes, ${Object.keys(config.upstreams).length} upstreams, ${config.listen.length} listeners${services > 0 ? `, ${services} services` : ''})\n`);
   return 0;
 }

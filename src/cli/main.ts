@@ -7,6 +7,7 @@ import { ConfigError, Gateway } from '../gateway/gateway.js';
 import { hashSecret } from '../middlewares/auth/secrets.js';
 import { runCheck } from './check.js';
 import { schemaJson } from './schema.js';
+import { runServices } from './services.js';
 
 const HELP = `brisk — a self-hosted traffic layer
 
@@ -14,6 +15,9 @@ Usage:
   brisk start --config FILE   run the gateway (SIGHUP or a file change reloads, SIGUSR1 reopens the access log file, SIGTERM/SIGINT drains and stops)
   brisk check --config FILE   validate a config: exit 0 when valid, else 1 and one line per problem
   brisk schema                print the JSON Schema of the config file
+  brisk services [NAME]       the services Brisk runs: instances with pid, port, state, uptime, RSS, CPU, restarts and why
+  brisk services restart NAME [--instance N]   rolling restart, each replacement ready before the old instance drains
+  brisk services scale NAME COUNT|auto         set the instance count, or hand it back to the autoscaler
   brisk hash-key [--scrypt]   read a secret from stdin, print its hash for auth.apiKeys / auth.basic
                               (sha256 for generated API keys; --scrypt for passwords)
   brisk --version | --help
@@ -21,6 +25,8 @@ Usage:
 Options:
   -c, --config FILE   the config file (default: brisk.yaml, or $BRISK_CONFIG)
   --no-watch          do not reload when the config file changes
+  --admin HOST:PORT   services: the admin API to ask (default: admin.address of the config; token from $BRISK_ADMIN_TOKEN)
+  --json              services: print JSON
 `;
 
 function version(): string {
@@ -41,6 +47,9 @@ export async function main(argv: string[]): Promise<number> {
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
         scrypt: { type: 'boolean' },
+        admin: { type: 'string' },
+        json: { type: 'boolean' },
+        instance: { type: 'string' },
       },
     });
   } catch (err) {
@@ -68,6 +77,8 @@ export async function main(argv: string[]): Promise<number> {
       return start(configFile, values['no-watch'] !== true);
     case 'hash-key':
       return hashKey(values.scrypt === true);
+    case 'services':
+      return runServices(positionals.slice(1), { config: configFile, json: values.json === true, ...(values.admin === undefined ? {} : { admin: values.admin }), ...(values.instance === undefined ? {} : { instance: values.instance }) }, process.stdout, process.stderr);
     default:
       process.stderr.write(`brisk: unknown command "${command}"\n\n${HELP}`);
       return 2;

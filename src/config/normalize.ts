@@ -6,7 +6,7 @@
  * This module runs the sections in order and normalises the gateway's own (listen,
  * admin, limits, proxy, logging, metrics, tracing). Upstreams are normalised in
  * src/upstreams/config/, routes (with their middlewares, through the registry) in
- * src/router/config/, `overload` and `alerts` by their owners.
+ * src/router/config/, `overload`, `alerts` and `services` by their owners.
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -15,6 +15,7 @@ import type { MiddlewareRegistry } from '../middlewares/descriptor.js';
 import { normalizeOverload } from '../middlewares/shedding/schema.js';
 import { normalizeDefaults } from '../router/config/defaults.js';
 import { normalizeRoutes } from '../router/config/normalize.js';
+import { normalizeServices } from '../supervisor/config/normalize.js';
 import { normalizeUpstreams } from '../upstreams/config/normalize.js';
 import { addressesOverlap, ipOrCidrProblem, isHeaderName, isHeaderValue, isWildcardHost, parseAddress, type HostPort } from './addresses.js';
 import { DEFAULTS } from './defaults.js';
@@ -74,9 +75,14 @@ class GatewaySections {
     for (const name of Object.keys(upstreams)) {
       if (!used.has(name)) check.warn(['upstreams', name], `upstream ${JSON.stringify(name)} is not used by any route`, 'key');
     }
+    const services = normalizeServices(check, raw.services ?? {}, upstreams);
+    const bound = new Set(Object.values(services).map((s) => s.upstream));
+    for (const [name, u] of Object.entries(upstreams)) {
+      if (u.targets.length === 0 && !bound.has(name)) check.problem(['upstreams', name], `upstream ${JSON.stringify(name)} has no targets: list them under targets, or bind a service Brisk runs to it (services.NAME.upstream)`, 'key');
+    }
     const logging = raw.logging ?? {};
     // Absent: the engine runs the default rules with no receivers (see src/alerting/index.ts).
-    const alerts = raw.alerts === undefined ? undefined : check.adopt(['alerts'], normalizeAlerts(raw.alerts, check.baseDir));
+    const alerts = raw.alerts === undefined ? undefined : check.adopt(['alerts'], normalizeAlerts(raw.alerts, check.baseDir, Object.keys(services)));
     return {
       source: check.context.source,
       listen,
@@ -97,6 +103,7 @@ class GatewaySections {
       routes,
       ...(raw.defaults === undefined ? {} : { defaults }),
       ...(alerts === undefined ? {} : { alerts }),
+      ...(raw.services === undefined ? {} : { services }),
     };
   }
 

@@ -10,8 +10,10 @@
 import type { AlertingConfig } from '../alerting/schema.js';
 import type { OverloadConfig } from '../middlewares/shedding/schema.js';
 import type { DefaultsConfig, RouteConfig } from '../router/config/types.js';
+import type { ServiceConfig } from '../supervisor/config/types.js';
 import type { UpstreamConfig } from '../upstreams/config/types.js';
 
+export type { ServiceConfig } from '../supervisor/config/types.js';
 export type { DefaultsConfig, FallbackConfig, HeaderEdits, MiddlewareConfigs, RouteConfig, RouteMatch, RouteRewrite, StringMatcher } from '../router/config/types.js';
 export type {
   BalancerKind,
@@ -85,6 +87,8 @@ export interface Config {
   readonly defaults?: DefaultsConfig;
   /** Alert rules, receivers and the delivery queue; absent when the file has no `alerts` (the engine then runs the default rules). */
   readonly alerts?: AlertingConfig;
+  /** Services Brisk runs (the supervisor); empty or absent when the file has none. */
+  readonly services?: Readonly<Record<string, ServiceConfig>>;
 }
 
 /** One problem found in a configuration file, with where it is. */

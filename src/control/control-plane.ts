@@ -9,13 +9,16 @@ import type { ExportStats } from '../observability/otlp-exporter.js';
 import type { AlertsView } from '../observability/snapshot.js';
 import { GatewayStats } from '../observability/stats.js';
 import type { ConfigFileSource } from '../providers/config-file.js';
+import { Supervisor } from '../supervisor/supervisor.js';
+import type { ServicesView } from '../supervisor/types.js';
 import type { Runtime } from '../proxy/runtime.js';
 import type { MembershipCommand, MembershipResult } from '../upstreams/membership.js';
 import type { DataPlanePort } from './port.js';
 
 /**
  * What runs once per gateway beside the request path: the config source and its reloads,
- * the admin API and dashboard, the stats ticker (windows, host samples) and alerting. It
+ * the admin API and dashboard, the stats ticker (windows, host samples), alerting and the
+ * supervisor of the services Brisk runs. It
  * drives the data plane only through `DataPlanePort` — hand it a config version, read its
  * state — so that one control plane can later feed several data-plane workers.
  *
@@ -30,6 +33,8 @@ export class ControlPlane implements AdminHost {
   alerting: AlertingService | null = null;
   /** The alerting engine's view, when alerting runs. */
   alerts: AlertsView | null = null;
+  /** The services Brisk runs (`services` in the config): started, watched, restarted, scaled. */
+  readonly supervisor: Supervisor;
   /** Problems of the last reload that failed; cleared by one that succeeds. */
   lastReloadProblems: readonly ConfigProblem[] = [];
   lastReloadAt: Date | null = null;
@@ -47,6 +52,16 @@ export class ControlPlane implements AdminHost {
     this.boundConfig = config;
     this.stats = new GatewayStats(() => data.runtime, { openConnections: () => data.openConnections, enabled: config.metrics?.enabled ?? true });
     this.stats.setShedLevelSource(() => data.shedLevel);
+    this.supervisor = new Supervisor({ port: data, stats: this.stats, logger });
+    this.stats.setServicesSource(() => this.supervisor.list());
+  }
+
+  /**
+   * Starts the services of the config (once the data plane's first runtime is active, so
+   * their upstreams take members) and waits, bounded, for their first instances to be ready.
+   */
+  async startServices(config: Config): Promise<void> {
+    await this.supervisor.start(config);
   }
 
   /** Starts the stats ticker and alerting, binds the admin listener, watches the source. */
@@ -54,6 +69,7 @@ export class ControlPlane implements AdminHost {
     this.stats.start();
     this.alerting = AlertingService.start(config.alerts, this.stats, this.logger);
     this.alerts = this.alerting.view;
+    this.alerting.actions.services = this.supervisor;
     if (config.admin !== undefined) {
       this.admin = await startAdmin(config.admin, this);
       this.logger.info({ address: `${config.admin.host}:${this.admin.port}` }, 'admin API listening');
@@ -74,6 +90,10 @@ export class ControlPlane implements AdminHost {
 
   membership(upstream: string, command: MembershipCommand): MembershipResult | null {
     return this.data.membership(upstream, command);
+  }
+
+  get services(): ServicesView {
+    return this.supervisor;
   }
 
   get listeners(): readonly ListenerInfo[] {
@@ -124,6 +144,7 @@ export class ControlPlane implements AdminHost {
     this.lastReloadProblems = [];
     source.markApplied();
     this.alerting?.reload(config.alerts);
+    this.supervisor.reload(config);
     const restartRequired = staticChanges(this.boundConfig, config);
     if (restartRequired.length > 0) this.logger.warn({ restartRequired }, `not applied until a restart: ${restartRequired.join(', ')} changed (bound when the process started); the rest was reloaded`);
     this.logger.info({ version: applied.version, routes: config.routes.length, upstreams: Object.keys(config.upstreams).length, closedTunnels: applied.closedTunnels }, 'config reloaded');
@@ -143,9 +164,10 @@ export class ControlPlane implements AdminHost {
     this.source?.close();
   }
 
-  /** Closes the admin listener, alerting and the stats ticker. */
+  /** Stops the services' instances, closes the admin listener, alerting and the stats ticker. */
   async stop(): Promise<void> {
     this.beginStop();
+    await this.supervisor.stop();
     await this.admin?.close();
     await this.alerting?.stop();
     this.stats.stop();

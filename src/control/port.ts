@@ -2,7 +2,7 @@ import type { ListenerInfo } from '../admin/host.js';
 import type { Config, ConfigProblem } from '../config/types.js';
 import type { ExportStats } from '../observability/otlp-exporter.js';
 import type { Runtime } from '../proxy/runtime.js';
-import type { MembershipCommand, MembershipResult } from '../upstreams/membership.js';
+import type { MembershipCommand, MembershipResult, MemberStatus } from '../upstreams/membership.js';
 
 /**
  * The narrow interface between the control plane and a data plane: the control plane
@@ -23,6 +23,8 @@ export interface DataPlanePort {
   readonly tracingStats: ExportStats | null;
   /** Changes an upstream's live target set (plain data, so it can go to workers); null when the upstream is not in the config in force. */
   membership(upstream: string, command: MembershipCommand): MembershipResult | null;
+  /** An upstream's members with their state, health and load (plain data); null when the upstream is not in the config in force. */
+  members(upstream: string): readonly MemberStatus[] | null;
   /** Puts a new config version in force (built and warmed in full, then swapped). */
   apply(config: Config): Promise<{ readonly ok: true; readonly version: number; readonly closedTunnels: number } | { readonly ok: false; readonly problems: readonly ConfigProblem[] }>;
 }

@@ -84,6 +84,28 @@ export const ERROR_CODES = {
   BRISK_SILENCE_INVALID: { status: 400, description: 'A silence sent to `POST /api/silences` is invalid (no matchers, bad label name, no `duration`/`endsAt`, already over) or `DELETE /api/silences` lacks `?id=`.' },
   BRISK_SILENCE_NOT_FOUND: { status: 404, description: 'No silence with this id (it may have expired).' },
   BRISK_ALERTING_OFF: { status: 409, description: 'Alerting is not running in this gateway, so silences cannot be set.' },
+  BRISK_SERVICE_NOT_FOUND: { status: 404, description: 'The admin API was asked about a service (`/api/services/NAME`) that the configuration in force does not have.' },
+  BRISK_SERVICE_REQUEST_INVALID: {
+    status: 400,
+    description: 'A request to `POST /api/services/NAME/restart` or `…/scale` is invalid: not a JSON object, an unknown key, an instance the service does not have, a count outside `instances.min`..`max`, or `{"auto": true}` for a service without `scale`.',
+  },
+  BRISK_SERVICE_BUSY: { status: 409, description: 'The service is already being restarted (a rolling restart, from the admin API, an alert action or a reload that changed it); wait for it to finish (`GET /api/services/NAME` shows `rollout`).' },
+  BRISK_SERVICE_RESTART_FAILED: {
+    status: 502,
+    description: 'A rolling restart asked for with `"wait": true` stopped early: a replacement instance exited or never became ready. The instances not yet replaced keep running; the log says why the replacement failed.',
+  },
+  BRISK_SERVICE_START_FAILED: { status: 0, description: "An instance of a service could not be started: its program does not exist or is not executable, or its `cwd` is gone. Logged with the path tried; the service's `service-problem` alert fires. Brisk retries with backoff, within the restart budget." },
+  BRISK_SERVICE_CRASHED: { status: 0, description: 'An instance of a service exited on its own (an exit code or a signal). It was taken out of its upstream at once and is started again after the backoff (`restart.initialBackoff`, doubling), within the restart budget.' },
+  BRISK_SERVICE_CRASH_LOOP: {
+    status: 0,
+    description: "A service's instances failed (exited, or never became ready) more often than its restart budget allows (`restart.budget`): Brisk gave it up. Its failing instances are not started again; those still running keep serving; the `service-problem` alert fires. Fix the cause, then `POST /api/services/NAME/restart` (or `brisk services restart NAME`) or reload a changed definition.",
+  },
+  BRISK_SERVICE_NOT_READY: {
+    status: 0,
+    description: "An instance did not become ready within `readyTimeout`: nothing listened on its `$PORT` (the program ignores `$PORT`, or listens elsewhere), or its upstream's health check kept failing. It is stopped and counted as a failed start; the `service-problem` alert fires.",
+  },
+  BRISK_SERVICE_PORT_IN_USE: { status: 0, description: "An instance exited before it was ready and its port was taken by another process (it was free when Brisk picked it). Brisk starts it again on another port, at once, three times; after that it counts as a failure and the `service-problem` alert fires." },
+  BRISK_SERVICE_SCALE_FAILED: { status: 0, description: "A service's `scale.command` could not start, exited non-zero or passed its `commandTimeout`. It is run again when the autoscaler's recommendation changes, or after a minute." },
   BRISK_TLS_FILE_UNREADABLE: { status: 0, description: 'A TLS certificate or key file cannot be read or parsed, or the key does not belong to the certificate, when a listener starts. The configuration check reports the same at the `cert` or `key` line (`BRISK_CONFIG_INVALID`); this code appears when the files changed after it.' },
 } as const satisfies Record<string, { status: number; description: string }>;
 

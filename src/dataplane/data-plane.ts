@@ -16,7 +16,8 @@ import type { ProxyState } from '../proxy/context.js';
 import { createProxyHandler } from '../proxy/forward.js';
 import type { Runtime } from '../proxy/runtime.js';
 import { UpgradeProxy } from '../proxy/upgrade.js';
-import type { MembershipCommand, MembershipResult } from '../upstreams/membership.js';
+import { targetHealth } from '../observability/metrics.js';
+import type { MembershipCommand, MembershipResult, MemberStatus } from '../upstreams/membership.js';
 import { TargetRegistry } from '../upstreams/registry.js';
 import { activateRuntime, buildRuntime, deactivateRuntime } from './runtime.js';
 
@@ -77,7 +78,17 @@ export class DataPlane {
 
   /** Warms the first runtime (first health checks), then binds every listener. */
   async start(config: Config): Promise<void> {
+    await this.activate();
+    await this.listen(config);
+  }
+
+  /** Warms the first runtime (first health checks): its target sets take membership commands from now on. */
+  async activate(): Promise<void> {
     await activateRuntime(this.state.runtime);
+  }
+
+  /** Binds every listener (after `activate`). */
+  async listen(config: Config): Promise<void> {
     this.state.shedder?.start();
     const handlers = { request: createProxyHandler(this.state), upgrade: this.upgrades.handle };
     for (const l of config.listen) {
@@ -99,6 +110,21 @@ export class DataPlane {
   /** Applies a membership command to an upstream's live target set; null when there is no such upstream. */
   membership(upstream: string, command: MembershipCommand): MembershipResult | null {
     return this.state.runtime.upstreams.get(upstream)?.set.apply(command) ?? null;
+  }
+
+  /** An upstream's members with their state, health and load; null when there is no such upstream. */
+  members(upstream: string): readonly MemberStatus[] | null {
+    const u = this.state.runtime.upstreams.get(upstream);
+    if (u === undefined) return null;
+    const out: MemberStatus[] = [];
+    for (const t of u.set.members) {
+      const view = u.set.viewOf(t);
+      if (view === undefined) continue;
+      const probe = u.health?.status(t);
+      const lastProbe = probe?.lastProbeAt == null || probe.lastResult === null ? null : { at: probe.lastProbeAt, ms: probe.lastResult.durationMs, ok: probe.lastResult.ok };
+      out.push({ ...view, health: targetHealth(t), reason: t.ejection?.reason ?? t.activeReason, inFlight: t.inFlight, latencyEwmaMs: t.ewmaMs, lastProbe });
+    }
+    return out;
   }
 
   get openConnections(): number {

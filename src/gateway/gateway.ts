@@ -73,7 +73,10 @@ export class Gateway extends ControlPlane {
     for (const w of warnings) logger.warn({ problem: formatProblem(w) }, 'config warning');
     data.setRecorder(gw.stats.enabled ? gw.stats.recorder : null);
     try {
-      await data.start(config);
+      await data.activate();
+      // Services before listeners: Brisk opens with its supervised instances warm.
+      await gw.startServices(config);
+      await data.listen(config);
       await gw.open(config, options.configFile !== undefined && options.watch !== false);
     } catch (err) {
       await gw.stop();
@@ -89,8 +92,9 @@ export class Gateway extends ControlPlane {
 
   /**
    * Graceful stop: no more reloads, the data plane drains (stop accepting, let in-flight
-   * requests finish, cut what is left after the drain timeout), then the admin API,
-   * alerting and stats stop. The admin API answers `/readyz` with `draining` meanwhile.
+   * requests finish, cut what is left after the drain timeout), then the services'
+   * instances stop (SIGTERM, SIGKILL after their grace), then the admin API, alerting and
+   * stats. The admin API answers `/readyz` with `draining` meanwhile.
    */
   override stop(): Promise<void> {
     this.stopping ??= this.doStop();
@@ -100,6 +104,7 @@ export class Gateway extends ControlPlane {
   private async doStop(): Promise<void> {
     this.beginStop();
     await this.dataPlane.stop();
+    // After the drain: no request is in flight to an instance when it gets SIGTERM.
     await super.stop();
     this.logger.info('stopped');
     this.flushLogs();

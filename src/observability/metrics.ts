@@ -7,6 +7,7 @@ import type { WindowSeries } from './window.js';
 import { labelString } from './labels.js';
 import { grpcStatusLabel } from './grpc-metrics.js';
 import type { RuntimeView as Runtime, TargetView as Target } from '../core/views.js';
+import { RESTART_REASONS, type InstanceState, type ServiceSnapshot } from './snapshot.js';
 
 /**
  * `/metrics`: the gateway's Prometheus text exposition.
@@ -36,6 +37,8 @@ export interface MetricsSources {
   /** Process CPU over the last second, share of one core (0..n). */
   processCpuRatio(): number;
   readonly reloads: { success: number; failure: number; lastSuccessAt: number };
+  /** The services Brisk runs (the supervisor); absent or empty when it runs none. */
+  services?(): readonly ServiceSnapshot[];
 }
 
 type MetricType = 'counter' | 'gauge' | 'histogram';
@@ -258,6 +261,40 @@ export function createMetrics(src: MetricsSources): MetricsExposition {
   });
   single('brisk_host_load1', "The host's one-minute load average.", 'gauge', () => host.load1);
 
+  // ---- services Brisk runs (the supervisor) -------------------------------------------
+  const services = (): readonly ServiceSnapshot[] => src.services?.() ?? [];
+  add('brisk_service_instances', 'Instances of a service Brisk runs, by state (starting, ready, unhealthy, draining, stopping).', 'gauge', (w) => {
+    for (const s of services()) {
+      const labels = labelString('service', s.name);
+      for (const st of INSTANCE_STATES) w.sample('brisk_service_instances', `${labels},state="${st}"`, s.instances.filter((i) => i.state === st).length);
+    }
+  });
+  add('brisk_service_desired_instances', 'The instance count the supervisor keeps running, by service.', 'gauge', (w) => {
+    for (const s of services()) w.sample('brisk_service_desired_instances', labelString('service', s.name), s.desired);
+  });
+  add('brisk_service_restarts_total', 'Instances restarted, by service and reason (exit, unhealthy, slow, memory, not-ready, rolling, alert, config).', 'counter', (w) => {
+    for (const s of services()) {
+      const labels = labelString('service', s.name);
+      for (const r of RESTART_REASONS) w.sample('brisk_service_restarts_total', `${labels},reason="${r}"`, s.restarts[r] ?? 0);
+    }
+  });
+  add('brisk_service_scaling_decisions_total', 'Scaling decisions, by service and direction (up, down).', 'counter', (w) => {
+    for (const s of services()) {
+      const labels = labelString('service', s.name);
+      w.sample('brisk_service_scaling_decisions_total', `${labels},direction="up"`, s.scaleDecisions.up);
+      w.sample('brisk_service_scaling_decisions_total', `${labels},direction="down"`, s.scaleDecisions.down);
+    }
+  });
+  add('brisk_service_problem', '1 while the service has a problem (its code in `code`: a program that cannot start, a crash loop given up, an instance never ready, a port in use).', 'gauge', (w) => {
+    for (const s of services()) if (s.problem !== null) w.sample('brisk_service_problem', labelString('service', s.name, 'code', s.problem.code), 1);
+  });
+  add('brisk_service_instance_resident_memory_bytes', 'Resident memory of each instance.', 'gauge', (w) => {
+    for (const s of services()) for (const i of s.instances) if (i.rssBytes !== null) w.sample('brisk_service_instance_resident_memory_bytes', labelString('service', s.name, 'instance', String(i.id)), i.rssBytes);
+  });
+  add('brisk_service_instance_cpu_ratio', 'CPU of each instance over the last second, as a share of one core.', 'gauge', (w) => {
+    for (const s of services()) for (const i of s.instances) if (i.cpuPercent !== null) w.sample('brisk_service_instance_cpu_ratio', labelString('service', s.name, 'instance', String(i.id)), i.cpuPercent / 100);
+  });
+
   const heads = families.map((f) => `# HELP ${f.name} ${f.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n# TYPE ${f.name} ${f.type}\n`);
   return {
     async text() {
@@ -272,6 +309,7 @@ export function createMetrics(src: MetricsSources): MetricsExposition {
 }
 
 const BREAKER_STATES = ['closed', 'open', 'half-open'] as const;
+const INSTANCE_STATES: readonly InstanceState[] = ['starting', 'ready', 'unhealthy', 'draining', 'stopping'];
 
 export const TARGET_STATES = ['healthy', 'unhealthy', 'ejected', 'warming'] as const;
 export type TargetState = (typeof TARGET_STATES)[number];

@@ -119,6 +119,74 @@ export interface StatsSnapshot {
   readonly shedLevel: number;
   /** The last requests that ended in an error, newest first (bounded, e.g. 50). */
   readonly recentErrors: readonly RecentError[];
+  /** The services Brisk runs (empty when it runs none). */
+  readonly services: readonly ServiceSnapshot[];
+}
+
+/** Why the supervisor restarted an instance (`brisk_service_restarts_total{reason}`). */
+export type RestartReason = 'exit' | 'unhealthy' | 'slow' | 'memory' | 'not-ready' | 'rolling' | 'alert' | 'config';
+
+/** Every restart reason, in the order metrics and tables list them. */
+export const RESTART_REASONS: readonly RestartReason[] = ['exit', 'unhealthy', 'slow', 'memory', 'not-ready', 'rolling', 'alert', 'config'];
+
+/**
+ * Where an instance stands: `starting` (spawned, waiting for its first passing health
+ * check), `ready` (taking traffic), `unhealthy` (was ready, now failing its health check
+ * or ejected), `draining` (out of the balancer, its requests in flight finishing),
+ * `stopping` (told to exit: SIGTERM, then SIGKILL after the grace period).
+ */
+export type InstanceState = 'starting' | 'ready' | 'unhealthy' | 'draining' | 'stopping';
+
+/** One process of a service Brisk runs. */
+export interface InstanceSnapshot {
+  /** Its number in the service (`$BRISK_INSTANCE`), unique while Brisk runs. */
+  readonly id: number;
+  /** Null until spawned, or when the program could not start. */
+  readonly pid: number | null;
+  readonly port: number;
+  /** Its target URL in the upstream. */
+  readonly url: string;
+  readonly state: InstanceState;
+  /** Epoch ms. */
+  readonly startedAt: number;
+  readonly readyAt: number | null;
+  readonly uptimeS: number;
+  /** Resident memory; null before the first sample. */
+  readonly rssBytes: number | null;
+  /** CPU over the last sample, percent of one core; null before the second sample. */
+  readonly cpuPercent: number | null;
+  /** Requests sent to it and not finished. */
+  readonly inFlight: number;
+  /** How many instances came before it in its place (each restart replaces one with a new one). */
+  readonly restarts: number;
+  /** Why its predecessor (instance `replaced`) was replaced, when it was. */
+  readonly lastRestart: { readonly reason: RestartReason; readonly detail: string; readonly at: number; readonly replaced: number } | null;
+}
+
+/** A service Brisk runs and supervises (`services.NAME`). */
+export interface ServiceSnapshot {
+  readonly name: string;
+  readonly upstream: string;
+  readonly min: number;
+  readonly max: number;
+  /** The count the supervisor keeps running now. */
+  readonly desired: number;
+  /** Instances taking traffic. */
+  readonly ready: number;
+  /** `auto` (autoscaler), `fixed` (no `scale`), `manual` (set by `POST …/scale` until `{"auto": true}`), `command` (`scale.command`). */
+  readonly scaling: 'auto' | 'fixed' | 'manual' | 'command';
+  readonly instances: readonly InstanceSnapshot[];
+  /** Restarts since Brisk started, by reason. */
+  readonly restarts: Readonly<Partial<Record<RestartReason, number>>>;
+  /** Scaling decisions since Brisk started. */
+  readonly scaleDecisions: { readonly up: number; readonly down: number };
+  readonly lastScale: { readonly from: number; readonly to: number; readonly reason: string; readonly at: number } | null;
+  /** What is wrong now (a program that cannot start, a crash loop, an instance never ready, a port in use), with its error code; null when nothing. */
+  readonly problem: { readonly code: string; readonly message: string; readonly since: number } | null;
+  /** The restart budget is spent: failing instances are not started again until a restart or a reload. */
+  readonly gaveUp: boolean;
+  /** A rolling restart under way. */
+  readonly rollout: { readonly done: number; readonly total: number; readonly reason: string } | null;
 }
 
 /** Where watchers read the live state from. */

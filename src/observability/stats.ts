@@ -3,7 +3,7 @@ import type { RuntimeView as Runtime } from '../core/views.js';
 import { HostSampler } from './host.js';
 import { createMetrics, targetHealth, type MetricsExposition } from './metrics.js';
 import { membershipStamp, RequestRecorder, type RouteRec } from './recorder.js';
-import type { CacheSnapshot, RouteSnapshot, StatsSnapshot, StatsSource, TargetSnapshot, UpstreamSnapshot, WindowStats } from './snapshot.js';
+import type { CacheSnapshot, RouteSnapshot, ServiceSnapshot, StatsSnapshot, StatsSource, TargetSnapshot, UpstreamSnapshot, WindowStats } from './snapshot.js';
 import { WindowSum, type WindowSeries } from './window.js';
 
 /** What the gateway lends the stats besides its runtime. */
@@ -47,6 +47,7 @@ export class GatewayStats implements StatsSource {
   private lastTickAt = performance.now();
   private cpuRatio = 0;
   private shedSource: (() => number) | null = null;
+  private servicesSource: (() => readonly ServiceSnapshot[]) | null = null;
   private exposition: MetricsExposition | null = null;
   /** Window stats by window length, for the second they were computed in. */
   private readonly cache = new Map<number, CachedWindows>();
@@ -105,6 +106,24 @@ export class GatewayStats implements StatsSource {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * Where the services Brisk runs are read from (the supervisor), or null when it runs
+   * none: their snapshot goes into `snapshot()` and their families into `/metrics`.
+   */
+  setServicesSource(source: (() => readonly ServiceSnapshot[]) | null): void {
+    this.servicesSource = source;
+  }
+
+  /** The services' snapshot now (empty when Brisk runs none). */
+  services(): readonly ServiceSnapshot[] {
+    if (this.servicesSource === null) return [];
+    try {
+      return this.servicesSource();
+    } catch {
+      return [];
+    }
+  }
+
   /** Where the gateway-wide shedding level is read from (a LoadShedder's `level`), or null for 0. */
   setShedLevelSource(source: (() => number) | null): void {
     this.shedSource = source;
@@ -134,6 +153,7 @@ export class GatewayStats implements StatsSource {
       eventLoopLagMs: () => this.lag.p99Ms,
       processCpuRatio: () => this.cpuRatio,
       reloads: this.reloads,
+      services: () => this.services(),
     });
     return this.exposition.text();
   }
@@ -238,6 +258,7 @@ export class GatewayStats implements StatsSource {
       },
       shedLevel: this.shedLevel,
       recentErrors: rec.recentErrors(),
+      services: this.services(),
     };
     return snapshot;
   }

@@ -86,6 +86,23 @@ export interface MemberView {
   readonly drain?: { readonly since: string; readonly deadline: string };
 }
 
+/** The source of the instances of services Brisk runs (src/supervisor/). */
+export const SUPERVISOR_SOURCE = 'supervisor';
+
+/** A member with what a supervisor watches (its health and load), as data, so it can come from workers. */
+export interface MemberStatus extends MemberView {
+  /** As watchers name it: `warming` until its first probe, `unhealthy` (health check), `ejected` (outlier detection). */
+  readonly health: 'healthy' | 'unhealthy' | 'ejected' | 'warming';
+  /** Why it is unhealthy or ejected; null otherwise. */
+  readonly reason: string | null;
+  /** Tries sent to it and not finished. */
+  readonly inFlight: number;
+  /** The balancer's latency estimate (peak EWMA of response-head latency, ms; 0: no sample). */
+  readonly latencyEwmaMs: number;
+  /** The last active health probe with a result: when it was sent (`Date.now()`), how long it took, whether it passed; null before one, or without health checks. */
+  readonly lastProbe: { readonly at: number; readonly ms: number; readonly ok: boolean } | null;
+}
+
 /** The identity of a target config: origin plus base path. */
 export function keyOf(target: Pick<TargetConfig, 'origin' | 'basePath'>): string {
   return target.origin + target.basePath;

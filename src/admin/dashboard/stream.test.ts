@@ -38,6 +38,7 @@ function fakeSource(): StatsSource & { tick(): void; listeners: number; fail: bo
         host: { cpuPercent: 0, memoryUsedRatio: 0, diskUsedRatio: 0, netRxBytesPerS: 0, netTxBytesPerS: 0, load1: 0 },
         shedLevel: 0,
         recentErrors: [],
+        services: [],
       };
     },
   };

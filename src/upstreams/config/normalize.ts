@@ -33,7 +33,7 @@ export function normalizeUpstream(check: ConfigCheck, name: string, raw: RawUpst
   const at: PathSegment[] = ['upstreams', name];
   return {
     name,
-    targets: targets(check, at, raw.targets),
+    targets: targets(check, at, raw.targets ?? []),
     balancer: raw.balancer ?? d.balancer,
     timeouts: normalizeTimeouts(check, [...at, 'timeouts'], raw.timeouts, d.timeouts),
     pool: {
@@ -63,7 +63,7 @@ export function normalizeUpstream(check: ConfigCheck, name: string, raw: RawUpst
   };
 }
 
-function targets(check: ConfigCheck, at: readonly PathSegment[], raw: RawUpstream['targets']): TargetConfig[] {
+function targets(check: ConfigCheck, at: readonly PathSegment[], raw: NonNullable<RawUpstream['targets']>): TargetConfig[] {
   const seen = new Map<string, number>();
   return raw.map((t, i): TargetConfig => {
     const path = [...at, 'targets', i, 'url'];
@@ -86,7 +86,7 @@ function targets(check: ConfigCheck, at: readonly PathSegment[], raw: RawUpstrea
 /** `http2` governs `https://` targets only: `on` with an `http://` target is almost surely meant as `h2c://`. */
 function http2(check: ConfigCheck, at: readonly PathSegment[], raw: RawUpstream): 'auto' | 'on' | 'off' {
   const mode = raw.http2 ?? UPSTREAM_DEFAULTS.http2;
-  if (mode === 'on' && raw.targets.some((t) => t.url.startsWith('http:'))) {
+  if (mode === 'on' && (raw.targets ?? []).some((t) => t.url.startsWith('http:'))) {
     check.warn([...at, 'http2'], 'http2 applies to https:// targets; http:// targets speak HTTP/1.1. For HTTP/2 without TLS write the target as h2c://host:port');
   }
   return mode;
@@ -101,7 +101,7 @@ function tls(check: ConfigCheck, at: readonly PathSegment[], raw: RawUpstream): 
   if ((t.cert === undefined) !== (t.key === undefined)) {
     check.problem([...at, t.cert === undefined ? 'key' : 'cert'], 'a client certificate needs both cert and key', 'key');
   }
-  if (!raw.targets.some((target) => target.url.startsWith('https:'))) {
+  if (!(raw.targets ?? []).some((target) => target.url.startsWith('https:'))) {
     check.warn(at, 'tls applies to https:// targets only, and this upstream has none in the file', 'key');
   }
   if (t.verify === false && t.ca !== undefined) check.warn([...at, 'ca'], 'ca is not used while verify is false', 'key');

@@ -201,7 +201,7 @@ const Sticky = Strict(
 
 export const UpstreamSchema = Strict(
   {
-    targets: Type.Array(Target, { minItems: 1, description: 'The instances of the service.' }),
+    targets: Type.Optional(Type.Array(Target, { minItems: 1, description: 'The instances of the service. Leave it out when a service Brisk runs provides them (`services.NAME.upstream`).' })),
     balancer: Type.Optional(
       Type.Union(
         [

@@ -14,7 +14,9 @@
 // - everything from the gateway is set with textContent, never parsed as HTML.
 
 import { LineChart } from './chart.js';
+import { badge, el, setBadge, setData, setHidden, setText } from './dom.js';
 import * as f from './format.js';
+import { renderServices } from './services.js';
 
 const HISTORY_MS = 300_000;
 const ROW_LIMIT = 100;
@@ -22,39 +24,6 @@ const OPEN_BY_DEFAULT_MAX = 50;
 const MAX_ALERTS_SHOWN = 100;
 
 const $ = (id) => document.getElementById(id);
-
-/** Writes text only when it changed. */
-function setText(node, text) {
-  if (node._text !== text) {
-    node._text = text;
-    node.textContent = text;
-  }
-}
-
-function setHidden(node, hidden) {
-  if (node.hidden !== hidden) node.hidden = hidden;
-}
-
-function setData(node, key, value) {
-  if (node.dataset[key] !== value) node.dataset[key] = value;
-}
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-/** A status pill: colour from data-status, and always a text label (colour is never the only cue). */
-function badge() {
-  return el('span', 'badge');
-}
-function setBadge(node, status, text) {
-  setData(node, 'status', status);
-  setText(node, text);
-  if (node.hidden) node.hidden = false;
-}
 
 const HEALTH = {
   healthy: ['ok', 'healthy'],
@@ -157,6 +126,7 @@ function render() {
   renderCharts();
   renderRoutes(s);
   renderUpstreams(s);
+  renderServices(s.services ?? []);
   renderErrors(s.recentErrors);
   renderProcess(s);
 }
