@@ -9,25 +9,15 @@
  */
 import assert from 'node:assert/strict';
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Pool } from 'undici';
 import type { ConcurrencyStats } from '../src/middlewares/shedding/concurrency.js';
 import type { ConcurrencyConfig } from '../src/middlewares/shedding/schema.js';
+import { repoRoot } from './helpers/repo-root.js';
 
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'overload', 'proxy.mjs'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('repository root not found');
-    dir = up;
-  }
-  return dir;
-}
 
-const ROOT = repoRoot();
+const ROOT = repoRoot('overload/proxy.mjs');
 const children: ChildProcess[] = [];
 const pools: Pool[] = [];
 after(async () => {

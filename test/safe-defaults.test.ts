@@ -78,25 +78,47 @@ async function load(pool: Pool, path: string, count: number, concurrency: number
 
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
 
+interface Setup {
+  backends: Backend[];
+  gw: TestGateway;
+  pool: Pool;
+}
+
+/**
+ * Three backends behind a gateway with the target-only config, started before the
+ * suite's tests (`modes`: each backend's mode from the start) and stopped after them.
+ */
+function targetOnlyGateway(connections: number, modes: Backend['mode'][] = ['ok', 'ok', 'ok']): Setup {
+  const setup = {} as Setup;
+  before(async () => {
+    setup.backends = await Promise.all(['b1', 'b2', 'b3'].map(backend));
+    setup.backends.forEach((b, i) => (b.mode = modes[i] ?? 'ok'));
+    setup.gw = await startGateway({
+      upstreams: { app: { targets: setup.backends.map((b) => ({ url: b.url })) } },
+      routes: [{ name: 'all', match: { pathPrefix: '/' }, upstream: 'app' }],
+    });
+    setup.pool = new Pool(setup.gw.url, { connections });
+  });
+  after(async () => {
+    await setup.pool?.close();
+    await setup.gw?.stop();
+    for (const b of setup.backends ?? []) await b.close();
+  });
+  return setup;
+}
+
+/** The gateway's account of a target: why it is ejected, or null. */
+async function ejection(gw: TestGateway, url: string): Promise<{ reason: string } | null> {
+  const upstreams = (await (await fetch(`${gw.adminUrl}/api/upstreams`)).json()) as { upstreams: { targets: { origin: string; ejected?: { reason: string } }[] }[] };
+  return upstreams.upstreams[0]!.targets.find((t) => t.origin === url)?.ejected ?? null;
+}
+
 describe('safe defaults: a config that names only targets', () => {
+  const setup = targetOnlyGateway(16);
   let backends: Backend[];
   let gw: TestGateway;
   let pool: Pool;
-
-  before(async () => {
-    backends = await Promise.all(['b1', 'b2', 'b3'].map(backend));
-    gw = await startGateway({
-      upstreams: { app: { targets: backends.map((b) => ({ url: b.url })) } },
-      routes: [{ name: 'all', match: { pathPrefix: '/' }, upstream: 'app' }],
-    });
-    pool = new Pool(gw.url, { connections: 16 });
-  });
-
-  after(async () => {
-    await pool?.close();
-    await gw?.stop();
-    for (const b of backends ?? []) await b.close();
-  });
+  before(() => ({ backends, gw, pool } = setup));
 
   beforeEach(async () => {
     for (const b of backends) b.mode = 'ok';
@@ -115,10 +137,9 @@ describe('safe defaults: a config that names only targets', () => {
     assert.ok(slowest < 1000, `slowest answer ${slowest.toFixed(0)} ms`);
     const afterFreeze = results.slice(200);
     assert.ok(afterFreeze.every((r) => r.servedBy !== 'b1'), 'the frozen target answered nothing');
-    const upstreams = (await (await fetch(`${gw.adminUrl}/api/upstreams`)).json()) as { upstreams: { targets: { origin: string; ejected?: { reason: string } }[] }[] };
-    const t1 = upstreams.upstreams[0]!.targets.find((t) => t.origin === b1.url)!;
-    assert.ok(t1.ejected !== undefined, `the frozen target is ejected: ${JSON.stringify(t1)}`);
-    assert.match(t1.ejected.reason, /hedge/);
+    const ejected = await ejection(gw, b1.url);
+    assert.ok(ejected !== null, 'the frozen target is ejected');
+    assert.match(ejected.reason, /hedge/);
   });
 
   it('a target that turns slow is hedged around: p99 stays far below its delay', async () => {
@@ -153,5 +174,24 @@ describe('safe defaults: a config that names only targets', () => {
     const sent = backends.reduce((n, b) => n + b.posts, 0) - before;
     assert.equal(sent, 9, `each POST reached one target once (answers: ${answers.join(',')})`);
     b1.mode = 'ok';
+  });
+});
+
+describe('safe defaults: a target far slower than the others from the start', () => {
+  // Every target is slowish, b1 six times more: under concurrency the balancer keeps
+  // giving b1 a share (its cost is latency × in-flight), so its answers are part of
+  // what the gateway learns about the upstream's latency.
+  const setup = targetOnlyGateway(32, [600, 100, 100]);
+
+  it("is hedged around and ejected: its own answers do not lift the hedge delay past its latency", async () => {
+    const { pool, gw, backends } = setup;
+    await load(pool, '/learn', 300, 24);
+    const results = await load(pool, '/later', 600, 24);
+    assert.deepEqual(results.filter((r) => r.status !== 200), []);
+    const waited = results.filter((r) => r.servedBy === 'b1');
+    assert.ok(waited.length <= 3, `${waited.length} requests waited for the slow target`);
+    const slowest = Math.max(...results.map((r) => r.ms));
+    assert.ok(slowest < 590, `slowest answer ${slowest.toFixed(0)} ms: a request waited for the slow target`);
+    assert.match((await ejection(gw, backends[0]!.url))?.reason ?? 'not ejected', /hedge/, 'the slow target is ejected');
   });
 });

@@ -53,6 +53,7 @@ export function analyze({ scenario, load, faults, startAt, backendLogs, observed
     triesAfterEjection: null,
     backAfterMs: null,
     shareAfter: null,
+    answeredInFault: null,
     duplicates: null,
   };
   const start = faults[0];
@@ -84,16 +85,20 @@ export function analyze({ scenario, load, faults, startAt, backendLogs, observed
   tries = tries.filter((t) => t >= faultStart && t < faultEnd).sort((a, b) => a - b);
   Object.assign(out, ejection(tries, faultStart, faultEnd));
 
+  // Requests sent during the fault whose answer came from the faulty backend: each waited
+  // for it (for a slow backend, its 500 ms) — what hedging is there to prevent.
+  const faultyIdx = BACKEND_ORDER(load).indexOf(faulty);
+  out.answeredInFault = reqs.filter((r) => r.t >= faultStart && r.t < faultEnd && r.served === faultyIdx && r.status >= 200 && r.status < 300).length;
+
   // Back in rotation: the first request sent after the fault ended that the recovered
   // backend answered with a 2xx.
   if (faults[1] !== undefined) {
-    const idx = BACKEND_ORDER(load).indexOf(faulty);
-    const first = reqs.find((r) => r.t >= faultEnd && r.served === idx && r.status >= 200 && r.status < 300);
+    const first = reqs.find((r) => r.t >= faultEnd && r.served === faultyIdx && r.status >= 200 && r.status < 300);
     out.backAfterMs = first === undefined ? Infinity : first.t - faultEnd;
     // Back is not the same as back in full: the share of the traffic it got from 2 s after
     // the fault ended to the end of the run (a third when the balancer trusts it again).
     const later = reqs.filter((r) => r.t >= faultEnd + SHARE_AFTER_MS);
-    if (later.length > 0) out.shareAfter = later.filter((r) => r.served === idx).length / later.length;
+    if (later.length > 0) out.shareAfter = later.filter((r) => r.served === faultyIdx).length / later.length;
   }
 
   if (scenario.method === 'POST') Object.assign(out, postAccounting(reqs, backendLogs));

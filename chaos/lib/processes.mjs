@@ -33,6 +33,14 @@ export const ROOT = path.resolve(here, '../..');
 /** Epoch milliseconds with sub-millisecond precision, comparable across our processes. */
 export const epochMs = () => performance.timeOrigin + performance.now();
 
+/** How many times a process that found its port taken is started again. */
+export const PORT_ATTEMPTS = 4;
+
+/** The error says a port we picked free was taken before the process could bind it. */
+export function isAddressInUse(err) {
+  return /EADDRINUSE|address already in use|cannot bind socket/i.test(String(err?.message ?? err));
+}
+
 /** Pids currently SIGSTOPped by us: they are resumed before anything is killed. */
 const frozen = new Set();
 
@@ -96,12 +104,30 @@ export class Backend {
     this.incarnation = 0;
   }
 
+  /**
+   * Starts the process. A port picked free can be taken before the backend binds it (any
+   * process's outgoing connection may get it as its source port; the backends' own
+   * warm-up connections too): the first start then picks other ports and tries again; a
+   * restart, which must keep its ports, tries the same ones again a little later.
+   */
   async start() {
-    if (this.port === 0) {
-      this.port = await freePort();
-      this.controlPort = await freePort();
-      fs.writeFileSync(this.logPath, '');
+    const fresh = this.port === 0;
+    if (fresh) fs.writeFileSync(this.logPath, '');
+    for (let attempt = 1; ; attempt++) {
+      if (fresh) {
+        this.port = await freePort();
+        this.controlPort = await freePort();
+      }
+      try {
+        return await this.startOnce();
+      } catch (e) {
+        if (attempt === PORT_ATTEMPTS || !isAddressInUse(e)) throw e;
+        if (!fresh) await sleep(200);
+      }
     }
+  }
+
+  async startOnce() {
     this.incarnation++;
     this.handle = startProcess({
       name: this.name,

@@ -30,56 +30,88 @@ export const FAILOVER = {
 
 const POLL_MS = 50;
 
-export const PROXIES = [
-  {
-    id: 'brisk',
-    label: 'Brisk',
+/**
+ * A Brisk case: Brisk run from a snapshot of dist/ with the config `config()` writes.
+ * Several cases (tuned, defaults) share one snapshot per chaos run.
+ */
+function briskCase({ id, label, describe, config }) {
+  return {
+    id,
+    label,
+    describe,
+    brisk: true,
     unavailable: () => (fs.existsSync(path.join(ROOT, 'dist/src/cli/main.js')) ? null : 'dist/src/cli/main.js not built (run `npm run build`)'),
     version: () => `brisk ${readJson(path.join(ROOT, 'package.json'))?.version ?? '?'}${gitRev()}`,
-    /**
-     * Runs from a copy of dist/ taken once per chaos run: others rebuild dist/ in the same
-     * checkout, and a gateway started from a half-written build fails, or differs from
-     * one scenario to the next.
-     */
     async prepare(workDir) {
-      const snap = path.join(workDir, 'brisk-build');
-      for (let attempt = 1; ; attempt++) {
-        fs.rmSync(snap, { recursive: true, force: true });
-        fs.mkdirSync(snap, { recursive: true });
-        fs.cpSync(path.join(ROOT, 'dist'), path.join(snap, 'dist'), { recursive: true, filter: (f) => !/\.(map|d\.ts)$|\.test\.js$/.test(f) });
-        fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(snap, 'package.json'));
-        // node_modules resolves from the checkout (a parent directory of the copy).
-        const main = path.join(snap, 'dist/src/cli/main.js');
-        const r = spawnSync(process.execPath, [main, '--version'], { encoding: 'utf8', timeout: 20_000 });
-        if (r.status === 0) {
-          this.main = main;
-          return;
-        }
-        if (attempt === 3) throw new Error(`the build in dist/ does not run: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ')}`);
-        await sleep(3000);
-      }
+      this.main = await briskSnapshot(workDir);
     },
     async start({ dir, port, backends, cpus, hedge }) {
       const adminPort = await freePort();
-      const config = path.join(dir, 'brisk.yaml');
-      fs.writeFileSync(config, briskConfig({ port, adminPort, backends, hedge }));
+      const configPath = path.join(dir, 'brisk.yaml');
+      fs.writeFileSync(configPath, config({ port, adminPort, backends, hedge }));
       const handle = startProcess({
-        name: 'brisk',
+        name: id,
         cmd: process.execPath,
-        args: [this.main ?? path.join(ROOT, 'dist/src/cli/main.js'), 'start', '--config', config, '--no-watch'],
+        args: [this.main ?? path.join(ROOT, 'dist/src/cli/main.js'), 'start', '--config', configPath, '--no-watch'],
         cpus,
         cwd: ROOT,
         env: { NODE_ENV: 'production' },
         logPath: path.join(dir, 'brisk.stderr.log'),
         stdoutPath: path.join(dir, 'brisk.log'),
       });
-      return {
-        handle,
-        configPath: config,
-        observer: pollingObserver(() => briskTargets(adminPort, backends)),
-      };
+      return { handle, configPath, observer: pollingObserver(() => briskTargets(adminPort, backends)) };
     },
-  },
+  };
+}
+
+/** workDir → the snapshot's promise: taken once per chaos run, whichever Brisk case asks first. */
+const snapshots = new Map();
+
+/**
+ * Brisk runs from a copy of dist/ taken once per chaos run: others rebuild dist/ in the
+ * same checkout, and a gateway started from a half-written build fails, or differs from
+ * one scenario to the next. Resolves to the copy's CLI entry point.
+ */
+function briskSnapshot(workDir) {
+  let p = snapshots.get(workDir);
+  if (p === undefined) {
+    p = takeSnapshot(workDir);
+    snapshots.set(workDir, p);
+    p.catch(() => snapshots.delete(workDir));
+  }
+  return p;
+}
+
+async function takeSnapshot(workDir) {
+  const snap = path.join(workDir, 'brisk-build');
+  for (let attempt = 1; ; attempt++) {
+    fs.rmSync(snap, { recursive: true, force: true });
+    fs.mkdirSync(snap, { recursive: true });
+    fs.cpSync(path.join(ROOT, 'dist'), path.join(snap, 'dist'), { recursive: true, filter: (f) => !/\.(map|d\.ts)$|\.test\.js$/.test(f) });
+    fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(snap, 'package.json'));
+    // The checkout's node_modules, also when the work directory is elsewhere (a test's).
+    fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(snap, 'node_modules'), 'dir');
+    const main = path.join(snap, 'dist/src/cli/main.js');
+    const r = spawnSync(process.execPath, [main, '--version'], { encoding: 'utf8', timeout: 20_000 });
+    if (r.status === 0) return main;
+    if (attempt === 3) throw new Error(`the build in dist/ does not run: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' ')}`);
+    await sleep(3000);
+  }
+}
+
+export const PROXIES = [
+  briskCase({
+    id: 'brisk',
+    label: 'Brisk',
+    describe: 'tuned: active health checks, outlier detection, per-try timeout, slow start',
+    config: briskConfig,
+  }),
+  briskCase({
+    id: 'brisk-defaults',
+    label: 'Brisk defaults',
+    describe: 'the target-only config: one route to three targets, no other key but the harness plumbing',
+    config: briskDefaultsConfig,
+  }),
   {
     id: 'nginx',
     label: 'NGINX',
@@ -131,7 +163,8 @@ const dur = (ms) => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
 /**
  * Brisk: p2c-ewma; active HTTP health checks; outlier detection on consecutive gateway
  * failures and 5xx; 2 retries on another target with a short per-try timeout, within a
- * budget; slow start; optional hedging. The access log goes to a file (stdout).
+ * budget; slow start; hedging as Brisk does by default (`auto`) unless CHAOS_BRISK_HEDGE says
+ * otherwise. The access log goes to a file (stdout).
  */
 export function briskConfig({ port, adminPort, backends, hedge }) {
   return `# generated by chaos/run.mjs
@@ -181,7 +214,39 @@ routes:
     match:
       pathPrefix: /
     upstream: chaos
-${hedge ? `    hedge:\n      delay: ${hedge}\n` : ''}`;
+${hedgeKey(hedge)}`;
+}
+
+/** The tuned route's `hedge` (CHAOS_BRISK_HEDGE): none (Brisk's default, auto), auto, off, or a block with that delay. */
+function hedgeKey(hedge) {
+  if (hedge === null || hedge === undefined) return '';
+  if (hedge === 'auto' || hedge === 'off') return `    hedge: ${hedge}\n`;
+  return `    hedge:\n      delay: ${hedge}\n`;
+}
+
+/**
+ * Brisk with the config a new user writes first (issue 11): one route, `pathPrefix: /`, to
+ * three targets, and no other key but what the harness itself needs — the listen address
+ * (a free port), and the admin address (the harness polls its view of the targets, as for
+ * the tuned case). With nothing set, `logging` already writes the access log to stdout as
+ * JSON when stdout is not a terminal (here a file): no logging key is needed either.
+ */
+export function briskDefaultsConfig({ port, adminPort, backends }) {
+  return `# generated by chaos/run.mjs: the target-only config
+listen:                            # harness plumbing: a free port
+  - address: 127.0.0.1:${port}
+admin:                             # harness plumbing: polled for its view of the targets
+  address: 127.0.0.1:${adminPort}
+upstreams:
+  chaos:
+    targets:
+${backends.map((b) => `      - url: ${b.url}`).join('\n')}
+routes:
+  - name: all
+    match:
+      pathPrefix: /
+    upstream: chaos
+`;
 }
 
 /**

@@ -9,6 +9,7 @@ import { Outcome } from '../health/outlier.js';
 import type { Target } from '../target.js';
 import type { Upstream } from '../upstream.js';
 import type { Admission } from './admission.js';
+import { autoHedgeBaseMs, recordTargetHeadLatency } from './hedge-delay.js';
 import { RetryRefusal, RetryState } from './retry-state.js';
 import { UpstreamTry, type TryOwner } from './try.js';
 import { Take, type CallPolicy, type CallRequest, type ResponseSink } from './types.js';
@@ -114,14 +115,15 @@ export class UpstreamCall implements TryOwner {
   }
 
   /**
-   * `hedge: auto`: twice the upstream's recent p99 time to a response head, at least
+   * `hedge: auto`: twice the recent p99 time to a response head of the upstream's typical
+   * target (hedge-delay.ts: a slow target's own answers must not lift it), at least
    * `minDelayMs`, so a hedge is considered only for a try that is far slower than nearly
    * all others — and then sent only when its target has stalled (`onHedgeTimer`). 0 (no
    * hedge) before anything has been measured, or when the delay would reach the response
    * timeout anyway.
    */
   private autoHedgeDelay(minDelayMs: number): number {
-    const p99 = this.upstream.latency.p99();
+    const p99 = autoHedgeBaseMs(this.upstream);
     if (p99 === 0) return 0;
     const delay = Math.max(minDelayMs, 2 * p99);
     const responseMs = this.policy.headersTimeoutMs ?? this.upstream.config.timeouts.responseMs;
@@ -239,6 +241,7 @@ export class UpstreamCall implements TryOwner {
   observeHeadLatency(t: UpstreamTry, ms: number): void {
     t.target.observeLatency(ms, Date.now());
     this.upstream.latency.record(ms);
+    recordTargetHeadLatency(t.target, ms);
   }
 
   report(t: UpstreamTry, outcome: Outcome, detail?: string): void {
