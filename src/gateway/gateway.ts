@@ -1,7 +1,11 @@
-import { loadConfig, formatProblem } from '../config/load.js';
+import { formatProblem } from '../config/load.js';
 import type { Config, ConfigProblem } from '../config/types.js';
 import { ControlPlane } from '../control/control-plane.js';
+import type { DataPlanePort } from '../control/port.js';
 import { DataPlane } from '../dataplane/data-plane.js';
+import type { RequestRecorder } from '../observability/recorder.js';
+import { ClusterDataPlane } from '../workers/cluster-plane.js';
+import { resolveWorkers } from '../workers/cpus.js';
 import { loadMiddlewares } from '../middlewares/index.js';
 import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../observability/logger.js';
@@ -19,6 +23,17 @@ export interface GatewayOptions {
   readonly watch?: boolean;
   /** A logger to use instead of one built from `logging` in the config. */
   readonly logger?: Logger;
+  /** Data-plane worker processes (`--workers`); overrides `workers` in the config. More than one needs `configFile`. */
+  readonly workers?: number | 'auto';
+}
+
+/** What the gateway drives of its data plane: one in this process, or the workers' (src/workers/). */
+interface PlaneHandle extends DataPlanePort {
+  setRecorder(recorder: RequestRecorder | null): void;
+  activate(): Promise<void>;
+  listen(config: Config): Promise<void>;
+  reopenLogs(): void;
+  stop(): Promise<void>;
 }
 
 /**
@@ -35,7 +50,7 @@ export class Gateway extends ControlPlane {
   private stopping: Promise<void> | null = null;
 
   private constructor(
-    private readonly dataPlane: DataPlane,
+    private readonly dataPlane: PlaneHandle,
     source: ConfigFileSource | null,
     logger: Logger,
     config: Config,
@@ -48,12 +63,19 @@ export class Gateway extends ControlPlane {
   static async start(options: GatewayOptions): Promise<Gateway> {
     let config = options.config;
     let warnings: readonly ConfigProblem[] = [];
+    let source: ConfigFileSource | null = null;
     if (config === undefined) {
       if (options.configFile === undefined) throw new Error('Gateway.start needs a config or a configFile');
-      const result = await loadConfig(options.configFile);
+      // A throwaway logger until the config names the real one: the source only logs when watching.
+      source = new ConfigFileSource(options.configFile, createLogger({ level: 'silent', format: 'json' }).logger);
+      const result = await source.load();
       if (!result.ok) throw new ConfigError(result.problems);
       config = result.config;
       warnings = result.warnings;
+    }
+    const workers = resolveWorkers(options.workers ?? config.workers);
+    if (workers > 1 && (options.configFile === undefined || source?.lastText == null)) {
+      throw new Error('workers: more than one worker needs the config from a file (workers read the same text the primary checked)');
     }
     let logger: Logger;
     let flushLogs = (): void => {};
@@ -67,9 +89,28 @@ export class Gateway extends ControlPlane {
     }
     // Only the middlewares the routes use are loaded (a gateway without a cache never loads it, nor Redis).
     await loadMiddlewares(config);
-    const data = new DataPlane(config, logger, jsonDestination);
-    const source = options.configFile === undefined ? null : new ConfigFileSource(options.configFile, logger);
-    const gw = new Gateway(data, source, logger, config, flushLogs);
+    const file = options.configFile;
+    const fileSource = file === undefined ? null : new ConfigFileSource(file, logger);
+    if (fileSource !== null && source !== null) fileSource.lastText = source.lastText;
+    let cluster: ClusterDataPlane | null = null;
+    if (workers > 1) {
+      cluster = new ClusterDataPlane(config, fileSource!.lastText!, file!, () => fileSource!.lastText, workers, logger);
+      // Workers' lines through the primary's own stdout destination: whole lines, one writer.
+      if (jsonDestination !== null) {
+        const dest = jsonDestination;
+        cluster.pool.output = (stream, text) => (stream === 'stdout' ? dest.write(text) : process.stderr.write(text));
+      } else if (options.logger !== undefined) {
+        // A logger of the caller's (tests, embedding): the workers' lines go through it.
+        cluster.pool.output = (_stream, text) => relayLines(logger, text);
+      }
+    }
+    const data: PlaneHandle = cluster ?? new DataPlane(config, logger, jsonDestination);
+    const gw = new Gateway(data, fileSource, logger, config, flushLogs);
+    if (cluster !== null) {
+      const c = cluster;
+      gw.workers = { list: () => c.workers(), restart: () => c.restart() };
+      gw.stats.setExtraMetrics(() => c.metricsText());
+    }
     for (const w of warnings) logger.warn({ problem: formatProblem(w) }, 'config warning');
     data.setRecorder(gw.stats.enabled ? gw.stats.recorder : null);
     try {
@@ -90,6 +131,13 @@ export class Gateway extends ControlPlane {
     this.dataPlane.reopenLogs();
   }
 
+  /** Replaces every data-plane worker one at a time (SIGUSR2, `brisk restart`); a single process has none. */
+  async restartWorkers(): Promise<boolean> {
+    if (this.workers === null) return false;
+    await this.workers.restart();
+    return true;
+  }
+
   /**
    * Graceful stop: no more reloads, the data plane drains (stop accepting, let in-flight
    * requests finish, cut what is left after the drain timeout), then the services'
@@ -108,6 +156,20 @@ export class Gateway extends ControlPlane {
     await super.stop();
     this.logger.info('stopped');
     this.flushLogs();
+  }
+}
+
+/** A worker's JSON log lines, logged again through `logger` (their level and message kept). */
+function relayLines(logger: Logger, text: string): void {
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    try {
+      const { level, msg, time: _time, ...rest } = JSON.parse(line) as { level?: string; msg?: string; time?: string };
+      const log = logger[(level ?? 'info') as 'info'] ?? logger.info;
+      log.call(logger, rest, msg ?? '');
+    } catch {
+      logger.info({ line }, 'worker output');
+    }
   }
 }
 

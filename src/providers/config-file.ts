@@ -5,8 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { loadConfig, type ConfigResult } from '../config/load.js';
+import { loadConfig, parseConfigText, type ConfigResult } from '../config/load.js';
 import type { Logger } from '../observability/logger.js';
 
 export class ConfigFileSource {
@@ -19,9 +20,24 @@ export class ConfigFileSource {
     private readonly logger: Logger,
   ) {}
 
+  /**
+   * The text of the last successful `load` (null before one): data-plane workers check the
+   * very text the control plane checked, so a file changed in between cannot split them.
+   */
+  lastText: string | null = null;
+
   /** Reads and checks the file; never rejects (an unreadable file is a problem like any other). */
-  load(): Promise<ConfigResult> {
-    return loadConfig(this.file);
+  async load(): Promise<ConfigResult> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch {
+      // loadConfig words the read error (not found, permission denied) as a positioned problem.
+      return loadConfig(this.file);
+    }
+    const result = parseConfigText(text, this.file);
+    if (result.ok) this.lastText = text;
+    return result;
   }
 
   /** Remembers the file's content as the one in force: a change event for the same bytes is ignored. */
