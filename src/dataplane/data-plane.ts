@@ -191,14 +191,21 @@ export class DataPlane {
    * are told to close), then cut what is left after the drain timeout; then close pools,
    * flush spans and the access log.
    */
-  stop(): Promise<void> {
-    this.stopping ??= this.doStop();
+  stop(options: { readonly idleGraceMs?: number } = {}): Promise<void> {
+    this.stopping ??= this.doStop(options.idleGraceMs ?? 0);
     return this.stopping;
   }
 
-  /** Stops taking requests and waits for those in flight (up to `proxy.drainTimeout`). */
-  private async doStop(): Promise<void> {
+  /**
+   * Stops taking requests and waits for those in flight (up to `proxy.drainTimeout`).
+   * `idleGraceMs` (a worker leaving while its siblings keep serving): before the listeners
+   * stop accepting — which closes keep-alive connections idle at that instant — answers
+   * carry `Connection: close` for that long, so a busy client's connections close after an
+   * answer rather than under a request it is sending (HTTP/1.1's keep-alive race).
+   */
+  private async doStop(idleGraceMs: number): Promise<void> {
     this.state.draining = true;
+    if (idleGraceMs > 0 && this.tracker.size > 0) await this.tracker.waitEmpty(idleGraceMs);
     const drainMs = this.state.runtime.config.proxy.drainTimeoutMs;
     this.logger.info({ openConnections: this.tracker.size, drainTimeoutMs: drainMs }, 'draining');
     await Promise.all(this.listeners.map((l) => l.stopAccepting().catch(() => {})));

@@ -1,4 +1,5 @@
 import { formatProblem } from '../config/load.js';
+import { BriskError } from '../core/errors.js';
 import type { Config, ConfigProblem } from '../config/types.js';
 import { ControlPlane } from '../control/control-plane.js';
 import type { DataPlanePort } from '../control/port.js';
@@ -75,7 +76,7 @@ export class Gateway extends ControlPlane {
     }
     const workers = resolveWorkers(options.workers ?? config.workers);
     if (workers > 1 && (options.configFile === undefined || source?.lastText == null)) {
-      throw new Error('workers: more than one worker needs the config from a file (workers read the same text the primary checked)');
+      throw new BriskError('BRISK_WORKERS_NEED_FILE', `${workers} workers were asked for, but the gateway was started without a config file: every worker reads the same text the primary checked; start with --config FILE, or with workers: 1`);
     }
     let logger: Logger;
     let flushLogs = (): void => {};

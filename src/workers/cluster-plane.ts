@@ -28,7 +28,6 @@ const MEMBERSHIP_LOG_MAX = 10_000;
 export class ClusterDataPlane implements DataPlanePort, PoolHost {
   readonly pool: WorkerPool;
   private readonly local: DataPlane;
-  private ports: Record<string, number> = {};
   private listenerInfo: ListenerInfo[] = [];
   private readonly membershipLog: MembershipEntry[] = [];
   private replay: BatchReplay | null = null;
@@ -161,12 +160,11 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
   // ---- PoolHost ------------------------------------------------------------------------
 
   startMessage(slot: number): StartMessage {
-    return { t: 'start', slot, version: this.local.runtime.version, text: this.text, file: this.file, ports: this.ports, membership: this.membershipLog, health: healthTable(this.local.runtime), leases: [] };
+    return { t: 'start', slot, version: this.local.runtime.version, text: this.text, file: this.file, membership: this.membershipLog, health: healthTable(this.local.runtime), leases: [] };
   }
 
   onReady(_slot: Slot, listeners: Extract<FromWorker, { t: 'ready' }>['listeners']): void {
     if (this.listenerInfo.length > 0) return;
-    for (const l of listeners) this.ports[l.name] = l.port;
     this.listenerInfo = listeners.map((l) => ({ config: { name: l.name }, host: l.host, port: l.port, protocol: l.protocol }));
   }
 

@@ -30,8 +30,6 @@ export interface StartMessage {
   readonly version: number;
   readonly text: string;
   readonly file: string;
-  /** Listener name → port, once the first worker bound them (port 0 becomes a real port shared by all). */
-  readonly ports: Readonly<Record<string, number>>;
   readonly membership: readonly MembershipEntry[];
   readonly health: readonly HealthEntry[];
   readonly leases: readonly LeaseGrant[];

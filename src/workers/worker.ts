@@ -7,7 +7,7 @@
  */
 import { basename, dirname, extname, join } from 'node:path';
 import { parseConfigText } from '../config/load.js';
-import type { Config, ListenerConfig } from '../config/types.js';
+import type { Config } from '../config/types.js';
 import type { Ejection } from '../core/views.js';
 import { DataPlane } from '../dataplane/data-plane.js';
 import { loadMiddlewares } from '../middlewares/index.js';
@@ -17,24 +17,23 @@ import { applyHealth } from './health.js';
 import { REPORT_MS, type FromWorker, type ToWorker } from './protocol.js';
 
 /**
- * The config as a worker runs it: listeners on the ports the first worker bound (port 0
- * becomes one port shared by all), no active health checks (the primary's verdicts come
+ * The config as a worker runs it: no active health checks (the primary's verdicts come
  * as messages), and its own access log file (`access-w2.log`): each worker rotates its own
- * file, so no two processes ever write or rename the same one.
+ * file, so no two processes ever write or rename the same one. Listeners stay as written:
+ * node:cluster shares one socket per address and port among the workers (port 0 too: the
+ * primary binds it once and every worker gets the same port).
  */
-export function workerConfig(config: Config, slot: number, ports: Readonly<Record<string, number>>): Config {
-  const listen = config.listen.map((l): ListenerConfig => (ports[l.name] === undefined ? l : { ...l, port: ports[l.name]! }));
+export function workerConfig(config: Config, slot: number): Config {
   const upstreams = Object.fromEntries(Object.entries(config.upstreams).map(([name, u]) => [name, u.healthCheck === null ? u : { ...u, healthCheck: null }]));
   const file = config.logging.access.file;
   const access = file === null ? config.logging.access : { ...config.logging.access, file: join(dirname(file), `${basename(file, extname(file))}-w${slot}${extname(file)}`) };
-  return { ...config, listen, upstreams, logging: { ...config.logging, access } };
+  return { ...config, upstreams, logging: { ...config.logging, access } };
 }
 
 class Worker {
   private dp: DataPlane | null = null;
   private readonly sink = new BatchSink();
   private slot = 0;
-  private ports: Readonly<Record<string, number>> = {};
   private timer: NodeJS.Timeout | null = null;
   /** Ejections already told to the primary, or told by it. */
   private readonly known = new WeakSet<Ejection>();
@@ -75,10 +74,9 @@ class Worker {
 
   private async start(msg: Extract<ToWorker, { t: 'start' }>): Promise<void> {
     this.slot = msg.slot;
-    this.ports = msg.ports;
     const parsed = parseConfigText(msg.text, msg.file);
     if (!parsed.ok) return this.fatal(`the config the primary sent is invalid: ${parsed.problems[0]?.message ?? ''}`);
-    const config = workerConfig(parsed.config, this.slot, this.ports);
+    const config = workerConfig(parsed.config, this.slot);
     this.logger.level = config.logging.level;
     this.metricsOn = config.metrics?.enabled ?? true;
     await loadMiddlewares(config);
@@ -101,7 +99,7 @@ class Worker {
       this.send({ t: 'applied', version, ok: false, message: parsed.problems[0]?.message ?? 'invalid' });
       return;
     }
-    const result = await dp.apply(workerConfig(parsed.config, this.slot, this.ports), version);
+    const result = await dp.apply(workerConfig(parsed.config, this.slot), version);
     this.send(result.ok ? { t: 'applied', version, ok: true } : { t: 'applied', version, ok: false, message: result.problems[0]?.message ?? 'refused' });
   }
 
@@ -139,7 +137,8 @@ class Worker {
 
   /** Drains (stop accepting, finish what is in flight), sends the last batch, exits. */
   private async stop(): Promise<void> {
-    await this.dp?.stop();
+    // Its siblings keep serving: connections busy now close after an answer, not under a request.
+    await this.dp?.stop({ idleGraceMs: 1000 });
     if (this.timer !== null) clearInterval(this.timer);
     this.flushLogs();
     // Exit once the last batch is out: its requests count in the node's totals.
