@@ -24,7 +24,7 @@ export interface NamedBackend {
   close(): Promise<void>;
 }
 
-export async function namedBackend(name: string, host = '127.0.0.1'): Promise<NamedBackend> {
+export async function namedBackend(name: string, host = '127.0.0.1', listenPort = 0): Promise<NamedBackend> {
   const server = createServer((req, res) => {
     if (req.url === '/healthz') {
       res.end('ok');
@@ -38,7 +38,10 @@ export async function namedBackend(name: string, host = '127.0.0.1'): Promise<Na
     if (req.url?.startsWith('/slow') === true) setTimeout(answer, b.slowMs);
     else answer();
   });
-  await new Promise<void>((r) => server.listen(0, host, r));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listenPort, host, () => resolve());
+  });
   const port = (server.address() as AddressInfo).port;
   const b: NamedBackend = {
     name,
