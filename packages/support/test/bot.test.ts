@@ -12,13 +12,14 @@ import { after, before, describe, test } from 'node:test';
 import { evaluate } from '../proof/eval.js';
 import { Bm25Index } from '../src/bot/bm25.js';
 import { Bot, DEFAULT_THRESHOLDS, type BotMemory } from '../src/bot/bot.js';
-import { FaqRetriever, loadFaq, TOPICS, type Language } from '../src/bot/faq.js';
+import { FAQ_DIR, FaqRetriever, loadFaq, TOPICS, type Language } from '../src/bot/faq.js';
 import { bareOrderId, detectIntent } from '../src/bot/intent.js';
 import { HttpOrdersApi, readOrder } from '../src/bot/orders.js';
 import { bigrams, chineseTerms, englishTerms, loadJieba, stemEnglish } from '../src/bot/tokenize.js';
 import { startOrdersDouble, type OrdersDouble } from './orders-double.js';
 
 const retrievers: Record<Language, FaqRetriever> = { zh: new FaqRetriever('zh', loadFaq('zh')), en: new FaqRetriever('en', loadFaq('en')) };
+const FAQ_ROOT = join(FAQ_DIR, '..');
 const noOrders = { order: () => Promise.reject(new Error('no orders service in this test')) };
 
 describe('segmentation and terms', () => {
@@ -156,7 +157,9 @@ describe('thresholds', () => {
     const match = eager.match(question)!;
     assert.ok(match.confidence > 0 && match.confidence < 1, `confidence ${match.confidence}`);
     assert.equal((await eager.reply(question, {})).kind, 'faq');
-    assert.equal((await strict.reply(question, {})).kind, 'handoff');
+    const handed = await strict.reply(question, {});
+    assert.equal(handed.kind, 'handoff');
+    assert.equal(handed.suggestions?.[0], eager.match(question)!.entry.questions[0], 'the nearest questions are offered meanwhile');
     const between = new Bot({ retrievers, orders: noOrders, threshold: { en: match.confidence } });
     assert.equal((await between.reply(question, {})).kind, 'faq', 'a confidence equal to the threshold is answered');
     assert.equal(between.thresholds.zh, DEFAULT_THRESHOLDS.zh);
@@ -221,5 +224,29 @@ describe('order status from the orders service (test double over HTTP on loopbac
     assert.deepEqual(readOrder({ id: 3, status: 'delivered', totalCents: 1250 }, '3'), { id: '3', status: 'delivered', total: 12.5 });
     assert.deepEqual(readOrder({ order: { state: 'cancelled' } }, '9'), { id: '9', status: 'cancelled' });
     assert.throws(() => readOrder('nope', '1'), /order 1 is not a JSON object/);
+  });
+});
+
+describe('package boundaries', () => {
+  test('no source file imports the gateway (src/** of the repository) or leaves the package but for its dependencies', async () => {
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const { dirname, resolve } = await import('node:path');
+    const root = join(FAQ_ROOT, 'src');
+    const allowed = new Set(['@brisk/service', 'ws', 'prom-client']);
+    const files: string[] = [];
+    const walk = (dir: string): void => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        if (e.isDirectory()) walk(join(dir, e.name));
+        else if (e.name.endsWith('.ts')) files.push(join(dir, e.name));
+      }
+    };
+    walk(root);
+    assert.ok(files.length >= 10);
+    for (const file of files) {
+      for (const [, spec] of readFileSync(file, 'utf8').matchAll(/from '([^']+)'/g)) {
+        if (spec!.startsWith('.')) assert.ok(resolve(dirname(file), spec!).startsWith(root), `${file} imports ${spec} (outside the package)`);
+        else assert.ok(spec!.startsWith('node:') || allowed.has(spec!), `${file} imports ${spec}`);
+      }
+    }
   });
 });
