@@ -47,6 +47,8 @@ export interface EtcdDiscoveryConfig {
   readonly endpoints: readonly string[];
   readonly prefix: string;
   readonly timeoutMs: number;
+  /** Full read at least this often (the watch brings changes at once). */
+  readonly intervalMs: number;
 }
 
 /** `discovery.kubernetes`: the EndpointSlices of a Service, listed and watched. */
