@@ -61,6 +61,10 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
   '/api/upstreams': {
     GET: (gw, _req, res) => json(res, 200, { version: gw.runtime.version, upstreams: [...gw.runtime.upstreams.values()].map((u) => u.toJSON()) }),
   },
+  '/api/discovery': {
+    // Each discovered upstream: provider, targets in its view, staleness, where the view came from, the problem now.
+    GET: (gw, _req, res) => json(res, 200, { discovery: gw.stats.discovery() }),
+  },
   '/api/stats': {
     GET: (gw, req, res) => {
       const window = Number(new URL(req.url ?? '/', 'http://admin').searchParams.get('window') ?? '60');

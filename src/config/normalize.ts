@@ -78,7 +78,9 @@ class GatewaySections {
     const services = normalizeServices(check, raw.services ?? {}, upstreams);
     const bound = new Set(Object.values(services).map((s) => s.upstream));
     for (const [name, u] of Object.entries(upstreams)) {
-      if (u.targets.length === 0 && !bound.has(name)) check.problem(['upstreams', name], `upstream ${JSON.stringify(name)} has no targets: list them under targets, or bind a service Brisk runs to it (services.NAME.upstream)`, 'key');
+      if (u.targets.length === 0 && u.discovery === null && !bound.has(name)) {
+        check.problem(['upstreams', name], `upstream ${JSON.stringify(name)} has no targets: list them under targets, find them with discovery, or bind a service Brisk runs to it (services.NAME.upstream)`, 'key');
+      }
     }
     const logging = raw.logging ?? {};
     // Absent: the engine runs the default rules with no receivers (see src/alerting/index.ts).

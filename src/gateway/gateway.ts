@@ -73,6 +73,8 @@ export class Gateway extends ControlPlane {
     for (const w of warnings) logger.warn({ problem: formatProblem(w) }, 'config warning');
     data.setRecorder(gw.stats.enabled ? gw.stats.recorder : null);
     try {
+      // Discovered targets (a snapshot, the first answers) join before activation, so they are warmed like the file's.
+      await gw.startDiscovery(config);
       await data.activate();
       // Services before listeners: Brisk opens with its supervised instances warm.
       await gw.startServices(config);

@@ -7,7 +7,7 @@ import type { WindowSeries } from './window.js';
 import { labelString } from './labels.js';
 import { grpcStatusLabel } from './grpc-metrics.js';
 import type { RuntimeView as Runtime, TargetView as Target } from '../core/views.js';
-import { RESTART_REASONS, type InstanceState, type ServiceSnapshot } from './snapshot.js';
+import { RESTART_REASONS, type DiscoverySnapshot, type InstanceState, type ServiceSnapshot } from './snapshot.js';
 
 /**
  * `/metrics`: the gateway's Prometheus text exposition.
@@ -39,6 +39,8 @@ export interface MetricsSources {
   readonly reloads: { success: number; failure: number; lastSuccessAt: number };
   /** The services Brisk runs (the supervisor); absent or empty when it runs none. */
   services?(): readonly ServiceSnapshot[];
+  /** The discovery of upstreams; absent or empty when no upstream has any. */
+  discovery?(): readonly DiscoverySnapshot[];
 }
 
 type MetricType = 'counter' | 'gauge' | 'histogram';
@@ -293,6 +295,22 @@ export function createMetrics(src: MetricsSources): MetricsExposition {
   });
   add('brisk_service_instance_cpu_ratio', 'CPU of each instance over the last second, as a share of one core.', 'gauge', (w) => {
     for (const s of services()) for (const i of s.instances) if (i.cpuPercent !== null) w.sample('brisk_service_instance_cpu_ratio', labelString('service', s.name, 'instance', String(i.id)), i.cpuPercent / 100);
+  });
+
+  // ---- service discovery ----------------------------------------------------------------
+  const discovery = (): readonly DiscoverySnapshot[] => src.discovery?.() ?? [];
+  const dl = (d: DiscoverySnapshot): string => labelString('upstream', d.upstream, 'provider', d.provider);
+  add('brisk_discovery_staleness_seconds', "Seconds since the upstream's discovery provider last confirmed the targets in force (a registry that is down makes it grow; the view stays).", 'gauge', (w) => {
+    for (const d of discovery()) w.sample('brisk_discovery_staleness_seconds', dl(d), d.stalenessS);
+  });
+  add('brisk_discovery_targets', 'Targets in the view of the upstream\'s discovery provider.', 'gauge', (w) => {
+    for (const d of discovery()) w.sample('brisk_discovery_targets', dl(d), d.targets);
+  });
+  add('brisk_discovery_updates_total', 'Answers of discovery providers, by result: applied (a change), unchanged, refused (fewer than minTargets), failed (no answer).', 'counter', (w) => {
+    for (const d of discovery()) for (const r of ['applied', 'unchanged', 'refused', 'failed'] as const) w.sample('brisk_discovery_updates_total', `${dl(d)},result="${r}"`, d.updates[r]);
+  });
+  add('brisk_discovery_from_snapshot', '1 while the upstream serves the view restored from its discovery snapshot (started while the registry was down).', 'gauge', (w) => {
+    for (const d of discovery()) w.sample('brisk_discovery_from_snapshot', dl(d), d.from === 'snapshot' ? 1 : 0);
   });
 
   const heads = families.map((f) => `# HELP ${f.name} ${f.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n# TYPE ${f.name} ${f.type}\n`);

@@ -121,6 +121,27 @@ export interface StatsSnapshot {
   readonly recentErrors: readonly RecentError[];
   /** The services Brisk runs (empty when it runs none). */
   readonly services: readonly ServiceSnapshot[];
+  /** The upstreams whose targets a discovery provider finds (absent or empty when none). */
+  readonly discovery?: readonly DiscoverySnapshot[];
+}
+
+/** The discovery of one upstream (`upstreams.NAME.discovery`), filled by src/providers/discovery/. */
+export interface DiscoverySnapshot {
+  readonly upstream: string;
+  /** `file`, `dns`, `redis`, `etcd`, `kubernetes`. */
+  readonly provider: string;
+  /** What it reads (`dns A shop.internal:8080`, `redis brisk:registry:shop`). */
+  readonly identity: string;
+  /** Targets in the view in force. */
+  readonly targets: number;
+  /** Seconds since the registry last confirmed the view in force (since the start when there is none yet). */
+  readonly stalenessS: number;
+  /** Where the view in force came from: the provider, the snapshot on disk (restart while the registry is down), or none yet. */
+  readonly from: 'provider' | 'snapshot' | 'none';
+  /** Why the last try failed (or the last answer was refused), while it is so; null once an answer was applied again. */
+  readonly problem: { readonly code: string; readonly message: string; readonly since: number } | null;
+  /** Answers since the start, by what became of them. */
+  readonly updates: { readonly applied: number; readonly unchanged: number; readonly refused: number; readonly failed: number };
 }
 
 /** Why the supervisor restarted an instance (`brisk_service_restarts_total{reason}`). */
