@@ -25,6 +25,7 @@ import { Agent, fetch, type Dispatcher } from 'undici';
 import type { DiscoveredTarget, DiscoveryProvider, DiscoverySink, ProviderContext } from './config/contract.js';
 import type { KubernetesDiscoveryConfig } from './config/types.js';
 import { hostPart } from './entries.js';
+import { fetchFailure, jsonLines, Pause } from './watch-kit.js';
 
 /** The parts of an EndpointSlice this provider reads. */
 interface EndpointSlice {
@@ -51,7 +52,7 @@ export function start(config: KubernetesDiscoveryConfig, sink: DiscoverySink, co
 class KubernetesProvider implements DiscoveryProvider {
   private stopped = false;
   private round: AbortController | null = null;
-  private wake: (() => void) | null = null;
+  private readonly pause = new Pause();
   private slices = new Map<string, EndpointSlice>();
   private resourceVersion = '';
   private readonly dispatcher: Dispatcher | undefined;
@@ -81,11 +82,11 @@ class KubernetesProvider implements DiscoveryProvider {
       } catch (err) {
         if (this.stopped) return;
         failed = true;
-        this.sink.failed(`the Kubernetes API (${this.config.apiServer}, EndpointSlices of ${this.config.namespace}/${this.config.service}): ${message(err)}`);
+        this.sink.failed(`the Kubernetes API (${this.config.apiServer}, EndpointSlices of ${this.config.namespace}/${this.config.service}): ${fetchFailure(err)}`);
       }
       round.abort();
       if (this.stopped) return;
-      await this.sleep(failed ? backoff : 0);
+      await this.pause.wait(failed ? backoff : 0);
       if (failed) backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);
     }
   }
@@ -93,7 +94,7 @@ class KubernetesProvider implements DiscoveryProvider {
   async stop(): Promise<void> {
     this.stopped = true;
     this.round?.abort();
-    this.wake?.();
+    this.pause.wake();
     await this.dispatcher?.close().catch(() => {});
   }
 
@@ -122,18 +123,8 @@ class KubernetesProvider implements DiscoveryProvider {
     const deadline = AbortSignal.timeout(this.config.intervalMs + this.config.timeoutMs);
     const res = await fetch(url, { headers: this.headers(), signal: AbortSignal.any([signal, deadline]), ...(this.dispatcher === undefined ? {} : { dispatcher: this.dispatcher }) });
     if (!res.ok || res.body === null) throw new Error(`watch: HTTP ${res.status}${statusMessage(await res.text())}`);
-    const decoder = new TextDecoder();
-    let buffered = '';
     try {
-      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-        buffered += decoder.decode(chunk, { stream: true });
-        let nl: number;
-        while ((nl = buffered.indexOf('\n')) !== -1) {
-          const line = buffered.slice(0, nl).trim();
-          buffered = buffered.slice(nl + 1);
-          if (line !== '' && !this.onEvent(JSON.parse(line) as WatchEvent)) return;
-        }
-      }
+      for await (const event of jsonLines(res.body as AsyncIterable<Uint8Array>)) if (!this.onEvent(event as WatchEvent)) return;
     } catch (err) {
       // The deadline cut a watch the server should have ended: list again (not a failure of the API).
       if (deadline.aborted && !signal.aborted) return;
@@ -176,17 +167,6 @@ class KubernetesProvider implements DiscoveryProvider {
     this.sink.answer(targets);
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      timer.unref();
-      this.wake = done;
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  }
 }
 
 /** The port of a slice's endpoints: by name, a number as given, or the slice's first port. */
@@ -207,8 +187,3 @@ function statusMessage(text: string): string {
   }
 }
 
-function message(err: unknown): string {
-  const e = err as Error & { cause?: { code?: string; message?: string } };
-  if (e.name === 'TimeoutError') return 'no answer in time (timeout)';
-  return e.cause?.code ?? e.cause?.message ?? e.message;
-}
