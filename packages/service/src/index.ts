@@ -24,3 +24,5 @@ export { createService, json, Reply, Service, type Dependency, type Handler, typ
 export { callService } from './service/outbound.js';
 export { REGISTRY_EVENTS, REGISTRY_PREFIX, type InstanceRecord, type RegistrationOptions } from './service/registration.js';
 export { IdempotencyStore, idempotent, idempotentTransaction, type IdempotencyOptions, type IdempotentContext, type RouteIdempotencyOptions } from './idempotency/idempotency.js';
+export { Housekeeper, type HousekeeperOptions, type HousekeepingJob, type JobResult } from './housekeeping/housekeeper.js';
+export { appliedKeysJob, cacheJob, finishedSagasJob, idempotencyKeysJob, logFilesJob } from './housekeeping/jobs.js';

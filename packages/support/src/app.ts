@@ -13,7 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createService, json, Registry, type Logger, type Service } from '@brisk/service';
+import { createService, Housekeeper, json, Registry, type Logger, type Service } from '@brisk/service';
 import { Counter, Gauge } from 'prom-client';
 import { Bot, type BotOptions } from './bot/bot.js';
 import { FAQ_DIR, FaqRetriever, loadFaq, type Language } from './bot/faq.js';
@@ -43,6 +43,8 @@ export interface SupportOptions {
   logger?: Logger;
   registry?: Registry;
   handleSignals?: boolean;
+  /** Time between housekeeping runs (default 5 minutes). */
+  housekeepingIntervalMs?: number;
   now?: () => number;
 }
 
@@ -50,7 +52,13 @@ export interface Support {
   service: Service;
   hub: Hub;
   bot: Bot;
+  housekeeper: Housekeeper;
 }
+
+/** Conversations idle this long (nobody connected) are closed… */
+export const CONVERSATION_IDLE_MS = 30 * 60_000;
+/** …and closed ones are forgotten after this long. */
+export const CONVERSATION_FORGET_MS = 24 * 3600_000;
 
 /** Builds the support service (call `service.start()`). */
 export function createSupportService(options: SupportOptions): Support {
@@ -123,5 +131,23 @@ export function createSupportService(options: SupportOptions): Support {
     })
     .upgrade('/support/ws', (req, socket, head) => sockets.customers.handleUpgrade(req, socket, head, (ws) => sockets.customers.emit('connection', ws, req)), { drain: sockets.closeAll })
     .upgrade('/support/agent/ws', (req, socket, head) => sockets.agents.handleUpgrade(req, socket, head, (ws) => sockets.agents.emit('connection', ws, req)));
-  return { service, hub, bot };
+
+  // Housekeeping: idle conversations closed, closed ones forgotten (logged and counted
+  // like the toolkit's own jobs).
+  const housekeeper = new Housekeeper({
+    logger: log,
+    registry,
+    intervalMs: options.housekeepingIntervalMs ?? 5 * 60_000,
+    jobs: [
+      {
+        name: 'conversations',
+        run: async () => {
+          const { closed, removed } = hub.sweep(CONVERSATION_IDLE_MS, CONVERSATION_FORGET_MS);
+          return { removed, detail: { closed } };
+        },
+      },
+    ],
+  });
+  service.dependsOn('housekeeping', { close: () => housekeeper.stop() });
+  return { service, hub, bot, housekeeper: housekeeper.start() };
 }

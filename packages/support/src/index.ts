@@ -11,4 +11,4 @@ export { Bot, DEFAULT_THRESHOLDS, type BotMemory, type BotOptions, type BotReply
 export { Hub, type ChatMessage, type Conversation, type ConversationState, type HubEvents, type HubOptions, type Party, type QueueEntry, type Send } from './chat/hub.js';
 export { noticeText, WebhookNotifier, type HandoffNotice, type Notifier } from './chat/notify.js';
 export { chatSockets, MAX_FRAMES_PER_10S, MAX_TEXT } from './chat/sockets.js';
-export { createSupportService, STATIC_DIR, type Support, type SupportOptions } from './app.js';
+export { CONVERSATION_FORGET_MS, CONVERSATION_IDLE_MS, createSupportService, STATIC_DIR, type Support, type SupportOptions } from './app.js';

@@ -14,6 +14,7 @@ import { Bm25Index } from '../src/bot/bm25.js';
 import { Bot, DEFAULT_THRESHOLDS, type BotMemory } from '../src/bot/bot.js';
 import { FAQ_DIR, FaqRetriever, loadFaq, TOPICS, type Language } from '../src/bot/faq.js';
 import { bareOrderId, detectIntent } from '../src/bot/intent.js';
+import { orderStatusText } from '../src/bot/messages.js';
 import { HttpOrdersApi, readOrder } from '../src/bot/orders.js';
 import { bigrams, chineseTerms, englishTerms, loadJieba, stemEnglish } from '../src/bot/tokenize.js';
 import { startOrdersDouble, type OrdersDouble } from './orders-double.js';
@@ -223,6 +224,10 @@ describe('order status from the orders service (test double over HTTP on loopbac
   test('readOrder takes the shapes an orders service may answer with', () => {
     assert.deepEqual(readOrder({ id: 3, status: 'delivered', totalCents: 1250 }, '3'), { id: '3', status: 'delivered', total: 12.5 });
     assert.deepEqual(readOrder({ order: { state: 'cancelled' } }, '9'), { id: '9', status: 'cancelled' });
+    // The shop's orders service: lines with qty, totalCents, a reason when cancelled.
+    const shop = readOrder({ id: '12', userId: 'u1', status: 'cancelled', lines: [{ productId: 3, name: 'Teapot', qty: 1, priceCents: 4900 }], totalCents: 4900, reason: 'payment declined' }, '12');
+    assert.deepEqual(shop, { id: '12', status: 'cancelled', total: 49, items: [{ name: 'Teapot', quantity: 1 }], reason: 'payment declined' });
+    assert.equal(orderStatusText('en', shop), 'Order 12 was cancelled (payment declined). Items: Teapot × 1.');
     assert.throws(() => readOrder('nope', '1'), /order 1 is not a JSON object/);
   });
 });

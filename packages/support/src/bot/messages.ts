@@ -60,7 +60,7 @@ export function orderStatusText(language: Language, order: OrderView): string {
   const items = order.items?.length ? order.items.map((i) => `${i.name} × ${i.quantity}`).join(language === 'zh' ? '、' : ', ') : undefined;
   const tracking = order.tracking?.number ? `${order.tracking.carrier ? `${order.tracking.carrier} ` : ''}${order.tracking.number}` : undefined;
   if (language === 'zh') {
-    return `订单 ${order.id}${state.startsWith('状态') ? '' : ' '}${state}。${items ? `商品：${items}。` : ''}${tracking ? `快递单号：${tracking}。` : ''}`;
+    return `订单 ${order.id}${state.startsWith('状态') ? '' : ' '}${state}${order.reason ? `（${order.reason}）` : ''}。${items ? `商品：${items}。` : ''}${tracking ? `快递单号：${tracking}。` : ''}`;
   }
-  return `Order ${order.id} ${state}.${items ? ` Items: ${items}.` : ''}${tracking ? ` Tracking: ${tracking}.` : ''}`;
+  return `Order ${order.id} ${state}${order.reason ? ` (${order.reason})` : ''}.${items ? ` Items: ${items}.` : ''}${tracking ? ` Tracking: ${tracking}.` : ''}`;
 }

@@ -15,6 +15,8 @@ export interface OrderView {
   currency?: string;
   items?: { name: string; quantity: number }[];
   tracking?: { carrier?: string; number?: string };
+  /** Why it was cancelled, when it was. */
+  reason?: string;
   updatedAt?: string;
 }
 
@@ -65,8 +67,9 @@ export class HttpOrdersApi implements OrdersApi {
 
 /**
  * The order from the service's body, whatever its exact shape: `{order: {...}}` or the
- * order itself, status under `status` or `state`, items with `name`/`title` and
- * `quantity`/`qty`. The bot only reads; a field it does not find is left out.
+ * order itself, status under `status` or `state`, items (or `lines`, as the shop's orders
+ * service calls them) with `name`/`title` and `quantity`/`qty`, `total` or `totalCents`.
+ * The bot only reads; a field it does not find is left out.
  */
 export function readOrder(body: unknown, id: string): OrderView {
   const o = (isRecord(body) && isRecord(body['order']) ? body['order'] : body) as Record<string, unknown>;
@@ -76,11 +79,13 @@ export function readOrder(body: unknown, id: string): OrderView {
   const total = o['total'] ?? o['totalCents'];
   if (typeof total === 'number') view.total = 'totalCents' in o && !('total' in o) ? total / 100 : total;
   if (typeof o['currency'] === 'string') view.currency = o['currency'];
-  if (Array.isArray(o['items'])) {
-    view.items = o['items'].filter(isRecord).map((item) => ({ name: String(item['name'] ?? item['title'] ?? item['productId'] ?? '?'), quantity: Number(item['quantity'] ?? item['qty'] ?? 1) }));
+  const items = Array.isArray(o['items']) ? o['items'] : Array.isArray(o['lines']) ? o['lines'] : undefined;
+  if (items !== undefined) {
+    view.items = items.filter(isRecord).map((item) => ({ name: String(item['name'] ?? item['title'] ?? item['productId'] ?? '?'), quantity: Number(item['quantity'] ?? item['qty'] ?? 1) }));
   }
   const tracking = o['tracking'] ?? o['shipment'];
   if (isRecord(tracking)) view.tracking = { carrier: str(tracking['carrier']), number: str(tracking['number'] ?? tracking['trackingNumber']) };
+  if (typeof o['reason'] === 'string' && o['reason'] !== '') view.reason = o['reason'];
   const updated = o['updatedAt'] ?? o['updated_at'];
   if (typeof updated === 'string') view.updatedAt = updated;
   return view;
