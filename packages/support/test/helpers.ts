@@ -39,8 +39,11 @@ export interface BriskChild {
   stop(): Promise<void>;
 }
 
-/** Starts `brisk start` with a config routing `/support` (WebSockets included) to `supportUrl`. */
-export async function startBrisk(supportUrl: string): Promise<BriskChild> {
+/**
+ * Starts `brisk start` with a config routing `/support` (WebSockets included) to
+ * `supportUrl`, and everything else to `siteUrl` when given (a page that includes the widget).
+ */
+export async function startBrisk(supportUrl: string, siteUrl?: string): Promise<BriskChild> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'brisk-support-'));
   const file = join(dir, 'brisk.yaml');
@@ -49,8 +52,8 @@ export async function startBrisk(supportUrl: string): Promise<BriskChild> {
     JSON.stringify({
       listen: [{ address: `127.0.0.1:${port}` }],
       logging: { level: 'warn', format: 'json', accessLog: false },
-      upstreams: { support: { targets: [{ url: supportUrl }] } },
-      routes: [{ name: 'support', match: { pathPrefix: '/support' }, upstream: 'support', upgrades: ['websocket'] }],
+      upstreams: { support: { targets: [{ url: supportUrl }] }, ...(siteUrl ? { site: { targets: [{ url: siteUrl }] } } : {}) },
+      routes: [{ name: 'support', match: { pathPrefix: '/support' }, upstream: 'support', upgrades: ['websocket'] }, ...(siteUrl ? [{ name: 'site', upstream: 'site' }] : [])],
     }),
   );
   const child = spawn(process.execPath, [BRISK_CLI, 'start', '--config', file, '--no-watch'], { stdio: ['ignore', 'pipe', 'pipe'] });
