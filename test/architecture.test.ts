@@ -25,6 +25,7 @@ const LAYERS: readonly (readonly [layer: number, name: string, test: (path: stri
   [1, 'config model', (p) => CONFIG_MODEL.test(p)],
   [2, 'observability', (p) => p.startsWith('observability/')],
   [3, 'routing, upstreams, listeners', (p) => /^(router|upstreams|listeners)\//.test(p)],
+  [3, 'store clients', (p) => /^(redis|etcd)\//.test(p)],
   [4, 'middlewares', (p) => p.startsWith('middlewares/')],
   [5, 'aggregate', (p) => p.startsWith('aggregate/')],
   [6, 'proxy', (p) => p.startsWith('proxy/')],

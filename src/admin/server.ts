@@ -62,6 +62,10 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
   '/api/upstreams': {
     GET: (gw, _req, res) => json(res, 200, { version: gw.runtime.version, upstreams: [...gw.runtime.upstreams.values()].map((u) => u.toJSON()) }),
   },
+  '/api/discovery': {
+    // Each discovered upstream: provider, targets in its view, staleness, where the view came from, the problem now.
+    GET: (gw, _req, res) => json(res, 200, { discovery: gw.stats.discovery() }),
+  },
   '/api/stats': {
     GET: (gw, req, res) => {
       const window = Number(new URL(req.url ?? '/', 'http://admin').searchParams.get('window') ?? '60');
@@ -89,6 +93,7 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
         listeners: gw.listeners.map((l) => ({ name: l.config.name, address: `${l.host}:${l.port}`, protocol: l.protocol })),
         uptimeSeconds: Math.round(process.uptime()),
         memory: process.memoryUsage(),
+        configStore: gw.stats.configRevision(),
       }),
   },
   '/api/cache': {

@@ -11,7 +11,7 @@ import { loadConfig } from '../config/load.js';
 import type { InstanceSnapshot, ServiceSnapshot } from '../observability/snapshot.js';
 
 /** Where the admin API is and how to talk to it. */
-interface AdminTarget {
+export interface AdminTarget {
   readonly base: string;
   readonly token: string | undefined;
 }

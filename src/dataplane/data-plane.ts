@@ -111,7 +111,12 @@ export class DataPlane {
 
   /** Applies a membership command to an upstream's live target set; null when there is no such upstream. */
   membership(upstream: string, command: MembershipCommand): MembershipResult | null {
-    return this.state.runtime.upstreams.get(upstream)?.set.apply(command) ?? null;
+    const u = this.state.runtime.upstreams.get(upstream);
+    if (u === undefined) return null;
+    // Before the first activation (discovery restoring its snapshot at start), the set takes
+    // the settings of the version about to activate: its members are then probed by that activation.
+    if (!u.set.isConfigured) u.set.configure(u.config);
+    return u.set.apply(command);
   }
 
   /** An upstream's members with their state, health and load; null when there is no such upstream. */

@@ -1,4 +1,4 @@
-import { formatProblem } from '../config/load.js';
+import { formatProblem, loadConfig } from '../config/load.js';
 import { BriskError } from '../core/errors.js';
 import type { Config, ConfigProblem } from '../config/types.js';
 import { ControlPlane } from '../control/control-plane.js';
@@ -10,7 +10,8 @@ import { resolveWorkers } from '../workers/cpus.js';
 import { loadMiddlewares } from '../middlewares/index.js';
 import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../observability/logger.js';
-import { ConfigFileSource } from '../providers/config-file.js';
+import type { ConfigSource } from '../providers/config-file.js';
+import { LayeredConfigSource } from '../providers/config-store/source.js';
 
 export type { ReloadResult } from '../admin/host.js';
 
@@ -52,7 +53,7 @@ export class Gateway extends ControlPlane {
 
   private constructor(
     private readonly dataPlane: PlaneHandle,
-    source: ConfigFileSource | null,
+    source: ConfigSource | null,
     logger: Logger,
     config: Config,
     private readonly flushLogs: () => void,
@@ -64,18 +65,15 @@ export class Gateway extends ControlPlane {
   static async start(options: GatewayOptions): Promise<Gateway> {
     let config = options.config;
     let warnings: readonly ConfigProblem[] = [];
-    let source: ConfigFileSource | null = null;
     if (config === undefined) {
       if (options.configFile === undefined) throw new Error('Gateway.start needs a config or a configFile');
-      // A throwaway logger until the config names the real one: the source only logs when watching.
-      source = new ConfigFileSource(options.configFile, createLogger({ level: 'silent', format: 'json' }).logger);
-      const result = await source.load();
+      const result = await loadConfig(options.configFile);
       if (!result.ok) throw new ConfigError(result.problems);
       config = result.config;
       warnings = result.warnings;
     }
     const workers = resolveWorkers(options.workers ?? config.workers);
-    if (workers > 1 && (options.configFile === undefined || source?.lastText == null)) {
+    if (workers > 1 && options.configFile === undefined) {
       throw new BriskError('BRISK_WORKERS_NEED_FILE', `${workers} workers were asked for, but the gateway was started without a config file: every worker reads the same text the primary checked; start with --config FILE, or with workers: 1`);
     }
     let logger: Logger;
@@ -88,14 +86,22 @@ export class Gateway extends ControlPlane {
       flushLogs = created.flush;
       jsonDestination = created.jsonDestination;
     }
+    const source = options.configFile === undefined ? null : new LayeredConfigSource(options.configFile, logger);
+    // With workers the source's own load gives the texts they check (the file's, the store document's).
+    if (source !== null && (config.configStore !== undefined || workers > 1)) {
+      // Routes and upstreams from etcd (or its snapshot while etcd is down) replace the file's.
+      const layered = await source.load();
+      if (!layered.ok) throw new ConfigError(layered.problems);
+      config = layered.config;
+      if (config.configStore !== undefined) for (const w of layered.warnings) logger.warn({ problem: formatProblem(w) }, 'config warning');
+    }
     // Only the middlewares the routes use are loaded (a gateway without a cache never loads it, nor Redis).
     await loadMiddlewares(config);
-    const file = options.configFile;
-    const fileSource = file === undefined ? null : new ConfigFileSource(file, logger);
-    if (fileSource !== null && source !== null) fileSource.lastText = source.lastText;
     let cluster: ClusterDataPlane | null = null;
-    if (workers > 1) {
-      cluster = new ClusterDataPlane(config, fileSource!.lastText!, file!, () => fileSource!.lastText, workers, logger);
+    if (workers > 1 && source !== null) {
+      const inputs = source.inputs();
+      if (inputs === null) throw new BriskError('BRISK_WORKERS_NEED_FILE', 'the config file could not be read again for the workers');
+      cluster = new ClusterDataPlane(config, inputs, source.file, () => source.inputs(), workers, logger);
       // Workers' lines through the primary's own stdout destination: whole lines, one writer.
       if (jsonDestination !== null) {
         const dest = jsonDestination;
@@ -106,7 +112,7 @@ export class Gateway extends ControlPlane {
       }
     }
     const data: PlaneHandle = cluster ?? new DataPlane(config, logger, jsonDestination);
-    const gw = new Gateway(data, fileSource, logger, config, flushLogs);
+    const gw = new Gateway(data, source, logger, config, flushLogs);
     if (cluster !== null) {
       const c = cluster;
       gw.workers = { list: () => c.workers(), restart: () => c.restart() };
@@ -115,6 +121,8 @@ export class Gateway extends ControlPlane {
     for (const w of warnings) logger.warn({ problem: formatProblem(w) }, 'config warning');
     data.setRecorder(gw.stats.enabled ? gw.stats.recorder : null);
     try {
+      // Discovered targets (a snapshot, the first answers) join before activation, so they are warmed like the file's.
+      await gw.startDiscovery(config);
       await data.activate();
       // Services before listeners: Brisk opens with its supervised instances warm.
       await gw.startServices(config);

@@ -10,7 +10,33 @@ import { basename, dirname } from 'node:path';
 import { loadConfig, parseConfigText, type ConfigResult } from '../config/load.js';
 import type { Logger } from '../observability/logger.js';
 
-export class ConfigFileSource {
+/** Where the control plane reads the config from: the file, or the file and a config store. */
+export interface ConfigSource {
+  /** The config file (messages name it). */
+  readonly file: string;
+  /** Reads and checks the config; never rejects. */
+  load(): Promise<ConfigResult>;
+  /** The config `load()` last returned is in force now. */
+  markApplied(): void;
+  /** Calls `onChange` when the config may have changed. */
+  watch(onChange: () => void): void;
+  close(): void;
+  /** The texts the last successful `load()` checked (data-plane workers check the same); null before one. */
+  inputs(): ConfigInputs | null;
+}
+
+/**
+ * What a config is made from, as plain text: the file, and the config store's document
+ * when the file names one. A data-plane worker builds its config from these, so it runs
+ * exactly what the primary checked even if the file changed since.
+ */
+export interface ConfigInputs {
+  readonly fileText: string;
+  /** The store document layered over the file, and its key; null: the file alone. */
+  readonly store: { readonly key: string; readonly text: string; readonly revision: number; readonly from: 'etcd' | 'snapshot' } | null;
+}
+
+export class ConfigFileSource implements ConfigSource {
   private digest = '';
   private watcher: FSWatcher | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -25,6 +51,10 @@ export class ConfigFileSource {
    * very text the control plane checked, so a file changed in between cannot split them.
    */
   lastText: string | null = null;
+
+  inputs(): ConfigInputs | null {
+    return this.lastText === null ? null : { fileText: this.lastText, store: null };
+  }
 
   /** Reads and checks the file; never rejects (an unreadable file is a problem like any other). */
   async load(): Promise<ConfigResult> {

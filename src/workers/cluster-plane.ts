@@ -4,6 +4,7 @@ import type { Ejection } from '../core/views.js';
 import type { DataPlanePort } from '../control/port.js';
 import { DataPlane, type ApplyResult } from '../dataplane/data-plane.js';
 import type { Logger } from '../observability/logger.js';
+import type { ConfigInputs } from '../providers/config-file.js';
 import type { RequestRecorder } from '../observability/recorder.js';
 import type { Runtime } from '../proxy/runtime.js';
 import type { MembershipCommand, MembershipResult, MemberStatus } from '../upstreams/membership.js';
@@ -44,10 +45,10 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
 
   constructor(
     config: Config,
-    private text: string,
+    private inputs: ConfigInputs,
     private readonly file: string,
-    /** The text of the config last loaded by the control plane's source. */
-    private readonly textOf: () => string | null,
+    /** The texts of the config the control plane's source last loaded. */
+    private readonly inputsOf: () => ConfigInputs | null,
     count: number,
     private readonly logger: Logger,
   ) {
@@ -134,7 +135,7 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
     const version = this.local.runtime.version + 1;
     const result = await this.local.apply(config, version);
     if (!result.ok) return result;
-    this.text = this.textOf() ?? this.text;
+    this.inputs = this.inputsOf() ?? this.inputs;
     const pending = new Set(this.pool.slots.filter((s) => s.worker !== null && s.state !== 'down').map((s) => s.index));
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -151,7 +152,7 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
           resolve();
         },
       });
-      this.pool.broadcast({ t: 'apply', version, text: this.text, file: this.file });
+      this.pool.broadcast({ t: 'apply', version, inputs: this.inputs, file: this.file });
       if (pending.size === 0) this.onApplied(null, { t: 'applied', version, ok: true });
     });
     return result;
@@ -160,7 +161,7 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
   // ---- PoolHost ------------------------------------------------------------------------
 
   startMessage(slot: number): StartMessage {
-    return { t: 'start', slot, version: this.local.runtime.version, text: this.text, file: this.file, membership: this.membershipLog, health: healthTable(this.local.runtime), leases: [] };
+    return { t: 'start', slot, version: this.local.runtime.version, inputs: this.inputs, file: this.file, membership: this.membershipLog, health: healthTable(this.local.runtime), leases: [] };
   }
 
   onReady(_slot: Slot, listeners: Extract<FromWorker, { t: 'ready' }>['listeners']): void {

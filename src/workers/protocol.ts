@@ -6,6 +6,7 @@
  * membership command, the health table, rate-limit leases).
  */
 import type { Ejection } from '../core/views.js';
+import type { ConfigInputs } from '../providers/config-file.js';
 import type { MembershipCommand } from '../upstreams/membership.js';
 
 /** How often a worker reports (its batch of finished requests, its gauges): also its heartbeat. */
@@ -28,7 +29,8 @@ export interface StartMessage {
   /** The worker's slot (1…N): stable across replacements (per-worker log files, metrics labels). */
   readonly slot: number;
   readonly version: number;
-  readonly text: string;
+  /** The texts the primary checked (the file, a config store's document). */
+  readonly inputs: ConfigInputs;
   readonly file: string;
   readonly membership: readonly MembershipEntry[];
   readonly health: readonly HealthEntry[];
@@ -47,7 +49,7 @@ export interface LeaseGrant {
 
 export type ToWorker =
   | StartMessage
-  | { readonly t: 'apply'; readonly version: number; readonly text: string; readonly file: string }
+  | { readonly t: 'apply'; readonly version: number; readonly inputs: ConfigInputs; readonly file: string }
   | { readonly t: 'membership'; readonly entry: MembershipEntry }
   | { readonly t: 'health'; readonly entries: readonly HealthEntry[] }
   | { readonly t: 'leases'; readonly grants: readonly LeaseGrant[] }

@@ -6,7 +6,9 @@
  * runs them once and sends the verdicts), no admin API, no alerting.
  */
 import { basename, dirname, extname, join } from 'node:path';
-import { parseConfigText } from '../config/load.js';
+import { parseConfigText, type ConfigResult } from '../config/load.js';
+import type { ConfigInputs } from '../providers/config-file.js';
+import { combine } from '../providers/config-store/document.js';
 import type { Config } from '../config/types.js';
 import type { Ejection } from '../core/views.js';
 import { DataPlane } from '../dataplane/data-plane.js';
@@ -28,6 +30,12 @@ export function workerConfig(config: Config, slot: number): Config {
   const file = config.logging.access.file;
   const access = file === null ? config.logging.access : { ...config.logging.access, file: join(dirname(file), `${basename(file, extname(file))}-w${slot}${extname(file)}`) };
   return { ...config, upstreams, logging: { ...config.logging, access } };
+}
+
+/** The config made of the texts the primary checked: the file alone, or with the store's document layered over it. */
+export function configOf(inputs: ConfigInputs, file: string): ConfigResult {
+  const store = inputs.store;
+  return store === null ? parseConfigText(inputs.fileText, file) : combine(file, inputs.fileText, { text: store.text, revision: store.revision, from: store.from }, store.key);
 }
 
 class Worker {
@@ -53,7 +61,7 @@ class Worker {
         return;
       case 'apply':
         // Serialised, like the primary's reloads.
-        this.applying = this.applying.then(() => this.apply(msg.version, msg.text, msg.file));
+        this.applying = this.applying.then(() => this.apply(msg.version, msg.inputs, msg.file));
         return;
       case 'membership':
         this.dp?.membership(msg.entry.upstream, msg.entry.command);
@@ -74,7 +82,7 @@ class Worker {
 
   private async start(msg: Extract<ToWorker, { t: 'start' }>): Promise<void> {
     this.slot = msg.slot;
-    const parsed = parseConfigText(msg.text, msg.file);
+    const parsed = configOf(msg.inputs, msg.file);
     if (!parsed.ok) return this.fatal(`the config the primary sent is invalid: ${parsed.problems[0]?.message ?? ''}`);
     const config = workerConfig(parsed.config, this.slot);
     this.logger.level = config.logging.level;
@@ -91,10 +99,10 @@ class Worker {
     this.timer = setInterval(() => this.report(), REPORT_MS);
   }
 
-  private async apply(version: number, text: string, file: string): Promise<void> {
+  private async apply(version: number, inputs: ConfigInputs, file: string): Promise<void> {
     const dp = this.dp;
     if (dp === null) return;
-    const parsed = parseConfigText(text, file);
+    const parsed = configOf(inputs, file);
     if (!parsed.ok) {
       this.send({ t: 'applied', version, ok: false, message: parsed.problems[0]?.message ?? 'invalid' });
       return;

@@ -9,6 +9,7 @@ import { isHeaderName, isHeaderValue } from '../../config/addresses.js';
 import { dedupe, putOwn, type ConfigCheck } from '../../config/normalize-kit.js';
 import type { PathSegment } from '../../config/positions.js';
 import { GRPC_STATUS, type GrpcStatusName } from '../../core/grpc.js';
+import { normalizeDiscovery } from '../../providers/discovery/config/normalize.js';
 import { normalizeCircuitBreaker, normalizeUpstreamLimits } from '../resilience/overload-schema.js';
 import { UPSTREAM_DEFAULTS } from './defaults.js';
 import { parseTargetUrl } from './targets.js';
@@ -34,6 +35,7 @@ export function normalizeUpstream(check: ConfigCheck, name: string, raw: RawUpst
   return {
     name,
     targets: targets(check, at, raw.targets ?? []),
+    discovery: raw.discovery === undefined ? null : normalizeDiscovery(check, [...at, 'discovery'], name, raw.discovery),
     balancer: raw.balancer ?? d.balancer,
     timeouts: normalizeTimeouts(check, [...at, 'timeouts'], raw.timeouts, d.timeouts),
     pool: {

@@ -8,6 +8,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Duration, PatternString, Size, Strict } from '../../config/schema-kit.js';
 import { GRPC_STATUS_NAMES } from '../../core/grpc.js';
 import { CircuitBreakerSchema, UpstreamLimitsSchema } from '../resilience/overload-schema.js';
+import { DiscoverySchema } from '../../providers/discovery/config/schema.js';
 import { MAX_TARGET_WEIGHT } from './targets.js';
 
 export const TimeoutsSchema = Strict(
@@ -201,7 +202,10 @@ const Sticky = Strict(
 
 export const UpstreamSchema = Strict(
   {
-    targets: Type.Optional(Type.Array(Target, { minItems: 1, description: 'The instances of the service. Leave it out when a service Brisk runs provides them (`services.NAME.upstream`).' })),
+    targets: Type.Optional(
+      Type.Array(Target, { minItems: 1, description: 'The instances of the service. Leave it out when a service Brisk runs provides them (`services.NAME.upstream`), or `discovery` finds them.' }),
+    ),
+    discovery: Type.Optional(DiscoverySchema),
     balancer: Type.Optional(
       Type.Union(
         [

@@ -3,6 +3,7 @@
  * policies a route may override: durations in milliseconds, sizes in bytes, percentages
  * as ratios, defaults filled in. Made by normalize.ts next to it.
  */
+import type { DiscoveryConfig } from '../../providers/discovery/config/types.js';
 import type { CircuitBreakerConfig, UpstreamLimitsConfig } from '../resilience/overload-schema.js';
 
 export interface Timeouts {
@@ -92,6 +93,8 @@ export interface HashConfig {
 export interface UpstreamConfig {
   readonly name: string;
   readonly targets: readonly TargetConfig[];
+  /** Where more targets come from while Brisk runs (DNS, a registry…); null: only `targets` and the admin API. */
+  readonly discovery: DiscoveryConfig | null;
   readonly balancer: BalancerKind;
   readonly hash: HashConfig | null;
   readonly stickySession: { readonly cookie: string; readonly ttlMs: number } | null;
