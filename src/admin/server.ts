@@ -92,6 +92,7 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
         listeners: gw.listeners.map((l) => ({ name: l.config.name, address: `${l.host}:${l.port}`, protocol: l.protocol })),
         uptimeSeconds: Math.round(process.uptime()),
         memory: process.memoryUsage(),
+        configStore: gw.stats.configRevision(),
       }),
   },
   '/api/cache': {

@@ -6,6 +6,8 @@ import { BriskError } from '../core/errors.js';
 import { ConfigError, Gateway } from '../gateway/gateway.js';
 import { hashSecret } from '../middlewares/auth/secrets.js';
 import { runCheck } from './check.js';
+import { runConfigPush } from './config-push.js';
+import { runProbe } from './probe.js';
 import { schemaJson } from './schema.js';
 import { runServices } from './services.js';
 
@@ -15,6 +17,10 @@ Usage:
   brisk start --config FILE   run the gateway (SIGHUP or a file change reloads, SIGUSR1 reopens the access log file, SIGTERM/SIGINT drains and stops)
   brisk check --config FILE   validate a config: exit 0 when valid, else 1 and one line per problem
   brisk schema                print the JSON Schema of the config file
+  brisk config push FILE      check a config store document (routes, upstreams, defaults) against the
+                              node config, then publish it to etcd (configStore); --dry-run checks only
+  brisk probe                 readiness probe for systemd, Docker and Kubernetes: exit 0 when the admin
+                              API's /readyz says ready, 1 otherwise (--admin HOST:PORT, --timeout MS, --wait)
   brisk services [NAME]       the services Brisk runs: instances with pid, port, state, uptime, RSS, CPU, restarts and why
   brisk services restart NAME [--instance N]   rolling restart, each replacement ready before the old instance drains
   brisk services scale NAME COUNT|auto         set the instance count, or hand it back to the autoscaler
@@ -27,6 +33,9 @@ Options:
   --no-watch          do not reload when the config file changes
   --admin HOST:PORT   services: the admin API to ask (default: admin.address of the config; token from $BRISK_ADMIN_TOKEN)
   --json              services: print JSON
+  --etcd URL,URL      config push: etcd endpoints instead of configStore's
+  --key KEY           config push: the key instead of configStore's
+  --dry-run           config push: check only
 `;
 
 function version(): string {
@@ -50,6 +59,11 @@ export async function main(argv: string[]): Promise<number> {
         admin: { type: 'string' },
         json: { type: 'boolean' },
         instance: { type: 'string' },
+        etcd: { type: 'string' },
+        key: { type: 'string' },
+        'dry-run': { type: 'boolean' },
+        wait: { type: 'boolean' },
+        timeout: { type: 'string' },
       },
     });
   } catch (err) {
@@ -77,6 +91,14 @@ export async function main(argv: string[]): Promise<number> {
       return start(configFile, values['no-watch'] !== true);
     case 'hash-key':
       return hashKey(values.scrypt === true);
+    case 'config':
+      if (positionals[1] !== 'push') {
+        process.stderr.write(`brisk config: unknown subcommand ${JSON.stringify(positionals[1] ?? '')}; try \`brisk config push FILE\`\n`);
+        return 2;
+      }
+      return runConfigPush(positionals[2], { config: configFile, ...(values.etcd === undefined ? {} : { etcd: values.etcd }), ...(values.key === undefined ? {} : { key: values.key }), dryRun: values['dry-run'] === true }, process.stdout, process.stderr);
+    case 'probe':
+      return runProbe({ config: configFile, ...(values.admin === undefined ? {} : { admin: values.admin }), ...(values.timeout === undefined ? {} : { timeoutMs: Number(values.timeout) }), wait: values.wait === true }, process.stdout, process.stderr);
     case 'services':
       return runServices(positionals.slice(1), { config: configFile, json: values.json === true, ...(values.admin === undefined ? {} : { admin: values.admin }), ...(values.instance === undefined ? {} : { instance: values.instance }) }, process.stdout, process.stderr);
     default:

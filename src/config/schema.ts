@@ -14,6 +14,7 @@ import { AlertsSchema } from '../alerting/schema.js';
 import { OverloadSchema } from '../middlewares/shedding/schema.js';
 import { DefaultsSchema } from '../router/config/defaults.js';
 import { RouteSchema } from '../router/config/schema.js';
+import { ConfigStoreSchema } from '../providers/config-store/schema.js';
 import { ServicesSchema } from '../supervisor/config/schema.js';
 import { UpstreamSchema } from '../upstreams/config/schema.js';
 import { Duration, Size, Strict } from './schema-kit.js';
@@ -244,6 +245,7 @@ export const ConfigSchema = Type.Object(
     defaults: Type.Optional(DefaultsSchema),
     alerts: Type.Optional(AlertsSchema),
     services: Type.Optional(ServicesSchema),
+    configStore: Type.Optional(ConfigStoreSchema),
   },
   {
     additionalProperties: false,

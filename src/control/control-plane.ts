@@ -6,9 +6,9 @@ import { staticChanges } from '../config/static-changes.js';
 import type { Config, ConfigProblem } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { ExportStats } from '../observability/otlp-exporter.js';
-import type { AlertsView } from '../observability/snapshot.js';
+import type { AlertsView, ConfigRevisionSnapshot } from '../observability/snapshot.js';
 import { GatewayStats } from '../observability/stats.js';
-import type { ConfigFileSource } from '../providers/config-file.js';
+import type { ConfigSource } from '../providers/config-file.js';
 import type { DiscoveryManager } from '../providers/discovery/manager.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import type { ServicesView } from '../supervisor/types.js';
@@ -48,7 +48,7 @@ export class ControlPlane implements AdminHost {
 
   constructor(
     private readonly data: DataPlanePort,
-    private readonly source: ConfigFileSource | null,
+    private readonly source: (ConfigSource & { revision?(): ConfigRevisionSnapshot | null }) | null,
     readonly logger: Logger,
     config: Config,
   ) {
@@ -57,6 +57,7 @@ export class ControlPlane implements AdminHost {
     this.stats.setShedLevelSource(() => data.shedLevel);
     this.supervisor = new Supervisor({ port: data, stats: this.stats, logger });
     this.stats.setServicesSource(() => this.supervisor.list());
+    this.stats.setConfigRevisionSource(() => this.configRevision());
   }
 
   /**
@@ -114,6 +115,11 @@ export class ControlPlane implements AdminHost {
 
   membership(upstream: string, command: MembershipCommand): MembershipResult | null {
     return this.data.membership(upstream, command);
+  }
+
+  /** Which revision of the config store this node serves; null without `configStore`. */
+  configRevision(): ConfigRevisionSnapshot | null {
+    return this.source?.revision?.() ?? null;
   }
 
   get services(): ServicesView {

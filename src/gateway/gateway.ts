@@ -5,7 +5,8 @@ import { DataPlane } from '../dataplane/data-plane.js';
 import { loadMiddlewares } from '../middlewares/index.js';
 import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../observability/logger.js';
-import { ConfigFileSource } from '../providers/config-file.js';
+import type { ConfigSource } from '../providers/config-file.js';
+import { LayeredConfigSource } from '../providers/config-store/source.js';
 
 export type { ReloadResult } from '../admin/host.js';
 
@@ -36,7 +37,7 @@ export class Gateway extends ControlPlane {
 
   private constructor(
     private readonly dataPlane: DataPlane,
-    source: ConfigFileSource | null,
+    source: ConfigSource | null,
     logger: Logger,
     config: Config,
     private readonly flushLogs: () => void,
@@ -65,10 +66,17 @@ export class Gateway extends ControlPlane {
       flushLogs = created.flush;
       jsonDestination = created.jsonDestination;
     }
+    const source = options.configFile === undefined ? null : new LayeredConfigSource(options.configFile, logger);
+    if (source !== null && config.configStore !== undefined) {
+      // Routes and upstreams from etcd (or its snapshot while etcd is down) replace the file's.
+      const layered = await source.load();
+      if (!layered.ok) throw new ConfigError(layered.problems);
+      config = layered.config;
+      for (const w of layered.warnings) logger.warn({ problem: formatProblem(w) }, 'config warning');
+    }
     // Only the middlewares the routes use are loaded (a gateway without a cache never loads it, nor Redis).
     await loadMiddlewares(config);
     const data = new DataPlane(config, logger, jsonDestination);
-    const source = options.configFile === undefined ? null : new ConfigFileSource(options.configFile, logger);
     const gw = new Gateway(data, source, logger, config, flushLogs);
     for (const w of warnings) logger.warn({ problem: formatProblem(w) }, 'config warning');
     data.setRecorder(gw.stats.enabled ? gw.stats.recorder : null);

@@ -9,7 +9,20 @@ import { basename, dirname } from 'node:path';
 import { loadConfig, type ConfigResult } from '../config/load.js';
 import type { Logger } from '../observability/logger.js';
 
-export class ConfigFileSource {
+/** Where the control plane reads the config from: the file, or the file and a config store. */
+export interface ConfigSource {
+  /** The config file (messages name it). */
+  readonly file: string;
+  /** Reads and checks the config; never rejects. */
+  load(): Promise<ConfigResult>;
+  /** The config `load()` last returned is in force now. */
+  markApplied(): void;
+  /** Calls `onChange` when the config may have changed. */
+  watch(onChange: () => void): void;
+  close(): void;
+}
+
+export class ConfigFileSource implements ConfigSource {
   private digest = '';
   private watcher: FSWatcher | null = null;
   private timer: NodeJS.Timeout | null = null;

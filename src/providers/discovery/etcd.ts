@@ -20,6 +20,7 @@
 import type { DiscoveredTarget, DiscoveryProvider, DiscoverySink, ProviderContext } from './config/contract.js';
 import type { EtcdDiscoveryConfig } from './config/types.js';
 import { entryTarget } from './entries.js';
+import { fetchFailure, jsonLines, Pause } from './watch-kit.js';
 
 interface KeyValue {
   readonly key: string;
@@ -55,7 +56,7 @@ export function start(config: EtcdDiscoveryConfig, sink: DiscoverySink, context:
 class EtcdProvider implements DiscoveryProvider {
   private stopped = false;
   private round: AbortController | null = null;
-  private wake: (() => void) | null = null;
+  private readonly pause = new Pause();
   private endpoint = 0;
   /** The view: value by key (base64 key, decoded value). */
   private kvs = new Map<string, string>();
@@ -86,7 +87,7 @@ class EtcdProvider implements DiscoveryProvider {
         const ticker = setInterval(() => {
           this.read(base, round.signal).catch((err: unknown) => {
             if (!round.signal.aborted) {
-              failure = `etcd at ${base} did not answer a read of ${this.config.prefix}: ${message(err)}`;
+              failure = `etcd at ${base} did not answer a read of ${this.config.prefix}: ${fetchFailure(err)}`;
               this.sink.failed(failure);
               round.abort();
             }
@@ -99,13 +100,13 @@ class EtcdProvider implements DiscoveryProvider {
         }
       } catch (err) {
         if (this.stopped) return;
-        if (failure === null && !round.signal.aborted) this.sink.failed(`etcd at ${base} did not answer a read of ${this.config.prefix}: ${message(err)}`);
+        if (failure === null && !round.signal.aborted) this.sink.failed(`etcd at ${base} did not answer a read of ${this.config.prefix}: ${fetchFailure(err)}`);
         if (failure !== null || !round.signal.aborted) this.endpoint++;
       }
       round.abort();
       if (this.stopped) return;
       // A watch that ended cleanly (compaction, a restarted member) starts again soon; a failure backs off.
-      await this.sleep(failure === null ? MIN_BACKOFF_MS : backoff);
+      await this.pause.wait(failure === null ? MIN_BACKOFF_MS : backoff);
       if (failure !== null) backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);
     }
   }
@@ -113,7 +114,7 @@ class EtcdProvider implements DiscoveryProvider {
   async stop(): Promise<void> {
     this.stopped = true;
     this.round?.abort();
-    this.wake?.();
+    this.pause.wake();
   }
 
   /** Reads the whole prefix and answers; rejects when etcd does not answer in time. */
@@ -143,17 +144,7 @@ class EtcdProvider implements DiscoveryProvider {
       signal,
     });
     if (!res.ok || res.body === null) throw new Error(`watch: HTTP ${res.status}`);
-    const decoder = new TextDecoder();
-    let buffered = '';
-    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-      buffered += decoder.decode(chunk, { stream: true });
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) !== -1) {
-        const line = buffered.slice(0, nl).trim();
-        buffered = buffered.slice(nl + 1);
-        if (line !== '' && this.onWatchLine(JSON.parse(line) as WatchLine)) return;
-      }
-    }
+    for await (const line of jsonLines(res.body as AsyncIterable<Uint8Array>)) if (this.onWatchLine(line as WatchLine)) return;
   }
 
   /** Applies one watch message; true when the watch is over (cancelled: the next round reads again). */
@@ -197,17 +188,6 @@ class EtcdProvider implements DiscoveryProvider {
     this.sink.answer(targets);
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      timer.unref();
-      this.wake = done;
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  }
 }
 
 /** The end of the range of keys starting with `prefix` (etcd's `GetPrefixRangeEnd`). */
@@ -227,8 +207,3 @@ function decode(b64: string | undefined): string {
   return b64 === undefined ? '' : Buffer.from(b64, 'base64').toString('utf8');
 }
 
-function message(err: unknown): string {
-  const e = err as Error & { cause?: { code?: string; message?: string } };
-  if (e.name === 'TimeoutError') return 'no answer in time (timeout)';
-  return e.cause?.code ?? e.cause?.message ?? e.message;
-}

@@ -6,9 +6,10 @@ import type { ProviderDescriptor } from './descriptor.js';
 import { dnsProvider } from './dns.js';
 import { etcdProvider } from './etcd.js';
 import { fileProvider } from './file.js';
+import { kubernetesProvider } from './kubernetes.js';
 import { redisProvider } from './redis.js';
 
-export const PROVIDERS: readonly ProviderDescriptor[] = [fileProvider, dnsProvider, redisProvider, etcdProvider] as unknown as readonly ProviderDescriptor[];
+export const PROVIDERS: readonly ProviderDescriptor[] = [fileProvider, dnsProvider, redisProvider, etcdProvider, kubernetesProvider] as unknown as readonly ProviderDescriptor[];
 
 /** The descriptor of a provider kind. */
 export function providerOf(kind: string): ProviderDescriptor | undefined {

@@ -65,6 +65,8 @@ export interface KubernetesDiscoveryConfig {
   /** CA bundle of the API server (absolute); used when it exists, else the system CAs. */
   readonly caFile: string | null;
   readonly timeoutMs: number;
+  /** The watch is renewed with a fresh list at least this often. */
+  readonly intervalMs: number;
 }
 
 export type ProviderConfig = FileDiscoveryConfig | DnsDiscoveryConfig | RedisDiscoveryConfig | EtcdDiscoveryConfig | KubernetesDiscoveryConfig;
