@@ -160,8 +160,8 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
 
   // ---- PoolHost ------------------------------------------------------------------------
 
-  startMessage(slot: number): StartMessage {
-    return { t: 'start', slot, version: this.local.runtime.version, inputs: this.inputs, file: this.file, membership: this.membershipLog, health: healthTable(this.local.runtime), leases: [] };
+  startMessage(slot: number, standby: boolean): StartMessage {
+    return { t: 'start', slot, standby, version: this.local.runtime.version, inputs: this.inputs, file: this.file, membership: this.membershipLog, health: healthTable(this.local.runtime), leases: [] };
   }
 
   onReady(_slot: Slot, listeners: Extract<FromWorker, { t: 'ready' }>['listeners']): void {

@@ -28,6 +28,8 @@ export interface StartMessage {
   readonly t: 'start';
   /** The worker's slot (1…N): stable across replacements (per-worker log files, metrics labels). */
   readonly slot: number;
+  /** The warm spare: build the config version, bind nothing until `listen`. */
+  readonly standby: boolean;
   readonly version: number;
   /** The texts the primary checked (the file, a config store's document). */
   readonly inputs: ConfigInputs;
@@ -53,6 +55,7 @@ export type ToWorker =
   | { readonly t: 'membership'; readonly entry: MembershipEntry }
   | { readonly t: 'health'; readonly entries: readonly HealthEntry[] }
   | { readonly t: 'leases'; readonly grants: readonly LeaseGrant[] }
+  | { readonly t: 'listen'; readonly slot: number }
   | { readonly t: 'reopen' }
   | { readonly t: 'stop' };
 
@@ -80,6 +83,8 @@ export interface Report {
 export type FromWorker =
   /** Its message handler is in place (messages sent before would be lost): the primary sends `start`. */
   | { readonly t: 'hello' }
+  /** The warm spare built the version in force and waits for `listen`. */
+  | { readonly t: 'standby' }
   | { readonly t: 'ready'; readonly version: number; readonly listeners: readonly { readonly name: string; readonly host: string; readonly port: number; readonly protocol: string }[] }
   | { readonly t: 'applied'; readonly version: number; readonly ok: boolean; readonly message?: string }
   | Report
