@@ -14,7 +14,9 @@ import type { Ejection } from '../core/views.js';
 import { DataPlane } from '../dataplane/data-plane.js';
 import { loadMiddlewares } from '../middlewares/index.js';
 import { createLogger, type Logger } from '../observability/logger.js';
+import { setNodeShare } from '../middlewares/rate-limit/node-share.js';
 import { BatchSink } from './batch.js';
+import { WorkerShares } from './shares.js';
 import { applyHealth } from './health.js';
 import { REPORT_MS, type FromWorker, type ToWorker } from './protocol.js';
 
@@ -47,6 +49,7 @@ class Worker {
   private readonly known = new WeakSet<Ejection>();
   private applying: Promise<void> = Promise.resolve();
   private metricsOn = true;
+  private shares: WorkerShares | null = null;
   /** The config version in force as the primary sent it (before this worker's own changes). */
   private config: Config | null = null;
 
@@ -75,7 +78,8 @@ class Worker {
       case 'health':
         if (this.dp !== null) applyHealth(this.dp.runtime, msg.entries, this.known);
         return;
-      case 'leases':
+      case 'shares':
+        this.shares?.apply(msg.grants);
         return;
       case 'reopen':
         this.dp?.reopenLogs();
@@ -88,6 +92,9 @@ class Worker {
 
   private async start(msg: Extract<ToWorker, { t: 'start' }>): Promise<void> {
     this.slot = msg.slot;
+    // Every in-memory rate limit of this process admits its share of the node's rate.
+    this.shares = new WorkerShares(1 / Math.max(1, msg.workers));
+    setNodeShare(this.shares);
     const parsed = configOf(msg.inputs, msg.file);
     if (!parsed.ok) return this.fatal(`the config the primary sent is invalid: ${parsed.problems[0]?.message ?? ''}`);
     const config = workerConfig(parsed.config, this.slot);
@@ -161,7 +168,7 @@ class Worker {
       shedLevel: dp.shedLevel,
       ejections,
       targetsInFlight,
-      demand: {},
+      demand: this.shares?.take() ?? {},
       rss: process.memoryUsage.rss(),
       cpuUs: cpu.user + cpu.system,
     }, done);
