@@ -77,7 +77,8 @@ export async function adminTarget(configFile: string, admin: string | undefined,
   return { base: `http://${host}:${a.port}`, token: a.token };
 }
 
-async function call(target: AdminTarget, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+/** One admin API call; the body parsed as JSON when it is. */
+export async function call(target: AdminTarget, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
   const headers: Record<string, string> = {};
   if (target.token !== undefined) headers['authorization'] = `Bearer ${target.token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
