@@ -84,11 +84,14 @@ function ensureServices() {
   let redis = findRedisServer();
   let postgres = findPostgresBin();
   let promtool = findPromtool();
-  if (redis && postgres && promtool) {
+  // Sentinel runs as `redis-server --sentinel` (the Debian package redis-sentinel adds its
+  // service); etcd (etcd-server) backs the config store and the multinode proof.
+  let etcd = which('etcd');
+  if (redis && postgres && promtool && etcd) {
     say(`services: redis-server at ${redis}, PostgreSQL at ${postgres}, promtool at ${promtool}`);
     return { redis, postgres, promtool };
   }
-  const missing = [!redis && 'redis-server', !postgres && 'PostgreSQL', !promtool && 'promtool'].filter(Boolean).join(' and ');
+  const missing = [!redis && 'redis-server', !postgres && 'PostgreSQL', !promtool && 'promtool', !etcd && 'etcd'].filter(Boolean).join(' and ');
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const hasApt = which('apt-get') !== undefined;
 
@@ -98,12 +101,13 @@ function ensureServices() {
     const update = spawnSync('apt-get', ['update'], { stdio: 'inherit', env });
     const install =
       update.status === 0
-        ? spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'redis-server', 'postgresql', 'wrk', ...(promtool ? [] : ['prometheus']), ...(findChromium() ? [] : ['chromium'])], { stdio: 'inherit', env })
+        ? spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'redis-server', 'redis-sentinel', 'postgresql', 'wrk', ...(etcd ? [] : ['etcd-server']), ...(promtool ? [] : ['prometheus']), ...(findChromium() ? [] : ['chromium'])], { stdio: 'inherit', env })
         : update;
     if (install.status !== 0) say('services: apt-get failed (output above); tests that need these services will be skipped (those needing promtool fail as root)');
     redis = findRedisServer();
     postgres = findPostgresBin();
     promtool = findPromtool();
+    etcd = which('etcd');
   } else {
     const how = hasApt ? 'sudo apt-get install redis-server postgresql prometheus' : 'install redis-server, PostgreSQL and Prometheus (promtool) with your package manager (brew install redis postgresql prometheus, ...)';
     say(`services: ${missing} not found; the tests that need ${[redis, postgres, promtool].filter(Boolean).length === 2 ? 'it' : 'them'} will be skipped. To run them too: ${how}`);

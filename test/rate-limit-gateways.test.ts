@@ -5,15 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
 import { startBackend, type Backend } from './helpers/backend.js';
-import { freePort } from './helpers/free-port.js';
 import { REDIS_MISSING, startRedis, type RunningServer } from './helpers/servers.js';
-import { spawnBrisk, waitAnswering } from './helpers/brisk-process.js';
+import { startRateLimitedGateways } from './helpers/brisk-process.js';
 
 const RATE = 200;
 const PER_S = 2;
@@ -35,31 +34,8 @@ describe('rate limit shared by two gateway processes through Redis', async () =>
       res.end('ok');
     });
     dir = mkdtempSync(join(tmpdir(), 'brisk-rl-'));
-    for (let i = 0; i < 2; i++) {
-      const port = await freePort();
-      const file = join(dir, `gw${i}.yaml`);
-      writeFileSync(
-        file,
-        [
-          `listen: [{ address: "127.0.0.1:${port}" }]`,
-          'logging: { accessLog: false, format: json, level: warn }',
-          `upstreams: { app: { targets: [{ url: "${backend.url}" }] } }`,
-          'routes:',
-          '  - name: api',
-          '    match: { pathPrefix: /api }',
-          '    upstream: app',
-          '    rateLimit:',
-          '      store: redis',
-          `      redis: { url: "redis://127.0.0.1:${redis.port}", timeout: 1s }`,
-          '      onStoreError: allow',
-          `      limits: [{ name: global, rate: ${RATE}, per: ${PER_S}s, burst: ${BURST}, key: route }]`,
-          '',
-        ].join('\n'),
-      );
-      const brisk = spawnBrisk(file);
-      gateways.push({ child: brisk.child, port, out: brisk.output });
-      await waitAnswering(brisk, port, '/__probe');
-    }
+    const started = await startRateLimitedGateways(dir, 2, { backendUrl: backend.url, redis: `{ url: "redis://127.0.0.1:${redis.port}", timeout: 1s }`, rate: RATE, per: `${PER_S}s`, burst: BURST });
+    for (const { brisk, port } of started) gateways.push({ child: brisk.child, port, out: brisk.output });
   });
 
   after(async () => {

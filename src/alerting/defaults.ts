@@ -49,6 +49,14 @@ export const DEFAULT_RULES: readonly RawAlertRule[] = [
     message: 'Error code {{labels.code}}; see docs/services.md. `GET /api/services/{{labels.service}}` shows its instances and their last restarts.',
   },
   {
+    name: 'discovery-stale',
+    expr: 'discovery_staleness(upstream="*") > 2m',
+    for: '30s',
+    severity: 'warning',
+    summary: 'Targets of {{labels.upstream}} were last confirmed by {{labels.provider}} discovery {{value}} ago',
+    message: 'The last good targets keep serving; new instances are not seen and gone ones are not removed. {{labels.reason}} See docs/discovery.md.',
+  },
+  {
     name: 'event-loop-lag',
     expr: 'event_loop_lag > 200ms',
     for: '30s',

@@ -64,6 +64,12 @@ export const METRICS: Readonly<Record<string, MetricDef>> = {
     windowed: false,
     help: '1 per service Brisk runs that has a problem: a program that cannot start, a crash loop given up, an instance never ready, a port in use (labels `code` and `reason`).',
   },
+  discovery_staleness: {
+    unit: 'ms',
+    selectors: ['upstream'],
+    windowed: false,
+    help: "How old the targets found by the upstream's discovery are: time since its provider last confirmed them (a registry that is down makes it grow while the last good targets keep serving). Labels `provider` and, while the provider fails, `code` and `reason`.",
+  },
   service_ready_instances: { unit: 'count', selectors: ['service'], windowed: false, help: 'Instances of the service taking traffic.' },
   service_desired_instances: { unit: 'count', selectors: ['service'], windowed: false, help: 'Instances the supervisor keeps running for the service (the autoscaler moves it).' },
 };
@@ -409,6 +415,9 @@ export function samples(expr: AlertExpr, snap: StatsSnapshot): Sample[] {
       break;
     case 'service_problem':
       for (const v of snap.services ?? []) push({ service: v.name, ...(v.problem === null ? {} : { code: v.problem.code, reason: v.problem.message }) }, v.problem === null ? 0 : 1);
+      break;
+    case 'discovery_staleness':
+      for (const d of snap.discovery ?? []) push({ upstream: d.upstream, provider: d.provider, ...(d.problem === null ? {} : { code: d.problem.code, reason: d.problem.message }) }, d.stalenessS * 1000);
       break;
     case 'service_ready_instances':
       for (const v of snap.services ?? []) push({ service: v.name }, v.ready);

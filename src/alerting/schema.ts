@@ -61,7 +61,7 @@ const AlertRoute = Strict(
 export const AlertsSchema = Strict(
   {
     enabled: Type.Optional(Type.Boolean({ default: true, description: 'Evaluate alert rules (the built-in defaults included).' })),
-    defaultRules: Type.Optional(Type.Boolean({ default: true, description: 'Include the built-in rules (no healthy target, target unhealthy, breaker open, error ratio, a service with a problem, event-loop lag, host CPU, memory, disk).' })),
+    defaultRules: Type.Optional(Type.Boolean({ default: true, description: 'Include the built-in rules (no healthy target, target unhealthy, breaker open, error ratio, a service with a problem, stale discovery, event-loop lag, host CPU, memory, disk).' })),
     dashboardUrl: Type.Optional(Type.String({ pattern: '^https?://', description: 'A link to the dashboard, put in every notification.' })),
     repeatInterval: Type.Optional(Duration('Notify again about alerts still firing after this long; `0` never repeats.', '4h')),
     rules: Type.Optional(Type.Array(Rule, { description: 'Alert rules; a rule named like a default rule overrides it.' })),

@@ -36,6 +36,7 @@ describe('a valid configuration', () => {
             { origin: 'http://127.0.0.1:7001', basePath: '', weight: 1 },
             { origin: 'http://127.0.0.1:7002', basePath: '', weight: 2 },
           ],
+          discovery: null,
           balancer: 'p2c-ewma',
           timeouts: { connectMs: 1000, responseMs: 15_000, idleMs: 60_000, totalMs: 0 },
           pool: { connections: 128, keepAliveTimeoutMs: 30_000 },

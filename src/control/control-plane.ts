@@ -1,4 +1,4 @@
-import type { AdminHost, ListenerInfo, ReloadResult } from '../admin/host.js';
+import type { AdminHost, ListenerInfo, ReloadResult, WorkersView } from '../admin/host.js';
 import { startAdmin, type AdminServer } from '../admin/server.js';
 import { AlertingService } from '../alerting/index.js';
 import { formatProblem } from '../config/load.js';
@@ -6,9 +6,10 @@ import { staticChanges } from '../config/static-changes.js';
 import type { Config, ConfigProblem } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { ExportStats } from '../observability/otlp-exporter.js';
-import type { AlertsView } from '../observability/snapshot.js';
+import type { AlertsView, ConfigRevisionSnapshot } from '../observability/snapshot.js';
 import { GatewayStats } from '../observability/stats.js';
-import type { ConfigFileSource } from '../providers/config-file.js';
+import type { ConfigSource } from '../providers/config-file.js';
+import type { DiscoveryManager } from '../providers/discovery/manager.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import type { ServicesView } from '../supervisor/types.js';
 import type { Runtime } from '../proxy/runtime.js';
@@ -38,14 +39,18 @@ export class ControlPlane implements AdminHost {
   /** Problems of the last reload that failed; cleared by one that succeeds. */
   lastReloadProblems: readonly ConfigProblem[] = [];
   lastReloadAt: Date | null = null;
+  /** Service discovery (`upstreams.NAME.discovery`); null until a config has a block (then loaded). */
+  discovery: DiscoveryManager | null = null;
   private reloading: Promise<ReloadResult> | null = null;
+  /** The data-plane workers (set by the gateway when it runs some); null for one process. */
+  workers: WorkersView | null = null;
   /** The config the process started with: listeners, admin and limits stay bound to it. */
   private boundConfig: Config;
   private stopped = false;
 
   constructor(
     private readonly data: DataPlanePort,
-    private readonly source: ConfigFileSource | null,
+    private readonly source: (ConfigSource & { revision?(): ConfigRevisionSnapshot | null }) | null,
     readonly logger: Logger,
     config: Config,
   ) {
@@ -54,6 +59,28 @@ export class ControlPlane implements AdminHost {
     this.stats.setShedLevelSource(() => data.shedLevel);
     this.supervisor = new Supervisor({ port: data, stats: this.stats, logger });
     this.stats.setServicesSource(() => this.supervisor.list());
+    this.stats.setConfigRevisionSource(() => this.configRevision());
+  }
+
+  /**
+   * Starts discovery, before the data plane activates: snapshots restored and the first
+   * answers (bounded by each `startWait`) are in the sets' first membership, so their
+   * first health checks warm them before the listeners open, as for the file's targets.
+   */
+  async startDiscovery(config: Config): Promise<void> {
+    await this.applyDiscovery(config, true);
+  }
+
+  /** Loads the discovery manager the first time a config has a block: a config without one loads nothing of it. */
+  private async applyDiscovery(config: Config, wait: boolean): Promise<void> {
+    if (this.discovery === null) {
+      if (!Object.values(config.upstreams).some((u) => u.discovery !== null)) return;
+      const { DiscoveryManager } = await import('../providers/discovery/manager.js');
+      this.discovery = new DiscoveryManager(this.data, this.logger);
+      const manager = this.discovery;
+      this.stats.setDiscoverySource(() => manager.list());
+    }
+    await this.discovery.apply(config, wait);
   }
 
   /**
@@ -90,6 +117,11 @@ export class ControlPlane implements AdminHost {
 
   membership(upstream: string, command: MembershipCommand): MembershipResult | null {
     return this.data.membership(upstream, command);
+  }
+
+  /** Which revision of the config store this node serves; null without `configStore`. */
+  configRevision(): ConfigRevisionSnapshot | null {
+    return this.source?.revision?.() ?? null;
   }
 
   get services(): ServicesView {
@@ -145,10 +177,12 @@ export class ControlPlane implements AdminHost {
     source.markApplied();
     this.alerting?.reload(config.alerts);
     this.supervisor.reload(config);
+    await this.applyDiscovery(config, false);
     const restartRequired = staticChanges(this.boundConfig, config);
     if (restartRequired.length > 0) this.logger.warn({ restartRequired }, `not applied until a restart: ${restartRequired.join(', ')} changed (bound when the process started); the rest was reloaded`);
     this.logger.info({ version: applied.version, routes: config.routes.length, upstreams: Object.keys(config.upstreams).length, closedTunnels: applied.closedTunnels }, 'config reloaded');
-    return { ok: true, version: applied.version, restartRequired };
+    const workers = this.workers?.list().map((w) => ({ slot: w.slot, version: w.version }));
+    return { ok: true, version: applied.version, restartRequired, ...(workers === undefined ? {} : { workers }) };
   }
 
   private rejected(problems: readonly ConfigProblem[], message: string | null): ReloadResult {
@@ -168,6 +202,7 @@ export class ControlPlane implements AdminHost {
   async stop(): Promise<void> {
     this.beginStop();
     await this.supervisor.stop();
+    await this.discovery?.stop();
     await this.admin?.close();
     await this.alerting?.stop();
     this.stats.stop();

@@ -76,6 +76,7 @@ export const ERROR_CODES = {
   },
   BRISK_CONFIG_UNREADABLE: { status: 0, description: 'The configuration file cannot be read or is not valid YAML.' },
   BRISK_LISTEN_FAILED: { status: 0, description: 'A listener could not bind its address (in use, no permission).' },
+  BRISK_WORKERS_NEED_FILE: { status: 0, description: 'More than one data-plane worker (`workers`, `--workers`) was asked for a gateway started without a config file: every worker reads the same text the primary checked. Start with `--config FILE`, or with one worker.' },
   BRISK_ALERT_EXPR_INVALID: { status: 0, description: 'An alert rule\'s `expr` cannot be parsed (unknown metric or argument, a unit that does not fit the metric, a missing comparison); the message gives the column and docs/alerting.md lists the metrics.' },
   BRISK_ALERT_RULE_INVALID: { status: 0, description: 'An `alerts` setting is invalid: a duplicate or incomplete rule, an unknown template placeholder, an action with neither or both of `command` and `webhook`, a route naming an unknown receiver.' },
   BRISK_ALERT_DELIVERY_FAILED: { status: 0, description: 'A notification could not be delivered to a receiver (unreachable, non-2xx, or an IM robot answering 200 with an error code); it stays queued on disk and is retried with backoff until `alerts.queue.maxAge`.' },
@@ -106,6 +107,22 @@ export const ERROR_CODES = {
   },
   BRISK_SERVICE_PORT_IN_USE: { status: 0, description: "An instance exited before it was ready and its port was taken by another process (it was free when Brisk picked it). Brisk starts it again on another port, at once, three times; after that it counts as a failure and the `service-problem` alert fires." },
   BRISK_SERVICE_SCALE_FAILED: { status: 0, description: "A service's `scale.command` could not start, exited non-zero or passed its `commandTimeout`. It is run again when the autoscaler's recommendation changes, or after a minute." },
+  BRISK_DISCOVERY_UNAVAILABLE: {
+    status: 0,
+    description:
+      "An upstream's discovery provider could not get an answer: the registry (Redis, etcd, the Kubernetes API, a DNS resolver) is down or slow, or the targets file is missing or not valid JSON/YAML. Nothing changes: the targets of the last good answer (or of the snapshot on disk, after a restart) keep serving, health checks still apply to them, and `brisk_discovery_staleness_seconds` grows; the `discovery-stale` alert fires after two minutes. Logged once per outage, and again when it answers.",
+  },
+  BRISK_DISCOVERY_ANSWER_REFUSED: {
+    status: 0,
+    description:
+      "A discovery provider answered with fewer targets than the upstream's `discovery.minTargets` (default 1: an empty answer). The answer is not applied and the last good targets keep serving, so a registry that loses its data, or a DNS name that briefly resolves to nothing, does not empty a healthy upstream. Set `minTargets: 0` where an empty answer is meant (a service scaled to zero).",
+  },
+  BRISK_DISCOVERY_INVALID_TARGET: { status: 0, description: "An entry a discovery provider found is not a valid target (not a URL, a scheme other than http, https or h2c, credentials in the URL, a weight outside 1–1000). It is skipped, the other entries apply; logged once per change." },
+  BRISK_DISCOVERY_SNAPSHOT_FAILED: {
+    status: 0,
+    description:
+      "The last-known-good snapshot of an upstream's discovery (`discovery.snapshot`, by default `.brisk/discovery/UPSTREAM.json` next to the config file) cannot be written (the directory is read-only or full), or the one found at start is not used (unreadable, not a snapshot, or read from another registry than the one configured now). Serving goes on; only a restart while the registry is down would start without the discovered targets.",
+  },
   BRISK_TLS_FILE_UNREADABLE: { status: 0, description: 'A TLS certificate or key file cannot be read or parsed, or the key does not belong to the certificate, when a listener starts. The configuration check reports the same at the `cert` or `key` line (`BRISK_CONFIG_INVALID`); this code appears when the files changed after it.' },
 } as const satisfies Record<string, { status: number; description: string }>;
 

@@ -7,7 +7,7 @@ import type { WindowSeries } from './window.js';
 import { labelString } from './labels.js';
 import { grpcStatusLabel } from './grpc-metrics.js';
 import type { RuntimeView as Runtime, TargetView as Target } from '../core/views.js';
-import { RESTART_REASONS, type InstanceState, type ServiceSnapshot } from './snapshot.js';
+import { RESTART_REASONS, type ConfigRevisionSnapshot, type DiscoverySnapshot, type InstanceState, type ServiceSnapshot } from './snapshot.js';
 
 /**
  * `/metrics`: the gateway's Prometheus text exposition.
@@ -39,6 +39,10 @@ export interface MetricsSources {
   readonly reloads: { success: number; failure: number; lastSuccessAt: number };
   /** The services Brisk runs (the supervisor); absent or empty when it runs none. */
   services?(): readonly ServiceSnapshot[];
+  /** The discovery of upstreams; absent or empty when no upstream has any. */
+  discovery?(): readonly DiscoverySnapshot[];
+  /** The config store's revision in force; absent or null without `configStore`. */
+  configRevision?(): ConfigRevisionSnapshot | null;
 }
 
 type MetricType = 'counter' | 'gauge' | 'histogram';
@@ -295,6 +299,37 @@ export function createMetrics(src: MetricsSources): MetricsExposition {
   });
   add('brisk_service_instance_cpu_ratio', 'CPU of each instance over the last second, as a share of one core.', 'gauge', (w) => {
     for (const s of services()) for (const i of s.instances) if (i.cpuPercent !== null) w.sample('brisk_service_instance_cpu_ratio', labelString('service', s.name, 'instance', String(i.id)), i.cpuPercent / 100);
+  });
+
+  // ---- config store --------------------------------------------------------------------
+  const revision = (): ConfigRevisionSnapshot | null => src.configRevision?.() ?? null;
+  add('brisk_config_revision', "The config store's revision this node serves (etcd's mod_revision of the key; 0 while the file's own routes serve), labelled by where it came from. Nodes that disagree for long are not converging.", 'gauge', (w) => {
+    const r = revision();
+    if (r !== null) w.sample('brisk_config_revision', labelString('key', r.key, 'source', r.source), r.revision);
+  });
+  add('brisk_config_store_up', '1 while the config store (etcd) answers this node.', 'gauge', (w) => {
+    const r = revision();
+    if (r !== null) w.sample('brisk_config_store_up', labelString('key', r.key), r.storeUp ? 1 : 0);
+  });
+  add('brisk_config_rejected_revision', 'The last config store revision this node refused as invalid (0: none since the last one applied).', 'gauge', (w) => {
+    const r = revision();
+    if (r !== null) w.sample('brisk_config_rejected_revision', labelString('key', r.key), r.rejectedRevision ?? 0);
+  });
+
+  // ---- service discovery ----------------------------------------------------------------
+  const discovery = (): readonly DiscoverySnapshot[] => src.discovery?.() ?? [];
+  const dl = (d: DiscoverySnapshot): string => labelString('upstream', d.upstream, 'provider', d.provider);
+  add('brisk_discovery_staleness_seconds', "Seconds since the upstream's discovery provider last confirmed the targets in force (a registry that is down makes it grow; the view stays).", 'gauge', (w) => {
+    for (const d of discovery()) w.sample('brisk_discovery_staleness_seconds', dl(d), d.stalenessS);
+  });
+  add('brisk_discovery_targets', 'Targets in the view of the upstream\'s discovery provider.', 'gauge', (w) => {
+    for (const d of discovery()) w.sample('brisk_discovery_targets', dl(d), d.targets);
+  });
+  add('brisk_discovery_updates_total', 'Answers of discovery providers, by result: applied (a change), unchanged, refused (fewer than minTargets), failed (no answer).', 'counter', (w) => {
+    for (const d of discovery()) for (const r of ['applied', 'unchanged', 'refused', 'failed'] as const) w.sample('brisk_discovery_updates_total', `${dl(d)},result="${r}"`, d.updates[r]);
+  });
+  add('brisk_discovery_from_snapshot', '1 while the upstream serves the view restored from its discovery snapshot (started while the registry was down).', 'gauge', (w) => {
+    for (const d of discovery()) w.sample('brisk_discovery_from_snapshot', dl(d), d.from === 'snapshot' ? 1 : 0);
   });
 
   const heads = families.map((f) => `# HELP ${f.name} ${f.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}\n# TYPE ${f.name} ${f.type}\n`);

@@ -121,6 +121,27 @@ export interface StatsSnapshot {
   readonly recentErrors: readonly RecentError[];
   /** The services Brisk runs (empty when it runs none). */
   readonly services: readonly ServiceSnapshot[];
+  /** The upstreams whose targets a discovery provider finds (absent or empty when none). */
+  readonly discovery?: readonly DiscoverySnapshot[];
+}
+
+/** The discovery of one upstream (`upstreams.NAME.discovery`), filled by src/providers/discovery/. */
+export interface DiscoverySnapshot {
+  readonly upstream: string;
+  /** `file`, `dns`, `redis`, `etcd`, `kubernetes`. */
+  readonly provider: string;
+  /** What it reads (`dns A shop.internal:8080`, `redis brisk:registry:shop`). */
+  readonly identity: string;
+  /** Targets in the view in force. */
+  readonly targets: number;
+  /** Seconds since the registry last confirmed the view in force (since the start when there is none yet). */
+  readonly stalenessS: number;
+  /** Where the view in force came from: the provider, the snapshot on disk (restart while the registry is down), or none yet. */
+  readonly from: 'provider' | 'snapshot' | 'none';
+  /** Why the last try failed (or the last answer was refused), while it is so; null once an answer was applied again. */
+  readonly problem: { readonly code: string; readonly message: string; readonly since: number } | null;
+  /** Answers since the start, by what became of them. */
+  readonly updates: { readonly applied: number; readonly unchanged: number; readonly refused: number; readonly failed: number };
 }
 
 /** Why the supervisor restarted an instance (`brisk_service_restarts_total{reason}`). */
@@ -226,4 +247,21 @@ export interface AlertSummary {
 export interface AlertsView {
   /** Pending and firing alerts, and those resolved in the last few minutes. */
   list(): readonly AlertSummary[];
+}
+
+/** Which revision of the config store a node serves (`configStore`), filled by src/providers/config-store/. */
+export interface ConfigRevisionSnapshot {
+  readonly key: string;
+  /** Where the routes and upstreams in force came from: etcd, the snapshot on disk, or the file (no document yet). */
+  readonly source: 'etcd' | 'snapshot' | 'file';
+  /** etcd's revision of the document in force (0: the file's). */
+  readonly revision: number;
+  readonly appliedAt: string | null;
+  /** The newest revision seen (higher than `revision` while a reload runs, or when it was refused). */
+  readonly latestSeen: number;
+  /** The last revision refused as invalid, until a newer one is applied. */
+  readonly rejectedRevision: number | null;
+  readonly storeUp: boolean;
+  /** Seconds since etcd last answered (null: never). */
+  readonly stalenessS: number | null;
 }

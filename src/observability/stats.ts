@@ -3,7 +3,7 @@ import type { RuntimeView as Runtime } from '../core/views.js';
 import { HostSampler } from './host.js';
 import { createMetrics, targetHealth, type MetricsExposition } from './metrics.js';
 import { membershipStamp, RequestRecorder, type RouteRec } from './recorder.js';
-import type { CacheSnapshot, RouteSnapshot, ServiceSnapshot, StatsSnapshot, StatsSource, TargetSnapshot, UpstreamSnapshot, WindowStats } from './snapshot.js';
+import type { CacheSnapshot, ConfigRevisionSnapshot, DiscoverySnapshot, RouteSnapshot, ServiceSnapshot, StatsSnapshot, StatsSource, TargetSnapshot, UpstreamSnapshot, WindowStats } from './snapshot.js';
 import { WindowSum, type WindowSeries } from './window.js';
 
 /** What the gateway lends the stats besides its runtime. */
@@ -48,6 +48,8 @@ export class GatewayStats implements StatsSource {
   private cpuRatio = 0;
   private shedSource: (() => number) | null = null;
   private servicesSource: (() => readonly ServiceSnapshot[]) | null = null;
+  private discoverySource: (() => readonly DiscoverySnapshot[]) | null = null;
+  private configRevisionSource: (() => ConfigRevisionSnapshot | null) | null = null;
   private exposition: MetricsExposition | null = null;
   /** Window stats by window length, for the second they were computed in. */
   private readonly cache = new Map<number, CachedWindows>();
@@ -124,6 +126,35 @@ export class GatewayStats implements StatsSource {
     }
   }
 
+  /** Where the discovery of upstreams is read from (src/providers/discovery/), or null when no upstream has any. */
+  setDiscoverySource(source: (() => readonly DiscoverySnapshot[]) | null): void {
+    this.discoverySource = source;
+  }
+
+  /** Each discovered upstream's view: targets, staleness, problem (empty without discovery). */
+  discovery(): readonly DiscoverySnapshot[] {
+    if (this.discoverySource === null) return [];
+    try {
+      return this.discoverySource();
+    } catch {
+      return [];
+    }
+  }
+
+  /** Where the config store's revision in force is read from (src/providers/config-store/). */
+  setConfigRevisionSource(source: (() => ConfigRevisionSnapshot | null) | null): void {
+    this.configRevisionSource = source;
+  }
+
+  /** The config store's revision in force; null without `configStore`. */
+  configRevision(): ConfigRevisionSnapshot | null {
+    try {
+      return this.configRevisionSource?.() ?? null;
+    } catch {
+      return null;
+    }
+  }
+
   /** Where the gateway-wide shedding level is read from (a LoadShedder's `level`), or null for 0. */
   setShedLevelSource(source: (() => number) | null): void {
     this.shedSource = source;
@@ -154,9 +185,19 @@ export class GatewayStats implements StatsSource {
       processCpuRatio: () => this.cpuRatio,
       reloads: this.reloads,
       services: () => this.services(),
+      discovery: () => this.discovery(),
+      configRevision: () => this.configRevision(),
     });
-    return this.exposition.text();
+    const text = await this.exposition.text();
+    return this.extraMetrics === null ? text : text + this.extraMetrics();
   }
+
+  /** Families written by someone else (the workers' primary: per-worker share, restarts), appended to `/metrics`. */
+  setExtraMetrics(source: (() => string) | null): void {
+    this.extraMetrics = source;
+  }
+
+  private extraMetrics: (() => string) | null = null;
 
   /** The Content-Type of `metricsText`. */
   get metricsContentType(): string {
@@ -259,6 +300,7 @@ export class GatewayStats implements StatsSource {
       shedLevel: this.shedLevel,
       recentErrors: rec.recentErrors(),
       services: this.services(),
+      discovery: this.discovery(),
     };
     return snapshot;
   }

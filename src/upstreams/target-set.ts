@@ -105,6 +105,11 @@ export class TargetSet {
     if (config.healthCheck === null) for (const m of this.byKey.values()) if (!m.target.activeHealthy) m.target.setActiveHealth(true, null);
   }
 
+  /** Whether `configure` was called (an upstream version activated the set, or is about to). */
+  get isConfigured(): boolean {
+    return this.config !== null;
+  }
+
   /** Marks the set as serving: from now on, targets joining an upstream with health checks warm up first. */
   goLive(): void {
     this.live = true;

@@ -3,8 +3,11 @@
  * a kill: its output captured, and a wait until one of its listeners answers.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
+import { freePort } from './free-port.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -39,4 +42,44 @@ export async function waitAnswering(brisk: BriskProcess, port: number, path = '/
       await new Promise((r) => setTimeout(r, 50));
     }
   }
+}
+
+/**
+ * Starts `count` Brisk processes in front of `backendUrl`, each with one route `api`
+ * (`/api…`) under a route-wide rate limit kept in Redis: the setup of the tests that
+ * prove a limit shared across gateway processes. `redis` is the YAML flow mapping of the
+ * route's `redis` key.
+ */
+export async function startRateLimitedGateways(
+  dir: string,
+  count: number,
+  options: { backendUrl: string; redis: string; rate: number; per: string; burst: number },
+): Promise<{ brisk: BriskProcess; port: number }[]> {
+  const out: { brisk: BriskProcess; port: number }[] = [];
+  for (let i = 0; i < count; i++) {
+    const port = await freePort();
+    const file = join(dir, `gw${i}.yaml`);
+    writeFileSync(
+      file,
+      [
+        `listen: [{ address: "127.0.0.1:${port}" }]`,
+        'logging: { accessLog: false, format: json, level: warn }',
+        `upstreams: { app: { targets: [{ url: "${options.backendUrl}" }] } }`,
+        'routes:',
+        '  - name: api',
+        '    match: { pathPrefix: /api }',
+        '    upstream: app',
+        '    rateLimit:',
+        '      store: redis',
+        `      redis: ${options.redis}`,
+        '      onStoreError: allow',
+        `      limits: [{ name: global, rate: ${options.rate}, per: ${options.per}, burst: ${options.burst}, key: route }]`,
+        '',
+      ].join('\n'),
+    );
+    const brisk = spawnBrisk(file);
+    out.push({ brisk, port });
+    await waitAnswering(brisk, port, '/__probe');
+  }
+  return out;
 }

@@ -86,7 +86,7 @@ export function findPostgresBin(): string | undefined {
 const exitCleanups = new Set<() => void>();
 let exitHooked = false;
 
-function cleanupOnExit(fn: () => void): () => void {
+export function cleanupOnExit(fn: () => void): () => void {
   if (!exitHooked) {
     exitHooked = true;
     process.once('exit', () => {
@@ -108,7 +108,7 @@ function cleanupOnExit(fn: () => void): () => void {
  * The child does not keep the test process alive by itself: a forgotten server must
  * not hang the test file (Node 20's runner would wait for it forever).
  */
-function spawnServer(command: string, args: string[], cwd: string): { child: ChildProcess; output: () => string } {
+export function spawnServer(command: string, args: string[], cwd: string): { child: ChildProcess; output: () => string } {
   const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
   let output = '';
   const keep = (chunk: Buffer) => {
@@ -122,11 +122,11 @@ function spawnServer(command: string, args: string[], cwd: string): { child: Chi
   return { child, output: () => output };
 }
 
-function hasExited(child: ChildProcess): boolean {
+export function hasExited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
-function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
+export function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
   if (hasExited(child)) return Promise.resolve(true);
   child.ref(); // the caller awaits this: keep the process alive until the child is gone
   return new Promise((resolve) => {
@@ -139,7 +139,7 @@ function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
 }
 
 /** Polls `ready` until it returns true; fails fast when the server process exits. */
-async function waitUntilReady(what: string, child: ChildProcess, output: () => string, ready: () => Promise<boolean>): Promise<void> {
+export async function waitUntilReady(what: string, child: ChildProcess, output: () => string, ready: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (hasExited(child)) throw new Error(`${what} exited during start-up (code ${child.exitCode ?? child.signalCode}):\n${output()}`);

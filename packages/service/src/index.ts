@@ -20,7 +20,9 @@ export { Participant, type ParticipantOptions } from './saga/participant.js';
 export { Outbox, type OutboxEvent } from './saga/outbox.js';
 export { stepKey, parseStepKey, type StepAction } from './saga/keys.js';
 
-export { createService, json, Reply, Service, type Dependency, type Handler, type HandlerContext, type ServiceOptions } from './service/service.js';
+export { createService, json, Reply, Service, type Dependency, type Handler, type HandlerContext, type ServiceOptions, type UpgradeHandler, type UpgradeOptions } from './service/service.js';
 export { callService } from './service/outbound.js';
 export { REGISTRY_EVENTS, REGISTRY_PREFIX, type InstanceRecord, type RegistrationOptions } from './service/registration.js';
 export { IdempotencyStore, idempotent, idempotentTransaction, type IdempotencyOptions, type IdempotentContext, type RouteIdempotencyOptions } from './idempotency/idempotency.js';
+export { Housekeeper, type HousekeeperOptions, type HousekeepingJob, type JobResult } from './housekeeping/housekeeper.js';
+export { appliedKeysJob, cacheJob, finishedSagasJob, idempotencyKeysJob, logFilesJob } from './housekeeping/jobs.js';

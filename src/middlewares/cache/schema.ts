@@ -15,6 +15,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { PathProblem, PathSegment } from '../../config/positions.js';
 import { SIZE_PATTERN, durationMs, sizeBytes } from '../../config/units.js';
+import { normalizeRedisConnection, redisConnectionProps, type RedisEndpoint } from '../../config/redis-schema.js';
 import { Duration, Strict } from '../../config/schema-kit.js';
 
 const Size = (description: string, def?: string) =>
@@ -80,7 +81,7 @@ export const CacheSchema = Strict(
     redis: Type.Optional(
       Strict(
         {
-          url: Type.String({ pattern: '^rediss?://', description: 'Redis server: `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS.' }),
+          ...redisConnectionProps(),
           keyPrefix: Type.Optional(Type.String({ maxLength: 100, default: 'brisk:cache:', description: 'Prefix of every key and channel the cache uses.' })),
           timeout: Type.Optional(Duration('Longest wait for a Redis read; past it the request is treated as a miss. Writes never hold a request.', '50ms')),
         },
@@ -109,7 +110,7 @@ export interface CacheConfig {
   /** Null: no status header. */
   readonly statusHeader: string | null;
   readonly cacheStatusName: string;
-  readonly redis: { readonly url: string; readonly keyPrefix: string; readonly timeoutMs: number } | null;
+  readonly redis: { readonly endpoint: RedisEndpoint; readonly keyPrefix: string; readonly timeoutMs: number } | null;
 }
 
 export const CACHE_DEFAULTS = {
@@ -163,20 +164,14 @@ export function normalizeCache(raw: RawCache): { config?: CacheConfig; problems:
   }
   let redis: CacheConfig['redis'] = null;
   if (raw.redis !== undefined) {
-    const url = raw.redis.url;
-    try {
-      const parsed = new URL(url);
-      if (parsed.hostname === '') problem(['redis', 'url'], 'the Redis URL has no host');
-    } catch {
-      problem(['redis', 'url'], 'invalid Redis URL');
-    }
+    const endpoint = normalizeRedisConnection(raw.redis, ['redis'], problems);
     let timeoutMs: number = CACHE_DEFAULTS.redisTimeoutMs;
     if (raw.redis.timeout !== undefined) {
       const ms = durationMs(raw.redis.timeout);
       if (ms === undefined || ms < 1 || ms > 10_000) problem(['redis', 'timeout'], 'the Redis timeout must be between 1ms and 10s');
       else timeoutMs = ms;
     }
-    redis = { url, keyPrefix: raw.redis.keyPrefix ?? CACHE_DEFAULTS.keyPrefix, timeoutMs };
+    if (endpoint !== null) redis = { endpoint, keyPrefix: raw.redis.keyPrefix ?? CACHE_DEFAULTS.keyPrefix, timeoutMs };
   }
   const forceTtlS = seconds('forceTtl');
   const defaultTtlS = seconds('defaultTtl');

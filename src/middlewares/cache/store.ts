@@ -4,7 +4,9 @@
  * a timeout, fails at once while the connection is down (no offline queue), and its
  * failure only means "not found" / "not written".
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import type { RedisEndpoint } from '../../config/redis-schema.js';
+import { openRedis } from '../../redis/open.js';
 import { decodeEntry, encodeEntry, type StoredResponse } from './entry.js';
 import type { PolicyOptions } from './freshness.js';
 
@@ -156,14 +158,9 @@ export function normalizePurgeTarget(input: string): string {
 }
 
 export interface RedisTierConfig {
-  readonly url: string;
+  readonly endpoint: RedisEndpoint;
   readonly keyPrefix: string;
   readonly timeoutMs: number;
-}
-
-/** Backoff for reconnecting: 50 ms doubling to 2 s, with jitter. */
-function reconnectDelay(attempt: number): number {
-  return Math.min(50 * 2 ** Math.max(0, attempt - 1), 2000) + Math.floor(Math.random() * 100);
 }
 
 /**
@@ -187,16 +184,8 @@ export class RedisTier {
     private readonly logger: CacheLogger,
     private readonly routeName: string,
   ) {
-    const options = {
-      commandTimeout: config.timeoutMs,
-      connectTimeout: Math.max(1000, config.timeoutMs),
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      retryStrategy: reconnectDelay,
-      lazyConnect: false,
-    };
-    this.client = new Redis(config.url, options);
+    // Sentinel, READONLY after a failover, timeouts and backoff: see src/redis/open.ts.
+    this.client = openRedis(config.endpoint, { timeoutMs: config.timeoutMs });
     this.client.on('error', (err: Error) => this.markDown(err.message));
     this.client.on('close', () => this.markDown('connection closed'));
     this.client.on('ready', () => {
@@ -204,7 +193,7 @@ export class RedisTier {
       this.down = false;
     });
     // Subscriptions need their own connection; it re-subscribes after a reconnect.
-    this.sub = new Redis(config.url, { ...options, commandTimeout: undefined, enableOfflineQueue: true, autoResubscribe: true });
+    this.sub = openRedis(config.endpoint, { timeoutMs: config.timeoutMs, subscriber: true });
     this.sub.on('error', () => {});
     this.sub.subscribe(this.channel).catch(() => {});
     this.sub.on('message', (_channel: string, message: string) => {

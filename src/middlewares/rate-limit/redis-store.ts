@@ -5,29 +5,25 @@
  * must get the route's `onStoreError` answer promptly, never wait, and the process
  * must not crash; when Redis is back, limits apply again without a restart:
  *
- * - `enableOfflineQueue: false`: while the connection is not ready, a command fails at
- *   once instead of queueing (we check `status` first and do not even send it).
- * - `commandTimeout`: a command on a live but silent connection (Redis stopped,
- *   network black hole) fails after `redis.timeout`.
+ * - The connection fails a command at once while it is not ready, bounds each command by
+ *   `redis.timeout`, follows Sentinel failovers and reconnects on READONLY: all in
+ *   `openRedis` (src/redis/open.ts), shared with the cache and the outlier hints.
  * - After {@link FAILURES_BEFORE_FAST_FAIL} failures in a row only one command at a time
  *   goes to Redis (a probe); the others fail at once instead of each waiting out the
  *   timeout. The first success ends this.
- * - `maxRetriesPerRequest: 0`, `autoResendUnfulfilledCommands: false`: a command cut off
- *   by a disconnect is failed, not re-sent later (its request has long been answered,
- *   re-sending would consume quota for nothing).
- * - Reconnection runs in the background with exponential backoff (50 ms doubling to 1 s,
- *   with jitter so that many gateways do not reconnect in step).
  * - `error` events are always listened to (an unhandled `error` event would throw) and
  *   logged once per outage, with the recovery logged too.
  *
- * Connections are shared by every route with the same URL and timeout, reference
+ * Connections are shared by every route with the same Redis (URL or Sentinel) and timeout, reference
  * counted: a config reload builds the new routes (taking a reference) before the old
  * ones are closed, so the connection survives reloads.
  */
 import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { describeRedisEndpoint, redisEndpointKey } from '../../config/redis-schema.js';
+import { isClusterError, openRedis } from '../../redis/open.js';
 import { RATE_LIMIT_SCRIPT } from './redis-script.js';
-import { redactUrl, type RedisStoreConfig } from './schema.js';
+import type { RedisStoreConfig } from './schema.js';
 
 /** Logging the rate limiter needs; a pino Logger is one. */
 export interface StoreLogger {
@@ -39,11 +35,6 @@ export interface StoreLogger {
 export const FAILURES_BEFORE_FAST_FAIL = 3;
 
 const SCRIPT_SHA = createHash('sha1').update(RATE_LIMIT_SCRIPT).digest('hex');
-
-/** Backoff for reconnecting: 50 ms doubling to 1 s, plus up to 100 ms of jitter. */
-export function reconnectDelay(attempt: number): number {
-  return Math.min(50 * 2 ** Math.max(0, attempt - 1), 1000) + Math.floor(Math.random() * 100);
-}
 
 /** One shared connection and its health. */
 export class RedisConnection {
@@ -59,19 +50,10 @@ export class RedisConnection {
 
   constructor(config: RedisStoreConfig, logger: StoreLogger, key: string) {
     this.key = key;
-    this.url = redactUrl(config.url);
+    this.url = describeRedisEndpoint(config.endpoint);
     this.logger = logger;
-    this.client = new Redis(config.url, {
-      commandTimeout: config.timeoutMs,
-      connectTimeout: Math.max(1000, config.timeoutMs),
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      enableAutoPipelining: true,
-      retryStrategy: reconnectDelay,
-      // A rate limiter has nothing to resume after a reconnect but its script.
-      autoResubscribe: false,
-    });
+    // Sentinel, READONLY after a failover, timeouts and backoff: see src/redis/open.ts.
+    this.client = openRedis(config.endpoint, { timeoutMs: config.timeoutMs, autoPipelining: true });
     this.client.on('error', (err: Error) => this.markDown(err.message));
     this.client.on('close', () => this.markDown('connection closed'));
     this.client.on('ready', () => {
@@ -132,7 +114,7 @@ export class RedisConnection {
     if (err instanceof Error && err.name === 'ReplyError') {
       // Redis answered, with an error (a key of another type, a script killed, OOM):
       // the connection is fine, so this must not throttle every route to one probe.
-      this.logRejected(err.message);
+      this.logRejected(isClusterError(err) ? `${err.message}: this Redis is a Cluster node, which rate limits cannot use (a route's limits run as one script over several keys); use one server or Sentinel` : err.message);
       return null;
     }
     this.failures++;
@@ -194,7 +176,7 @@ export class RedisConnections {
 
   /** A connection for `config`, opened on first use; pair with {@link release}. */
   acquire(config: RedisStoreConfig, logger: StoreLogger): RedisConnection {
-    const key = `${config.timeoutMs}|${config.url}`;
+    const key = `${config.timeoutMs}|${redisEndpointKey(config.endpoint)}`;
     let conn = this.open.get(key);
     if (conn === undefined) {
       conn = new RedisConnection(config, logger, key);

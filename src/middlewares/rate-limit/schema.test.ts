@@ -73,7 +73,7 @@ describe('normalizeRateLimit', () => {
       ],
     });
     assert.deepEqual(problems, []);
-    assert.deepEqual(config!.redis, { url: 'redis://:pw@10.0.0.5:6380/2', keyPrefix: 'gw:', timeoutMs: 30 });
+    assert.deepEqual(config!.redis, { endpoint: { kind: 'url', url: 'redis://:pw@10.0.0.5:6380/2' }, keyPrefix: 'gw:', timeoutMs: 30 });
     assert.equal(config!.onStoreError, 'deny');
     assert.deepEqual(config!.limits[0]!.key, { kind: 'header', name: 'x-tenant' });
     assert.equal(config!.limits[0]!.burst, 20);
@@ -120,7 +120,7 @@ describe('normalizeRateLimit', () => {
       [['redis'], ['onStoreError']],
     );
     // Default Redis URL when only `store: redis` is given.
-    assert.equal(ok({ store: 'redis', limits: [{ rate: 1, per: '1s' }] }).config!.redis!.url, 'redis://127.0.0.1:6379');
+    assert.deepEqual(ok({ store: 'redis', limits: [{ rate: 1, per: '1s' }] }).config!.redis!.endpoint, { kind: 'url', url: 'redis://127.0.0.1:6379' });
   });
 
   it('hides passwords in messages', () => {

@@ -21,6 +21,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { PathProblem, PathSegment } from '../../config/positions.js';
 import { MAX_DURATION_MS, durationMs } from '../../config/units.js';
+import { normalizeRedisConnection, redactRedisUrl, redisConnectionProps, type RedisEndpoint } from '../../config/redis-schema.js';
 import { Duration, PatternString, Strict } from '../../config/schema-kit.js';
 
 // The same union the config schema uses, so that the validator's messages and the docs
@@ -89,13 +90,7 @@ const Limit = Strict(
 
 const RedisStore = Strict(
   {
-    url: Type.Optional(
-      Type.String({
-        pattern: '^rediss?://',
-        default: 'redis://127.0.0.1:6379',
-        description: 'Redis server: `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS.',
-      }),
-    ),
+    ...redisConnectionProps('redis://127.0.0.1:6379'),
     keyPrefix: Type.Optional(
       Type.String({ maxLength: 100, default: 'brisk:rl:', description: 'Prefix of every key the rate limiter writes; keys are `<prefix><route>:<limit>:<algorithm>:=<key>` (`*` instead of `=<key>` for the anonymous counter).' }),
     ),
@@ -103,7 +98,7 @@ const RedisStore = Strict(
       Duration('Longest wait for Redis to decide; past it the request gets the `onStoreError` behaviour. Keep it small: it is added to every request while Redis is slow.', '50ms'),
     ),
   },
-  'The Redis connection (`store: redis`). Connections are shared by all routes with the same URL and timeout.',
+  'The Redis connection (`store: redis`): one server (`url`) or Sentinel (`sentinels`, `name`). Connections are shared by all routes with the same Redis and timeout.',
 );
 
 /** The schema of a route's `rateLimit` key. */
@@ -188,7 +183,8 @@ export interface LimitConfig {
 }
 
 export interface RedisStoreConfig {
-  readonly url: string;
+  /** Where Redis is: one server or Sentinel. */
+  readonly endpoint: RedisEndpoint;
   readonly keyPrefix: string;
   readonly timeoutMs: number;
 }
@@ -238,16 +234,7 @@ export function normalizeRateLimit(raw: RawRateLimit): { config?: RateLimitConfi
   const store = raw.store ?? 'memory';
   let redis: RedisStoreConfig | null = null;
   if (store === 'redis') {
-    const url = raw.redis?.url ?? RATE_LIMIT_DEFAULTS.redisUrl;
-    try {
-      const parsed = new URL(url);
-      if (parsed.hostname === '') problem(['redis', 'url'], `the Redis URL ${JSON.stringify(redactUrl(url))} has no host`);
-      if (parsed.pathname !== '' && parsed.pathname !== '/' && !/^\/\d+$/.test(parsed.pathname)) {
-        problem(['redis', 'url'], `the path of a Redis URL is the database number ("/0"); got ${JSON.stringify(parsed.pathname)}`);
-      }
-    } catch {
-      problem(['redis', 'url'], `invalid Redis URL ${JSON.stringify(redactUrl(url))}`);
-    }
+    const endpoint = normalizeRedisConnection(raw.redis ?? {}, ['redis'], problems, RATE_LIMIT_DEFAULTS.redisUrl);
     let timeoutMs: number = RATE_LIMIT_DEFAULTS.timeoutMs;
     if (raw.redis?.timeout !== undefined) {
       const ms = durationMs(raw.redis.timeout);
@@ -255,7 +242,7 @@ export function normalizeRateLimit(raw: RawRateLimit): { config?: RateLimitConfi
       else if (ms > 60_000) problem(['redis', 'timeout'], 'a Redis timeout over 1m would hold every request that long while Redis is unreachable; keep it in milliseconds');
       else timeoutMs = ms;
     }
-    redis = { url, keyPrefix: raw.redis?.keyPrefix ?? RATE_LIMIT_DEFAULTS.keyPrefix, timeoutMs };
+    if (endpoint !== null) redis = { endpoint, keyPrefix: raw.redis?.keyPrefix ?? RATE_LIMIT_DEFAULTS.keyPrefix, timeoutMs };
   } else {
     if (raw.redis !== undefined) warnings.push({ path: ['redis'], message: 'ignored: `store` is `memory`; set `store: redis` to use Redis', at: 'key' });
     if (raw.onStoreError !== undefined) warnings.push({ path: ['onStoreError'], message: 'ignored: the memory store cannot fail; it matters with `store: redis`', at: 'key' });
@@ -342,6 +329,4 @@ export function parseKey(spec: string): LimitKey {
 }
 
 /** A URL with its password hidden, for messages. */
-export function redactUrl(url: string): string {
-  return url.replace(/^(rediss?:\/\/[^:@/]*:)[^@/]*@/, '$1***@');
-}
+export const redactUrl = redactRedisUrl;

@@ -97,7 +97,7 @@ alerts:
     expectProblem(list, 'services.lost.cwd', /^cwd not found: .*no\/such\/dir \(relative paths start at the config file's directory\)$/, where(text, './no/such/dir'));
     expectProblem(list, 'services.lost.scale', /autoscaling needs a target: targetInFlight/, where(text, 'scale:', 1));
     expectProblem(list, 'services.lost.upstream', /already bound to service "nothing"/, where(text, 'products, cwd'));
-    expectProblem(list, 'upstreams.empty', /has no targets: list them under targets, or bind a service Brisk runs to it/, where(text, 'empty:'));
+    expectProblem(list, 'upstreams.empty', /has no targets: list them under targets, find them with discovery, or bind a service Brisk runs to it/, where(text, 'empty:'));
     expectProblem(list, 'alerts.rules.0.actions.0.restart', /unknown service "nope", not declared under services/, where(text, 'nope'));
     expectProblem(list, 'alerts.rules.0.actions.1', /a `scale` action has exactly one of `by`/, where(text, '{ scale: twice }'));
     assert.ok(list.some((p) => p.path === 'services.twice.upstream' && /already bound/.test(p.message)), list.map(formatProblem).join('\n'));

@@ -172,6 +172,20 @@ export class Cache {
    * pub/sub). Call it after the write commits. Never throws: while Redis is down the key
    * is remembered and its invalidation replayed when Redis is back.
    */
+  /**
+   * Drops the memory tier's expired entries (past fresh and stale time) and returns how
+   * many: an entry nobody reads again would otherwise hold memory until the tier is full.
+   * Redis expires its own copies (every key is written with a TTL).
+   */
+  sweepExpired(now = Date.now()): number {
+    return this.#memory.sweep(now);
+  }
+
+  /** Entries in the memory tier. */
+  get memorySize(): number {
+    return this.#memory.size;
+  }
+
   async invalidate(key: string): Promise<void> {
     this.#memory.delete(key);
     if (this.#redis === undefined) return;

@@ -46,6 +46,18 @@ export class MemoryTier {
     this.#entries.delete(key);
   }
 
+  /** Drops every entry past its stale limit (they are otherwise dropped only when read or pushed out); returns how many. */
+  sweep(now: number): number {
+    let removed = 0;
+    for (const [key, entry] of this.#entries) {
+      if (entry.staleUntil <= now) {
+        this.#entries.delete(key);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
   clear(): void {
     this.#entries.clear();
   }

@@ -84,10 +84,19 @@ export class IdempotencyStore {
     );
   }
 
-  /** Deletes answers past their retention; returns how many. */
-  async purgeExpired(): Promise<number> {
-    const { rowCount } = await this.db.write(`delete from ${this.table} where expires_at < now()`, [], { idempotent: true });
-    return rowCount;
+  /**
+   * Deletes answers past their retention; returns how many. In batches of `batch` rows
+   * (default 1000), each its own statement, so a large backlog never holds a long lock
+   * on the table the POSTs write to; housekeeping runs it on a schedule.
+   */
+  async purgeExpired(options: { batch?: number; signal?: AbortSignal } = {}): Promise<number> {
+    const batch = options.batch ?? 1000;
+    let total = 0;
+    for (;;) {
+      const { rowCount } = await this.db.write(`delete from ${this.table} where (scope, key) in (select scope, key from ${this.table} where expires_at < now() limit $1)`, [batch], { idempotent: true });
+      total += rowCount;
+      if (rowCount < batch || options.signal?.aborted) return total;
+    }
   }
 
   /** @internal claims a key; true when this request owns it. */

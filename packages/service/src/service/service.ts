@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { collectDefaultMetrics } from 'prom-client';
 import { runWithContext, traceFromHeaders, type RequestContext, type TraceContext } from '../context.js';
 import { DEADLINE_HEADER, errorBodyText, parseDeadlineHeader, REQUEST_ID_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER } from '../contracts.js';
@@ -53,6 +54,19 @@ export interface HandlerContext {
 
 export type Handler = (context: HandlerContext) => Promise<unknown>;
 
+/**
+ * Takes over an `Upgrade` request (a WebSocket, usually with the `ws` package's
+ * `handleUpgrade`). The socket is the service's to track until it closes: at shutdown the
+ * route's `drain` runs (close your sockets politely there), then what is left is cut.
+ */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer, params: Record<string, string>) => void;
+
+/** Options of an upgrade route. */
+export interface UpgradeOptions {
+  /** Runs at shutdown, after the listener closed: say goodbye (WebSocket close 1001) and resolve. */
+  drain?: () => Promise<void> | void;
+}
+
 /** A dependency: checked by readiness, closed at shutdown (after the server drained). */
 export interface Dependency {
   check?: () => Promise<{ ok: boolean; detail?: string }>;
@@ -86,6 +100,9 @@ export class Service {
   readonly registry: Registry;
   readonly log: Logger;
   readonly #router = new Router<Handler>();
+  readonly #upgrades = new Router<UpgradeHandler>();
+  readonly #upgradeDrains: (() => Promise<void> | void)[] = [];
+  readonly #upgraded = new Set<Duplex>();
   readonly #dependencies = new Map<string, Dependency>();
   readonly #options: ServiceOptions;
   readonly #server: Server;
@@ -120,11 +137,23 @@ export class Service {
         } else res.destroy();
       });
     });
+    this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
   }
 
   /** Adds a route: `service.route('GET', '/orders/:id', async (ctx) => …)`. */
   route(method: string, pattern: string, handler: Handler): this {
     this.#router.add(method, pattern, handler);
+    return this;
+  }
+
+  /**
+   * Adds an upgrade route (GET with `Upgrade:`): `service.upgrade('/chat', (req, socket,
+   * head) => wss.handleUpgrade(req, socket, head, …))`. Unmatched upgrades get a 404,
+   * upgrades while draining a 503, both as plain HTTP answers before the socket closes.
+   */
+  upgrade(pattern: string, handler: UpgradeHandler, options: UpgradeOptions = {}): this {
+    this.#upgrades.add('GET', pattern, handler);
+    if (options.drain !== undefined) this.#upgradeDrains.push(options.drain);
     return this;
   }
 
@@ -196,6 +225,16 @@ export class Service {
       while (this.#inFlight > 0 && Date.now() < deadline) await sleep(20);
       if (this.#inFlight > 0) this.log.warn({ inFlight: this.#inFlight }, 'service: drain timeout; cutting the remaining requests');
       this.#server.closeAllConnections();
+      // Upgraded sockets are no longer the HTTP server's to close, yet the listener's close
+      // waits for them: their owners say goodbye first, then whatever is left is cut.
+      for (const drain of this.#upgradeDrains) {
+        try {
+          await Promise.race([drain(), sleep(this.#options.drainTimeoutMs ?? 10_000)]);
+        } catch (error) {
+          this.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'service: an upgrade drain failed');
+        }
+      }
+      for (const socket of this.#upgraded) socket.destroy();
       await closed;
       for (const [name, dependency] of [...this.#dependencies].reverse()) {
         try {
@@ -225,6 +264,31 @@ export class Service {
     );
     if (this.#draining) checks['shutdown'] = { ok: false, detail: 'draining for shutdown' };
     return { ready: Object.values(checks).every((c) => c.ok), checks };
+  }
+
+  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const refuse = (status: number, code: 'BRISK_SVC_NOT_FOUND' | 'BRISK_SVC_SHUTTING_DOWN' | 'BRISK_SVC_BAD_REQUEST', message: string) => {
+      const text = errorBodyText(code, message, undefined);
+      socket.end(`HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : status === 400 ? 'Bad Request' : 'Service Unavailable'}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`);
+    };
+    socket.on('error', () => socket.destroy());
+    if (this.#draining) return refuse(503, 'BRISK_SVC_SHUTTING_DOWN', `service "${this.name}" is shutting down`);
+    let path: string;
+    try {
+      path = new URL(req.url ?? '/', 'http://service.invalid').pathname;
+    } catch {
+      return refuse(400, 'BRISK_SVC_BAD_REQUEST', 'the request target is not a valid path');
+    }
+    const match = this.#upgrades.match(req.method ?? 'GET', path);
+    if (match === undefined || 'allow' in match) return refuse(404, 'BRISK_SVC_NOT_FOUND', `no upgrade route for ${req.method} ${path}`);
+    this.#upgraded.add(socket);
+    socket.once('close', () => this.#upgraded.delete(socket));
+    try {
+      match.handler(req, socket, head, match.params);
+    } catch (error) {
+      this.log.error({ err: error instanceof Error ? error.message : String(error), path }, 'service: upgrade handler failed');
+      socket.destroy();
+    }
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

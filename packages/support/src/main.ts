@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+/**
+ * Runs the support service from the environment:
+ *
+ *   PORT=7501 SUPPORT_ORDERS_URL=http://127.0.0.1:8080/api SUPPORT_AGENT_TOKEN=secret \
+ *   SUPPORT_AGENT_WEBHOOK=http://127.0.0.1:7401/webhook SUPPORT_PUBLIC_URL=http://127.0.0.1:8080 \
+ *   node packages/support/dist/src/main.js
+ *
+ * | variable | meaning | default |
+ * |---|---|---|
+ * | `PORT`, `HOST` | where it listens | any free port, 127.0.0.1 |
+ * | `SUPPORT_ORDERS_URL` | base URL of the orders API (Brisk's route, or the service) | `http://127.0.0.1:8080/api` |
+ * | `SUPPORT_ORDERS_PATH` | path of one order, `{id}` replaced | `/orders/{id}` |
+ * | `SUPPORT_AGENT_TOKEN` | the agents' shared secret | required |
+ * | `SUPPORT_AGENT_WEBHOOK` | IM webhook told about handoffs | none |
+ * | `SUPPORT_PUBLIC_URL` | Brisk's public URL, for the link in the IM message | `http://127.0.0.1:8080` |
+ * | `SUPPORT_THRESHOLD_ZH`, `SUPPORT_THRESHOLD_EN` | handoff thresholds | 0.45, 0.35 |
+ */
+import { HttpOrdersApi } from './bot/orders.js';
+import { createSupportService } from './app.js';
+
+function env(name: string): string | undefined {
+  const value = process.env[name];
+  return value === undefined || value === '' ? undefined : value;
+}
+
+function threshold(name: string): number | undefined {
+  const raw = env(name);
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!(n >= 0 && n <= 1)) {
+    console.error(`support: ${name}=${raw} is not a number from 0 to 1`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const agentToken = env('SUPPORT_AGENT_TOKEN');
+if (agentToken === undefined) {
+  console.error('support: SUPPORT_AGENT_TOKEN is not set: the agent page needs a shared secret (any long random string)');
+  process.exit(2);
+}
+const zh = threshold('SUPPORT_THRESHOLD_ZH');
+const en = threshold('SUPPORT_THRESHOLD_EN');
+const webhookUrl = env('SUPPORT_AGENT_WEBHOOK');
+const { service } = createSupportService({
+  orders: new HttpOrdersApi({ baseUrl: env('SUPPORT_ORDERS_URL') ?? 'http://127.0.0.1:8080/api', ...(env('SUPPORT_ORDERS_PATH') ? { path: env('SUPPORT_ORDERS_PATH')! } : {}) }),
+  agentToken,
+  ...(webhookUrl ? { webhookUrl } : {}),
+  publicUrl: env('SUPPORT_PUBLIC_URL') ?? 'http://127.0.0.1:8080',
+  threshold: { ...(zh !== undefined ? { zh } : {}), ...(en !== undefined ? { en } : {}) },
+});
+await service.start();

@@ -1,0 +1,146 @@
+// The watched-file discovery provider end to end: targets follow the file (joining ones
+// warmed by a health check, leaving ones drained with their requests finishing), a broken
+// or empty file keeps the last good targets, staleness shows in /metrics and the admin
+// API, and a restart while the file is gone serves from the snapshot.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { TestGateway } from './helpers/gateway.js';
+import { activeUrls, discoveryConfig, discoveryState, get, members, namedBackend, startGateway, tempDir, waitFor, type NamedBackend } from './helpers/discovery.js';
+
+describe('discovery: a watched targets file', () => {
+  const dir = tempDir('brisk-disc-file-');
+  const list = join(dir.path, 'targets.yaml');
+  const snapshot = join(dir.path, 'state', 'app.json');
+  let a: NamedBackend;
+  let b: NamedBackend;
+  let c: NamedBackend;
+  let tg: TestGateway | null = null;
+  /** Writes the list the way a deploy tool should: a temporary file renamed over it. */
+  const writeList = (text: string) => {
+    writeFileSync(`${list}.tmp`, text);
+    renameSync(`${list}.tmp`, list);
+  };
+  const config = (extra: Record<string, unknown> = {}) => discoveryConfig({ file: { path: list, interval: '300ms' }, snapshot, ...extra });
+
+  before(async () => {
+    [a, b, c] = await Promise.all([namedBackend('a'), namedBackend('b'), namedBackend('c')]);
+  });
+  after(async () => {
+    await tg?.stop();
+    await Promise.all([a.close(), b.close(), c.close()]);
+    dir.remove();
+  });
+
+  it('starts with the targets the file lists, warm, and follows changes: a new one is warmed first, a removed one drains with its requests finishing', { timeout: 30_000 }, async () => {
+    writeList(`- ${a.url}\n- url: ${b.url}\n  weight: 2\n`);
+    tg = await startGateway(config());
+    const gw = tg;
+    // Opened warm: both were in the first membership and passed their first probe before the listeners opened.
+    assert.deepEqual(await activeUrls(gw), [a.url, b.url].sort());
+    const first = await members(gw);
+    assert.deepEqual(first.map((m) => m.sources), [['discovery:file'], ['discovery:file']]);
+    const seen = new Set<string>();
+    for (let i = 0; i < 20; i++) seen.add((await get(gw)).body);
+    assert.deepEqual([...seen].sort(), ['a', 'b']);
+
+    // A slow request on b, then b leaves the file and c joins.
+    b.slowMs = 1500;
+    const before = b.hits;
+    const slowOnB = (async () => {
+      for (let i = 0; i < 40; i++) {
+        const r = await get(gw, '/slow');
+        if (r.body === 'b') return r;
+      }
+      return null;
+    })();
+    await waitFor('a slow request in flight on b', () => b.hits > before);
+    writeList(`[${JSON.stringify(a.url)}, ${JSON.stringify(c.url)}]`);
+    const states = await waitFor('b draining or gone, c joined', async () => {
+      const m = await members(gw);
+      const byUrl = Object.fromEntries(m.map((x) => [x.url, x.state]));
+      return byUrl[c.url] !== undefined && byUrl[b.url] !== 'active' ? byUrl : undefined;
+    });
+    assert.notEqual(states[b.url], 'active');
+    const slow = await slowOnB;
+    assert.ok(slow !== null, 'a slow request reached b');
+    assert.equal(slow.status, 200, 'the request in flight on the leaving target finished');
+    assert.deepEqual(await waitFor('a and c active, b gone', async () => {
+      const urls = await activeUrls(gw);
+      const all = (await members(gw)).map((m) => m.url);
+      return urls.length === 2 && !all.includes(b.url) ? urls : undefined;
+    }), [a.url, c.url].sort());
+    const after = new Set<string>();
+    for (let i = 0; i < 20; i++) after.add((await get(gw)).body);
+    assert.deepEqual([...after].sort(), ['a', 'c']);
+    // The snapshot on disk has the new view.
+    const snap = await waitFor('the snapshot to hold a and c', () => {
+      if (!existsSync(snapshot)) return undefined;
+      const s = JSON.parse(readFileSync(snapshot, 'utf8')) as { targets: { url: string }[] };
+      return s.targets.length === 2 && s.targets.some((t) => t.url === c.url) ? s : undefined;
+    });
+    assert.deepEqual(snap.targets.map((t) => t.url).sort(), [a.url, c.url].sort());
+  });
+
+  it('keeps the last good targets when the file turns invalid or empty, and the staleness grows', { timeout: 30_000 }, async () => {
+    const gw = tg!;
+    writeList('- [this is: not, a list of targets\n');
+    await waitFor('the failure to show', async () => (await discoveryState(gw))['app']?.problem?.code === 'BRISK_DISCOVERY_UNAVAILABLE');
+    const s1 = (await discoveryState(gw))['app']!;
+    await sleep(1500);
+    const s2 = (await discoveryState(gw))['app']!;
+    assert.ok(s2.stalenessS >= s1.stalenessS + 1, `staleness grows while the file is broken (${s1.stalenessS} → ${s2.stalenessS})`);
+    assert.deepEqual(await activeUrls(gw), [a.url, c.url].sort(), 'the last good targets keep serving');
+    const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
+    const line = metrics.split('\n').find((l) => l.startsWith('brisk_discovery_staleness_seconds{upstream="app",provider="file"}'));
+    assert.ok(line !== undefined, 'the staleness gauge is in /metrics');
+    assert.ok(Number(line.split(' ')[1]) >= 1, line);
+    assert.match(metrics, /brisk_discovery_updates_total\{upstream="app",provider="file",result="failed"\} [1-9]/);
+
+    // An empty list is refused by the default guard (minTargets 1).
+    writeList('[]\n');
+    await waitFor('the refusal', async () => (await discoveryState(gw))['app']?.problem?.code === 'BRISK_DISCOVERY_ANSWER_REFUSED');
+    assert.deepEqual(await activeUrls(gw), [a.url, c.url].sort(), 'an empty answer does not empty a healthy upstream');
+    assert.equal((await get(gw)).status, 200);
+
+    // A good file again: the problem clears and the staleness drops.
+    writeList(`- ${a.url}\n- ${c.url}\n`);
+    await waitFor('the problem to clear', async () => {
+      const s = (await discoveryState(gw))['app']!;
+      return s.problem === null && s.stalenessS < 1;
+    });
+  });
+
+  it('restarted while the file is gone, serves the targets of the snapshot', { timeout: 30_000 }, async () => {
+    await tg!.stop();
+    tg = null;
+    rmSync(list);
+    tg = await startGateway(config());
+    const gw = tg;
+    const state = (await discoveryState(gw))['app']!;
+    assert.equal(state.from, 'snapshot');
+    assert.equal(state.problem?.code, 'BRISK_DISCOVERY_UNAVAILABLE');
+    assert.deepEqual(await activeUrls(gw), [a.url, c.url].sort());
+    const seen = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const r = await get(gw);
+      assert.equal(r.status, 200);
+      seen.add(r.body);
+    }
+    assert.deepEqual([...seen].sort(), ['a', 'c']);
+    assert.match(await (await fetch(`${gw.adminUrl}/metrics`)).text(), /brisk_discovery_from_snapshot\{upstream="app",provider="file"\} 1/);
+  });
+
+  it('with minTargets 0, an empty list empties the upstream (its targets drain)', { timeout: 30_000 }, async () => {
+    await tg!.stop();
+    writeList(`- ${a.url}\n`);
+    tg = await startGateway(config({ minTargets: 0, snapshot: false }));
+    const gw = tg;
+    assert.deepEqual(await activeUrls(gw), [a.url]);
+    writeList('[]\n');
+    await waitFor('the upstream to empty', async () => (await members(gw)).length === 0);
+    assert.equal((await get(gw)).status, 503);
+  });
+});

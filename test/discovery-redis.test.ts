@@ -1,0 +1,138 @@
+// The Redis registry provider against a real redis-server and the real service toolkit
+// (@brisk/service registers its instances with a TTL heartbeat): instances take traffic
+// within a heartbeat of registering, leave it within a heartbeat of deregistering or
+// crashing (drained: requests in flight finish), and while Redis is down the last view
+// serves — also after a restart of Brisk during the outage — with the staleness growing.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pino from 'pino';
+import { createService, type Service } from '@brisk/service';
+import type { TestGateway } from './helpers/gateway.js';
+import { REDIS_MISSING, redisCommand } from './helpers/servers.js';
+import { restartableRedis, type RestartableServer } from './helpers/restartable.js';
+import { activeUrls, discoveryConfig, discoveryState, get, members, namedBackend, startGateway, tempDir, waitFor, type NamedBackend } from './helpers/discovery.js';
+
+const redis = await restartableRedis();
+const TTL_MS = 1500; // heartbeat every 500 ms
+
+describe('discovery: the Redis registry', { skip: redis === null ? REDIS_MISSING : false }, () => {
+  const dir = tempDir('brisk-disc-redis-');
+  const snapshot = join(dir.path, 'app.json');
+  const services: Service[] = [];
+  let tg: TestGateway | null = null;
+  let crashed: NamedBackend;
+  const r = redis as RestartableServer;
+  const config = () => discoveryConfig({ redis: { url: r.url, service: 'orders', interval: '500ms' }, snapshot, startWait: '2s' });
+
+  /** A toolkit service registered in the registry, answering its name on `/` and slowly on `/slow`. */
+  async function instance(name: string): Promise<Service> {
+    const s = createService({ name: 'orders', handleSignals: false, logger: pino({ level: 'silent' }), drainTimeoutMs: 5000, registration: { redis: r.url, ttlMs: TTL_MS } });
+    s.route('GET', '/', async () => name);
+    s.route('GET', '/slow', async () => {
+      await sleep(1500);
+      return name;
+    });
+    await s.start();
+    services.push(s);
+    return s;
+  }
+
+  before(async () => {
+    crashed = await namedBackend('crashed');
+  });
+  after(async () => {
+    await tg?.stop();
+    await Promise.all(services.map((s) => s.stop().catch(() => {})));
+    await crashed.close();
+    await r.close();
+    dir.remove();
+  });
+
+  it('instances that register take traffic within a heartbeat, warmed first', { timeout: 30_000 }, async () => {
+    const one = await instance('one');
+    tg = await startGateway(config());
+    const gw = tg;
+    assert.deepEqual(await activeUrls(gw), [one.url]);
+    assert.deepEqual((await members(gw))[0]!.sources, ['discovery:redis']);
+    const t0 = Date.now();
+    const two = await instance('two');
+    await waitFor('the second instance active', async () => (await activeUrls(gw)).includes(two.url), TTL_MS);
+    const joinMs = Date.now() - t0;
+    const seen = new Set<string>();
+    for (let i = 0; i < 10; i++) seen.add((await get(gw)).body);
+    assert.deepEqual([...seen].sort(), ['"one"', '"two"'].sort());
+    assert.ok(joinMs < TTL_MS, `joined in ${joinMs} ms`);
+  });
+
+  it('an instance that deregisters leaves within a heartbeat, its request in flight finishing', { timeout: 30_000 }, async () => {
+    const gw = tg!;
+    const two = services[1]!;
+    const twoUrl = two.url;
+    // A slow request that lands on `two`.
+    let slow: Promise<{ status: number; body: string }> | null = null;
+    for (let i = 0; i < 20 && slow === null; i++) {
+      const p = get(gw, '/slow');
+      await sleep(100);
+      const m = await (await fetch(`${gw.adminUrl}/api/upstreams/app/targets`)).json() as { targets: { url: string; inFlight: number }[] };
+      if (m.targets.find((t) => t.url === twoUrl)?.inFlight === 1) slow = p;
+      else await p;
+    }
+    assert.ok(slow !== null, 'a slow request went to the second instance');
+    const t0 = Date.now();
+    const stopping = two.stop();
+    await waitFor('the instance out of the routable set', async () => !(await activeUrls(gw)).includes(twoUrl), TTL_MS);
+    const leftMs = Date.now() - t0;
+    const answer = await slow;
+    assert.equal(answer.status, 200, 'the request in flight finished');
+    assert.equal(answer.body, '"two"');
+    await stopping;
+    assert.ok(leftMs < TTL_MS, `left in ${leftMs} ms`);
+    for (let i = 0; i < 6; i++) assert.equal((await get(gw)).body, '"one"');
+  });
+
+  it('an instance that crashed (its entry not renewed) leaves within a heartbeat of its entry expiring', { timeout: 30_000 }, async () => {
+    const gw = tg!;
+    const key = 'brisk:registry:orders:crashed-1';
+    await redisCommand(r.port, ['SET', key, JSON.stringify({ service: 'orders', id: 'crashed-1', url: crashed.url, host: '127.0.0.1', port: crashed.port, startedAt: new Date().toISOString(), meta: {} }), 'PX', String(TTL_MS)]);
+    await waitFor('the entry seen', async () => (await members(gw)).some((m) => m.url === crashed.url), TTL_MS);
+    const t0 = Date.now();
+    // No renewal: it expires after TTL_MS, and the next scan (interval 500 ms) drops it.
+    await waitFor('the crashed entry gone', async () => !(await members(gw)).some((m) => m.url === crashed.url), TTL_MS * 3);
+    const goneMs = Date.now() - t0;
+    assert.ok(goneMs <= TTL_MS + 500 + 700, `gone ${goneMs} ms after it was written (TTL ${TTL_MS} ms + a scan)`);
+  });
+
+  it('while Redis is down, the last view serves and the staleness grows; a restart of Brisk serves the snapshot; Redis back: the view follows again', { timeout: 60_000 }, async () => {
+    let gw = tg!;
+    const one = services[0]!;
+    await r.kill();
+    await waitFor('the failure', async () => (await discoveryState(gw))['app']?.problem?.code === 'BRISK_DISCOVERY_UNAVAILABLE', 5000);
+    const s1 = (await discoveryState(gw))['app']!;
+    await sleep(2000);
+    const s2 = (await discoveryState(gw))['app']!;
+    assert.ok(s2.stalenessS >= s1.stalenessS + 1.5, `staleness ${s1.stalenessS} → ${s2.stalenessS}`);
+    assert.deepEqual(await activeUrls(gw), [one.url]);
+    for (let i = 0; i < 5; i++) assert.equal((await get(gw)).status, 200);
+
+    // Brisk restarts during the outage: it serves from the snapshot.
+    await gw.stop();
+    tg = null;
+    tg = await startGateway(config());
+    gw = tg;
+    const restored = (await discoveryState(gw))['app']!;
+    assert.equal(restored.from, 'snapshot');
+    assert.deepEqual(await activeUrls(gw), [one.url]);
+    for (let i = 0; i < 5; i++) assert.equal((await get(gw)).body, '"one"');
+
+    // Redis comes back empty (no persistence): the empty registry is refused until the heartbeat registers `one` again.
+    await r.start();
+    await waitFor('the provider to answer again', async () => {
+      const s = (await discoveryState(gw))['app']!;
+      return s.from === 'provider' && s.problem === null;
+    }, 10_000);
+    assert.deepEqual(await activeUrls(gw), [one.url]);
+    for (let i = 0; i < 5; i++) assert.equal((await get(gw)).status, 200);
+  });
+});
