@@ -6,7 +6,7 @@
  *     brisk services restart NAME [--instance N]   rolling restart (waits until done)
  *     brisk services scale NAME COUNT|auto         set the count, or hand it back to the autoscaler
  */
-import { request } from 'undici';
+import { request } from '../core/undici.js';
 import { loadConfig } from '../config/load.js';
 import type { InstanceSnapshot, ServiceSnapshot } from '../observability/snapshot.js';
 
@@ -77,7 +77,8 @@ export async function adminTarget(configFile: string, admin: string | undefined,
   return { base: `http://${host}:${a.port}`, token: a.token };
 }
 
-async function call(target: AdminTarget, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+/** One admin API call; the body parsed as JSON when it is. */
+export async function call(target: AdminTarget, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
   const headers: Record<string, string> = {};
   if (target.token !== undefined) headers['authorization'] = `Bearer ${target.token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';

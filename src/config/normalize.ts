@@ -93,6 +93,7 @@ class GatewaySections {
       ...(admin === undefined ? {} : { admin }),
       limits,
       proxy: this.proxy(raw.proxy ?? {}),
+      ...(raw.workers === undefined ? {} : { workers: raw.workers }),
       overload: raw.overload === undefined ? null : (check.adopt(['overload'], normalizeOverload(raw.overload)) ?? null),
       logging: {
         // The schema builds the level union from a list, so its static type is only `string`; it validated as one of the levels.

@@ -236,6 +236,13 @@ export const ConfigSchema = Type.Object(
     admin: Type.Optional(Admin),
     limits: Type.Optional(Limits),
     proxy: Type.Optional(Proxy),
+    workers: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 1, maximum: 256 }), Type.Literal('auto')], {
+        default: 1,
+        description:
+          'Data-plane worker processes sharing the listeners (`brisk start --workers` overrides it). `1` runs one process, as before. `auto` takes the CPUs available to the process: its CPU affinity and a cgroup CPU quota (containers). With more than one, the first process runs the control plane (config, admin API, dashboard, alerting, health checks, the supervisor) and supervises the workers. Read at start: a change needs a restart. See [workers.md](workers.md).',
+      }),
+    ),
     overload: Type.Optional(OverloadSchema),
     logging: Type.Optional(Logging),
     metrics: Type.Optional(Metrics),

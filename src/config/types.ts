@@ -70,6 +70,8 @@ export interface Config {
     readonly drainTimeoutMs: number;
     readonly deadlineHeader: string | false;
   };
+  /** Data-plane worker processes (`workers`); absent: 1, one process. `auto` is resolved at start (src/workers/cpus.ts). */
+  readonly workers?: number | 'auto';
   /** Gateway-wide load shedding; null when off. */
   readonly overload: OverloadConfig | null;
   readonly logging: {

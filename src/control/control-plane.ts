@@ -1,4 +1,4 @@
-import type { AdminHost, ListenerInfo, ReloadResult } from '../admin/host.js';
+import type { AdminHost, ListenerInfo, ReloadResult, WorkersView } from '../admin/host.js';
 import { startAdmin, type AdminServer } from '../admin/server.js';
 import { AlertingService } from '../alerting/index.js';
 import { formatProblem } from '../config/load.js';
@@ -42,6 +42,8 @@ export class ControlPlane implements AdminHost {
   /** Service discovery (`upstreams.NAME.discovery`); null until a config has a block (then loaded). */
   discovery: DiscoveryManager | null = null;
   private reloading: Promise<ReloadResult> | null = null;
+  /** The data-plane workers (set by the gateway when it runs some); null for one process. */
+  workers: WorkersView | null = null;
   /** The config the process started with: listeners, admin and limits stay bound to it. */
   private boundConfig: Config;
   private stopped = false;
@@ -179,7 +181,8 @@ export class ControlPlane implements AdminHost {
     const restartRequired = staticChanges(this.boundConfig, config);
     if (restartRequired.length > 0) this.logger.warn({ restartRequired }, `not applied until a restart: ${restartRequired.join(', ')} changed (bound when the process started); the rest was reloaded`);
     this.logger.info({ version: applied.version, routes: config.routes.length, upstreams: Object.keys(config.upstreams).length, closedTunnels: applied.closedTunnels }, 'config reloaded');
-    return { ok: true, version: applied.version, restartRequired };
+    const workers = this.workers?.list().map((w) => ({ slot: w.slot, version: w.version }));
+    return { ok: true, version: applied.version, restartRequired, ...(workers === undefined ? {} : { workers }) };
   }
 
   private rejected(problems: readonly ConfigProblem[], message: string | null): ReloadResult {

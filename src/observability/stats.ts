@@ -188,8 +188,16 @@ export class GatewayStats implements StatsSource {
       discovery: () => this.discovery(),
       configRevision: () => this.configRevision(),
     });
-    return this.exposition.text();
+    const text = await this.exposition.text();
+    return this.extraMetrics === null ? text : text + this.extraMetrics();
   }
+
+  /** Families written by someone else (the workers' primary: per-worker share, restarts), appended to `/metrics`. */
+  setExtraMetrics(source: (() => string) | null): void {
+    this.extraMetrics = source;
+  }
+
+  private extraMetrics: (() => string) | null = null;
 
   /** The Content-Type of `metricsText`. */
   get metricsContentType(): string {

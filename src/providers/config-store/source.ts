@@ -19,7 +19,7 @@ import { EtcdClient } from '../../etcd/client.js';
 import type { ConfigResult } from '../../config/load.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ConfigRevisionSnapshot } from '../../observability/snapshot.js';
-import { ConfigFileSource, type ConfigSource } from '../config-file.js';
+import { ConfigFileSource, type ConfigInputs, type ConfigSource } from '../config-file.js';
 import { combine, documentLabel, type StoreDocument } from './document.js';
 import type { ConfigStoreConfig } from './schema.js';
 import { readStoreSnapshot, writeStoreSnapshot } from './snapshot.js';
@@ -55,24 +55,34 @@ export class LayeredConfigSource implements ConfigSource {
     this.fileSource = new ConfigFileSource(file, logger);
   }
 
+  /** The texts of the config `load()` last returned: the file's, and the document layered over it. */
+  inputs(): ConfigInputs | null {
+    return this.candidateInputs;
+  }
+
+  private candidateInputs: ConfigInputs | null = null;
+
   async load(): Promise<ConfigResult> {
     const base = await this.fileSource.load();
     if (!base.ok) return base;
     const store = base.config.configStore;
     if (store === undefined) {
       this.candidate = null;
+      this.candidateInputs = this.fileSource.inputs();
       return base;
     }
     if (this.store === null) await this.open(store);
     const doc = this.latest;
     if (doc === null) {
       this.candidate = null;
+      this.candidateInputs = this.fileSource.inputs();
       return base;
     }
     const fileText = await readFile(this.file, 'utf8');
     const result = combine(this.file, fileText, doc, store.etcd.key);
     if (result.ok) {
       this.candidate = doc;
+      this.candidateInputs = { fileText, store: { key: store.etcd.key, text: doc.text, revision: doc.revision, from: doc.from } };
       return result;
     }
     this.rejected = { revision: doc.revision, at: new Date() };
@@ -82,6 +92,7 @@ export class LayeredConfigSource implements ConfigSource {
       if (snap !== null && !('ignored' in snap) && snap.revision !== doc.revision) {
         const fallback = combine(this.file, fileText, snap, store.etcd.key);
         if (fallback.ok) {
+          this.candidateInputs = { fileText, store: { key: store.etcd.key, text: snap.text, revision: snap.revision, from: snap.from } };
           this.logger.error({ problems: result.problems.map((p) => `${p.file}:${p.line}:${p.column}  ${p.path}  ${p.message}`) }, `config store: revision ${doc.revision} is invalid; starting with the snapshot's revision ${snap.revision}`);
           this.candidate = snap;
           return fallback;
