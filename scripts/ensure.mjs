@@ -202,6 +202,8 @@ export function ensureBuilt() {
   const startedAt = new Date();
   try {
     run(process.execPath, [tscJs, '-p', 'tsconfig.json'], 'tsc', 'tsc -p tsconfig.json');
+    // The config validator compiled ahead of time (a start then skips Ajv's code generation).
+    run(process.execPath, [join(ROOT, 'scripts', 'gen-validator.mjs')], 'gen-validator', 'node scripts/gen-validator.mjs');
     for (const dir of workspacePackages()) {
       const project = relative(ROOT, join(dir, 'tsconfig.json'));
       run(process.execPath, [tscJs, '-p', project], 'tsc', `tsc -p ${project}`);

@@ -10,7 +10,7 @@
  * `202` with its id, and `GET /api/checkouts/:id` tells how it ends.
  */
 import { createHash } from 'node:crypto';
-import { json, Participant, runWithContext, SagaOrchestrator, type HandlerContext, type SagaRecord, type Service } from '@brisk/service';
+import { appliedKeysJob, finishedSagasJob, json, Participant, runWithContext, SagaOrchestrator, type HandlerContext, type SagaRecord, type Service } from '@brisk/service';
 import { openApp, peerFromEnv, type AppOptions } from '../common/app.js';
 import { ShopError } from '../common/errors.js';
 import { bodyOf, handle, idempotencyKey, notFound, positiveInt, userOf, type Peer } from '../common/http.js';
@@ -86,7 +86,7 @@ export async function startOrders(options: OrdersOptions = {}): Promise<Service>
   const payments = options.peers?.payments ?? peerFromEnv('payments');
   if (products === undefined || payments === undefined) throw new Error('orders: set SHOP_INTERNAL_URL (Brisk) or SHOP_PRODUCTS_URL and SHOP_PAYMENTS_URL');
   const peers: CheckoutPeers = { products, payments };
-  const { db, service } = await openApp('orders', options, 5_000);
+  const { db, service, housekeeper } = await openApp('orders', options, 5_000);
   await db.write(SCHEMA, [], { idempotent: true });
   const participant = new Participant(db, { schema: 'orders_saga' });
   await participant.init();
@@ -102,6 +102,9 @@ export async function startOrders(options: OrdersOptions = {}): Promise<Service>
   await orchestrator.init();
   orchestrator.startRecovery();
   service.dependsOn('sagas', { close: () => orchestrator!.stop() });
+  // What checkout stores: finished sagas and their outbox events, the order step's applied
+  // keys (both 7 days). A checkout's Idempotency-Key is its saga's id, so it goes with the saga.
+  housekeeper.add(finishedSagasJob(db)).add(appliedKeysJob(db, { schema: 'orders_saga' }));
   const waitMs = options.checkoutWaitMs ?? 8000;
 
   const describe = async (saga: SagaRecord) => {
