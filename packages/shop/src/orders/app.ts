@@ -74,7 +74,7 @@ export function checkoutId(userId: string, key: string): string {
 /** Lines compared whatever their order and key order (the saga's input comes back from jsonb). */
 const linesKey = (lines: { productId: number; qty: number }[]) => lines.map((l) => `${l.productId}x${l.qty}`).sort().join(',');
 
-/** Refuses a request without a shopper before anything else (the idempotency store included). */
+/** Refuses a request without a shopper before anything else. */
 const withUser = (fn: (ctx: HandlerContext) => Promise<unknown>) =>
   handle(async (ctx) => {
     userOf(ctx);
