@@ -159,8 +159,8 @@ export function workspacePackages() {
 }
 
 /**
- * Compiles the TypeScript (`tsc -p tsconfig.json`, then `tsc -p packages/NAME/tsconfig.json`
- * for each workspace package) when a file under src/ or test/ (or a package's src/, test/,
+ * Compiles the TypeScript (`tsc -p packages/NAME/tsconfig.json` for each workspace package,
+ * then `tsc -p tsconfig.json`) when a file under src/ or test/ (or a package's src/, test/,
  * proof/), or a tsconfig.json, is newer than the last successful build, or when the CLI
  * entry point is missing. Throws when the compiler reports errors.
  * @returns {boolean} whether it built
@@ -201,13 +201,15 @@ export function ensureBuilt() {
   // the time the build started, so such a file still counts as newer next time.
   const startedAt = new Date();
   try {
-    run(process.execPath, [tscJs, '-p', 'tsconfig.json'], 'tsc', 'tsc -p tsconfig.json');
-    // The config validator compiled ahead of time (a start then skips Ajv's code generation).
-    run(process.execPath, [join(ROOT, 'scripts', 'gen-validator.mjs')], 'gen-validator', 'node scripts/gen-validator.mjs');
+    // The packages first: they never import the gateway, but the gateway's tests import
+    // them (through their dist/ type declarations), so a clean clone needs them built.
     for (const dir of workspacePackages()) {
       const project = relative(ROOT, join(dir, 'tsconfig.json'));
       run(process.execPath, [tscJs, '-p', project], 'tsc', `tsc -p ${project}`);
     }
+    run(process.execPath, [tscJs, '-p', 'tsconfig.json'], 'tsc', 'tsc -p tsconfig.json');
+    // The config validator compiled ahead of time (a start then skips Ajv's code generation).
+    run(process.execPath, [join(ROOT, 'scripts', 'gen-validator.mjs')], 'gen-validator', 'node scripts/gen-validator.mjs');
   } catch (error) {
     // tsc has still written the JavaScript; without a stamp the errors come back next run.
     if (process.env.BRISK_IGNORE_TYPE_ERRORS === '1' && existsSync(join(ROOT, 'dist'))) {
