@@ -243,7 +243,13 @@ function route() {
 let searchTimer;
 $('search').addEventListener('input', () => {
   clearTimeout(searchTimer);
-  searchTimer = setTimeout(() => { state.query = $('search').value.trim(); location.hash = '#/'; loadProducts(); }, 250);
+  searchTimer = setTimeout(() => {
+    const query = $('search').value.trim();
+    if (query === state.query) return;
+    state.query = query;
+    location.hash = '#/';
+    loadProducts();
+  }, 250);
 });
 $('search-form').addEventListener('submit', (e) => { e.preventDefault(); state.query = $('search').value.trim(); location.hash = '#/'; loadProducts(); });
 $('signin-form').addEventListener('submit', signIn);
