@@ -31,7 +31,7 @@ const LAYERS: readonly (readonly [layer: number, name: string, test: (path: stri
   [6, 'proxy', (p) => p.startsWith('proxy/')],
   [7, 'config loader', (p) => p.startsWith('config/')],
   [8, 'data plane', (p) => p.startsWith('dataplane/')],
-  [9, 'control plane', (p) => /^(control|admin|alerting|providers|supervisor)\//.test(p)],
+  [9, 'control plane', (p) => /^(control|admin|alerting|providers|supervisor|workers)\//.test(p)],
   [10, 'gateway', (p) => p.startsWith('gateway/')],
   [11, 'cli', (p) => p.startsWith('cli/')],
 ];

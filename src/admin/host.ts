@@ -4,6 +4,7 @@
  * how the gateway is assembled (one process today; a control plane feeding data-plane
  * workers later).
  */
+import type { WorkerInfo } from '../workers/protocol.js';
 import type { AlertingService } from '../alerting/index.js';
 import type { ConfigProblem } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
@@ -21,6 +22,8 @@ export type ReloadResult =
       readonly unchanged?: boolean;
       /** Keys that changed but stay bound to the config the process started with (listen, admin, …). */
       readonly restartRequired?: readonly string[];
+      /** With workers: the version each serves once the reload returns (all the same when every one applied it). */
+      readonly workers?: readonly { readonly slot: number; readonly version: number }[];
     }
   | { readonly ok: false; readonly problems: readonly ConfigProblem[] };
 
@@ -53,4 +56,13 @@ export interface AdminHost {
   readonly services: ServicesView;
   /** Re-reads the config source and swaps it in (or keeps the old one and says why). */
   reload(): Promise<ReloadResult>;
+  /** The data-plane workers; null when the gateway is one process. */
+  readonly workers: WorkersView | null;
+}
+
+/** The data-plane workers as the admin API sees them. */
+export interface WorkersView {
+  list(): readonly WorkerInfo[];
+  /** A rolling restart: resolves when every worker was replaced. */
+  restart(): Promise<void>;
 }

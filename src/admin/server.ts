@@ -5,6 +5,7 @@ import { ALERT_ADMIN_ROUTES } from './alerts.js';
 import { ADMIN_CHALLENGES, adminAuth } from './auth.js';
 import { serviceEndpoint } from './services.js';
 import { targetEndpoint } from './targets.js';
+import { WORKER_ADMIN_ROUTES } from './workers.js';
 import { formatProblem, redactConfig } from '../config/load.js';
 import { BriskError, type ErrorCode, ERROR_CODES } from '../core/errors.js';
 import type { AdminHost } from './host.js';
@@ -92,6 +93,7 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
         listeners: gw.listeners.map((l) => ({ name: l.config.name, address: `${l.host}:${l.port}`, protocol: l.protocol })),
         uptimeSeconds: Math.round(process.uptime()),
         memory: process.memoryUsage(),
+        configStore: gw.stats.configRevision(),
       }),
   },
   '/api/cache': {
@@ -135,7 +137,7 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
   '/api/reload': {
     POST: async (gw, _req, res) => {
       const result = await gw.reload();
-      if (result.ok) json(res, 200, { status: 'reloaded', version: result.version, restartRequired: result.restartRequired ?? [] });
+      if (result.ok) json(res, 200, { status: 'reloaded', version: result.version, restartRequired: result.restartRequired ?? [], ...(result.workers === undefined ? {} : { workers: result.workers }) });
       else {
         const code: ErrorCode = 'BRISK_RELOAD_FAILED';
         json(res, ERROR_CODES[code].status, {
@@ -145,6 +147,7 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
     },
   },
   ...ALERT_ADMIN_ROUTES,
+  ...WORKER_ADMIN_ROUTES,
 };
 
 /** Binds the admin listener. */
@@ -169,7 +172,7 @@ export async function startAdmin(address: { host: string; port: number; allowedH
     const endpoint = ROUTES[path] ?? targetEndpoint(path) ?? serviceEndpoint(path);
     if (endpoint === undefined) {
       if (dashboard?.handle(req, res, path) === true) return;
-      error(res, 'BRISK_ADMIN_NOT_FOUND', `no admin endpoint ${path}; try /dashboard, /api/config, /api/routes, /api/upstreams, /api/upstreams/NAME/targets, /api/services, /api/status, /api/stats, /api/alerts, /api/silences, /metrics, /healthz, /readyz`);
+      error(res, 'BRISK_ADMIN_NOT_FOUND', `no admin endpoint ${path}; try /dashboard, /api/config, /api/routes, /api/upstreams, /api/upstreams/NAME/targets, /api/services, /api/workers, /api/status, /api/stats, /api/alerts, /api/silences, /metrics, /healthz, /readyz`);
       return;
     }
     const handler = endpoint[req.method ?? 'GET'] ?? (req.method === 'HEAD' ? endpoint.GET : undefined);

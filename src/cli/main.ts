@@ -6,15 +6,26 @@ import { BriskError } from '../core/errors.js';
 import { ConfigError, Gateway } from '../gateway/gateway.js';
 import { hashSecret } from '../middlewares/auth/secrets.js';
 import { runCheck } from './check.js';
+import { runConfigPush } from './config-push.js';
+import { runProbe } from './probe.js';
 import { schemaJson } from './schema.js';
 import { runServices } from './services.js';
+import { runWorkersCommand } from './workers.js';
 
 const HELP = `brisk — a self-hosted traffic layer
 
 Usage:
-  brisk start --config FILE   run the gateway (SIGHUP or a file change reloads, SIGUSR1 reopens the access log file, SIGTERM/SIGINT drains and stops)
+  brisk start --config FILE   run the gateway (SIGHUP or a file change reloads, SIGUSR1 reopens the access log file, SIGUSR2 restarts the workers one by one, SIGTERM/SIGINT drains and stops)
+        [--workers N|auto]    data-plane worker processes sharing the listeners (default: workers in the file, else 1; auto: the CPUs available)
+  brisk workers [--json]      the workers of a running Brisk: pid, state, config version, requests and share, heartbeat, restarts
+  brisk restart               rolling restart of the workers, no request failed (waits until done)
+  brisk reload                re-read the config now; prints the version each worker serves
   brisk check --config FILE   validate a config: exit 0 when valid, else 1 and one line per problem
   brisk schema                print the JSON Schema of the config file
+  brisk config push FILE      check a config store document (routes, upstreams, defaults) against the
+                              node config, then publish it to etcd (configStore); --dry-run checks only
+  brisk probe                 readiness probe for systemd, Docker and Kubernetes: exit 0 when the admin
+                              API's /readyz says ready, 1 otherwise (--admin HOST:PORT, --timeout MS, --wait)
   brisk services [NAME]       the services Brisk runs: instances with pid, port, state, uptime, RSS, CPU, restarts and why
   brisk services restart NAME [--instance N]   rolling restart, each replacement ready before the old instance drains
   brisk services scale NAME COUNT|auto         set the instance count, or hand it back to the autoscaler
@@ -26,7 +37,10 @@ Options:
   -c, --config FILE   the config file (default: brisk.yaml, or $BRISK_CONFIG)
   --no-watch          do not reload when the config file changes
   --admin HOST:PORT   services: the admin API to ask (default: admin.address of the config; token from $BRISK_ADMIN_TOKEN)
-  --json              services: print JSON
+  --json              services, workers, restart, reload: print JSON
+  --etcd URL,URL      config push: etcd endpoints instead of configStore's
+  --key KEY           config push: the key instead of configStore's
+  --dry-run           config push: check only
 `;
 
 function version(): string {
@@ -50,6 +64,12 @@ export async function main(argv: string[]): Promise<number> {
         admin: { type: 'string' },
         json: { type: 'boolean' },
         instance: { type: 'string' },
+        workers: { type: 'string' },
+        etcd: { type: 'string' },
+        key: { type: 'string' },
+        'dry-run': { type: 'boolean' },
+        wait: { type: 'boolean' },
+        timeout: { type: 'string' },
       },
     });
   } catch (err) {
@@ -73,10 +93,28 @@ export async function main(argv: string[]): Promise<number> {
     case 'schema':
       process.stdout.write(schemaJson() + '\n');
       return 0;
-    case 'start':
-      return start(configFile, values['no-watch'] !== true);
+    case 'start': {
+      const w = values.workers;
+      if (w !== undefined && w !== 'auto' && !/^[1-9]\d{0,2}$/.test(w)) {
+        process.stderr.write(`brisk: --workers takes a count from 1 to 256 or "auto", not "${w}"\n`);
+        return 2;
+      }
+      return start(configFile, values['no-watch'] !== true, w === undefined ? undefined : w === 'auto' ? 'auto' : Number(w));
+    }
+    case 'workers':
+    case 'restart':
+    case 'reload':
+      return runWorkersCommand(command, { config: configFile, json: values.json === true, ...(values.admin === undefined ? {} : { admin: values.admin }) }, process.stdout, process.stderr);
     case 'hash-key':
       return hashKey(values.scrypt === true);
+    case 'config':
+      if (positionals[1] !== 'push') {
+        process.stderr.write(`brisk config: unknown subcommand ${JSON.stringify(positionals[1] ?? '')}; try \`brisk config push FILE\`\n`);
+        return 2;
+      }
+      return runConfigPush(positionals[2], { config: configFile, ...(values.etcd === undefined ? {} : { etcd: values.etcd }), ...(values.key === undefined ? {} : { key: values.key }), dryRun: values['dry-run'] === true }, process.stdout, process.stderr);
+    case 'probe':
+      return runProbe({ config: configFile, ...(values.admin === undefined ? {} : { admin: values.admin }), ...(values.timeout === undefined ? {} : { timeoutMs: Number(values.timeout) }), wait: values.wait === true }, process.stdout, process.stderr);
     case 'services':
       return runServices(positionals.slice(1), { config: configFile, json: values.json === true, ...(values.admin === undefined ? {} : { admin: values.admin }), ...(values.instance === undefined ? {} : { instance: values.instance }) }, process.stdout, process.stderr);
     default:
@@ -98,10 +136,10 @@ async function hashKey(scrypt: boolean): Promise<number> {
   return 0;
 }
 
-async function start(configFile: string, watch: boolean): Promise<number> {
+async function start(configFile: string, watch: boolean, workers: number | 'auto' | undefined): Promise<number> {
   let gw: Gateway;
   try {
-    gw = await Gateway.start({ configFile, watch });
+    gw = await Gateway.start({ configFile, watch, ...(workers === undefined ? {} : { workers }) });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`brisk: ${err.problems.length} problem(s) in the configuration; nothing was started:\n`);
@@ -135,6 +173,13 @@ async function start(configFile: string, watch: boolean): Promise<number> {
     process.on('SIGINT', () => stop('SIGINT'));
     // nginx's convention: after an external logrotate moved the access log file, reopen it by its path.
     process.on('SIGUSR1', () => gw.reopenLogs());
+    // As unicorn and pm2 reload: every worker replaced, one after the other, no request failed.
+    process.on('SIGUSR2', () => {
+      gw.logger.info('SIGUSR2: rolling restart of the workers');
+      void gw.restartWorkers().then((done) => {
+        if (!done) gw.logger.warn('SIGUSR2: one process, no workers to restart');
+      });
+    });
     process.on('SIGHUP', () => {
       gw.logger.info('SIGHUP: reloading the config');
       void gw.reload();

@@ -6,12 +6,12 @@
  *     brisk services restart NAME [--instance N]   rolling restart (waits until done)
  *     brisk services scale NAME COUNT|auto         set the count, or hand it back to the autoscaler
  */
-import { request } from 'undici';
+import { request } from '../core/undici.js';
 import { loadConfig } from '../config/load.js';
 import type { InstanceSnapshot, ServiceSnapshot } from '../observability/snapshot.js';
 
 /** Where the admin API is and how to talk to it. */
-interface AdminTarget {
+export interface AdminTarget {
   readonly base: string;
   readonly token: string | undefined;
 }
@@ -60,23 +60,25 @@ export async function runServices(args: readonly string[], options: { config: st
   }
 }
 
-async function adminTarget(configFile: string, admin: string | undefined, err: Out): Promise<AdminTarget | null> {
+/** The admin API's address and token: `--admin`, else the config file's `admin`. */
+export async function adminTarget(configFile: string, admin: string | undefined, err: Out, command = 'brisk services'): Promise<AdminTarget | null> {
   if (admin !== undefined) return { base: admin.includes('://') ? admin.replace(/\/$/, '') : `http://${admin}`, token: process.env['BRISK_ADMIN_TOKEN'] };
   const loaded = await loadConfig(configFile);
   if (!loaded.ok) {
-    err.write(`brisk services: ${configFile} is invalid (brisk check shows why); give the admin address with --admin HOST:PORT\n`);
+    err.write(`${command}: ${configFile} is invalid (brisk check shows why); give the admin address with --admin HOST:PORT\n`);
     return null;
   }
   const a = loaded.config.admin;
   if (a === undefined) {
-    err.write(`brisk services: ${configFile} has no admin address; brisk services talks to the admin API (add admin: { address: 127.0.0.1:9901 })\n`);
+    err.write(`${command}: ${configFile} has no admin address; ${command} talks to the admin API (add admin: { address: 127.0.0.1:9901 })\n`);
     return null;
   }
   const host = a.host === '0.0.0.0' || a.host === '' ? '127.0.0.1' : a.host === '::' ? '[::1]' : a.host.includes(':') ? `[${a.host}]` : a.host;
   return { base: `http://${host}:${a.port}`, token: a.token };
 }
 
-async function call(target: AdminTarget, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+/** One admin API call; the body parsed as JSON when it is. */
+export async function call(target: AdminTarget, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
   const headers: Record<string, string> = {};
   if (target.token !== undefined) headers['authorization'] = `Bearer ${target.token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';

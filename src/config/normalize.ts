@@ -15,6 +15,7 @@ import type { MiddlewareRegistry } from '../middlewares/descriptor.js';
 import { normalizeOverload } from '../middlewares/shedding/schema.js';
 import { normalizeDefaults } from '../router/config/defaults.js';
 import { normalizeRoutes } from '../router/config/normalize.js';
+import { normalizeConfigStore } from '../providers/config-store/schema.js';
 import { normalizeServices } from '../supervisor/config/normalize.js';
 import { normalizeUpstreams } from '../upstreams/config/normalize.js';
 import { addressesOverlap, ipOrCidrProblem, isHeaderName, isHeaderValue, isWildcardHost, parseAddress, type HostPort } from './addresses.js';
@@ -82,6 +83,7 @@ class GatewaySections {
         check.problem(['upstreams', name], `upstream ${JSON.stringify(name)} has no targets: list them under targets, find them with discovery, or bind a service Brisk runs to it (services.NAME.upstream)`, 'key');
       }
     }
+    const configStore = raw.configStore === undefined ? undefined : check.adopt(['configStore'], normalizeConfigStore(raw.configStore, check.baseDir));
     const logging = raw.logging ?? {};
     // Absent: the engine runs the default rules with no receivers (see src/alerting/index.ts).
     const alerts = raw.alerts === undefined ? undefined : check.adopt(['alerts'], normalizeAlerts(raw.alerts, check.baseDir, Object.keys(services)));
@@ -91,6 +93,7 @@ class GatewaySections {
       ...(admin === undefined ? {} : { admin }),
       limits,
       proxy: this.proxy(raw.proxy ?? {}),
+      ...(raw.workers === undefined ? {} : { workers: raw.workers }),
       overload: raw.overload === undefined ? null : (check.adopt(['overload'], normalizeOverload(raw.overload)) ?? null),
       logging: {
         // The schema builds the level union from a list, so its static type is only `string`; it validated as one of the levels.
@@ -106,6 +109,7 @@ class GatewaySections {
       ...(raw.defaults === undefined ? {} : { defaults }),
       ...(alerts === undefined ? {} : { alerts }),
       ...(raw.services === undefined ? {} : { services }),
+      ...(configStore === undefined ? {} : { configStore }),
     };
   }
 

@@ -14,6 +14,7 @@ import { AlertsSchema } from '../alerting/schema.js';
 import { OverloadSchema } from '../middlewares/shedding/schema.js';
 import { DefaultsSchema } from '../router/config/defaults.js';
 import { RouteSchema } from '../router/config/schema.js';
+import { ConfigStoreSchema } from '../providers/config-store/schema.js';
 import { ServicesSchema } from '../supervisor/config/schema.js';
 import { UpstreamSchema } from '../upstreams/config/schema.js';
 import { Duration, Size, Strict } from './schema-kit.js';
@@ -235,6 +236,13 @@ export const ConfigSchema = Type.Object(
     admin: Type.Optional(Admin),
     limits: Type.Optional(Limits),
     proxy: Type.Optional(Proxy),
+    workers: Type.Optional(
+      Type.Union([Type.Integer({ minimum: 1, maximum: 256 }), Type.Literal('auto')], {
+        default: 1,
+        description:
+          'Data-plane worker processes sharing the listeners (`brisk start --workers` overrides it). `1` runs one process, as before. `auto` takes the CPUs available to the process: its CPU affinity and a cgroup CPU quota (containers). With more than one, the first process runs the control plane (config, admin API, dashboard, alerting, health checks, the supervisor) and supervises the workers. Read at start: a change needs a restart. See [workers.md](workers.md).',
+      }),
+    ),
     overload: Type.Optional(OverloadSchema),
     logging: Type.Optional(Logging),
     metrics: Type.Optional(Metrics),
@@ -244,6 +252,7 @@ export const ConfigSchema = Type.Object(
     defaults: Type.Optional(DefaultsSchema),
     alerts: Type.Optional(AlertsSchema),
     services: Type.Optional(ServicesSchema),
+    configStore: Type.Optional(ConfigStoreSchema),
   },
   {
     additionalProperties: false,

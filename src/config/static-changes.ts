@@ -19,6 +19,10 @@ const STATIC_KEYS: readonly (readonly [path: string, read: (c: Config) => unknow
   ['limits.keepAliveTimeout', (c) => c.limits.keepAliveTimeoutMs],
   ['logging.format', (c) => c.logging.format],
   ['metrics.enabled', (c) => c.metrics?.enabled ?? true],
+  // The primary forks the workers once; `brisk restart` replaces them, but not their number.
+  ['workers', (c) => c.workers ?? 1],
+  // The store is opened and watched once, at start (src/providers/config-store/).
+  ['configStore', (c) => c.configStore ?? null],
 ];
 
 /**

@@ -10,6 +10,7 @@
 import type { AlertingConfig } from '../alerting/schema.js';
 import type { OverloadConfig } from '../middlewares/shedding/schema.js';
 import type { DefaultsConfig, RouteConfig } from '../router/config/types.js';
+import type { ConfigStoreConfig } from '../providers/config-store/schema.js';
 import type { ServiceConfig } from '../supervisor/config/types.js';
 import type { UpstreamConfig } from '../upstreams/config/types.js';
 
@@ -69,6 +70,8 @@ export interface Config {
     readonly drainTimeoutMs: number;
     readonly deadlineHeader: string | false;
   };
+  /** Data-plane worker processes (`workers`); absent: 1, one process. `auto` is resolved at start (src/workers/cpus.ts). */
+  readonly workers?: number | 'auto';
   /** Gateway-wide load shedding; null when off. */
   readonly overload: OverloadConfig | null;
   readonly logging: {
@@ -89,6 +92,8 @@ export interface Config {
   readonly alerts?: AlertingConfig;
   /** Services Brisk runs (the supervisor); empty or absent when the file has none. */
   readonly services?: Readonly<Record<string, ServiceConfig>>;
+  /** Routes, upstreams and defaults from etcd (`configStore`); absent when the file has none. */
+  readonly configStore?: ConfigStoreConfig;
 }
 
 /** One problem found in a configuration file, with where it is. */

@@ -1,4 +1,4 @@
-import type { AdminHost, ListenerInfo, ReloadResult } from '../admin/host.js';
+import type { AdminHost, ListenerInfo, ReloadResult, WorkersView } from '../admin/host.js';
 import { startAdmin, type AdminServer } from '../admin/server.js';
 import { AlertingService } from '../alerting/index.js';
 import { formatProblem } from '../config/load.js';
@@ -6,9 +6,9 @@ import { staticChanges } from '../config/static-changes.js';
 import type { Config, ConfigProblem } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { ExportStats } from '../observability/otlp-exporter.js';
-import type { AlertsView } from '../observability/snapshot.js';
+import type { AlertsView, ConfigRevisionSnapshot } from '../observability/snapshot.js';
 import { GatewayStats } from '../observability/stats.js';
-import type { ConfigFileSource } from '../providers/config-file.js';
+import type { ConfigSource } from '../providers/config-file.js';
 import type { DiscoveryManager } from '../providers/discovery/manager.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import type { ServicesView } from '../supervisor/types.js';
@@ -42,13 +42,15 @@ export class ControlPlane implements AdminHost {
   /** Service discovery (`upstreams.NAME.discovery`); null until a config has a block (then loaded). */
   discovery: DiscoveryManager | null = null;
   private reloading: Promise<ReloadResult> | null = null;
+  /** The data-plane workers (set by the gateway when it runs some); null for one process. */
+  workers: WorkersView | null = null;
   /** The config the process started with: listeners, admin and limits stay bound to it. */
   private boundConfig: Config;
   private stopped = false;
 
   constructor(
     private readonly data: DataPlanePort,
-    private readonly source: ConfigFileSource | null,
+    private readonly source: (ConfigSource & { revision?(): ConfigRevisionSnapshot | null }) | null,
     readonly logger: Logger,
     config: Config,
   ) {
@@ -57,6 +59,7 @@ export class ControlPlane implements AdminHost {
     this.stats.setShedLevelSource(() => data.shedLevel);
     this.supervisor = new Supervisor({ port: data, stats: this.stats, logger });
     this.stats.setServicesSource(() => this.supervisor.list());
+    this.stats.setConfigRevisionSource(() => this.configRevision());
   }
 
   /**
@@ -116,6 +119,11 @@ export class ControlPlane implements AdminHost {
     return this.data.membership(upstream, command);
   }
 
+  /** Which revision of the config store this node serves; null without `configStore`. */
+  configRevision(): ConfigRevisionSnapshot | null {
+    return this.source?.revision?.() ?? null;
+  }
+
   get services(): ServicesView {
     return this.supervisor;
   }
@@ -173,7 +181,8 @@ export class ControlPlane implements AdminHost {
     const restartRequired = staticChanges(this.boundConfig, config);
     if (restartRequired.length > 0) this.logger.warn({ restartRequired }, `not applied until a restart: ${restartRequired.join(', ')} changed (bound when the process started); the rest was reloaded`);
     this.logger.info({ version: applied.version, routes: config.routes.length, upstreams: Object.keys(config.upstreams).length, closedTunnels: applied.closedTunnels }, 'config reloaded');
-    return { ok: true, version: applied.version, restartRequired };
+    const workers = this.workers?.list().map((w) => ({ slot: w.slot, version: w.version }));
+    return { ok: true, version: applied.version, restartRequired, ...(workers === undefined ? {} : { workers }) };
   }
 
   private rejected(problems: readonly ConfigProblem[], message: string | null): ReloadResult {

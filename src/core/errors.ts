@@ -76,6 +76,7 @@ export const ERROR_CODES = {
   },
   BRISK_CONFIG_UNREADABLE: { status: 0, description: 'The configuration file cannot be read or is not valid YAML.' },
   BRISK_LISTEN_FAILED: { status: 0, description: 'A listener could not bind its address (in use, no permission).' },
+  BRISK_WORKERS_NEED_FILE: { status: 0, description: 'More than one data-plane worker (`workers`, `--workers`) was asked for a gateway started without a config file: every worker reads the same text the primary checked. Start with `--config FILE`, or with one worker.' },
   BRISK_ALERT_EXPR_INVALID: { status: 0, description: 'An alert rule\'s `expr` cannot be parsed (unknown metric or argument, a unit that does not fit the metric, a missing comparison); the message gives the column and docs/alerting.md lists the metrics.' },
   BRISK_ALERT_RULE_INVALID: { status: 0, description: 'An `alerts` setting is invalid: a duplicate or incomplete rule, an unknown template placeholder, an action with neither or both of `command` and `webhook`, a route naming an unknown receiver.' },
   BRISK_ALERT_DELIVERY_FAILED: { status: 0, description: 'A notification could not be delivered to a receiver (unreachable, non-2xx, or an IM robot answering 200 with an error code); it stays queued on disk and is retried with backoff until `alerts.queue.maxAge`.' },

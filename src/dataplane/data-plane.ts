@@ -10,7 +10,7 @@ import { AccessLog } from '../observability/access-log.js';
 import { RotatingFile } from '../observability/log-file.js';
 import type { Logger } from '../observability/logger.js';
 import type { ExportStats } from '../observability/otlp-exporter.js';
-import type { RequestRecorder } from '../observability/recorder.js';
+import type { RequestSink } from '../observability/recorder.js';
 import { Tracer } from '../observability/tracing.js';
 import type { ProxyState } from '../proxy/context.js';
 import { createProxyHandler } from '../proxy/forward.js';
@@ -54,9 +54,11 @@ export class DataPlane {
     private readonly logger: Logger,
     /** stdout's JSON destination for the access log, or null to write it through the logger. */
     private readonly accessLogDestination: DestinationStream | null,
+    /** The first runtime's version: a data-plane worker started late takes the version in force. */
+    version = 1,
   ) {
     this.state = {
-      runtime: buildRuntime(config, 1, this.pools, logger, this.middlewares, this.onQueueWait),
+      runtime: buildRuntime(config, version, this.pools, logger, this.middlewares, this.onQueueWait),
       draining: false,
       logger,
       accessLog: null,
@@ -72,7 +74,7 @@ export class DataPlane {
    * Where finished requests are recorded (null: metrics are off). Bound before the
    * listeners open: in-flight counts must see every request's start and end.
    */
-  setRecorder(recorder: RequestRecorder | null): void {
+  setRecorder(recorder: RequestSink | null): void {
     this.state.metrics = recorder;
   }
 
@@ -153,14 +155,15 @@ export class DataPlane {
   /**
    * Puts a new config version in force: the middlewares it uses are loaded, the runtime is built in full and warmed, then
    * swapped in one assignment, so in-flight requests finish on the old one and new ones
-   * see the new one. A config the build refuses leaves the old one serving.
+   * see the new one. A config the build refuses leaves the old one serving. `version`
+   * (default: the next one) is the primary's number when workers apply it together.
    */
-  async apply(config: Config): Promise<ApplyResult> {
+  async apply(config: Config, version?: number): Promise<ApplyResult> {
     const old = this.state.runtime;
     let runtime: Runtime;
     try {
       await loadMiddlewares(config);
-      runtime = buildRuntime(config, old.version + 1, this.pools, this.logger, this.middlewares, this.onQueueWait);
+      runtime = buildRuntime(config, version ?? old.version + 1, this.pools, this.logger, this.middlewares, this.onQueueWait);
     } catch (err) {
       // The loader checks what it can; anything the build still refuses is reported the same way.
       this.logger.error({ err }, 'the new config could not be built; the previous config keeps serving');
@@ -193,14 +196,21 @@ export class DataPlane {
    * are told to close), then cut what is left after the drain timeout; then close pools,
    * flush spans and the access log.
    */
-  stop(): Promise<void> {
-    this.stopping ??= this.doStop();
+  stop(options: { readonly idleGraceMs?: number } = {}): Promise<void> {
+    this.stopping ??= this.doStop(options.idleGraceMs ?? 0);
     return this.stopping;
   }
 
-  /** Stops taking requests and waits for those in flight (up to `proxy.drainTimeout`). */
-  private async doStop(): Promise<void> {
+  /**
+   * Stops taking requests and waits for those in flight (up to `proxy.drainTimeout`).
+   * `idleGraceMs` (a worker leaving while its siblings keep serving): before the listeners
+   * stop accepting — which closes keep-alive connections idle at that instant — answers
+   * carry `Connection: close` for that long, so a busy client's connections close after an
+   * answer rather than under a request it is sending (HTTP/1.1's keep-alive race).
+   */
+  private async doStop(idleGraceMs: number): Promise<void> {
     this.state.draining = true;
+    if (idleGraceMs > 0 && this.tracker.size > 0) await this.tracker.waitEmpty(idleGraceMs);
     const drainMs = this.state.runtime.config.proxy.drainTimeoutMs;
     this.logger.info({ openConnections: this.tracker.size, drainTimeoutMs: drainMs }, 'draining');
     await Promise.all(this.listeners.map((l) => l.stopAccepting().catch(() => {})));

@@ -1,11 +1,17 @@
-import { loadConfig, formatProblem } from '../config/load.js';
+import { formatProblem, loadConfig } from '../config/load.js';
+import { BriskError } from '../core/errors.js';
 import type { Config, ConfigProblem } from '../config/types.js';
 import { ControlPlane } from '../control/control-plane.js';
+import type { DataPlanePort } from '../control/port.js';
 import { DataPlane } from '../dataplane/data-plane.js';
+import type { RequestRecorder } from '../observability/recorder.js';
+import { ClusterDataPlane } from '../workers/cluster-plane.js';
+import { resolveWorkers } from '../workers/cpus.js';
 import { loadMiddlewares } from '../middlewares/index.js';
 import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../observability/logger.js';
-import { ConfigFileSource } from '../providers/config-file.js';
+import type { ConfigSource } from '../providers/config-file.js';
+import { LayeredConfigSource } from '../providers/config-store/source.js';
 
 export type { ReloadResult } from '../admin/host.js';
 
@@ -19,6 +25,17 @@ export interface GatewayOptions {
   readonly watch?: boolean;
   /** A logger to use instead of one built from `logging` in the config. */
   readonly logger?: Logger;
+  /** Data-plane worker processes (`--workers`); overrides `workers` in the config. More than one needs `configFile`. */
+  readonly workers?: number | 'auto';
+}
+
+/** What the gateway drives of its data plane: one in this process, or the workers' (src/workers/). */
+interface PlaneHandle extends DataPlanePort {
+  setRecorder(recorder: RequestRecorder | null): void;
+  activate(): Promise<void>;
+  listen(config: Config): Promise<void>;
+  reopenLogs(): void;
+  stop(): Promise<void>;
 }
 
 /**
@@ -35,8 +52,8 @@ export class Gateway extends ControlPlane {
   private stopping: Promise<void> | null = null;
 
   private constructor(
-    private readonly dataPlane: DataPlane,
-    source: ConfigFileSource | null,
+    private readonly dataPlane: PlaneHandle,
+    source: ConfigSource | null,
     logger: Logger,
     config: Config,
     private readonly flushLogs: () => void,
@@ -55,6 +72,10 @@ export class Gateway extends ControlPlane {
       config = result.config;
       warnings = result.warnings;
     }
+    const workers = resolveWorkers(options.workers ?? config.workers);
+    if (workers > 1 && options.configFile === undefined) {
+      throw new BriskError('BRISK_WORKERS_NEED_FILE', `${workers} workers were asked for, but the gateway was started without a config file: every worker reads the same text the primary checked; start with --config FILE, or with workers: 1`);
+    }
     let logger: Logger;
     let flushLogs = (): void => {};
     let jsonDestination: DestinationStream | null = null;
@@ -65,11 +86,38 @@ export class Gateway extends ControlPlane {
       flushLogs = created.flush;
       jsonDestination = created.jsonDestination;
     }
+    const source = options.configFile === undefined ? null : new LayeredConfigSource(options.configFile, logger);
+    // With workers the source's own load gives the texts they check (the file's, the store document's).
+    if (source !== null && (config.configStore !== undefined || workers > 1)) {
+      // Routes and upstreams from etcd (or its snapshot while etcd is down) replace the file's.
+      const layered = await source.load();
+      if (!layered.ok) throw new ConfigError(layered.problems);
+      config = layered.config;
+      if (config.configStore !== undefined) for (const w of layered.warnings) logger.warn({ problem: formatProblem(w) }, 'config warning');
+    }
     // Only the middlewares the routes use are loaded (a gateway without a cache never loads it, nor Redis).
     await loadMiddlewares(config);
-    const data = new DataPlane(config, logger, jsonDestination);
-    const source = options.configFile === undefined ? null : new ConfigFileSource(options.configFile, logger);
+    let cluster: ClusterDataPlane | null = null;
+    if (workers > 1 && source !== null) {
+      const inputs = source.inputs();
+      if (inputs === null) throw new BriskError('BRISK_WORKERS_NEED_FILE', 'the config file could not be read again for the workers');
+      cluster = new ClusterDataPlane(config, inputs, source.file, () => source.inputs(), workers, logger);
+      // Workers' lines through the primary's own stdout destination: whole lines, one writer.
+      if (jsonDestination !== null) {
+        const dest = jsonDestination;
+        cluster.pool.output = (stream, text) => (stream === 'stdout' ? dest.write(text) : process.stderr.write(text));
+      } else if (options.logger !== undefined) {
+        // A logger of the caller's (tests, embedding): the workers' lines go through it.
+        cluster.pool.output = (_stream, text) => relayLines(logger, text);
+      }
+    }
+    const data: PlaneHandle = cluster ?? new DataPlane(config, logger, jsonDestination);
     const gw = new Gateway(data, source, logger, config, flushLogs);
+    if (cluster !== null) {
+      const c = cluster;
+      gw.workers = { list: () => c.workers(), restart: () => c.restart() };
+      gw.stats.setExtraMetrics(() => c.metricsText());
+    }
     for (const w of warnings) logger.warn({ problem: formatProblem(w) }, 'config warning');
     data.setRecorder(gw.stats.enabled ? gw.stats.recorder : null);
     try {
@@ -92,6 +140,13 @@ export class Gateway extends ControlPlane {
     this.dataPlane.reopenLogs();
   }
 
+  /** Replaces every data-plane worker one at a time (SIGUSR2, `brisk restart`); a single process has none. */
+  async restartWorkers(): Promise<boolean> {
+    if (this.workers === null) return false;
+    await this.workers.restart();
+    return true;
+  }
+
   /**
    * Graceful stop: no more reloads, the data plane drains (stop accepting, let in-flight
    * requests finish, cut what is left after the drain timeout), then the services'
@@ -110,6 +165,20 @@ export class Gateway extends ControlPlane {
     await super.stop();
     this.logger.info('stopped');
     this.flushLogs();
+  }
+}
+
+/** A worker's JSON log lines, logged again through `logger` (their level and message kept). */
+function relayLines(logger: Logger, text: string): void {
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    try {
+      const { level, msg, time: _time, ...rest } = JSON.parse(line) as { level?: string; msg?: string; time?: string };
+      const log = logger[(level ?? 'info') as 'info'] ?? logger.info;
+      log.call(logger, rest, msg ?? '');
+    } catch {
+      logger.info({ line }, 'worker output');
+    }
   }
 }
 

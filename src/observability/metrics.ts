@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { createRequire } from 'node:module';
 import { PROMETHEUS_EDGE_INDEX, PROMETHEUS_EDGES_S, BUCKETS } from './histogram.js';
 import type { HostSampler } from './host.js';
 import { CACHE_RESULTS, EJECTION_REASONS, ERROR_CODE_LIST, METHODS, STATUS_CLASSES, type RequestRecorder, type TargetRec } from './recorder.js';
@@ -7,7 +7,7 @@ import type { WindowSeries } from './window.js';
 import { labelString } from './labels.js';
 import { grpcStatusLabel } from './grpc-metrics.js';
 import type { RuntimeView as Runtime, TargetView as Target } from '../core/views.js';
-import { RESTART_REASONS, type DiscoverySnapshot, type InstanceState, type ServiceSnapshot } from './snapshot.js';
+import { RESTART_REASONS, type ConfigRevisionSnapshot, type DiscoverySnapshot, type InstanceState, type ServiceSnapshot } from './snapshot.js';
 
 /**
  * `/metrics`: the gateway's Prometheus text exposition.
@@ -41,6 +41,8 @@ export interface MetricsSources {
   services?(): readonly ServiceSnapshot[];
   /** The discovery of upstreams; absent or empty when no upstream has any. */
   discovery?(): readonly DiscoverySnapshot[];
+  /** The config store's revision in force; absent or null without `configStore`. */
+  configRevision?(): ConfigRevisionSnapshot | null;
 }
 
 type MetricType = 'counter' | 'gauge' | 'histogram';
@@ -93,6 +95,8 @@ export interface MetricsExposition {
 
 /** Builds the families and the registry of default metrics. */
 export function createMetrics(src: MetricsSources): MetricsExposition {
+  // prom-client (and what it pulls in) is loaded at the first scrape, not at start.
+  const { collectDefaultMetrics, Registry } = createRequire(import.meta.url)('prom-client') as typeof import('prom-client');
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'brisk_' });
   // Gauges named `_total` fail `promtool check metrics`; the per-type gauges they sum stay.
@@ -295,6 +299,21 @@ export function createMetrics(src: MetricsSources): MetricsExposition {
   });
   add('brisk_service_instance_cpu_ratio', 'CPU of each instance over the last second, as a share of one core.', 'gauge', (w) => {
     for (const s of services()) for (const i of s.instances) if (i.cpuPercent !== null) w.sample('brisk_service_instance_cpu_ratio', labelString('service', s.name, 'instance', String(i.id)), i.cpuPercent / 100);
+  });
+
+  // ---- config store --------------------------------------------------------------------
+  const revision = (): ConfigRevisionSnapshot | null => src.configRevision?.() ?? null;
+  add('brisk_config_revision', "The config store's revision this node serves (etcd's mod_revision of the key; 0 while the file's own routes serve), labelled by where it came from. Nodes that disagree for long are not converging.", 'gauge', (w) => {
+    const r = revision();
+    if (r !== null) w.sample('brisk_config_revision', labelString('key', r.key, 'source', r.source), r.revision);
+  });
+  add('brisk_config_store_up', '1 while the config store (etcd) answers this node.', 'gauge', (w) => {
+    const r = revision();
+    if (r !== null) w.sample('brisk_config_store_up', labelString('key', r.key), r.storeUp ? 1 : 0);
+  });
+  add('brisk_config_rejected_revision', 'The last config store revision this node refused as invalid (0: none since the last one applied).', 'gauge', (w) => {
+    const r = revision();
+    if (r !== null) w.sample('brisk_config_rejected_revision', labelString('key', r.key), r.rejectedRevision ?? 0);
   });
 
   // ---- service discovery ----------------------------------------------------------------

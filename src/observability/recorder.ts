@@ -199,7 +199,17 @@ interface MutableRecentError {
   code: string | null;
 }
 
-export class RequestRecorder {
+/**
+ * Where the proxy reports requests: one raised `inFlight` when a request starts, one
+ * `record` when it ends. `RequestRecorder` is the one that counts; a data-plane worker's
+ * sink batches the records for the primary's recorder instead (src/workers/).
+ */
+export interface RequestSink {
+  inFlight: number;
+  record(ex: ExchangeRecord): void;
+}
+
+export class RequestRecorder implements RequestSink {
   /** Requests started and not finished (plain proxied requests; tunnels are not counted). */
   inFlight = 0;
   readonly total = new WindowSeries();

@@ -248,3 +248,20 @@ export interface AlertsView {
   /** Pending and firing alerts, and those resolved in the last few minutes. */
   list(): readonly AlertSummary[];
 }
+
+/** Which revision of the config store a node serves (`configStore`), filled by src/providers/config-store/. */
+export interface ConfigRevisionSnapshot {
+  readonly key: string;
+  /** Where the routes and upstreams in force came from: etcd, the snapshot on disk, or the file (no document yet). */
+  readonly source: 'etcd' | 'snapshot' | 'file';
+  /** etcd's revision of the document in force (0: the file's). */
+  readonly revision: number;
+  readonly appliedAt: string | null;
+  /** The newest revision seen (higher than `revision` while a reload runs, or when it was refused). */
+  readonly latestSeen: number;
+  /** The last revision refused as invalid, until a newer one is applied. */
+  readonly rejectedRevision: number | null;
+  readonly storeUp: boolean;
+  /** Seconds since etcd last answered (null: never). */
+  readonly stalenessS: number | null;
+}

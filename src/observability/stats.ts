@@ -3,7 +3,7 @@ import type { RuntimeView as Runtime } from '../core/views.js';
 import { HostSampler } from './host.js';
 import { createMetrics, targetHealth, type MetricsExposition } from './metrics.js';
 import { membershipStamp, RequestRecorder, type RouteRec } from './recorder.js';
-import type { CacheSnapshot, DiscoverySnapshot, RouteSnapshot, ServiceSnapshot, StatsSnapshot, StatsSource, TargetSnapshot, UpstreamSnapshot, WindowStats } from './snapshot.js';
+import type { CacheSnapshot, ConfigRevisionSnapshot, DiscoverySnapshot, RouteSnapshot, ServiceSnapshot, StatsSnapshot, StatsSource, TargetSnapshot, UpstreamSnapshot, WindowStats } from './snapshot.js';
 import { WindowSum, type WindowSeries } from './window.js';
 
 /** What the gateway lends the stats besides its runtime. */
@@ -49,6 +49,7 @@ export class GatewayStats implements StatsSource {
   private shedSource: (() => number) | null = null;
   private servicesSource: (() => readonly ServiceSnapshot[]) | null = null;
   private discoverySource: (() => readonly DiscoverySnapshot[]) | null = null;
+  private configRevisionSource: (() => ConfigRevisionSnapshot | null) | null = null;
   private exposition: MetricsExposition | null = null;
   /** Window stats by window length, for the second they were computed in. */
   private readonly cache = new Map<number, CachedWindows>();
@@ -140,6 +141,20 @@ export class GatewayStats implements StatsSource {
     }
   }
 
+  /** Where the config store's revision in force is read from (src/providers/config-store/). */
+  setConfigRevisionSource(source: (() => ConfigRevisionSnapshot | null) | null): void {
+    this.configRevisionSource = source;
+  }
+
+  /** The config store's revision in force; null without `configStore`. */
+  configRevision(): ConfigRevisionSnapshot | null {
+    try {
+      return this.configRevisionSource?.() ?? null;
+    } catch {
+      return null;
+    }
+  }
+
   /** Where the gateway-wide shedding level is read from (a LoadShedder's `level`), or null for 0. */
   setShedLevelSource(source: (() => number) | null): void {
     this.shedSource = source;
@@ -171,9 +186,18 @@ export class GatewayStats implements StatsSource {
       reloads: this.reloads,
       services: () => this.services(),
       discovery: () => this.discovery(),
+      configRevision: () => this.configRevision(),
     });
-    return this.exposition.text();
+    const text = await this.exposition.text();
+    return this.extraMetrics === null ? text : text + this.extraMetrics();
   }
+
+  /** Families written by someone else (the workers' primary: per-worker share, restarts), appended to `/metrics`. */
+  setExtraMetrics(source: (() => string) | null): void {
+    this.extraMetrics = source;
+  }
+
+  private extraMetrics: (() => string) | null = null;
 
   /** The Content-Type of `metricsText`. */
   get metricsContentType(): string {

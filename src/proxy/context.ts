@@ -8,7 +8,7 @@ import type { Runtime } from './runtime.js';
 import type { LoadShedder } from '../middlewares/shedding/load-shedder.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { Logger } from '../observability/logger.js';
-import type { RequestRecorder } from '../observability/recorder.js';
+import type { RequestSink } from '../observability/recorder.js';
 import type { Tracer } from '../observability/tracing.js';
 import type { Identity } from '../core/middleware.js';
 import type { CompiledRoute, RouteParams } from '../router/index.js';
@@ -28,7 +28,7 @@ export interface ProxyState {
   /** Gateway-wide load shedding (`overload`); null when off. */
   shedder: LoadShedder | null;
   /** Where finished requests are recorded for metrics; null (or absent) when metrics are off. */
-  metrics?: RequestRecorder | null;
+  metrics?: RequestSink | null;
   /** Span recording and export (`tracing.otlp`); null or absent when spans are not exported. */
   tracer?: Tracer | null;
 }

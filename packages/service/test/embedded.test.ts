@@ -39,6 +39,26 @@ describe('embedded default (PGlite over the wire protocol)', () => {
     assert.deepEqual(await db.check(), { ok: true, detail: `primary ${status.primary}` });
   });
 
+  test('concurrent connections never see each other\'s statements or rows (batches and transactions run whole)', { timeout: 60_000 }, async () => {
+    // pglite-socket alone interleaves Parse/Bind/Execute of two connections: 26000 errors
+    // or another query's rows (embedded-queue.ts). 12 connections × 40 parameterised queries.
+    await db.write('create table owners (id int primary key, owner text not null, v int not null)');
+    for (let i = 0; i < 12; i++) await db.write('insert into owners values ($1, $2, 0)', [i, `o${i}`]);
+    const wrong: string[] = [];
+    await Promise.all(
+      Array.from({ length: 12 }, async (_, i) => {
+        for (let j = 0; j < 40; j++) {
+          if (j % 4 === 0) await db.transaction(async (tx) => void (await tx.query('update owners set v = v + 1 where id = $1', [i])));
+          const { rows } = await db.write<{ id: number }>('update owners set v = v + 1 where id = $1 and owner = $2 returning id', [i, `o${i}`]);
+          if (rows.length !== 1 || rows[0]!.id !== i) wrong.push(`${i}: ${JSON.stringify(rows)}`);
+        }
+      }),
+    );
+    assert.deepEqual(wrong, []);
+    const { rows } = await db.read<{ total: number }>('select sum(v)::int as total from owners', [], { primary: true });
+    assert.equal(rows[0]!.total, 12 * 50);
+  });
+
   test('the cache without Redis is memory only', async () => {
     const cache = new Cache({ logger: silent });
     let loads = 0;

@@ -19,7 +19,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Bot, DEFAULT_THRESHOLDS } from '../src/bot/bot.js';
-import { FAQ_DIR, FaqRetriever, loadFaq, type Language } from '../src/bot/faq.js';
+import { FAQ_DIR, FaqRetriever, loadFaq, type Language, type RetrieverOptions } from '../src/bot/faq.js';
 import { detectIntent } from '../src/bot/intent.js';
 import type { ChineseMode } from '../src/bot/tokenize.js';
 
@@ -46,10 +46,13 @@ interface EvalItem {
 
 export const EVAL_DIR = join(FAQ_DIR, '..', 'eval');
 
+/** The question sets: dev and test were used to tune; holdout was written before the last changes and run once. */
+export type EvalSet = 'dev' | 'test' | 'holdout';
+
 /** Runs the evaluation of one language. */
-export async function evaluate(language: Language, options: { set?: 'test' | 'dev'; chinese?: ChineseMode; threshold?: number } = {}): Promise<EvalFigures> {
+export async function evaluate(language: Language, options: { set?: EvalSet; chinese?: ChineseMode; threshold?: number; retriever?: RetrieverOptions } = {}): Promise<EvalFigures> {
   const items = (JSON.parse(readFileSync(join(EVAL_DIR, `${options.set ?? 'test'}-${language}.json`), 'utf8')) as { items: EvalItem[] }).items;
-  const retriever = new FaqRetriever(language, loadFaq(language), { chinese: options.chinese ?? 'jieba+bigram' });
+  const retriever = new FaqRetriever(language, loadFaq(language), { ...options.retriever, chinese: options.chinese ?? 'jieba+bigram' });
   const noOrders = { order: () => Promise.reject(new Error('not used')) };
   const other = new FaqRetriever(language === 'zh' ? 'en' : 'zh', loadFaq(language === 'zh' ? 'en' : 'zh'));
   const bot = new Bot({ retrievers: language === 'zh' ? { zh: retriever, en: other } : { en: retriever, zh: other }, orders: noOrders, ...(options.threshold !== undefined ? { threshold: options.threshold } : {}) });
@@ -89,21 +92,25 @@ async function main(): Promise<void> {
   const value = (name: string) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
   const chinese = (value('chinese') ?? 'jieba+bigram') as ChineseMode;
   if (!['jieba', 'bigram', 'jieba+bigram'].includes(chinese)) throw new Error(`--chinese must be jieba, bigram or jieba+bigram (got ${chinese})`);
-  const set = (value('set') ?? 'test') as 'test' | 'dev';
-  if (set !== 'test' && set !== 'dev') throw new Error(`--set must be test or dev (got ${String(set)})`);
+  const set = (value('set') ?? 'test') as EvalSet;
+  if (!['dev', 'test', 'holdout'].includes(set)) throw new Error(`--set must be dev, test or holdout (got ${String(set)})`);
+  const retriever: RetrieverOptions = {};
+  if (value('answer-weight') !== undefined) retriever.answerWeight = Number(value('answer-weight'));
+  if (value('k1') !== undefined) retriever.k1 = Number(value('k1'));
+  if (value('b') !== undefined) retriever.b = Number(value('b'));
   const threshold = value('threshold') !== undefined ? Number(value('threshold')) : undefined;
   if (threshold !== undefined && !(threshold >= 0 && threshold <= 1)) throw new Error('--threshold must be a number from 0 to 1');
   if (args.includes('--sweep')) {
     console.log('| threshold | zh right | zh wrong | zh handed off | zh out-of-scope handed off | en right | en wrong | en handed off | en out-of-scope handed off |');
     console.log('|---|---|---|---|---|---|---|---|---|');
     for (const t of [0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6]) {
-      const [zh, en] = [await evaluate('zh', { set, chinese, threshold: t }), await evaluate('en', { set, chinese, threshold: t })];
+      const [zh, en] = [await evaluate('zh', { set, chinese, threshold: t, retriever }), await evaluate('en', { set, chinese, threshold: t, retriever })];
       const cells = (x: EvalFigures) => [pct(x.answeredRight, x.faqQuestions), pct(x.answeredWrong, x.faqQuestions), pct(x.handedOff, x.faqQuestions), pct(x.outOfScopeHandedOff, x.outOfScope)];
       console.log(`| ${t} | ${cells(zh).join(' | ')} | ${cells(en).join(' | ')} |`);
     }
     return;
   }
-  const opts = { set, chinese, ...(threshold !== undefined ? { threshold } : {}) };
+  const opts = { set, chinese, retriever, ...(threshold !== undefined ? { threshold } : {}) };
   const results = [await evaluate('zh', opts), await evaluate('en', opts)];
   if (args.includes('--json')) {
     console.log(JSON.stringify({ set, chinese, threshold: threshold ?? DEFAULT_THRESHOLDS, results }, null, 2));

@@ -21,7 +21,7 @@ import type { OrdersApi } from './bot/orders.js';
 import type { ChineseMode } from './bot/tokenize.js';
 import { Hub } from './chat/hub.js';
 import { WebhookNotifier, type Notifier } from './chat/notify.js';
-import { chatSockets } from './chat/sockets.js';
+import { chatSockets, sameSecret } from './chat/sockets.js';
 
 /** The folder of the widget and the agent page. */
 export const STATIC_DIR = join(FAQ_DIR, '..', 'static');
@@ -125,8 +125,8 @@ export function createSupportService(options: SupportOptions): Support {
     .route('GET', '/support/widget.css', async () => asset('widget.css', 'text/css; charset=utf-8'))
     .route('GET', '/support/agent', async () => asset('agent.html', 'text/html; charset=utf-8'))
     .route('GET', '/support/api/conversations', async (ctx) => {
-      const auth = ctx.req.headers['authorization'];
-      if (auth !== `Bearer ${options.agentToken}`) return json(401, { error: { code: 'SUPPORT_AGENT_TOKEN', message: 'send the agent token as "Authorization: Bearer <token>"', requestId: ctx.requestId } });
+      const auth = ctx.req.headers['authorization'] ?? '';
+      if (!sameSecret(auth, `Bearer ${options.agentToken}`)) return json(401, { error: { code: 'SUPPORT_AGENT_TOKEN', message: 'send the agent token as "Authorization: Bearer <token>"', requestId: ctx.requestId } });
       return { conversations: hub.queue() };
     })
     .upgrade('/support/ws', (req, socket, head) => sockets.customers.handleUpgrade(req, socket, head, (ws) => sockets.customers.emit('connection', ws, req)), { drain: sockets.closeAll })

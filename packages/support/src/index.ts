@@ -12,3 +12,4 @@ export { Hub, type ChatMessage, type Conversation, type ConversationState, type 
 export { noticeText, WebhookNotifier, type HandoffNotice, type Notifier } from './chat/notify.js';
 export { chatSockets, MAX_FRAMES_PER_10S, MAX_TEXT } from './chat/sockets.js';
 export { CONVERSATION_FORGET_MS, CONVERSATION_IDLE_MS, createSupportService, STATIC_DIR, type Support, type SupportOptions } from './app.js';
+export { SUPPORT_ERROR_CODES, type SupportErrorCode } from './errors.js';

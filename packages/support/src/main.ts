@@ -14,7 +14,7 @@
  * | `SUPPORT_AGENT_TOKEN` | the agents' shared secret | required |
  * | `SUPPORT_AGENT_WEBHOOK` | IM webhook told about handoffs | none |
  * | `SUPPORT_PUBLIC_URL` | Brisk's public URL, for the link in the IM message | `http://127.0.0.1:8080` |
- * | `SUPPORT_THRESHOLD_ZH`, `SUPPORT_THRESHOLD_EN` | handoff thresholds | 0.25, 0.4 |
+ * | `SUPPORT_THRESHOLD_ZH`, `SUPPORT_THRESHOLD_EN` | handoff thresholds | 0.45, 0.35 |
  */
 import { HttpOrdersApi } from './bot/orders.js';
 import { createSupportService } from './app.js';

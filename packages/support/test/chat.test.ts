@@ -49,6 +49,18 @@ describe('support chat through Brisk', () => {
     await css.arrayBuffer();
     const page = await fetch(`${brisk.url}/support/agent`);
     assert.match(await page.text(), /Support — agent/);
+    const refused = await fetch(`${brisk.url}/support/api/conversations`);
+    assert.equal(refused.status, 401);
+    assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'SUPPORT_AGENT_TOKEN');
+    const queue = await fetch(`${brisk.url}/support/api/conversations`, { headers: { authorization: `Bearer ${AGENT_TOKEN}` } });
+    assert.ok(Array.isArray(((await queue.json()) as { conversations: unknown[] }).conversations));
+  });
+
+  test('every error code is documented in docs/support-chat.md', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { SUPPORT_ERROR_CODES } = await import('../src/errors.js');
+    const doc = readFileSync(new URL('../../../../docs/support-chat.md', import.meta.url), 'utf8');
+    for (const [code, description] of Object.entries(SUPPORT_ERROR_CODES)) assert.ok(doc.includes(`| \`${code}\` | ${description} |`), `${code} with its description`);
   });
 
   test('a conversation: FAQ answers in both languages, an order status, a handoff, an agent who answers', { timeout: 30_000 }, async () => {

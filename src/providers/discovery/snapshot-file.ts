@@ -5,8 +5,8 @@
  * down serves the targets it last knew (APISIX could not start without etcd:
  * apache/apisix#3878, #5115).
  */
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../atomic-file.js';
 
 export const SNAPSHOT_FORMAT = 'brisk-discovery-snapshot/1';
 
@@ -24,25 +24,7 @@ export interface DiscoverySnapshotFile {
 
 /** Writes `snapshot` to `file` atomically. Rejects on I/O errors (the caller logs them; serving goes on). */
 export async function writeSnapshot(file: string, snapshot: DiscoverySnapshotFile): Promise<void> {
-  const dir = dirname(file);
-  await mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(file)}.${process.pid}.tmp`);
-  const handle = await open(tmp, 'w', 0o600);
-  try {
-    await handle.writeFile(`${JSON.stringify(snapshot, null, 1)}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(tmp, file);
-  } catch (err) {
-    await unlink(tmp).catch(() => {});
-    throw err;
-  }
-  // The rename is durable once the directory is synced; some file systems refuse it (best effort).
-  const d = await open(dir, 'r').catch(() => null);
-  if (d !== null) await d.sync().catch(() => {}).finally(() => void d.close());
+  await writeFileAtomic(file, `${JSON.stringify(snapshot, null, 1)}\n`);
 }
 
 /**

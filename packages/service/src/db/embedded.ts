@@ -15,6 +15,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { ServiceError } from '../errors.js';
+import { BatchQueue } from './embedded-queue.js';
 
 export interface EmbeddedOptions {
   /** Directory for the data (kept across restarts); in memory when omitted. */
@@ -44,6 +45,9 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Prom
     if (options.dataDir !== undefined) mkdirSync(options.dataDir, { recursive: true });
     const db = await PGlite.create(options.dataDir ?? 'memory://');
     const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: options.maxConnections ?? 32 });
+    // Each connection's batch and transaction run whole (see embedded-queue.ts): set
+    // before the server accepts its first connection, which takes the queue it finds.
+    (server as unknown as { queryQueue: BatchQueue }).queryQueue = new BatchQueue(db as never);
     await server.start();
     const port = Number(server.getServerConn().split(':').at(-1));
     let stopping: Promise<void> | undefined;

@@ -82,11 +82,17 @@ export class Bm25Index {
     return Math.log(1 + (n - df + 0.5) / (df + 0.5));
   }
 
-  /** The `limit` best documents for the query terms, best first (only those matching a term). */
-  search(queryTerms: readonly string[], limit = 3): Hit[] {
+  /**
+   * The `limit` best documents for the query terms, best first (only those matching a
+   * term). `soft` terms the index has never seen are left out of the confidence's bound
+   * instead of counting with the largest IDF: for character bigrams, an unseen one is
+   * most often a pair across two words, not a topic the FAQ lacks.
+   */
+  search(queryTerms: readonly string[], limit = 3, soft?: (term: string) => boolean): Hit[] {
     const terms = [...new Set(queryTerms)];
     if (terms.length === 0) return [];
-    const bound = terms.reduce((sum, t) => sum + this.idf(t), 0);
+    const bound = terms.reduce((sum, t) => sum + (soft !== undefined && !this.#df.has(t) && soft(t) ? 0 : this.idf(t)), 0);
+    if (bound === 0) return [];
     const hits: Hit[] = [];
     for (const doc of this.#docs) {
       let score = 0;

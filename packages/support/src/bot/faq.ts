@@ -60,10 +60,13 @@ export function loadFaq(language: Language, dir = FAQ_DIR): FaqEntry[] {
 export interface RetrieverOptions {
   /** Chinese terms: jieba words, character bigrams, or both (default `jieba+bigram`). */
   chinese?: ChineseMode;
-  /** Weight of the answer text against the questions (default 0.3). */
+  /** Weight of the answer text against the questions (default 0.5). */
   answerWeight?: number;
   /** Segmenter to use instead of jieba (tests). */
   segmenter?: Segmenter;
+  /** BM25 term saturation (default 0.8) and length normalisation (default 0.75). */
+  k1?: number;
+  b?: number;
 }
 
 /** A match: the entry, how sure, and the runners-up. */
@@ -94,7 +97,7 @@ export class FaqRetriever {
     this.chinese = language === 'zh' && wanted !== 'bigram' && this.#segment === undefined ? 'bigram' : wanted;
     this.#index = new Bm25Index(
       entries.map((e) => ({ id: e.id, fields: { q: this.terms([...e.questions, ...e.keywords].join('\n')), a: this.terms(e.answer) } })),
-      { weights: { q: 1, a: options.answerWeight ?? 0.3 } },
+      { weights: { q: 1, a: options.answerWeight ?? 0.5 }, k1: options.k1 ?? 0.8, ...(options.b !== undefined ? { b: options.b } : {}) },
     );
   }
 
@@ -105,7 +108,10 @@ export class FaqRetriever {
 
   /** The best entry for a question, or undefined when no term matches at all. */
   match(question: string): FaqMatch | undefined {
-    const hits: Hit[] = this.#index.search(this.terms(question), 3);
+    const terms = this.terms(question);
+    // Unseen bigrams that are not also a word of the question are soft (see Bm25Index.search).
+    const words = this.language === 'zh' && this.chinese !== 'bigram' ? new Set(chineseTerms(question, 'jieba', this.#segment)) : new Set<string>();
+    const hits: Hit[] = this.#index.search(terms, 3, (t) => isBigram(t) && !words.has(t));
     const best = hits[0];
     if (best === undefined) return undefined;
     return {
@@ -116,4 +122,9 @@ export class FaqRetriever {
       alternatives: hits.slice(1).map((h) => ({ entry: this.#byId.get(h.id)!, confidence: h.confidence })),
     };
   }
+}
+
+// In bigram-only mode every two-character Chinese term is a bigram.
+function isBigram(term: string): boolean {
+  return term.length === 2 && /^[\u3400-\u9fff\uf900-\ufaff]{2}$/.test(term);
 }

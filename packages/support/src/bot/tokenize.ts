@@ -68,6 +68,48 @@ function undouble(stem: string): string {
   return /([^aeioulsz])\1$/.test(stem) ? stem.slice(0, -1) : stem;
 }
 
+/**
+ * Words customers use for the same thing, mapped to one term on both sides (FAQ and
+ * question): a small table of the shop's vocabulary, applied after stemming. A synonym
+ * that belongs to one FAQ entry only goes into that entry's keywords instead.
+ */
+const EN_SYNONYMS = new Map<string, string>(
+  Object.entries({
+    package: 'parcel', shipment: 'parcel', packet: 'parcel',
+    carrier: 'courier', deliveryman: 'courier', postman: 'courier',
+    reimburse: 'refund', reimbursement: 'refund',
+    undo: 'cancel', revoke: 'cancel', cancellation: 'cancel',
+    faulty: 'broken', defective: 'broken', crack: 'broken', smash: 'broken', malfunction: 'broken', broke: 'broken',
+    charge: 'fee', cost: 'fee', postage: 'fee',
+    double: 'twice', duplicate: 'twice',
+    voucher: 'coupon', promo: 'coupon',
+    receipt: 'invoice', fapiao: 'invoice',
+    newsletter: 'email', mail: 'email',
+    mobile: 'phone', cellphone: 'phone',
+    signup: 'register', registration: 'register', enroll: 'register',
+    erase: 'delete', remove: 'delete',
+    color: 'colour',
+    installment: 'instalment',
+    cod: 'cash',
+    cheaper: 'cheap',
+  }),
+);
+
+const ZH_SYNONYMS = new Map<string, string>(
+  Object.entries({
+    退钱: '退款', 返款: '退款',
+    撤回: '取消', 撤销: '取消',
+    两次: '重复', 两笔: '重复',
+    付现: '现金',
+    故障: '坏了', 损坏: '坏了',
+    券: '优惠券', 折扣券: '优惠券', 代金券: '优惠券',
+    收据: '发票',
+    手机号: '手机号码', 电话号码: '手机号码',
+    邮件: '邮箱', 电子邮件: '邮箱',
+    删除: '注销',
+  }),
+);
+
 /** English terms of a text (also used for the Latin words inside Chinese text). */
 export function englishTerms(text: string): string[] {
   const out: string[] = [];
@@ -75,7 +117,8 @@ export function englishTerms(text: string): string[] {
   for (const match of text.toLowerCase().normalize('NFKC').replace(CJK_RUN, ' ').matchAll(LATIN_WORD)) {
     const word = match[0];
     if (EN_STOP.has(word)) continue;
-    out.push(stemEnglish(word));
+    const stem = stemEnglish(word);
+    out.push(EN_SYNONYMS.get(stem) ?? EN_SYNONYMS.get(word) ?? stem);
   }
   return out;
 }
@@ -102,7 +145,7 @@ export function chineseTerms(text: string, mode: ChineseMode, segment: Segmenter
     for (const word of segment(normal)) {
       const w = word.trim();
       if (w === '' || !CJK.test(w) || ZH_STOP.has(w)) continue;
-      out.push(w);
+      out.push(ZH_SYNONYMS.get(w) ?? w);
     }
   }
   if (mode !== 'jieba' || segment === undefined) out.push(...bigrams(normal));

@@ -11,6 +11,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Logger } from '@brisk/service';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Language } from '../bot/faq.js';
+import type { SupportErrorCode } from '../errors.js';
 import type { Conversation, Hub, Send } from './hub.js';
 
 /** Longest message a customer or agent may send (characters). */
@@ -82,7 +83,7 @@ function limiter(): () => boolean {
 function customerSocket(ws: WebSocket, req: IncomingMessage, { hub, log }: SocketOptions): void {
   const send = sender(ws);
   const allow = limiter();
-  const error = (code: string, message: string) => send({ type: 'error', code, message });
+  const error = (code: SupportErrorCode, message: string) => send({ type: 'error', code, message });
   let conversation: Conversation | undefined;
   let queue = Promise.resolve();
   const headerAuth = typeof req.headers['authorization'] === 'string' ? req.headers['authorization'] : undefined;
@@ -120,7 +121,8 @@ function customerSocket(ws: WebSocket, req: IncomingMessage, { hub, log }: Socke
   ws.on('error', () => ws.terminate());
 }
 
-function sameSecret(a: string, b: string): boolean {
+/** Compares two secrets in constant time (of their digests: lengths may differ). */
+export function sameSecret(a: string, b: string): boolean {
   const digest = (s: string) => createHash('sha256').update(s).digest();
   return timingSafeEqual(digest(a), digest(b));
 }
@@ -128,7 +130,7 @@ function sameSecret(a: string, b: string): boolean {
 function agentSocket(ws: WebSocket, { hub, agentToken }: SocketOptions): void {
   const send = sender(ws);
   const allow = limiter();
-  const error = (code: string, message: string) => send({ type: 'error', code, message });
+  const error = (code: SupportErrorCode, message: string) => send({ type: 'error', code, message });
   let signedIn = false;
   // A socket that never signs in is not kept open.
   const helloTimer = setTimeout(() => {

@@ -1,0 +1,245 @@
+import cluster, { type Worker as ClusterWorker } from 'node:cluster';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '../observability/logger.js';
+import { STUCK_MS, type FromWorker, type Report, type RestartReason, type StartMessage, type ToWorker, type WorkerState } from './protocol.js';
+
+/** One place for a worker: a replacement takes the slot of the one it replaces. */
+export interface Slot {
+  readonly index: number;
+  worker: ClusterWorker | null;
+  state: WorkerState;
+  /** The config version the worker serves. */
+  version: number;
+  startedAt: number;
+  readyAt: number;
+  /** `performance.now()` of its last message (the heartbeat). */
+  lastSeen: number;
+  restarts: Record<RestartReason, number>;
+  /** Requests it finished, over every worker that held the slot (monotonic). */
+  requests: number;
+  inFlight: number;
+  openConnections: number;
+  openTunnels: number;
+  shedLevel: number;
+  rss: number;
+  cpuUs: number;
+  /** Failed starts in a row (backoff). */
+  failures: number;
+}
+
+/** What the pool asks of its owner. */
+export interface PoolHost {
+  /** The start message for a worker in this slot (config text and version, health, membership, leases). */
+  startMessage(slot: number): StartMessage;
+  /** A worker's report (its batch is the owner's to replay); returns the requests it held. */
+  onReport(slot: Slot, report: Report): number;
+  /** A worker bound its listeners. */
+  onReady(slot: Slot, listeners: Extract<FromWorker, { t: 'ready' }>['listeners']): void;
+  /** A worker answered an `apply`. */
+  onApplied(slot: Slot, msg: Extract<FromWorker, { t: 'applied' }>): void;
+}
+
+const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
+
+/**
+ * The primary's workers (node:cluster): forks them, watches their heartbeat (every report
+ * is one), replaces one that exits or whose event loop is stuck at once, and replaces
+ * them one by one on a rolling restart, each new one serving before the old one drains.
+ *
+ * node:cluster with round-robin scheduling (`SCHED_RR`): the primary accepts each
+ * connection and hands it to the next worker. Node 20 has no `reusePort`, and the
+ * kernel's own balancing of one shared socket (`SCHED_NONE`) piles connections onto
+ * the busiest workers (the one awake first takes them). The cost is one handle passed per
+ * connection, nothing per request on a keep-alive connection.
+ */
+export class WorkerPool {
+  readonly slots: Slot[] = [];
+  private watchdog: NodeJS.Timeout | null = null;
+  private stopping = false;
+  /** Workers being drained by a rolling restart: they leave without being replaced. */
+  private readonly leaving = new WeakSet<ClusterWorker>();
+  /** Workers killed for a stuck event loop: their exit is counted as `stuck`. */
+  private readonly killedStuck = new WeakSet<ClusterWorker>();
+  /** Called with each worker's stdout/stderr chunk of whole lines. */
+  output: (stream: 'stdout' | 'stderr', text: string) => void = (stream, text) => (stream === 'stdout' ? process.stdout : process.stderr).write(text);
+
+  constructor(
+    readonly count: number,
+    private readonly host: PoolHost,
+    private readonly logger: Logger,
+  ) {
+    for (let i = 1; i <= count; i++) {
+      this.slots.push({ index: i, worker: null, state: 'down', version: 0, startedAt: 0, readyAt: 0, lastSeen: 0, restarts: { exit: 0, stuck: 0, rolling: 0 }, requests: 0, inFlight: 0, openConnections: 0, openTunnels: 0, shedLevel: 0, rss: 0, cpuUs: 0, failures: 0 });
+    }
+  }
+
+  /** Forks every worker; resolves when all serve (the first binds the listeners, the others then share them). */
+  async start(): Promise<void> {
+    cluster.schedulingPolicy = cluster.SCHED_RR;
+    cluster.setupPrimary({ exec: WORKER_MAIN, args: [], silent: true, serialization: 'advanced' });
+    // The first alone: it binds port 0 listeners, the others take the port it got.
+    await this.fork(this.slots[0]!);
+    await Promise.all(this.slots.slice(1).map((s) => this.fork(s)));
+    this.watchdog = setInterval(() => this.watch(), 250);
+    this.watchdog.unref();
+  }
+
+  /** Sends a message to every serving worker. */
+  broadcast(msg: ToWorker): void {
+    for (const s of this.slots) if (s.worker !== null && s.state !== 'down') this.send(s.worker, msg);
+  }
+
+  send(worker: ClusterWorker, msg: ToWorker): void {
+    if (worker.isConnected()) worker.send(msg);
+  }
+
+  /** Forks a worker into a slot; resolves when it serves (or failed to start). */
+  private fork(slot: Slot): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const worker = cluster.fork({ BRISK_WORKER_SLOT: String(slot.index) });
+      slot.worker = worker;
+      slot.state = 'starting';
+      slot.startedAt = Date.now();
+      slot.lastSeen = performance.now();
+      this.pipe(worker);
+      let settled = false;
+      const settle = (): void => {
+        if (!settled) {
+          settled = true;
+          resolve();
+        }
+      };
+      worker.on('message', (msg: FromWorker) => {
+        if (slot.worker === worker) slot.lastSeen = performance.now();
+        switch (msg.t) {
+          case 'hello':
+            this.send(worker, this.host.startMessage(slot.index));
+            return;
+          case 'ready':
+            if (slot.worker === worker) {
+              slot.state = 'ready';
+              slot.readyAt = Date.now();
+              slot.version = msg.version;
+              slot.failures = 0;
+              this.logger.info({ worker: slot.index, workerPid: worker.process.pid, startMs: slot.readyAt - slot.startedAt }, 'worker serving');
+            }
+            this.host.onReady(slot, msg.listeners);
+            settle();
+            return;
+          case 'report':
+            // A draining worker's last batches still count (its requests were served).
+            if (slot.worker === worker) {
+              slot.version = msg.version;
+              slot.inFlight = msg.inFlight;
+              slot.openConnections = msg.openConnections;
+              slot.openTunnels = msg.openTunnels;
+              slot.shedLevel = msg.shedLevel;
+              slot.rss = msg.rss;
+              slot.cpuUs = msg.cpuUs;
+            }
+            slot.requests += this.host.onReport(slot, msg);
+            return;
+          case 'applied':
+            if (msg.ok && slot.worker === worker) slot.version = msg.version;
+            this.host.onApplied(slot, msg);
+            return;
+          case 'fatal':
+            this.logger.error({ worker: slot.index, message: msg.message }, 'worker failed to start');
+            return;
+        }
+      });
+      worker.on('exit', (code, signal) => {
+        settle();
+        if (this.leaving.has(worker) || this.stopping) return;
+        if (slot.worker !== worker) return;
+        slot.worker = null;
+        slot.state = 'down';
+        slot.inFlight = 0;
+        slot.openConnections = 0;
+        if (!this.killedStuck.has(worker)) slot.restarts.exit++;
+        const early = slot.readyAt < slot.startedAt;
+        if (early) slot.failures++;
+        // A worker that cannot even start is retried with a growing delay, not in a tight loop.
+        const delay = early ? Math.min(5000, 100 * 2 ** Math.min(6, slot.failures - 1)) : 0;
+        this.logger.error({ worker: slot.index, workerPid: worker.process.pid, code, signal, retryInMs: delay }, 'worker exited; replacing it');
+        setTimeout(() => {
+          if (!this.stopping && slot.worker === null) void this.fork(slot);
+        }, delay).unref();
+      });
+    });
+  }
+
+  /** A worker silent for `STUCK_MS` has a stuck event loop: killed and replaced (its connections are lost, as with a crash). */
+  private watch(): void {
+    const now = performance.now();
+    for (const slot of this.slots) {
+      const w = slot.worker;
+      if (w === null || slot.state !== 'ready' || now - slot.lastSeen < STUCK_MS) continue;
+      this.logger.error({ worker: slot.index, workerPid: w.process.pid, silentMs: Math.round(now - slot.lastSeen) }, 'worker stuck (no heartbeat); replacing it');
+      slot.restarts.stuck++;
+      this.killedStuck.add(w);
+      w.process.kill('SIGKILL');
+      slot.state = 'down';
+    }
+  }
+
+  /**
+   * Replaces every worker, one slot at a time: the new worker serves before the old one
+   * is told to drain (stop accepting, finish in-flight requests), so no request fails.
+   */
+  async rollingRestart(): Promise<void> {
+    for (const slot of this.slots) {
+      if (this.stopping) return;
+      const old = slot.worker;
+      if (old !== null) this.leaving.add(old);
+      slot.restarts.rolling++;
+      await this.fork(slot);
+      if (old !== null) await this.drain(old);
+    }
+  }
+
+  /** Tells a worker to drain and waits for it to exit (SIGKILL after the drain timeout and a margin). */
+  private drain(worker: ClusterWorker, timeoutMs = 35_000): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (worker.isDead()) return resolve();
+      const timer = setTimeout(() => worker.process.kill('SIGKILL'), timeoutMs);
+      timer.unref();
+      worker.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.send(worker, { t: 'stop' });
+    });
+  }
+
+  /** Drains every worker (graceful stop). */
+  async stop(drainTimeoutMs: number): Promise<void> {
+    this.stopping = true;
+    if (this.watchdog !== null) clearInterval(this.watchdog);
+    await Promise.all(this.slots.map((s) => (s.worker === null ? null : this.drain(s.worker, drainTimeoutMs + 5000))));
+  }
+
+  /** Worker output, forwarded in whole lines: a line is never cut by another process's. */
+  private pipe(worker: ClusterWorker): void {
+    for (const name of ['stdout', 'stderr'] as const) {
+      const stream = worker.process[name];
+      if (stream === null || stream === undefined) continue;
+      let carry = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => {
+        const text = carry + chunk;
+        const end = text.lastIndexOf('\n');
+        if (end === -1) {
+          carry = text;
+          return;
+        }
+        carry = text.slice(end + 1);
+        this.output(name, text.slice(0, end + 1));
+      });
+      stream.on('end', () => {
+        if (carry !== '') this.output(name, carry + '\n');
+        carry = '';
+      });
+    }
+  }
+}

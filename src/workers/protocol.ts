@@ -1,0 +1,112 @@
+/**
+ * The messages between the primary and its data-plane workers (node:cluster IPC, with
+ * the `advanced` serialisation: structured clone, so batches cross as arrays, not JSON).
+ * Everything is plain data. Nothing here is sent per request: a worker reports every
+ * `REPORT_MS`, the primary writes only when something changed (a config version, a
+ * membership command, the health table, rate-limit leases).
+ */
+import type { Ejection } from '../core/views.js';
+import type { ConfigInputs } from '../providers/config-file.js';
+import type { MembershipCommand } from '../upstreams/membership.js';
+
+/** How often a worker reports (its batch of finished requests, its gauges): also its heartbeat. */
+export const REPORT_MS = 100;
+/** A worker silent this long has a stuck event loop: it is killed and replaced. */
+export const STUCK_MS = 2500;
+
+/** A target's health as the primary holds it: `[key, activeHealthy, activeReason, ejection]`. */
+export type HealthEntry = readonly [key: string, activeHealthy: boolean, activeReason: string | null, ejection: Ejection | null];
+
+/** A membership command for an upstream, in the order the primary applied it. */
+export interface MembershipEntry {
+  readonly upstream: string;
+  readonly command: MembershipCommand;
+}
+
+/** What a worker needs to serve: the config text, its version, and the runtime state the primary holds. */
+export interface StartMessage {
+  readonly t: 'start';
+  /** The worker's slot (1…N): stable across replacements (per-worker log files, metrics labels). */
+  readonly slot: number;
+  readonly version: number;
+  /** The texts the primary checked (the file, a config store's document). */
+  readonly inputs: ConfigInputs;
+  readonly file: string;
+  readonly membership: readonly MembershipEntry[];
+  readonly health: readonly HealthEntry[];
+  readonly leases: readonly LeaseGrant[];
+}
+
+/** A share of a node-wide rate limit granted to one worker for the current window. */
+export interface LeaseGrant {
+  /** The limiter's id (`route|key`). */
+  readonly id: string;
+  /** Requests this worker may admit in the window. */
+  readonly tokens: number;
+  /** The window (`Math.floor(Date.now() / windowMs)`) it is for. */
+  readonly window: number;
+}
+
+export type ToWorker =
+  | StartMessage
+  | { readonly t: 'apply'; readonly version: number; readonly inputs: ConfigInputs; readonly file: string }
+  | { readonly t: 'membership'; readonly entry: MembershipEntry }
+  | { readonly t: 'health'; readonly entries: readonly HealthEntry[] }
+  | { readonly t: 'leases'; readonly grants: readonly LeaseGrant[] }
+  | { readonly t: 'reopen' }
+  | { readonly t: 'stop' };
+
+/** A worker's gauges and its batch, every `REPORT_MS`. */
+export interface Report {
+  readonly t: 'report';
+  readonly version: number;
+  /** Finished requests since the last report (`STRIDE` values each, src/workers/batch.ts). */
+  readonly batch: readonly (string | number | null)[];
+  readonly inFlight: number;
+  readonly openConnections: number;
+  readonly openTunnels: number;
+  readonly shedLevel: number;
+  /** Ejections its outlier detection made since the last report: `[target key, ejection]`. */
+  readonly ejections: readonly (readonly [string, Ejection])[];
+  /** Tries in flight per target key (only those with some): the supervisor's autoscaling reads them summed. */
+  readonly targetsInFlight: Readonly<Record<string, number>>;
+  /** Rate-limit demand since the last report: limiter id → requests asked for. */
+  readonly demand: Readonly<Record<string, number>>;
+  /** Its process's resident memory and CPU time (µs, user + system), for the per-worker gauges. */
+  readonly rss: number;
+  readonly cpuUs: number;
+}
+
+export type FromWorker =
+  /** Its message handler is in place (messages sent before would be lost): the primary sends `start`. */
+  | { readonly t: 'hello' }
+  | { readonly t: 'ready'; readonly version: number; readonly listeners: readonly { readonly name: string; readonly host: string; readonly port: number; readonly protocol: string }[] }
+  | { readonly t: 'applied'; readonly version: number; readonly ok: boolean; readonly message?: string }
+  | Report
+  | { readonly t: 'fatal'; readonly message: string };
+
+/** Why a worker was replaced, for `brisk_worker_restarts_total{reason}`. */
+export const RESTART_REASONS = ['exit', 'stuck', 'rolling'] as const;
+export type RestartReason = (typeof RESTART_REASONS)[number];
+export type WorkerState = 'starting' | 'ready' | 'stopping' | 'down';
+
+/** A worker as `GET /api/workers` and `brisk workers` show it. */
+export interface WorkerInfo {
+  /** Its slot (1…N), kept by a replacement. */
+  readonly slot: number;
+  readonly pid: number | null;
+  readonly state: WorkerState;
+  /** The config version it serves. */
+  readonly version: number;
+  readonly startedAt: string | null;
+  /** Requests finished in this slot since the node started. */
+  readonly requests: number;
+  /** Its share of the node's requests over the last 10 seconds (0..1). */
+  readonly share: number;
+  readonly inFlight: number;
+  readonly openConnections: number;
+  readonly restarts: Readonly<Record<RestartReason, number>>;
+  readonly rssBytes: number;
+  /** Since its last report (-1: no worker in the slot). */
+  readonly heartbeatAgeMs: number;
+}

@@ -1,0 +1,183 @@
+/**
+ * A data-plane worker process (forked by the primary, src/workers/pool.ts): it runs the
+ * request path of the config the primary hands it, shares the listeners with its siblings
+ * (node:cluster), and reports every `REPORT_MS` — its finished requests as one batch, its
+ * gauges, the ejections its outlier detection made. It runs no health checks (the primary
+ * runs them once and sends the verdicts), no admin API, no alerting.
+ */
+import { basename, dirname, extname, join } from 'node:path';
+import { parseConfigText, type ConfigResult } from '../config/load.js';
+import type { ConfigInputs } from '../providers/config-file.js';
+import { combine } from '../providers/config-store/document.js';
+import type { Config } from '../config/types.js';
+import type { Ejection } from '../core/views.js';
+import { DataPlane } from '../dataplane/data-plane.js';
+import { loadMiddlewares } from '../middlewares/index.js';
+import { createLogger, type Logger } from '../observability/logger.js';
+import { BatchSink } from './batch.js';
+import { applyHealth } from './health.js';
+import { REPORT_MS, type FromWorker, type ToWorker } from './protocol.js';
+
+/**
+ * The config as a worker runs it: no active health checks (the primary's verdicts come
+ * as messages), and its own access log file (`access-w2.log`): each worker rotates its own
+ * file, so no two processes ever write or rename the same one. Listeners stay as written:
+ * node:cluster shares one socket per address and port among the workers (port 0 too: the
+ * primary binds it once and every worker gets the same port).
+ */
+export function workerConfig(config: Config, slot: number): Config {
+  const upstreams = Object.fromEntries(Object.entries(config.upstreams).map(([name, u]) => [name, u.healthCheck === null ? u : { ...u, healthCheck: null }]));
+  const file = config.logging.access.file;
+  const access = file === null ? config.logging.access : { ...config.logging.access, file: join(dirname(file), `${basename(file, extname(file))}-w${slot}${extname(file)}`) };
+  return { ...config, upstreams, logging: { ...config.logging, access } };
+}
+
+/** The config made of the texts the primary checked: the file alone, or with the store's document layered over it. */
+export function configOf(inputs: ConfigInputs, file: string): ConfigResult {
+  const store = inputs.store;
+  return store === null ? parseConfigText(inputs.fileText, file) : combine(file, inputs.fileText, { text: store.text, revision: store.revision, from: store.from }, store.key);
+}
+
+class Worker {
+  private dp: DataPlane | null = null;
+  private readonly sink = new BatchSink();
+  private slot = 0;
+  private timer: NodeJS.Timeout | null = null;
+  /** Ejections already told to the primary, or told by it. */
+  private readonly known = new WeakSet<Ejection>();
+  private applying: Promise<void> = Promise.resolve();
+  private metricsOn = true;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly accessDestination: ReturnType<typeof createLogger>['jsonDestination'],
+    private readonly flushLogs: () => void,
+  ) {}
+
+  onMessage(msg: ToWorker): void {
+    switch (msg.t) {
+      case 'start':
+        void this.start(msg).catch((err: unknown) => this.fatal(`the worker could not start: ${(err as Error).message}`));
+        return;
+      case 'apply':
+        // Serialised, like the primary's reloads.
+        this.applying = this.applying.then(() => this.apply(msg.version, msg.inputs, msg.file));
+        return;
+      case 'membership':
+        this.dp?.membership(msg.entry.upstream, msg.entry.command);
+        return;
+      case 'health':
+        if (this.dp !== null) applyHealth(this.dp.runtime, msg.entries, this.known);
+        return;
+      case 'leases':
+        return;
+      case 'reopen':
+        this.dp?.reopenLogs();
+        return;
+      case 'stop':
+        void this.stop();
+        return;
+    }
+  }
+
+  private async start(msg: Extract<ToWorker, { t: 'start' }>): Promise<void> {
+    this.slot = msg.slot;
+    const parsed = configOf(msg.inputs, msg.file);
+    if (!parsed.ok) return this.fatal(`the config the primary sent is invalid: ${parsed.problems[0]?.message ?? ''}`);
+    const config = workerConfig(parsed.config, this.slot);
+    this.logger.level = config.logging.level;
+    this.metricsOn = config.metrics?.enabled ?? true;
+    await loadMiddlewares(config);
+    const dp = new DataPlane(config, this.logger, this.accessDestination, msg.version);
+    this.dp = dp;
+    dp.setRecorder(this.metricsOn ? this.sink : null);
+    await dp.activate();
+    for (const entry of msg.membership) dp.membership(entry.upstream, entry.command);
+    applyHealth(dp.runtime, msg.health, this.known);
+    await dp.listen(config);
+    this.send({ t: 'ready', version: dp.runtime.version, listeners: dp.listeners.map((l) => ({ name: l.config.name, host: l.host, port: l.port, protocol: l.protocol })) });
+    this.timer = setInterval(() => this.report(), REPORT_MS);
+  }
+
+  private async apply(version: number, inputs: ConfigInputs, file: string): Promise<void> {
+    const dp = this.dp;
+    if (dp === null) return;
+    const parsed = configOf(inputs, file);
+    if (!parsed.ok) {
+      this.send({ t: 'applied', version, ok: false, message: parsed.problems[0]?.message ?? 'invalid' });
+      return;
+    }
+    const result = await dp.apply(workerConfig(parsed.config, this.slot), version);
+    this.send(result.ok ? { t: 'applied', version, ok: true } : { t: 'applied', version, ok: false, message: result.problems[0]?.message ?? 'refused' });
+  }
+
+  private report(done?: () => void): void {
+    const dp = this.dp;
+    if (dp === null) return;
+    const ejections: [string, Ejection][] = [];
+    const targetsInFlight: Record<string, number> = {};
+    for (const u of dp.runtime.upstreams.values()) {
+      for (const t of u.targets) {
+        if (t.inFlight > 0) targetsInFlight[t.key] = t.inFlight;
+        const e = t.ejection;
+        if (e !== null && !this.known.has(e)) {
+          this.known.add(e);
+          ejections.push([t.key, e]);
+        }
+      }
+    }
+    const cpu = process.cpuUsage();
+    this.send({
+      t: 'report',
+      version: dp.runtime.version,
+      batch: this.sink.take(),
+      inFlight: this.metricsOn ? this.sink.inFlight : 0,
+      openConnections: dp.openConnections,
+      openTunnels: dp.openTunnels,
+      shedLevel: dp.shedLevel,
+      ejections,
+      targetsInFlight,
+      demand: {},
+      rss: process.memoryUsage.rss(),
+      cpuUs: cpu.user + cpu.system,
+    }, done);
+  }
+
+  /** Drains (stop accepting, finish what is in flight), sends the last batch, exits. */
+  private async stop(): Promise<void> {
+    // Its siblings keep serving: connections busy now close after an answer, not under a request.
+    await this.dp?.stop({ idleGraceMs: 1000 });
+    if (this.timer !== null) clearInterval(this.timer);
+    this.flushLogs();
+    // Exit once the last batch is out: its requests count in the node's totals.
+    this.report(() => process.exit(0));
+    setTimeout(() => process.exit(0), 1000).unref();
+  }
+
+  private fatal(message: string): void {
+    this.logger.fatal(message);
+    this.send({ t: 'fatal', message });
+    setTimeout(() => process.exit(1), 50).unref();
+  }
+
+  private send(msg: FromWorker, done?: () => void): void {
+    if (process.connected && process.send !== undefined) process.send(msg, undefined, {}, done === undefined ? undefined : () => done());
+    else done?.();
+  }
+}
+
+/** The worker's entry: called by src/workers/worker-main.ts in a process forked by the primary. */
+export function runWorker(): void {
+  const { logger, jsonDestination, flush } = createLogger({ level: 'info', format: 'json' });
+  const worker = new Worker(logger.child({ worker: Number(process.env['BRISK_WORKER_SLOT'] ?? 0) }), jsonDestination, flush);
+  process.on('message', (msg: ToWorker) => worker.onMessage(msg));
+  process.send?.({ t: 'hello' } satisfies FromWorker);
+  // The primary gone means no one supervises this worker any more: it stops too.
+  process.on('disconnect', () => process.exit(0));
+  // A bug in a rare path must not take every other connection of this worker down with it.
+  process.on('uncaughtException', (err) => logger.fatal({ err }, 'uncaught exception (kept running)'));
+  process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));
+  // Signals are the primary's business: it drains workers with a message.
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', () => void worker.onMessage({ t: 'stop' }));
+}

@@ -1,0 +1,227 @@
+/**
+ * Brisk on every core (`workers: 2`): the primary runs the control plane and supervises
+ * two data-plane workers that share the listener. The CI short form of the workers proof
+ * (`npm run proof:workers` has the bars under load): each test is bounded, stops by
+ * itself, and its timing margins are generous (the machine is shared).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Pool, request } from 'undici';
+import { startBackend, type Backend } from './helpers/backend.js';
+import { startGateway, simpleConfig, type TestGateway } from './helpers/gateway.js';
+import { PROMTOOL_SKIP, runPromtool, scrape, sum } from './helpers/metrics.js';
+import type { WorkerInfo } from '../src/workers/protocol.js';
+
+async function workers(gw: TestGateway): Promise<WorkerInfo[]> {
+  const res = await request(`${gw.adminUrl}/api/workers`);
+  return ((await res.body.json()) as { workers: WorkerInfo[] }).workers;
+}
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null | undefined | false>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== null && v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Sends `n` GETs over `connections` keep-alive connections; resolves with the statuses (0: a client error). */
+async function burst(url: string, n: number, connections: number): Promise<number[]> {
+  const pool = new Pool(url, { connections, pipelining: 1 });
+  try {
+    return await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        try {
+          const r = await pool.request({ path: `/r/${i}`, method: 'GET' });
+          await r.body.dump();
+          return r.statusCode;
+        } catch {
+          return 0;
+        }
+      }),
+    );
+  } finally {
+    await pool.close();
+  }
+}
+
+/** A steady trickle of requests until stopped: counts answers and client errors. */
+function trickle(url: string, everyMs: number): { stop(): Promise<{ ok: number; failed: number; statuses: Map<number, number> }> } {
+  const pool = new Pool(url, { connections: 4 });
+  let running = true;
+  let ok = 0;
+  let failed = 0;
+  const statuses = new Map<number, number>();
+  const inFlight = new Set<Promise<void>>();
+  const timer = setInterval(() => {
+    if (!running) return;
+    const p = (async () => {
+      try {
+        const r = await pool.request({ path: '/t', method: 'GET' });
+        await r.body.dump();
+        statuses.set(r.statusCode, (statuses.get(r.statusCode) ?? 0) + 1);
+        if (r.statusCode === 200) ok++;
+        else failed++;
+      } catch {
+        failed++;
+      }
+    })();
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p));
+  }, everyMs);
+  return {
+    async stop() {
+      running = false;
+      clearInterval(timer);
+      await Promise.all(inFlight);
+      await pool.close();
+      return { ok, failed, statuses };
+    },
+  };
+}
+
+describe('workers: 2', () => {
+  let backend: Backend;
+  let probes = 0;
+  let gw: TestGateway;
+
+  before(async () => {
+    backend = await startBackend((req, res) => {
+      if (req.url === '/health') probes++;
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('ok');
+    });
+    gw = await startGateway(simpleConfig([backend.url], { workers: 2, upstreams: { app: { targets: [{ url: backend.url }], healthCheck: { path: '/health', interval: '200ms' } } } }));
+  });
+  after(async () => {
+    if (process.env['BRISK_TEST_LOGS'] === '1') for (const l of gw?.logs ?? []) if (l['level'] !== 'debug') console.error(JSON.stringify(l).slice(0, 300));
+    await gw?.stop();
+    await backend?.close();
+  });
+
+  test('two workers serve one listener; /metrics counts every request once; promtool is clean', { timeout: 60_000 }, async () => {
+    const list = await workers(gw);
+    assert.equal(list.length, 2);
+    assert.deepEqual(
+      list.map((w) => [w.slot, w.state, w.version]),
+      [
+        [1, 'ready', 1],
+        [2, 'ready', 1],
+      ],
+    );
+    const before = sum((await scrape(gw.adminUrl)).samples, 'brisk_requests_total');
+    const statuses = await burst(gw.url, 400, 20);
+    assert.deepEqual([...new Set(statuses)], [200]);
+    // Batches arrive with the next report (100 ms).
+    const total = await until('the requests in /metrics', 10_000, async () => {
+      const t = sum((await scrape(gw.adminUrl)).samples, 'brisk_requests_total');
+      return t - before >= 400 ? t : null;
+    });
+    assert.equal(total - before, 400, 'every request counted exactly once');
+    const after = await workers(gw);
+    for (const w of after) assert.ok(w.requests > 0, `worker ${w.slot} served some of the 20 connections' requests (${after.map((x) => x.requests).join(' / ')})`);
+    const { text, samples } = await scrape(gw.adminUrl);
+    assert.equal(sum(samples, 'brisk_workers'), 2);
+    assert.equal(sum(samples, 'brisk_worker_requests_total'), after.reduce((a, w) => a + w.requests, 0));
+    if (PROMTOOL_SKIP === false) {
+      const r = await runPromtool(['check', 'metrics'], text);
+      assert.equal(r.code, 0, r.output);
+    }
+  });
+
+  test('health checks run once for the node, not once per worker', { timeout: 30_000 }, async () => {
+    const start = probes;
+    await new Promise((r) => setTimeout(r, 2000));
+    const n = probes - start;
+    // One checker at 200 ms: ~10 probes in 2 s; one per worker as well would be ~30.
+    assert.ok(n >= 4 && n <= 16, `${n} probes in 2 s`);
+  });
+
+  test('a reload is applied by every worker at the same version', { timeout: 60_000 }, async () => {
+    gw.writeConfig(simpleConfig([backend.url], { workers: 2, upstreams: { app: { targets: [{ url: backend.url }], healthCheck: { path: '/health', interval: '200ms' } } }, routes: [{ name: 'renamed', match: { pathPrefix: '/' }, upstream: 'app' }] }));
+    const result = await gw.gw.reload();
+    assert.equal(result.ok, true);
+    assert.ok(result.ok && result.workers !== undefined);
+    if (result.ok) assert.deepEqual(result.workers, [
+      { slot: 1, version: 2 },
+      { slot: 2, version: 2 },
+    ]);
+    const statuses = await burst(gw.url, 50, 10);
+    assert.deepEqual([...new Set(statuses)], [200]);
+    const samples = await until('the renamed route in /metrics', 10_000, async () => {
+      const s = (await scrape(gw.adminUrl)).samples;
+      return sum(s, 'brisk_requests_total', { route: 'renamed' }) >= 50 ? s : null;
+    });
+    assert.equal(sum(samples, 'brisk_requests_total', { route: 'renamed' }), 50);
+  });
+
+  test('a killed worker is replaced at once; the other keeps serving; counters stay monotonic', { timeout: 60_000 }, async () => {
+    const [victim] = await workers(gw);
+    assert.ok(victim?.pid != null);
+    const before = sum((await scrape(gw.adminUrl)).samples, 'brisk_requests_total');
+    const load = trickle(gw.url, 10);
+    await new Promise((r) => setTimeout(r, 500));
+    const killedAt = Date.now();
+    process.kill(victim.pid, 'SIGKILL');
+    const replaced = await until('a new worker in slot 1', 20_000, async () => {
+      const w = (await workers(gw))[0]!;
+      return w.state === 'ready' && w.pid !== victim.pid ? w : null;
+    });
+    const tookMs = Date.now() - killedAt;
+    await new Promise((r) => setTimeout(r, 500));
+    const { ok, failed } = await load.stop();
+    assert.equal(replaced.restarts.exit, 1);
+    // Generous on a shared machine; the proof holds the 2 s bar.
+    assert.ok(tookMs < 15_000, `replaced in ${tookMs} ms`);
+    // A trickle of one request per 10 ms has a few in flight at most: only those may fail.
+    assert.ok(failed <= 5, `${failed} failed, ${ok} ok`);
+    assert.ok(ok > 50);
+    // Counted requests reach the primary in batches every 100 ms: the killed worker's last
+    // batch dies with it (about 100 ms of its share of the trickle), the rest stays counted.
+    await new Promise((r) => setTimeout(r, 1000));
+    const counted = sum((await scrape(gw.adminUrl)).samples, 'brisk_requests_total') - before;
+    assert.ok(counted <= ok + failed, `${counted} counted, ${ok} answered`);
+    assert.ok(ok - counted <= 20, `${ok - counted} answered requests not counted (${counted} of ${ok})`);
+  });
+
+  test('a stuck worker (SIGSTOP) is detected by its heartbeat and replaced', { timeout: 60_000 }, async () => {
+    const victim = (await workers(gw))[1]!;
+    assert.ok(victim.pid != null);
+    const stoppedAt = Date.now();
+    process.kill(victim.pid, 'SIGSTOP');
+    try {
+      const replaced = await until('a new worker in slot 2', 30_000, async () => {
+        const w = (await workers(gw))[1]!;
+        return w.state === 'ready' && w.pid !== victim.pid ? w : null;
+      });
+      assert.equal(replaced.restarts.stuck, 1);
+      assert.ok(Date.now() - stoppedAt < 20_000);
+    } finally {
+      try {
+        process.kill(victim.pid, 'SIGKILL');
+      } catch {
+        // Already gone: the primary killed it.
+      }
+    }
+    const statuses = await burst(gw.url, 40, 8);
+    assert.deepEqual([...new Set(statuses)], [200]);
+  });
+
+  test('a rolling restart replaces every worker with no failed request', { timeout: 90_000 }, async () => {
+    const pids = (await workers(gw)).map((w) => w.pid);
+    const load = trickle(gw.url, 10);
+    await new Promise((r) => setTimeout(r, 300));
+    const res = await request(`${gw.adminUrl}/api/workers/restart`, { method: 'POST' });
+    const body = (await res.body.json()) as { workers: WorkerInfo[] };
+    await new Promise((r) => setTimeout(r, 300));
+    const { ok, failed, statuses } = await load.stop();
+    assert.equal(res.statusCode, 200);
+    for (const w of body.workers) {
+      assert.equal(w.state, 'ready');
+      assert.ok(!pids.includes(w.pid), `slot ${w.slot} has a new process`);
+    }
+    assert.equal(failed, 0, `failed requests during the rolling restart (${ok} ok): ${JSON.stringify([...statuses])}`);
+  });
+});
