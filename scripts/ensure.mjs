@@ -16,7 +16,7 @@
  *                                (for work in progress; CI never sets it)
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -152,10 +152,46 @@ export function workspacePackages() {
   } catch {
     return [];
   }
-  return names
+  const dirs = names
     .sort()
     .map((name) => join(base, name))
     .filter((dir) => existsSync(join(dir, 'tsconfig.json')));
+  return inDependencyOrder(dirs);
+}
+
+/**
+ * Orders package directories so that a package comes after the workspace packages it
+ * depends on (the shop and the support service import the toolkit's type declarations,
+ * which exist only once the toolkit is built). A cycle keeps the alphabetical order.
+ * @param {string[]} dirs package directories, alphabetical
+ * @returns {string[]}
+ */
+function inDependencyOrder(dirs) {
+  const nameOf = new Map();
+  const depsOf = new Map();
+  for (const dir of dirs) {
+    try {
+      const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+      nameOf.set(manifest.name, dir);
+      depsOf.set(dir, Object.keys({ ...manifest.dependencies, ...manifest.devDependencies, ...manifest.peerDependencies }));
+    } catch {
+      depsOf.set(dir, []);
+    }
+  }
+  const ordered = [];
+  const state = new Map();
+  const visit = (dir) => {
+    if (state.get(dir) !== undefined) return;
+    state.set(dir, 'visiting');
+    for (const dep of depsOf.get(dir) ?? []) {
+      const depDir = nameOf.get(dep);
+      if (depDir !== undefined && state.get(depDir) === undefined) visit(depDir);
+    }
+    state.set(dir, 'done');
+    ordered.push(dir);
+  };
+  for (const dir of dirs) visit(dir);
+  return ordered;
 }
 
 /**
