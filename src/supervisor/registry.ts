@@ -14,6 +14,7 @@
  */
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
+import { redactUrl } from '../config/redact.js';
 import type { Logger } from '../observability/logger.js';
 import { REGISTRY_EVENTS, REGISTRY_PREFIX } from '../providers/discovery/config/redis.js';
 import type { RegisterConfig } from './config/types.js';
@@ -136,20 +137,11 @@ export class RegistryPublisher {
   private failed(url: string, err: unknown): void {
     if (this.failing.has(url)) return;
     this.failing.add(url);
-    this.logger.warn({ code: 'BRISK_SERVICE_REGISTER_FAILED', redis: redact(url), err: (err as Error).message }, `cannot publish service instances in the Redis registry ${redact(url)}; retrying (entries already there expire with their TTL)`);
+    this.logger.warn({ code: 'BRISK_SERVICE_REGISTER_FAILED', redis: redactUrl(url), err: (err as Error).message }, `cannot publish service instances in the Redis registry ${redactUrl(url)}; retrying (entries already there expire with their TTL)`);
   }
 
   private recovered(url: string): void {
-    if (this.failing.delete(url)) this.logger.info({ redis: redact(url) }, `publishing service instances in the Redis registry ${redact(url)} again`);
+    if (this.failing.delete(url)) this.logger.info({ redis: redactUrl(url) }, `publishing service instances in the Redis registry ${redactUrl(url)} again`);
   }
 }
 
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return 'redis://?';
-  }
-}
