@@ -94,6 +94,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     SHOP_INTERNAL_KEY_SHA256: createHash('sha256').update(internalKey).digest('hex'),
     SHOP_INTERNAL_URL: `http://127.0.0.1:${port}`,
     SHOP_DRAIN_DELAY_MS: '1500',
+    // The services' own request lines would drown Brisk's; warnings and errors still show.
+    LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn',
     ...options.env,
   };
   delete env['DATABASE_URL'];
