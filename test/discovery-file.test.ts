@@ -144,3 +144,44 @@ describe('discovery: a watched targets file', () => {
     assert.equal((await get(gw)).status, 503);
   });
 });
+
+describe('discovery across reloads', () => {
+  const dir = tempDir('brisk-disc-reload-');
+  const one = join(dir.path, 'one.json');
+  const two = join(dir.path, 'two.json');
+  let a: NamedBackend;
+  let b: NamedBackend;
+  let tg: TestGateway | null = null;
+  before(async () => {
+    [a, b] = await Promise.all([namedBackend('a'), namedBackend('b')]);
+    writeFileSync(one, JSON.stringify([a.url]));
+    writeFileSync(two, JSON.stringify({ targets: [{ url: b.url, weight: 3 }] }));
+  });
+  after(async () => {
+    await tg?.stop();
+    await Promise.all([a.close(), b.close()]);
+    dir.remove();
+  });
+
+  it('a changed block restarts its provider, a removed one drains its targets, the file targets stay', { timeout: 30_000 }, async () => {
+    const base = (discovery: Record<string, unknown> | null) => {
+      const c = discoveryConfig(discovery ?? {}) as { upstreams: { app: Record<string, unknown> } };
+      if (discovery === null) delete c.upstreams.app['discovery'];
+      c.upstreams.app['targets'] = [{ url: a.url }];
+      return c;
+    };
+    tg = await startGateway(base({ file: { path: one }, snapshot: false }));
+    const gw = tg;
+    const m0 = await members(gw);
+    assert.deepEqual(m0.map((m) => [m.url, m.sources]), [[a.url, ['file', 'discovery:file']]], 'one target named by the file and by discovery');
+    gw.writeConfig(base({ file: { path: two }, snapshot: false }));
+    assert.equal((await gw.gw.reload()).ok, true);
+    await waitFor('b from the other list', async () => (await activeUrls(gw)).includes(b.url), 5000);
+    assert.deepEqual((await members(gw)).find((m) => m.url === a.url)?.sources, ['file'], 'a stays: the file names it');
+    gw.writeConfig(base(null));
+    assert.equal((await gw.gw.reload()).ok, true);
+    await waitFor('b drained and gone', async () => !(await members(gw)).some((m) => m.url === b.url), 5000);
+    assert.deepEqual(await activeUrls(gw), [a.url]);
+    assert.deepEqual(await discoveryState(gw), {});
+  });
+});

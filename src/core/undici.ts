@@ -43,3 +43,8 @@ export const buildConnector: typeof Undici.buildConnector = lean.buildConnector;
 export function request(...args: Parameters<typeof Undici.request>): ReturnType<typeof Undici.request> {
   return (require('undici') as typeof Undici).request(...args);
 }
+
+/** undici's `fetch` (the whole package, loaded at the first call: discovery from the Kubernetes API uses it). */
+export function fetch(...args: Parameters<typeof Undici.fetch>): ReturnType<typeof Undici.fetch> {
+  return (require('undici') as typeof Undici).fetch(...args);
+}
