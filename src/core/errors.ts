@@ -107,6 +107,11 @@ export const ERROR_CODES = {
   },
   BRISK_SERVICE_PORT_IN_USE: { status: 0, description: "An instance exited before it was ready and its port was taken by another process (it was free when Brisk picked it). Brisk starts it again on another port, at once, three times; after that it counts as a failure and the `service-problem` alert fires." },
   BRISK_SERVICE_SCALE_FAILED: { status: 0, description: "A service's `scale.command` could not start, exited non-zero or passed its `commandTimeout`. It is run again when the autoscaler's recommendation changes, or after a minute." },
+  BRISK_SERVICE_REGISTER_FAILED: {
+    status: 0,
+    description:
+      "Brisk cannot publish a service's ready instances in the Redis registry (`services.NAME.register`): Redis is down or refuses. Serving here goes on; other nodes keep the entries until their TTL runs out, then (with their default `minTargets`) keep their last view. Logged once per outage; publishing resumes by itself.",
+  },
   BRISK_DISCOVERY_UNAVAILABLE: {
     status: 0,
     description:
