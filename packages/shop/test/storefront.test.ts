@@ -56,7 +56,7 @@ describe('the shop in a browser, through Brisk', { skip, timeout: 180_000 }, () 
 
   before(async () => {
     const [port, adminPort, imPort] = [await freePort(), await freePort(), await freePort()];
-    stack = await startStack({ port, adminPort, imPort, output: 'pipe', print: () => {}, env: { SHOP_LOG_LEVEL: 'warn' } });
+    stack = await startStack({ port, adminPort, imPort, output: 'pipe', print: () => {}, env: { SHOP_LOG_LEVEL: 'warn', SHOP_MIN_INSTANCES: '1' } });
     stack.gateway.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
     stack.gateway.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
     const { chromium: launcher } = await import('playwright-core');
