@@ -7,6 +7,7 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from './helpers/free-port.js';
 import type { TestGateway } from './helpers/gateway.js';
 import { activeUrls, discoveryConfig, discoveryState, get, members, namedBackend, startGateway, tempDir, waitFor, type NamedBackend } from './helpers/discovery.js';
 
@@ -131,6 +132,24 @@ describe('discovery: a watched targets file', () => {
     }
     assert.deepEqual([...seen].sort(), ['a', 'c']);
     assert.match(await (await fetch(`${gw.adminUrl}/metrics`)).text(), /brisk_discovery_from_snapshot\{upstream="app",provider="file"\} 1/);
+  });
+
+  it('a listed target that fails its health check never takes traffic (the probe decides, not the list)', { timeout: 30_000 }, async () => {
+    await tg!.stop();
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    writeList(`- ${a.url}\n- ${dead}\n`);
+    tg = await startGateway(config({ snapshot: false }));
+    const gw = tg;
+    assert.deepEqual((await members(gw)).filter((m) => m.health === 'healthy').map((m) => m.url), [a.url]);
+    const d = (await members(gw)).find((m) => m.url === dead);
+    assert.ok(d !== undefined && d.health !== 'healthy', `the dead target is a member but not healthy (${JSON.stringify(d)})`);
+    for (let i = 0; i < 20; i++) assert.deepEqual(await get(gw), { status: 200, body: 'a' });
+    // A new dead target joining the live upstream stays warming: no traffic, no panic.
+    const dead2 = `http://127.0.0.1:${await freePort()}`;
+    writeList(`- ${a.url}\n- ${dead}\n- ${dead2}\n`);
+    await waitFor('the second dead target listed', async () => (await members(gw)).some((m) => m.url === dead2));
+    assert.equal((await members(gw)).find((m) => m.url === dead2)!.state, 'warming');
+    for (let i = 0; i < 20; i++) assert.deepEqual(await get(gw), { status: 200, body: 'a' });
   });
 
   it('with minTargets 0, an empty list empties the upstream (its targets drain)', { timeout: 30_000 }, async () => {

@@ -117,7 +117,7 @@ describe('the shop in a browser, through Brisk', { skip, timeout: 180_000 }, () 
 
   test('Brisk supervises the services: a killed payments instance is replaced and checkout goes on', async () => {
     const services = (await (await fetch(`${stack.adminUrl}/api/services`)).json()) as { services: { name: string; ready: number; instances: { pid: number; state: string }[] }[] };
-    assert.deepEqual(services.services.map((s) => s.name).sort(), ['orders', 'payments', 'products', 'users', 'web']);
+    assert.deepEqual(services.services.map((s) => s.name).sort(), ['orders', 'payments', 'products', 'support', 'users', 'web']);
     const payments = services.services.find((s) => s.name === 'payments')!;
     assert.ok(payments.ready >= 2);
     const victim = payments.instances.find((i) => i.state === 'ready')!.pid;
