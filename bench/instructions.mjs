@@ -5,7 +5,7 @@
 // `--warm + --count` requests of 1 KB; the difference divided by `--count` is the cost of a
 // request once the JIT has settled (start-up and warm-up cancel out).
 //
-//   node bench/instructions.mjs [--baseline /path/to/other/checkout] [--count 10000] [--warm 2000]
+//   node bench/instructions.mjs [--baseline /path/to/other/checkout] [--count 10000] [--warm 2000] [--connections 4]
 //
 // Slow (valgrind runs Node ~50× slower: a few minutes per build) and single-threaded.
 // Not a throughput figure: syscalls, cache misses and the kernel are not in it.
@@ -32,6 +32,8 @@ if (spawnSync('valgrind', ['--version']).status !== 0) {
 
 const count = Number(arg('count', '10000'));
 const warm = Number(arg('warm', '2000'));
+/** Concurrent requests (keep-alive connections) of the client: the bench uses 50. */
+const connections = Number(arg('connections', '4'));
 const builds = [['this checkout', ROOT]];
 const baseline = arg('baseline', process.env.BENCH_BRISK_BASELINE);
 if (baseline) builds.push(['baseline', path.resolve(baseline)]);
@@ -52,7 +54,7 @@ async function listening(port, child, ms) {
 }
 
 async function load(port, n) {
-  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 4 });
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections });
   let next = 0;
   const worker = async () => {
     while (next < n) {
@@ -61,7 +63,7 @@ async function load(port, n) {
       await res.body.dump();
     }
   };
-  await Promise.all(Array.from({ length: 4 }, worker));
+  await Promise.all(Array.from({ length: connections }, worker));
   await pool.close();
 }
 

@@ -25,6 +25,7 @@ import {
   freePort,
   killAllSync,
   pinSelf,
+  runCommand,
   runHarness,
   sleep,
   startProcess,
@@ -35,7 +36,8 @@ import {
   treeStats,
   waitForPort,
 } from './lib/procs.mjs';
-import { machineInfo, markdownReport, spliceResults, summarize, textTable } from './lib/report.mjs';
+import { machineInfo, markdownReport, median, spliceResults, summarize, textTable } from './lib/report.mjs';
+import { openLoopTable, runOpenLoopSection } from './lib/open-loop.mjs';
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const WORK = path.join(ROOT, '.bench');
@@ -52,7 +54,7 @@ const HELP = `Usage: node bench/run.mjs [options]
   --help
 
 Environment: BENCH_DURATION=5 BENCH_ROUNDS=3 BENCH_WARMUP=2 BENCH_CONNECTIONS=50
-             BENCH_SIZES=1k,64k BENCH_LOAD_TOOL=wrk|autocannon
+             BENCH_SIZES=1k,64k BENCH_LOAD_TOOL=wrk|autocannon BENCH_OPEN_LOOP=0 (skip the open-loop section)
              BENCH_PROXY_CPUS=1 BENCH_LOAD_CPUS=0`;
 
 class UsageError extends Error {}
@@ -205,7 +207,8 @@ async function main() {
   const runSeconds = sizes.length * active.length * (settings.warmup + settings.rounds * settings.duration + (1 + settings.rounds) * (PAUSE_MS / 1000 + 0.2));
   const wantH2 = opts.only === null || opts.only.some((id) => H2_CASE_IDS.includes(id));
   const h2Seconds = wantH2 ? sizes.length * 3 * (settings.warmup + settings.rounds * settings.duration + 2) + 10 : 0;
-  const estimate = Math.ceil(runSeconds + h2Seconds);
+  const openLoopSeconds = process.env.BENCH_OPEN_LOOP === '0' ? 0 : sizes.length * (active.length + 1) * (settings.duration + 1);
+  const estimate = Math.ceil(runSeconds + h2Seconds + openLoopSeconds);
   // Hard bound on the whole run: a hung load generator or server must not hang the harness.
   const watchdog = setTimeout(() => {
     process.stderr.write(`\nbench: watchdog: still running after ${2 * estimate + 120} s, stopping everything\n`);
@@ -310,6 +313,18 @@ async function main() {
   if (settings.warmup > 0) for (const size of sizes) for (const st of active) await runOne(st, size, settings.warmup, false);
   for (let r = 0; r < settings.rounds; r++) for (const size of sizes) for (const st of active) await runOne(st, size, settings.duration, true);
 
+  // Open loop: latency at a fixed rate, half of each case's own maximum (bench/lib/open-loop.mjs).
+  const openLoop = [];
+  if (process.env.BENCH_OPEN_LOOP !== '0') {
+    process.stdout.write('\n');
+    for (const size of sizes) {
+      const measured = active
+        .filter((st) => st.status === 'ok' && st.sizes.get(size).runs.length > 0)
+        .map((st) => ({ id: st.def.id, port: st.port, rps: median(st.sizes.get(size).runs.map((r) => r.rps)) }));
+      openLoop.push(...(await runOpenLoopSection({ cases: measured, size, seconds: settings.duration, connections: settings.connections, cpus: layout.load, runCommand })));
+    }
+  }
+
   await stopAll();
   // HTTP/2 (h2 client → proxy → h2c upstream): its own load tool, its own small table.
   const h2 = wantH2 ? await runHttp2Section({ root: ROOT, workDir: WORK, layout, settings, sizes: sizes.filter((s) => sizeBytes(s) <= 64 * 1024), only: opts.only }) : null;
@@ -330,11 +345,13 @@ async function main() {
     'vs direct / floor / nginx: req/s divided by that case\'s req/s for the same body. When load CPU% is near 100 and proxy CPU% is not, the client + upstream core was the limit, not the proxy.',
   ];
   process.stdout.write('\n' + textTable(rows) + '\n\n' + notes.map((n) => `  ${n}`).join('\n') + '\n');
+  if (openLoop.length > 0) process.stdout.write(`\nOpen loop: a fixed rate, half of each case's req/s above; latency from when each request was due (no coordinated omission)\n${openLoopTable(openLoop)}\n`);
   if (h2 !== null) process.stdout.write(h2.skipped === null ? `\nHTTP/2 (h2 client → proxy → h2c upstream)\n${h2.text}\n` : `\nHTTP/2 cases skipped: ${h2.skipped}\n`);
   for (const w of warnings) process.stdout.write(`  warning: ${w}\n`);
 
   if (opts.markdown !== null) {
     let md = markdownReport({ machine, settings, sizes, layout, tool, state, rows, notes, warnings, quick: opts.quick });
+    if (openLoop.length > 0) md = `${md.trimEnd()}\n\n### Open loop: latency at half of each case's maximum\n\nA fixed rate (half of the case's median req/s above), latency counted from when each request was due, so a stall is charged to every request that waited for it (wrk2's method; bench/lib/open-loop.mjs).\n\n${openLoopTable(openLoop, true)}\n`;
     if (h2 !== null && h2.skipped === null) md = `${md.trimEnd()}\n\n### HTTP/2: h2 client → proxy → h2c upstream\n\n${h2.markdown}\n`;
     const file = path.resolve(opts.markdown);
     fs.mkdirSync(path.dirname(file), { recursive: true });

@@ -16,7 +16,7 @@
  *                                (for work in progress; CI never sets it)
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -152,15 +152,51 @@ export function workspacePackages() {
   } catch {
     return [];
   }
-  return names
+  const dirs = names
     .sort()
     .map((name) => join(base, name))
     .filter((dir) => existsSync(join(dir, 'tsconfig.json')));
+  return inDependencyOrder(dirs);
 }
 
 /**
- * Compiles the TypeScript (`tsc -p tsconfig.json`, then `tsc -p packages/NAME/tsconfig.json`
- * for each workspace package) when a file under src/ or test/ (or a package's src/, test/,
+ * Orders package directories so that a package comes after the workspace packages it
+ * depends on (the shop and the support service import the toolkit's type declarations,
+ * which exist only once the toolkit is built). A cycle keeps the alphabetical order.
+ * @param {string[]} dirs package directories, alphabetical
+ * @returns {string[]}
+ */
+function inDependencyOrder(dirs) {
+  const nameOf = new Map();
+  const depsOf = new Map();
+  for (const dir of dirs) {
+    try {
+      const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+      nameOf.set(manifest.name, dir);
+      depsOf.set(dir, Object.keys({ ...manifest.dependencies, ...manifest.devDependencies, ...manifest.peerDependencies }));
+    } catch {
+      depsOf.set(dir, []);
+    }
+  }
+  const ordered = [];
+  const state = new Map();
+  const visit = (dir) => {
+    if (state.get(dir) !== undefined) return;
+    state.set(dir, 'visiting');
+    for (const dep of depsOf.get(dir) ?? []) {
+      const depDir = nameOf.get(dep);
+      if (depDir !== undefined && state.get(depDir) === undefined) visit(depDir);
+    }
+    state.set(dir, 'done');
+    ordered.push(dir);
+  };
+  for (const dir of dirs) visit(dir);
+  return ordered;
+}
+
+/**
+ * Compiles the TypeScript (`tsc -p packages/NAME/tsconfig.json` for each workspace package,
+ * then `tsc -p tsconfig.json`) when a file under src/ or test/ (or a package's src/, test/,
  * proof/), or a tsconfig.json, is newer than the last successful build, or when the CLI
  * entry point is missing. Throws when the compiler reports errors.
  * @returns {boolean} whether it built
@@ -201,11 +237,15 @@ export function ensureBuilt() {
   // the time the build started, so such a file still counts as newer next time.
   const startedAt = new Date();
   try {
-    run(process.execPath, [tscJs, '-p', 'tsconfig.json'], 'tsc', 'tsc -p tsconfig.json');
+    // The packages first: they never import the gateway, but the gateway's tests import
+    // them (through their dist/ type declarations), so a clean clone needs them built.
     for (const dir of workspacePackages()) {
       const project = relative(ROOT, join(dir, 'tsconfig.json'));
       run(process.execPath, [tscJs, '-p', project], 'tsc', `tsc -p ${project}`);
     }
+    run(process.execPath, [tscJs, '-p', 'tsconfig.json'], 'tsc', 'tsc -p tsconfig.json');
+    // The config validator compiled ahead of time (a start then skips Ajv's code generation).
+    run(process.execPath, [join(ROOT, 'scripts', 'gen-validator.mjs')], 'gen-validator', 'node scripts/gen-validator.mjs');
   } catch (error) {
     // tsc has still written the JavaScript; without a stamp the errors come back next run.
     if (process.env.BRISK_IGNORE_TYPE_ERRORS === '1' && existsSync(join(ROOT, 'dist'))) {

@@ -1,22 +1,16 @@
 #!/usr/bin/env node
 /**
- * `npm start`: install and build if needed, then run the demo shop
- * (examples/demo/run.mjs): three products instances, a users service and Brisk in
- * front of them on 127.0.0.1:8080, admin API on 127.0.0.1:9901.
+ * `npm start`: install and build if needed, then run the shop (packages/shop): Brisk on
+ * 127.0.0.1:8080 (storefront and API) and :9901 (dashboard), running and supervising the
+ * users, products, orders, payments and storefront services, with the demo IM group on
+ * :7401 for alerts.
  *
- *   npm start                       # the demo
- *   npm start -- --backends-only    # only the demo services (run the gateway yourself)
+ *   npm start                 # embedded databases (PGlite) and memory caches: nothing to install
+ *   npm start -- --real       # PostgreSQL primary + streaming replica and Redis, started locally
  */
 import { ensureReady } from './ensure.mjs';
 
-const args = process.argv.slice(2);
-const unknown = args.filter((a) => a !== '--backends-only');
-if (unknown.length > 0) {
-  process.stderr.write(`[brisk] unknown argument ${unknown[0]}; usage: npm start [-- --backends-only]\n`);
-  process.exit(2);
-}
-
 ensureReady();
 
-const { runDemo } = await import('../examples/demo/run.mjs');
-process.exit(await runDemo({ backendsOnly: args.includes('--backends-only') }));
+const { runShop } = await import('../packages/shop/dist/src/run/start.js');
+process.exit(await runShop(process.argv.slice(2)));

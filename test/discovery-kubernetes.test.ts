@@ -22,7 +22,7 @@ describe('discovery: Kubernetes EndpointSlices', () => {
   let backends: NamedBackend[] = [];
   let tg: TestGateway | null = null;
   const url = (n: number) => `http://127.0.0.${n}:${port}`;
-  const config = () => discoveryConfig({ kubernetes: { apiServer: api.url, namespace: 'default', service: 'orders', port: 'http', tokenFile, interval: '3s', timeout: '1s' }, snapshot, startWait: '2s' });
+  const config = () => discoveryConfig({ kubernetes: { apiServer: api.url, namespace: 'default', service: 'orders', port: 'http', tokenFile, interval: '3s', timeout: '2s' }, snapshot, startWait: '4s' });
 
   before(async () => {
     for (let attempt = 0; ; attempt++) {

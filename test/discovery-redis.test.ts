@@ -5,6 +5,7 @@
 // serves — also after a restart of Brisk during the outage — with the staleness growing.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
@@ -15,7 +16,8 @@ import { restartableRedis, type RestartableServer } from './helpers/restartable.
 import { activeUrls, discoveryConfig, discoveryState, get, members, namedBackend, startGateway, tempDir, waitFor, type NamedBackend } from './helpers/discovery.js';
 
 const redis = await restartableRedis();
-const TTL_MS = 1500; // heartbeat every 500 ms
+const TTL_MS = 3000; // heartbeat every second
+after(() => redis?.close());
 
 describe('discovery: the Redis registry', { skip: redis === null ? REDIS_MISSING : false }, () => {
   const dir = tempDir('brisk-disc-redis-');
@@ -24,7 +26,7 @@ describe('discovery: the Redis registry', { skip: redis === null ? REDIS_MISSING
   let tg: TestGateway | null = null;
   let crashed: NamedBackend;
   const r = redis as RestartableServer;
-  const config = () => discoveryConfig({ redis: { url: r.url, service: 'orders', interval: '500ms' }, snapshot, startWait: '2s' });
+  const config = () => discoveryConfig({ redis: { url: r.url, service: 'orders', interval: '500ms' }, snapshot, startWait: '4s' });
 
   /** A toolkit service registered in the registry, answering its name on `/` and slowly on `/slow`. */
   async function instance(name: string): Promise<Service> {
@@ -46,7 +48,6 @@ describe('discovery: the Redis registry', { skip: redis === null ? REDIS_MISSING
     await tg?.stop();
     await Promise.all(services.map((s) => s.stop().catch(() => {})));
     await crashed.close();
-    await r.close();
     dir.remove();
   });
 
@@ -101,7 +102,7 @@ describe('discovery: the Redis registry', { skip: redis === null ? REDIS_MISSING
     // No renewal: it expires after TTL_MS, and the next scan (interval 500 ms) drops it.
     await waitFor('the crashed entry gone', async () => !(await members(gw)).some((m) => m.url === crashed.url), TTL_MS * 3);
     const goneMs = Date.now() - t0;
-    assert.ok(goneMs <= TTL_MS + 500 + 700, `gone ${goneMs} ms after it was written (TTL ${TTL_MS} ms + a scan)`);
+    assert.ok(goneMs <= TTL_MS + 500 + 1500, `gone ${goneMs} ms after it was written (TTL ${TTL_MS} ms + a scan)`);
   });
 
   it('while Redis is down, the last view serves and the staleness grows; a restart of Brisk serves the snapshot; Redis back: the view follows again', { timeout: 60_000 }, async () => {
@@ -134,5 +135,52 @@ describe('discovery: the Redis registry', { skip: redis === null ? REDIS_MISSING
     }, 10_000);
     assert.deepEqual(await activeUrls(gw), [one.url]);
     for (let i = 0; i < 5; i++) assert.equal((await get(gw)).status, 200);
+  });
+});
+
+describe("discovery: Brisk's supervisor publishes its instances in the Redis registry", { skip: redis === null ? REDIS_MISSING : false }, () => {
+  const SERVICE = fileURLToPath(new URL('../../proofs/supervisor/service.mjs', import.meta.url));
+  const CHECK = { path: '/healthz', interval: '200ms', timeout: '500ms', unhealthyThreshold: 2, healthyThreshold: 1 };
+  let runner: TestGateway | null = null;
+  let reader: TestGateway | null = null;
+  after(async () => {
+    await reader?.stop();
+    await runner?.stop();
+  });
+
+  it('a node running the service registers its ready instances; another node discovers them; scaling down and stopping withdraw them', { timeout: 60_000 }, async () => {
+    const r = redis as RestartableServer;
+    if (!r.running) await r.start();
+    runner = await startGateway({
+      upstreams: { local: { healthCheck: CHECK } },
+      routes: [{ name: 'local', match: { pathPrefix: '/' }, upstream: 'local' }],
+      services: { shop: { command: [process.execPath, SERVICE], upstream: 'local', instances: { min: 1, max: 3 }, register: { redis: r.url, service: 'shop-sup', ttl: '2s' } } },
+    });
+    const keys = async () => ((await redisCommand(r.port, ['KEYS', 'brisk:registry:shop-sup:*'])) as string[]).sort();
+    await waitFor('one entry', async () => (await keys()).length === 1, 10_000);
+    const record = JSON.parse((await redisCommand(r.port, ['GET', (await keys())[0]!])) as string) as { url: string; service: string; meta: Record<string, string> };
+    assert.equal(record.service, 'shop-sup');
+    assert.equal(record.meta['supervisedBy'], 'brisk');
+    const ttl = (await redisCommand(r.port, ['PTTL', (await keys())[0]!])) as number;
+    assert.ok(ttl > 0 && ttl <= 2000, `entry with a TTL (${ttl} ms)`);
+
+    reader = await startGateway(discoveryConfig({ redis: { url: r.url, service: 'shop-sup', interval: '500ms' }, snapshot: false, minTargets: 0 }));
+    const rd = reader;
+    assert.deepEqual(await activeUrls(rd), [record.url]);
+    assert.equal((await get(rd, '/work')).status, 200);
+
+    // Scaled to 2: the new instance is published once ready, and the other node takes it.
+    const scaled = await fetch(`${runner.adminUrl}/api/services/shop/scale`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ instances: 2 }) });
+    assert.equal(scaled.status, 200);
+    await waitFor('two targets on the reader', async () => (await activeUrls(rd)).length === 2, 15_000);
+    // The entries outlive their 2 s TTL: they are renewed.
+    await sleep(2500);
+    assert.equal((await keys()).length, 2);
+
+    // The running node stops: its entries are withdrawn before its instances stop, and the reader drains them.
+    await runner.stop();
+    runner = null;
+    assert.deepEqual(await keys(), []);
+    await waitFor('the reader empty', async () => (await members(rd)).length === 0, 5000);
   });
 });

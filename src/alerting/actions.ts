@@ -4,7 +4,7 @@
  * instance, so a flapping alert cannot start a storm of processes or requests.
  */
 import { spawn } from 'node:child_process';
-import { request } from 'undici';
+import { request } from '../core/undici.js';
 import type { Logger } from '../observability/logger.js';
 import { safeOrigin } from './notifiers.js';
 import type { ActionConfig } from './schema.js';

@@ -6,7 +6,7 @@
  * refused connection.
  */
 import { createHmac } from 'node:crypto';
-import { request } from 'undici';
+import { request } from '../core/undici.js';
 import type { ReceiverConfig, Severity } from './schema.js';
 
 /** One alert inside a notification. */

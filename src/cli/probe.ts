@@ -6,7 +6,7 @@
  * or when Brisk does not answer within the timeout. With `--wait`, it keeps asking until
  * ready or the timeout (systemd's start-up: `ExecStartPost=brisk probe --wait --timeout 30000`).
  */
-import { request } from 'undici';
+import { request } from '../core/undici.js';
 import { adminTarget } from './services.js';
 
 interface Out {

@@ -6,7 +6,7 @@
  *     brisk services restart NAME [--instance N]   rolling restart (waits until done)
  *     brisk services scale NAME COUNT|auto         set the count, or hand it back to the autoscaler
  */
-import { request } from 'undici';
+import { request } from '../core/undici.js';
 import { loadConfig } from '../config/load.js';
 import type { InstanceSnapshot, ServiceSnapshot } from '../observability/snapshot.js';
 

@@ -5,37 +5,66 @@
  * errors of the one branch the value was evidently meant for), unknown keys get a
  * "did you mean", durations and sizes say what they look like.
  */
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { didYouMean } from './did-you-mean.js';
 import { publishedSchema } from './json-schema.js';
 import type { PathProblem, PathSegment } from './positions.js';
 import type { RawConfig } from './schema.js';
 import { PATTERN_ERROR_MESSAGE } from './schema-kit.js';
 import { DURATION_PATTERN, SIZE_PATTERN } from './units.js';
+import { GENERATED_VALIDATOR, schemaFingerprint, VALIDATOR_OPTIONS } from './validator-code.js';
 
 const NAME_PATTERN = '^[A-Za-z0-9_.:-]+$';
 const TOKEN_PATTERN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
 
 let compiled: ValidateFunction<RawConfig> | undefined;
 
-/** The compiled validator, built on first use (compiling costs a few milliseconds). */
+const require = createRequire(import.meta.url);
+
+/**
+ * The compiled validator, on first use: the one compiled at build time when it was
+ * compiled from this very schema (validator-code.ts), else compiled now (most of a
+ * second: Ajv and its code generation are loaded only then).
+ */
 function validator(): ValidateFunction<RawConfig> {
   if (compiled === undefined) {
-    // verbose: errors carry their schema and data, which the messages are made from.
-    const ajv = new Ajv({ allErrors: true, verbose: true, strict: true });
-    // An annotation: the words shown when a pattern fails (see schema-kit.ts).
-    ajv.addKeyword(PATTERN_ERROR_MESSAGE);
-    compiled = ajv.compile<RawConfig>(publishedSchema());
+    const schema = publishedSchema();
+    compiled = precompiled(schema) ?? compile(schema);
   }
   return compiled;
+}
+
+/** Compiles the validator now, with Ajv (loaded only then). */
+export function compile(schema: ReturnType<typeof publishedSchema>): ValidateFunction<RawConfig> {
+  const { Ajv } = require('ajv') as typeof import('ajv');
+  const ajv = new Ajv(VALIDATOR_OPTIONS);
+  // An annotation: the words shown when a pattern fails (see schema-kit.ts).
+  ajv.addKeyword(PATTERN_ERROR_MESSAGE);
+  return ajv.compile<RawConfig>(schema);
+}
+
+/** The build's validator when its fingerprint is this schema's (and this Ajv's); null otherwise. */
+export function precompiled(schema: ReturnType<typeof publishedSchema>, file = `./${GENERATED_VALIDATOR}`): ValidateFunction<RawConfig> | null {
+  let mod: { fingerprint?: unknown } & ValidateFunction<RawConfig>;
+  try {
+    mod = require(file) as typeof mod;
+  } catch {
+    return null; // not generated (a build that skipped scripts/gen-validator.mjs)
+  }
+  const version = (require('ajv/package.json') as { version: string }).version;
+  return typeof mod === 'function' && mod.fingerprint === schemaFingerprint(schema, version) ? mod : null;
 }
 
 /**
  * Validates parsed YAML against the schema. Returns the typed configuration when it
  * is valid, or the problems (unordered; the loader sorts them by position).
  */
-export function validateSchema(data: unknown, coercible?: (path: readonly PathSegment[]) => boolean): { ok: true; raw: RawConfig } | { ok: false; problems: PathProblem[] } {
-  const validate = validator();
+export function validateSchema(
+  data: unknown,
+  coercible?: (path: readonly PathSegment[]) => boolean,
+  validate: ValidateFunction<RawConfig> = validator(),
+): { ok: true; raw: RawConfig } | { ok: false; problems: PathProblem[] } {
   // Each round converts the values the schema wants as numbers or booleans; nested unions may need one more.
   for (let round = 0; round < 3; round++) {
     if (validate(data)) return { ok: true, raw: data };

@@ -8,7 +8,7 @@
  * Several endpoints: a call tries them in turn from the last one that answered, so a
  * dead member costs one timeout, once.
  */
-import { request } from 'undici';
+import { request } from '../core/undici.js';
 
 /** One key as etcd holds it. */
 export interface EtcdKv {

@@ -1,5 +1,5 @@
 import pino, { type Logger, type DestinationStream } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
 import type { Config } from '../config/types.js';
 
 export type { Logger } from 'pino';
@@ -26,6 +26,8 @@ export function createLogger(options: LoggerOptions): { logger: Logger; flush():
     destination = options.destination;
     flush = () => {};
   } else if (wantPretty) {
+    // Loaded only for a terminal: a service logging JSON never pays for its modules.
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
     const stream = pretty({ colorize: process.stdout.isTTY === true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', sync: true });
     destination = stream;
     flush = () => {};

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { createRequire } from 'node:module';
 import { PROMETHEUS_EDGE_INDEX, PROMETHEUS_EDGES_S, BUCKETS } from './histogram.js';
 import type { HostSampler } from './host.js';
 import { CACHE_RESULTS, EJECTION_REASONS, ERROR_CODE_LIST, METHODS, STATUS_CLASSES, type RequestRecorder, type TargetRec } from './recorder.js';
@@ -95,6 +95,8 @@ export interface MetricsExposition {
 
 /** Builds the families and the registry of default metrics. */
 export function createMetrics(src: MetricsSources): MetricsExposition {
+  // prom-client (and what it pulls in) is loaded at the first scrape, not at start.
+  const { collectDefaultMetrics, Registry } = createRequire(import.meta.url)('prom-client') as typeof import('prom-client');
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'brisk_' });
   // Gauges named `_total` fail `promtool check metrics`; the per-type gauges they sum stay.

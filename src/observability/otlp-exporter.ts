@@ -1,4 +1,4 @@
-import { Pool } from 'undici';
+import { Pool } from '../core/undici.js';
 import type { OtlpConfig } from '../config/types.js';
 import type { Logger } from './logger.js';
 

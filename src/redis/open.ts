@@ -22,7 +22,8 @@
  * - Reconnection backs off from 50 ms to 1 s with jitter, so that many nodes do not
  *   reconnect in step.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis, RedisOptions } from 'ioredis';
 import type { RedisEndpoint } from '../config/redis-schema.js';
 
 /** How a connection is used. */
@@ -100,5 +101,7 @@ export function redisOptions(endpoint: RedisEndpoint, options: OpenRedisOptions 
  */
 export function openRedis(endpoint: RedisEndpoint, options: OpenRedisOptions = {}): Redis {
   const opts = redisOptions(endpoint, options);
-  return endpoint.kind === 'url' ? new Redis(endpoint.url, opts) : new Redis(opts);
+  // ioredis is loaded with the first connection: a gateway that uses no Redis never loads it.
+  const { Redis: Client } = createRequire(import.meta.url)('ioredis') as typeof import('ioredis');
+  return endpoint.kind === 'url' ? new Client(endpoint.url, opts) : new Client(opts);
 }

@@ -1,5 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
-import { buildConnector, Pool } from 'undici';
+import { buildConnector, Pool } from '../core/undici.js';
+import type * as Undici from 'undici';
 import type { UpstreamConfig, UpstreamTlsConfig } from '../config/types.js';
 import { hostPortOf, tlsOptions, type ConnectTarget, type TlsMaterial } from './h2/connect.js';
 import { NegotiatingPool, type DispatchPool } from './h2/negotiate.js';
@@ -78,7 +79,7 @@ export function createPool(origin: string, upstream: UpstreamConfig): DispatchPo
 function http1Pool(origin: string, upstream: UpstreamConfig, material: TlsMaterial | null, host: string): Pool {
   const { connections, keepAliveTimeoutMs } = upstream.pool;
   const { connectMs, responseMs, idleMs } = upstream.timeouts;
-  let connect: buildConnector.connector | { timeout: number; noDelay: boolean } = { timeout: connectMs, noDelay: true };
+  let connect: Undici.buildConnector.connector | { timeout: number; noDelay: boolean } = { timeout: connectMs, noDelay: true };
   if (material !== null) {
     const options = tlsOptions(host, material, ['http/1.1']);
     const base = buildConnector({ ...options, timeout: connectMs, noDelay: true });

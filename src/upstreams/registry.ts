@@ -54,7 +54,11 @@ export class TargetRegistry {
 
   /** Drops what the current generation did not ask for: kept objects, and target sets (their targets drain). */
   sweep(): void {
-    for (const [key, entry] of this.kept) if (entry.generation !== this.generation) this.kept.delete(key);
+    for (const [key, entry] of this.kept) {
+      if (entry.generation === this.generation) continue;
+      this.kept.delete(key);
+      closeKept(entry.value);
+    }
     for (const [name, entry] of this.sets) {
       if (entry.generation !== this.generation) {
         this.sets.delete(name);
@@ -67,6 +71,13 @@ export class TargetRegistry {
   async closeAll(graceMs: number): Promise<void> {
     const all = [...this.sets.values()].map((e) => e.set.closeAll(graceMs));
     this.sets.clear();
+    for (const entry of this.kept.values()) closeKept(entry.value);
+    this.kept.clear();
     await Promise.all(all);
   }
+}
+
+/** Kept objects that hold connections (shared outlier hints) are closed when dropped. */
+function closeKept(value: unknown): void {
+  if (typeof value === 'object' && value !== null && typeof (value as { close?: unknown }).close === 'function') (value as { close(): void }).close();
 }

@@ -5,6 +5,7 @@ import { createBalancer, usable, type Balancer, type PickContext } from './balan
 import { StickySessions } from './balancers/sticky.js';
 import { ActiveHealthChecker } from './health/active.js';
 import { OutlierDetector } from './health/outlier.js';
+import { SharedOutlierHints } from './health/shared-hints.js';
 import { LatencyTracker } from './latency.js';
 import { FILE_SOURCE, type MembershipChange, type TargetSetListener } from './membership.js';
 import { CircuitBreaker } from './resilience/breaker.js';
@@ -69,6 +70,9 @@ export class Upstream implements TargetSetListener {
     const keep = <T>(kind: string, settings: unknown, create: () => T): T => registry.keep(`${config.name}|${kind}|${JSON.stringify(settings)}`, create);
     this.budget = keep('budget', [config.retry.budgetRatio, config.retry.budgetMinPerSecond], () => new RetryBudget(config.retry.budgetRatio, config.retry.budgetMinPerSecond));
     this.outlier = new OutlierDetector(config.name, config.outlierDetection, this.set.routable, logger);
+    const shared = config.outlierDetection.shared;
+    // One Redis connection per upstream and settings, across reloads; the new detector takes over.
+    if (shared !== undefined) keep('outlier-hints', shared, () => new SharedOutlierHints(config.name, shared, logger)).attach(this.outlier);
     this.health = config.healthCheck === null ? null : new ActiveHealthChecker(config.name, config.healthCheck, this.set.probed, logger, config.tls === null ? null : readTlsMaterial(config.tls));
     this.hash = config.hash;
     this.sticky = config.stickySession === null ? null : new StickySessions(config.stickySession, this.set.routable);

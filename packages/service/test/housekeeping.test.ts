@@ -141,5 +141,9 @@ describe('housekeeping', () => {
     await new Promise((r) => setTimeout(r, 150));
     assert.equal(scheduled, after, 'no run after stop()');
     assert.throws(() => new Housekeeper({ jobs: [{ name: 'x', run: async () => ({ removed: 0 }) }, { name: 'x', run: async () => ({ removed: 0 }) }] }), /two jobs are named "x"/);
+    const grown = new Housekeeper({ jobs: [], registry: new Registry(), logger: silent }).add({ name: 'a', run: async () => ({ removed: 1 }) }).add({ name: 'b', run: async () => ({ removed: 2 }) });
+    assert.deepEqual(grown.jobs, ['a', 'b']);
+    assert.deepEqual(await grown.runOnce(), { a: 1, b: 2 });
+    assert.throws(() => grown.add({ name: 'a', run: async () => ({ removed: 0 }) }), /two jobs are named "a"/);
   });
 });

@@ -97,7 +97,7 @@ describe('support chat through Brisk', () => {
     await customer.next((f) => f['type'] === 'state' && f['state'] === 'waiting', 'the waiting state', mark);
     const unsure = await customer.next((f) => f['type'] === 'message' && f['from'] === 'bot', 'the bot\'s handoff message', mark);
     assert.match(unsure['text'] as string, /not sure I understood/);
-    await until(() => im.got.length === 1, 10_000, 'the IM webhook');
+    await until(() => im.got.length === 1, 20_000, 'the IM webhook');
     assert.equal(im.got[0]!['conversation'], id);
     assert.equal(im.got[0]!['reason'], 'low-confidence');
     assert.match(im.got[0]!['text'] as string, new RegExp(`what is the capital of France.*http://shop\\.test/support/agent#${id}`));
@@ -172,7 +172,7 @@ describe('support chat through Brisk', () => {
     await customer.next((f) => f['type'] === 'error' && /longer than 2000/.test(f['message'] as string), 'too long');
     customer.send({ type: 'message', text: '转人工' });
     await customer.next((f) => f['type'] === 'state' && f['state'] === 'waiting', 'waiting after asking for a person');
-    await until(() => im.got.some((g) => g['reason'] === 'asked'), 10_000, 'the IM webhook for the request');
+    await until(() => im.got.some((g) => g['reason'] === 'asked'), 20_000, 'the IM webhook for the request');
     customer.ws.close();
     assert.equal(brisk.child.exitCode, null);
   });

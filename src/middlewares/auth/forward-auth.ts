@@ -4,7 +4,7 @@
  * carrying the client's credentials and what the client asked for in `X-Forwarded-*`.
  */
 import { createHash } from 'node:crypto';
-import { Agent, request } from 'undici';
+import { Agent, request } from '../../core/undici.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Answer, RequestContext } from '../../core/middleware.js';
 import type { Logger } from '../../observability/logger.js';

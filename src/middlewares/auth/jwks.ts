@@ -9,7 +9,7 @@
  * (`createLocalJWKSet`).
  */
 import { createLocalJWKSet, errors, type CryptoKey, type JSONWebKeySet, type JWK, type JWSHeaderParameters, type FlattenedJWSInput } from 'jose';
-import { request } from 'undici';
+import { request } from '../../core/undici.js';
 import type { Logger } from '../../observability/logger.js';
 
 type Resolver = ReturnType<typeof createLocalJWKSet>;

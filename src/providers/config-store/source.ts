@@ -16,7 +16,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { EtcdClient } from '../../etcd/client.js';
-import type { ConfigResult } from '../../config/load.js';
+import { formatProblem, type ConfigResult } from '../../config/load.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ConfigRevisionSnapshot } from '../../observability/snapshot.js';
 import { ConfigFileSource, type ConfigInputs, type ConfigSource } from '../config-file.js';
@@ -86,6 +86,8 @@ export class LayeredConfigSource implements ConfigSource {
       return result;
     }
     this.rejected = { revision: doc.revision, at: new Date() };
+    // The control plane logs the problems themselves ("reload rejected"); this names the revision.
+    this.logger.warn({ code: 'BRISK_CONFIG_STORE_REVISION_REFUSED', revision: doc.revision, key: store.etcd.key }, `config store: revision ${doc.revision} refused; the revision in force keeps serving`);
     // At start nothing serves yet: the last document this node applied does, if it is good.
     if (this.applied === null) {
       const snap = await readStoreSnapshot(store.snapshot, store.etcd.key);
@@ -93,7 +95,7 @@ export class LayeredConfigSource implements ConfigSource {
         const fallback = combine(this.file, fileText, snap, store.etcd.key);
         if (fallback.ok) {
           this.candidateInputs = { fileText, store: { key: store.etcd.key, text: snap.text, revision: snap.revision, from: snap.from } };
-          this.logger.error({ problems: result.problems.map((p) => `${p.file}:${p.line}:${p.column}  ${p.path}  ${p.message}`) }, `config store: revision ${doc.revision} is invalid; starting with the snapshot's revision ${snap.revision}`);
+          this.logger.error({ code: 'BRISK_CONFIG_STORE_REVISION_REFUSED', problems: result.problems.map(formatProblem) }, `config store: revision ${doc.revision} is invalid; starting with the snapshot's revision ${snap.revision}`);
           this.candidate = snap;
           return fallback;
         }
@@ -113,7 +115,7 @@ export class LayeredConfigSource implements ConfigSource {
     this.logger.info({ revision: doc.revision, from: doc.from, key: this.store.etcd.key }, 'config store: revision in force');
     if (doc.from === 'etcd') {
       writeStoreSnapshot(this.store.snapshot, { key: this.store.etcd.key, revision: doc.revision, text: doc.text }).catch((err: unknown) =>
-        this.logger.warn({ err, file: this.store?.snapshot }, 'config store: cannot write the snapshot; serving goes on'),
+        this.logger.warn({ code: 'BRISK_CONFIG_STORE_SNAPSHOT_FAILED', err, file: this.store?.snapshot }, 'config store: cannot write the snapshot; serving goes on'),
       );
     }
   }
@@ -161,11 +163,11 @@ export class LayeredConfigSource implements ConfigSource {
       return;
     } catch (err) {
       this.etcdUp = false;
-      this.logger.warn({ reason: (err as Error).message }, 'config store: etcd unreachable at start; trying the snapshot');
+      this.logger.warn({ code: 'BRISK_CONFIG_STORE_UNAVAILABLE', reason: (err as Error).message }, 'config store: etcd unreachable at start; trying the snapshot');
     }
     const snap = await readStoreSnapshot(store.snapshot, store.etcd.key);
     if (snap === null) this.logger.warn({ file: store.snapshot }, "config store: no snapshot either; the file's routes and upstreams serve until etcd answers");
-    else if ('ignored' in snap) this.logger.warn({ file: store.snapshot, reason: snap.ignored }, 'config store: snapshot ignored');
+    else if ('ignored' in snap) this.logger.warn({ code: 'BRISK_CONFIG_STORE_SNAPSHOT_FAILED', file: store.snapshot, reason: snap.ignored }, 'config store: snapshot ignored');
     else {
       this.latest = snap;
       this.logger.info({ revision: snap.revision, savedAt: snap.savedAt }, 'config store: starting from the snapshot (last known good)');
@@ -213,7 +215,7 @@ export class LayeredConfigSource implements ConfigSource {
   private retry(err: Error): void {
     this.stopWatch = null;
     if (this.closed) return;
-    if (this.etcdUp) this.logger.warn({ reason: err.message }, 'config store: lost etcd; the revision in force keeps serving, retrying');
+    if (this.etcdUp) this.logger.warn({ code: 'BRISK_CONFIG_STORE_UNAVAILABLE', reason: err.message }, 'config store: lost etcd; the revision in force keeps serving, retrying');
     this.etcdUp = false;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;

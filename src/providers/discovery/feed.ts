@@ -93,7 +93,7 @@ export class DiscoveryFeed {
     }
   }
 
-  /** Resolves on the first answer or failure, or after `ms`. */
+  /** Resolves on the first answer (a refused one too), or after `ms`. */
   async firstAnswer(ms: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.settled, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
@@ -167,7 +167,7 @@ export class DiscoveryFeed {
 
   private failed(reason: string): void {
     if (this.stopped) return;
-    this.settle();
+    // A failure does not end the start's wait: a registry that is slow to answer (or elects a leader) may still answer within startWait.
     this.updates.failed++;
     this.setProblem('BRISK_DISCOVERY_UNAVAILABLE', `${reason}; ${this.view === null ? 'no targets known yet' : `the last good view (${this.view.targets.length} target(s), ${this.view.from === 'snapshot' ? 'from the snapshot' : 'confirmed'} ${new Date(this.view.confirmedAt).toISOString()}) keeps serving`}`, Date.now());
   }

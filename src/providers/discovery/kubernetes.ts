@@ -21,7 +21,8 @@
  * trusts `caFile` when it exists.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { Agent, fetch, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent, fetch } from '../../core/undici.js';
 import type { DiscoveredTarget, DiscoveryProvider, DiscoverySink, ProviderContext } from './config/contract.js';
 import type { KubernetesDiscoveryConfig } from './config/types.js';
 import { hostPart } from './entries.js';

@@ -7,14 +7,15 @@
 import { resolve } from 'node:path';
 import { isHeaderName, isHeaderValue } from '../../config/addresses.js';
 import { dedupe, putOwn, type ConfigCheck } from '../../config/normalize-kit.js';
-import type { PathSegment } from '../../config/positions.js';
+import type { PathProblem, PathSegment } from '../../config/positions.js';
+import { normalizeRedisConnection } from '../../config/redis-schema.js';
 import { GRPC_STATUS, type GrpcStatusName } from '../../core/grpc.js';
 import { normalizeDiscovery } from '../../providers/discovery/config/normalize.js';
 import { normalizeCircuitBreaker, normalizeUpstreamLimits } from '../resilience/overload-schema.js';
 import { UPSTREAM_DEFAULTS } from './defaults.js';
 import { parseTargetUrl } from './targets.js';
 import type { RawHedge, RawRetry, RawTimeouts, RawUpstream } from './schema.js';
-import type { HashConfig, HealthCheckConfig, HedgeConfig, OutlierDetectionConfig, RetryConfig, TargetConfig, Timeouts, UpstreamConfig, UpstreamTlsConfig } from './types.js';
+import type { HashConfig, HealthCheckConfig, HedgeConfig, OutlierDetectionConfig, RetryConfig, SharedOutlierConfig, TargetConfig, Timeouts, UpstreamConfig, UpstreamTlsConfig } from './types.js';
 
 /**
  * Normalises the upstreams of a file, by name, in file order.
@@ -199,7 +200,17 @@ function outlier(check: ConfigCheck, at: readonly PathSegment[], raw: RawUpstrea
     baseEjectionMs,
     maxEjectionMs,
     maxEjectionRatio: raw?.maxEjectionPercent === undefined ? d.maxEjectionRatio : raw.maxEjectionPercent / 100,
+    ...(raw?.shared === undefined ? {} : sharedHints(check, [...at, 'shared'], raw.shared)),
   };
+}
+
+function sharedHints(check: ConfigCheck, at: readonly PathSegment[], raw: NonNullable<NonNullable<RawUpstream['outlierDetection']>['shared']>): { shared?: SharedOutlierConfig } {
+  const problems: PathProblem[] = [];
+  const endpoint = normalizeRedisConnection(raw.redis, ['redis'], problems);
+  for (const p of problems) check.problem([...at, ...p.path], p.message, p.at);
+  const timeoutMs = check.duration([...at, 'redis', 'timeout'], raw.redis.timeout, 500);
+  if (endpoint === null) return {};
+  return { shared: { endpoint, keyPrefix: raw.redis.keyPrefix ?? 'brisk:outlier:', timeoutMs, quorum: raw.quorum ?? 2 } };
 }
 
 /** A `retry` block over `base` (the defaults for an upstream, the upstream's policy for a route): keys override one by one. */

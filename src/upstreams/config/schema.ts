@@ -5,6 +5,7 @@
  * top-level schema (src/config/schema.ts) only places `UpstreamSchema` under `upstreams`.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { redisConnectionProps } from '../../config/redis-schema.js';
 import { Duration, PatternString, Size, Strict } from '../../config/schema-kit.js';
 import { GRPC_STATUS_NAMES } from '../../core/grpc.js';
 import { CircuitBreakerSchema, UpstreamLimitsSchema } from '../resilience/overload-schema.js';
@@ -91,6 +92,24 @@ const OutlierDetection = Strict(
     baseEjectionTime: Type.Optional(Duration('How long the first ejection lasts; each further ejection of the same target lasts this times the number of ejections.', '5s')),
     maxEjectionTime: Type.Optional(Duration('The longest an ejection lasts.', '5m')),
     maxEjectionPercent: Type.Optional(Percent('The most targets ejected at once. Never all: at least one target always stays in.', 50)),
+    shared: Type.Optional(
+      Strict(
+        {
+          redis: Strict(
+            {
+              ...redisConnectionProps(),
+              keyPrefix: Type.Optional(Type.String({ maxLength: 100, default: 'brisk:outlier:', description: 'Prefix of the keys and the channel the hints use.' })),
+              timeout: Type.Optional(Duration('Longest wait for one Redis command.', '500ms')),
+            },
+            'Where the nodes share their hints: one server (`url`) or Sentinel (`sentinels`, `name`).',
+          ),
+          quorum: Type.Optional(
+            Type.Integer({ minimum: 2, maximum: 100, default: 2, description: 'Nodes that must have ejected a target on their own evidence before every node ejects it. At least 2: one confused node cannot eject a target for all.' }),
+          ),
+        },
+        'Outlier hints shared between gateway nodes: each node publishes the ejections its own traffic justified; when `quorum` nodes agree, every node ejects the target (until fewer than `quorum` still do). Ejections made on a hint are not published again.',
+      ),
+    ),
   },
   'Passive health checking: targets that fail live traffic are ejected for a while.',
 );

@@ -3,6 +3,7 @@
  * policies a route may override: durations in milliseconds, sizes in bytes, percentages
  * as ratios, defaults filled in. Made by normalize.ts next to it.
  */
+import type { RedisEndpoint } from '../../config/redis-schema.js';
 import type { DiscoveryConfig } from '../../providers/discovery/config/types.js';
 import type { CircuitBreakerConfig, UpstreamLimitsConfig } from '../resilience/overload-schema.js';
 
@@ -53,6 +54,16 @@ export interface OutlierDetectionConfig {
   readonly maxEjectionMs: number;
   /** 0..1 */
   readonly maxEjectionRatio: number;
+  /** Hints shared with the other nodes; absent: this node judges alone. */
+  readonly shared?: SharedOutlierConfig;
+}
+
+/** `outlierDetection.shared`, normalised. */
+export interface SharedOutlierConfig {
+  readonly endpoint: RedisEndpoint;
+  readonly keyPrefix: string;
+  readonly timeoutMs: number;
+  readonly quorum: number;
 }
 
 export interface RetryConfig {

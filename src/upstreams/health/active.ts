@@ -1,5 +1,5 @@
 import { connect as netConnect } from 'node:net';
-import { Agent } from 'undici';
+import { Agent } from '../../core/undici.js';
 import type { HealthCheckConfig } from '../../config/types.js';
 import type { Logger } from '../../observability/logger.js';
 import { tlsMaterialOptions, type TlsMaterial } from '../h2/connect.js';

@@ -98,8 +98,18 @@ export function maxEjectedTargets(n: number, maxEjectionRatio: number): number {
  * outliers.onResult(target, status >= 500 ? Outcome.Http5xx : Outcome.Success, Date.now());
  * outliers.onResult(target, Outcome.GatewayFailure, Date.now(), 'connect ECONNREFUSED');
  */
+/** Where a detector reports the ejections its own evidence justified (shared with other nodes). */
+export interface OutlierHintSink {
+  ejected(target: Target, ejection: Ejection): void;
+  readmitted(target: Target): void;
+}
+
 export class OutlierDetector {
   private readonly states = new Map<Target, OutlierState>();
+  /** Ejections made on other nodes' hints: never reported back as this node's own. */
+  private readonly fromHints = new WeakSet<Ejection>();
+  /** Told of this node's own ejections and readmissions; null: the node judges alone. */
+  hints: OutlierHintSink | null = null;
   private readonly bucketMs: number;
   private stopped = false;
   /** A refusal by the cap has been logged at warn; reset when an ejection or readmission changes the count. */
@@ -136,6 +146,11 @@ export class OutlierDetector {
     }
     const now = Date.now();
     for (const target of targets) this.add(target, now);
+  }
+
+  /** The targets this detector watches (the upstream's routable ones). */
+  watched(): readonly Target[] {
+    return this.targets;
   }
 
   private add(target: Target, now: number): void {
@@ -264,6 +279,33 @@ export class OutlierDetector {
       `upstream "${upstream}": ejected target ${target.origin} for ${formatMs(durationMs)}: ${reason}`,
     );
     this.scheduleReadmission(st, ejection, durationMs);
+    this.hints?.ejected(target, ejection);
+  }
+
+  /**
+   * Ejects the target whose origin is `origin` on the other nodes' word (a quorum of them
+   * ejected it), until `until`; the cap still applies. Not reported as this node's own.
+   * Returns whether it ejected.
+   */
+  ejectOnHint(origin: string, reason: string, until: number, now = Date.now()): boolean {
+    if (this.stopped || until <= now) return false;
+    let st: OutlierState | undefined;
+    for (const s of this.states.values()) if (s.target.origin === origin) st = s;
+    if (st === undefined || st.target.ejection !== null) return false;
+    let ejected = 0;
+    for (const t of this.targets) if (t.ejection !== null) ejected++;
+    if (ejected >= maxEjectedTargets(this.targets.length, this.config.maxEjectionRatio)) {
+      this.refusedEjections++;
+      this.logger.debug({ upstream: this.upstream, target: origin, reason }, `upstream "${this.upstream}": not ejecting ${origin} on the shared hint: the maxEjectionPercent cap is reached`);
+      return false;
+    }
+    const ejection: Ejection = { reason, until, at: now };
+    this.fromHints.add(ejection);
+    st.target.eject(ejection);
+    this.ejectionsTotal++;
+    this.logger.warn({ upstream: this.upstream, target: origin, reason, until: new Date(until).toISOString() }, `upstream "${this.upstream}": ejected target ${origin} on the shared hint: ${reason}`);
+    this.scheduleReadmission(st, ejection, until - now);
+    return true;
   }
 
   private scheduleReadmission(st: OutlierState, ejection: Ejection, delayMs: number): void {
@@ -283,6 +325,7 @@ export class OutlierDetector {
         this.logger.error({ upstream: this.upstream, target: target.origin, err }, `upstream "${this.upstream}": readmitting ${target.origin} failed`);
       }
       this.logger.info({ upstream: this.upstream, target: target.origin, reason: ejection.reason }, `upstream "${this.upstream}": readmitted target ${target.origin} after its ejection (${ejection.reason})`);
+      if (!this.fromHints.has(ejection)) this.hints?.readmitted(target);
     }, delayMs);
     st.readmitTimer.unref();
   }

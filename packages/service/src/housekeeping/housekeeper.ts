@@ -57,7 +57,7 @@ export class Housekeeper {
       if (names.has(job.name)) throw new Error(`housekeeping: two jobs are named "${job.name}"; give each its own name`);
       names.add(job.name);
     }
-    this.#jobs = options.jobs;
+    this.#jobs = [...options.jobs];
     this.#intervalMs = options.intervalMs ?? 10 * 60_000;
     this.#jobTimeoutMs = options.jobTimeoutMs ?? 60_000;
     this.#log = options.logger ?? defaultLogger('housekeeping');
@@ -68,6 +68,22 @@ export class Housekeeper {
     this.#duration = histogram(registry, { name: 'brisk_svc_housekeeping_duration_seconds', help: 'Time one housekeeping job run took', labelNames: ['job'], buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120] });
     // The counters exist from the start, so a dashboard shows 0 rather than nothing.
     for (const job of this.#jobs) this.#removed.inc({ job: job.name }, 0);
+  }
+
+  /**
+   * Adds a job (a service that learns what it stores step by step: the frame adds the
+   * cache, the orders service its sagas and keys). Names must stay unique.
+   */
+  add(job: HousekeepingJob): this {
+    if (this.#jobs.some((j) => j.name === job.name)) throw new Error(`housekeeping: two jobs are named "${job.name}"; give each its own name`);
+    this.#jobs.push(job);
+    this.#removed.inc({ job: job.name }, 0);
+    return this;
+  }
+
+  /** The jobs' names, in the order they run. */
+  get jobs(): string[] {
+    return this.#jobs.map((j) => j.name);
   }
 
   /** Starts the schedule (idempotent). */

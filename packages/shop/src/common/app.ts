@@ -4,7 +4,7 @@
  * with `redisUrl`/`$REDIS_URL`), and the toolkit's service with both as dependencies, so
  * readiness waits for the database and shutdown closes both after the drain.
  */
-import { Cache, createService, Database, type Logger, type Service } from '@brisk/service';
+import { Cache, cacheJob, createService, Database, Housekeeper, logFilesJob, type Logger, type Service } from '@brisk/service';
 import type { Peer } from './http.js';
 
 export interface AppOptions {
@@ -23,6 +23,12 @@ export interface AppParts {
   db: Database;
   cache: Cache;
   service: Service;
+  /**
+   * Removes on a schedule what the service stores and must forget (the cache's expired
+   * entries here; each service adds its own: idempotency keys, sagas, applied step keys),
+   * logged and counted on /metrics. See packages/service/docs/housekeeping.md.
+   */
+  housekeeper: Housekeeper;
 }
 
 /** Opens the database and cache and creates the service (routes are added by the caller). */
@@ -40,7 +46,13 @@ export async function openApp(name: string, options: AppOptions, cacheTtlMs: num
   const redis = options.redisUrl ?? (process.env['REDIS_URL'] || undefined);
   const cache = new Cache({ name, redis, ttlMs: cacheTtlMs, staleMs: cacheTtlMs, registry: service.registry, logger: options.logger });
   service.dependsOn('db', { check: () => db.check(), close: () => db.close() }).dependsOn('cache', { close: () => cache.close() });
-  return { db, cache, service };
+  // Every 10 minutes unless SHOP_HOUSEKEEPING_INTERVAL_MS says otherwise; old log files too
+  // when SHOP_LOG_DIR names the folder Brisk writes the services' output to.
+  const housekeeper = new Housekeeper({ jobs: [cacheJob(cache)], registry: service.registry, logger: service.log, intervalMs: Number(process.env['SHOP_HOUSEKEEPING_INTERVAL_MS'] || 600_000) });
+  if (process.env['SHOP_LOG_DIR']) housekeeper.add(logFilesJob({ dir: process.env['SHOP_LOG_DIR'] }));
+  // Closed first (dependencies close in reverse order): no job runs against a closed database.
+  service.dependsOn('housekeeping', { close: () => housekeeper.stop() });
+  return { db, cache, service, housekeeper: housekeeper.start() };
 }
 
 /** A peer from the environment: `SHOP_<NAME>_URL` (else `SHOP_INTERNAL_URL`) and `SHOP_INTERNAL_KEY`. */

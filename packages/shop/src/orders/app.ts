@@ -4,15 +4,16 @@
  *
  * `POST /api/checkout` needs an `Idempotency-Key`: the saga's id is derived from the
  * shopper and the key, so a client's retry — even one that reaches another instance
- * after the first died — joins the same saga instead of starting a second checkout. The
+ * after the first died, or a hedge Brisk sends while the first still runs — joins the
+ * same saga instead of starting a second checkout, and gets the same answer. The
  * answer waits for the saga for a few seconds; a saga still running then is answered
  * `202` with its id, and `GET /api/checkouts/:id` tells how it ends.
  */
 import { createHash } from 'node:crypto';
-import { idempotent, IdempotencyStore, json, Participant, runWithContext, SagaOrchestrator, type HandlerContext, type SagaRecord, type Service } from '@brisk/service';
+import { appliedKeysJob, finishedSagasJob, json, Participant, runWithContext, SagaOrchestrator, type HandlerContext, type SagaRecord, type Service } from '@brisk/service';
 import { openApp, peerFromEnv, type AppOptions } from '../common/app.js';
 import { ShopError } from '../common/errors.js';
-import { bodyOf, handle, notFound, positiveInt, userOf, type Peer } from '../common/http.js';
+import { bodyOf, handle, idempotencyKey, notFound, positiveInt, userOf, type Peer } from '../common/http.js';
 import { parseLines } from '../products/app.js';
 import { cancelReason, checkoutSaga, type CheckoutInput, type CheckoutPeers, type StepTiming } from './checkout.js';
 
@@ -70,7 +71,10 @@ export function checkoutId(userId: string, key: string): string {
   return `co-${createHash('sha256').update(`${userId}\n${key}`).digest('hex').slice(0, 24)}`;
 }
 
-/** Refuses a request without a shopper before anything else (the idempotency store included). */
+/** Lines compared whatever their order and key order (the saga's input comes back from jsonb). */
+const linesKey = (lines: { productId: number; qty: number }[]) => lines.map((l) => `${l.productId}x${l.qty}`).sort().join(',');
+
+/** Refuses a request without a shopper before anything else. */
 const withUser = (fn: (ctx: HandlerContext) => Promise<unknown>) =>
   handle(async (ctx) => {
     userOf(ctx);
@@ -82,12 +86,10 @@ export async function startOrders(options: OrdersOptions = {}): Promise<Service>
   const payments = options.peers?.payments ?? peerFromEnv('payments');
   if (products === undefined || payments === undefined) throw new Error('orders: set SHOP_INTERNAL_URL (Brisk) or SHOP_PRODUCTS_URL and SHOP_PAYMENTS_URL');
   const peers: CheckoutPeers = { products, payments };
-  const { db, service } = await openApp('orders', options, 5_000);
+  const { db, service, housekeeper } = await openApp('orders', options, 5_000);
   await db.write(SCHEMA, [], { idempotent: true });
   const participant = new Participant(db, { schema: 'orders_saga' });
   await participant.init();
-  const keys = new IdempotencyStore(db);
-  await keys.init();
   let orchestrator: SagaOrchestrator | undefined;
   orchestrator = new SagaOrchestrator({
     db,
@@ -100,6 +102,9 @@ export async function startOrders(options: OrdersOptions = {}): Promise<Service>
   await orchestrator.init();
   orchestrator.startRecovery();
   service.dependsOn('sagas', { close: () => orchestrator!.stop() });
+  // What checkout stores: finished sagas and their outbox events, the order step's applied
+  // keys (both 7 days). A checkout's Idempotency-Key is its saga's id, so it goes with the saga.
+  housekeeper.add(finishedSagasJob(db)).add(appliedKeysJob(db, { schema: 'orders_saga' }));
   const waitMs = options.checkoutWaitMs ?? 8000;
 
   const describe = async (saga: SagaRecord) => {
@@ -122,6 +127,25 @@ export async function startOrders(options: OrdersOptions = {}): Promise<Service>
     if (saga.state !== 'compensated') return json(202, view, { location: `/api/checkouts/${saga.id}` });
     const code = view.reason === 'out of stock' ? 'SHOP_OUT_OF_STOCK' : view.reason === 'payment declined' ? 'SHOP_PAYMENT_DECLINED' : 'SHOP_CHECKOUT_FAILED';
     return new ShopError(code, `checkout cancelled: ${view.reason}`, view).reply(ctx.requestId);
+  };
+
+  /** The saga once it is final, or as it stands after `waitMs` (polled: another instance may run it). */
+  const settle = async (id: string, running: Promise<SagaRecord | undefined>, waitMs: number): Promise<SagaRecord> => {
+    const until = Date.now() + waitMs;
+    const final = (r: SagaRecord | undefined): r is SagaRecord => r !== undefined && (r.state === 'committed' || r.state === 'compensated');
+    let settled = false;
+    const here = running.then(
+      (r) => ((settled = true), r),
+      () => ((settled = true), undefined),
+    );
+    for (;;) {
+      const tick = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 100));
+      // Wakes at once when the saga run here ends; once it has, only the tick paces the polls.
+      const first = settled ? await tick : await Promise.race([here, tick]);
+      if (final(first)) return first;
+      const now = await orchestrator!.get(id);
+      if (final(now) || Date.now() >= until) return now;
+    }
   };
 
   const ownedOrder = async (ctx: HandlerContext, user: string | undefined) => {
@@ -163,29 +187,30 @@ export async function startOrders(options: OrdersOptions = {}): Promise<Service>
     .route(
       'POST',
       '/api/checkout',
-      withUser(
-        idempotent(
-          keys,
-          handle(async (ctx) => {
-            const user = userOf(ctx);
-            const key = (ctx as HandlerContext & { idempotencyKey?: string }).idempotencyKey!;
-            const body = await bodyOf(ctx);
-            const items = body['items'] !== undefined ? parseLines(body['items']) : (await cart(user)).items;
-            if (items.length === 0) throw new ShopError('SHOP_CART_EMPTY', 'the cart is empty: add something first');
-            const input: CheckoutInput = { userId: user, items };
-            // The saga outlives this request (the client may leave, the deadline pass), so it
-            // runs in a context of its own, not under the request's deadline.
-            const running = runWithContext({ requestId: ctx.requestId, deadline: Date.now() + 24 * 3600_000, trace: ctx.trace, signal: new AbortController().signal }, () => orchestrator!.run('checkout', input, { id: checkoutId(user, key) }));
-            running.catch((error: unknown) => ctx.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'checkout: the saga stopped; the recovery loop resumes it'));
-            const wait = Math.max(0, Math.min(waitMs, ctx.deadline - Date.now() - 500));
-            let timer: NodeJS.Timeout | undefined;
-            const saga = await Promise.race([running, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), wait)))]).catch(() => undefined);
-            clearTimeout(timer);
-            return answerCheckout(saga ?? (await orchestrator!.get(checkoutId(user, key))), ctx);
-          }),
-          { required: true, scope: (ctx) => String(ctx.req.headers['x-user-id'] ?? '') },
-        ),
-      ),
+      withUser(async (ctx) => {
+        const user = userOf(ctx);
+        const id = checkoutId(user, idempotencyKey(ctx));
+        const body = await bodyOf(ctx);
+        const existing = await orchestrator!.get(id).catch(() => undefined);
+        let running: Promise<SagaRecord | undefined> = new Promise(() => {});
+        if (existing !== undefined) {
+          // A retry (or a hedge) of a checkout that exists: the same saga, never a second one.
+          if (body['items'] !== undefined && linesKey(parseLines(body['items'])) !== linesKey((existing.input as CheckoutInput).items)) {
+            throw new ShopError('SHOP_KEY_REUSED', 'this Idempotency-Key was used for a checkout of other items; use a new key for a new checkout');
+          }
+        } else {
+          const items = body['items'] !== undefined ? parseLines(body['items']) : (await cart(user)).items;
+          if (items.length === 0) throw new ShopError('SHOP_CART_EMPTY', 'the cart is empty: add something first');
+          const input: CheckoutInput = { userId: user, items };
+          // The saga outlives this request (the client may leave, the deadline pass), so it
+          // runs in a context of its own, not under the request's deadline.
+          running = runWithContext({ requestId: ctx.requestId, deadline: Date.now() + 24 * 3600_000, trace: ctx.trace, signal: new AbortController().signal }, () => orchestrator!.run('checkout', input, { id }));
+          running.catch((error: unknown) => ctx.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'checkout: the saga stopped; the recovery loop resumes it'));
+        }
+        const saga = await settle(id, running, Math.max(0, Math.min(waitMs, ctx.deadline - Date.now() - 500)));
+        const reply = await answerCheckout(saga, ctx);
+        return existing === undefined ? reply : json(reply.status, reply.body, { ...reply.headers, 'idempotent-replayed': 'true' });
+      }),
     )
     .route(
       'GET',

@@ -10,7 +10,7 @@
  * arriving after its release (a timed-out call that went through late) is refused.
  * The books stay checkable: for every product, stock + held reservations = stock_total.
  */
-import { json, Participant, type Service, type Tx } from '@brisk/service';
+import { appliedKeysJob, json, Participant, type Service, type Tx } from '@brisk/service';
 import { openApp, type AppOptions } from '../common/app.js';
 import { ShopError } from '../common/errors.js';
 import { bodyOf, handle, idempotencyKey, notFound, positiveInt } from '../common/http.js';
@@ -84,10 +84,11 @@ export function parseLines(value: unknown): { productId: number; qty: number }[]
 }
 
 export async function startProducts(options: AppOptions = {}): Promise<Service> {
-  const { db, cache, service } = await openApp('products', options, 5_000);
+  const { db, cache, service, housekeeper } = await openApp('products', options, 5_000);
   await db.write(SCHEMA, [], { idempotent: true });
   const stock = new Participant(db, { schema: 'stock' });
   await stock.init();
+  housekeeper.add(appliedKeysJob(db, { schema: 'stock' }));
   for (const p of CATALOGUE) {
     await db.write(
       'insert into products (id, sku, name, name_zh, category, description, price_cents, stock, stock_total) values ($1, $2, $3, $4, $5, $6, $7, $8, $8) on conflict (id) do nothing',

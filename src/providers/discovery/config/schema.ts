@@ -31,7 +31,7 @@ export const DiscoverySchema = Strict(
           'Keep the last good answer on disk (`true`: `.brisk/discovery/UPSTREAM.json` next to the config file; or a file path; `false`: none), written atomically on every change, so that a restart while the registry is down serves the last known targets.',
       }),
     ),
-    startWait: Type.Optional(Duration("How long a start waits for the provider's first answer before the listeners open (it goes on with the snapshot, or without targets, after that).", '3s')),
+    startWait: Type.Optional(Duration("How long a start waits for the provider's first answer before the listeners open (it goes on with the snapshot, or without targets, after that; a failure does not end the wait, the provider retries meanwhile).", '3s')),
   },
   'Service discovery: the targets come from a provider (a watched file, DNS, a Redis registry, etcd, Kubernetes) and change while Brisk runs, beside those listed under `targets`. Exactly one provider key. See docs/discovery.md.',
 );

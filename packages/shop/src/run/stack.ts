@@ -1,0 +1,127 @@
+/**
+ * The whole shop as one call: its data (embedded or real), the demo IM group, and Brisk
+ * started with packages/shop/brisk.yaml — Brisk then starts and supervises the services
+ * itself (`services:`), and opens its listener once they are ready.
+ *
+ * Brisk runs as a process (`dist/src/cli/main.js start`), never imported: the shop, like
+ * any service behind Brisk, does not reach into the gateway's code.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { startIm } from './im.js';
+import { startEmbeddedData, startRealData, type ShopData } from './databases.js';
+
+/** The repository's root and the shop's folder (from dist/src/run/). */
+export const REPO_ROOT = fileURLToPath(new URL('../../../../../', import.meta.url));
+export const SHOP_DIR = fileURLToPath(new URL('../../../', import.meta.url));
+export const GATEWAY_ENTRY = `${REPO_ROOT}dist/src/cli/main.js`;
+export const SHOP_CONFIG = `${SHOP_DIR}brisk.yaml`;
+
+export interface StackOptions {
+  real?: boolean;
+  /** Storefront and API (default 8080), admin and dashboard (9901), IM receiver (7401). */
+  port?: number;
+  adminPort?: number;
+  imPort?: number;
+  /** Where Brisk's and the services' output goes (default: inherited). */
+  output?: 'inherit' | 'ignore' | 'pipe';
+  /** Lines from the IM group. */
+  print?: (line: string) => void;
+  /** More environment for Brisk and the services (e.g. SHOP_LOG_LEVEL). */
+  env?: Record<string, string>;
+  /** How long to wait for Brisk to open its listener (default 90 s). */
+  readyTimeoutMs?: number;
+}
+
+export interface Stack {
+  url: string;
+  adminUrl: string;
+  imUrl: string;
+  data: ShopData;
+  gateway: ChildProcess;
+  /** The key services use on /internal/* through Brisk (a game day injects faults with it). */
+  internalKey: string;
+  /** The support agents' shared secret (the agent page at /support/agent asks for it). */
+  agentToken: string;
+  im: Awaited<ReturnType<typeof startIm>>;
+  stop(): Promise<void>;
+}
+
+async function waitFor(url: string, timeoutMs: number, gaveUp: () => string | undefined): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const reason = gaveUp();
+    if (reason !== undefined) throw new Error(reason);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      await res.arrayBuffer();
+      if (res.ok) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} did not answer within ${Math.round(timeoutMs / 1000)} s`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  if (!existsSync(GATEWAY_ENTRY)) throw new Error(`Brisk is not built (${GATEWAY_ENTRY} is missing): run npm run build`);
+  const port = options.port ?? 8080;
+  const adminPort = options.adminPort ?? 9901;
+  const print = options.print ?? ((line: string) => process.stdout.write(`[im] ${line}\n`));
+  const im = await startIm(options.imPort ?? 7401, print);
+  let data: ShopData;
+  try {
+    data = options.real === true ? await startRealData() : await startEmbeddedData();
+  } catch (error) {
+    await im.stop();
+    throw error;
+  }
+  const internalKey = randomBytes(24).toString('base64url');
+  const agentToken = randomBytes(12).toString('base64url');
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    SHOP_PORT: String(port),
+    SHOP_ADMIN_PORT: String(adminPort),
+    SHOP_IM_PORT: new URL(im.url).port,
+    SHOP_USERS_DB: data.urls.users,
+    SHOP_PRODUCTS_DB: data.urls.products,
+    SHOP_ORDERS_DB: data.urls.orders,
+    SHOP_PAYMENTS_DB: data.urls.payments,
+    REDIS_URL: data.redisUrl ?? '',
+    // A fresh secret per run: tokens from an earlier run are refused, as after a key rotation.
+    SHOP_JWT_SECRET: randomBytes(32).toString('base64url'),
+    SHOP_INTERNAL_KEY: internalKey,
+    SHOP_INTERNAL_KEY_SHA256: createHash('sha256').update(internalKey).digest('hex'),
+    SHOP_INTERNAL_URL: `http://127.0.0.1:${port}`,
+    SUPPORT_AGENT_TOKEN: agentToken,
+    SHOP_DRAIN_DELAY_MS: '1500',
+    // The services' own request lines would drown Brisk's; warnings and errors still show.
+    LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn',
+    ...options.env,
+  };
+  delete env['DATABASE_URL'];
+  const gateway = spawn(process.execPath, [GATEWAY_ENTRY, 'start', '--config', SHOP_CONFIG], { cwd: REPO_ROOT, env, stdio: ['ignore', options.output ?? 'inherit', options.output ?? 'inherit'], detached: process.platform !== 'win32' });
+  let exited: string | undefined;
+  gateway.once('exit', (code, signal) => (exited = `Brisk exited ${signal ? `on ${signal}` : `with code ${code}`} before the shop was ready`));
+  const stop = async () => {
+    if (gateway.exitCode === null && gateway.signalCode === null) {
+      const gone = new Promise((resolve) => gateway.once('exit', resolve));
+      gateway.kill('SIGTERM');
+      const timer = setTimeout(() => gateway.kill('SIGKILL'), 25_000);
+      await gone;
+      clearTimeout(timer);
+    }
+    await data.stop();
+    await im.stop();
+  };
+  try {
+    await waitFor(`http://127.0.0.1:${port}/api/products`, options.readyTimeoutMs ?? 90_000, () => exited);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${adminPort}`, imUrl: im.url, data, gateway, internalKey, agentToken, im, stop };
+}
