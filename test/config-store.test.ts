@@ -137,6 +137,12 @@ describe('config from etcd beside the file', async () => {
     assert.equal(listen.code, 1);
     assert.match(listen.err, /:1:1  listen  "listen" cannot come from the config store/);
     assert.equal(await who(), 'b');
+    // A CI job with only the document and the etcd address checks it against a minimal node config.
+    const f = join(dir, 'ci.yaml');
+    writeFileSync(f, doc('a', { a: a.url, b: b.url }));
+    const out = capture();
+    assert.equal(await runConfigPush(f, { config: join(dir, 'absent.yaml'), etcd: etcd!.url, key: KEY, dryRun: true }, out.stream, out.stream), 0, out.text());
+    assert.match(out.text(), /valid \(1 routes, 2 upstreams\); not published/);
   });
 
   it('a node refuses a bad revision written behind push\'s back; the previous keeps serving', { skip, timeout: 30_000 }, async () => {
