@@ -255,17 +255,23 @@ async function offer(url: string, perSecond: number, ms: number, connections: nu
   return statuses;
 }
 
-describe('workers: 2, an in-memory rate limit holds for the node', () => {
+describe('workers: 2, an in-memory rate limit holds for the node; a purge reaches every worker', () => {
   let backend: Backend;
   let gw: TestGateway;
+  let origin = 0;
 
   before(async () => {
-    backend = await startBackend();
+    backend = await startBackend((req, res) => {
+      if (req.url?.startsWith('/cached')) origin++;
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=300' });
+      res.end('ok');
+    });
     gw = await startGateway(
       simpleConfig([backend.url], {
         workers: 2,
         routes: [
           { name: 'limited', match: { pathPrefix: '/limited' }, upstream: 'app', rateLimit: { limits: [{ rate: 40, per: '1s', burst: 4, key: 'route' }] } },
+          { name: 'cached', match: { pathPrefix: '/cached' }, upstream: 'app', cache: {} },
           { name: 'all', match: { pathPrefix: '/' }, upstream: 'app' },
         ],
       }),
@@ -290,5 +296,28 @@ describe('workers: 2, an in-memory rate limit holds for the node', () => {
     const admitted = statuses.get(200) ?? 0;
     // 8 s at 40/s is 320; a worker held to 1/N would admit 160.
     assert.ok(admitted >= 230 && admitted <= 400, `${admitted} admitted in 8 s on one connection: ${JSON.stringify([...statuses])}`);
+  });
+
+  test('POST /api/cache/purge empties the memory cache of every worker', { timeout: 60_000 }, async () => {
+    const fill = async () => {
+      // Many connections: both workers see the URL (each caches in its own memory).
+      const pool = new Pool(gw.url, { connections: 16 });
+      await Promise.all(Array.from({ length: 64 }, async () => (await pool.request({ path: '/cached/x', method: 'GET' })).body.dump()));
+      await pool.close();
+    };
+    await fill();
+    const filled = origin;
+    assert.ok(filled >= 1 && filled <= 8, `${filled} origin fetches`);
+    await fill();
+    assert.equal(origin, filled, 'served from the caches');
+    const res = await request(`${gw.adminUrl}/api/cache/purge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prefix: '/cached' }) });
+    const body = (await res.body.json()) as { workers?: { memory: number } };
+    assert.equal(res.statusCode, 200);
+    assert.ok((body.workers?.memory ?? 0) >= 1, JSON.stringify(body));
+    const before = origin;
+    await fill();
+    assert.ok(origin > before, 'fetched again after the purge');
+    const list = await workers(gw);
+    assert.ok(list.every((w) => w.requests > 0), 'both workers served');
   });
 });

@@ -3,6 +3,7 @@ import type { Config } from '../config/types.js';
 import type { Ejection } from '../core/views.js';
 import type { DataPlanePort } from '../control/port.js';
 import { DataPlane, type ApplyResult } from '../dataplane/data-plane.js';
+import type { PurgeSpec } from '../middlewares/cache/store.js';
 import type { Logger } from '../observability/logger.js';
 import type { ConfigInputs } from '../providers/config-file.js';
 import type { RequestRecorder } from '../observability/recorder.js';
@@ -184,8 +185,12 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
     }
   }
 
+  onBatch(batch: readonly (string | number | null)[]): number {
+    return this.replay === null ? batch.length / STRIDE : this.replay.replay(batch);
+  }
+
   onReport(slot: Slot, report: Report): number {
-    const n = this.replay === null ? report.batch.length / STRIDE : this.replay.replay(report.batch);
+    const n = this.onBatch(report.batch);
     this.inFlightByTarget.set(slot.index, report.targetsInFlight);
     this.rateShares.onDemand(slot.index, report.demand);
     for (const [key, ejection] of report.ejections) this.ejectedBy(slot, key, ejection);
@@ -254,6 +259,43 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
   /** The per-worker families of `/metrics`. */
   metricsText(): string {
     return workersMetrics(this.workers());
+  }
+
+  private purgeSeq = 0;
+  private readonly purges = new Map<number, { pending: number; memory: number; done: (memory: number) => void }>();
+
+  /** Purges every worker's route caches; resolves with the memory entries removed (bounded wait). */
+  purge(spec: PurgeSpec, route: string | null): Promise<number> {
+    const id = ++this.purgeSeq;
+    const pending = this.pool.slots.filter((s) => s.worker !== null && s.state === 'ready').length;
+    if (pending === 0) return Promise.resolve(0);
+    return new Promise<number>((resolve) => {
+      const timer = setTimeout(() => {
+        const p = this.purges.get(id);
+        this.purges.delete(id);
+        resolve(p?.memory ?? 0);
+      }, 3000);
+      timer.unref();
+      this.purges.set(id, {
+        pending,
+        memory: 0,
+        done: (memory) => {
+          clearTimeout(timer);
+          resolve(memory);
+        },
+      });
+      this.pool.broadcast({ t: 'purge', id, spec, route });
+    });
+  }
+
+  onPurged(id: number, memory: number): void {
+    const p = this.purges.get(id);
+    if (p === undefined) return;
+    p.memory += memory;
+    if (--p.pending <= 0) {
+      this.purges.delete(id);
+      p.done(p.memory);
+    }
   }
 
   /** Replaces every worker, one at a time, with no failed request. */

@@ -6,11 +6,14 @@
  * membership command, the health table, rate-limit shares).
  */
 import type { Ejection } from '../core/views.js';
+import type { PurgeSpec } from '../middlewares/cache/store.js';
 import type { ConfigInputs } from '../providers/config-file.js';
 import type { MembershipCommand } from '../upstreams/membership.js';
 
 /** How often a worker reports (its batch of finished requests, its gauges): also its heartbeat. */
 export const REPORT_MS = 100;
+/** How often a worker sends the requests it finished since (when there are any), between reports. */
+export const BATCH_MS = 25;
 /** A worker silent this long has a stuck event loop: it is killed and replaced. */
 export const STUCK_MS = 2500;
 
@@ -57,6 +60,8 @@ export type ToWorker =
   | { readonly t: 'shares'; readonly grants: readonly ShareGrant[] }
   | { readonly t: 'listen'; readonly slot: number }
   | { readonly t: 'reopen' }
+  /** `POST /api/cache/purge`: each worker's memory cache is its own. */
+  | { readonly t: 'purge'; readonly id: number; readonly spec: PurgeSpec; readonly route: string | null }
   | { readonly t: 'stop' };
 
 /** A worker's gauges and its batch, every `REPORT_MS`. */
@@ -88,7 +93,10 @@ export type FromWorker =
   | { readonly t: 'ready'; readonly version: number; readonly listeners: readonly { readonly name: string; readonly host: string; readonly port: number; readonly protocol: string }[] }
   | { readonly t: 'applied'; readonly version: number; readonly ok: boolean; readonly message?: string }
   | Report
-  | { readonly t: 'fatal'; readonly message: string };
+  | { readonly t: 'fatal'; readonly message: string }
+  | { readonly t: 'purged'; readonly id: number; readonly memory: number }
+  /** Finished requests between reports. */
+  | { readonly t: 'batch'; readonly batch: readonly (string | number | null)[] };
 
 /** Why a worker was replaced, for `brisk_worker_restarts_total{reason}`. */
 export const RESTART_REASONS = ['exit', 'stuck', 'rolling'] as const;
