@@ -255,6 +255,44 @@ async function offer(url: string, perSecond: number, ms: number, connections: nu
   return statuses;
 }
 
+describe('workers: 2, shared verdicts: a breaker one worker opens is open in all', () => {
+  let failing: Backend;
+  let gw: TestGateway;
+
+  before(async () => {
+    failing = await startBackend((_req, res) => {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end('boom');
+    });
+    gw = await startGateway(
+      simpleConfig([failing.url], {
+        workers: 2,
+        upstreams: { app: { targets: [{ url: failing.url }], retry: { attempts: 0 }, outlierDetection: { consecutive5xx: 0, consecutiveGatewayFailures: 0 }, circuitBreaker: { errorThreshold: 50, minimumRequests: 5, window: '10s', openDuration: '30s', halfOpenRequests: 1 } } },
+      }),
+    );
+  });
+  after(async () => {
+    await gw?.stop();
+    await failing?.close();
+  });
+
+  test('failures on one connection (one worker) open the breaker of the other worker too', { timeout: 60_000 }, async () => {
+    // One connection: every failure lands on one worker, whose breaker opens.
+    const one = new Pool(gw.url, { connections: 1 });
+    for (let i = 0; i < 20; i++) await (await one.request({ path: '/x', method: 'GET' })).body.dump();
+    await one.close();
+    // Give the report and the broadcast a moment, then ask over many connections: both workers refuse.
+    await new Promise((r) => setTimeout(r, 1000));
+    const statuses = await burst(gw.url, 40, 10);
+    const refused = statuses.filter((s) => s === 503).length;
+    // 500: a request that reached the failing target (a worker whose breaker was still closed).
+    assert.equal(refused, 40, `statuses: ${JSON.stringify(statuses)}`);
+    const res = await request(`${gw.adminUrl}/api/upstreams`);
+    const body = JSON.stringify(await res.body.json());
+    assert.match(body, /"state":"open"/);
+  });
+});
+
 describe('workers: 2, an in-memory rate limit holds for the node; a purge reaches every worker', () => {
   let backend: Backend;
   let gw: TestGateway;

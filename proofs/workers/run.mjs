@@ -97,6 +97,12 @@ ${this.extraRoutes}  - { name: all, match: { pathPrefix: / }, upstream: app }
       if (Date.now() > deadline || this.child.exitCode !== null) throw new Error(`brisk with ${this.workers} worker(s) did not start; see ${this.dir}`);
       await sleep(100);
     }
+    // The warm spare boots after the workers serve: measure once it is up, not while it loads.
+    while (this.workers > 1 && Date.now() < deadline) {
+      const r = await this.api('GET', '/api/workers');
+      if (r?.spare === 'ready') break;
+      await sleep(100);
+    }
   }
 
   async api(method, p) {

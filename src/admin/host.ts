@@ -66,6 +66,8 @@ export interface WorkersView {
   list(): readonly WorkerInfo[];
   /** A rolling restart: resolves when every worker was replaced. */
   restart(): Promise<void>;
+  /** The warm spare worker: null when there is none right now. */
+  spare(): 'starting' | 'ready' | null;
   /** Purges every worker's route caches (each holds its own memory tier); resolves with the entries removed. */
   purge(spec: PurgeSpec, route: string | null): Promise<number>;
 }

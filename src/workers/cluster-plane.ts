@@ -194,6 +194,7 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
     this.inFlightByTarget.set(slot.index, report.targetsInFlight);
     this.rateShares.onDemand(slot.index, report.demand);
     for (const [key, ejection] of report.ejections) this.ejectedBy(slot, key, ejection);
+    for (const [upstream, openForMs] of report.breakers) this.breakerOpenedBy(slot, upstream, openForMs);
     if (this.recorder !== null) this.recorder.inFlight = this.sum((s) => s.inFlight);
     return n;
   }
@@ -207,6 +208,14 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
         ejectUntil(t, ejection, this.known);
       }
     }
+  }
+
+  /** A worker's breaker opened on its traffic: every other worker's opens for the same time (and the primary's, for the admin API). */
+  private breakerOpenedBy(slot: Slot, upstream: string, openForMs: number): void {
+    if (openForMs <= 0) return;
+    this.logger.warn({ worker: slot.index, upstream, openForMs }, "a worker's circuit breaker opened; opened for every worker");
+    this.local.runtime.upstreams.get(upstream)?.breaker?.openFrom(Date.now(), openForMs, `worker ${slot.index}'s breaker opened`);
+    for (const s of this.pool.slots) if (s !== slot && s.worker !== null) this.pool.send(s.worker, { t: 'breaker', upstream, openForMs, worker: slot.index });
   }
 
   /** Every report interval: the health table to the workers when it changed; every second, the request share. */

@@ -111,6 +111,11 @@ export class WorkerPool {
   private readonly slotOf = new Map<ClusterWorker, Slot>();
   private readonly waiters = new Map<ClusterWorker, () => void>();
 
+  /** The warm spare's state: null when there is none (being replaced, or stopping). */
+  get spareState(): 'starting' | 'ready' | null {
+    return this.spare === null ? null : this.spareReady ? 'ready' : 'starting';
+  }
+
   private forkSpare(delayMs = 0): void {
     if (this.stopping || this.spare !== null) return;
     const t = setTimeout(() => {

@@ -60,6 +60,8 @@ export type ToWorker =
   | { readonly t: 'shares'; readonly grants: readonly ShareGrant[] }
   | { readonly t: 'listen'; readonly slot: number }
   | { readonly t: 'reopen' }
+  /** Another worker's breaker for this upstream opened: open this one for the rest of that time. */
+  | { readonly t: 'breaker'; readonly upstream: string; readonly openForMs: number; readonly worker: number }
   /** `POST /api/cache/purge`: each worker's memory cache is its own. */
   | { readonly t: 'purge'; readonly id: number; readonly spec: PurgeSpec; readonly route: string | null }
   | { readonly t: 'stop' };
@@ -76,6 +78,8 @@ export interface Report {
   readonly shedLevel: number;
   /** Ejections its outlier detection made since the last report: `[target key, ejection]`. */
   readonly ejections: readonly (readonly [string, Ejection])[];
+  /** Breakers that opened on this worker's own traffic since the last report: `[upstream, ms left open]`. */
+  readonly breakers: readonly (readonly [string, number])[];
   /** Tries in flight per target key (only those with some): the supervisor's autoscaling reads them summed. */
   readonly targetsInFlight: Readonly<Record<string, number>>;
   /** Rate-limit demand since the last report: limit id → requests asked for (admitted or not). */

@@ -75,6 +75,8 @@ class Worker {
   private metricsOn = true;
   private shares: WorkerShares | null = null;
   private batchTimer: NodeJS.Timeout | null = null;
+  /** Per upstream, the breaker epoch last reported or opened from another worker (not reported back). */
+  private readonly breakerEpochs = new Map<string, number>();
   /** Workers in the node (limits are partitioned by it). */
   private workers = 1;
   /** The config version in force as the primary sent it (before this worker's own changes). */
@@ -111,6 +113,14 @@ class Worker {
       case 'purge':
         void this.purge(msg.id, msg.spec, msg.route);
         return;
+      case 'breaker': {
+        const b = this.dp?.runtime.upstreams.get(msg.upstream)?.breaker ?? null;
+        if (b !== null && b.state !== 'open') {
+          b.openFrom(Date.now(), msg.openForMs, `worker ${msg.worker}'s breaker opened`);
+          this.breakerEpochs.set(msg.upstream, b.epoch);
+        }
+        return;
+      }
       case 'reopen':
         this.dp?.reopenLogs();
         return;
@@ -195,6 +205,14 @@ class Worker {
   private report(done?: () => void): void {
     const dp = this.dp;
     if (dp === null) return;
+    const breakers: [string, number][] = [];
+    const now = Date.now();
+    for (const u of dp.runtime.upstreams.values()) {
+      const b = u.breaker;
+      if (b === null || b.state !== 'open' || this.breakerEpochs.get(u.name) === b.epoch) continue;
+      this.breakerEpochs.set(u.name, b.epoch);
+      breakers.push([u.name, b.retryAfterMs(now)]);
+    }
     const ejections: [string, Ejection][] = [];
     const targetsInFlight: Record<string, number> = {};
     for (const u of dp.runtime.upstreams.values()) {
@@ -217,6 +235,7 @@ class Worker {
       openTunnels: dp.openTunnels,
       shedLevel: dp.shedLevel,
       ejections,
+      breakers,
       targetsInFlight,
       demand: this.shares?.take() ?? {},
       rss: process.memoryUsage.rss(),
