@@ -179,4 +179,17 @@ describe('config from etcd beside the file', async () => {
     await until(async () => (await who()) === 'b', 15_000, 'the revision pushed after the outage serves');
     assert.equal((await status()).source, 'etcd');
   });
+
+  it('a node started while etcd holds a bad revision starts from its snapshot and names the revision it refused', { skip, timeout: 30_000 }, async () => {
+    const good = (await status()).revision;
+    await gw!.stop();
+    gw = null;
+    const client = new EtcdClient({ endpoints: [etcd!.url] });
+    const bad = await client.put(KEY, doc('nope', { a: a.url, b: b.url }));
+    await start();
+    assert.equal(await who(), 'b');
+    const s = await status();
+    assert.deepEqual([s.source, s.revision, s.rejectedRevision], ['snapshot', good, bad]);
+    assert.ok(logs.some((l) => l.includes('BRISK_CONFIG_STORE_REVISION_REFUSED')), 'the refusal is logged with its code');
+  });
 });
