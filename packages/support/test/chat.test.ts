@@ -90,6 +90,14 @@ describe('support chat through Brisk', () => {
     const status = await customer.next((f) => f['type'] === 'message' && f['from'] === 'bot', 'the order status', mark);
     assert.equal(status['text'], '订单 1024 已发货。快递单号：SF SF900。');
     assert.equal(orders.seen.at(-1)?.authorization, 'Bearer alice-token', 'the customer\'s token went to the orders service');
+    // Signed out meanwhile (the widget sends the token in force with each message): no token goes on.
+    mark = customer.frames.length;
+    customer.send({ type: 'message', text: '我的订单 1024 到哪了？', token: null });
+    await customer.next((f) => f['type'] === 'message' && f['from'] === 'bot' && /不在您当前登录的账户下/.test(f['text'] as string), 'refused without a token', mark);
+    assert.equal(orders.seen.at(-1)?.authorization, undefined);
+    mark = customer.frames.length;
+    customer.send({ type: 'message', text: 'How do I reset my password?', token: 'alice-token' });
+    await customer.next((f) => f['type'] === 'message' && f['from'] === 'bot', 'signed in again', mark);
 
     // Out of scope: handed to a person, and the IM receiver is told.
     mark = customer.frames.length;
@@ -156,7 +164,7 @@ describe('support chat through Brisk', () => {
     const metrics = await (await fetch(`${support.service.url}/metrics`)).text();
     assert.match(metrics, /support_handoffs_total\{reason="low-confidence"\} 1/);
     assert.match(metrics, /support_agent_notifications_total\{result="sent"\} 1/);
-    assert.match(metrics, /support_bot_answers_total\{kind="order-status",language="zh"\} 1/);
+    assert.match(metrics, /support_bot_answers_total\{kind="order-status",language="zh"\} 2/);
     assert.match(metrics, /support_messages_total\{from="agent"\} 1/);
   });
 
