@@ -7,6 +7,7 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from './helpers/free-port.js';
 import type { TestGateway } from './helpers/gateway.js';
 import { activeUrls, discoveryConfig, discoveryState, get, members, namedBackend, startGateway, tempDir, waitFor, type NamedBackend } from './helpers/discovery.js';
 
@@ -133,6 +134,24 @@ describe('discovery: a watched targets file', () => {
     assert.match(await (await fetch(`${gw.adminUrl}/metrics`)).text(), /brisk_discovery_from_snapshot\{upstream="app",provider="file"\} 1/);
   });
 
+  it('a listed target that fails its health check never takes traffic (the probe decides, not the list)', { timeout: 30_000 }, async () => {
+    await tg!.stop();
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    writeList(`- ${a.url}\n- ${dead}\n`);
+    tg = await startGateway(config({ snapshot: false }));
+    const gw = tg;
+    assert.deepEqual((await members(gw)).filter((m) => m.health === 'healthy').map((m) => m.url), [a.url]);
+    const d = (await members(gw)).find((m) => m.url === dead);
+    assert.ok(d !== undefined && d.health !== 'healthy', `the dead target is a member but not healthy (${JSON.stringify(d)})`);
+    for (let i = 0; i < 20; i++) assert.deepEqual(await get(gw), { status: 200, body: 'a' });
+    // A new dead target joining the live upstream stays warming: no traffic, no panic.
+    const dead2 = `http://127.0.0.1:${await freePort()}`;
+    writeList(`- ${a.url}\n- ${dead}\n- ${dead2}\n`);
+    await waitFor('the second dead target listed', async () => (await members(gw)).some((m) => m.url === dead2));
+    assert.equal((await members(gw)).find((m) => m.url === dead2)!.state, 'warming');
+    for (let i = 0; i < 20; i++) assert.deepEqual(await get(gw), { status: 200, body: 'a' });
+  });
+
   it('with minTargets 0, an empty list empties the upstream (its targets drain)', { timeout: 30_000 }, async () => {
     await tg!.stop();
     writeList(`- ${a.url}\n`);
@@ -142,5 +161,46 @@ describe('discovery: a watched targets file', () => {
     writeList('[]\n');
     await waitFor('the upstream to empty', async () => (await members(gw)).length === 0);
     assert.equal((await get(gw)).status, 503);
+  });
+});
+
+describe('discovery across reloads', () => {
+  const dir = tempDir('brisk-disc-reload-');
+  const one = join(dir.path, 'one.json');
+  const two = join(dir.path, 'two.json');
+  let a: NamedBackend;
+  let b: NamedBackend;
+  let tg: TestGateway | null = null;
+  before(async () => {
+    [a, b] = await Promise.all([namedBackend('a'), namedBackend('b')]);
+    writeFileSync(one, JSON.stringify([a.url]));
+    writeFileSync(two, JSON.stringify({ targets: [{ url: b.url, weight: 3 }] }));
+  });
+  after(async () => {
+    await tg?.stop();
+    await Promise.all([a.close(), b.close()]);
+    dir.remove();
+  });
+
+  it('a changed block restarts its provider, a removed one drains its targets, the file targets stay', { timeout: 30_000 }, async () => {
+    const base = (discovery: Record<string, unknown> | null) => {
+      const c = discoveryConfig(discovery ?? {}) as { upstreams: { app: Record<string, unknown> } };
+      if (discovery === null) delete c.upstreams.app['discovery'];
+      c.upstreams.app['targets'] = [{ url: a.url }];
+      return c;
+    };
+    tg = await startGateway(base({ file: { path: one }, snapshot: false }));
+    const gw = tg;
+    const m0 = await members(gw);
+    assert.deepEqual(m0.map((m) => [m.url, m.sources]), [[a.url, ['file', 'discovery:file']]], 'one target named by the file and by discovery');
+    gw.writeConfig(base({ file: { path: two }, snapshot: false }));
+    assert.equal((await gw.gw.reload()).ok, true);
+    await waitFor('b from the other list', async () => (await activeUrls(gw)).includes(b.url), 5000);
+    assert.deepEqual((await members(gw)).find((m) => m.url === a.url)?.sources, ['file'], 'a stays: the file names it');
+    gw.writeConfig(base(null));
+    assert.equal((await gw.gw.reload()).ok, true);
+    await waitFor('b drained and gone', async () => !(await members(gw)).some((m) => m.url === b.url), 5000);
+    assert.deepEqual(await activeUrls(gw), [a.url]);
+    assert.deepEqual(await discoveryState(gw), {});
   });
 });

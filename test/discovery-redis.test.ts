@@ -5,6 +5,7 @@
 // serves — also after a restart of Brisk during the outage — with the staleness growing.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
@@ -16,6 +17,7 @@ import { activeUrls, discoveryConfig, discoveryState, get, members, namedBackend
 
 const redis = await restartableRedis();
 const TTL_MS = 3000; // heartbeat every second
+after(() => redis?.close());
 
 describe('discovery: the Redis registry', { skip: redis === null ? REDIS_MISSING : false }, () => {
   const dir = tempDir('brisk-disc-redis-');
@@ -46,11 +48,10 @@ describe('discovery: the Redis registry', { skip: redis === null ? REDIS_MISSING
     await tg?.stop();
     await Promise.all(services.map((s) => s.stop().catch(() => {})));
     await crashed.close();
-    await r.close();
     dir.remove();
   });
 
-  it('instances that register take traffic within a heartbeat, warmed first', { timeout: 30_000 }, async () => {
+  it('instances that register take traffic within a heartbeat, warmed first', { timeout: 30_000 }, async (t) => {
     const one = await instance('one');
     tg = await startGateway(config());
     const gw = tg;
@@ -63,10 +64,11 @@ describe('discovery: the Redis registry', { skip: redis === null ? REDIS_MISSING
     const seen = new Set<string>();
     for (let i = 0; i < 10; i++) seen.add((await get(gw)).body);
     assert.deepEqual([...seen].sort(), ['"one"', '"two"'].sort());
+    t.diagnostic(`redis: registered → active (first probe passed) in ${joinMs} ms`);
     assert.ok(joinMs < TTL_MS, `joined in ${joinMs} ms`);
   });
 
-  it('an instance that deregisters leaves within a heartbeat, its request in flight finishing', { timeout: 30_000 }, async () => {
+  it('an instance that deregisters leaves within a heartbeat, its request in flight finishing', { timeout: 30_000 }, async (t) => {
     const gw = tg!;
     const two = services[1]!;
     const twoUrl = two.url;
@@ -88,11 +90,12 @@ describe('discovery: the Redis registry', { skip: redis === null ? REDIS_MISSING
     assert.equal(answer.status, 200, 'the request in flight finished');
     assert.equal(answer.body, '"two"');
     await stopping;
+    t.diagnostic(`redis: deregistered → out of the routable set in ${leftMs} ms`);
     assert.ok(leftMs < TTL_MS, `left in ${leftMs} ms`);
     for (let i = 0; i < 6; i++) assert.equal((await get(gw)).body, '"one"');
   });
 
-  it('an instance that crashed (its entry not renewed) leaves within a heartbeat of its entry expiring', { timeout: 30_000 }, async () => {
+  it('an instance that crashed (its entry not renewed) leaves within a heartbeat of its entry expiring', { timeout: 30_000 }, async (t) => {
     const gw = tg!;
     const key = 'brisk:registry:orders:crashed-1';
     await redisCommand(r.port, ['SET', key, JSON.stringify({ service: 'orders', id: 'crashed-1', url: crashed.url, host: '127.0.0.1', port: crashed.port, startedAt: new Date().toISOString(), meta: {} }), 'PX', String(TTL_MS)]);
@@ -101,7 +104,25 @@ describe('discovery: the Redis registry', { skip: redis === null ? REDIS_MISSING
     // No renewal: it expires after TTL_MS, and the next scan (interval 500 ms) drops it.
     await waitFor('the crashed entry gone', async () => !(await members(gw)).some((m) => m.url === crashed.url), TTL_MS * 3);
     const goneMs = Date.now() - t0;
+    t.diagnostic(`redis: entry written (TTL ${TTL_MS} ms, not renewed) → gone in ${goneMs} ms`);
     assert.ok(goneMs <= TTL_MS + 500 + 1500, `gone ${goneMs} ms after it was written (TTL ${TTL_MS} ms + a scan)`);
+  });
+
+  it('with keyspace notifications on, an expired entry leaves at once, without waiting for a scan', { timeout: 30_000 }, async (t) => {
+    await redisCommand(r.port, ['CONFIG', 'SET', 'notify-keyspace-events', 'K$gx']);
+    const other = await startGateway(discoveryConfig({ redis: { url: r.url, service: 'orders', interval: '20s' }, snapshot: false, minTargets: 0 }));
+    try {
+      const key = 'brisk:registry:orders:crashed-2';
+      await redisCommand(r.port, ['SET', key, JSON.stringify({ service: 'orders', id: 'crashed-2', url: crashed.url }), 'PX', '1500']);
+      // Seen through the keyspace notification of the SET (the scan interval is 20 s).
+      await waitFor('the entry seen', async () => (await members(other)).some((m) => m.url === crashed.url), 3000);
+      const t0 = Date.now();
+      await waitFor('the expired entry gone', async () => !(await members(other)).some((m) => m.url === crashed.url), 5000);
+      t.diagnostic(`redis: entry expired (TTL 1500 ms) → gone in ${Date.now() - t0} ms with keyspace notifications, scans every 20 s`);
+    } finally {
+      await other.stop();
+      await redisCommand(r.port, ['CONFIG', 'SET', 'notify-keyspace-events', '']);
+    }
   });
 
   it('while Redis is down, the last view serves and the staleness grows; a restart of Brisk serves the snapshot; Redis back: the view follows again', { timeout: 60_000 }, async () => {
@@ -134,5 +155,52 @@ describe('discovery: the Redis registry', { skip: redis === null ? REDIS_MISSING
     }, 10_000);
     assert.deepEqual(await activeUrls(gw), [one.url]);
     for (let i = 0; i < 5; i++) assert.equal((await get(gw)).status, 200);
+  });
+});
+
+describe("discovery: Brisk's supervisor publishes its instances in the Redis registry", { skip: redis === null ? REDIS_MISSING : false }, () => {
+  const SERVICE = fileURLToPath(new URL('../../proofs/supervisor/service.mjs', import.meta.url));
+  const CHECK = { path: '/healthz', interval: '200ms', timeout: '500ms', unhealthyThreshold: 2, healthyThreshold: 1 };
+  let runner: TestGateway | null = null;
+  let reader: TestGateway | null = null;
+  after(async () => {
+    await reader?.stop();
+    await runner?.stop();
+  });
+
+  it('a node running the service registers its ready instances; another node discovers them; scaling down and stopping withdraw them', { timeout: 60_000 }, async () => {
+    const r = redis as RestartableServer;
+    if (!r.running) await r.start();
+    runner = await startGateway({
+      upstreams: { local: { healthCheck: CHECK } },
+      routes: [{ name: 'local', match: { pathPrefix: '/' }, upstream: 'local' }],
+      services: { shop: { command: [process.execPath, SERVICE], upstream: 'local', instances: { min: 1, max: 3 }, register: { redis: r.url, service: 'shop-sup', ttl: '2s' } } },
+    });
+    const keys = async () => ((await redisCommand(r.port, ['KEYS', 'brisk:registry:shop-sup:*'])) as string[]).sort();
+    await waitFor('one entry', async () => (await keys()).length === 1, 10_000);
+    const record = JSON.parse((await redisCommand(r.port, ['GET', (await keys())[0]!])) as string) as { url: string; service: string; meta: Record<string, string> };
+    assert.equal(record.service, 'shop-sup');
+    assert.equal(record.meta['supervisedBy'], 'brisk');
+    const ttl = (await redisCommand(r.port, ['PTTL', (await keys())[0]!])) as number;
+    assert.ok(ttl > 0 && ttl <= 2000, `entry with a TTL (${ttl} ms)`);
+
+    reader = await startGateway(discoveryConfig({ redis: { url: r.url, service: 'shop-sup', interval: '500ms' }, snapshot: false, minTargets: 0 }));
+    const rd = reader;
+    assert.deepEqual(await activeUrls(rd), [record.url]);
+    assert.equal((await get(rd, '/work')).status, 200);
+
+    // Scaled to 2: the new instance is published once ready, and the other node takes it.
+    const scaled = await fetch(`${runner.adminUrl}/api/services/shop/scale`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ instances: 2 }) });
+    assert.equal(scaled.status, 200);
+    await waitFor('two targets on the reader', async () => (await activeUrls(rd)).length === 2, 15_000);
+    // The entries outlive their 2 s TTL: they are renewed.
+    await sleep(2500);
+    assert.equal((await keys()).length, 2);
+
+    // The running node stops: its entries are withdrawn before its instances stop, and the reader drains them.
+    await runner.stop();
+    runner = null;
+    assert.deepEqual(await keys(), []);
+    await waitFor('the reader empty', async () => (await members(rd)).length === 0, 5000);
   });
 });

@@ -7,9 +7,9 @@
  * every instance. About a minute and a half.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { runProofJson } from './helpers/proof-run.js';
 
 const RUN = fileURLToPath(new URL('../../proofs/supervisor/run.mjs', import.meta.url));
 
@@ -25,18 +25,7 @@ interface Row {
 
 describe('proof:supervisor --quick', () => {
   it('meets every bar of the issue', { timeout: 280_000 }, async () => {
-    const child = spawn(process.execPath, [RUN, '--quick', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-    let result: { pass: boolean; brisk: { rows: Row[] } };
-    try {
-      result = JSON.parse(out) as typeof result;
-    } catch {
-      assert.fail(`the proof printed no JSON (exit ${code}):\n${err}\n${out}`);
-    }
+    const { result, progress: err, code } = await runProofJson<{ pass: boolean; brisk: { rows: Row[] } }>(RUN);
     const rows = result.brisk.rows;
     assert.deepEqual(rows.map((r) => r.id), [1, 2, 3, 4, 5, 6, 7], 'every scenario ran');
     const missed = rows.filter((r) => !r.pass).map((r) => `${r.id} ${r.name}: ${r.observed}; ${r.clientErrors}/${r.requests} client errors ${JSON.stringify(r.errorKinds ?? {})}`);

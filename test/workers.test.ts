@@ -225,3 +225,70 @@ describe('workers: 2', () => {
     assert.equal(failed, 0, `failed requests during the rolling restart (${ok} ok): ${JSON.stringify([...statuses])}`);
   });
 });
+
+/** Sends GETs at `perSecond` for `ms` over `connections` keep-alive connections; counts statuses. */
+async function offer(url: string, perSecond: number, ms: number, connections: number): Promise<Map<number, number>> {
+  const pool = new Pool(url, { connections, pipelining: 1 });
+  const statuses = new Map<number, number>();
+  const pending: Promise<void>[] = [];
+  const started = performance.now();
+  let sent = 0;
+  while (performance.now() - started < ms) {
+    const due = Math.floor(((performance.now() - started) / 1000) * perSecond);
+    for (; sent < due; sent++) {
+      pending.push(
+        (async () => {
+          try {
+            const r = await pool.request({ path: '/limited', method: 'GET' });
+            await r.body.dump();
+            statuses.set(r.statusCode, (statuses.get(r.statusCode) ?? 0) + 1);
+          } catch {
+            statuses.set(0, (statuses.get(0) ?? 0) + 1);
+          }
+        })(),
+      );
+    }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await Promise.all(pending);
+  await pool.close();
+  return statuses;
+}
+
+describe('workers: 2, an in-memory rate limit holds for the node', () => {
+  let backend: Backend;
+  let gw: TestGateway;
+
+  before(async () => {
+    backend = await startBackend();
+    gw = await startGateway(
+      simpleConfig([backend.url], {
+        workers: 2,
+        routes: [
+          { name: 'limited', match: { pathPrefix: '/limited' }, upstream: 'app', rateLimit: { limits: [{ rate: 40, per: '1s', burst: 4, key: 'route' }] } },
+          { name: 'all', match: { pathPrefix: '/' }, upstream: 'app' },
+        ],
+      }),
+    );
+  });
+  after(async () => {
+    await gw?.stop();
+    await backend?.close();
+  });
+
+  test('40/s offered 120/s over many connections: about 40/s admitted, not 40 per worker', { timeout: 60_000 }, async () => {
+    const statuses = await offer(gw.url, 120, 5000, 20);
+    const admitted = statuses.get(200) ?? 0;
+    // 5 s at 40/s plus the burst; one worker's 40/s each would admit twice as many.
+    assert.ok(admitted >= 150 && admitted <= 250, `${admitted} admitted in 5 s: ${JSON.stringify([...statuses])}`);
+    assert.ok((statuses.get(429) ?? 0) > 250);
+  });
+
+  test('all of a key on one connection (one worker): its share follows, about 40/s admitted, not 1/N of it', { timeout: 60_000 }, async () => {
+    await offer(gw.url, 120, 1500, 1);
+    const statuses = await offer(gw.url, 120, 8000, 1);
+    const admitted = statuses.get(200) ?? 0;
+    // 8 s at 40/s is 320; a worker held to 1/N would admit 160.
+    assert.ok(admitted >= 230 && admitted <= 400, `${admitted} admitted in 8 s on one connection: ${JSON.stringify([...statuses])}`);
+  });
+});

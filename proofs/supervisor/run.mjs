@@ -11,6 +11,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseProofArgs, writeMarkdownSection } from '../proof-kit.mjs';
 import { BriskStack, ROOT, settings } from './brisk-stack.mjs';
 import { LoadGen } from './loadgen.mjs';
 import { SCENARIOS } from './scenarios.mjs';
@@ -23,27 +24,6 @@ const HELP = `Usage: npm run proof:supervisor -- [--quick] [--json] [--pm2] [--m
   --markdown FILE  write the table(s) between the proof:supervisor markers of FILE (docs/services.md)
   --scenario 1,5   run only these scenarios (numbered as in the table)
   --keep           keep the work directory (configs, Brisk's log)`;
-
-function parseArgs(argv) {
-  const o = { quick: false, json: false, pm2: false, markdown: null, keep: false, only: null };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--quick') o.quick = true;
-    else if (a === '--json') o.json = true;
-    else if (a === '--pm2') o.pm2 = true;
-    else if (a === '--keep') o.keep = true;
-    else if (a === '--markdown') o.markdown = argv[++i];
-    else if (a === '--scenario') o.only = new Set(argv[++i].split(',').map(Number));
-    else if (a === '--help' || a === '-h') {
-      process.stdout.write(`${HELP}\n`);
-      process.exit(0);
-    } else {
-      process.stderr.write(`unknown option ${a}\n${HELP}\n`);
-      process.exit(2);
-    }
-  }
-  return o;
-}
 
 async function runBrisk(s, dir, log, only) {
   const stack = new BriskStack(dir, s);
@@ -89,7 +69,7 @@ function table(rows, title) {
 }
 
 async function main() {
-  const o = parseArgs(process.argv.slice(2));
+  const o = parseProofArgs(process.argv.slice(2), HELP, ['pm2']);
   const s = settings(o.quick);
   const base = path.join(ROOT, '.proofs');
   mkdirSync(base, { recursive: true });
@@ -120,14 +100,7 @@ async function main() {
 }
 
 function writeMarkdown(file, text, result) {
-  const begin = '<!-- proof:supervisor:begin -->';
-  const end = '<!-- proof:supervisor:end -->';
-  const body = `${begin}\n${text}\n\nMachine: ${result.machine.cpus} CPUs, Node ${result.machine.node}, ${result.machine.platform}; ${result.durationS} s.\n${end}`;
-  let doc = readFileSync(file, 'utf8');
-  const a = doc.indexOf(begin);
-  const b = doc.indexOf(end);
-  doc = a !== -1 && b > a ? doc.slice(0, a) + body + doc.slice(b + end.length) : `${doc}\n${body}\n`;
-  writeFileSync(file, doc);
+  writeMarkdownSection(readFileSync, writeFileSync, file, 'supervisor', `${text}\n\nMachine: ${result.machine.cpus} CPUs, Node ${result.machine.node}, ${result.machine.platform}; ${result.durationS} s.`);
 }
 
 main().catch((err) => {

@@ -23,5 +23,7 @@ export async function runCheck(file: string, out: NodeJS.WritableStream, err: No
   const { config } = result;
   const services = Object.keys(config.services ?? {}).length;
   out.write(`${file}: OK (${config.routes.length} routes, ${Object.keys(config.upstreams).length} upstreams, ${config.listen.length} listeners${services > 0 ? `, ${services} services` : ''})\n`);
+  // The store's document replaces the file's routes and upstreams at run time: say where it is checked.
+  if (config.configStore !== undefined) out.write(`configStore: routes, upstreams and defaults come from etcd ${config.configStore.etcd.key} when it holds a document; check one with \`brisk config push FILE --dry-run\`\n`);
   return 0;
 }

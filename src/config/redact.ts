@@ -39,10 +39,15 @@ export function redactConfig(config: Config): unknown {
   return redact(config);
 }
 
+/** A URL with its password (`redis://user:pass@host`) replaced, for logs and messages. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)[^@/]*@/i, `$1${REDACTED}@`);
+}
+
 function redact(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redact);
   // A password inside a URL (`redis://user:pass@host`) is a secret whatever its key is called.
-  if (typeof value === 'string') return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)[^@/]*@/i, `$1${REDACTED}@`);
+  if (typeof value === 'string') return redactUrl(value);
   if (value === null || typeof value !== 'object') return value;
   const copy: Record<string, unknown> = {};
   for (const [key, inner] of Object.entries(value)) {

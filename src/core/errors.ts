@@ -107,6 +107,11 @@ export const ERROR_CODES = {
   },
   BRISK_SERVICE_PORT_IN_USE: { status: 0, description: "An instance exited before it was ready and its port was taken by another process (it was free when Brisk picked it). Brisk starts it again on another port, at once, three times; after that it counts as a failure and the `service-problem` alert fires." },
   BRISK_SERVICE_SCALE_FAILED: { status: 0, description: "A service's `scale.command` could not start, exited non-zero or passed its `commandTimeout`. It is run again when the autoscaler's recommendation changes, or after a minute." },
+  BRISK_SERVICE_REGISTER_FAILED: {
+    status: 0,
+    description:
+      "Brisk cannot publish a service's ready instances in the Redis registry (`services.NAME.register`): Redis is down or refuses. Serving here goes on; other nodes keep the entries until their TTL runs out, then (with their default `minTargets`) keep their last view. Logged once per outage; publishing resumes by itself.",
+  },
   BRISK_DISCOVERY_UNAVAILABLE: {
     status: 0,
     description:
@@ -122,6 +127,21 @@ export const ERROR_CODES = {
     status: 0,
     description:
       "The last-known-good snapshot of an upstream's discovery (`discovery.snapshot`, by default `.brisk/discovery/UPSTREAM.json` next to the config file) cannot be written (the directory is read-only or full), or the one found at start is not used (unreadable, not a snapshot, or read from another registry than the one configured now). Serving goes on; only a restart while the registry is down would start without the discovered targets.",
+  },
+  BRISK_CONFIG_STORE_UNAVAILABLE: {
+    status: 0,
+    description:
+      "The config store (`configStore.etcd`) does not answer: etcd is down, unreachable or slower than `configStore.etcd.timeout`. The revision in force keeps serving (at start: the snapshot of the last applied document, or the file's own routes when there is none) and the watch is retried with backoff; `brisk_config_store_up` is 0 meanwhile. Logged once per outage, and again when etcd answers.",
+  },
+  BRISK_CONFIG_STORE_REVISION_REFUSED: {
+    status: 0,
+    description:
+      "A revision of the config store document does not check (the same problems `brisk check` and `brisk config push` report, placed at `etcd:KEY@REVISION:LINE:COL`), or holds keys that stay in the file (listeners, admin…). It is not applied; the revision in force keeps serving and `brisk_config_rejected_revision` names it. Push a corrected document with `brisk config push`, which checks before it writes.",
+  },
+  BRISK_CONFIG_STORE_SNAPSHOT_FAILED: {
+    status: 0,
+    description:
+      "The snapshot of the config store document (`configStore.snapshot`) cannot be written (read-only or full directory), or the one found at start is not used (unreadable, not a snapshot, or of another key). Serving goes on; only a start while etcd is down would miss it.",
   },
   BRISK_TLS_FILE_UNREADABLE: { status: 0, description: 'A TLS certificate or key file cannot be read or parsed, or the key does not belong to the certificate, when a listener starts. The configuration check reports the same at the `cert` or `key` line (`BRISK_CONFIG_INVALID`); this code appears when the files changed after it.' },
 } as const satisfies Record<string, { status: number; description: string }>;

@@ -13,6 +13,7 @@ import type { ServiceControl } from '../alerting/actions.js';
 import type { Config } from '../config/types.js';
 import type { InstanceSnapshot, ServiceSnapshot } from '../observability/snapshot.js';
 import type { ServiceConfig } from './config/types.js';
+import { RegistryPublisher } from './registry.js';
 import { ServiceController } from './service.js';
 import { ServiceOperationError, type RestartStarted, type ServiceDeps, type ServicesView } from './types.js';
 
@@ -30,6 +31,8 @@ export class Supervisor implements ServicesView, ServiceControl {
   /** Removed from the file, draining. */
   private readonly leaving = new Set<ServiceController>();
   private timer: NodeJS.Timeout | null = null;
+  /** Publishes ready instances in the Redis registry (`services.NAME.register`); made when a service first asks. */
+  private registry: RegistryPublisher | null = null;
   private ticks = 0;
   private stopped = false;
   private readonly killOnExit = (): void => {
@@ -80,6 +83,7 @@ export class Supervisor implements ServicesView, ServiceControl {
         this.deps.logger.info({ service: name, instances: service.min, upstream: service.upstream }, `service ${name}: starting ${service.min} instance(s) for upstream ${service.upstream}`);
       }
     }
+    if (this.registry === null && Object.values(wanted).some((s) => (s as ServiceConfig).register !== null)) this.registry = new RegistryPublisher(this.deps.logger);
     if (this.active && this.timer === null) {
       this.timer = setInterval(() => this.tick(), TICK_MS);
       this.timer.unref();
@@ -101,6 +105,7 @@ export class Supervisor implements ServicesView, ServiceControl {
       }
       if (c.closed && c.instances.length === 0 && this.leaving.delete(c)) this.deps.logger.info({ service: c.name }, `service ${c.name}: every instance stopped`);
     }
+    this.registry?.sync([...this.services.values()].map((c) => ({ name: c.name, register: c.config.register, instances: c.instances })));
   }
 
   /** Stops every instance (SIGTERM, SIGKILL after each service's `stopTimeout`). Call after the data plane drained. */
@@ -109,6 +114,8 @@ export class Supervisor implements ServicesView, ServiceControl {
     this.stopped = true;
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    // Out of the registry first: other nodes stop sending before the instances get SIGTERM.
+    await this.registry?.stop();
     const all = [...this.services.values(), ...this.leaving];
     const count = all.reduce((n, c) => n + c.instances.length, 0);
     if (count > 0) this.deps.logger.info({ instances: count }, `stopping ${count} service instance(s)`);

@@ -12,6 +12,7 @@ import { BatchReplay, STRIDE } from './batch.js';
 import { ejectUntil, healthDigest, healthTable } from './health.js';
 import { workersMetrics } from './metrics.js';
 import { WorkerPool, type PoolHost, type Slot } from './pool.js';
+import { ShareBook } from './shares.js';
 import { REPORT_MS, type FromWorker, type MembershipEntry, type Report, type StartMessage, type WorkerInfo } from './protocol.js';
 
 /** Membership commands kept for workers started later; past this the oldest go (a replace per source comes back with the next reload). */
@@ -37,6 +38,7 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
   private timer: NodeJS.Timeout | null = null;
   private readonly known = new WeakSet<Ejection>();
   private readonly waiting = new Map<number, { readonly version: number; readonly pending: Set<number>; readonly done: () => void }>();
+  private readonly rateShares: ShareBook;
   private inFlightByTarget = new Map<number, Readonly<Record<string, number>>>();
   /** Requests per slot in each of the last 10 seconds, for the request share. */
   private readonly shareRing: number[][] = [];
@@ -54,6 +56,7 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
   ) {
     this.local = new DataPlane(config, logger, null);
     this.pool = new WorkerPool(count, this, logger);
+    this.rateShares = new ShareBook(count);
   }
 
   /** Where the workers' requests are replayed (the control plane's recorder), or null when metrics are off. */
@@ -160,11 +163,12 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
 
   // ---- PoolHost ------------------------------------------------------------------------
 
-  startMessage(slot: number): StartMessage {
-    return { t: 'start', slot, version: this.local.runtime.version, inputs: this.inputs, file: this.file, membership: this.membershipLog, health: healthTable(this.local.runtime), leases: [] };
+  startMessage(slot: number, standby: boolean): StartMessage {
+    return { t: 'start', slot, standby, version: this.local.runtime.version, inputs: this.inputs, file: this.file, membership: this.membershipLog, health: healthTable(this.local.runtime), workers: this.pool.count };
   }
 
-  onReady(_slot: Slot, listeners: Extract<FromWorker, { t: 'ready' }>['listeners']): void {
+  onReady(slot: Slot, listeners: Extract<FromWorker, { t: 'ready' }>['listeners']): void {
+    this.rateShares.resend(slot.index);
     if (this.listenerInfo.length > 0) return;
     this.listenerInfo = listeners.map((l) => ({ config: { name: l.name }, host: l.host, port: l.port, protocol: l.protocol }));
   }
@@ -183,6 +187,7 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
   onReport(slot: Slot, report: Report): number {
     const n = this.replay === null ? report.batch.length / STRIDE : this.replay.replay(report.batch);
     this.inFlightByTarget.set(slot.index, report.targetsInFlight);
+    this.rateShares.onDemand(slot.index, report.demand);
     for (const [key, ejection] of report.ejections) this.ejectedBy(slot, key, ejection);
     if (this.recorder !== null) this.recorder.inFlight = this.sum((s) => s.inFlight);
     return n;
@@ -206,6 +211,11 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
     if (digest !== this.lastHealth) {
       this.lastHealth = digest;
       this.pool.broadcast({ t: 'health', entries: table });
+    }
+    const grants = this.rateShares.tick();
+    for (const slot of this.pool.slots) {
+      const g = grants[slot.index - 1]!;
+      if (g.length > 0 && slot.worker !== null) this.pool.send(slot.worker, { t: 'shares', grants: g });
     }
     if (++this.shareTick % Math.round(1000 / REPORT_MS) !== 0) return;
     const now = this.pool.slots.map((s) => s.requests);

@@ -3,7 +3,7 @@
  * the `advanced` serialisation: structured clone, so batches cross as arrays, not JSON).
  * Everything is plain data. Nothing here is sent per request: a worker reports every
  * `REPORT_MS`, the primary writes only when something changed (a config version, a
- * membership command, the health table, rate-limit leases).
+ * membership command, the health table, rate-limit shares).
  */
 import type { Ejection } from '../core/views.js';
 import type { ConfigInputs } from '../providers/config-file.js';
@@ -28,23 +28,25 @@ export interface StartMessage {
   readonly t: 'start';
   /** The worker's slot (1…N): stable across replacements (per-worker log files, metrics labels). */
   readonly slot: number;
+  /** The warm spare: build the config version, bind nothing until `listen`. */
+  readonly standby: boolean;
+  /** Workers in the node: each takes 1/N of a rate limit until the primary sets its share. */
+  readonly workers: number;
   readonly version: number;
   /** The texts the primary checked (the file, a config store's document). */
   readonly inputs: ConfigInputs;
   readonly file: string;
   readonly membership: readonly MembershipEntry[];
   readonly health: readonly HealthEntry[];
-  readonly leases: readonly LeaseGrant[];
+
 }
 
-/** A share of a node-wide rate limit granted to one worker for the current window. */
-export interface LeaseGrant {
-  /** The limiter's id (`route|key`). */
+/** A worker's share of a node-wide in-memory rate limit (src/workers/shares.ts). */
+export interface ShareGrant {
+  /** The limit: route, limit name and key, NUL-separated. */
   readonly id: string;
-  /** Requests this worker may admit in the window. */
-  readonly tokens: number;
-  /** The window (`Math.floor(Date.now() / windowMs)`) it is for. */
-  readonly window: number;
+  /** 0..1; -1: forget it (back to 1/N). */
+  readonly share: number;
 }
 
 export type ToWorker =
@@ -52,7 +54,8 @@ export type ToWorker =
   | { readonly t: 'apply'; readonly version: number; readonly inputs: ConfigInputs; readonly file: string }
   | { readonly t: 'membership'; readonly entry: MembershipEntry }
   | { readonly t: 'health'; readonly entries: readonly HealthEntry[] }
-  | { readonly t: 'leases'; readonly grants: readonly LeaseGrant[] }
+  | { readonly t: 'shares'; readonly grants: readonly ShareGrant[] }
+  | { readonly t: 'listen'; readonly slot: number }
   | { readonly t: 'reopen' }
   | { readonly t: 'stop' };
 
@@ -70,8 +73,8 @@ export interface Report {
   readonly ejections: readonly (readonly [string, Ejection])[];
   /** Tries in flight per target key (only those with some): the supervisor's autoscaling reads them summed. */
   readonly targetsInFlight: Readonly<Record<string, number>>;
-  /** Rate-limit demand since the last report: limiter id → requests asked for. */
-  readonly demand: Readonly<Record<string, number>>;
+  /** Rate-limit demand since the last report: limit id → requests asked for (admitted or not). */
+  readonly demand: Readonly<Record<string, readonly [requests: number, ratePerSecond: number]>>;
   /** Its process's resident memory and CPU time (µs, user + system), for the per-worker gauges. */
   readonly rss: number;
   readonly cpuUs: number;
@@ -80,6 +83,8 @@ export interface Report {
 export type FromWorker =
   /** Its message handler is in place (messages sent before would be lost): the primary sends `start`. */
   | { readonly t: 'hello' }
+  /** The warm spare built the version in force and waits for `listen`. */
+  | { readonly t: 'standby' }
   | { readonly t: 'ready'; readonly version: number; readonly listeners: readonly { readonly name: string; readonly host: string; readonly port: number; readonly protocol: string }[] }
   | { readonly t: 'applied'; readonly version: number; readonly ok: boolean; readonly message?: string }
   | Report

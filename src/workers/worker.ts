@@ -14,7 +14,9 @@ import type { Ejection } from '../core/views.js';
 import { DataPlane } from '../dataplane/data-plane.js';
 import { loadMiddlewares } from '../middlewares/index.js';
 import { createLogger, type Logger } from '../observability/logger.js';
+import { setNodeShare } from '../middlewares/rate-limit/node-share.js';
 import { BatchSink } from './batch.js';
+import { WorkerShares } from './shares.js';
 import { applyHealth } from './health.js';
 import { REPORT_MS, type FromWorker, type ToWorker } from './protocol.js';
 
@@ -47,6 +49,9 @@ class Worker {
   private readonly known = new WeakSet<Ejection>();
   private applying: Promise<void> = Promise.resolve();
   private metricsOn = true;
+  private shares: WorkerShares | null = null;
+  /** The config version in force as the primary sent it (before this worker's own changes). */
+  private config: Config | null = null;
 
   constructor(
     private readonly logger: Logger,
@@ -57,7 +62,11 @@ class Worker {
   onMessage(msg: ToWorker): void {
     switch (msg.t) {
       case 'start':
-        void this.start(msg).catch((err: unknown) => this.fatal(`the worker could not start: ${(err as Error).message}`));
+        // In the same queue as config versions: one sent while this worker starts is applied after.
+        this.applying = this.applying.then(() => this.start(msg).catch((err: unknown) => this.fatal(`the worker could not start: ${(err as Error).message}`)));
+        return;
+      case 'listen':
+        this.applying = this.applying.then(() => this.listen(msg.slot).catch((err: unknown) => this.fatal(`the worker could not start: ${(err as Error).message}`)));
         return;
       case 'apply':
         // Serialised, like the primary's reloads.
@@ -69,7 +78,8 @@ class Worker {
       case 'health':
         if (this.dp !== null) applyHealth(this.dp.runtime, msg.entries, this.known);
         return;
-      case 'leases':
+      case 'shares':
+        this.shares?.apply(msg.grants);
         return;
       case 'reopen':
         this.dp?.reopenLogs();
@@ -82,6 +92,9 @@ class Worker {
 
   private async start(msg: Extract<ToWorker, { t: 'start' }>): Promise<void> {
     this.slot = msg.slot;
+    // Every in-memory rate limit of this process admits its share of the node's rate.
+    this.shares = new WorkerShares(1 / Math.max(1, msg.workers));
+    setNodeShare(this.shares);
     const parsed = configOf(msg.inputs, msg.file);
     if (!parsed.ok) return this.fatal(`the config the primary sent is invalid: ${parsed.problems[0]?.message ?? ''}`);
     const config = workerConfig(parsed.config, this.slot);
@@ -91,12 +104,29 @@ class Worker {
     const dp = new DataPlane(config, this.logger, this.accessDestination, msg.version);
     this.dp = dp;
     dp.setRecorder(this.metricsOn ? this.sink : null);
+    this.config = parsed.config;
     await dp.activate();
     for (const entry of msg.membership) dp.membership(entry.upstream, entry.command);
     applyHealth(dp.runtime, msg.health, this.known);
+    this.timer = setInterval(() => this.report(), REPORT_MS);
+    if (msg.standby) this.send({ t: 'standby' });
+    else await this.serve(config);
+  }
+
+  /** The warm spare takes a slot: its own access log file, then the listeners. */
+  private async listen(slot: number): Promise<void> {
+    const dp = this.dp;
+    if (dp === null || this.config === null) return this.fatal('the spare was told to listen before it was built');
+    this.slot = slot;
+    const config = workerConfig(this.config, slot);
+    if (config.logging.access.file !== null) await dp.apply(config, dp.runtime.version);
+    await this.serve(config);
+  }
+
+  private async serve(config: Config): Promise<void> {
+    const dp = this.dp!;
     await dp.listen(config);
     this.send({ t: 'ready', version: dp.runtime.version, listeners: dp.listeners.map((l) => ({ name: l.config.name, host: l.host, port: l.port, protocol: l.protocol })) });
-    this.timer = setInterval(() => this.report(), REPORT_MS);
   }
 
   private async apply(version: number, inputs: ConfigInputs, file: string): Promise<void> {
@@ -107,6 +137,7 @@ class Worker {
       this.send({ t: 'applied', version, ok: false, message: parsed.problems[0]?.message ?? 'invalid' });
       return;
     }
+    this.config = parsed.config;
     const result = await dp.apply(workerConfig(parsed.config, this.slot), version);
     this.send(result.ok ? { t: 'applied', version, ok: true } : { t: 'applied', version, ok: false, message: result.problems[0]?.message ?? 'refused' });
   }
@@ -137,7 +168,7 @@ class Worker {
       shedLevel: dp.shedLevel,
       ejections,
       targetsInFlight,
-      demand: {},
+      demand: this.shares?.take() ?? {},
       rss: process.memoryUsage.rss(),
       cpuUs: cpu.user + cpu.system,
     }, done);

@@ -10,3 +10,5 @@ export { startOrders, checkoutId, type OrdersOptions } from './orders/app.js';
 export { startPayments } from './payments/app.js';
 export { DEFAULT_SETTINGS, type ProviderSettings } from './payments/provider.js';
 export { reconcile, type Acknowledged, type Books, type ReconcileOptions, type ReconcileTargets } from './reconcile.js';
+export { startStack, type Stack, type StackOptions } from './run/stack.js';
+export { SHOP_DATABASES, type ShopData } from './run/databases.js';

@@ -56,7 +56,7 @@ describe('the shop in a browser, through Brisk', { skip, timeout: 180_000 }, () 
 
   before(async () => {
     const [port, adminPort, imPort] = [await freePort(), await freePort(), await freePort()];
-    stack = await startStack({ port, adminPort, imPort, output: 'pipe', print: () => {}, env: { SHOP_LOG_LEVEL: 'warn' } });
+    stack = await startStack({ port, adminPort, imPort, output: 'pipe', print: () => {}, env: { SHOP_LOG_LEVEL: 'warn', SHOP_MIN_INSTANCES: '1' } });
     stack.gateway.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
     stack.gateway.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
     const { chromium: launcher } = await import('playwright-core');
@@ -117,7 +117,7 @@ describe('the shop in a browser, through Brisk', { skip, timeout: 180_000 }, () 
 
   test('Brisk supervises the services: a killed payments instance is replaced and checkout goes on', async () => {
     const services = (await (await fetch(`${stack.adminUrl}/api/services`)).json()) as { services: { name: string; ready: number; instances: { pid: number; state: string }[] }[] };
-    assert.deepEqual(services.services.map((s) => s.name).sort(), ['orders', 'payments', 'products', 'users', 'web']);
+    assert.deepEqual(services.services.map((s) => s.name).sort(), ['orders', 'payments', 'products', 'support', 'users', 'web']);
     const payments = services.services.find((s) => s.name === 'payments')!;
     assert.ok(payments.ready >= 2);
     const victim = payments.instances.find((i) => i.state === 'ready')!.pid;
@@ -140,5 +140,33 @@ describe('the shop in a browser, through Brisk', { skip, timeout: 180_000 }, () 
       if (!replaced) await new Promise((r) => setTimeout(r, 250));
     }
     assert.ok(replaced, `payments is back to two ready instances\n${output.join('').slice(-2000)}`);
+  });
+
+  // Last: it uses up this address's sign-in allowance.
+  test("Brisk's policies in front of the shop: catalogue cache, JWT, order page aggregate, rate limit, the internal door", async () => {
+    const first = await fetch(`${stack.url}/api/products?q=mango`);
+    await first.arrayBuffer();
+    const second = await fetch(`${stack.url}/api/products?q=mango`);
+    const products = (await second.json()) as { products: { name: string }[] };
+    assert.deepEqual([first.headers.get('x-cache'), second.headers.get('x-cache')], ['MISS', 'HIT']);
+    assert.match(products.products[0]!.name, /mango/i);
+    const cart = await fetch(`${stack.url}/api/cart`);
+    assert.equal(cart.status, 401);
+    assert.equal(((await cart.json()) as { error: { code: string } }).error.code, 'BRISK_UNAUTHORIZED');
+    const forged = await fetch(`${stack.url}/api/cart`, { headers: { authorization: 'Bearer e30.e30.', 'x-user-id': '1' } });
+    assert.equal(forged.status, 401, 'a forged token and a client-sent identity header are refused');
+    const login = (await (await fetch(`${stack.url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'demo@shop.test', password: 'demo-password' }) })).json()) as { token: string };
+    const orders = (await (await fetch(`${stack.url}/api/orders`, { headers: { authorization: `Bearer ${login.token}` } })).json()) as { orders: { id: string }[] };
+    const page = (await (await fetch(`${stack.url}/api/orders/${orders.orders[0]!.id}/page`, { headers: { authorization: `Bearer ${login.token}` } })).json()) as { order: { status: string }; user: { email: string }; payment: { status: string } };
+    assert.deepEqual([page.order.status, page.user.email, page.payment.status], ['confirmed', 'demo@shop.test', 'paid']);
+    const statuses: number[] = [];
+    for (let i = 0; i < 25; i++) {
+      const r = await fetch(`${stack.url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'nobody@shop.test', password: 'wrong-guess' }) });
+      await r.arrayBuffer();
+      statuses.push(r.status);
+    }
+    assert.ok(statuses.includes(401) && statuses.at(-1) === 429, `sign-in is rate limited: ${statuses.join(' ')}`);
+    const provider = await fetch(`${stack.url}/internal/payments/provider`, { headers: { 'x-api-key': stack.internalKey } });
+    assert.equal(((await provider.json()) as { declineRate: number }).declineRate, 0, 'the internal key opens /internal/*');
   });
 });

@@ -43,7 +43,7 @@ export interface BriskChild {
  * Starts `brisk start` with a config routing `/support` (WebSockets included) to
  * `supportUrl`, and everything else to `siteUrl` when given (a page that includes the widget).
  */
-export async function startBrisk(supportUrl: string, siteUrl?: string): Promise<BriskChild> {
+export async function startBrisk(supportUrl: string, siteUrl?: string, extra: { upstreams?: Record<string, unknown>; routes?: unknown[] } = {}): Promise<BriskChild> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'brisk-support-'));
   const file = join(dir, 'brisk.yaml');
@@ -52,8 +52,8 @@ export async function startBrisk(supportUrl: string, siteUrl?: string): Promise<
     JSON.stringify({
       listen: [{ address: `127.0.0.1:${port}` }],
       logging: { level: 'warn', format: 'json', accessLog: false },
-      upstreams: { support: { targets: [{ url: supportUrl }] }, ...(siteUrl ? { site: { targets: [{ url: siteUrl }] } } : {}) },
-      routes: [{ name: 'support', match: { pathPrefix: '/support' }, upstream: 'support', upgrades: ['websocket'] }, ...(siteUrl ? [{ name: 'site', upstream: 'site' }] : [])],
+      upstreams: { support: { targets: [{ url: supportUrl }] }, ...(siteUrl ? { site: { targets: [{ url: siteUrl }] } } : {}), ...extra.upstreams },
+      routes: [{ name: 'support', match: { pathPrefix: '/support' }, upstream: 'support', upgrades: ['websocket'] }, ...(extra.routes ?? []), ...(siteUrl ? [{ name: 'site', upstream: 'site' }] : [])],
     }),
   );
   const child = spawn(process.execPath, [BRISK_CLI, 'start', '--config', file, '--no-watch'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -128,7 +128,7 @@ export async function connect(url: string): Promise<Client> {
     send: (frame) => ws.send(JSON.stringify(frame)),
     next: async (test, what, from = 0) => {
       let found: Record<string, unknown> | undefined;
-      await until(() => (found = frames.slice(from).find(test)) !== undefined, 10_000, `${what} (frames so far: ${JSON.stringify(frames).slice(-1500)})`);
+      await until(() => (found = frames.slice(from).find(test)) !== undefined, 20_000, `${what} (frames so far: ${JSON.stringify(frames).slice(-1500)})`);
       return found!;
     },
   };

@@ -16,7 +16,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { EtcdClient } from '../../etcd/client.js';
-import type { ConfigResult } from '../../config/load.js';
+import { formatProblem, type ConfigResult } from '../../config/load.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ConfigRevisionSnapshot } from '../../observability/snapshot.js';
 import { ConfigFileSource, type ConfigInputs, type ConfigSource } from '../config-file.js';
@@ -26,6 +26,13 @@ import { readStoreSnapshot, writeStoreSnapshot } from './snapshot.js';
 
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 5000;
+/**
+ * While a watch is open, the key is also read this often. A watch stream that a network
+ * fault cut without a reset (a black hole, a half-open connection) says nothing, and a
+ * node would keep an old revision for ever; the read notices the silence and a missed
+ * revision, and keeps `storeUp` honest.
+ */
+export const CHECK_MS = 5000;
 
 /** The file, and the config store when the file names one. */
 export class LayeredConfigSource implements ConfigSource {
@@ -45,6 +52,7 @@ export class LayeredConfigSource implements ConfigSource {
   private onChange: (() => void) | null = null;
   private stopWatch: (() => void) | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
+  private checkTimer: NodeJS.Timeout | null = null;
   private retryMs = RETRY_MIN_MS;
   private closed = false;
 
@@ -78,7 +86,8 @@ export class LayeredConfigSource implements ConfigSource {
       this.candidateInputs = this.fileSource.inputs();
       return base;
     }
-    const fileText = await readFile(this.file, 'utf8');
+    // The very text the file's load checked (reading it again could see a newer one).
+    const fileText = this.fileSource.inputs()?.fileText ?? (await readFile(this.file, 'utf8'));
     const result = combine(this.file, fileText, doc, store.etcd.key);
     if (result.ok) {
       this.candidate = doc;
@@ -86,6 +95,8 @@ export class LayeredConfigSource implements ConfigSource {
       return result;
     }
     this.rejected = { revision: doc.revision, at: new Date() };
+    // The control plane logs the problems themselves ("reload rejected"); this names the revision.
+    this.logger.warn({ code: 'BRISK_CONFIG_STORE_REVISION_REFUSED', revision: doc.revision, key: store.etcd.key }, `config store: revision ${doc.revision} refused; the revision in force keeps serving`);
     // At start nothing serves yet: the last document this node applied does, if it is good.
     if (this.applied === null) {
       const snap = await readStoreSnapshot(store.snapshot, store.etcd.key);
@@ -93,7 +104,7 @@ export class LayeredConfigSource implements ConfigSource {
         const fallback = combine(this.file, fileText, snap, store.etcd.key);
         if (fallback.ok) {
           this.candidateInputs = { fileText, store: { key: store.etcd.key, text: snap.text, revision: snap.revision, from: snap.from } };
-          this.logger.error({ problems: result.problems.map((p) => `${p.file}:${p.line}:${p.column}  ${p.path}  ${p.message}`) }, `config store: revision ${doc.revision} is invalid; starting with the snapshot's revision ${snap.revision}`);
+          this.logger.error({ code: 'BRISK_CONFIG_STORE_REVISION_REFUSED', problems: result.problems.map(formatProblem) }, `config store: revision ${doc.revision} is invalid; starting with the snapshot's revision ${snap.revision}`);
           this.candidate = snap;
           return fallback;
         }
@@ -113,7 +124,7 @@ export class LayeredConfigSource implements ConfigSource {
     this.logger.info({ revision: doc.revision, from: doc.from, key: this.store.etcd.key }, 'config store: revision in force');
     if (doc.from === 'etcd') {
       writeStoreSnapshot(this.store.snapshot, { key: this.store.etcd.key, revision: doc.revision, text: doc.text }).catch((err: unknown) =>
-        this.logger.warn({ err, file: this.store?.snapshot }, 'config store: cannot write the snapshot; serving goes on'),
+        this.logger.warn({ code: 'BRISK_CONFIG_STORE_SNAPSHOT_FAILED', err, file: this.store?.snapshot }, 'config store: cannot write the snapshot; serving goes on'),
       );
     }
   }
@@ -121,7 +132,28 @@ export class LayeredConfigSource implements ConfigSource {
   watch(onChange: () => void): void {
     this.fileSource.watch(onChange);
     this.onChange = onChange;
-    if (this.store !== null) this.watchFrom(this.latest?.from === 'etcd' ? this.latest.revision + 1 : 0);
+    if (this.store === null) return;
+    this.watchFrom(this.latest?.from === 'etcd' ? this.latest.revision + 1 : 0);
+    this.checkTimer = setInterval(() => this.check(), CHECK_MS);
+    this.checkTimer.unref();
+  }
+
+  /** The safety read next to an open watch (see {@link CHECK_MS}). */
+  private check(): void {
+    if (this.closed || this.stopWatch === null || this.client === null || this.store === null) return;
+    const watching = this.stopWatch;
+    this.client.getWithRevision(this.store.etcd.key).then(
+      ({ kv }) => {
+        this.contact();
+        if (kv !== null) this.offer({ text: kv.value, revision: kv.modRevision, from: 'etcd' });
+      },
+      (err: unknown) => {
+        // The watch may be a dead stream: drop it and start over with backoff.
+        if (this.stopWatch !== watching) return;
+        watching();
+        this.retry(err as Error);
+      },
+    );
   }
 
   /** Which revision this node serves, for the admin API and /metrics. */
@@ -145,6 +177,7 @@ export class LayeredConfigSource implements ConfigSource {
     this.stopWatch?.();
     this.stopWatch = null;
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    if (this.checkTimer !== null) clearInterval(this.checkTimer);
   }
 
   // ---- the store ----------------------------------------------------------------------
@@ -161,11 +194,11 @@ export class LayeredConfigSource implements ConfigSource {
       return;
     } catch (err) {
       this.etcdUp = false;
-      this.logger.warn({ reason: (err as Error).message }, 'config store: etcd unreachable at start; trying the snapshot');
+      this.logger.warn({ code: 'BRISK_CONFIG_STORE_UNAVAILABLE', reason: (err as Error).message }, 'config store: etcd unreachable at start; trying the snapshot');
     }
     const snap = await readStoreSnapshot(store.snapshot, store.etcd.key);
     if (snap === null) this.logger.warn({ file: store.snapshot }, "config store: no snapshot either; the file's routes and upstreams serve until etcd answers");
-    else if ('ignored' in snap) this.logger.warn({ file: store.snapshot, reason: snap.ignored }, 'config store: snapshot ignored');
+    else if ('ignored' in snap) this.logger.warn({ code: 'BRISK_CONFIG_STORE_SNAPSHOT_FAILED', file: store.snapshot, reason: snap.ignored }, 'config store: snapshot ignored');
     else {
       this.latest = snap;
       this.logger.info({ revision: snap.revision, savedAt: snap.savedAt }, 'config store: starting from the snapshot (last known good)');
@@ -213,7 +246,7 @@ export class LayeredConfigSource implements ConfigSource {
   private retry(err: Error): void {
     this.stopWatch = null;
     if (this.closed) return;
-    if (this.etcdUp) this.logger.warn({ reason: err.message }, 'config store: lost etcd; the revision in force keeps serving, retrying');
+    if (this.etcdUp) this.logger.warn({ code: 'BRISK_CONFIG_STORE_UNAVAILABLE', reason: err.message }, 'config store: lost etcd; the revision in force keeps serving, retrying');
     this.etcdUp = false;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;

@@ -17,6 +17,7 @@
  * down (a failed scan keeps the last view) instead of piling up.
  */
 import { Redis } from 'ioredis';
+import { redactUrl } from '../../config/redact.js';
 import type { DiscoveredTarget, DiscoveryProvider, DiscoverySink, ProviderContext } from './config/contract.js';
 import type { RedisDiscoveryConfig } from './config/types.js';
 import { entryTarget } from './entries.js';
@@ -46,7 +47,7 @@ export function start(config: RedisDiscoveryConfig, sink: DiscoverySink, context
     }
     scanning = true;
     try {
-      if (client.status !== 'ready') throw new Error(`Redis at ${redact(config.url)} is not connected (${client.status})`);
+      if (client.status !== 'ready') throw new Error(`Redis at ${redactUrl(config.url)} is not connected (${client.status})`);
       const keys = new Set<string>();
       let cursor = '0';
       do {
@@ -64,7 +65,7 @@ export function start(config: RedisDiscoveryConfig, sink: DiscoverySink, context
       });
       sink.answer(targets);
     } catch (err) {
-      if (!stopped) sink.failed(`the Redis registry (${redact(config.url)}, ${prefix}*) did not answer: ${(err as Error).message}`);
+      if (!stopped) sink.failed(`the Redis registry (${redactUrl(config.url)}, ${prefix}*) did not answer: ${(err as Error).message}`);
     } finally {
       scanning = false;
       if (again && !stopped) {
@@ -143,13 +144,3 @@ function dbOf(url: string): number {
   }
 }
 
-/** The URL without its password, for messages. */
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return 'redis://?';
-  }
-}

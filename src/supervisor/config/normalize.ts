@@ -162,6 +162,10 @@ function normalizeService(check: ConfigCheck, name: string, raw: RawService, ups
       maxFiles: o.rotate?.maxFiles ?? d.outputMaxFiles,
       daily: o.rotate?.daily ?? d.outputDaily,
     },
+    register:
+      raw.register === undefined
+        ? null
+        : { redis: raw.register.redis, service: raw.register.service ?? name, ttlMs: Math.max(300, duration(['register', 'ttl'], raw.register.ttl, 10_000)), advertiseHost: raw.register.advertiseHost ?? '127.0.0.1' },
   };
 }
 

@@ -17,7 +17,7 @@
  * ```
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { Duration, Size, Strict } from '../../config/schema-kit.js';
+import { Duration, PatternString, Size, Strict } from '../../config/schema-kit.js';
 
 /** Service names: also metric labels and URL path segments. */
 export const SERVICE_NAME = '^[A-Za-z0-9_.-]+$';
@@ -117,6 +117,16 @@ const Output = Strict(
   'Where the instances\' output goes.',
 );
 
+const Register = Strict(
+  {
+    redis: PatternString('^rediss?://', 'must start with redis:// or rediss://', { description: 'The Redis server of the registry (`redis://host:6379`).' }),
+    service: Type.Optional(Type.String({ minLength: 1, pattern: '^[^:*?\\[\\]\\s]+$', description: 'The name the instances register under (what other nodes put in `discovery.redis.service`). Default: the service\'s name.' })),
+    ttl: Type.Optional(Duration('TTL of each entry; renewed every third of it. An entry of an instance that stopped without a word (Brisk was killed) expires after it.', '10s')),
+    advertiseHost: Type.Optional(Type.String({ minLength: 1, description: "The address other nodes reach this node's instances at (this machine's IP or name). Default: 127.0.0.1, reachable from this machine only. Instances must then listen on it (or on all interfaces)." })),
+  },
+  "Register the ready instances in the Redis registry (the service toolkit's contract), so Brisk nodes on other machines find them with `discovery.redis`: an instance is registered once its first health check passed, and deregistered when it starts to drain.",
+);
+
 /** One supervised service. */
 export const ServiceSchema = Strict(
   {
@@ -131,6 +141,7 @@ export const ServiceSchema = Strict(
     restart: Type.Optional(Restart),
     scale: Type.Optional(Scale),
     output: Type.Optional(Output),
+    register: Type.Optional(Register),
   },
   'A service Brisk runs: its instances are started, health-checked through their upstream, drained before every stop, restarted when they crash, hang, slow down or grow, and scaled with demand.',
 );

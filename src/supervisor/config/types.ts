@@ -72,4 +72,15 @@ export interface ServiceConfig {
   /** Null: no autoscaling (the count stays at `min` unless set through the admin API). */
   readonly scale: ScaleConfig | null;
   readonly output: OutputConfig;
+  /** Publish ready instances in the Redis registry; null: do not. */
+  readonly register: RegisterConfig | null;
+}
+
+/** `services.NAME.register`: the Redis registry the instances are published in. */
+export interface RegisterConfig {
+  readonly redis: string;
+  readonly service: string;
+  readonly ttlMs: number;
+  /** Host of the advertised URL (`http://HOST:PORT`). */
+  readonly advertiseHost: string;
 }

@@ -43,6 +43,8 @@ export interface Stack {
   gateway: ChildProcess;
   /** The key services use on /internal/* through Brisk (a game day injects faults with it). */
   internalKey: string;
+  /** The support agents' shared secret (the agent page at /support/agent asks for it). */
+  agentToken: string;
   im: Awaited<ReturnType<typeof startIm>>;
   stop(): Promise<void>;
 }
@@ -78,6 +80,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     throw error;
   }
   const internalKey = randomBytes(24).toString('base64url');
+  const agentToken = randomBytes(12).toString('base64url');
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
     SHOP_PORT: String(port),
@@ -93,6 +96,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     SHOP_INTERNAL_KEY: internalKey,
     SHOP_INTERNAL_KEY_SHA256: createHash('sha256').update(internalKey).digest('hex'),
     SHOP_INTERNAL_URL: `http://127.0.0.1:${port}`,
+    SUPPORT_AGENT_TOKEN: agentToken,
     SHOP_DRAIN_DELAY_MS: '1500',
     // The services' own request lines would drown Brisk's; warnings and errors still show.
     LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn',
@@ -119,5 +123,5 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await stop();
     throw error;
   }
-  return { url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${adminPort}`, imUrl: im.url, data, gateway, internalKey, im, stop };
+  return { url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${adminPort}`, imUrl: im.url, data, gateway, internalKey, agentToken, im, stop };
 }

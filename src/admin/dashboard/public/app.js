@@ -16,6 +16,7 @@
 import { LineChart } from './chart.js';
 import { badge, el, setBadge, setData, setHidden, setText } from './dom.js';
 import * as f from './format.js';
+import { renderDiscovery } from './discovery.js';
 import { renderServices } from './services.js';
 
 const HISTORY_MS = 300_000;
@@ -127,6 +128,7 @@ function render() {
   renderRoutes(s);
   renderUpstreams(s);
   renderServices(s.services ?? []);
+  renderDiscovery(s.discovery ?? []);
   renderErrors(s.recentErrors);
   renderProcess(s);
 }
