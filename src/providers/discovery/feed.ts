@@ -205,7 +205,8 @@ export class DiscoveryFeed {
 
   private setProblem(code: string, message: string, now: number): void {
     const same = this.problem?.code === code;
-    if (!same || this.problem?.message !== message) {
+    // Once per kind of problem: a registry down for an hour must not log every retry (the admin API has the latest message).
+    if (!same) {
       this.logger.warn({ upstream: this.upstream, provider: this.descriptor.key, code }, `upstream "${this.upstream}": ${message}`);
     }
     this.problem = { code, message, since: same ? this.problem!.since : now };
