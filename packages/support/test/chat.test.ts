@@ -168,6 +168,20 @@ describe('support chat through Brisk', () => {
     assert.match(metrics, /support_messages_total\{from="agent"\} 1/);
   });
 
+  test('the Node client (scripts, load tests, game days): answers with their time, hand-offs flagged', { timeout: 20_000 }, async () => {
+    const { SupportClient } = await import('../src/client.js');
+    const chat = await SupportClient.connect(`${wsUrl}/ws`, { language: 'en' });
+    assert.match(chat.conversation, /^[0-9a-f-]{36}$/);
+    const answer = await chat.ask('How much does shipping cost?');
+    assert.equal(answer.from, 'bot');
+    assert.match(answer.text, /¥99/);
+    assert.ok(answer.ms > 0 && answer.ms < 10_000);
+    assert.equal(answer.handoff, undefined);
+    const handed = await chat.ask('what is the capital of France');
+    assert.equal(handed.handoff, 'low-confidence');
+    chat.close();
+  });
+
   test('asking for a person, and bad frames get errors, never a crash', { timeout: 20_000 }, async () => {
     const customer = await connect(`${wsUrl}/ws`);
     customer.send({ type: 'message', text: 'hi' });
