@@ -108,6 +108,23 @@ describe('discovery: the Redis registry', { skip: redis === null ? REDIS_MISSING
     assert.ok(goneMs <= TTL_MS + 500 + 1500, `gone ${goneMs} ms after it was written (TTL ${TTL_MS} ms + a scan)`);
   });
 
+  it('with keyspace notifications on, an expired entry leaves at once, without waiting for a scan', { timeout: 30_000 }, async (t) => {
+    await redisCommand(r.port, ['CONFIG', 'SET', 'notify-keyspace-events', 'K$gx']);
+    const other = await startGateway(discoveryConfig({ redis: { url: r.url, service: 'orders', interval: '20s' }, snapshot: false, minTargets: 0 }));
+    try {
+      const key = 'brisk:registry:orders:crashed-2';
+      await redisCommand(r.port, ['SET', key, JSON.stringify({ service: 'orders', id: 'crashed-2', url: crashed.url }), 'PX', '1500']);
+      // Seen through the keyspace notification of the SET (the scan interval is 20 s).
+      await waitFor('the entry seen', async () => (await members(other)).some((m) => m.url === crashed.url), 3000);
+      const t0 = Date.now();
+      await waitFor('the expired entry gone', async () => !(await members(other)).some((m) => m.url === crashed.url), 5000);
+      t.diagnostic(`redis: entry expired (TTL 1500 ms) → gone in ${Date.now() - t0} ms with keyspace notifications, scans every 20 s`);
+    } finally {
+      await other.stop();
+      await redisCommand(r.port, ['CONFIG', 'SET', 'notify-keyspace-events', '']);
+    }
+  });
+
   it('while Redis is down, the last view serves and the staleness grows; a restart of Brisk serves the snapshot; Redis back: the view follows again', { timeout: 60_000 }, async () => {
     let gw = tg!;
     const one = services[0]!;

@@ -86,7 +86,8 @@ export class LayeredConfigSource implements ConfigSource {
       this.candidateInputs = this.fileSource.inputs();
       return base;
     }
-    const fileText = await readFile(this.file, 'utf8');
+    // The very text the file's load checked (reading it again could see a newer one).
+    const fileText = this.fileSource.inputs()?.fileText ?? (await readFile(this.file, 'utf8'));
     const result = combine(this.file, fileText, doc, store.etcd.key);
     if (result.ok) {
       this.candidate = doc;
