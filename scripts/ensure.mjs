@@ -261,6 +261,35 @@ export function ensureBuilt() {
 }
 
 /**
+ * Compiles the config validator ahead of time (scripts/gen-validator.mjs) when the build
+ * has none or one older than the compiled sources: a bare `tsc` (land scripts, editors)
+ * rewrites dist/ without it. Without it the gateway still works, but compiles the
+ * validator at every start. Returns whether it ran.
+ */
+export function ensureValidator() {
+  const file = join(ROOT, 'dist', 'src', 'config', 'validator.generated.cjs');
+  // Files only: writing the validator changes its directory's time.
+  let newest = 0;
+  const stack = [join(ROOT, 'dist', 'src')];
+  while (stack.length > 0) {
+    const dir = stack.pop();
+    let entries = [];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      continue;
+    }
+    for (const e of entries) {
+      if (e.isDirectory()) stack.push(join(dir, e.name));
+      else if (e.name.endsWith('.js')) newest = Math.max(newest, mtimeOrZero(join(dir, e.name)));
+    }
+  }
+  if (newest === 0 || mtimeOrZero(file) >= newest) return false;
+  run(process.execPath, [join(ROOT, 'scripts', 'gen-validator.mjs')], 'gen-validator', 'node scripts/gen-validator.mjs');
+  return true;
+}
+
+/**
  * Installs and builds what is missing; on failure says why and exits 1 (for the scripts
  * behind `npm start`, `npm test` and `npm run bench`). True when anything had to be done.
  */
@@ -268,8 +297,9 @@ export function ensureReady({ bench = false } = {}) {
   try {
     const installed = ensureInstalled();
     const built = ensureBuilt();
+    const validator = ensureValidator();
     const peers = bench && ensureBenchPeers();
-    return installed || built || peers;
+    return installed || built || validator || peers;
   } catch (error) {
     process.stderr.write(`[brisk] ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);

@@ -137,6 +137,12 @@ describe('config from etcd beside the file', async () => {
     assert.equal(listen.code, 1);
     assert.match(listen.err, /:1:1  listen  "listen" cannot come from the config store/);
     assert.equal(await who(), 'b');
+    // A CI job with only the document and the etcd address checks it against a minimal node config.
+    const f = join(dir, 'ci.yaml');
+    writeFileSync(f, doc('a', { a: a.url, b: b.url }));
+    const out = capture();
+    assert.equal(await runConfigPush(f, { config: join(dir, 'absent.yaml'), etcd: etcd!.url, key: KEY, dryRun: true }, out.stream, out.stream), 0, out.text());
+    assert.match(out.text(), /valid \(1 routes, 2 upstreams\); not published/);
   });
 
   it('a node refuses a bad revision written behind push\'s back; the previous keeps serving', { skip, timeout: 30_000 }, async () => {
@@ -172,5 +178,32 @@ describe('config from etcd beside the file', async () => {
     assert.equal((await push(doc('b', { a: a.url, b: b.url }))).code, 0);
     await until(async () => (await who()) === 'b', 15_000, 'the revision pushed after the outage serves');
     assert.equal((await status()).source, 'etcd');
+  });
+
+  it('notices a frozen etcd whose watch stream went silent, and catches up once it thaws', { skip, timeout: 60_000 }, async () => {
+    assert.equal((await status()).storeUp, true);
+    etcd!.signal('SIGSTOP');
+    try {
+      await until(async () => !(await status()).storeUp, 15_000, 'the safety read sees etcd frozen');
+      assert.equal(await who(), 'b', 'the revision in force keeps serving');
+    } finally {
+      etcd!.signal('SIGCONT');
+    }
+    await until(async () => (await status()).storeUp, 15_000, 'etcd answers again');
+    assert.equal((await push(doc('a', { a: a.url, b: b.url }))).code, 0);
+    await until(async () => (await who()) === 'a', 10_000, 'a revision pushed after the thaw serves');
+  });
+
+  it('a node started while etcd holds a bad revision starts from its snapshot and names the revision it refused', { skip, timeout: 30_000 }, async () => {
+    const good = (await status()).revision;
+    await gw!.stop();
+    gw = null;
+    const client = new EtcdClient({ endpoints: [etcd!.url] });
+    const bad = await client.put(KEY, doc('nope', { a: a.url, b: b.url }));
+    await start();
+    assert.equal(await who(), 'a');
+    const s = await status();
+    assert.deepEqual([s.source, s.revision, s.rejectedRevision], ['snapshot', good, bad]);
+    assert.ok(logs.some((l) => l.includes('BRISK_CONFIG_STORE_REVISION_REFUSED')), 'the refusal is logged with its code');
   });
 });

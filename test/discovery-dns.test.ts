@@ -126,8 +126,31 @@ describe('discovery: DNS', () => {
     await waitFor('the provider to answer', async () => (await discoveryState(gw))['app']!.from === 'provider', 6000);
   });
 
-  it('SRV: targets are the lowest-priority records, with their ports and weights, their hosts resolved', { timeout: 30_000 }, async () => {
+  it('A+AAAA: both families, an IPv6 address in brackets', { timeout: 30_000 }, async () => {
     await tg!.stop();
+    tg = null;
+    let v6: NamedBackend;
+    try {
+      v6 = await namedBackend('v6', '::1', port);
+    } catch {
+      return; // no IPv6 loopback on this machine
+    }
+    try {
+      dns.zone.set('both.test', { A: [{ address: '127.0.0.2', ttl: 5 }], AAAA: [{ address: '::1', ttl: 5 }] });
+      tg = await startGateway(discoveryConfig({ dns: { name: 'both.test', type: 'A+AAAA', port, servers: [dns.address], minTtl: '100ms' }, snapshot: false }));
+      assert.deepEqual(await activeUrls(tg), [`http://127.0.0.2:${port}`, `http://[::1]:${port}`].sort());
+      const seen = new Set<string>();
+      for (let i = 0; i < 10; i++) seen.add((await get(tg)).body);
+      assert.deepEqual([...seen].sort(), ['b1', 'v6']);
+    } finally {
+      await tg?.stop();
+      tg = null;
+      await v6.close();
+    }
+  });
+
+  it('SRV: targets are the lowest-priority records, with their ports and weights, their hosts resolved', { timeout: 30_000 }, async () => {
+    await tg?.stop();
     dns.zone.set('_http._tcp.app.test', {
       SRV: [
         { record: { priority: 10, weight: 5, port: srv[0]!.port, target: 'one.app.test' }, ttl: 30 },

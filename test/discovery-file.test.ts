@@ -152,6 +152,21 @@ describe('discovery: a watched targets file', () => {
     for (let i = 0; i < 20; i++) assert.deepEqual(await get(gw), { status: 200, body: 'a' });
   });
 
+  it('a snapshot that cannot be written is logged once, and serving goes on', { timeout: 30_000 }, async () => {
+    await tg!.stop();
+    const blocker = join(dir.path, 'not-a-directory');
+    writeFileSync(blocker, 'a file where the snapshot directory should be');
+    writeList(`- ${a.url}\n`);
+    tg = await startGateway(config({ snapshot: join(blocker, 'app.json') }));
+    const gw = tg;
+    writeList(`- ${a.url}\n- ${c.url}\n`);
+    await waitFor('c listed', async () => (await members(gw)).some((m) => m.url === c.url));
+    await sleep(300);
+    const failures = gw.logs.filter((l) => l['code'] === 'BRISK_DISCOVERY_SNAPSHOT_FAILED' && /cannot write/.test(String(l['msg'])));
+    assert.equal(failures.length, 1, 'logged once for two failed writes');
+    assert.equal((await get(gw)).status, 200);
+  });
+
   it('with minTargets 0, an empty list empties the upstream (its targets drain)', { timeout: 30_000 }, async () => {
     await tg!.stop();
     writeList(`- ${a.url}\n`);

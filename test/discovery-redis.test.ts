@@ -51,7 +51,7 @@ describe('discovery: the Redis registry', { skip: redis === null ? REDIS_MISSING
     dir.remove();
   });
 
-  it('instances that register take traffic within a heartbeat, warmed first', { timeout: 30_000 }, async () => {
+  it('instances that register take traffic within a heartbeat, warmed first', { timeout: 30_000 }, async (t) => {
     const one = await instance('one');
     tg = await startGateway(config());
     const gw = tg;
@@ -64,10 +64,11 @@ describe('discovery: the Redis registry', { skip: redis === null ? REDIS_MISSING
     const seen = new Set<string>();
     for (let i = 0; i < 10; i++) seen.add((await get(gw)).body);
     assert.deepEqual([...seen].sort(), ['"one"', '"two"'].sort());
+    t.diagnostic(`redis: registered → active (first probe passed) in ${joinMs} ms`);
     assert.ok(joinMs < TTL_MS, `joined in ${joinMs} ms`);
   });
 
-  it('an instance that deregisters leaves within a heartbeat, its request in flight finishing', { timeout: 30_000 }, async () => {
+  it('an instance that deregisters leaves within a heartbeat, its request in flight finishing', { timeout: 30_000 }, async (t) => {
     const gw = tg!;
     const two = services[1]!;
     const twoUrl = two.url;
@@ -89,11 +90,12 @@ describe('discovery: the Redis registry', { skip: redis === null ? REDIS_MISSING
     assert.equal(answer.status, 200, 'the request in flight finished');
     assert.equal(answer.body, '"two"');
     await stopping;
+    t.diagnostic(`redis: deregistered → out of the routable set in ${leftMs} ms`);
     assert.ok(leftMs < TTL_MS, `left in ${leftMs} ms`);
     for (let i = 0; i < 6; i++) assert.equal((await get(gw)).body, '"one"');
   });
 
-  it('an instance that crashed (its entry not renewed) leaves within a heartbeat of its entry expiring', { timeout: 30_000 }, async () => {
+  it('an instance that crashed (its entry not renewed) leaves within a heartbeat of its entry expiring', { timeout: 30_000 }, async (t) => {
     const gw = tg!;
     const key = 'brisk:registry:orders:crashed-1';
     await redisCommand(r.port, ['SET', key, JSON.stringify({ service: 'orders', id: 'crashed-1', url: crashed.url, host: '127.0.0.1', port: crashed.port, startedAt: new Date().toISOString(), meta: {} }), 'PX', String(TTL_MS)]);
@@ -102,7 +104,25 @@ describe('discovery: the Redis registry', { skip: redis === null ? REDIS_MISSING
     // No renewal: it expires after TTL_MS, and the next scan (interval 500 ms) drops it.
     await waitFor('the crashed entry gone', async () => !(await members(gw)).some((m) => m.url === crashed.url), TTL_MS * 3);
     const goneMs = Date.now() - t0;
+    t.diagnostic(`redis: entry written (TTL ${TTL_MS} ms, not renewed) → gone in ${goneMs} ms`);
     assert.ok(goneMs <= TTL_MS + 500 + 1500, `gone ${goneMs} ms after it was written (TTL ${TTL_MS} ms + a scan)`);
+  });
+
+  it('with keyspace notifications on, an expired entry leaves at once, without waiting for a scan', { timeout: 30_000 }, async (t) => {
+    await redisCommand(r.port, ['CONFIG', 'SET', 'notify-keyspace-events', 'K$gx']);
+    const other = await startGateway(discoveryConfig({ redis: { url: r.url, service: 'orders', interval: '20s' }, snapshot: false, minTargets: 0 }));
+    try {
+      const key = 'brisk:registry:orders:crashed-2';
+      await redisCommand(r.port, ['SET', key, JSON.stringify({ service: 'orders', id: 'crashed-2', url: crashed.url }), 'PX', '1500']);
+      // Seen through the keyspace notification of the SET (the scan interval is 20 s).
+      await waitFor('the entry seen', async () => (await members(other)).some((m) => m.url === crashed.url), 3000);
+      const t0 = Date.now();
+      await waitFor('the expired entry gone', async () => !(await members(other)).some((m) => m.url === crashed.url), 5000);
+      t.diagnostic(`redis: entry expired (TTL 1500 ms) → gone in ${Date.now() - t0} ms with keyspace notifications, scans every 20 s`);
+    } finally {
+      await other.stop();
+      await redisCommand(r.port, ['CONFIG', 'SET', 'notify-keyspace-events', '']);
+    }
   });
 
   it('while Redis is down, the last view serves and the staleness grows; a restart of Brisk serves the snapshot; Redis back: the view follows again', { timeout: 60_000 }, async () => {

@@ -23,7 +23,7 @@ const BURST = 20;
 /** Offered load: twice the limit, spread over both gateways. */
 const OFFERED_PER_S = 2 * RATE_PER_S;
 /** After a switch, time for the clients to reconnect and any refilled bucket to be spent. */
-const SETTLE_MS = 1500;
+const SETTLE_MS = 3000;
 /** The window in which the limit is measured. */
 const WINDOW_MS = 4000;
 

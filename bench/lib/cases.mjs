@@ -81,7 +81,7 @@ export const CASES = [
   briskCase('brisk-baseline', 'Brisk as `brisk`, from the checkout named by BENCH_BRISK_BASELINE (before/after a change)', [], undefined, {
     root: () => process.env.BENCH_BRISK_BASELINE || null,
   }),
-  nodeCase('node-floor', 'bench/floor.mjs', 'node:http + undici Pool, ~25 lines, no logging', 'undici'),
+  nodeCase('node-floor', 'bench/floor.mjs', 'node:http + undici Pool.stream writing into the ServerResponse, hop-by-hop dropped, no logging: the true floor', 'undici'),
   peerCase('http-proxy', 'bench/peers/http-proxy.mjs', 'http-proxy on node:http, keep-alive agent, no logging', 'http-proxy'),
   peerCase('fast-gateway', 'bench/peers/fast-gateway.mjs', 'fast-gateway (restana + fast-proxy-lite), no logging', 'fast-gateway', 'fast-proxy-lite'),
   peerCase('fastify-proxy', 'bench/peers/fastify-http-proxy.mjs', '@fastify/http-proxy on fastify, logger off', '@fastify/http-proxy', 'fastify'),

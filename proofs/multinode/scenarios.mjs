@@ -78,11 +78,11 @@ export async function registry(stack, s, log) {
   await sleep(Math.max(2000, heartbeatMs * 1.5));
   const last = leaving.hits.filter((t) => t >= t1).at(-1);
   const leaveMs = last === undefined ? 0 : Math.round(last - t1);
-  log(`  ${leaving.id} deregistered: last request ${leaveMs} ms after`);
+  log(`  ${leaving.id} deregistered: ${last === undefined ? 'no request after it' : `last request ${leaveMs} ms after`}`);
   await load.stop();
   const sum = SpreadLoad.summary(load.results);
   const pass = sum.errors === 0 && joinMs <= heartbeatMs && leaveMs <= heartbeatMs;
-  return row(3, 'register and deregister instances', `join and leave within a heartbeat (${heartbeatMs} ms), drained: 0 errors`, pass, `${joining.id} took its first request ${joinMs} ms after registering (health check included); ${leaving.id} took its last ${leaveMs} ms after deregistering; ${sum.errors} errors`, sum, { joinMs, leaveMs, heartbeatMs });
+  return row(3, 'register and deregister instances', `join and leave within a heartbeat (${heartbeatMs} ms), drained: 0 errors`, pass, `${joining.id} took its first request ${joinMs} ms after registering (health check included); ${leaving.id} took ${last === undefined ? 'no request after deregistering' : `its last request ${leaveMs} ms after deregistering`}; ${sum.errors} errors`, sum, { joinMs, leaveMs, heartbeatMs });
 }
 
 /** 4. The Redis primary fails over (Sentinel, then a SIGKILL): the shared limit holds within ±5%. */

@@ -3,6 +3,7 @@ import type { Config } from '../config/types.js';
 import type { Ejection } from '../core/views.js';
 import type { DataPlanePort } from '../control/port.js';
 import { DataPlane, type ApplyResult } from '../dataplane/data-plane.js';
+import type { PurgeSpec } from '../middlewares/cache/store.js';
 import type { Logger } from '../observability/logger.js';
 import type { ConfigInputs } from '../providers/config-file.js';
 import type { RequestRecorder } from '../observability/recorder.js';
@@ -12,6 +13,7 @@ import { BatchReplay, STRIDE } from './batch.js';
 import { ejectUntil, healthDigest, healthTable } from './health.js';
 import { workersMetrics } from './metrics.js';
 import { WorkerPool, type PoolHost, type Slot } from './pool.js';
+import { ShareBook } from './shares.js';
 import { REPORT_MS, type FromWorker, type MembershipEntry, type Report, type StartMessage, type WorkerInfo } from './protocol.js';
 
 /** Membership commands kept for workers started later; past this the oldest go (a replace per source comes back with the next reload). */
@@ -37,6 +39,7 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
   private timer: NodeJS.Timeout | null = null;
   private readonly known = new WeakSet<Ejection>();
   private readonly waiting = new Map<number, { readonly version: number; readonly pending: Set<number>; readonly done: () => void }>();
+  private readonly rateShares: ShareBook;
   private inFlightByTarget = new Map<number, Readonly<Record<string, number>>>();
   /** Requests per slot in each of the last 10 seconds, for the request share. */
   private readonly shareRing: number[][] = [];
@@ -54,6 +57,7 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
   ) {
     this.local = new DataPlane(config, logger, null);
     this.pool = new WorkerPool(count, this, logger);
+    this.rateShares = new ShareBook(count);
   }
 
   /** Where the workers' requests are replayed (the control plane's recorder), or null when metrics are off. */
@@ -160,11 +164,12 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
 
   // ---- PoolHost ------------------------------------------------------------------------
 
-  startMessage(slot: number): StartMessage {
-    return { t: 'start', slot, version: this.local.runtime.version, inputs: this.inputs, file: this.file, membership: this.membershipLog, health: healthTable(this.local.runtime), leases: [] };
+  startMessage(slot: number, standby: boolean): StartMessage {
+    return { t: 'start', slot, standby, version: this.local.runtime.version, inputs: this.inputs, file: this.file, membership: this.membershipLog, health: healthTable(this.local.runtime), workers: this.pool.count };
   }
 
-  onReady(_slot: Slot, listeners: Extract<FromWorker, { t: 'ready' }>['listeners']): void {
+  onReady(slot: Slot, listeners: Extract<FromWorker, { t: 'ready' }>['listeners']): void {
+    this.rateShares.resend(slot.index);
     if (this.listenerInfo.length > 0) return;
     this.listenerInfo = listeners.map((l) => ({ config: { name: l.name }, host: l.host, port: l.port, protocol: l.protocol }));
   }
@@ -180,10 +185,16 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
     }
   }
 
+  onBatch(batch: readonly (string | number | null)[]): number {
+    return this.replay === null ? batch.length / STRIDE : this.replay.replay(batch);
+  }
+
   onReport(slot: Slot, report: Report): number {
-    const n = this.replay === null ? report.batch.length / STRIDE : this.replay.replay(report.batch);
+    const n = this.onBatch(report.batch);
     this.inFlightByTarget.set(slot.index, report.targetsInFlight);
+    this.rateShares.onDemand(slot.index, report.demand);
     for (const [key, ejection] of report.ejections) this.ejectedBy(slot, key, ejection);
+    for (const [upstream, openForMs] of report.breakers) this.breakerOpenedBy(slot, upstream, openForMs);
     if (this.recorder !== null) this.recorder.inFlight = this.sum((s) => s.inFlight);
     return n;
   }
@@ -199,6 +210,14 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
     }
   }
 
+  /** A worker's breaker opened on its traffic: every other worker's opens for the same time (and the primary's, for the admin API). */
+  private breakerOpenedBy(slot: Slot, upstream: string, openForMs: number): void {
+    if (openForMs <= 0) return;
+    this.logger.warn({ worker: slot.index, upstream, openForMs }, "a worker's circuit breaker opened; opened for every worker");
+    this.local.runtime.upstreams.get(upstream)?.breaker?.openFrom(Date.now(), openForMs, `worker ${slot.index}'s breaker opened`);
+    for (const s of this.pool.slots) if (s !== slot && s.worker !== null) this.pool.send(s.worker, { t: 'breaker', upstream, openForMs, worker: slot.index });
+  }
+
   /** Every report interval: the health table to the workers when it changed; every second, the request share. */
   private tick(): void {
     const table = healthTable(this.local.runtime);
@@ -206,6 +225,11 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
     if (digest !== this.lastHealth) {
       this.lastHealth = digest;
       this.pool.broadcast({ t: 'health', entries: table });
+    }
+    const grants = this.rateShares.tick();
+    for (const slot of this.pool.slots) {
+      const g = grants[slot.index - 1]!;
+      if (g.length > 0 && slot.worker !== null) this.pool.send(slot.worker, { t: 'shares', grants: g });
     }
     if (++this.shareTick % Math.round(1000 / REPORT_MS) !== 0) return;
     const now = this.pool.slots.map((s) => s.requests);
@@ -244,6 +268,43 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
   /** The per-worker families of `/metrics`. */
   metricsText(): string {
     return workersMetrics(this.workers());
+  }
+
+  private purgeSeq = 0;
+  private readonly purges = new Map<number, { pending: number; memory: number; done: (memory: number) => void }>();
+
+  /** Purges every worker's route caches; resolves with the memory entries removed (bounded wait). */
+  purge(spec: PurgeSpec, route: string | null): Promise<number> {
+    const id = ++this.purgeSeq;
+    const pending = this.pool.slots.filter((s) => s.worker !== null && s.state === 'ready').length;
+    if (pending === 0) return Promise.resolve(0);
+    return new Promise<number>((resolve) => {
+      const timer = setTimeout(() => {
+        const p = this.purges.get(id);
+        this.purges.delete(id);
+        resolve(p?.memory ?? 0);
+      }, 3000);
+      timer.unref();
+      this.purges.set(id, {
+        pending,
+        memory: 0,
+        done: (memory) => {
+          clearTimeout(timer);
+          resolve(memory);
+        },
+      });
+      this.pool.broadcast({ t: 'purge', id, spec, route });
+    });
+  }
+
+  onPurged(id: number, memory: number): void {
+    const p = this.purges.get(id);
+    if (p === undefined) return;
+    p.memory += memory;
+    if (--p.pending <= 0) {
+      this.purges.delete(id);
+      p.done(p.memory);
+    }
   }
 
   /** Replaces every worker, one at a time, with no failed request. */

@@ -29,12 +29,16 @@ export interface Slot {
 
 /** What the pool asks of its owner. */
 export interface PoolHost {
-  /** The start message for a worker in this slot (config text and version, health, membership, leases). */
-  startMessage(slot: number): StartMessage;
+  /** The start message for a worker in this slot (0 and `standby`: the warm spare): config inputs and version, health, membership. */
+  startMessage(slot: number, standby: boolean): StartMessage;
   /** A worker's report (its batch is the owner's to replay); returns the requests it held. */
   onReport(slot: Slot, report: Report): number;
   /** A worker bound its listeners. */
   onReady(slot: Slot, listeners: Extract<FromWorker, { t: 'ready' }>['listeners']): void;
+  /** Finished requests a worker sent between reports; returns how many. */
+  onBatch(batch: readonly (string | number | null)[]): number;
+  /** A worker purged its caches. */
+  onPurged(id: number, memory: number): void;
   /** A worker answered an `apply`. */
   onApplied(slot: Slot, msg: Extract<FromWorker, { t: 'applied' }>): void;
 }
@@ -80,93 +84,167 @@ export class WorkerPool {
     // The first alone: it binds port 0 listeners, the others take the port it got.
     await this.fork(this.slots[0]!);
     await Promise.all(this.slots.slice(1).map((s) => this.fork(s)));
+    this.forkSpare();
     this.watchdog = setInterval(() => this.watch(), 250);
     this.watchdog.unref();
   }
 
-  /** Sends a message to every serving worker. */
+  /** Sends a message to every worker, the warm spare included (it keeps up with versions, membership and health). */
   broadcast(msg: ToWorker): void {
     for (const s of this.slots) if (s.worker !== null && s.state !== 'down') this.send(s.worker, msg);
+    if (this.spare !== null) this.send(this.spare, msg);
   }
 
   send(worker: ClusterWorker, msg: ToWorker): void {
     if (worker.isConnected()) worker.send(msg);
   }
 
+  /**
+   * The warm spare: a worker that has loaded the code and built the config version in
+   * force but binds nothing. A worker that dies is replaced by it in the time it takes to
+   * start listening (tens of milliseconds) instead of a whole process start (a second or
+   * more on a busy machine); a new spare is then forked in the background. It costs one
+   * idle process's memory.
+   */
+  private spare: ClusterWorker | null = null;
+  private spareReady = false;
+  private readonly slotOf = new Map<ClusterWorker, Slot>();
+  private readonly waiters = new Map<ClusterWorker, () => void>();
+
+  /** The warm spare's state: null when there is none (being replaced, or stopping). */
+  get spareState(): 'starting' | 'ready' | null {
+    return this.spare === null ? null : this.spareReady ? 'ready' : 'starting';
+  }
+
+  private forkSpare(delayMs = 0): void {
+    if (this.stopping || this.spare !== null) return;
+    const t = setTimeout(() => {
+      if (this.stopping || this.spare !== null) return;
+      this.spareReady = false;
+      this.spare = this.spawn(null);
+    }, delayMs);
+    t.unref();
+  }
+
   /** Forks a worker into a slot; resolves when it serves (or failed to start). */
   private fork(slot: Slot): Promise<void> {
     return new Promise<void>((resolve) => {
-      const worker = cluster.fork({ BRISK_WORKER_SLOT: String(slot.index) });
-      slot.worker = worker;
-      slot.state = 'starting';
-      slot.startedAt = Date.now();
-      slot.lastSeen = performance.now();
-      this.pipe(worker);
-      let settled = false;
-      const settle = (): void => {
-        if (!settled) {
-          settled = true;
-          resolve();
-        }
-      };
-      worker.on('message', (msg: FromWorker) => {
-        if (slot.worker === worker) slot.lastSeen = performance.now();
-        switch (msg.t) {
-          case 'hello':
-            this.send(worker, this.host.startMessage(slot.index));
-            return;
-          case 'ready':
-            if (slot.worker === worker) {
-              slot.state = 'ready';
-              slot.readyAt = Date.now();
-              slot.version = msg.version;
-              slot.failures = 0;
-              this.logger.info({ worker: slot.index, workerPid: worker.process.pid, startMs: slot.readyAt - slot.startedAt }, 'worker serving');
-            }
-            this.host.onReady(slot, msg.listeners);
-            settle();
-            return;
-          case 'report':
-            // A draining worker's last batches still count (its requests were served).
-            if (slot.worker === worker) {
-              slot.version = msg.version;
-              slot.inFlight = msg.inFlight;
-              slot.openConnections = msg.openConnections;
-              slot.openTunnels = msg.openTunnels;
-              slot.shedLevel = msg.shedLevel;
-              slot.rss = msg.rss;
-              slot.cpuUs = msg.cpuUs;
-            }
-            slot.requests += this.host.onReport(slot, msg);
-            return;
-          case 'applied':
-            if (msg.ok && slot.worker === worker) slot.version = msg.version;
-            this.host.onApplied(slot, msg);
-            return;
-          case 'fatal':
-            this.logger.error({ worker: slot.index, message: msg.message }, 'worker failed to start');
-            return;
-        }
-      });
-      worker.on('exit', (code, signal) => {
-        settle();
-        if (this.leaving.has(worker) || this.stopping) return;
-        if (slot.worker !== worker) return;
-        slot.worker = null;
-        slot.state = 'down';
-        slot.inFlight = 0;
-        slot.openConnections = 0;
-        if (!this.killedStuck.has(worker)) slot.restarts.exit++;
-        const early = slot.readyAt < slot.startedAt;
-        if (early) slot.failures++;
-        // A worker that cannot even start is retried with a growing delay, not in a tight loop.
-        const delay = early ? Math.min(5000, 100 * 2 ** Math.min(6, slot.failures - 1)) : 0;
-        this.logger.error({ worker: slot.index, workerPid: worker.process.pid, code, signal, retryInMs: delay }, 'worker exited; replacing it');
-        setTimeout(() => {
-          if (!this.stopping && slot.worker === null) void this.fork(slot);
-        }, delay).unref();
-      });
+      const worker = this.spawn(slot);
+      this.waiters.set(worker, resolve);
     });
+  }
+
+  /** Puts the warm spare into a slot: it binds the listeners and serves. */
+  private promote(slot: Slot): Promise<void> {
+    const worker = this.spare!;
+    this.spare = null;
+    this.attach(slot, worker);
+    return new Promise<void>((resolve) => {
+      this.waiters.set(worker, resolve);
+      this.send(worker, { t: 'listen', slot: slot.index });
+    });
+  }
+
+  private attach(slot: Slot, worker: ClusterWorker): void {
+    slot.worker = worker;
+    slot.state = 'starting';
+    slot.startedAt = Date.now();
+    slot.lastSeen = performance.now();
+    this.slotOf.set(worker, slot);
+  }
+
+  private spawn(slot: Slot | null): ClusterWorker {
+    const worker = cluster.fork({ BRISK_WORKER_SLOT: String(slot?.index ?? 0) });
+    if (slot !== null) this.attach(slot, worker);
+    this.pipe(worker);
+    worker.on('message', (msg: FromWorker) => this.onMessage(worker, msg));
+    worker.on('exit', (code, signal) => this.onExit(worker, code, signal));
+    return worker;
+  }
+
+  private onMessage(worker: ClusterWorker, msg: FromWorker): void {
+    const slot = this.slotOf.get(worker) ?? null;
+    if (slot !== null && slot.worker === worker) slot.lastSeen = performance.now();
+    switch (msg.t) {
+      case 'hello':
+        this.send(worker, this.host.startMessage(slot?.index ?? 0, slot === null));
+        return;
+      case 'standby':
+        if (worker === this.spare) this.spareReady = true;
+        return;
+      case 'ready':
+        if (slot !== null && slot.worker === worker) {
+          slot.state = 'ready';
+          slot.readyAt = Date.now();
+          slot.version = msg.version;
+          slot.failures = 0;
+          this.logger.info({ worker: slot.index, workerPid: worker.process.pid, startMs: slot.readyAt - slot.startedAt }, 'worker serving');
+          this.host.onReady(slot, msg.listeners);
+        }
+        this.waiters.get(worker)?.();
+        this.waiters.delete(worker);
+        return;
+      case 'report':
+        if (slot === null) return;
+        // A draining worker's last batches still count (its requests were served).
+        if (slot.worker === worker) {
+          slot.version = msg.version;
+          slot.inFlight = msg.inFlight;
+          slot.openConnections = msg.openConnections;
+          slot.openTunnels = msg.openTunnels;
+          slot.shedLevel = msg.shedLevel;
+          slot.rss = msg.rss;
+          slot.cpuUs = msg.cpuUs;
+        }
+        slot.requests += this.host.onReport(slot, msg);
+        return;
+      case 'applied':
+        if (slot === null) return;
+        if (msg.ok && slot.worker === worker) slot.version = msg.version;
+        this.host.onApplied(slot, msg);
+        return;
+      case 'fatal':
+        this.logger.error({ worker: slot?.index ?? 'spare', message: msg.message }, 'worker failed to start');
+        return;
+      case 'batch':
+        if (slot !== null) slot.requests += this.host.onBatch(msg.batch);
+        return;
+      case 'purged':
+        this.host.onPurged(msg.id, msg.memory);
+        return;
+    }
+  }
+
+  private onExit(worker: ClusterWorker, code: number | null, signal: string | null): void {
+    const slot = this.slotOf.get(worker) ?? null;
+    this.slotOf.delete(worker);
+    this.waiters.get(worker)?.();
+    this.waiters.delete(worker);
+    if (worker === this.spare) {
+      this.spare = null;
+      if (!this.leaving.has(worker)) this.logger.warn({ workerPid: worker.process.pid, code, signal }, 'the warm spare worker exited; forking another');
+      this.forkSpare(1000);
+      return;
+    }
+    if (this.leaving.has(worker) || this.stopping || slot === null || slot.worker !== worker) return;
+    slot.worker = null;
+    slot.state = 'down';
+    slot.inFlight = 0;
+    slot.openConnections = 0;
+    if (!this.killedStuck.has(worker)) slot.restarts.exit++;
+    const early = slot.readyAt < slot.startedAt;
+    if (early) slot.failures++;
+    if (this.spare !== null && this.spareReady && !early) {
+      this.logger.error({ worker: slot.index, workerPid: worker.process.pid, code, signal }, 'worker exited; the warm spare takes its place');
+      void this.promote(slot).then(() => this.forkSpare());
+      return;
+    }
+    // A worker that cannot even start is retried with a growing delay, not in a tight loop.
+    const delay = early ? Math.min(5000, 100 * 2 ** Math.min(6, slot.failures - 1)) : 0;
+    this.logger.error({ worker: slot.index, workerPid: worker.process.pid, code, signal, retryInMs: delay }, 'worker exited; replacing it');
+    setTimeout(() => {
+      if (!this.stopping && slot.worker === null) void this.fork(slot);
+    }, delay).unref();
   }
 
   /** A worker silent for `STUCK_MS` has a stuck event loop: killed and replaced (its connections are lost, as with a crash). */
@@ -196,6 +274,14 @@ export class WorkerPool {
       await this.fork(slot);
       if (old !== null) await this.drain(old);
     }
+    // The spare runs the old code too (a rolling restart is how new code is deployed).
+    const spare = this.spare;
+    if (spare !== null) {
+      this.leaving.add(spare);
+      this.spare = null;
+      await this.drain(spare);
+      this.forkSpare();
+    }
   }
 
   /** Tells a worker to drain and waits for it to exit (SIGKILL after the drain timeout and a margin). */
@@ -216,7 +302,10 @@ export class WorkerPool {
   async stop(drainTimeoutMs: number): Promise<void> {
     this.stopping = true;
     if (this.watchdog !== null) clearInterval(this.watchdog);
-    await Promise.all(this.slots.map((s) => (s.worker === null ? null : this.drain(s.worker, drainTimeoutMs + 5000))));
+    const spare = this.spare;
+    this.spare = null;
+    if (spare !== null) this.leaving.add(spare);
+    await Promise.all([...this.slots.map((s) => (s.worker === null ? null : this.drain(s.worker, drainTimeoutMs + 5000))), spare === null ? null : this.drain(spare, 5000)]);
   }
 
   /** Worker output, forwarded in whole lines: a line is never cut by another process's. */

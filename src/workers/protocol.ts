@@ -3,14 +3,17 @@
  * the `advanced` serialisation: structured clone, so batches cross as arrays, not JSON).
  * Everything is plain data. Nothing here is sent per request: a worker reports every
  * `REPORT_MS`, the primary writes only when something changed (a config version, a
- * membership command, the health table, rate-limit leases).
+ * membership command, the health table, rate-limit shares).
  */
 import type { Ejection } from '../core/views.js';
+import type { PurgeSpec } from '../middlewares/cache/store.js';
 import type { ConfigInputs } from '../providers/config-file.js';
 import type { MembershipCommand } from '../upstreams/membership.js';
 
 /** How often a worker reports (its batch of finished requests, its gauges): also its heartbeat. */
 export const REPORT_MS = 100;
+/** How often a worker sends the requests it finished since (when there are any), between reports. */
+export const BATCH_MS = 25;
 /** A worker silent this long has a stuck event loop: it is killed and replaced. */
 export const STUCK_MS = 2500;
 
@@ -28,23 +31,25 @@ export interface StartMessage {
   readonly t: 'start';
   /** The worker's slot (1…N): stable across replacements (per-worker log files, metrics labels). */
   readonly slot: number;
+  /** The warm spare: build the config version, bind nothing until `listen`. */
+  readonly standby: boolean;
+  /** Workers in the node: each takes 1/N of a rate limit until the primary sets its share. */
+  readonly workers: number;
   readonly version: number;
   /** The texts the primary checked (the file, a config store's document). */
   readonly inputs: ConfigInputs;
   readonly file: string;
   readonly membership: readonly MembershipEntry[];
   readonly health: readonly HealthEntry[];
-  readonly leases: readonly LeaseGrant[];
+
 }
 
-/** A share of a node-wide rate limit granted to one worker for the current window. */
-export interface LeaseGrant {
-  /** The limiter's id (`route|key`). */
+/** A worker's share of a node-wide in-memory rate limit (src/workers/shares.ts). */
+export interface ShareGrant {
+  /** The limit: route, limit name and key, NUL-separated. */
   readonly id: string;
-  /** Requests this worker may admit in the window. */
-  readonly tokens: number;
-  /** The window (`Math.floor(Date.now() / windowMs)`) it is for. */
-  readonly window: number;
+  /** 0..1; -1: forget it (back to 1/N). */
+  readonly share: number;
 }
 
 export type ToWorker =
@@ -52,8 +57,13 @@ export type ToWorker =
   | { readonly t: 'apply'; readonly version: number; readonly inputs: ConfigInputs; readonly file: string }
   | { readonly t: 'membership'; readonly entry: MembershipEntry }
   | { readonly t: 'health'; readonly entries: readonly HealthEntry[] }
-  | { readonly t: 'leases'; readonly grants: readonly LeaseGrant[] }
+  | { readonly t: 'shares'; readonly grants: readonly ShareGrant[] }
+  | { readonly t: 'listen'; readonly slot: number }
   | { readonly t: 'reopen' }
+  /** Another worker's breaker for this upstream opened: open this one for the rest of that time. */
+  | { readonly t: 'breaker'; readonly upstream: string; readonly openForMs: number; readonly worker: number }
+  /** `POST /api/cache/purge`: each worker's memory cache is its own. */
+  | { readonly t: 'purge'; readonly id: number; readonly spec: PurgeSpec; readonly route: string | null }
   | { readonly t: 'stop' };
 
 /** A worker's gauges and its batch, every `REPORT_MS`. */
@@ -68,10 +78,12 @@ export interface Report {
   readonly shedLevel: number;
   /** Ejections its outlier detection made since the last report: `[target key, ejection]`. */
   readonly ejections: readonly (readonly [string, Ejection])[];
+  /** Breakers that opened on this worker's own traffic since the last report: `[upstream, ms left open]`. */
+  readonly breakers: readonly (readonly [string, number])[];
   /** Tries in flight per target key (only those with some): the supervisor's autoscaling reads them summed. */
   readonly targetsInFlight: Readonly<Record<string, number>>;
-  /** Rate-limit demand since the last report: limiter id → requests asked for. */
-  readonly demand: Readonly<Record<string, number>>;
+  /** Rate-limit demand since the last report: limit id → requests asked for (admitted or not). */
+  readonly demand: Readonly<Record<string, readonly [requests: number, ratePerSecond: number]>>;
   /** Its process's resident memory and CPU time (µs, user + system), for the per-worker gauges. */
   readonly rss: number;
   readonly cpuUs: number;
@@ -80,10 +92,15 @@ export interface Report {
 export type FromWorker =
   /** Its message handler is in place (messages sent before would be lost): the primary sends `start`. */
   | { readonly t: 'hello' }
+  /** The warm spare built the version in force and waits for `listen`. */
+  | { readonly t: 'standby' }
   | { readonly t: 'ready'; readonly version: number; readonly listeners: readonly { readonly name: string; readonly host: string; readonly port: number; readonly protocol: string }[] }
   | { readonly t: 'applied'; readonly version: number; readonly ok: boolean; readonly message?: string }
   | Report
-  | { readonly t: 'fatal'; readonly message: string };
+  | { readonly t: 'fatal'; readonly message: string }
+  | { readonly t: 'purged'; readonly id: number; readonly memory: number }
+  /** Finished requests between reports. */
+  | { readonly t: 'batch'; readonly batch: readonly (string | number | null)[] };
 
 /** Why a worker was replaced, for `brisk_worker_restarts_total{reason}`. */
 export const RESTART_REASONS = ['exit', 'stuck', 'rolling'] as const;

@@ -26,6 +26,8 @@ export interface RunningEtcd {
   kill(): Promise<void>;
   /** Starts it again on the same ports and data. */
   restart(): Promise<void>;
+  /** Sends a signal (SIGSTOP freezes it: connections stay open and silent; SIGCONT thaws it). */
+  signal(signal: NodeJS.Signals): void;
   /** True while the process runs. */
   readonly running: boolean;
   stop(): Promise<void>;
@@ -75,6 +77,9 @@ export async function startEtcd(): Promise<RunningEtcd | null> {
     url,
     kill,
     restart: launch,
+    signal: (sig: NodeJS.Signals) => {
+      if (child !== null && !hasExited(child)) child.kill(sig);
+    },
     get running() {
       return child !== null && !hasExited(child);
     },

@@ -13,3 +13,4 @@ export { noticeText, WebhookNotifier, type HandoffNotice, type Notifier } from '
 export { chatSockets, MAX_FRAMES_PER_10S, MAX_TEXT } from './chat/sockets.js';
 export { CONVERSATION_FORGET_MS, CONVERSATION_IDLE_MS, createSupportService, STATIC_DIR, type Support, type SupportOptions } from './app.js';
 export { SUPPORT_ERROR_CODES, type SupportErrorCode } from './errors.js';
+export { SupportClient, type ChatAnswer } from './client.js';

@@ -114,8 +114,7 @@
       var hello = { type: 'hello', language: lang };
       var id = sessionStorage.getItem(STORE);
       if (id) hello.conversation = id;
-      var token = null;
-      try { token = localStorage.getItem(tokenKey); } catch (e) { token = null; }
+      var token = currentToken();
       if (token) hello.token = token;
       ws.send(JSON.stringify(hello));
     };
@@ -154,10 +153,15 @@
     else outbox.push(text);
   }
 
+  function currentToken() {
+    try { return localStorage.getItem(tokenKey); } catch (e) { return null; }
+  }
+
   function send(text) {
     text = String(text || '').trim();
     if (!text) return;
-    frame({ type: 'message', text: text });
+    // The token in force now: the shopper may have signed in (or out) since the chat opened.
+    frame({ type: 'message', text: text, token: currentToken() });
   }
 
   function open() {

@@ -90,6 +90,14 @@ describe('support chat through Brisk', () => {
     const status = await customer.next((f) => f['type'] === 'message' && f['from'] === 'bot', 'the order status', mark);
     assert.equal(status['text'], '订单 1024 已发货。快递单号：SF SF900。');
     assert.equal(orders.seen.at(-1)?.authorization, 'Bearer alice-token', 'the customer\'s token went to the orders service');
+    // Signed out meanwhile (the widget sends the token in force with each message): no token goes on.
+    mark = customer.frames.length;
+    customer.send({ type: 'message', text: '我的订单 1024 到哪了？', token: null });
+    await customer.next((f) => f['type'] === 'message' && f['from'] === 'bot' && /不在您当前登录的账户下/.test(f['text'] as string), 'refused without a token', mark);
+    assert.equal(orders.seen.at(-1)?.authorization, undefined);
+    mark = customer.frames.length;
+    customer.send({ type: 'message', text: 'How do I reset my password?', token: 'alice-token' });
+    await customer.next((f) => f['type'] === 'message' && f['from'] === 'bot', 'signed in again', mark);
 
     // Out of scope: handed to a person, and the IM receiver is told.
     mark = customer.frames.length;
@@ -156,8 +164,22 @@ describe('support chat through Brisk', () => {
     const metrics = await (await fetch(`${support.service.url}/metrics`)).text();
     assert.match(metrics, /support_handoffs_total\{reason="low-confidence"\} 1/);
     assert.match(metrics, /support_agent_notifications_total\{result="sent"\} 1/);
-    assert.match(metrics, /support_bot_answers_total\{kind="order-status",language="zh"\} 1/);
+    assert.match(metrics, /support_bot_answers_total\{kind="order-status",language="zh"\} 2/);
     assert.match(metrics, /support_messages_total\{from="agent"\} 1/);
+  });
+
+  test('the Node client (scripts, load tests, game days): answers with their time, hand-offs flagged', { timeout: 20_000 }, async () => {
+    const { SupportClient } = await import('../src/client.js');
+    const chat = await SupportClient.connect(`${wsUrl}/ws`, { language: 'en' });
+    assert.match(chat.conversation, /^[0-9a-f-]{36}$/);
+    const answer = await chat.ask('How much does shipping cost?');
+    assert.equal(answer.from, 'bot');
+    assert.match(answer.text, /¥99/);
+    assert.ok(answer.ms > 0 && answer.ms < 10_000);
+    assert.equal(answer.handoff, undefined);
+    const handed = await chat.ask('what is the capital of France');
+    assert.equal(handed.handoff, 'low-confidence');
+    chat.close();
   });
 
   test('asking for a person, and bad frames get errors, never a crash', { timeout: 20_000 }, async () => {

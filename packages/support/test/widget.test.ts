@@ -2,8 +2,9 @@
  * The chat widget in a real headless Chromium (playwright-core drives the system's
  * chromium; none is downloaded): a shop page that includes it with one script tag, served
  * through a real Brisk process with the support service behind it. The customer opens the
- * widget, asks in Chinese, gets the bot's answer, asks for a person, and an agent's reply
- * (through the agent WebSocket) shows up on the page; a reload resumes the conversation;
+ * widget, asks in Chinese, gets the bot's answer, asks for a person; an agent signs in on
+ * the agent page (through Brisk too), sees the transcript and answers, and the reply shows
+ * up in the widget; a reload resumes the conversation; "Back to the bot" hands it back;
  * every request the page makes stays on the shop's origin (no external assets).
  */
 import assert from 'node:assert/strict';
@@ -17,7 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { createSupportService, type Support } from '../src/app.js';
 import { HttpOrdersApi } from '../src/bot/orders.js';
-import { connect, startBrisk, startReceiver, type BriskChild } from './helpers.js';
+import { startBrisk, startReceiver, type BriskChild } from './helpers.js';
 import { startOrdersDouble, type OrdersDouble } from './orders-double.js';
 
 const AGENT_TOKEN = 'widget-test-agent-token';
@@ -103,22 +104,39 @@ describe('the chat widget in a browser, through Brisk', { skip }, () => {
       const conversation = await page.evaluate<string | null>(`sessionStorage.getItem('brisk.support.conversation')`);
       assert.match(conversation ?? '', /^[0-9a-f-]{36}$/);
 
-      const agent = await connect(`ws://127.0.0.1:${brisk.port}/support/agent/ws`);
-      agent.send({ type: 'hello', token: AGENT_TOKEN, name: 'Mei' });
-      await agent.next((f) => f['type'] === 'welcome', 'agent welcome');
-      agent.send({ type: 'join', conversation });
-      await agent.next((f) => f['type'] === 'transcript', 'transcript');
-      agent.send({ type: 'message', conversation, text: '您好，我是小美，请问还有什么可以帮您？' });
+      // The agent answers from the agent page (through Brisk), opened on the IM message's link.
+      const desk = await context.newPage();
+      desk.on('pageerror', (e) => problems.push(`agent page: ${e.message}`));
+      await desk.goto(`${brisk.url}/support/agent#${conversation}`);
+      await desk.fill('#name', 'Mei');
+      await desk.fill('#token', AGENT_TOKEN);
+      await desk.click('#signin button[type="submit"]');
+      await desk.waitForSelector('#desk:not([hidden])');
+      // The link's conversation is joined at sign-in: its transcript shows, the queue lists it.
+      await desk.waitForFunction(`[...document.querySelectorAll('#messages li')].some((e) => e.textContent.includes('我的订单 1024 到哪了？'))`);
+      assert.match((await desk.textContent('#queue')) ?? '', /agent · Mei/);
+      await desk.fill('#text', '您好，我是小美，请问还有什么可以帮您？');
+      await desk.click('#send');
       await page.waitForSelector('.bs-msg[data-from="agent"]');
       assert.match(await page.textContent('.bs-msg[data-from="agent"]') ?? '', /Mei.*小美/s);
       assert.match(await page.textContent('.bs-status') ?? '', /Mei/);
+      // The customer's answer reaches the agent page.
+      await page.fill('.bs-input', '没有了，谢谢');
+      await page.press('.bs-input', 'Enter');
+      await desk.waitForFunction(`[...document.querySelectorAll('#messages li.customer')].some((e) => e.textContent.includes('没有了，谢谢'))`);
 
       // A reload resumes the same conversation, transcript included.
       await page.reload();
       await page.click('.bs-launcher');
       await page.waitForSelector('.bs-msg[data-from="agent"]');
       assert.equal(await page.evaluate<string | null>(`sessionStorage.getItem('brisk.support.conversation')`), conversation);
-      agent.ws.close();
+
+      // "Back to the bot": the bot answers again.
+      await desk.click('#leave');
+      await page.waitForFunction(`document.querySelector('.bs-status')?.textContent === ''`);
+      await page.fill('.bs-input', '运费多少钱？');
+      await page.press('.bs-input', 'Enter');
+      await page.waitForFunction(`[...document.querySelectorAll('.bs-msg[data-from="bot"]')].filter((e) => e.textContent.includes('99 元')).length >= 2`);
 
       assert.deepEqual(problems, []);
       const foreign = requests.filter((u) => !u.startsWith(brisk.url) && !u.startsWith(`ws://127.0.0.1:${brisk.port}`));

@@ -8,6 +8,7 @@ import { gcra, newDecision, slidingWindow, type Decision, type GcraParams, type 
 import { policyHeader, rateLimitItem, retryAfterSeconds } from './headers.js';
 import { KeyTable } from './key-table.js';
 import { keyExtractor, type KeyExtractor } from './keys.js';
+import { nodeShare, type NodeShare } from './node-share.js';
 import { defaultRedisConnections, type RedisConnection, type RedisConnections, type StoreLogger } from './redis-store.js';
 import type { LimitConfig, RateLimitConfig } from './schema.js';
 
@@ -63,6 +64,11 @@ interface CompiledLimit {
   /** Memory store only. */
   readonly table: KeyTable | null;
   readonly decision: Decision;
+  /** With workers: this worker's share of the limit's rate, filled per request (no allocation). */
+  readonly sharedGcra: { intervalUs: number; burst: number };
+  /** The share in force for the current request (1 without workers). */
+  share: number;
+  readonly sharedWindow: { windowUs: number; limit: number };
 }
 
 const UNAVAILABLE_RETRY_AFTER = '1';
@@ -120,6 +126,9 @@ class RateLimiter implements RateLimitMiddleware {
         windowParams: { windowUs: a, limit: b },
         table: memory ? new KeyTable(config.maxKeys) : null,
         decision: newDecision(),
+        sharedGcra: { intervalUs: a, burst: b },
+        share: 1,
+        sharedWindow: { windowUs: a, limit: b },
       };
     });
     this.policy = policyHeader(config.limits);
@@ -152,18 +161,50 @@ class RateLimiter implements RateLimitMiddleware {
 
   // ---- memory ------------------------------------------------------------------------
 
+  /**
+   * A worker's part of a node-wide limit (src/workers/): its demand is counted and its
+   * share of the rate and burst applied. Costs a string and two map operations per limit,
+   * and only with workers.
+   */
+  private shared(node: NodeShare, ctx: RequestContext, l: CompiledLimit, i: number): GcraParams {
+    const id = `${this.fixedRoute ?? ctx.routeName}\u0000${l.config.name}\u0000${this.keys[i]!}`;
+    node.demand(id, (l.config.rate * 1000) / l.config.perMs);
+    const f = Math.min(1, Math.max(0.001, node.share(id)));
+    l.share = f;
+    // The rate is shared; the burst is not: scaled down, it would be less than the gaps
+    // between a busy worker's batches of arrivals, and a worker would admit less than its
+    // share. The node may admit up to N bursts at once, then the node's rate.
+    l.sharedGcra.intervalUs = Math.max(1, Math.round(l.a / f));
+    l.sharedWindow.limit = Math.max(1, Math.round(l.b * f));
+    return l.sharedGcra;
+  }
+
   private decideInMemory(ctx: RequestContext): Answer | null {
     const now = Math.floor(this.clock() * 1000);
     const limits = this.limits;
+    const node = nodeShare();
     let allowed = true;
     for (let i = 0; i < limits.length; i++) {
       const l = limits[i]!;
       const table = l.table!;
       const slot = table.find(this.keys[i]!);
       this.slots[i] = slot;
-      if (l.gcra) gcra(l.decision, slot < 0 ? 0 : table.get(slot, 0), now, l.gcraParams);
-      else if (slot < 0) slidingWindow(l.decision, -2, 0, 0, now, l.windowParams);
-      else slidingWindow(l.decision, table.get(slot, 0), table.get(slot, 1), table.get(slot, 2), now, l.windowParams);
+      const gp = node === null ? l.gcraParams : this.shared(node, ctx, l, i);
+      const wp = node === null ? l.windowParams : l.sharedWindow;
+      if (l.gcra) {
+        let tat = slot < 0 ? 0 : table.get(slot, 0);
+        if (node !== null) {
+          // The state was kept at the share of its last decision (in s1): a debt run up at a
+          // small share is rescaled to the share now, or it would refuse for seconds after
+          // the share grew (one request at 2 % moves the TAT 50 intervals ahead).
+          const f = l.share;
+          const before = slot < 0 ? f : table.get(slot, 1) || f;
+          if (before !== f && tat > now) tat = now + Math.round((tat - now) * (before / f));
+        }
+        gcra(l.decision, tat, now, gp);
+        if (node !== null) l.decision.s1 = l.share;
+      } else if (slot < 0) slidingWindow(l.decision, -2, 0, 0, now, wp);
+      else slidingWindow(l.decision, table.get(slot, 0), table.get(slot, 1), table.get(slot, 2), now, wp);
       if (!l.decision.allowed) allowed = false;
     }
     if (!allowed) return this.refuse(ctx);

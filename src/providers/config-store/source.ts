@@ -26,6 +26,13 @@ import { readStoreSnapshot, writeStoreSnapshot } from './snapshot.js';
 
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 5000;
+/**
+ * While a watch is open, the key is also read this often. A watch stream that a network
+ * fault cut without a reset (a black hole, a half-open connection) says nothing, and a
+ * node would keep an old revision for ever; the read notices the silence and a missed
+ * revision, and keeps `storeUp` honest.
+ */
+export const CHECK_MS = 5000;
 
 /** The file, and the config store when the file names one. */
 export class LayeredConfigSource implements ConfigSource {
@@ -45,6 +52,7 @@ export class LayeredConfigSource implements ConfigSource {
   private onChange: (() => void) | null = null;
   private stopWatch: (() => void) | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
+  private checkTimer: NodeJS.Timeout | null = null;
   private retryMs = RETRY_MIN_MS;
   private closed = false;
 
@@ -78,7 +86,8 @@ export class LayeredConfigSource implements ConfigSource {
       this.candidateInputs = this.fileSource.inputs();
       return base;
     }
-    const fileText = await readFile(this.file, 'utf8');
+    // The very text the file's load checked (reading it again could see a newer one).
+    const fileText = this.fileSource.inputs()?.fileText ?? (await readFile(this.file, 'utf8'));
     const result = combine(this.file, fileText, doc, store.etcd.key);
     if (result.ok) {
       this.candidate = doc;
@@ -123,7 +132,28 @@ export class LayeredConfigSource implements ConfigSource {
   watch(onChange: () => void): void {
     this.fileSource.watch(onChange);
     this.onChange = onChange;
-    if (this.store !== null) this.watchFrom(this.latest?.from === 'etcd' ? this.latest.revision + 1 : 0);
+    if (this.store === null) return;
+    this.watchFrom(this.latest?.from === 'etcd' ? this.latest.revision + 1 : 0);
+    this.checkTimer = setInterval(() => this.check(), CHECK_MS);
+    this.checkTimer.unref();
+  }
+
+  /** The safety read next to an open watch (see {@link CHECK_MS}). */
+  private check(): void {
+    if (this.closed || this.stopWatch === null || this.client === null || this.store === null) return;
+    const watching = this.stopWatch;
+    this.client.getWithRevision(this.store.etcd.key).then(
+      ({ kv }) => {
+        this.contact();
+        if (kv !== null) this.offer({ text: kv.value, revision: kv.modRevision, from: 'etcd' });
+      },
+      (err: unknown) => {
+        // The watch may be a dead stream: drop it and start over with backoff.
+        if (this.stopWatch !== watching) return;
+        watching();
+        this.retry(err as Error);
+      },
+    );
   }
 
   /** Which revision this node serves, for the admin API and /metrics. */
@@ -147,6 +177,7 @@ export class LayeredConfigSource implements ConfigSource {
     this.stopWatch?.();
     this.stopWatch = null;
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    if (this.checkTimer !== null) clearInterval(this.checkTimer);
   }
 
   // ---- the store ----------------------------------------------------------------------

@@ -103,7 +103,13 @@ export function logFilesJob(options: { dir: string; olderThanMs?: number; match?
         const path = join(options.dir, name);
         const info = await stat(path).catch(() => undefined);
         if (info === undefined || !info.isFile() || now() - info.mtimeMs < age) continue;
-        await unlink(path);
+        try {
+          await unlink(path);
+        } catch (error) {
+          // Another instance running the same job removed it first: not ours to count.
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+          throw error;
+        }
         files.push(name);
         bytes += info.size;
       }

@@ -26,14 +26,23 @@ export interface StackOptions {
   port?: number;
   adminPort?: number;
   imPort?: number;
-  /** Where Brisk's and the services' output goes (default: inherited). */
-  output?: 'inherit' | 'ignore' | 'pipe';
+  /** Where Brisk's and the services' output goes (default: inherited; a number: an open file descriptor). */
+  output?: 'inherit' | 'ignore' | 'pipe' | number;
   /** Lines from the IM group. */
   print?: (line: string) => void;
   /** More environment for Brisk and the services (e.g. SHOP_LOG_LEVEL). */
   env?: Record<string, string>;
   /** How long to wait for Brisk to open its listener (default 90 s). */
   readyTimeoutMs?: number;
+  /** Brisk's data-plane workers (`brisk start --workers N`; default: the config's, i.e. 1). */
+  workers?: number;
+  /** Another Brisk config than packages/shop/brisk.yaml (a game day's unprotected run). */
+  config?: string;
+  /**
+   * Starts the services outside Brisk, before Brisk, with the environment Brisk would give
+   * them (a config without `services:`); its `stop` runs after Brisk's.
+   */
+  startServices?: (env: Record<string, string>) => Promise<{ stop(): Promise<void> }>;
 }
 
 export interface Stack {
@@ -115,7 +124,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ...options.env,
   };
   delete env['DATABASE_URL'];
-  const gateway = spawn(process.execPath, [GATEWAY_ENTRY, 'start', '--config', SHOP_CONFIG], { cwd: REPO_ROOT, env, stdio: ['ignore', options.output ?? 'inherit', options.output ?? 'inherit'], detached: process.platform !== 'win32' });
+  let outside: { stop(): Promise<void> } | undefined;
+  try {
+    outside = await options.startServices?.(env);
+  } catch (error) {
+    await data.stop();
+    await im.stop();
+    throw error;
+  }
+  const args = [GATEWAY_ENTRY, 'start', '--config', options.config ?? SHOP_CONFIG, ...(options.workers === undefined ? [] : ['--workers', String(options.workers)])];
+  const gateway = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', options.output ?? 'inherit', options.output ?? 'inherit'], detached: process.platform !== 'win32' });
   // If this process dies without stop(), Brisk (in its own process group) must not outlive
   // it with databases that are gone: SIGTERM makes it drain and stop its services.
   const orphanGuard = () => {
@@ -133,6 +151,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       await gone;
       clearTimeout(timer);
     }
+    await outside?.stop();
     await data.stop();
     await im.stop();
   };

@@ -28,6 +28,8 @@ export interface ChatMessage {
   suggestions?: string[];
   /** For the agent page: what the bot matched, and how sure it was. */
   faq?: BotReply['faq'];
+  /** On the bot's last message before a person takes over: why. */
+  handoff?: HandoffReason;
 }
 
 /** What a party's socket is given (JSON-serialisable frames). */
@@ -140,7 +142,7 @@ export class Hub {
     }
     const reply = await this.#bot.reply(text, conversation.memory, conversation.asker);
     this.#events.message?.('bot', reply);
-    this.#append(conversation, { from: 'bot', text: reply.text, ...(reply.suggestions?.length ? { suggestions: reply.suggestions } : {}), ...(reply.faq ? { faq: reply.faq } : {}) });
+    this.#append(conversation, { from: 'bot', text: reply.text, ...(reply.suggestions?.length ? { suggestions: reply.suggestions } : {}), ...(reply.faq ? { faq: reply.faq } : {}), ...(reply.handoff ? { handoff: reply.handoff } : {}) });
     if (reply.handoff !== undefined) this.handOver(conversation, reply.handoff, text);
   }
 

@@ -67,6 +67,11 @@ function textOf(frame: Record<string, unknown>): string | { error: string } {
   return text.trim();
 }
 
+/** A token field as an `Authorization` value, or undefined (absent, empty, not a string, absurdly long). */
+function tokenOf(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' && value.length < 4096 ? `Bearer ${value}` : undefined;
+}
+
 function limiter(): () => boolean {
   let windowStart = Date.now();
   let count = 0;
@@ -93,7 +98,7 @@ function customerSocket(ws: WebSocket, req: IncomingMessage, { hub, log }: Socke
     if (typeof frame === 'string') return error('SUPPORT_BAD_FRAME', frame);
     if (frame['type'] === 'hello') {
       if (conversation !== undefined) return error('SUPPORT_BAD_FRAME', 'hello was already sent');
-      const token = typeof frame['token'] === 'string' && frame['token'] !== '' && frame['token'].length < 4096 ? `Bearer ${frame['token']}` : undefined;
+      const token = tokenOf(frame['token']);
       const language: Language = frame['language'] === 'zh' ? 'zh' : 'en';
       const authorization = token ?? headerAuth;
       conversation = hub.connectCustomer(send, { ...(typeof frame['conversation'] === 'string' ? { conversation: frame['conversation'] } : {}), language, ...(authorization ? { asker: { authorization } } : {}) });
@@ -104,6 +109,13 @@ function customerSocket(ws: WebSocket, req: IncomingMessage, { hub, log }: Socke
     if (frame['type'] === 'message') {
       const text = textOf(frame);
       if (typeof text !== 'string') return error('SUPPORT_BAD_FRAME', text.error);
+      // The shopper may sign in or out while the chat is open: a message may carry the
+      // token in force now (null: signed out), which the next order lookup uses.
+      if ('token' in frame) {
+        const token = tokenOf(frame['token']);
+        const authorization = token ?? headerAuth;
+        c.asker = authorization === undefined ? {} : { authorization };
+      }
       // One message at a time per socket, in order: the bot may wait on the orders service.
       queue = queue.then(() => hub.customerMessage(c, text)).catch((e: unknown) => {
         log.error({ err: e instanceof Error ? e.message : String(e), conversation: c.id }, 'support: a customer message failed');

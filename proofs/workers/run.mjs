@@ -1,0 +1,343 @@
+#!/usr/bin/env node
+// The workers proof (issue 14): Brisk with 1 and 2 data-plane workers in front of one
+// upstream, on loopback, and the bars of the issue, each measured side by side in one run:
+//
+//   1. req/s per CPU-second of all Brisk processes (primary + workers), 1 vs 2 workers, at
+//      the same fixed open-loop rate over 50 keep-alive connections (h2load --rps), and
+//      closed loop (wrk -c 50) as a second view;
+//   2. the spread of requests across the 2 workers under those 50 connections (max/min);
+//   3. under 1,000 req/s open loop: SIGKILL one worker (client errors vs its in-flight, time
+//      to a new worker serving), SIGSTOP one (time to detection and replacement), a rolling
+//      restart (failed requests), and /metrics totals against the requests answered;
+//   4. a rate limit of 100 req/s on a route, offered 300 req/s across 2 workers;
+//   5. promtool check metrics.
+//
+//   npm run proof:workers [-- --quick] [-- --json]
+//
+// Prints the table (or JSON); exits 1 when a bar is missed. Processes signalled: the Brisk
+// started here (by PID) and the workers it reports (by theirs).
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { request } from 'undici';
+import { freePort } from '../supervisor/brisk-stack.mjs';
+import { LoadGen } from '../supervisor/loadgen.mjs';
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
+const CLI = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const args = new Set(process.argv.slice(2));
+const quick = args.has('--quick');
+const json = args.has('--json');
+const log = (line) => process.stderr.write(`${line}\n`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().trim() || 100);
+const which = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
+
+const S = {
+  measureS: quick ? 5 : 12,
+  rate: quick ? 1500 : 2000,
+  faultRate: 1000,
+  rateLimit: 100,
+  rateLimitOffered: 300,
+  rateLimitS: quick ? 6 : 12,
+};
+
+/** CPU seconds (user + system) a process has used so far; 0 once it is gone. */
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+
+class Brisk {
+  constructor(dir, workers, upstreamPort, extraRoutes = '') {
+    this.dir = dir;
+    this.workers = workers;
+    this.upstreamPort = upstreamPort;
+    this.extraRoutes = extraRoutes;
+  }
+
+  async start() {
+    this.port = await freePort();
+    this.adminPort = await freePort();
+    this.url = `http://127.0.0.1:${this.port}`;
+    this.admin = `http://127.0.0.1:${this.adminPort}`;
+    const file = path.join(this.dir, `brisk-${this.workers}.yaml`);
+    writeFileSync(
+      file,
+      `# Written by proofs/workers/run.mjs
+workers: ${this.workers}
+listen: [{ address: "127.0.0.1:${this.port}" }]
+admin: { address: "127.0.0.1:${this.adminPort}" }
+logging: { accessLog: false, format: json, level: warn }
+upstreams:
+  app: { targets: [{ url: "http://127.0.0.1:${this.upstreamPort}" }] }
+routes:
+${this.extraRoutes}  - { name: all, match: { pathPrefix: / }, upstream: app }
+`,
+    );
+    const out = createWriteStream(path.join(this.dir, `brisk-${this.workers}.log`));
+    this.child = spawn(process.execPath, [CLI, 'start', '--config', file, '--no-watch'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout.pipe(out);
+    this.child.stderr.pipe(out);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        const r = await request(`${this.admin}/readyz`);
+        const body = await r.body.json();
+        if (body.status === 'ready') break;
+      } catch {
+        // Not up yet.
+      }
+      if (Date.now() > deadline || this.child.exitCode !== null) throw new Error(`brisk with ${this.workers} worker(s) did not start; see ${this.dir}`);
+      await sleep(100);
+    }
+    // The warm spare boots after the workers serve: measure once it is up, not while it loads.
+    while (this.workers > 1 && Date.now() < deadline) {
+      const r = await this.api('GET', '/api/workers');
+      if (r?.spare === 'ready') break;
+      await sleep(100);
+    }
+  }
+
+  async api(method, p) {
+    const r = await request(`${this.admin}${p}`, { method, headersTimeout: 120_000, bodyTimeout: 120_000 });
+    return r.statusCode === 200 ? (p === '/metrics' ? r.body.text() : r.body.json()) : (await r.body.dump(), null);
+  }
+
+  async workerList() {
+    return (await this.api('GET', '/api/workers')).workers;
+  }
+
+  async pids() {
+    return [this.child.pid, ...(await this.workerList()).map((w) => w.pid).filter((p) => p !== null)];
+  }
+
+  async metricTotal(name = 'brisk_requests_total') {
+    const text = await this.api('GET', '/metrics');
+    let t = 0;
+    for (const line of text.split('\n')) if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) t += Number(line.slice(line.lastIndexOf(' ') + 1));
+    return t;
+  }
+
+  async stop() {
+    if (this.child.exitCode !== null) return;
+    this.child.kill('SIGTERM');
+    await new Promise((r) => this.child.once('exit', r));
+  }
+}
+
+/** Runs a load for `seconds`; returns requests answered and the CPU seconds of every Brisk process meanwhile. */
+async function measure(brisk, mode, seconds, rate = S.rate) {
+  const pids = await brisk.pids();
+  const before = (await brisk.workerList()).map((w) => w.requests);
+  const cpu0 = pids.map(cpuSeconds);
+  let answered;
+  if (mode === 'open') {
+    const perConn = Math.max(1, Math.round(rate / 50));
+    const r = spawnSync('h2load', ['--h1', '-c', '50', '--rps', String(perConn), '-D', String(seconds), `${brisk.url}/`], { encoding: 'utf8' });
+    const m = /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded/.exec(r.stdout);
+    answered = m === null ? 0 : Number(m[1]);
+  } else {
+    const r = spawnSync('wrk', ['-t', '1', '-c', '50', '-d', `${seconds}s`, `${brisk.url}/`], { encoding: 'utf8' });
+    const m = /(\d+) requests in/.exec(r.stdout);
+    answered = m === null ? 0 : Number(m[1]);
+  }
+  const cpu1 = pids.map(cpuSeconds);
+  await sleep(300);
+  const after = (await brisk.workerList()).map((w) => w.requests);
+  const cpu = cpu1.reduce((a, c, i) => a + (c - cpu0[i]), 0);
+  const perWorker = after.map((v, i) => v - (before[i] ?? 0));
+  return { answered, cpuS: Math.round(cpu * 100) / 100, reqPerCpuS: cpu > 0 ? Math.round(answered / cpu) : 0, perWorker, primaryCpuS: Math.round((cpu1[0] - cpu0[0]) * 100) / 100 };
+}
+
+async function efficiency(dir, upstreamPort) {
+  const out = {};
+  const modes = which('h2load') ? ['open'] : [];
+  if (which('wrk')) modes.push('closed');
+  for (const workers of [1, 2]) {
+    const brisk = new Brisk(dir, workers, upstreamPort);
+    await brisk.start();
+    try {
+      // Warm-up: JIT, pools, connections.
+      spawnSync('wrk', ['-t', '1', '-c', '50', '-d', '2s', `${brisk.url}/`]);
+      for (const mode of modes) {
+        log(`efficiency: ${workers} worker(s), ${mode} loop, ${S.measureS} s…`);
+        out[`${mode}-${workers}`] = await measure(brisk, mode, S.measureS);
+      }
+      // The control: one process at half the rate is as busy as each of two workers at the full rate.
+      if (workers === 1 && modes.includes('open')) {
+        log(`efficiency: 1 worker, open loop at ${S.rate / 2} req/s, ${S.measureS} s…`);
+        out['open-1-half'] = await measure(brisk, 'open', S.measureS, S.rate / 2);
+      }
+    } finally {
+      await brisk.stop();
+    }
+  }
+  return { modes, ...out };
+}
+
+async function faults(dir, upstreamPort) {
+  const brisk = new Brisk(dir, 2, upstreamPort);
+  await brisk.start();
+  const r = {};
+  try {
+    const before = await brisk.metricTotal();
+    let load = new LoadGen(`${brisk.url}/`, S.faultRate, { timeoutMs: 5000, connections: 50 }).start();
+    await sleep(3000);
+    // SIGKILL worker 1: only its in-flight requests may fail; a new worker within 2 s.
+    let list = await brisk.workerList();
+    const victim = list[0];
+    const killAt = load.now();
+    const killWall = Date.now();
+    process.kill(victim.pid, 'SIGKILL');
+    let replacedMs = null;
+    while (Date.now() - killWall < 15_000) {
+      const w = (await brisk.workerList())[0];
+      if (w.state === 'ready' && w.pid !== victim.pid) {
+        replacedMs = Date.now() - killWall;
+        break;
+      }
+      await sleep(25);
+    }
+    await sleep(1500);
+    const kill = load.slice(killAt - 200, killAt + 3000);
+    r.kill = { inFlightBefore: victim.inFlight, openConnections: victim.openConnections, errors: kill.errors, errorKinds: kill.errorKinds, replacedMs };
+    await load.stop();
+    await sleep(500);
+    const counted = (await brisk.metricTotal()) - before;
+    const answered = load.results.filter((x) => x.status > 0).length;
+    r.metrics = { answered, counted, diffPct: answered === 0 ? 0 : Math.round(((counted - answered) / answered) * 10000) / 100 };
+    load = new LoadGen(`${brisk.url}/`, S.faultRate, { timeoutMs: 5000, connections: 50 }).start();
+    await sleep(1000);
+    // SIGSTOP worker 2: detected by its heartbeat and replaced within 5 s.
+    list = await brisk.workerList();
+    const stopped = list[1];
+    const stopWall = Date.now();
+    const stopAt = load.now();
+    process.kill(stopped.pid, 'SIGSTOP');
+    let stopReplacedMs = null;
+    while (Date.now() - stopWall < 20_000) {
+      const w = (await brisk.workerList())[1];
+      if (w.state === 'ready' && w.pid !== stopped.pid) {
+        stopReplacedMs = Date.now() - stopWall;
+        break;
+      }
+      await sleep(25);
+    }
+    try {
+      process.kill(stopped.pid, 'SIGKILL');
+    } catch {
+      // The primary killed it already.
+    }
+    await sleep(1500);
+    const stop = load.slice(stopAt - 200, load.now());
+    r.stop = { replacedMs: stopReplacedMs, errors: stop.errors, openConnections: stopped.openConnections };
+    // Rolling restart: no failed request.
+    const rollAt = load.now();
+    const t0 = Date.now();
+    await brisk.api('POST', '/api/workers/restart');
+    const rollMs = Date.now() - t0;
+    await sleep(1000);
+    const roll = load.slice(rollAt, load.now() - 500);
+    r.rolling = { ms: rollMs, requests: roll.requests, errors: roll.errors, errorKinds: roll.errorKinds };
+    await load.stop();
+    const text = await brisk.api('GET', '/metrics');
+    const promtool = which('promtool') ? spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' }) : null;
+    r.promtool = promtool === null ? null : { ok: promtool.status === 0, output: `${promtool.stdout}${promtool.stderr}`.trim() };
+  } finally {
+    await brisk.stop();
+  }
+  return r;
+}
+
+async function rateLimit(dir, upstreamPort) {
+  const routes = `  - { name: limited, match: { pathPrefix: /limited }, upstream: app, rateLimit: { limits: [{ rate: ${S.rateLimit}, per: 1s, burst: ${S.rateLimit / 10}, key: route }] } }\n`;
+  const brisk = new Brisk(dir, 2, upstreamPort, routes);
+  await brisk.start();
+  try {
+    const load = new LoadGen(`${brisk.url}/limited`, S.rateLimitOffered, { timeoutMs: 5000, connections: 50 }).start();
+    await sleep(2000);
+    const from = load.now();
+    await sleep(S.rateLimitS * 1000);
+    const to = load.now();
+    await load.stop();
+    const rows = load.results.filter((x) => x.t >= from && x.t < to);
+    const admitted = rows.filter((x) => x.status === 200).length;
+    const limited = rows.filter((x) => x.status === 429).length;
+    const rate = admitted / ((to - from) / 1000);
+    const list = await brisk.workerList();
+    return { offered: S.rateLimitOffered, admittedPerS: Math.round(rate * 10) / 10, limited, errorPct: Math.round(((rate - S.rateLimit) / S.rateLimit) * 1000) / 10, perWorker: list.map((w) => w.requests) };
+  } finally {
+    await brisk.stop();
+  }
+}
+
+function table(res) {
+  const rows = [];
+  const e = res.efficiency;
+  for (const mode of e.modes) {
+    const one = e[`${mode}-1`];
+    const two = e[`${mode}-2`];
+    const drop = one.reqPerCpuS === 0 ? 0 : Math.round((1 - two.reqPerCpuS / one.reqPerCpuS) * 1000) / 10;
+    const label = mode === 'open' ? `open loop ${S.rate} req/s, 50 conns` : 'closed loop wrk -c 50';
+    rows.push([`req/CPU-s, ${label}: 1 → 2 workers`, `${one.reqPerCpuS} → ${two.reqPerCpuS} (${drop > 0 ? '-' : '+'}${Math.abs(drop)}%; primary ${two.primaryCpuS} of ${two.cpuS} CPU-s)`, 'drop ≤ 10%', mode === 'closed' ? drop <= 10 : null]);
+    const spread = Math.max(...two.perWorker) / Math.max(1, Math.min(...two.perWorker));
+    rows.push([`spread across 2 workers, ${label}`, `${two.perWorker.join(' / ')} = ${spread.toFixed(2)}`, 'max/min ≤ 1.5', spread <= 1.5]);
+  }
+  const half = e['open-1-half'];
+  const two = e['open-2'];
+  if (half !== undefined && two !== undefined) {
+    const drop = Math.round((1 - two.reqPerCpuS / half.reqPerCpuS) * 1000) / 10;
+    rows.push([`req/CPU-s at the same load per process: 1 worker at ${S.rate / 2} req/s → 2 workers at ${S.rate}`, `${half.reqPerCpuS} → ${two.reqPerCpuS} (${drop > 0 ? '-' : '+'}${Math.abs(drop)}%)`, 'drop ≤ 10%', drop <= 10]);
+  }
+  const f = res.faults;
+  rows.push(['SIGKILL a worker at 1000 req/s: client errors', `${f.kill.errors} (it held ${f.kill.inFlightBefore} in flight, ${f.kill.openConnections} connections) ${JSON.stringify(f.kill.errorKinds)}`, '≤ its in-flight', null]);
+  rows.push(['SIGKILL: a new worker serving after', `${f.kill.replacedMs} ms`, '≤ 2000 ms', f.kill.replacedMs !== null && f.kill.replacedMs <= 2000]);
+  rows.push(['SIGSTOP a worker: detected and replaced after', `${f.stop.replacedMs} ms (${f.stop.errors} errors on its ${f.stop.openConnections} connections)`, '≤ 5000 ms', f.stop.replacedMs !== null && f.stop.replacedMs <= 5000]);
+  rows.push(['rolling restart at 1000 req/s: failed requests', `${f.rolling.errors} of ${f.rolling.requests} (${f.rolling.ms} ms)`, '0', f.rolling.errors === 0]);
+  rows.push(['/metrics request total vs answered, across the SIGKILL', `${f.metrics.counted} vs ${f.metrics.answered} (${f.metrics.diffPct}%)`, '±0.5%', Math.abs(f.metrics.diffPct) <= 0.5]);
+  rows.push(['promtool check metrics', f.promtool === null ? 'promtool not installed' : f.promtool.ok ? 'clean' : f.promtool.output, 'clean', f.promtool === null ? null : f.promtool.ok]);
+  const rl = res.rateLimit;
+  rows.push([`rate limit ${S.rateLimit}/s, ${rl.offered} req/s offered over 2 workers`, `${rl.admittedPerS}/s admitted (${rl.errorPct}%)`, '±5%', Math.abs(rl.errorPct) <= 5]);
+  return rows;
+}
+
+async function main() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'brisk-workers-proof-'));
+  const upstream = spawn(process.execPath, [path.join(ROOT, 'proofs', 'workers', 'upstream.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const upstreamPort = await new Promise((resolve) => upstream.stdout.once('data', (d) => resolve(Number(String(d).trim()))));
+  let res;
+  try {
+    res = { settings: S, cores: os.availableParallelism(), loadAverage: os.loadavg()[0] };
+    res.efficiency = await efficiency(dir, upstreamPort);
+    log('faults: SIGKILL, SIGSTOP, rolling restart at 1000 req/s…');
+    res.faults = await faults(dir, upstreamPort);
+    log('rate limit…');
+    res.rateLimit = await rateLimit(dir, upstreamPort);
+  } finally {
+    upstream.kill('SIGTERM');
+  }
+  const rows = table(res);
+  const failed = rows.filter((r) => r[3] === false);
+  if (json) process.stdout.write(`${JSON.stringify({ ...res, rows, ok: failed.length === 0 }, null, 2)}\n`);
+  else {
+    const w = [0, 1, 2].map((c) => Math.max(...rows.map((r) => String(r[c]).length)));
+    const line = (r) => `| ${[0, 1, 2].map((c) => String(r[c]).padEnd(w[c])).join(' | ')} | ${r[3] === null ? 'info' : r[3] ? 'ok  ' : 'MISS'} |`;
+    process.stdout.write(`Brisk workers proof (${res.cores} cores, load average ${res.loadAverage.toFixed(1)} at start)\n\n`);
+    process.stdout.write(`${line(['measure', 'result', 'bar', ''])}\n`);
+    for (const r of rows) process.stdout.write(`${line(r)}\n`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(failed.length === 0 ? 0 : 1);
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err.stack ?? err}\n`);
+  process.exit(1);
+});
