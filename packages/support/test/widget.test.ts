@@ -107,6 +107,9 @@ describe('the chat widget in a browser, through Brisk', { skip }, () => {
       // The agent answers from the agent page (through Brisk), opened on the IM message's link.
       const desk = await context.newPage();
       desk.on('pageerror', (e) => problems.push(`agent page: ${e.message}`));
+      desk.on('console', (m) => {
+        if (m.type() === 'error') problems.push(`agent page: ${m.text()}`);
+      });
       await desk.goto(`${brisk.url}/support/agent#${conversation}`);
       await desk.fill('#name', 'Mei');
       await desk.fill('#token', AGENT_TOKEN);
