@@ -40,7 +40,7 @@ describe('outlier hints shared with a quorum', async () => {
               targets: [{ url: good.url }, { url: flaky.url }],
               balancer: 'round-robin',
               retry: { attempts: 0 },
-              outlierDetection: { consecutive5xx: 3, consecutiveGatewayFailures: 3, baseEjectionTime: '30s', maxEjectionPercent: 50, shared: { redis: { url: redis.url }, quorum: 2 } },
+              outlierDetection: { consecutive5xx: 3, consecutiveGatewayFailures: 3, baseEjectionTime: '30s', maxEjectionPercent: 50, shared: { redis: { url: redis.url }, quorum: 2, node: `node-${i}` } },
             },
           },
           routes: [{ name: 'all', match: { pathPrefix: '/' }, upstream: 'app' }],

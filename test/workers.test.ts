@@ -255,17 +255,61 @@ async function offer(url: string, perSecond: number, ms: number, connections: nu
   return statuses;
 }
 
-describe('workers: 2, an in-memory rate limit holds for the node', () => {
-  let backend: Backend;
+describe('workers: 2, shared verdicts: a breaker one worker opens is open in all', () => {
+  let failing: Backend;
   let gw: TestGateway;
 
   before(async () => {
-    backend = await startBackend();
+    failing = await startBackend((_req, res) => {
+      res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end('boom');
+    });
+    gw = await startGateway(
+      simpleConfig([failing.url], {
+        workers: 2,
+        upstreams: { app: { targets: [{ url: failing.url }], retry: { attempts: 0 }, outlierDetection: { consecutive5xx: 0, consecutiveGatewayFailures: 0 }, circuitBreaker: { errorThreshold: 50, minimumRequests: 5, window: '10s', openDuration: '30s', halfOpenRequests: 1 } } },
+      }),
+    );
+  });
+  after(async () => {
+    await gw?.stop();
+    await failing?.close();
+  });
+
+  test('failures on one connection (one worker) open the breaker of the other worker too', { timeout: 60_000 }, async () => {
+    // One connection: every failure lands on one worker, whose breaker opens.
+    const one = new Pool(gw.url, { connections: 1 });
+    for (let i = 0; i < 20; i++) await (await one.request({ path: '/x', method: 'GET' })).body.dump();
+    await one.close();
+    // Give the report and the broadcast a moment, then ask over many connections: both workers refuse.
+    await new Promise((r) => setTimeout(r, 1000));
+    const statuses = await burst(gw.url, 40, 10);
+    const refused = statuses.filter((s) => s === 503).length;
+    // 500: a request that reached the failing target (a worker whose breaker was still closed).
+    assert.equal(refused, 40, `statuses: ${JSON.stringify(statuses)}`);
+    const res = await request(`${gw.adminUrl}/api/upstreams`);
+    const body = JSON.stringify(await res.body.json());
+    assert.match(body, /"state":"open"/);
+  });
+});
+
+describe('workers: 2, an in-memory rate limit holds for the node; a purge reaches every worker', () => {
+  let backend: Backend;
+  let gw: TestGateway;
+  let origin = 0;
+
+  before(async () => {
+    backend = await startBackend((req, res) => {
+      if (req.url?.startsWith('/cached')) origin++;
+      res.writeHead(200, { 'content-type': 'text/plain', 'cache-control': 'max-age=300' });
+      res.end('ok');
+    });
     gw = await startGateway(
       simpleConfig([backend.url], {
         workers: 2,
         routes: [
           { name: 'limited', match: { pathPrefix: '/limited' }, upstream: 'app', rateLimit: { limits: [{ rate: 40, per: '1s', burst: 4, key: 'route' }] } },
+          { name: 'cached', match: { pathPrefix: '/cached' }, upstream: 'app', cache: {} },
           { name: 'all', match: { pathPrefix: '/' }, upstream: 'app' },
         ],
       }),
@@ -290,5 +334,28 @@ describe('workers: 2, an in-memory rate limit holds for the node', () => {
     const admitted = statuses.get(200) ?? 0;
     // 8 s at 40/s is 320; a worker held to 1/N would admit 160.
     assert.ok(admitted >= 230 && admitted <= 400, `${admitted} admitted in 8 s on one connection: ${JSON.stringify([...statuses])}`);
+  });
+
+  test('POST /api/cache/purge empties the memory cache of every worker', { timeout: 60_000 }, async () => {
+    const fill = async () => {
+      // Many connections: both workers see the URL (each caches in its own memory).
+      const pool = new Pool(gw.url, { connections: 16 });
+      await Promise.all(Array.from({ length: 64 }, async () => (await pool.request({ path: '/cached/x', method: 'GET' })).body.dump()));
+      await pool.close();
+    };
+    await fill();
+    const filled = origin;
+    assert.ok(filled >= 1 && filled <= 8, `${filled} origin fetches`);
+    await fill();
+    assert.equal(origin, filled, 'served from the caches');
+    const res = await request(`${gw.adminUrl}/api/cache/purge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prefix: '/cached' }) });
+    const body = (await res.body.json()) as { workers?: { memory: number } };
+    assert.equal(res.statusCode, 200);
+    assert.ok((body.workers?.memory ?? 0) >= 1, JSON.stringify(body));
+    const before = origin;
+    await fill();
+    assert.ok(origin > before, 'fetched again after the purge');
+    const list = await workers(gw);
+    assert.ok(list.every((w) => w.requests > 0), 'both workers served');
   });
 });

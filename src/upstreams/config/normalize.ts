@@ -210,7 +210,7 @@ function sharedHints(check: ConfigCheck, at: readonly PathSegment[], raw: NonNul
   for (const p of problems) check.problem([...at, ...p.path], p.message, p.at);
   const timeoutMs = check.duration([...at, 'redis', 'timeout'], raw.redis.timeout, 500);
   if (endpoint === null) return {};
-  return { shared: { endpoint, keyPrefix: raw.redis.keyPrefix ?? 'brisk:outlier:', timeoutMs, quorum: raw.quorum ?? 2 } };
+  return { shared: { endpoint, keyPrefix: raw.redis.keyPrefix ?? 'brisk:outlier:', timeoutMs, quorum: raw.quorum ?? 2, node: raw.node ?? null } };
 }
 
 /** A `retry` block over `base` (the defaults for an upstream, the upstream's policy for a route): keys override one by one. */

@@ -106,6 +106,13 @@ const OutlierDetection = Strict(
           quorum: Type.Optional(
             Type.Integer({ minimum: 2, maximum: 100, default: 2, description: 'Nodes that must have ejected a target on their own evidence before every node ejects it. At least 2: one confused node cannot eject a target for all.' }),
           ),
+          node: Type.Optional(
+            Type.String({
+              minLength: 1,
+              maxLength: 200,
+              description: "This node's name in the hints: one vote per name. Default: the host name and the primary process's id, so the data-plane workers of one node share one vote. Set it where host names repeat (`${NODE_NAME}`).",
+            }),
+          ),
         },
         'Outlier hints shared between gateway nodes: each node publishes the ejections its own traffic justified; when `quorum` nodes agree, every node ejects the target (until fewer than `quorum` still do). Ejections made on a hint are not published again.',
       ),

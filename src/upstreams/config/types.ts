@@ -64,6 +64,8 @@ export interface SharedOutlierConfig {
   readonly keyPrefix: string;
   readonly timeoutMs: number;
   readonly quorum: number;
+  /** This node's vote name; null: the host name and the primary process's id. */
+  readonly node: string | null;
 }
 
 export interface RetryConfig {

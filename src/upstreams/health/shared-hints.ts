@@ -15,6 +15,7 @@
  * every {@link POLL_MS} (a message lost while reconnecting only delays). Redis down: each
  * node judges alone, as without sharing.
  */
+import cluster from 'node:cluster';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { describeRedisEndpoint } from '../../config/redis-schema.js';
@@ -28,8 +29,11 @@ import type { OutlierDetector, OutlierHintSink } from './outlier.js';
 /** How often every target's hints are read again. */
 export const POLL_MS = 1000;
 
-/** This process, as the hints name it (each upstream's hints add a suffix of their own). */
-export const NODE_ID = `${hostname()}:${process.pid}`;
+/**
+ * This gateway node, as the hints name it: one vote per node, so the data-plane workers
+ * of one node (node:cluster children of the primary) share one.
+ */
+export const NODE_ID = `${hostname()}:${cluster.isWorker ? process.ppid : process.pid}`;
 
 /** The hints of one upstream on this node; kept across reloads while its config is unchanged. */
 export class SharedOutlierHints implements OutlierHintSink {
@@ -46,7 +50,7 @@ export class SharedOutlierHints implements OutlierHintSink {
     private readonly upstream: string,
     private readonly config: SharedOutlierConfig,
     private readonly logger: Logger,
-    private readonly nodeId = `${NODE_ID}:${Math.random().toString(36).slice(2, 8)}`,
+    private readonly nodeId = config.node ?? NODE_ID,
   ) {
     this.client = openRedis(config.endpoint, { timeoutMs: config.timeoutMs });
     this.client.on('error', (err: Error) => this.markDown(err.message));

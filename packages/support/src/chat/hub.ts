@@ -136,11 +136,19 @@ export class Hub {
     conversation.language = this.#bot.languageOf(text, conversation.memory);
     this.#append(conversation, { from: 'customer', text });
     this.#events.message?.('customer');
-    if (conversation.state === 'agent' || conversation.state === 'waiting') {
+    if (conversation.state === 'agent') {
       this.#publishQueue();
       return;
     }
+    // While waiting for a person the bot still answers what it can; what it cannot is
+    // already in the agents' queue, so it says nothing rather than hand over twice.
     const reply = await this.#bot.reply(text, conversation.memory, conversation.asker);
+    // The state may have changed while the bot waited on the orders service.
+    const now = conversation.state as ConversationState;
+    if (now === 'agent' || (now === 'waiting' && reply.handoff !== undefined)) {
+      this.#publishQueue();
+      return;
+    }
     this.#events.message?.('bot', reply);
     this.#append(conversation, { from: 'bot', text: reply.text, ...(reply.suggestions?.length ? { suggestions: reply.suggestions } : {}), ...(reply.faq ? { faq: reply.faq } : {}), ...(reply.handoff ? { handoff: reply.handoff } : {}) });
     if (reply.handoff !== undefined) this.handOver(conversation, reply.handoff, text);
