@@ -115,6 +115,8 @@ describe('the chat widget in a browser, through Brisk', { skip }, () => {
       // The link's conversation is joined at sign-in: its transcript shows, the queue lists it.
       await desk.waitForFunction(`[...document.querySelectorAll('#messages li')].some((e) => e.textContent.includes('我的订单 1024 到哪了？'))`);
       assert.match((await desk.textContent('#queue')) ?? '', /agent · Mei/);
+      // Nothing waits any more: the tab's title carries no count.
+      await desk.waitForFunction(`document.title === 'Support — agent'`);
       await desk.fill('#text', '您好，我是小美，请问还有什么可以帮您？');
       await desk.click('#send');
       await page.waitForSelector('.bs-msg[data-from="agent"]');
