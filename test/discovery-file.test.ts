@@ -219,3 +219,39 @@ describe('discovery across reloads', () => {
     assert.deepEqual(await discoveryState(gw), {});
   });
 });
+
+describe('discovery with data-plane workers', () => {
+  const dir = tempDir('brisk-disc-workers-');
+  const list = join(dir.path, 'targets.json');
+  let a: NamedBackend;
+  let b: NamedBackend;
+  let tg: TestGateway | null = null;
+  before(async () => {
+    [a, b] = await Promise.all([namedBackend('a'), namedBackend('b')]);
+  });
+  after(async () => {
+    await tg?.stop();
+    await Promise.all([a.close(), b.close()]);
+    dir.remove();
+  });
+
+  it('every worker serves the discovered targets and follows their changes', { timeout: 60_000 }, async () => {
+    writeFileSync(list, JSON.stringify([a.url]));
+    tg = await startGateway({ ...discoveryConfig({ file: { path: list, interval: '300ms' }, snapshot: false }), workers: 2 });
+    const gw = tg;
+    // Many fresh connections: they spread over both workers.
+    const bodies = async (n: number) => {
+      const seen = new Set<string>();
+      for (let i = 0; i < n; i++) {
+        const res = await fetch(`${gw.url}/`, { headers: { connection: 'close' } });
+        assert.equal(res.status, 200);
+        seen.add(await res.text());
+      }
+      return [...seen].sort();
+    };
+    assert.deepEqual(await bodies(20), ['a']);
+    writeFileSync(`${list}.tmp`, JSON.stringify([b.url]));
+    renameSync(`${list}.tmp`, list);
+    await waitFor('only b answers, from every worker', async () => (await bodies(20)).join() === 'b', 15_000);
+  });
+});

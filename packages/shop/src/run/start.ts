@@ -8,21 +8,12 @@
  * Ports: SHOP_PORT, SHOP_ADMIN_PORT, SHOP_IM_PORT. Ctrl-C (or SIGTERM) stops Brisk, which
  * drains and stops the services, then the databases; a second Ctrl-C kills at once.
  */
-import { createServer } from 'node:net';
-import { startStack, type Stack } from './stack.js';
+import { canBind, startStack, type Stack } from './stack.js';
 
 const useColor = process.stdout.isTTY && !process.env['NO_COLOR'];
 const bold = (s: string) => (useColor ? `\x1b[1m${s}\x1b[22m` : s);
 const cyan = (s: string) => (useColor ? `\x1b[36m${s}\x1b[39m` : s);
 const say = (line: string) => process.stdout.write(`[shop] ${line}\n`);
-
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => server.close(() => resolve(true)));
-  });
-}
 
 function banner(stack: Stack, real: boolean): string {
   const key = stack.internalKey;
