@@ -5,6 +5,9 @@
  * itself, and its timing margins are generous (the machine is shared).
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Pool, request } from 'undici';
 import { startBackend, type Backend } from './helpers/backend.js';
@@ -15,6 +18,12 @@ import type { WorkerInfo } from '../src/workers/protocol.js';
 async function workers(gw: TestGateway): Promise<WorkerInfo[]> {
   const res = await request(`${gw.adminUrl}/api/workers`);
   return ((await res.body.json()) as { workers: WorkerInfo[] }).workers;
+}
+
+/** Requests in the last 5 minutes of `/api/stats` (what the dashboard shows). */
+async function stats(gw: TestGateway): Promise<number> {
+  const res = await request(`${gw.adminUrl}/api/stats?window=300`);
+  return ((await res.body.json()) as { total: { requests: number } }).total.requests;
 }
 
 async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null | undefined | false>): Promise<T> {
@@ -129,6 +138,16 @@ describe('workers: 2', () => {
       const r = await runPromtool(['check', 'metrics'], text);
       assert.equal(r.code, 0, r.output);
     }
+  });
+
+  test('the dashboard and /api/stats see every worker: the node, not the primary', { timeout: 60_000 }, async () => {
+    const before = await stats(gw);
+    await burst(gw.url, 200, 20);
+    const after = await until('the burst in /api/stats', 10_000, async () => {
+      const s = await stats(gw);
+      return s - before >= 200 ? s : null;
+    });
+    assert.equal(after - before, 200);
   });
 
   test('health checks run once for the node, not once per worker', { timeout: 30_000 }, async () => {
@@ -323,8 +342,9 @@ describe('workers: 2, an in-memory rate limit holds for the node; a purge reache
   test('40/s offered 120/s over many connections: about 40/s admitted, not 40 per worker', { timeout: 60_000 }, async () => {
     const statuses = await offer(gw.url, 120, 5000, 20);
     const admitted = statuses.get(200) ?? 0;
-    // 5 s at 40/s plus the burst; one worker's 40/s each would admit twice as many.
-    assert.ok(admitted >= 150 && admitted <= 250, `${admitted} admitted in 5 s: ${JSON.stringify([...statuses])}`);
+    // 5 s at 40/s plus the burst (~200); one worker's 40/s each would admit twice as many.
+    // Wide on purpose: on a starved machine the shares lag the demand by a report or two.
+    assert.ok(admitted >= 130 && admitted <= 280, `${admitted} admitted in 5 s: ${JSON.stringify([...statuses])}`);
     assert.ok((statuses.get(429) ?? 0) > 250);
   });
 
@@ -357,5 +377,40 @@ describe('workers: 2, an in-memory rate limit holds for the node; a purge reache
     assert.ok(origin > before, 'fetched again after the purge');
     const list = await workers(gw);
     assert.ok(list.every((w) => w.requests > 0), 'both workers served');
+  });
+});
+
+describe('workers: 2, access logs', () => {
+  let backend: Backend;
+  let gw: TestGateway;
+  const dir = mkdtempSync(join(tmpdir(), 'brisk-workers-log-'));
+
+  before(async () => {
+    backend = await startBackend();
+    gw = await startGateway(simpleConfig([backend.url], { workers: 2, logging: { accessLog: { file: join(dir, 'access.log') } } }));
+  });
+  after(async () => {
+    await gw?.stop();
+    await backend?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('each worker writes its own file; every line is whole; together they hold every request', { timeout: 60_000 }, async () => {
+    await burst(gw.url, 600, 20);
+    await gw.stop();
+    const files = readdirSync(dir).filter((f) => f.startsWith('access')).sort();
+    assert.deepEqual(files, ['access-w1.log', 'access-w2.log']);
+    let lines = 0;
+    for (const f of files) {
+      const text = readFileSync(join(dir, f), 'utf8');
+      assert.ok(text.endsWith('\n'));
+      for (const line of text.split('\n')) {
+        if (line === '') continue;
+        const entry = JSON.parse(line) as { path?: string };
+        assert.match(entry.path ?? '', /^\/r\//);
+        lines++;
+      }
+    }
+    assert.equal(lines, 600);
   });
 });

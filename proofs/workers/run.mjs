@@ -43,6 +43,17 @@ const S = {
   rateLimitS: quick ? 6 : 12,
 };
 
+/** Runs a command to its end without blocking this process (Brisk's output keeps draining into its log meanwhile). */
+function run(cmd, argv) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.resume();
+    child.on('close', () => resolve({ stdout }));
+  });
+}
+
 /** CPU seconds (user + system) a process has used so far; 0 once it is gone. */
 function cpuSeconds(pid) {
   try {
@@ -140,11 +151,11 @@ async function measure(brisk, mode, seconds, rate = S.rate) {
   let answered;
   if (mode === 'open') {
     const perConn = Math.max(1, Math.round(rate / 50));
-    const r = spawnSync('h2load', ['--h1', '-c', '50', '--rps', String(perConn), '-D', String(seconds), `${brisk.url}/`], { encoding: 'utf8' });
+    const r = await run('h2load', ['--h1', '-c', '50', '--rps', String(perConn), '-D', String(seconds), `${brisk.url}/`]);
     const m = /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded/.exec(r.stdout);
     answered = m === null ? 0 : Number(m[1]);
   } else {
-    const r = spawnSync('wrk', ['-t', '1', '-c', '50', '-d', `${seconds}s`, `${brisk.url}/`], { encoding: 'utf8' });
+    const r = await run('wrk', ['-t', '1', '-c', '50', '-d', `${seconds}s`, `${brisk.url}/`]);
     const m = /(\d+) requests in/.exec(r.stdout);
     answered = m === null ? 0 : Number(m[1]);
   }
@@ -165,7 +176,7 @@ async function efficiency(dir, upstreamPort) {
     await brisk.start();
     try {
       // Warm-up: JIT, pools, connections.
-      spawnSync('wrk', ['-t', '1', '-c', '50', '-d', '2s', `${brisk.url}/`]);
+      await run('wrk', ['-t', '1', '-c', '50', '-d', '2s', `${brisk.url}/`]);
       for (const mode of modes) {
         log(`efficiency: ${workers} worker(s), ${mode} loop, ${S.measureS} s…`);
         out[`${mode}-${workers}`] = await measure(brisk, mode, S.measureS);

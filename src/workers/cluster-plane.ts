@@ -55,7 +55,7 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
     count: number,
     private readonly logger: Logger,
   ) {
-    this.local = new DataPlane(config, logger, null);
+    this.local = new DataPlane(primaryConfig(config), logger, null);
     this.pool = new WorkerPool(count, this, logger);
     this.rateShares = new ShareBook(count);
   }
@@ -137,7 +137,7 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
    */
   async apply(config: Config): Promise<ApplyResult> {
     const version = this.local.runtime.version + 1;
-    const result = await this.local.apply(config, version);
+    const result = await this.local.apply(primaryConfig(config), version);
     if (!result.ok) return result;
     this.inputs = this.inputsOf() ?? this.inputs;
     const pending = new Set(this.pool.slots.filter((s) => s.worker !== null && s.state !== 'down').map((s) => s.index));
@@ -329,4 +329,9 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
     for (const s of this.pool.slots) if (s.worker !== null) n += read(s);
     return n;
   }
+}
+
+/** The primary's own data plane serves nothing: it writes no access log (the workers write theirs). */
+function primaryConfig(config: Config): Config {
+  return config.logging.accessLog ? { ...config, logging: { ...config.logging, accessLog: false } } : config;
 }

@@ -55,7 +55,8 @@ export function workerConfig(config: Config, slot: number, workers = 1): Config 
         });
   const file = config.logging.access.file;
   const access = file === null ? config.logging.access : { ...config.logging.access, file: join(dirname(file), `${basename(file, extname(file))}-w${slot}${extname(file)}`) };
-  return { ...config, upstreams, routes, logging: { ...config.logging, access } };
+  // The warm spare (slot 0) serves nothing: no access log until it takes a slot.
+  return { ...config, upstreams, routes, logging: { ...config.logging, access, accessLog: slot === 0 ? false : config.logging.accessLog } };
 }
 
 /** The config made of the texts the primary checked: the file alone, or with the store's document layered over it. */
@@ -162,7 +163,7 @@ class Worker {
     if (dp === null || this.config === null) return this.fatal('the spare was told to listen before it was built');
     this.slot = slot;
     const config = workerConfig(this.config, slot, this.workers);
-    if (config.logging.access.file !== null) await dp.apply(config, dp.runtime.version);
+    if (config.logging.accessLog) await dp.apply(config, dp.runtime.version);
     await this.serve(config);
   }
 

@@ -49,6 +49,8 @@ describe('support chat through Brisk', () => {
     await css.arrayBuffer();
     const page = await fetch(`${brisk.url}/support/agent`);
     assert.match(await page.text(), /Support — agent/);
+    // The agent console runs only its own inline script and style (by hash).
+    assert.match(page.headers.get('content-security-policy') ?? '', /^default-src 'none'; script-src 'sha256-[A-Za-z0-9+/=]+'; style-src 'sha256-/);
     const refused = await fetch(`${brisk.url}/support/api/conversations`);
     assert.equal(refused.status, 401);
     assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'SUPPORT_AGENT_TOKEN');

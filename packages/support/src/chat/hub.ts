@@ -87,6 +87,7 @@ export class Hub {
   readonly #max: number;
   readonly #maxMessages: number;
   readonly #now: () => number;
+  #queueTimer: NodeJS.Timeout | undefined;
 
   constructor(options: HubOptions) {
     this.#bot = options.bot;
@@ -285,10 +286,17 @@ export class Hub {
     for (const send of c.customers) send({ type: 'state', state: c.state, agent: c.agent?.name });
   }
 
+  // Coalesced: building the queue sorts every conversation, so under a burst of messages
+  // agents get one fresh list per 100 ms rather than one per message.
   #publishQueue(): void {
-    if (this.#agents.size === 0) return;
-    const frame = { type: 'queue', conversations: this.queue() };
-    for (const send of this.#agents.keys()) send(frame);
+    if (this.#agents.size === 0 || this.#queueTimer !== undefined) return;
+    this.#queueTimer = setTimeout(() => {
+      this.#queueTimer = undefined;
+      if (this.#agents.size === 0) return;
+      const frame = { type: 'queue', conversations: this.queue() };
+      for (const send of this.#agents.keys()) send(frame);
+    }, 100);
+    this.#queueTimer.unref();
   }
 
   // Bounded memory: a flood of new conversations evicts the idlest ones, closed first.
