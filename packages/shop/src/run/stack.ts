@@ -9,6 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { startIm } from './im.js';
 import { startEmbeddedData, startRealData, type ShopData } from './databases.js';
@@ -25,14 +26,23 @@ export interface StackOptions {
   port?: number;
   adminPort?: number;
   imPort?: number;
-  /** Where Brisk's and the services' output goes (default: inherited). */
-  output?: 'inherit' | 'ignore' | 'pipe';
+  /** Where Brisk's and the services' output goes (default: inherited; a number: an open file descriptor). */
+  output?: 'inherit' | 'ignore' | 'pipe' | number;
   /** Lines from the IM group. */
   print?: (line: string) => void;
   /** More environment for Brisk and the services (e.g. SHOP_LOG_LEVEL). */
   env?: Record<string, string>;
   /** How long to wait for Brisk to open its listener (default 90 s). */
   readyTimeoutMs?: number;
+  /** Brisk's data-plane workers (`brisk start --workers N`; default: the config's, i.e. 1). */
+  workers?: number;
+  /** Another Brisk config than packages/shop/brisk.yaml (a game day's unprotected run). */
+  config?: string;
+  /**
+   * Starts the services outside Brisk, before Brisk, with the environment Brisk would give
+   * them (a config without `services:`); its `stop` runs after Brisk's.
+   */
+  startServices?: (env: Record<string, string>) => Promise<{ stop(): Promise<void> }>;
 }
 
 export interface Stack {
@@ -47,6 +57,15 @@ export interface Stack {
   agentToken: string;
   im: Awaited<ReturnType<typeof startIm>>;
   stop(): Promise<void>;
+}
+
+/** Whether 127.0.0.1:port is free to listen on. */
+export function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => server.close(() => resolve(true)));
+  });
 }
 
 async function waitFor(url: string, timeoutMs: number, gaveUp: () => string | undefined): Promise<void> {
@@ -71,6 +90,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const port = options.port ?? 8080;
   const adminPort = options.adminPort ?? 9901;
   const print = options.print ?? ((line: string) => process.stdout.write(`[im] ${line}\n`));
+  // A Brisk left over from an earlier run would answer the readiness probe below for this one.
+  for (const p of [port, adminPort]) if (!(await canBind(p))) throw new Error(`port 127.0.0.1:${p} is in use (another shop still running?)`);
   const im = await startIm(options.imPort ?? 7401, print);
   let data: ShopData;
   try {
@@ -103,10 +124,26 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ...options.env,
   };
   delete env['DATABASE_URL'];
-  const gateway = spawn(process.execPath, [GATEWAY_ENTRY, 'start', '--config', SHOP_CONFIG], { cwd: REPO_ROOT, env, stdio: ['ignore', options.output ?? 'inherit', options.output ?? 'inherit'], detached: process.platform !== 'win32' });
+  let outside: { stop(): Promise<void> } | undefined;
+  try {
+    outside = await options.startServices?.(env);
+  } catch (error) {
+    await data.stop();
+    await im.stop();
+    throw error;
+  }
+  const args = [GATEWAY_ENTRY, 'start', '--config', options.config ?? SHOP_CONFIG, ...(options.workers === undefined ? [] : ['--workers', String(options.workers)])];
+  const gateway = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', options.output ?? 'inherit', options.output ?? 'inherit'], detached: process.platform !== 'win32' });
+  // If this process dies without stop(), Brisk (in its own process group) must not outlive
+  // it with databases that are gone: SIGTERM makes it drain and stop its services.
+  const orphanGuard = () => {
+    if (gateway.exitCode === null && gateway.signalCode === null) gateway.kill('SIGTERM');
+  };
+  process.once('exit', orphanGuard);
   let exited: string | undefined;
   gateway.once('exit', (code, signal) => (exited = `Brisk exited ${signal ? `on ${signal}` : `with code ${code}`} before the shop was ready`));
   const stop = async () => {
+    process.off('exit', orphanGuard);
     if (gateway.exitCode === null && gateway.signalCode === null) {
       const gone = new Promise((resolve) => gateway.once('exit', resolve));
       gateway.kill('SIGTERM');
@@ -114,6 +151,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       await gone;
       clearTimeout(timer);
     }
+    await outside?.stop();
     await data.stop();
     await im.stop();
   };
