@@ -152,6 +152,21 @@ describe('discovery: a watched targets file', () => {
     for (let i = 0; i < 20; i++) assert.deepEqual(await get(gw), { status: 200, body: 'a' });
   });
 
+  it('a snapshot that cannot be written is logged once, and serving goes on', { timeout: 30_000 }, async () => {
+    await tg!.stop();
+    const blocker = join(dir.path, 'not-a-directory');
+    writeFileSync(blocker, 'a file where the snapshot directory should be');
+    writeList(`- ${a.url}\n`);
+    tg = await startGateway(config({ snapshot: join(blocker, 'app.json') }));
+    const gw = tg;
+    writeList(`- ${a.url}\n- ${c.url}\n`);
+    await waitFor('c listed', async () => (await members(gw)).some((m) => m.url === c.url));
+    await sleep(300);
+    const failures = gw.logs.filter((l) => l['code'] === 'BRISK_DISCOVERY_SNAPSHOT_FAILED' && /cannot write/.test(String(l['msg'])));
+    assert.equal(failures.length, 1, 'logged once for two failed writes');
+    assert.equal((await get(gw)).status, 200);
+  });
+
   it('with minTargets 0, an empty list empties the upstream (its targets drain)', { timeout: 30_000 }, async () => {
     await tg!.stop();
     writeList(`- ${a.url}\n`);
@@ -202,5 +217,41 @@ describe('discovery across reloads', () => {
     await waitFor('b drained and gone', async () => !(await members(gw)).some((m) => m.url === b.url), 5000);
     assert.deepEqual(await activeUrls(gw), [a.url]);
     assert.deepEqual(await discoveryState(gw), {});
+  });
+});
+
+describe('discovery with data-plane workers', () => {
+  const dir = tempDir('brisk-disc-workers-');
+  const list = join(dir.path, 'targets.json');
+  let a: NamedBackend;
+  let b: NamedBackend;
+  let tg: TestGateway | null = null;
+  before(async () => {
+    [a, b] = await Promise.all([namedBackend('a'), namedBackend('b')]);
+  });
+  after(async () => {
+    await tg?.stop();
+    await Promise.all([a.close(), b.close()]);
+    dir.remove();
+  });
+
+  it('every worker serves the discovered targets and follows their changes', { timeout: 60_000 }, async () => {
+    writeFileSync(list, JSON.stringify([a.url]));
+    tg = await startGateway({ ...discoveryConfig({ file: { path: list, interval: '300ms' }, snapshot: false }), workers: 2 });
+    const gw = tg;
+    // Many fresh connections: they spread over both workers.
+    const bodies = async (n: number) => {
+      const seen = new Set<string>();
+      for (let i = 0; i < n; i++) {
+        const res = await fetch(`${gw.url}/`, { headers: { connection: 'close' } });
+        assert.equal(res.status, 200);
+        seen.add(await res.text());
+      }
+      return [...seen].sort();
+    };
+    assert.deepEqual(await bodies(20), ['a']);
+    writeFileSync(`${list}.tmp`, JSON.stringify([b.url]));
+    renameSync(`${list}.tmp`, list);
+    await waitFor('only b answers, from every worker', async () => (await bodies(20)).join() === 'b', 15_000);
   });
 });

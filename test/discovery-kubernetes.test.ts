@@ -4,6 +4,7 @@
 // a terminating one drains, a deleted slice leaves), 410 Gone → a new list, the bearer
 // token, and the API server down → the last view, a restart from the snapshot.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -112,5 +113,29 @@ describe('discovery: Kubernetes EndpointSlices', () => {
     assert.deepEqual([...seen].sort(), ['pod2', 'pod5']);
     await api.up();
     await waitFor('answers again', async () => (await discoveryState(gw))['app']!.from === 'provider', 15_000);
+  });
+
+  it('over HTTPS, trusting the API server through caFile (and refusing it without)', { timeout: 40_000 }, async () => {
+    const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir.path, stdio: 'ignore' });
+    ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=test-cluster-ca');
+    ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'api.key', '-out', 'api.csr', '-subj', '/CN=kube-apiserver');
+    writeFileSync(join(dir.path, 'api.ext'), 'subjectAltName=IP:127.0.0.1\n');
+    ssl('x509', '-req', '-in', 'api.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'api.ext', '-out', 'api.crt');
+    writeFileSync(tokenFile, 'recorded-token-1\n');
+    const secure = await startKubeApi(port, 'recorded-token-1', { cert: join(dir.path, 'api.crt'), key: join(dir.path, 'api.key') });
+    const base = { apiServer: secure.url, namespace: 'default', service: 'orders', port: 'http', tokenFile, timeout: '2s' };
+    let trusted: TestGateway | null = null;
+    let untrusted: TestGateway | null = null;
+    try {
+      trusted = await startGateway(discoveryConfig({ kubernetes: { ...base, caFile: join(dir.path, 'ca.crt') }, snapshot: false }));
+      assert.deepEqual(await activeUrls(trusted), [url(2), url(3), url(4)]);
+      untrusted = await startGateway(discoveryConfig({ kubernetes: { ...base, caFile: join(dir.path, 'no-such-ca.crt') }, snapshot: false, startWait: '500ms' }));
+      await waitFor('the certificate refused', async () => (await discoveryState(untrusted!))['app']?.problem?.code === 'BRISK_DISCOVERY_UNAVAILABLE', 5000);
+      assert.deepEqual(await members(untrusted), []);
+    } finally {
+      await trusted?.stop();
+      await untrusted?.stop();
+      await secure.close();
+    }
   });
 });

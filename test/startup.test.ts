@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { publishedSchema } from '../src/config/json-schema.js';
 import { precompiled } from '../src/config/validate.js';
 import { startBackend, type Backend } from './helpers/backend.js';
 import { spawnBrisk, waitAnswering } from './helpers/brisk-process.js';
 import { freePort } from './helpers/free-port.js';
-import { repoRoot } from './helpers/repo-root.js';
 
 // A small config starts small: what a one-route gateway loads before its first answer,
 // read from the process itself (the CommonJS modules it required), not timed. Each module
@@ -29,22 +28,36 @@ let backend: Backend;
 
 before(async () => {
   backend = await startBackend();
-  // The build writes the compiled validator; a dist/ compiled by tsc alone may lack it or hold an older one.
-  if (precompiled(publishedSchema()) === null) {
-    const gen = (await import(pathToFileURL(join(repoRoot('scripts/gen-validator.mjs'), 'scripts/gen-validator.mjs')).href)) as { generateValidator(): Promise<string> };
-    await gen.generateValidator();
-  }
 });
 after(async () => {
   await backend.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** Writes a one-route config on a free port; returns its path and the port. */
+async function oneRoute(): Promise<{ config: string; port: number }> {
+  const port = await freePort();
+  const config = join(dir, 'brisk.yaml');
+  writeFileSync(config, `listen: [{ address: "127.0.0.1:${port}" }]\nupstreams: { app: { targets: [{ url: "${backend.url}" }] } }\nroutes: [{ name: all, match: { pathPrefix: / }, upstream: app }]\nlogging: { format: json }\n`);
+  return { config, port };
+}
+
 describe('start-up footprint', () => {
+  test('a start that finds no compiled validator (a bare tsc build) compiles it and leaves it for the next start', async () => {
+    const file = join(dirname(fileURLToPath(import.meta.url)), '../src/config/validator.generated.cjs');
+    rmSync(file, { force: true });
+    const { config, port } = await oneRoute();
+    const brisk = spawnBrisk(config);
+    // Compiling at start takes seconds on a busy machine: a generous bound, not a measurement.
+    await waitAnswering(brisk, port, '/', 120_000);
+    brisk.child.kill('SIGTERM');
+    assert.equal(await brisk.exited, 0, brisk.output());
+    assert.ok(existsSync(file), 'the validator was stored');
+    assert.notEqual(precompiled(publishedSchema(), file), null, 'the stored validator is the one of this schema');
+  });
+
   test('a one-route config answers without loading the modules it does not use', async () => {
-    const port = await freePort();
-    const config = join(dir, 'brisk.yaml');
-    writeFileSync(config, `listen: [{ address: "127.0.0.1:${port}" }]\nupstreams: { app: { targets: [{ url: "${backend.url}" }] } }\nroutes: [{ name: all, match: { pathPrefix: / }, upstream: app }]\nlogging: { format: json }\n`);
+    const { config, port } = await oneRoute();
     const list = join(dir, 'modules.json');
     const preload = join(dir, 'modules.cjs');
     writeFileSync(preload, `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(list)}, JSON.stringify(Object.keys(require.cache))));\n`);

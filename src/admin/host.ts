@@ -4,6 +4,7 @@
  * how the gateway is assembled (one process today; a control plane feeding data-plane
  * workers later).
  */
+import type { PurgeSpec } from '../middlewares/cache/store.js';
 import type { WorkerInfo } from '../workers/protocol.js';
 import type { AlertingService } from '../alerting/index.js';
 import type { ConfigProblem } from '../config/types.js';
@@ -65,4 +66,8 @@ export interface WorkersView {
   list(): readonly WorkerInfo[];
   /** A rolling restart: resolves when every worker was replaced. */
   restart(): Promise<void>;
+  /** The warm spare worker: null when there is none right now. */
+  spare(): 'starting' | 'ready' | null;
+  /** Purges every worker's route caches (each holds its own memory tier); resolves with the entries removed. */
+  purge(spec: PurgeSpec, route: string | null): Promise<number>;
 }

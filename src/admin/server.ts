@@ -131,7 +131,9 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
       }
       const results: Record<string, { memory: number; redis: number }> = {};
       for (const [name, cache] of routeCaches(gw)) if (route === undefined || route === name) results[name] = await cache.purge(spec);
-      json(res, 200, { purged: spec, routes: results });
+      // With workers the memory tiers are theirs: each purges its own.
+      const workers = gw.workers === null ? undefined : { memory: await gw.workers.purge(spec, route ?? null) };
+      json(res, 200, { purged: spec, routes: results, ...(workers === undefined ? {} : { workers }) });
     },
   },
   '/api/reload': {

@@ -13,7 +13,7 @@ import type { PathProblem, PathSegment } from './positions.js';
 import type { RawConfig } from './schema.js';
 import { PATTERN_ERROR_MESSAGE } from './schema-kit.js';
 import { DURATION_PATTERN, SIZE_PATTERN } from './units.js';
-import { GENERATED_VALIDATOR, schemaFingerprint, VALIDATOR_OPTIONS } from './validator-code.js';
+import { compileStandalone, GENERATED_VALIDATOR, schemaFingerprint, storeValidator, VALIDATOR_OPTIONS } from './validator-code.js';
 
 const NAME_PATTERN = '^[A-Za-z0-9_.:-]+$';
 const TOKEN_PATTERN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
@@ -32,10 +32,20 @@ function validator(): ValidateFunction<RawConfig> {
   const schema = publishedSchema();
   // The build's validator is not kept: its 1.5 MB of source and its compiled code would
   // stay in memory for a reload that may never come (loading it again costs ~50 ms).
-  return precompiled(schema) ?? (compiled = compile(schema));
+  const built = precompiled(schema);
+  if (built !== null) return built;
+  // None, or one of another schema (a bare `tsc` rewrote dist/): compiled now, as the build
+  // would, and stored so that the next start finds it.
+  const { validate, source } = compileStandalone(schema);
+  storeValidator(source);
+  return (compiled = validate as ValidateFunction<RawConfig>);
 }
 
-/** Compiles the validator now, with Ajv (loaded only then). */
+/**
+ * The validator compiled straight from the schema (no hoisting, no source kept): what
+ * Brisk compiled at every start before the build compiled it, kept as the reference the
+ * build's validator is checked against (validator-code.test.ts).
+ */
 export function compile(schema: ReturnType<typeof publishedSchema>): ValidateFunction<RawConfig> {
   const { Ajv } = require('ajv') as typeof import('ajv');
   const ajv = new Ajv(VALIDATOR_OPTIONS);

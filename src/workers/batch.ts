@@ -13,9 +13,9 @@ import { membershipStamp, type RequestRecorder, type RequestSink } from '../obse
  * summed, histograms and windows merged, recent errors), and counters stay monotonic when
  * a worker dies because they live in the primary. What it costs: a worker pushes a
  * handful of values per request into an array (no allocation but the array's growth), and
- * sends the array every report (100 ms) as one IPC message; the primary replays each into
+ * sends the array every 25 ms (when not empty) as one IPC message; the primary replays each into
  * its recorder (about a microsecond). No IPC per request. What a dead worker loses is its
- * last unsent batch: at most one report interval of its requests.
+ * last unsent batch: at most 25 ms of its requests.
  */
 
 /** Values per request in a batch. */
@@ -52,6 +52,11 @@ export class BatchSink implements RequestSink {
       // The request id only where the recorder keeps it (its recent errors); the grpc status packed beside.
       status >= 500 || code !== null ? (ex.requestId ?? null) : ex.grpc ? ex.grpcStatus : null,
     );
+  }
+
+  /** Requests recorded and not yet taken. */
+  get pending(): number {
+    return this.cells.length;
   }
 
   /** The values since the last call (the next report's batch). */

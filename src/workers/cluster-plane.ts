@@ -3,6 +3,7 @@ import type { Config } from '../config/types.js';
 import type { Ejection } from '../core/views.js';
 import type { DataPlanePort } from '../control/port.js';
 import { DataPlane, type ApplyResult } from '../dataplane/data-plane.js';
+import type { PurgeSpec } from '../middlewares/cache/store.js';
 import type { Logger } from '../observability/logger.js';
 import type { ConfigInputs } from '../providers/config-file.js';
 import type { RequestRecorder } from '../observability/recorder.js';
@@ -54,7 +55,7 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
     count: number,
     private readonly logger: Logger,
   ) {
-    this.local = new DataPlane(config, logger, null);
+    this.local = new DataPlane(primaryConfig(config), logger, null);
     this.pool = new WorkerPool(count, this, logger);
     this.rateShares = new ShareBook(count);
   }
@@ -136,7 +137,7 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
    */
   async apply(config: Config): Promise<ApplyResult> {
     const version = this.local.runtime.version + 1;
-    const result = await this.local.apply(config, version);
+    const result = await this.local.apply(primaryConfig(config), version);
     if (!result.ok) return result;
     this.inputs = this.inputsOf() ?? this.inputs;
     const pending = new Set(this.pool.slots.filter((s) => s.worker !== null && s.state !== 'down').map((s) => s.index));
@@ -184,11 +185,16 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
     }
   }
 
+  onBatch(batch: readonly (string | number | null)[]): number {
+    return this.replay === null ? batch.length / STRIDE : this.replay.replay(batch);
+  }
+
   onReport(slot: Slot, report: Report): number {
-    const n = this.replay === null ? report.batch.length / STRIDE : this.replay.replay(report.batch);
+    const n = this.onBatch(report.batch);
     this.inFlightByTarget.set(slot.index, report.targetsInFlight);
     this.rateShares.onDemand(slot.index, report.demand);
     for (const [key, ejection] of report.ejections) this.ejectedBy(slot, key, ejection);
+    for (const [upstream, openForMs] of report.breakers) this.breakerOpenedBy(slot, upstream, openForMs);
     if (this.recorder !== null) this.recorder.inFlight = this.sum((s) => s.inFlight);
     return n;
   }
@@ -202,6 +208,14 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
         ejectUntil(t, ejection, this.known);
       }
     }
+  }
+
+  /** A worker's breaker opened on its traffic: every other worker's opens for the same time (and the primary's, for the admin API). */
+  private breakerOpenedBy(slot: Slot, upstream: string, openForMs: number): void {
+    if (openForMs <= 0) return;
+    this.logger.warn({ worker: slot.index, upstream, openForMs }, "a worker's circuit breaker opened; opened for every worker");
+    this.local.runtime.upstreams.get(upstream)?.breaker?.openFrom(Date.now(), openForMs, `worker ${slot.index}'s breaker opened`);
+    for (const s of this.pool.slots) if (s !== slot && s.worker !== null) this.pool.send(s.worker, { t: 'breaker', upstream, openForMs, worker: slot.index });
   }
 
   /** Every report interval: the health table to the workers when it changed; every second, the request share. */
@@ -256,6 +270,43 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
     return workersMetrics(this.workers());
   }
 
+  private purgeSeq = 0;
+  private readonly purges = new Map<number, { pending: number; memory: number; done: (memory: number) => void }>();
+
+  /** Purges every worker's route caches; resolves with the memory entries removed (bounded wait). */
+  purge(spec: PurgeSpec, route: string | null): Promise<number> {
+    const id = ++this.purgeSeq;
+    const pending = this.pool.slots.filter((s) => s.worker !== null && s.state === 'ready').length;
+    if (pending === 0) return Promise.resolve(0);
+    return new Promise<number>((resolve) => {
+      const timer = setTimeout(() => {
+        const p = this.purges.get(id);
+        this.purges.delete(id);
+        resolve(p?.memory ?? 0);
+      }, 3000);
+      timer.unref();
+      this.purges.set(id, {
+        pending,
+        memory: 0,
+        done: (memory) => {
+          clearTimeout(timer);
+          resolve(memory);
+        },
+      });
+      this.pool.broadcast({ t: 'purge', id, spec, route });
+    });
+  }
+
+  onPurged(id: number, memory: number): void {
+    const p = this.purges.get(id);
+    if (p === undefined) return;
+    p.memory += memory;
+    if (--p.pending <= 0) {
+      this.purges.delete(id);
+      p.done(p.memory);
+    }
+  }
+
   /** Replaces every worker, one at a time, with no failed request. */
   restart(): Promise<void> {
     return this.pool.rollingRestart();
@@ -278,4 +329,9 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
     for (const s of this.pool.slots) if (s.worker !== null) n += read(s);
     return n;
   }
+}
+
+/** The primary's own data plane serves nothing: it writes no access log (the workers write theirs). */
+function primaryConfig(config: Config): Config {
+  return config.logging.accessLog ? { ...config, logging: { ...config.logging, accessLog: false } } : config;
 }

@@ -35,6 +35,10 @@ export interface PoolHost {
   onReport(slot: Slot, report: Report): number;
   /** A worker bound its listeners. */
   onReady(slot: Slot, listeners: Extract<FromWorker, { t: 'ready' }>['listeners']): void;
+  /** Finished requests a worker sent between reports; returns how many. */
+  onBatch(batch: readonly (string | number | null)[]): number;
+  /** A worker purged its caches. */
+  onPurged(id: number, memory: number): void;
   /** A worker answered an `apply`. */
   onApplied(slot: Slot, msg: Extract<FromWorker, { t: 'applied' }>): void;
 }
@@ -106,6 +110,11 @@ export class WorkerPool {
   private spareReady = false;
   private readonly slotOf = new Map<ClusterWorker, Slot>();
   private readonly waiters = new Map<ClusterWorker, () => void>();
+
+  /** The warm spare's state: null when there is none (being replaced, or stopping). */
+  get spareState(): 'starting' | 'ready' | null {
+    return this.spare === null ? null : this.spareReady ? 'ready' : 'starting';
+  }
 
   private forkSpare(delayMs = 0): void {
     if (this.stopping || this.spare !== null) return;
@@ -196,6 +205,12 @@ export class WorkerPool {
         return;
       case 'fatal':
         this.logger.error({ worker: slot?.index ?? 'spare', message: msg.message }, 'worker failed to start');
+        return;
+      case 'batch':
+        if (slot !== null) slot.requests += this.host.onBatch(msg.batch);
+        return;
+      case 'purged':
+        this.host.onPurged(msg.id, msg.memory);
         return;
     }
   }

@@ -6,11 +6,14 @@
  * membership command, the health table, rate-limit shares).
  */
 import type { Ejection } from '../core/views.js';
+import type { PurgeSpec } from '../middlewares/cache/store.js';
 import type { ConfigInputs } from '../providers/config-file.js';
 import type { MembershipCommand } from '../upstreams/membership.js';
 
 /** How often a worker reports (its batch of finished requests, its gauges): also its heartbeat. */
 export const REPORT_MS = 100;
+/** How often a worker sends the requests it finished since (when there are any), between reports. */
+export const BATCH_MS = 25;
 /** A worker silent this long has a stuck event loop: it is killed and replaced. */
 export const STUCK_MS = 2500;
 
@@ -57,6 +60,10 @@ export type ToWorker =
   | { readonly t: 'shares'; readonly grants: readonly ShareGrant[] }
   | { readonly t: 'listen'; readonly slot: number }
   | { readonly t: 'reopen' }
+  /** Another worker's breaker for this upstream opened: open this one for the rest of that time. */
+  | { readonly t: 'breaker'; readonly upstream: string; readonly openForMs: number; readonly worker: number }
+  /** `POST /api/cache/purge`: each worker's memory cache is its own. */
+  | { readonly t: 'purge'; readonly id: number; readonly spec: PurgeSpec; readonly route: string | null }
   | { readonly t: 'stop' };
 
 /** A worker's gauges and its batch, every `REPORT_MS`. */
@@ -71,6 +78,8 @@ export interface Report {
   readonly shedLevel: number;
   /** Ejections its outlier detection made since the last report: `[target key, ejection]`. */
   readonly ejections: readonly (readonly [string, Ejection])[];
+  /** Breakers that opened on this worker's own traffic since the last report: `[upstream, ms left open]`. */
+  readonly breakers: readonly (readonly [string, number])[];
   /** Tries in flight per target key (only those with some): the supervisor's autoscaling reads them summed. */
   readonly targetsInFlight: Readonly<Record<string, number>>;
   /** Rate-limit demand since the last report: limit id → requests asked for (admitted or not). */
@@ -88,7 +97,10 @@ export type FromWorker =
   | { readonly t: 'ready'; readonly version: number; readonly listeners: readonly { readonly name: string; readonly host: string; readonly port: number; readonly protocol: string }[] }
   | { readonly t: 'applied'; readonly version: number; readonly ok: boolean; readonly message?: string }
   | Report
-  | { readonly t: 'fatal'; readonly message: string };
+  | { readonly t: 'fatal'; readonly message: string }
+  | { readonly t: 'purged'; readonly id: number; readonly memory: number }
+  /** Finished requests between reports. */
+  | { readonly t: 'batch'; readonly batch: readonly (string | number | null)[] };
 
 /** Why a worker was replaced, for `brisk_worker_restarts_total{reason}`. */
 export const RESTART_REASONS = ['exit', 'stuck', 'rolling'] as const;

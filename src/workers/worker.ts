@@ -14,11 +14,13 @@ import type { Ejection } from '../core/views.js';
 import { DataPlane } from '../dataplane/data-plane.js';
 import { loadMiddlewares } from '../middlewares/index.js';
 import { createLogger, type Logger } from '../observability/logger.js';
+import type { CacheMiddleware } from '../middlewares/cache/index.js';
+import type { PurgeSpec } from '../middlewares/cache/store.js';
 import { setNodeShare } from '../middlewares/rate-limit/node-share.js';
 import { BatchSink } from './batch.js';
 import { WorkerShares } from './shares.js';
 import { applyHealth } from './health.js';
-import { REPORT_MS, type FromWorker, type ToWorker } from './protocol.js';
+import { BATCH_MS, REPORT_MS, type FromWorker, type ToWorker } from './protocol.js';
 
 /**
  * The config as a worker runs it: no active health checks (the primary's verdicts come
@@ -26,12 +28,35 @@ import { REPORT_MS, type FromWorker, type ToWorker } from './protocol.js';
  * file, so no two processes ever write or rename the same one. Listeners stay as written:
  * node:cluster shares one socket per address and port among the workers (port 0 too: the
  * primary binds it once and every worker gets the same port).
+ *
+ * Limits on what is in flight are partitioned (`workers` > 1): each worker takes 1/N
+ * (rounded up) of an upstream's `limits` and of a route's `concurrency` (its `maxQueue`
+ * too), and 1/N of a retry budget's floor per second (the budget's ratio holds as it is:
+ * each worker's retries are a share of its own requests). The connections of one worker
+ * never wait for another's, so what a limit protects (the upstream, the queue) sees at most
+ * the configured total, at no cost per request.
  */
-export function workerConfig(config: Config, slot: number): Config {
-  const upstreams = Object.fromEntries(Object.entries(config.upstreams).map(([name, u]) => [name, u.healthCheck === null ? u : { ...u, healthCheck: null }]));
+export function workerConfig(config: Config, slot: number, workers = 1): Config {
+  const n = Math.max(1, workers);
+  const part = (x: number): number => Math.max(1, Math.ceil(x / n));
+  const upstreams = Object.fromEntries(
+    Object.entries(config.upstreams).map(([name, u]) => {
+      const limits = u.limits === null || n === 1 ? u.limits : { ...u.limits, maxRequests: part(u.limits.maxRequests), maxPendingRequests: part(u.limits.maxPendingRequests), maxRetries: part(u.limits.maxRetries) };
+      const retry = n === 1 ? u.retry : { ...u.retry, budgetMinPerSecond: u.retry.budgetMinPerSecond / n };
+      return [name, { ...u, healthCheck: null, limits, retry }];
+    }),
+  );
+  const routes =
+    n === 1
+      ? config.routes
+      : config.routes.map((r) => {
+          const c = r.concurrency;
+          return c === undefined ? r : { ...r, concurrency: { ...c, maxConcurrent: part(c.maxConcurrent), maxQueue: c.maxQueue === 0 ? 0 : part(c.maxQueue) } };
+        });
   const file = config.logging.access.file;
   const access = file === null ? config.logging.access : { ...config.logging.access, file: join(dirname(file), `${basename(file, extname(file))}-w${slot}${extname(file)}`) };
-  return { ...config, upstreams, logging: { ...config.logging, access } };
+  // The warm spare (slot 0) serves nothing: no access log until it takes a slot.
+  return { ...config, upstreams, routes, logging: { ...config.logging, access, accessLog: slot === 0 ? false : config.logging.accessLog } };
 }
 
 /** The config made of the texts the primary checked: the file alone, or with the store's document layered over it. */
@@ -50,6 +75,11 @@ class Worker {
   private applying: Promise<void> = Promise.resolve();
   private metricsOn = true;
   private shares: WorkerShares | null = null;
+  private batchTimer: NodeJS.Timeout | null = null;
+  /** Per upstream, the breaker epoch last reported or opened from another worker (not reported back). */
+  private readonly breakerEpochs = new Map<string, number>();
+  /** Workers in the node (limits are partitioned by it). */
+  private workers = 1;
   /** The config version in force as the primary sent it (before this worker's own changes). */
   private config: Config | null = null;
 
@@ -81,6 +111,17 @@ class Worker {
       case 'shares':
         this.shares?.apply(msg.grants);
         return;
+      case 'purge':
+        void this.purge(msg.id, msg.spec, msg.route);
+        return;
+      case 'breaker': {
+        const b = this.dp?.runtime.upstreams.get(msg.upstream)?.breaker ?? null;
+        if (b !== null && b.state !== 'open') {
+          b.openFrom(Date.now(), msg.openForMs, `worker ${msg.worker}'s breaker opened`);
+          this.breakerEpochs.set(msg.upstream, b.epoch);
+        }
+        return;
+      }
       case 'reopen':
         this.dp?.reopenLogs();
         return;
@@ -93,11 +134,12 @@ class Worker {
   private async start(msg: Extract<ToWorker, { t: 'start' }>): Promise<void> {
     this.slot = msg.slot;
     // Every in-memory rate limit of this process admits its share of the node's rate.
+    this.workers = msg.workers;
     this.shares = new WorkerShares(1 / Math.max(1, msg.workers));
     setNodeShare(this.shares);
     const parsed = configOf(msg.inputs, msg.file);
     if (!parsed.ok) return this.fatal(`the config the primary sent is invalid: ${parsed.problems[0]?.message ?? ''}`);
-    const config = workerConfig(parsed.config, this.slot);
+    const config = workerConfig(parsed.config, this.slot, this.workers);
     this.logger.level = config.logging.level;
     this.metricsOn = config.metrics?.enabled ?? true;
     await loadMiddlewares(config);
@@ -109,6 +151,8 @@ class Worker {
     for (const entry of msg.membership) dp.membership(entry.upstream, entry.command);
     applyHealth(dp.runtime, msg.health, this.known);
     this.timer = setInterval(() => this.report(), REPORT_MS);
+    // Between reports, finished requests go out every BATCH_MS: what a SIGKILL loses is at most that much of them.
+    this.batchTimer = setInterval(() => this.flushBatch(), BATCH_MS);
     if (msg.standby) this.send({ t: 'standby' });
     else await this.serve(config);
   }
@@ -118,8 +162,8 @@ class Worker {
     const dp = this.dp;
     if (dp === null || this.config === null) return this.fatal('the spare was told to listen before it was built');
     this.slot = slot;
-    const config = workerConfig(this.config, slot);
-    if (config.logging.access.file !== null) await dp.apply(config, dp.runtime.version);
+    const config = workerConfig(this.config, slot, this.workers);
+    if (config.logging.accessLog) await dp.apply(config, dp.runtime.version);
     await this.serve(config);
   }
 
@@ -138,13 +182,38 @@ class Worker {
       return;
     }
     this.config = parsed.config;
-    const result = await dp.apply(workerConfig(parsed.config, this.slot), version);
+    const result = await dp.apply(workerConfig(parsed.config, this.slot, this.workers), version);
     this.send(result.ok ? { t: 'applied', version, ok: true } : { t: 'applied', version, ok: false, message: result.problems[0]?.message ?? 'refused' });
+  }
+
+  private flushBatch(): void {
+    if (this.sink.pending > 0) this.send({ t: 'batch', batch: this.sink.take() });
+  }
+
+  /** Purges this worker's route caches (memory; Redis too, which is idempotent). */
+  private async purge(id: number, spec: PurgeSpec, route: string | null): Promise<void> {
+    let memory = 0;
+    const rt = this.dp?.runtime;
+    if (rt !== undefined) {
+      for (const [i, r] of rt.config.routes.entries()) {
+        if (route !== null && r.name !== route) continue;
+        for (const m of rt.pipelineOfRoute[i] ?? []) if (m.name === 'cache') memory += (await (m as CacheMiddleware).purge(spec)).memory;
+      }
+    }
+    this.send({ t: 'purged', id, memory });
   }
 
   private report(done?: () => void): void {
     const dp = this.dp;
     if (dp === null) return;
+    const breakers: [string, number][] = [];
+    const now = Date.now();
+    for (const u of dp.runtime.upstreams.values()) {
+      const b = u.breaker;
+      if (b === null || b.state !== 'open' || this.breakerEpochs.get(u.name) === b.epoch) continue;
+      this.breakerEpochs.set(u.name, b.epoch);
+      breakers.push([u.name, b.retryAfterMs(now)]);
+    }
     const ejections: [string, Ejection][] = [];
     const targetsInFlight: Record<string, number> = {};
     for (const u of dp.runtime.upstreams.values()) {
@@ -167,6 +236,7 @@ class Worker {
       openTunnels: dp.openTunnels,
       shedLevel: dp.shedLevel,
       ejections,
+      breakers,
       targetsInFlight,
       demand: this.shares?.take() ?? {},
       rss: process.memoryUsage.rss(),
@@ -179,6 +249,7 @@ class Worker {
     // Its siblings keep serving: connections busy now close after an answer, not under a request.
     await this.dp?.stop({ idleGraceMs: 1000 });
     if (this.timer !== null) clearInterval(this.timer);
+    if (this.batchTimer !== null) clearInterval(this.batchTimer);
     this.flushLogs();
     // Exit once the last batch is out: its requests count in the node's totals.
     this.report(() => process.exit(0));

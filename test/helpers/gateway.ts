@@ -64,6 +64,10 @@ function withDefaults(c: object): object {
   const cfg = { ...(c as Record<string, unknown>) };
   cfg['listen'] ??= [{ address: '127.0.0.1:0' }];
   cfg['admin'] ??= { address: '127.0.0.1:0' };
+  // BRISK_TEST_WORKERS=2 runs a test file's gateways with data-plane workers (a test that
+  // only talks HTTP to the gateway and the admin API must pass either way).
+  const workers = process.env['BRISK_TEST_WORKERS'];
+  if (workers !== undefined && workers !== '') cfg['workers'] ??= Number(workers);
   return cfg;
 }
 

@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { repoRoot } from './repo-root.js';
@@ -36,7 +37,7 @@ export interface KubeApi {
   close(): Promise<void>;
 }
 
-export async function startKubeApi(port: number, token: string): Promise<KubeApi> {
+export async function startKubeApi(port: number, token: string, tls?: { readonly cert: string; readonly key: string }): Promise<KubeApi> {
   const text = readFileSync(join(repoRoot('test/fixtures/kubernetes-endpointslices.json'), 'test/fixtures/kubernetes-endpointslices.json'), 'utf8').replaceAll('"{{PORT}}"', String(port));
   const exchange = JSON.parse(text) as { list: { metadata: { resourceVersion: string }; items: Slice[] }; watch: WatchEvent[]; gone: WatchEvent };
   const slices = new Map(exchange.list.items.map((s) => [s.metadata.name!, s]));
@@ -100,11 +101,11 @@ export async function startKubeApi(port: number, token: string): Promise<KubeApi
     },
     async up() {
       if (server !== null) return;
-      const s = createServer(handler);
+      const s = tls === undefined ? createServer(handler) : createTlsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key) }, handler);
       await new Promise<void>((r) => s.listen(listenPort, '127.0.0.1', r));
       listenPort = (s.address() as AddressInfo).port;
       server = s;
-      (api as { url: string }).url = `http://127.0.0.1:${listenPort}`;
+      (api as { url: string }).url = `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${listenPort}`;
     },
     close: () => api.down(),
   };

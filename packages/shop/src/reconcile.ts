@@ -48,7 +48,9 @@ export interface ReconcileOptions {
 /** Reads the books of the three databases that hold money and goods. */
 export async function reconcile(targets: ReconcileTargets, options: ReconcileOptions = {}): Promise<Books> {
   const logger = pino({ level: 'silent' });
-  const open = (name: string, url: string) => Database.connect({ name: `books-${name}`, url, logger, poolSize: 2 });
+  // Patient: the books are read once, at the end, maybe from the very process that hosts the
+  // embedded databases and is busy serving them, or right after a failover.
+  const open = (name: string, url: string) => Database.connect({ name: `books-${name}`, url, logger, poolSize: 2, connectTimeoutMs: 10_000, retryBudgetMs: 60_000 });
   const [products, orders, payments] = await Promise.all([open('products', targets.products), open('orders', targets.orders), open('payments', targets.payments)]);
   try {
     const deadline = Date.now() + (options.settleMs ?? 0);

@@ -11,6 +11,7 @@
  * | `GET /support/agent/ws` (WebSocket) | an agent's queue and conversations |
  * | `GET /support/api/conversations` | the queue as JSON (agent token as a Bearer) |
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createService, Housekeeper, json, Registry, type Logger, type Service } from '@brisk/service';
@@ -118,7 +119,9 @@ export function createSupportService(options: SupportOptions): Support {
       cached = { type, body: readFileSync(join(STATIC_DIR, file), 'utf8') };
       assets.set(file, cached);
     }
-    return json(200, cached.body, { 'content-type': cached.type, 'cache-control': 'public, max-age=300' });
+    const headers: Record<string, string> = { 'content-type': cached.type, 'cache-control': 'public, max-age=300' };
+    if (file.endsWith('.html')) headers['content-security-policy'] = pagePolicy(cached.body);
+    return json(200, cached.body, headers);
   };
   service
     .route('GET', '/support/widget.js', async () => asset('widget.js', 'application/javascript; charset=utf-8'))
@@ -150,4 +153,14 @@ export function createSupportService(options: SupportOptions): Support {
   });
   service.dependsOn('housekeeping', { close: () => housekeeper.stop() });
   return { service, hub, bot, housekeeper: housekeeper.start() };
+}
+
+/**
+ * A strict Content-Security-Policy for a page whose only script and style are inline:
+ * those exact blocks are allowed by their hashes, nothing else runs (an agent console is
+ * where an injected script would do the most harm), and the socket stays on the origin.
+ */
+export function pagePolicy(html: string): string {
+  const hashes = (tag: string) => [...html.matchAll(new RegExp(`<${tag}>([\\s\\S]*?)</${tag}>`, 'g'))].map((m) => `'sha256-${createHash('sha256').update(m[1]!).digest('base64')}'`).join(' ');
+  return `default-src 'none'; script-src ${hashes('script') || "'none'"}; style-src ${hashes('style') || "'none'"}; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
 }

@@ -43,11 +43,18 @@ if (agentToken === undefined) {
 const zh = threshold('SUPPORT_THRESHOLD_ZH');
 const en = threshold('SUPPORT_THRESHOLD_EN');
 const webhookUrl = env('SUPPORT_AGENT_WEBHOOK');
-const { service } = createSupportService({
-  orders: new HttpOrdersApi({ baseUrl: env('SUPPORT_ORDERS_URL') ?? 'http://127.0.0.1:8080/api', ...(env('SUPPORT_ORDERS_PATH') ? { path: env('SUPPORT_ORDERS_PATH')! } : {}) }),
-  agentToken,
-  ...(webhookUrl ? { webhookUrl } : {}),
-  publicUrl: env('SUPPORT_PUBLIC_URL') ?? 'http://127.0.0.1:8080',
-  threshold: { ...(zh !== undefined ? { zh } : {}), ...(en !== undefined ? { en } : {}) },
-});
-await service.start();
+let support: ReturnType<typeof createSupportService>;
+try {
+  support = createSupportService({
+    orders: new HttpOrdersApi({ baseUrl: env('SUPPORT_ORDERS_URL') ?? 'http://127.0.0.1:8080/api', ...(env('SUPPORT_ORDERS_PATH') ? { path: env('SUPPORT_ORDERS_PATH')! } : {}) }),
+    agentToken,
+    ...(webhookUrl ? { webhookUrl } : {}),
+    publicUrl: env('SUPPORT_PUBLIC_URL') ?? 'http://127.0.0.1:8080',
+    threshold: { ...(zh !== undefined ? { zh } : {}), ...(en !== undefined ? { en } : {}) },
+  });
+} catch (error) {
+  // A bad URL, a broken FAQ file: one clear line and a non-zero exit, not a stack.
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exit(2);
+}
+await support.service.start();

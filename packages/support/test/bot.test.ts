@@ -230,6 +230,15 @@ describe('order status from the orders service (test double over HTTP on loopbac
     assert.equal((await unreachable.reply('order 5 status', {})).handoff, 'orders-unavailable');
   });
 
+  test('bad settings are start-up errors that say which variable', async () => {
+    assert.throws(() => new HttpOrdersApi({ baseUrl: 'orders:8080' }), /must be http:\/\/ or https:\/\//);
+    assert.throws(() => new HttpOrdersApi({ baseUrl: 'not a url' }), /SUPPORT_ORDERS_URL/);
+    assert.throws(() => new HttpOrdersApi({ baseUrl: 'http://x', path: '/orders' }), /SUPPORT_ORDERS_PATH/);
+    const { WebhookNotifier } = await import('../src/chat/notify.js');
+    const { pino } = await import('pino');
+    assert.throws(() => new WebhookNotifier('localhost:7401', pino({ level: 'silent' })), /SUPPORT_AGENT_WEBHOOK|must be http/);
+  });
+
   test('readOrder takes the shapes an orders service may answer with', () => {
     assert.deepEqual(readOrder({ id: 3, status: 'delivered', totalCents: 1250 }, '3'), { id: '3', status: 'delivered', total: 12.5 });
     assert.deepEqual(readOrder({ order: { state: 'cancelled' } }, '9'), { id: '9', status: 'cancelled' });

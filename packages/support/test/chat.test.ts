@@ -49,6 +49,8 @@ describe('support chat through Brisk', () => {
     await css.arrayBuffer();
     const page = await fetch(`${brisk.url}/support/agent`);
     assert.match(await page.text(), /Support — agent/);
+    // The agent console runs only its own inline script and style (by hash).
+    assert.match(page.headers.get('content-security-policy') ?? '', /^default-src 'none'; script-src 'sha256-[A-Za-z0-9+/=]+'; style-src 'sha256-/);
     const refused = await fetch(`${brisk.url}/support/api/conversations`);
     assert.equal(refused.status, 401);
     assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'SUPPORT_AGENT_TOKEN');
@@ -109,6 +111,16 @@ describe('support chat through Brisk', () => {
     assert.equal(im.got[0]!['conversation'], id);
     assert.equal(im.got[0]!['reason'], 'low-confidence');
     assert.match(im.got[0]!['text'] as string, new RegExp(`what is the capital of France.*http://shop\\.test/support/agent#${id}`));
+
+    // While waiting for a person, the bot still answers what it knows (and stays quiet on the rest).
+    mark = customer.frames.length;
+    customer.send({ type: 'message', text: '怎么申请退货？' });
+    const meanwhile = await customer.next((f) => f['type'] === 'message' && f['from'] === 'bot', 'a bot answer while waiting', mark);
+    assert.match(meanwhile['text'] as string, /退换货/);
+    customer.send({ type: 'message', text: 'and who won the football yesterday?' });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(customer.frames.slice(mark).filter((f) => f['type'] === 'message' && f['from'] === 'bot').length, 1, 'no second hand-off message');
+    assert.equal(im.got.length, 1, 'no second IM notice');
 
     // A wrong agent token is refused and the socket closed.
     const intruder = await connect(`${wsUrl}/agent/ws`);

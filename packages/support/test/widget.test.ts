@@ -19,6 +19,15 @@ import { pino } from 'pino';
 import { createSupportService, type Support } from '../src/app.js';
 import { HttpOrdersApi } from '../src/bot/orders.js';
 import { startBrisk, startReceiver, type BriskChild } from './helpers.js';
+
+/** Polls an async condition (a page under a strict policy cannot run string predicates). */
+async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 import { startOrdersDouble, type OrdersDouble } from './orders-double.js';
 
 const AGENT_TOKEN = 'widget-test-agent-token';
@@ -107,14 +116,20 @@ describe('the chat widget in a browser, through Brisk', { skip }, () => {
       // The agent answers from the agent page (through Brisk), opened on the IM message's link.
       const desk = await context.newPage();
       desk.on('pageerror', (e) => problems.push(`agent page: ${e.message}`));
+      desk.on('console', (m) => {
+        if (m.type() === 'error') problems.push(`agent page: ${m.text()}`);
+      });
       await desk.goto(`${brisk.url}/support/agent#${conversation}`);
       await desk.fill('#name', 'Mei');
       await desk.fill('#token', AGENT_TOKEN);
       await desk.click('#signin button[type="submit"]');
       await desk.waitForSelector('#desk:not([hidden])');
       // The link's conversation is joined at sign-in: its transcript shows, the queue lists it.
-      await desk.waitForFunction(`[...document.querySelectorAll('#messages li')].some((e) => e.textContent.includes('我的订单 1024 到哪了？'))`);
+      // Locators, not string predicates: the page's policy forbids eval, as it should.
+      await desk.locator('#messages li', { hasText: '我的订单 1024 到哪了？' }).first().waitFor();
       assert.match((await desk.textContent('#queue')) ?? '', /agent · Mei/);
+      // Nothing waits any more: the tab's title carries no count.
+      await until(async () => (await desk.title()) === 'Support — agent', 10_000, 'the title without a count');
       await desk.fill('#text', '您好，我是小美，请问还有什么可以帮您？');
       await desk.click('#send');
       await page.waitForSelector('.bs-msg[data-from="agent"]');
@@ -123,7 +138,7 @@ describe('the chat widget in a browser, through Brisk', { skip }, () => {
       // The customer's answer reaches the agent page.
       await page.fill('.bs-input', '没有了，谢谢');
       await page.press('.bs-input', 'Enter');
-      await desk.waitForFunction(`[...document.querySelectorAll('#messages li.customer')].some((e) => e.textContent.includes('没有了，谢谢'))`);
+      await desk.locator('#messages li.customer', { hasText: '没有了，谢谢' }).first().waitFor();
 
       // A reload resumes the same conversation, transcript included.
       await page.reload();

@@ -61,6 +61,8 @@ export class DiscoveryFeed {
   private writing: Promise<void> = Promise.resolve();
   private writtenAt = 0;
   private invalidSeen = '';
+  /** A snapshot write failed and none succeeded since (logged once). */
+  private snapshotFailing = false;
   readonly source: string;
   readonly identity: string;
 
@@ -250,7 +252,11 @@ export class DiscoveryFeed {
           confirmedAt: new Date(current.confirmedAt).toISOString(),
           targets: current.targets.map((t) => ({ url: keyOf(t), weight: t.weight })),
         });
+        if (this.snapshotFailing) this.logger.info({ upstream: this.upstream, file }, `upstream "${this.upstream}": the discovery snapshot ${file} is written again`);
+        this.snapshotFailing = false;
       } catch (err) {
+        if (this.snapshotFailing) return;
+        this.snapshotFailing = true;
         this.logger.warn({ upstream: this.upstream, file, code: 'BRISK_DISCOVERY_SNAPSHOT_FAILED', err: (err as Error).message }, `upstream "${this.upstream}": cannot write the discovery snapshot ${file}; a restart while the registry is down would start without these targets`);
       }
     });

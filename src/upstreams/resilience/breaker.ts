@@ -227,6 +227,20 @@ export class CircuitBreaker {
     };
   }
 
+  /**
+   * Opens the breaker because the same upstream's breaker opened in another process of
+   * the node (data-plane workers share the verdict: src/workers/), for what is left of
+   * that opening. Already open: nothing changes.
+   */
+  openFrom(now: number, openForMs: number, why: string): void {
+    if (this.current === 'open' || openForMs <= 0) return;
+    this.openUntil = now + openForMs;
+    this.openedCount++;
+    this.probes = 0;
+    this.probeSuccesses = 0;
+    this.transition('open', now, 0, 0, openForMs, `upstream "${this.name}": circuit breaker open for ${openForMs}ms: ${why}`);
+  }
+
   private open(now: number, requests: number, failures: number, why: string): void {
     const c = this.config;
     const openFor = Math.min(c.maxOpenMs, c.openMs * 2 ** Math.min(this.openings, 30));

@@ -15,6 +15,7 @@ export const SHOP_ERROR_CODES = {
   SHOP_OUT_OF_STOCK: { status: 409, description: 'A product of the checkout does not have the quantity asked for; nothing was reserved or charged.' },
   SHOP_PAYMENT_DECLINED: { status: 402, description: 'The payment provider declined the charge; the order is cancelled and its stock released.' },
   SHOP_CHECKOUT_FAILED: { status: 502, description: 'The payment outcome stayed unknown after the retries; the order is cancelled, any charge refunded and the stock released.' },
+  SHOP_CHECKOUT_BUSY: { status: 503, description: 'The checkout was not yet recorded when the answer was due (its database busy or failing over); it may still go ahead: retry with the same `Idempotency-Key` to learn its outcome (never a second checkout).' },
   SHOP_PROVIDER_ERROR: { status: 503, description: 'The (simulated) payment provider failed before it did anything; retry with the same `Idempotency-Key`.' },
   SHOP_PROVIDER_TIMEOUT: { status: 504, description: 'The (simulated) payment provider did not answer in time; the outcome is unknown: retry with the same `Idempotency-Key`, which answers the first outcome.' },
   SHOP_CHARGE_VOIDED: { status: 409, description: 'The charge was refunded or voided under this key before it arrived (a late retry after the checkout gave up): it will not be made.' },

@@ -10,7 +10,7 @@
  * `202` with its id, and `GET /api/checkouts/:id` tells how it ends.
  */
 import { createHash } from 'node:crypto';
-import { appliedKeysJob, finishedSagasJob, json, Participant, runWithContext, SagaOrchestrator, type HandlerContext, type SagaRecord, type Service } from '@brisk/service';
+import { appliedKeysJob, finishedSagasJob, isServiceError, json, Participant, runWithContext, SagaOrchestrator, type HandlerContext, type SagaRecord, type Service } from '@brisk/service';
 import { openApp, peerFromEnv, type AppOptions } from '../common/app.js';
 import { ShopError } from '../common/errors.js';
 import { bodyOf, handle, idempotencyKey, notFound, positiveInt, userOf, type Peer } from '../common/http.js';
@@ -134,17 +134,25 @@ export async function startOrders(options: OrdersOptions = {}): Promise<Service>
     const until = Date.now() + waitMs;
     const final = (r: SagaRecord | undefined): r is SagaRecord => r !== undefined && (r.state === 'committed' || r.state === 'compensated');
     let settled = false;
+    let failure: unknown;
     const here = running.then(
       (r) => ((settled = true), r),
-      () => ((settled = true), undefined),
+      (error: unknown) => ((settled = true), (failure = error), undefined),
     );
     for (;;) {
       const tick = new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 100));
       // Wakes at once when the saga run here ends; once it has, only the tick paces the polls.
       const first = settled ? await tick : await Promise.race([here, tick]);
       if (final(first)) return first;
-      const now = await orchestrator!.get(id);
-      if (final(now) || Date.now() >= until) return now;
+      const now = await orchestrator!.get(id).catch((error: unknown) => {
+        // Not there yet: its insert is still on its way (a loaded database), or it failed —
+        // then that failure (a 503 the client retries with its key) is the answer.
+        if (!isServiceError(error, 'BRISK_SVC_SAGA_NOT_FOUND')) throw error;
+        if (settled && failure !== undefined) throw failure;
+        if (Date.now() >= until) throw new ShopError('SHOP_CHECKOUT_BUSY', 'the checkout could not be started in time; retry with the same Idempotency-Key');
+        return undefined;
+      });
+      if (now !== undefined && (final(now) || Date.now() >= until)) return now;
     }
   };
 

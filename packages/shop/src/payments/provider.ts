@@ -4,7 +4,9 @@
  *
  * Its settings live in the payments database (one row), so every payments instance
  * follows one change made through any of them (`PUT /internal/payments/provider`); each
- * instance reads them at most every 250 ms.
+ * instance reads them at most every 250 ms, from any host (a replica within its lag bound:
+ * a change reaches every instance within about a second), and keeps the last ones read
+ * while no host answers.
  */
 import type { Database } from '@brisk/service';
 import { ShopError } from '../common/errors.js';
@@ -58,8 +60,13 @@ export class ProviderConfig {
 
   async get(): Promise<ProviderSettings> {
     if (this.#cached !== undefined && Date.now() - this.#cached.at < 250) return this.#cached.settings;
-    const { rows } = await this.db.read<{ settings: ProviderSettings }>('select settings from provider_settings where id = 1', [], { primary: true });
-    const settings = { ...DEFAULT_SETTINGS, ...(rows[0]?.settings ?? {}) };
+    // Any host will do (a replica during a failover); with none, the last settings read.
+    const read = await this.db.read<{ settings: ProviderSettings }>('select settings from provider_settings where id = 1').catch((error: unknown) => {
+      if (this.#cached === undefined) throw error;
+      return undefined;
+    });
+    if (read === undefined) return this.#cached!.settings;
+    const settings = { ...DEFAULT_SETTINGS, ...(read.rows[0]?.settings ?? {}) };
     this.#cached = { at: Date.now(), settings };
     return settings;
   }

@@ -9,6 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { startIm } from './im.js';
 import { startEmbeddedData, startRealData, type ShopData } from './databases.js';
@@ -58,6 +59,15 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+/** Whether 127.0.0.1:port is free to listen on. */
+export function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
 async function waitFor(url: string, timeoutMs: number, gaveUp: () => string | undefined): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -80,6 +90,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const port = options.port ?? 8080;
   const adminPort = options.adminPort ?? 9901;
   const print = options.print ?? ((line: string) => process.stdout.write(`[im] ${line}\n`));
+  // A Brisk left over from an earlier run would answer the readiness probe below for this one.
+  for (const p of [port, adminPort]) if (!(await canBind(p))) throw new Error(`port 127.0.0.1:${p} is in use (another shop still running?)`);
   const im = await startIm(options.imPort ?? 7401, print);
   let data: ShopData;
   try {
@@ -122,9 +134,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   }
   const args = [GATEWAY_ENTRY, 'start', '--config', options.config ?? SHOP_CONFIG, ...(options.workers === undefined ? [] : ['--workers', String(options.workers)])];
   const gateway = spawn(process.execPath, args, { cwd: REPO_ROOT, env, stdio: ['ignore', options.output ?? 'inherit', options.output ?? 'inherit'], detached: process.platform !== 'win32' });
+  // If this process dies without stop(), Brisk (in its own process group) must not outlive
+  // it with databases that are gone: SIGTERM makes it drain and stop its services.
+  const orphanGuard = () => {
+    if (gateway.exitCode === null && gateway.signalCode === null) gateway.kill('SIGTERM');
+  };
+  process.once('exit', orphanGuard);
   let exited: string | undefined;
   gateway.once('exit', (code, signal) => (exited = `Brisk exited ${signal ? `on ${signal}` : `with code ${code}`} before the shop was ready`));
   const stop = async () => {
+    process.off('exit', orphanGuard);
     if (gateway.exitCode === null && gateway.signalCode === null) {
       const gone = new Promise((resolve) => gateway.once('exit', resolve));
       gateway.kill('SIGTERM');

@@ -8,21 +8,12 @@
  * Ports: SHOP_PORT, SHOP_ADMIN_PORT, SHOP_IM_PORT. Ctrl-C (or SIGTERM) stops Brisk, which
  * drains and stops the services, then the databases; a second Ctrl-C kills at once.
  */
-import { createServer } from 'node:net';
-import { startStack, type Stack } from './stack.js';
+import { canBind, startStack, type Stack } from './stack.js';
 
 const useColor = process.stdout.isTTY && !process.env['NO_COLOR'];
 const bold = (s: string) => (useColor ? `\x1b[1m${s}\x1b[22m` : s);
 const cyan = (s: string) => (useColor ? `\x1b[36m${s}\x1b[39m` : s);
 const say = (line: string) => process.stdout.write(`[shop] ${line}\n`);
-
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => server.close(() => resolve(true)));
-  });
-}
 
 function banner(stack: Stack, real: boolean): string {
   const key = stack.internalKey;
@@ -73,6 +64,11 @@ export async function runShop(args: string[]): Promise<number> {
     return 1;
   }
   say(real ? 'starting PostgreSQL (primary + replica) and Redis, then Brisk and the services…' : 'starting the embedded databases, then Brisk and the services…');
+  // Signals are taken from here on: one during the start stops the shop once it is up (a
+  // default SIGINT would kill this process and leave Brisk and the services behind).
+  let stopRequested: ((reason: string) => void) | undefined;
+  const stopSignal = new Promise<string>((resolve) => (stopRequested = resolve));
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(s, () => stopRequested!(s));
   let stack: Stack;
   try {
     stack = await startStack({ real, port, adminPort, imPort });
@@ -81,10 +77,8 @@ export async function runShop(args: string[]): Promise<number> {
     return 1;
   }
   process.stdout.write(banner(stack, real));
-  const signal = await new Promise<string>((resolve) => {
-    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(s, () => resolve(s));
-    stack.gateway.once('exit', (code, sig) => resolve(`Brisk exited (${sig ?? `code ${code}`})`));
-  });
+  stack.gateway.once('exit', (code, sig) => stopRequested!(`Brisk exited (${sig ?? `code ${code}`})`));
+  const signal = await stopSignal;
   say(`${signal}: stopping (Brisk drains, then the services and the databases stop)`);
   const hard = () => {
     say('second signal: killing now');

@@ -47,8 +47,17 @@ export interface HttpOrdersOptions {
 export class HttpOrdersApi implements OrdersApi {
   readonly #options: Required<HttpOrdersOptions>;
 
+  /** Throws when `baseUrl` is not an http(s) URL or `path` has no `{id}`: start-up errors. */
   constructor(options: HttpOrdersOptions) {
     this.#options = { path: '/orders/{id}', timeoutMs: 2000, ...options, baseUrl: options.baseUrl.replace(/\/+$/, '') };
+    let protocol: string;
+    try {
+      protocol = new URL(this.#options.baseUrl).protocol;
+    } catch {
+      throw new Error(`support: the orders URL "${options.baseUrl}" is not a URL (SUPPORT_ORDERS_URL, e.g. http://127.0.0.1:8080/api)`);
+    }
+    if (protocol !== 'http:' && protocol !== 'https:') throw new Error(`support: the orders URL "${options.baseUrl}" must be http:// or https://`);
+    if (!this.#options.path.includes('{id}')) throw new Error(`support: the orders path "${this.#options.path}" has no {id} (SUPPORT_ORDERS_PATH, e.g. /orders/{id})`);
   }
 
   async order(id: string, asker: Asker, signal?: AbortSignal): Promise<OrderLookup> {

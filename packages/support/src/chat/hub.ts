@@ -87,6 +87,7 @@ export class Hub {
   readonly #max: number;
   readonly #maxMessages: number;
   readonly #now: () => number;
+  #queueTimer: NodeJS.Timeout | undefined;
 
   constructor(options: HubOptions) {
     this.#bot = options.bot;
@@ -136,11 +137,19 @@ export class Hub {
     conversation.language = this.#bot.languageOf(text, conversation.memory);
     this.#append(conversation, { from: 'customer', text });
     this.#events.message?.('customer');
-    if (conversation.state === 'agent' || conversation.state === 'waiting') {
+    if (conversation.state === 'agent') {
       this.#publishQueue();
       return;
     }
+    // While waiting for a person the bot still answers what it can; what it cannot is
+    // already in the agents' queue, so it says nothing rather than hand over twice.
     const reply = await this.#bot.reply(text, conversation.memory, conversation.asker);
+    // The state may have changed while the bot waited on the orders service.
+    const now = conversation.state as ConversationState;
+    if (now === 'agent' || (now === 'waiting' && reply.handoff !== undefined)) {
+      this.#publishQueue();
+      return;
+    }
     this.#events.message?.('bot', reply);
     this.#append(conversation, { from: 'bot', text: reply.text, ...(reply.suggestions?.length ? { suggestions: reply.suggestions } : {}), ...(reply.faq ? { faq: reply.faq } : {}), ...(reply.handoff ? { handoff: reply.handoff } : {}) });
     if (reply.handoff !== undefined) this.handOver(conversation, reply.handoff, text);
@@ -277,10 +286,17 @@ export class Hub {
     for (const send of c.customers) send({ type: 'state', state: c.state, agent: c.agent?.name });
   }
 
+  // Coalesced: building the queue sorts every conversation, so under a burst of messages
+  // agents get one fresh list per 100 ms rather than one per message.
   #publishQueue(): void {
-    if (this.#agents.size === 0) return;
-    const frame = { type: 'queue', conversations: this.queue() };
-    for (const send of this.#agents.keys()) send(frame);
+    if (this.#agents.size === 0 || this.#queueTimer !== undefined) return;
+    this.#queueTimer = setTimeout(() => {
+      this.#queueTimer = undefined;
+      if (this.#agents.size === 0) return;
+      const frame = { type: 'queue', conversations: this.queue() };
+      for (const send of this.#agents.keys()) send(frame);
+    }, 100);
+    this.#queueTimer.unref();
   }
 
   // Bounded memory: a flood of new conversations evicts the idlest ones, closed first.

@@ -38,11 +38,21 @@ export function noticeText(n: HandoffNotice): string {
 
 export class WebhookNotifier implements Notifier {
   readonly #url: string;
+  readonly #origin: string;
   readonly #log: Logger;
   readonly #timeoutMs: number;
   readonly #onResult: ((ok: boolean) => void) | undefined;
 
+  /** Throws when `url` is not an http(s) URL: a start-up error, not a handoff that fails later. */
   constructor(url: string, log: Logger, options: { timeoutMs?: number; onResult?: (ok: boolean) => void } = {}) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new Error(`support: the IM webhook "${url}" is not a URL (SUPPORT_AGENT_WEBHOOK, e.g. http://127.0.0.1:7401/webhook)`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error(`support: the IM webhook "${url}" must be http:// or https://`);
+    this.#origin = parsed.origin;
     this.#url = url;
     this.#log = log;
     this.#timeoutMs = options.timeoutMs ?? 3000;
@@ -67,7 +77,7 @@ export class WebhookNotifier implements Notifier {
       }
       if (attempt === 1) await new Promise((r) => setTimeout(r, 500));
     }
-    this.#log.warn({ conversation: notice.conversation, webhook: new URL(this.#url).origin, err: last }, 'support: the IM webhook could not be told about a handoff (the agent page still lists it)');
+    this.#log.warn({ conversation: notice.conversation, webhook: this.#origin, err: last }, 'support: the IM webhook could not be told about a handoff (the agent page still lists it)');
     this.#onResult?.(false);
     return false;
   }
