@@ -111,7 +111,8 @@ describe('the chat widget in a browser, through Brisk', { skip }, () => {
       // The link's conversation is joined at sign-in: its transcript shows, the queue lists it.
       // Locators, not string predicates: the page's policy forbids eval, as it should.
       await desk.locator('#messages li', { hasText: '我的订单 1024 到哪了？' }).first().waitFor();
-      assert.match((await desk.textContent('#queue')) ?? '', /agent · Mei/);
+      // The queue follows (its updates are coalesced, so wait for it rather than read it at once).
+      await desk.locator('#queue li', { hasText: 'agent · Mei' }).first().waitFor();
       // Nothing waits any more: the tab's title carries no count.
       await until(async () => (await desk.title()) === 'Support — agent', 10_000, 'the title without a count');
       await desk.fill('#text', '您好，我是小美，请问还有什么可以帮您？');
