@@ -40,31 +40,34 @@ export function summarize(traffic, from, to) {
 }
 
 /**
- * When the clients stopped seeing errors: the end of the last second (of send times) with
- * an error, counted from the end of the fault (0 when the last error came before it ended,
- * null when there was none at all). `recovered` is false when errors went on into the last
- * `tailMs` of the window: the shop had not recovered when the next fault came.
+ * Time to recover: when the clients stopped seeing errors, counted from the injection — the
+ * end of the last second (by send time) with an error in the window (null when there was
+ * none at all). `afterFaultMs` counts it from the end of the fault instead (0 when the
+ * errors stopped while the fault lasted: Brisk routed around it). `recovered` is false when
+ * errors went on into the last `tailMs` of the window: not recovered when the next fault came.
  */
 export function recovery(traffic, window, tailMs = 3000) {
   const errors = traffic.requests.filter((r) => !r.ok && r.t >= window.start && r.t < window.end);
-  if (errors.length === 0) return { recoveryMs: null, recovered: true };
+  if (errors.length === 0) return { recoveryMs: null, afterFaultMs: null, recovered: true };
   const last = Math.max(...errors.map((r) => r.t));
   const lastSecondEnd = window.start + Math.ceil((last - window.start + 1) / 1000) * 1000;
-  return { recoveryMs: Math.max(0, Math.round(lastSecondEnd - window.faultEnd)), recovered: last < window.end - tailMs };
+  return { recoveryMs: Math.round(lastSecondEnd - window.start), afterFaultMs: Math.max(0, Math.round(lastSecondEnd - window.faultEnd)), recovered: last < window.end - tailMs };
 }
 
 const pct = (x) => (x === null ? '—' : `${(x * 100).toFixed(x === 1 || x === 0 ? 0 : 1)} %`);
 const ms = (x) => (x === null ? '—' : x >= 10_000 ? `${(x / 1000).toFixed(1)} s` : `${x} ms`);
-const recoveryText = (w) => (w.recoveryMs === null ? 'no errors' : w.recovered ? `${(w.recoveryMs / 1000).toFixed(1)} s` : `not within ${((w.end - w.faultEnd) / 1000).toFixed(0)} s`);
+const recoveryText = (w) => (w.recoveryMs === null ? 'no errors' : w.recovered ? `${(w.recoveryMs / 1000).toFixed(0)} s` : `not within ${((w.end - w.start) / 1000).toFixed(0)} s`);
+/** The window's name with how long the fault lasted (when it is not a moment). */
+const title = (w) => (w.id === 'warm-up' || w.faultEnd - w.start < 4000 ? w.name : `${w.name} (${Math.round((w.faultEnd - w.start) / 1000)} s)`);
 
 /** The table of one run: a row per window (the warm-up first, then each fault). */
 export function runTable(run) {
-  const head = `| window | client errors | checkouts confirmed | ${ENDPOINTS.map((e) => `p99 ${e}`).join(' | ')} | recovered after |`;
+  const head = `| window | client errors | checkouts confirmed | ${ENDPOINTS.map((e) => `p99 ${e}`).join(' | ')} | time to recover |`;
   const lines = [head, `|${'---|'.repeat(4 + ENDPOINTS.length)}`];
   for (const w of run.windows) {
     const s = w.summary;
     lines.push(
-      `| ${w.name} | ${s.errors} / ${s.requests} (${pct(s.requests === 0 ? null : s.errors / s.requests)}) | ${s.checkouts.confirmed} / ${s.checkouts.started} (${pct(s.checkouts.successRate)}) | ${ENDPOINTS.map((e) => ms(s.endpoints[e].p99Ms)).join(' | ')} | ${w.id === 'warm-up' ? '—' : recoveryText(w)} |`,
+      `| ${title(w)} | ${s.errors} / ${s.requests} (${pct(s.requests === 0 ? null : s.errors / s.requests)}) | ${s.checkouts.confirmed} / ${s.checkouts.started} (${pct(s.checkouts.successRate)}) | ${ENDPOINTS.map((e) => ms(s.endpoints[e].p99Ms)).join(' | ')} | ${w.id === 'warm-up' ? '—' : recoveryText(w)} |`,
     );
   }
   const t = run.total;
@@ -91,7 +94,7 @@ export function booksTable(runs) {
 /** Both runs side by side, fault by fault. */
 export function compareTable(on, off) {
   const lines = [
-    '| window | client errors, protections on | client errors, off | checkouts confirmed, on | off | p99 checkout, on | off | recovered after, on | off |',
+    '| window | client errors, protections on | client errors, off | checkouts confirmed, on | off | p99 checkout, on | off | time to recover, on | off |',
     '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const w of on.windows) {
@@ -100,7 +103,7 @@ export function compareTable(on, off) {
     const co = (x) => (x === undefined ? '—' : pct(x.summary.checkouts.successRate));
     const p = (x) => (x === undefined ? '—' : ms(x.summary.endpoints.checkout.p99Ms));
     const rec = (x) => (x === undefined ? '—' : x.id === 'warm-up' ? '—' : recoveryText(x));
-    lines.push(`| ${w.name} | ${err(w)} | ${err(v)} | ${co(w)} | ${co(v)} | ${p(w)} | ${p(v)} | ${rec(w)} | ${rec(v)} |`);
+    lines.push(`| ${title(w)} | ${err(w)} | ${err(v)} | ${co(w)} | ${co(v)} | ${p(w)} | ${p(v)} | ${rec(w)} | ${rec(v)} |`);
   }
   const tot = (r) => `${r.total.errors} / ${r.total.requests}`;
   lines.push(`| **whole run** | ${tot(on)} | ${tot(off)} | ${pct(on.total.checkouts.successRate)} | ${pct(off.total.checkouts.successRate)} | ${ms(on.total.endpoints.checkout.p99Ms)} | ${ms(off.total.endpoints.checkout.p99Ms)} | | |`);

@@ -25,7 +25,7 @@ export const UNPROTECTED_INSTANCES = { users: 1, products: 2, orders: 2, payment
  * Writes the unprotected config next to `dir` and returns its path and the services' ports.
  * @param {string} shopConfig packages/shop/brisk.yaml
  * @param {string} dir a work directory
- * @param {() => Promise<number>} freePort
+ * @param {() => Promise<number>} freePort a port no one else was given (the run's, which never repeats one)
  */
 export async function writeUnprotectedConfig(shopConfig, dir, freePort) {
   const doc = parse(readFileSync(shopConfig, 'utf8'), { merge: true, maxAliasCount: -1 });
@@ -34,9 +34,12 @@ export async function writeUnprotectedConfig(shopConfig, dir, freePort) {
     ports[name] = [];
     for (let i = 0; i < count; i++) ports[name].push(await freePort());
   }
-  for (const [name, upstream] of Object.entries(doc.upstreams)) {
+  for (const [name, shared] of Object.entries(doc.upstreams)) {
+    // The file shares one mapping between upstreams (a YAML anchor): each gets its own.
+    const upstream = (doc.upstreams[name] = structuredClone(shared));
     delete upstream.healthCheck;
-    delete upstream.outlierDetection;
+    // Absent, outlier detection still runs with its defaults: turned off explicitly.
+    upstream.outlierDetection = { consecutive5xx: 0, consecutiveGatewayFailures: 0 };
     upstream.balancer = 'round-robin';
     upstream.retry = { attempts: 0 };
     upstream.hedge = 'off';

@@ -48,7 +48,8 @@ describe('start-up footprint', () => {
     rmSync(file, { force: true });
     const { config, port } = await oneRoute();
     const brisk = spawnBrisk(config);
-    await waitAnswering(brisk, port);
+    // Compiling at start takes seconds on a busy machine: a generous bound, not a measurement.
+    await waitAnswering(brisk, port, '/', 120_000);
     brisk.child.kill('SIGTERM');
     assert.equal(await brisk.exited, 0, brisk.output());
     assert.ok(existsSync(file), 'the validator was stored');

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { hasCommand, startProcess } from './procs.mjs';
+import { ensureDebianTool, startProcess } from './procs.mjs';
 
 /**
  * ctx: { root, workDir, upstreamPort, cpus } — cpus is the taskset list for the proxy.
@@ -99,7 +99,8 @@ export const CASES = [
   {
     id: 'haproxy',
     what: 'HAProxy, nbthread 1, http-reuse always, httplog to a file',
-    unavailable: () => (hasCommand('haproxy') ? null : 'haproxy not installed'),
+    // Installed from Debian when missing and running as root (the peers the ratios are read against).
+    unavailable: () => ensureDebianTool('haproxy', 'haproxy'),
     // HAProxy drops O_APPEND from its stdout, so after the harness truncates the log between
     // runs the file starts with a hole (NUL bytes); the lines after it are the last run's.
     accessLog: ({ workDir }) => path.join(workDir, 'haproxy-access.log'),
@@ -291,7 +292,7 @@ function nginxCase(id, what, requestHeaders, httpExtra = []) {
     id,
     what,
     requestHeaders,
-    unavailable: () => (hasCommand('nginx') ? null : 'nginx not installed'),
+    unavailable: () => ensureDebianTool('nginx', 'nginx'),
     accessLog: ({ workDir }) => path.join(workDir, id, 'access.log'),
     start({ workDir, upstreamPort, cpus }, port) {
       const dir = path.join(workDir, id);

@@ -3,24 +3,15 @@
 // upstream and with NGINX (`listen … http2` and `grpc_pass`, its HTTP/2 upstream module).
 // wrk speaks no HTTP/2; h2load is the honest tool for it (C, one thread, streams
 // multiplexed on few connections, as gRPC clients and browsers do).
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { hasCommand, runCommand, sleep, startProcess, stopProcess, waitForPort, freePort, tailFile } from './procs.mjs';
+import { ensureDebianTool, runCommand, sleep, startProcess, stopProcess, waitForPort, freePort, tailFile } from './procs.mjs';
 
 export const H2_CASE_IDS = ['brisk-h2', 'nginx-h2'];
 
 /** h2load, installed from Debian's nghttp2-client when missing and running as root; null with the reason otherwise. */
 export function ensureH2load() {
-  if (hasCommand('h2load')) return null;
-  if (process.getuid?.() !== 0) return 'h2load not installed (apt-get install nghttp2-client)';
-  process.stdout.write('bench: installing h2load (apt-get install -y nghttp2-client) …\n');
-  let r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'nghttp2-client'], { stdio: 'ignore' });
-  if (r.status !== 0) {
-    spawnSync('apt-get', ['update'], { stdio: 'ignore' });
-    r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'nghttp2-client'], { stdio: 'ignore' });
-  }
-  return hasCommand('h2load') ? null : 'h2load could not be installed (apt-get install nghttp2-client failed)';
+  return ensureDebianTool('h2load', 'nghttp2-client');
 }
 
 function briskConfig(port, upstreamPort, accessLog) {
@@ -101,7 +92,7 @@ function cases({ root, workDir }) {
     {
       id: 'nginx-h2',
       what: 'nginx, 1 worker, `listen http2`, `grpc_pass` to the h2c upstream (keepalive 64), access log to a file',
-      unavailable: () => (hasCommand('nginx') ? null : 'nginx not installed (apt-get install nginx)'),
+      unavailable: () => ensureDebianTool('nginx', 'nginx'),
       start({ upstreamPort, cpus }, port) {
         const dir = path.join(workDir, 'nginx-h2');
         fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true });

@@ -19,6 +19,23 @@ export function hasCommand(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
+/**
+ * A tool of the bench installed from Debian when missing and running as root (apt-get,
+ * no recommends; `apt-get update` and a second try when the first fails). Null when the
+ * command is there (now), else why not.
+ */
+export function ensureDebianTool(command, pkg) {
+  if (hasCommand(command)) return null;
+  if (process.getuid?.() !== 0 || !hasCommand('apt-get')) return `${command} not installed (apt-get install ${pkg})`;
+  process.stdout.write(`bench: installing ${command} (apt-get install -y ${pkg}) …\n`);
+  const install = () => spawnSync('apt-get', ['install', '-y', '--no-install-recommends', pkg], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  if (install().status !== 0) {
+    spawnSync('apt-get', ['update'], { stdio: 'ignore' });
+    install();
+  }
+  return hasCommand(command) ? null : `${command} could not be installed (apt-get install ${pkg} failed)`;
+}
+
 /** Parse a Linux CPU list (`0-3,6`) into numbers. */
 export function parseCpuList(s) {
   const out = [];

@@ -41,7 +41,11 @@ function validator(): ValidateFunction<RawConfig> {
   return (compiled = validate as ValidateFunction<RawConfig>);
 }
 
-/** Compiles the validator now, with Ajv (loaded only then). */
+/**
+ * The validator compiled straight from the schema (no hoisting, no source kept): what
+ * Brisk compiled at every start before the build compiled it, kept as the reference the
+ * build's validator is checked against (validator-code.test.ts).
+ */
 export function compile(schema: ReturnType<typeof publishedSchema>): ValidateFunction<RawConfig> {
   const { Ajv } = require('ajv') as typeof import('ajv');
   const ajv = new Ajv(VALIDATOR_OPTIONS);

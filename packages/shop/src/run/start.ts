@@ -64,6 +64,11 @@ export async function runShop(args: string[]): Promise<number> {
     return 1;
   }
   say(real ? 'starting PostgreSQL (primary + replica) and Redis, then Brisk and the services…' : 'starting the embedded databases, then Brisk and the services…');
+  // Signals are taken from here on: one during the start stops the shop once it is up (a
+  // default SIGINT would kill this process and leave Brisk and the services behind).
+  let stopRequested: ((reason: string) => void) | undefined;
+  const stopSignal = new Promise<string>((resolve) => (stopRequested = resolve));
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(s, () => stopRequested!(s));
   let stack: Stack;
   try {
     stack = await startStack({ real, port, adminPort, imPort });
@@ -72,10 +77,8 @@ export async function runShop(args: string[]): Promise<number> {
     return 1;
   }
   process.stdout.write(banner(stack, real));
-  const signal = await new Promise<string>((resolve) => {
-    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(s, () => resolve(s));
-    stack.gateway.once('exit', (code, sig) => resolve(`Brisk exited (${sig ?? `code ${code}`})`));
-  });
+  stack.gateway.once('exit', (code, sig) => stopRequested!(`Brisk exited (${sig ?? `code ${code}`})`));
+  const signal = await stopSignal;
   say(`${signal}: stopping (Brisk drains, then the services and the databases stop)`);
   const hard = () => {
     say('second signal: killing now');

@@ -5,7 +5,8 @@
  * SIGKILL — and after each switch the limit holds within ±5% on the new primary, no
  * client gets anything but a 200 or a 429, and neither gateway crashes. A client that
  * stayed on the demoted primary would be answered READONLY and let everything through
- * (fail-open), which the ±5% bar would catch.
+ * (fail-open), which the ±5% bar would catch. Solo: a ±5% bar on a rate wants the machine
+ * to itself.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
