@@ -42,6 +42,15 @@ function settings(quick) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function json(method, url, body, headers = {}) {
   const res = await fetch(url, { method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
   const text = await res.text();
@@ -92,6 +101,12 @@ async function runOnce(protectedRun, s, dir, log) {
       const snap = await json('GET', `${shop.adminUrl}/api/services/${service}`);
       return snap.instances.filter((i) => i.state === 'ready' && i.pid !== null).map((i) => i.pid);
     },
+    /** Ready instances by service (protections on: what the supervisor made of the fault). */
+    census: async () => {
+      if (!protectedRun) return Object.fromEntries(Object.entries(plain.pids).map(([name, pids]) => [name, pids.filter(alive).length]));
+      const all = await json('GET', `${shop.adminUrl}/api/services`).catch(() => ({ services: [] }));
+      return Object.fromEntries(all.services.map((sv) => [sv.name, sv.instances.filter((i) => i.state === 'ready').length]));
+    },
     workers: async () => (await json('GET', `${shop.adminUrl}/api/workers`)).workers.filter((w) => w.pid !== null && w.state === 'ready').map((w) => w.pid),
   };
   const result = { label, protected: protectedRun, windows: [], total: null, books: null, acknowledged: 0, notes: [], loadLagMs: 0 };
@@ -101,7 +116,7 @@ async function runOnce(protectedRun, s, dir, log) {
     traffic = new Traffic(shop.url, shoppers, s.rates).start();
     let start = traffic.now();
     await sleep(s.warmupMs);
-    result.windows.push({ id: 'warm-up', name: 'warm-up (no fault)', start, faultEnd: start, end: traffic.now() });
+    result.windows.push({ id: 'warm-up', name: 'warm-up (no fault)', start, faultEnd: start, end: traffic.now(), instances: await view.census() });
     for (const fault of FAULTS) {
       start = traffic.now();
       log(`${label}: ${fault.name}…`);
@@ -113,9 +128,9 @@ async function runOnce(protectedRun, s, dir, log) {
       }
       const faultEnd = traffic.now();
       await sleep(s.observeMs);
-      const w = { id: fault.id, name: fault.name, note, start, faultEnd, end: traffic.now() };
+      const w = { id: fault.id, name: fault.name, note, start, faultEnd, end: traffic.now(), instances: await view.census() };
       result.windows.push(w);
-      log(`  ${note}`);
+      log(`  ${note}; ready instances then: ${JSON.stringify(w.instances)}`);
     }
     log(`${label}: traffic stopped; waiting for the visits in flight (checkouts poll up to ~1 min)…`);
     await traffic.stop();
