@@ -98,8 +98,16 @@ async function runOnce(protectedRun, s, dir, log) {
     data: shop.data,
     instances: async (service) => {
       if (!protectedRun) return plain.pids[service];
-      const snap = await json('GET', `${shop.adminUrl}/api/services/${service}`);
-      return snap.instances.filter((i) => i.state === 'ready' && i.pid !== null).map((i) => i.pid);
+      // A ready one if there is one within 15 s (after a failover every instance may still
+      // be failing its readiness check), else any that runs.
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        const snap = await json('GET', `${shop.adminUrl}/api/services/${service}`);
+        const ready = snap.instances.filter((i) => i.state === 'ready' && i.pid !== null).map((i) => i.pid);
+        if (ready.length > 0) return ready;
+        if (Date.now() > deadline) return snap.instances.filter((i) => i.pid !== null && i.state !== 'stopping').map((i) => i.pid);
+        await sleep(500);
+      }
     },
     /** Ready instances by service (protections on: what the supervisor made of the fault). */
     census: async () => {
