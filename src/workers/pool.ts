@@ -224,6 +224,9 @@ export class WorkerPool {
       case 'purged':
         this.host.onPurged(msg.id, msg.memory);
         return;
+      case 'flushed':
+        this.host.onPurged(msg.id, 0);
+        return;
     }
   }
 

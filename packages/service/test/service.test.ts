@@ -281,7 +281,7 @@ describe('idempotent POSTs', { skip: postgresInstalled() ? false : POSTGRES_NOT_
     const db2 = await Database.connect({ url: cluster.url, logger: silent });
     const slowHandler = async (ctx: { idempotencyKey: string | undefined }) => {
       slowRuns++;
-      await sleep(1200);
+      await sleep(2500);
       return json(201, { slow: ctx.idempotencyKey });
     };
     const routes = (s: IdempotencyStore) => createService({ name: 'payments', logger: silent, handleSignals: false }).route('POST', '/slow', idempotent(s, slowHandler)).route('POST', '/impatient', idempotent(new IdempotencyStore(s.db, { waitMs: 150 }), slowHandler));
@@ -307,7 +307,7 @@ describe('idempotent POSTs', { skip: postgresInstalled() ? false : POSTGRES_NOT_
       assert.equal(impatient.status, 409, 'past waitMs (150 ms) the duplicate gives up');
       assert.equal(impatient.headers.get('retry-after'), '1');
       assert.equal(((await impatient.json()) as { error: { code: string } }).error.code, 'BRISK_SVC_IDEMPOTENCY_IN_PROGRESS');
-      assert.ok(performance.now() - t0 < 1000, 'it answered before the first one finished');
+      assert.ok(performance.now() - t0 < 2000, 'it answered before the first one finished');
 
       firsts.push(send(one, '/slow', 'slow-3'));
       await claimed('slow-3');

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CHROMIUM_ARGS, chromiumSkip, findChromium, freePort } from '@brisk/service/local';
 import { startStack, type Stack } from '../src/run/stack.js';
+import { checkoutToEnd } from './helpers.js';
 
 const chromium = findChromium();
 const skip = chromiumSkip();
@@ -107,8 +108,8 @@ describe('the shop in a browser, through Brisk', { skip, timeout: 180_000 }, () 
 
     const login = (await (await fetch(`${stack.url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'demo@shop.test', password: 'demo-password' }) })).json()) as { token: string };
     const auth = { authorization: `Bearer ${login.token}`, 'content-type': 'application/json' };
-    const checkout = await fetch(`${stack.url}/api/checkout`, { method: 'POST', headers: { ...auth, 'idempotency-key': 'after-kill' }, body: JSON.stringify({ items: [{ productId: 14, qty: 2 }] }) });
-    const body = (await checkout.json()) as { status: string };
+    const checkout = await checkoutToEnd(stack.url, undefined, 'after-kill', { items: [{ productId: 14, qty: 2 }] }, auth);
+    const body = checkout.body as { status: string };
     assert.equal(checkout.status, 201, JSON.stringify(body));
     assert.equal(body.status, 'confirmed');
     const unauthorised = await fetch(`${stack.url}/internal/payments?orderId=1001`);
