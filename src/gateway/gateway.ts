@@ -117,6 +117,7 @@ export class Gateway extends ControlPlane {
       const c = cluster;
       gw.workers = { list: () => c.workers(), restart: () => c.restart(), purge: (spec, route) => c.purge(spec, route), spare: () => c.pool.spareState };
       gw.stats.setExtraMetrics(() => c.metricsText());
+      gw.stats.setBeforeScrape(() => c.flush());
     }
     for (const w of warnings) logger.warn({ problem: formatProblem(w) }, 'config warning');
     data.setRecorder(gw.stats.enabled ? gw.stats.recorder : null);

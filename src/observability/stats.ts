@@ -174,6 +174,7 @@ export class GatewayStats implements StatsSource {
 
   /** The Prometheus text exposition. */
   async metricsText(): Promise<string> {
+    if (this.beforeScrape !== null) await this.beforeScrape();
     this.recorder.bind(this.runtime());
     this.exposition ??= createMetrics({
       recorder: this.recorder,
@@ -198,6 +199,17 @@ export class GatewayStats implements StatsSource {
   }
 
   private extraMetrics: (() => string) | null = null;
+
+  /**
+   * Called (and awaited) before each `/metrics` text is built: the workers' primary has
+   * them send what they finished since their last batch, so a scrape counts every request
+   * answered before it.
+   */
+  setBeforeScrape(hook: (() => Promise<void>) | null): void {
+    this.beforeScrape = hook;
+  }
+
+  private beforeScrape: (() => Promise<void>) | null = null;
 
   /** The Content-Type of `metricsText`. */
   get metricsContentType(): string {

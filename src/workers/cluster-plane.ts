@@ -14,7 +14,7 @@ import { ejectUntil, healthDigest, healthTable } from './health.js';
 import { workersMetrics } from './metrics.js';
 import { WorkerPool, type PoolHost, type Slot } from './pool.js';
 import { ShareBook } from './shares.js';
-import { REPORT_MS, type FromWorker, type MembershipEntry, type Report, type StartMessage, type WorkerInfo } from './protocol.js';
+import { REPORT_MS, type FromWorker, type MembershipEntry, type Report, type StartMessage, type ToWorker, type WorkerInfo } from './protocol.js';
 
 /** Membership commands kept for workers started later; past this the oldest go (a replace per source comes back with the next reload). */
 const MEMBERSHIP_LOG_MAX = 10_000;
@@ -275,6 +275,16 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
 
   /** Purges every worker's route caches; resolves with the memory entries removed (bounded wait). */
   purge(spec: PurgeSpec, route: string | null): Promise<number> {
+    return this.ask((id) => ({ t: 'purge', id, spec, route }), 3000);
+  }
+
+  /** Has every serving worker send the requests it finished so far; resolves when they did (at most 250 ms). */
+  async flush(): Promise<void> {
+    await this.ask((id) => ({ t: 'flush', id }), 250);
+  }
+
+  /** Sends one question to every serving worker; resolves with the sum of their answers, or what came within `timeoutMs`. */
+  private ask(message: (id: number) => ToWorker, timeoutMs: number): Promise<number> {
     const id = ++this.purgeSeq;
     const pending = this.pool.slots.filter((s) => s.worker !== null && s.state === 'ready').length;
     if (pending === 0) return Promise.resolve(0);
@@ -283,7 +293,7 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
         const p = this.purges.get(id);
         this.purges.delete(id);
         resolve(p?.memory ?? 0);
-      }, 3000);
+      }, timeoutMs);
       timer.unref();
       this.purges.set(id, {
         pending,
@@ -293,7 +303,8 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
           resolve(memory);
         },
       });
-      this.pool.broadcast({ t: 'purge', id, spec, route });
+      const msg = message(id);
+      for (const s of this.pool.slots) if (s.worker !== null && s.state === 'ready') this.pool.send(s.worker, msg);
     });
   }
 

@@ -43,6 +43,9 @@ export interface PoolHost {
   onApplied(slot: Slot, msg: Extract<FromWorker, { t: 'applied' }>): void;
 }
 
+/** How long a promoted spare may take to bind its listeners (tens of milliseconds when healthy). */
+const SPARE_LISTEN_MS = 5000;
+
 const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
 
 /**
@@ -139,6 +142,15 @@ export class WorkerPool {
     const worker = this.spare!;
     this.spare = null;
     this.attach(slot, worker);
+    // A spare that does not serve within a few seconds (hung while idle) is killed: its
+    // exit puts a freshly forked worker in the slot.
+    const timer = setTimeout(() => {
+      if (slot.worker === worker && slot.state !== 'ready') {
+        this.logger.error({ worker: slot.index, workerPid: worker.process.pid }, 'the warm spare did not start serving; replacing it');
+        worker.process.kill('SIGKILL');
+      }
+    }, SPARE_LISTEN_MS);
+    timer.unref();
     return new Promise<void>((resolve) => {
       this.waiters.set(worker, resolve);
       this.send(worker, { t: 'listen', slot: slot.index });
@@ -211,6 +223,9 @@ export class WorkerPool {
         return;
       case 'purged':
         this.host.onPurged(msg.id, msg.memory);
+        return;
+      case 'flushed':
+        this.host.onPurged(msg.id, 0);
         return;
     }
   }

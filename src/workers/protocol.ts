@@ -60,6 +60,8 @@ export type ToWorker =
   | { readonly t: 'shares'; readonly grants: readonly ShareGrant[] }
   | { readonly t: 'listen'; readonly slot: number }
   | { readonly t: 'reopen' }
+  /** Report now (finished requests, gauges, ejections), then `flushed` (a scrape of `/metrics` waits for it). */
+  | { readonly t: 'flush'; readonly id: number }
   /** Another worker's breaker for this upstream opened: open this one for the rest of that time. */
   | { readonly t: 'breaker'; readonly upstream: string; readonly openForMs: number; readonly worker: number }
   /** `POST /api/cache/purge`: each worker's memory cache is its own. */
@@ -99,6 +101,7 @@ export type FromWorker =
   | Report
   | { readonly t: 'fatal'; readonly message: string }
   | { readonly t: 'purged'; readonly id: number; readonly memory: number }
+  | { readonly t: 'flushed'; readonly id: number }
   /** Finished requests between reports. */
   | { readonly t: 'batch'; readonly batch: readonly (string | number | null)[] };
 

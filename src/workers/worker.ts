@@ -111,6 +111,11 @@ class Worker {
       case 'shares':
         this.shares?.apply(msg.grants);
         return;
+      case 'flush':
+        // A whole report (batch, gauges, ejections, breakers); IPC keeps the order, so it reaches the primary before the answer.
+        this.report();
+        this.send({ t: 'flushed', id: msg.id });
+        return;
       case 'purge':
         void this.purge(msg.id, msg.spec, msg.route);
         return;

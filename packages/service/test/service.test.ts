@@ -244,24 +244,81 @@ describe('idempotent POSTs', { skip: postgresInstalled() ? false : POSTGRES_NOT_
     assert.equal(rows[0]!.n, 0);
   });
 
-  test('claim mode: a concurrent retry gets 409, a later one the stored answer; 5xx answers are not stored', async () => {
-    const first = post('/payments', 'pay-1', { amount: 5 });
-    // Send the retry once the first has claimed the key (and is still working on it).
-    for (let i = 0; (await db.read(`select 1 from brisk.idempotency_keys where key = 'pay-1'`, [], { primary: true })).rowCount === 0; i++) {
-      assert.ok(i < 200, 'the first request never claimed its key');
+  /** Resolves once `key` is claimed in the database (the first request is working on it). */
+  async function claimed(key: string): Promise<void> {
+    for (let i = 0; (await db.read(`select 1 from brisk.idempotency_keys where key = $1`, [key], { primary: true })).rowCount === 0; i++) {
+      assert.ok(i < 400, `the first request never claimed ${key}`);
       await sleep(5);
     }
+  }
+
+  test('claim mode: a concurrent duplicate waits and gets the first answer, a later one the stored answer; 5xx answers are not stored', async () => {
+    const first = post('/payments', 'pay-1', { amount: 5 });
+    await claimed('pay-1');
     const concurrent = await post('/payments', 'pay-1', { amount: 5 });
-    assert.equal(concurrent.status, 409);
-    assert.equal(((await concurrent.json()) as { error: { code: string } }).error.code, 'BRISK_SVC_IDEMPOTENCY_IN_PROGRESS');
+    assert.equal(concurrent.status, 201, 'the duplicate waited for the first one instead of a 409');
+    assert.equal(concurrent.headers.get('idempotent-replayed'), 'true');
+    assert.deepEqual(await concurrent.json(), { paid: true, key: 'pay-1' });
     assert.equal((await first).status, 201);
     const replay = await post('/payments', 'pay-1', { amount: 5 });
     assert.equal(replay.status, 201);
     assert.equal(replay.headers.get('idempotent-replayed'), 'true');
     assert.equal(sideEffects, 1);
+    const reused = post('/payments', 'pay-3', { amount: 5 });
+    await claimed('pay-3');
+    const other = await post('/payments', 'pay-3', { amount: 6 });
+    assert.equal(other.status, 422, 'another body with a key in progress is still refused, not waited for');
+    assert.equal(((await other.json()) as { error: { code: string } }).error.code, 'BRISK_SVC_IDEMPOTENCY_KEY_REUSED');
+    assert.equal((await reused).status, 201);
     assert.equal((await post('/payments', 'pay-2', { fail: true })).status, 502);
     assert.equal((await post('/payments', 'pay-2', { fail: true })).status, 502);
-    assert.equal(sideEffects, 3, 'a 5xx is not stored: the retry ran again');
+    assert.equal(sideEffects, 4, 'a 5xx is not stored: the retry ran again');
     assert.equal(await store.purgeExpired(), 0);
+  });
+
+  test('claim mode across two instances: duplicates on the other instance wait for the first answer; past the wait or the deadline, 409 with Retry-After', async () => {
+    let slowRuns = 0;
+    const db2 = await Database.connect({ url: cluster.url, logger: silent });
+    const slowHandler = async (ctx: { idempotencyKey: string | undefined }) => {
+      slowRuns++;
+      await sleep(2500);
+      return json(201, { slow: ctx.idempotencyKey });
+    };
+    const routes = (s: IdempotencyStore) => createService({ name: 'payments', logger: silent, handleSignals: false }).route('POST', '/slow', idempotent(s, slowHandler)).route('POST', '/impatient', idempotent(new IdempotencyStore(s.db, { waitMs: 150 }), slowHandler));
+    const one = routes(new IdempotencyStore(db, { lockMs: 5000 }));
+    const two = routes(new IdempotencyStore(db2, { lockMs: 5000 }));
+    await one.start();
+    await two.start();
+    const send = (instance: Service, path: string, key: string, headers: Record<string, string> = {}) =>
+      fetch(`${instance.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': key, ...headers }, body: '{"n":1}' });
+    try {
+      const firsts = [send(one, '/slow', 'slow-1')];
+      await claimed('slow-1');
+      const duplicates = await Promise.all([send(two, '/slow', 'slow-1'), send(two, '/slow', 'slow-1'), send(one, '/slow', 'slow-1')]);
+      assert.deepEqual(duplicates.map((d) => [d.status, d.headers.get('idempotent-replayed')]), [[201, 'true'], [201, 'true'], [201, 'true']]);
+      assert.deepEqual(await duplicates[0]!.json(), { slow: 'slow-1' });
+      assert.equal((await firsts[0]!).status, 201);
+      assert.equal(slowRuns, 1, 'the duplicates did not run the handler');
+
+      firsts.push(send(one, '/impatient', 'slow-2'));
+      await claimed('slow-2');
+      const t0 = performance.now();
+      const impatient = await send(two, '/impatient', 'slow-2');
+      assert.equal(impatient.status, 409, 'past waitMs (150 ms) the duplicate gives up');
+      assert.equal(impatient.headers.get('retry-after'), '1');
+      assert.equal(((await impatient.json()) as { error: { code: string } }).error.code, 'BRISK_SVC_IDEMPOTENCY_IN_PROGRESS');
+      assert.ok(performance.now() - t0 < 2000, 'it answered before the first one finished');
+
+      firsts.push(send(one, '/slow', 'slow-3'));
+      await claimed('slow-3');
+      const short = await send(two, '/slow', 'slow-3', { 'x-brisk-timeout-ms': '300' });
+      assert.equal(short.status, 409, 'the duplicate waits no longer than its own deadline');
+      assert.equal(short.headers.get('retry-after'), '1');
+      assert.deepEqual((await Promise.all(firsts)).map((f) => f.status), [201, 201, 201]);
+      assert.equal(slowRuns, 3);
+    } finally {
+      await Promise.all([one.stop(), two.stop()]);
+      await db2.close();
+    }
   });
 });

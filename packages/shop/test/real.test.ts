@@ -14,7 +14,7 @@ import { startProducts } from '../src/products/app.js';
 import { reconcile } from '../src/reconcile.js';
 import { startRealData, type ShopData } from '../src/run/databases.js';
 import { startUsers } from '../src/users/app.js';
-import { call, FAST_TIMING, JWT_SECRET, silent } from './helpers.js';
+import { call, checkoutToEnd, FAST_TIMING, JWT_SECRET, silent } from './helpers.js';
 
 const skip = !postgresInstalled() ? POSTGRES_NOT_INSTALLED : redisServerPath() === undefined ? REDIS_NOT_INSTALLED : false;
 
@@ -42,13 +42,13 @@ describe('the shop on PostgreSQL with a replica, and Redis', { skip, timeout: 12
   });
 
   test('checkout before and after the primary is killed and the replica promoted; the books stay clean', async () => {
-    const first = await call(orders.url, 'POST', '/api/checkout', { user: '7', key: 'real-1', body: { items: [{ productId: 1, qty: 1 }] } });
+    const first = await checkoutToEnd(orders.url, '7', 'real-1', { items: [{ productId: 1, qty: 1 }] });
     assert.equal(first.status, 201, JSON.stringify(first.body));
     await data.cluster!.primary.kill();
     await data.cluster!.replicas[0]!.promote();
     let second: Awaited<ReturnType<typeof call>> | undefined;
     for (let i = 0; i < 40 && second?.status !== 201; i++) {
-      second = await call(orders.url, 'POST', '/api/checkout', { user: '7', key: 'real-2', body: { items: [{ productId: 2, qty: 1 }] } });
+      second = await checkoutToEnd(orders.url, '7', 'real-2', { items: [{ productId: 2, qty: 1 }] });
       if (second.status !== 201) await new Promise((r) => setTimeout(r, 250));
     }
     assert.equal(second?.status, 201, JSON.stringify(second?.body));

@@ -3,16 +3,21 @@
  * catalogue and search, cart, checkout confirmed and replayed by its key, never
  * oversold under concurrent checkouts, declines and provider failures compensated,
  * late charges refused, a timed-out provider that did charge, saga recovery by another
- * instance, and the books read back from every database.
+ * instance, the books read back from every database, and a very late retry (after
+ * housekeeping removed its saga and step keys) replayed from the order, stock not taken
+ * again. Checkouts are followed to their end (checkoutToEnd): a loaded machine answers 202.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { jwtVerify } from 'jose';
+import { appliedKeysJob, Database, finishedSagasJob } from '@brisk/service';
+import { checkoutId } from '../src/orders/app.js';
 import { reconcile } from '../src/reconcile.js';
 import { JWT_AUDIENCE, JWT_ISSUER } from '../src/users/app.js';
-import { call, JWT_SECRET, startShop, type Shop } from './helpers.js';
+import { call, checkoutToEnd, JWT_SECRET, silent, startShop, type Shop } from './helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 
 describe('shop services', () => {
   let shop: Shop;
@@ -63,7 +68,7 @@ describe('shop services', () => {
     await call(shop.orders.url, 'PUT', '/api/cart/items/7', { user: '100', body: { qty: 1 } });
     assert.match((await call(shop.orders.url, 'POST', '/api/checkout', { user: '100' })).body.error.message, /Idempotency-Key/);
     const k = nextKey();
-    const first = await call(shop.orders.url, 'POST', '/api/checkout', { user: '100', key: k });
+    const first = await checkoutToEnd(shop.orders.url, '100', k);
     assert.equal(first.status, 201, JSON.stringify(first.body));
     assert.equal(first.body.status, 'confirmed');
     assert.equal(first.body.totalCents, 2 * 1890 + 990);
@@ -85,10 +90,10 @@ describe('shop services', () => {
   });
 
   test('never oversold: 8 shoppers race for the 3 limited tea sets', async () => {
-    const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => call(shop.orders.url, 'POST', '/api/checkout', { user: String(200 + i), key: nextKey(), body: { items: [{ productId: 17, qty: 1 }] } })));
+    const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => checkoutToEnd(shop.orders.url, String(200 + i), nextKey(), { items: [{ productId: 17, qty: 1 }] })));
     const confirmed = answers.filter((a) => a.status === 201);
     const refused = answers.filter((a) => a.status === 409);
-    assert.equal(confirmed.length, 3, JSON.stringify(answers.map((a) => a.body)));
+    assert.equal(confirmed.length, 3, JSON.stringify(answers.map((a) => [a.status, a.body])));
     assert.equal(refused.length, 5, JSON.stringify(answers.map((a) => [a.status, a.body])));
     assert.ok(refused.every((a) => a.body.error.code === 'SHOP_OUT_OF_STOCK' && a.body.error.orderId === null), 'no order made for a shortage');
     assert.equal((await product(17)).stock, 0);
@@ -98,7 +103,7 @@ describe('shop services', () => {
     await provider({ declineRate: 1 });
     try {
       const stock = (await product(2)).stock;
-      const answer = await call(shop.orders.url, 'POST', '/api/checkout', { user: '300', key: nextKey(), body: { items: [{ productId: 2, qty: 1 }] } });
+      const answer = await checkoutToEnd(shop.orders.url, '300', nextKey(), { items: [{ productId: 2, qty: 1 }] });
       assert.equal(answer.status, 402, JSON.stringify(answer.body));
       assert.equal(answer.body.error.code, 'SHOP_PAYMENT_DECLINED');
       const order = await call(shop.orders.url, 'GET', `/api/orders/${answer.body.error.orderId}`, { user: '300' });
@@ -113,7 +118,7 @@ describe('shop services', () => {
     await provider({ errorRate: 1 });
     // The charge's three tries fail within ~0.5 s; the refund (the provider is down for
     // refunds too) is retried until the provider is back.
-    const pending = call(shop.orders.url, 'POST', '/api/checkout', { user: '301', key: nextKey(), body: { items: [{ productId: 3, qty: 1 }] } });
+    const pending = checkoutToEnd(shop.orders.url, '301', nextKey(), { items: [{ productId: 3, qty: 1 }] });
     await sleep(1500);
     await provider({ errorRate: 0 });
     const answer = await pending;
@@ -130,7 +135,7 @@ describe('shop services', () => {
 
   test('a provider that charges and then times out: the retry with the same key finds the charge; charged once', async () => {
     await provider({ timeoutRate: 1, timeoutMs: 5000 });
-    const pending = call(shop.orders.url, 'POST', '/api/checkout', { user: '302', key: nextKey(), body: { items: [{ productId: 4, qty: 1 }] } });
+    const pending = checkoutToEnd(shop.orders.url, '302', nextKey(), { items: [{ productId: 4, qty: 1 }] });
     await sleep(800); // the first charge call has timed out (600 ms) by now
     await provider({ timeoutRate: 0 });
     const answer = await pending;
@@ -164,13 +169,7 @@ describe('shop services', () => {
       await second.stop(); // mid-saga: the charge is in flight; the lease is left to expire
       await pending;
       await provider({ latencyMs: 0 });
-      let status: any;
-      for (let i = 0; i < 50; i++) {
-        const { rows } = { rows: [(await call(shop.orders.url, 'POST', '/api/checkout', { user: '303', key: k, body: { items: [{ productId: 6, qty: 1 }] } })).body] };
-        status = rows[0];
-        if (status.status === 'confirmed' || status.status === 'cancelled') break;
-        await sleep(200);
-      }
+      const status = (await checkoutToEnd(shop.orders.url, '303', k, { items: [{ productId: 6, qty: 1 }] })).body;
       assert.equal(status.status, 'confirmed', JSON.stringify(status));
     } finally {
       await provider({ latencyMs: 20, jitterMs: 20 });
@@ -191,6 +190,40 @@ describe('shop services', () => {
     });
     assert.ok(rows[0]);
     assert.equal((await books()).doubleCharges, 1);
+  });
+
+  test('a very late retry, after housekeeping removed the sagas and step keys, replays the outcome: stock is not taken again', async () => {
+    const k = nextKey();
+    const items = { items: [{ productId: 8, qty: 2 }] };
+    const first = await checkoutToEnd(shop.orders.url, '400', k, items);
+    assert.equal(first.status, 201, JSON.stringify(first.body));
+    await provider({ declineRate: 1 });
+    const kDeclined = nextKey();
+    const declined = await checkoutToEnd(shop.orders.url, '401', kDeclined, { items: [{ productId: 9, qty: 1 }] }).finally(() => provider({ declineRate: 0 }));
+    assert.equal(declined.status, 402, JSON.stringify(declined.body));
+    const stock = [(await product(8)).stock, (await product(9)).stock];
+    // The services' own jobs, with the 7-day retention shortened to nothing.
+    const orders = await Database.connect({ url: shop.dbs.orders.url, logger: silent });
+    const products = await Database.connect({ url: shop.dbs.products.url, logger: silent });
+    try {
+      const signal = new AbortController().signal;
+      assert.ok((await finishedSagasJob(orders, { olderThanMs: 0 }).run(signal)).removed >= 2);
+      assert.ok((await appliedKeysJob(orders, { schema: 'orders_saga', olderThanMs: 0 }).run(signal)).removed >= 2);
+      assert.ok((await appliedKeysJob(products, { schema: 'stock', olderThanMs: 0 }).run(signal)).removed >= 2);
+      assert.equal((await orders.read('select 1 from brisk.sagas where id = $1', [checkoutId('400', k)], { primary: true })).rowCount, 0, 'the saga is gone');
+    } finally {
+      await Promise.all([orders.close(), products.close()]);
+    }
+    const again = await call(shop.orders.url, 'POST', '/api/checkout', { user: '400', key: k, body: items });
+    assert.deepEqual([again.status, again.body.orderId, again.body.status, again.headers.get('idempotent-replayed')], [201, first.body.orderId, 'confirmed', 'true'], JSON.stringify(again.body));
+    const declinedAgain = await call(shop.orders.url, 'POST', '/api/checkout', { user: '401', key: kDeclined, body: { items: [{ productId: 9, qty: 1 }] } });
+    assert.deepEqual([declinedAgain.status, declinedAgain.body.error?.code, declinedAgain.body.error?.orderId], [402, 'SHOP_PAYMENT_DECLINED', declined.body.error.orderId]);
+    assert.deepEqual([(await product(8)).stock, (await product(9)).stock], stock, 'no stock reserved again');
+    const view = await call(shop.orders.url, 'GET', `/api/checkouts/${checkoutId('400', k)}`, { user: '400' });
+    assert.deepEqual([view.body.state, view.body.orderId], ['committed', first.body.orderId]);
+    assert.equal((await call(shop.orders.url, 'GET', `/api/checkouts/${checkoutId('400', k)}`, { user: '401' })).status, 404, "another shopper's checkout");
+    assert.equal((await call(shop.orders.url, 'POST', '/api/checkout', { user: '400', key: k, body: { items: [{ productId: 8, qty: 1 }] } })).body.error.code, 'SHOP_KEY_REUSED');
+    assert.equal((await books()).oversold, 0);
   });
 });
 

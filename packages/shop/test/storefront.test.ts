@@ -8,33 +8,16 @@
  * next checkout still goes through.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { freePort } from '@brisk/service/local';
+import { CHROMIUM_ARGS, chromiumSkip, findChromium, freePort } from '@brisk/service/local';
 import { startStack, type Stack } from '../src/run/stack.js';
+import { checkoutToEnd } from './helpers.js';
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
-
-function findChromium(): string | undefined {
-  const fromEnv = process.env['BRISK_CHROMIUM'];
-  if (fromEnv && existsSync(fromEnv)) return fromEnv;
-  for (const name of ['chromium', 'chromium-browser']) {
-    try {
-      return execFileSync('which', [name], { encoding: 'utf8' }).trim() || undefined;
-    } catch {
-      // not on PATH
-    }
-  }
-  return undefined;
-}
-
-// As root in CI a missing Chromium is a failure (npm test installs it); elsewhere a skip.
 const chromium = findChromium();
-const required = typeof process.getuid === 'function' && process.getuid() === 0 && !!process.env['CI'] && process.env['CI'] !== 'false';
-const skip = chromium === undefined && !required ? 'chromium is not installed (sudo apt-get install chromium, or set BRISK_CHROMIUM)' : false;
+const skip = chromiumSkip();
 
 /**
  * Polls a condition read through playwright's locators: the page's CSP forbids the string
@@ -61,7 +44,7 @@ describe('the shop in a browser, through Brisk', { skip, timeout: 180_000 }, () 
     stack.gateway.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
     const { chromium: launcher } = await import('playwright-core');
     profile = mkdtempSync(join(tmpdir(), 'shop-chromium-'));
-    context = await launcher.launchPersistentContext(profile, { executablePath: chromium!, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1200, height: 900 }, timeout: 60_000 });
+    context = await launcher.launchPersistentContext(profile, { executablePath: chromium!, headless: true, args: [...CHROMIUM_ARGS], viewport: { width: 1200, height: 900 }, timeout: 60_000 });
   });
   after(async () => {
     await context?.close().catch(() => {});
@@ -125,8 +108,8 @@ describe('the shop in a browser, through Brisk', { skip, timeout: 180_000 }, () 
 
     const login = (await (await fetch(`${stack.url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: 'demo@shop.test', password: 'demo-password' }) })).json()) as { token: string };
     const auth = { authorization: `Bearer ${login.token}`, 'content-type': 'application/json' };
-    const checkout = await fetch(`${stack.url}/api/checkout`, { method: 'POST', headers: { ...auth, 'idempotency-key': 'after-kill' }, body: JSON.stringify({ items: [{ productId: 14, qty: 2 }] }) });
-    const body = (await checkout.json()) as { status: string };
+    const checkout = await checkoutToEnd(stack.url, undefined, 'after-kill', { items: [{ productId: 14, qty: 2 }] }, auth);
+    const body = checkout.body as { status: string };
     assert.equal(checkout.status, 201, JSON.stringify(body));
     assert.equal(body.status, 'confirmed');
     const unauthorised = await fetch(`${stack.url}/internal/payments?orderId=1001`);

@@ -9,8 +9,10 @@
  *   `tx`) and the stored answer commit in ONE transaction — exactly once. A concurrent
  *   retry waits for the first to commit and then gets its answer.
  * - `idempotent(store, handler)`: for handlers that call other services (a saga): the key
- *   is claimed first (a concurrent retry gets 409 `BRISK_SVC_IDEMPOTENCY_IN_PROGRESS`),
- *   the answer stored after. If the instance dies in between, the claim expires after
+ *   is claimed first, the answer stored after. A concurrent duplicate (a client's retry,
+ *   or Brisk's hedge of the same POST) waits for the first one's answer and replays it;
+ *   only when that does not come within its deadline (or `waitMs`) does it get 409
+ *   `BRISK_SVC_IDEMPOTENCY_IN_PROGRESS` with `Retry-After`. If the instance dies in between, the claim expires after
  *   `lockMs` and a retry runs the handler again — so derive downstream keys (the saga id)
  *   from `ctx.idempotencyKey`, and the work still happens once.
  *
@@ -31,6 +33,11 @@ export interface IdempotencyOptions {
   retentionMs?: number;
   /** How long a claim holds before another instance may take over (default 60 s). */
   lockMs?: number;
+  /**
+   * `idempotent()`: how long a concurrent duplicate waits for the first request's answer
+   * (default 30 s), and never past its own deadline (`x-brisk-timeout-ms`).
+   */
+  waitMs?: number;
 }
 
 export interface RouteIdempotencyOptions {
@@ -58,12 +65,15 @@ export class IdempotencyStore {
   readonly #schema: string;
   readonly #retentionMs: number;
   readonly #lockMs: number;
+  /** @internal */
+  readonly waitMs: number;
 
   constructor(db: Database, options: IdempotencyOptions = {}) {
     this.db = db;
     this.#schema = schemaName(options.schema ?? 'brisk');
     this.#retentionMs = options.retentionMs ?? 24 * 3600_000;
     this.#lockMs = options.lockMs ?? 60_000;
+    this.waitMs = options.waitMs ?? 30_000;
   }
 
   get table(): string {
@@ -201,6 +211,39 @@ class ReplyNotStored extends Error {
   }
 }
 
+/** Milliseconds a waiter keeps back from its deadline to answer in time. */
+const ANSWER_MARGIN_MS = 50;
+
+/**
+ * Claims the key (true), or waits for the request holding it and returns its answer. The
+ * state lives in PostgreSQL, so this works across instances; it polls (25 ms, growing to
+ * 200 ms) rather than LISTEN/NOTIFY: a notification needs a dedicated connection per
+ * instance that must follow a failover, and PgBouncer (transaction pooling) and the
+ * embedded PGlite do not carry it; a duplicate is rare and short-lived, so a few cheap
+ * primary-key reads cost less than that machinery.
+ */
+async function claimOrWait(store: IdempotencyStore, context: HandlerContext, scope: string, key: string, hash: string): Promise<true | Reply> {
+  const query: Tx['query'] = async (sql, params) => (await store.db.write(sql, params, { idempotent: false })) as never;
+  const read: Tx['query'] = async (sql, params) => (await store.db.read(sql, params, { primary: true })) as never;
+  const until = Math.min(Date.now() + store.waitMs, context.deadline - ANSWER_MARGIN_MS);
+  let free = true; // the key had no row when last read: try to claim it
+  for (let pause = 25; ; pause = Math.min(200, pause * 2)) {
+    if (free && (await store.claim(query, scope, key, hash, 'started'))) return true;
+    const row = await store.find(read, scope, key);
+    // No row: the first one failed (a 5xx releases its claim): this one claims and runs.
+    free = row === undefined;
+    if (row !== undefined) {
+      if (row.request_hash !== hash || row.state === 'done') return conflictReply(row, hash, context);
+      // Its holder died (the claim expired): take over and run the handler.
+      if (!row.locked && (await store.takeOver(scope, key, hash))) return true;
+    }
+    const left = until - Date.now();
+    if (left <= 0 || context.signal.aborted) break;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
+  }
+  throw new ServiceError('BRISK_SVC_IDEMPOTENCY_IN_PROGRESS', 'a request with this Idempotency-Key is still being processed and did not finish while this one waited; retry shortly to get its answer');
+}
+
 /**
  * At most one in progress per key, the answer stored for retries; for handlers whose work
  * goes beyond this database (derive downstream idempotency keys from `ctx.idempotencyKey`).
@@ -210,16 +253,8 @@ export function idempotent(store: IdempotencyStore, handler: (context: Idempoten
     const { key, scope, hash } = await prepare(context, options);
     if (key === undefined) return handler({ ...context, idempotencyKey: undefined });
     const query: Tx['query'] = async (sql, params) => (await store.db.write(sql, params, { idempotent: false })) as never;
-    let owned = await store.claim(query, scope, key, hash, 'started');
-    if (!owned) {
-      const row = await store.find(async (sql, params) => (await store.db.read(sql, params, { primary: true })) as never, scope, key);
-      if (row === undefined) owned = await store.claim(query, scope, key, hash, 'started');
-      else if (row.request_hash === hash && row.state === 'started' && !row.locked) owned = await store.takeOver(scope, key, hash);
-      if (!owned) {
-        if (row === undefined) throw new ServiceError('BRISK_SVC_IDEMPOTENCY_IN_PROGRESS', 'a request with this Idempotency-Key is being processed; retry shortly');
-        return conflictReply(row, hash, context);
-      }
-    }
+    const owner = await claimOrWait(store, context, scope, key, hash);
+    if (owner !== true) return owner;
     let reply: Reply;
     try {
       reply = toReply(await handler({ ...context, idempotencyKey: key }));

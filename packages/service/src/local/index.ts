@@ -5,3 +5,4 @@
 export { startLocalPostgres, postgresInstalled, POSTGRES_NOT_INSTALLED, type LocalPostgresCluster, type LocalPostgresNode, type LocalPostgresOptions } from './postgres.js';
 export { startLocalRedis, redisServerPath, REDIS_NOT_INSTALLED, type LocalRedis } from './redis.js';
 export { freePort } from './ports.js';
+export { CHROMIUM_ARGS, chromiumSkip, findChromium } from './chromium.js';

@@ -103,7 +103,8 @@ export async function startOrders(options: OrdersOptions = {}): Promise<Service>
   orchestrator.startRecovery();
   service.dependsOn('sagas', { close: () => orchestrator!.stop() });
   // What checkout stores: finished sagas and their outbox events, the order step's applied
-  // keys (both 7 days). A checkout's Idempotency-Key is its saga's id, so it goes with the saga.
+  // keys (both 7 days). A checkout's Idempotency-Key is its saga's id; once the saga is gone a
+  // retry is answered from the order (kept, found by saga_id) and never reserves again.
   housekeeper.add(finishedSagasJob(db)).add(appliedKeysJob(db, { schema: 'orders_saga' }));
   const waitMs = options.checkoutWaitMs ?? 8000;
 
@@ -121,10 +122,24 @@ export async function startOrders(options: OrdersOptions = {}): Promise<Service>
     };
   };
 
-  const answerCheckout = async (saga: SagaRecord, ctx: HandlerContext) => {
-    const view = await describe(saga);
-    if (saga.state === 'committed') return json(201, view);
-    if (saga.state !== 'compensated') return json(202, view, { location: `/api/checkouts/${saga.id}` });
+  /**
+   * A checkout whose saga housekeeping removed (finished more than 7 days ago), told from
+   * its order, which is kept: a very late retry replays it instead of reserving again.
+   */
+  const orderOf = async (id: string) => (await db.read<OrderRow>('select * from orders where saga_id = $1', [id], { primary: true })).rows[0];
+  const describeOrder = (order: OrderRow) => ({
+    checkoutId: order.saga_id,
+    state: order.status === 'confirmed' ? 'committed' : order.status === 'cancelled' ? 'compensated' : 'processing',
+    orderId: String(order.id),
+    status: order.status,
+    reason: order.status === 'cancelled' ? (order.reason ?? 'cancelled') : null,
+    totalCents: order.total_cents,
+  });
+
+  const answerCheckout = async (saga: SagaRecord | OrderRow, ctx: HandlerContext) => {
+    const view = 'definition' in saga ? await describe(saga) : describeOrder(saga);
+    if (view.state === 'committed') return json(201, view);
+    if (view.state !== 'compensated') return json(202, view, { location: `/api/checkouts/${view.checkoutId}` });
     const code = view.reason === 'out of stock' ? 'SHOP_OUT_OF_STOCK' : view.reason === 'payment declined' ? 'SHOP_PAYMENT_DECLINED' : 'SHOP_CHECKOUT_FAILED';
     return new ShopError(code, `checkout cancelled: ${view.reason}`, view).reply(ctx.requestId);
   };
@@ -201,6 +216,15 @@ export async function startOrders(options: OrdersOptions = {}): Promise<Service>
         const body = await bodyOf(ctx);
         const existing = await orchestrator!.get(id).catch(() => undefined);
         let running: Promise<SagaRecord | undefined> = new Promise(() => {});
+        const late = existing === undefined ? await orderOf(id) : undefined;
+        if (late !== undefined) {
+          // Its saga is gone (housekeeping) but its order is not: replay, never reserve again.
+          if (body['items'] !== undefined && linesKey(parseLines(body['items'])) !== linesKey(late.lines as CheckoutInput['items'])) {
+            throw new ShopError('SHOP_KEY_REUSED', 'this Idempotency-Key was used for a checkout of other items; use a new key for a new checkout');
+          }
+          const reply = await answerCheckout(late, ctx);
+          return json(reply.status, reply.body, { ...reply.headers, 'idempotent-replayed': 'true' });
+        }
         if (existing !== undefined) {
           // A retry (or a hedge) of a checkout that exists: the same saga, never a second one.
           if (body['items'] !== undefined && linesKey(parseLines(body['items'])) !== linesKey((existing.input as CheckoutInput).items)) {
@@ -226,7 +250,12 @@ export async function startOrders(options: OrdersOptions = {}): Promise<Service>
       handle(async (ctx) => {
         const user = userOf(ctx);
         const saga = await orchestrator!.get(ctx.params['id'] ?? '').catch(() => undefined);
-        if (saga === undefined || (saga.input as CheckoutInput).userId !== user) throw notFound('checkout');
+        if (saga === undefined) {
+          const order = await orderOf(ctx.params['id'] ?? '');
+          if (order === undefined || order.user_id !== user) throw notFound('checkout');
+          return describeOrder(order);
+        }
+        if ((saga.input as CheckoutInput).userId !== user) throw notFound('checkout');
         return describe(saga);
       }),
     )
