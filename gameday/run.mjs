@@ -191,7 +191,7 @@ async function main() {
   if (result.off !== null) text.push(...(text.length > 0 ? [''] : []), `### Protections off (same shop, same mix)`, '', runTable(result.off));
   if (result.on !== null && result.off !== null) text.push('', '### Side by side', '', compareTable(result.on, result.off));
   text.push('', '### The books', '', booksTable([result.on, result.off].filter((r) => r !== null)));
-  const footer = `Open loop ${Object.entries(s.rates).map(([k, v]) => `${k} ${v}/s`).join(', ')}; client timeout ${TIMEOUT_MS / 1000} s (checkout ${CHECKOUT_TIMEOUT_MS / 1000} s). Machine: ${result.machine.cpus} CPUs, Node ${result.machine.node}; ${result.durationS} s.`;
+  const footer = `Open loop ${Object.entries(s.rates).map(([k, v]) => `${k} ${v}/s`).join(', ')}; client timeout ${TIMEOUT_MS / 1000} s (checkout ${CHECKOUT_TIMEOUT_MS / 1000} s); the generator's longest lag behind its schedule ${[result.on, result.off].filter((r) => r !== null).map((r) => `${r.loadLagMs} ms`).join(' / ')}. Machine: ${result.machine.cpus} CPUs, Node ${result.machine.node}; ${result.durationS} s.`;
   if (o.markdown !== null) writeMarkdownSection(readFileSync, writeFileSync, o.markdown, 'gameday', `${text.join('\n')}\n\n${footer}`);
   if (o.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else process.stdout.write(`\n${text.join('\n')}\n\n${footer}\n${result.booksClean ? 'the books are clean' : 'THE BOOKS ARE NOT CLEAN'}\n`);
