@@ -8,6 +8,7 @@
  * Several endpoints: a call tries them in turn from the last one that answered, so a
  * dead member costs one timeout, once.
  */
+import { jsonLines } from '../core/json-lines.js';
 import { request } from '../core/undici.js';
 
 /** One key as etcd holds it. */
@@ -43,6 +44,20 @@ export class EtcdUnavailableError extends Error {
   }
 }
 
+/**
+ * etcd ended a watch itself (a compacted start revision, a member going away): not a
+ * failure of the endpoint, the caller reads again and watches from the new revision.
+ */
+export class EtcdWatchCanceledError extends Error {
+  constructor(
+    readonly reason: string | undefined,
+    readonly compactRevision: number | undefined,
+  ) {
+    super(`watch canceled: ${reason ?? (compactRevision !== undefined ? `revision compacted (now ${compactRevision})` : 'no reason given')}`);
+    this.name = 'EtcdWatchCanceledError';
+  }
+}
+
 interface RawKv {
   key?: string;
   value?: string;
@@ -52,6 +67,8 @@ interface RawKv {
 }
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+/** The base64 `range_end` of every key under `prefix`, as the gateway takes it. */
+const b64RangeEnd = (prefix: string): string => Buffer.from(prefixEnd(prefix), 'latin1').toString('base64');
 const unb64 = (s: string | undefined): string => (s === undefined ? '' : Buffer.from(s, 'base64').toString('utf8'));
 
 /** The end of the range of keys that start with `prefix` (etcd's "prefix" convention). */
@@ -65,6 +82,11 @@ export function prefixEnd(prefix: string): string {
     }
   }
   return '\0';
+}
+
+interface WatchMessage {
+  result?: { header?: { revision?: string }; events?: { type?: string; kv?: RawKv }[]; canceled?: boolean; compact_revision?: string; cancel_reason?: string };
+  error?: { message?: string };
 }
 
 function toKv(raw: RawKv): EtcdKv {
@@ -87,6 +109,14 @@ export class EtcdClient {
     if (options.endpoints.length === 0) throw new Error('etcd: no endpoints');
     this.endpoints = options.endpoints.map((e) => e.replace(/\/+$/, ''));
     this.timeoutMs = options.timeoutMs ?? 2000;
+  }
+
+  /**
+   * The endpoint calls start from (the last one that answered), which a watch also uses:
+   * a caller that follows a key can tell when a read had to fail over from it.
+   */
+  get endpoint(): string {
+    return this.endpoints[this.preferred]!;
   }
 
   /** POSTs `body` to `path` on the first endpoint that answers; rejects with {@link EtcdUnavailableError}. */
@@ -126,7 +156,7 @@ export class EtcdClient {
 
   /** Every key under `prefix`, with the cluster's revision at the time of the read. */
   async getPrefix(prefix: string): Promise<{ kvs: EtcdKv[]; revision: number }> {
-    const r = await this.call<{ header?: { revision?: string }; kvs?: RawKv[] }>('/v3/kv/range', { key: b64(prefix), range_end: Buffer.from(prefixEnd(prefix), 'latin1').toString('base64') });
+    const r = await this.call<{ header?: { revision?: string }; kvs?: RawKv[] }>('/v3/kv/range', { key: b64(prefix), range_end: b64RangeEnd(prefix) });
     return { kvs: (r.kvs ?? []).map(toKv), revision: Number(r.header?.revision ?? 0) };
   }
 
@@ -151,7 +181,7 @@ export class EtcdClient {
 
   /** Deletes a key (or every key under it with `prefix`). */
   async delete(key: string, prefix = false): Promise<void> {
-    await this.call('/v3/kv/deleterange', { key: b64(key), ...(prefix ? { range_end: Buffer.from(prefixEnd(key), 'latin1').toString('base64') } : {}) });
+    await this.call('/v3/kv/deleterange', { key: b64(key), ...(prefix ? { range_end: b64RangeEnd(key) } : {}) });
   }
 
   /** Grants a lease of `ttlS` seconds; resolves with its id. */
@@ -176,8 +206,9 @@ export class EtcdClient {
    * Watches `key` (or every key under it with `prefix`) from `startRevision` on.
    * `onEvents` gets each batch of changes in order; `onError` is told when the stream
    * ends or cannot be opened (the watch then ends: the caller decides when to re-read and
-   * watch again, which is also how a compacted revision is recovered from). Returns a
-   * function that stops the watch.
+   * watch again, which is also how a compacted revision is recovered from). A watch etcd
+   * cancelled ends with {@link EtcdWatchCanceledError}; any other failure also moves
+   * {@link endpoint} on to the next member. Returns a function that stops the watch.
    */
   watch(key: string, startRevision: number, onEvents: (events: EtcdEvent[], revision: number) => void, onError: (err: Error) => void, prefix = false): () => void {
     const abort = new AbortController();
@@ -185,7 +216,7 @@ export class EtcdClient {
     const create = {
       create_request: {
         key: b64(key),
-        ...(prefix ? { range_end: Buffer.from(prefixEnd(key), 'latin1').toString('base64') } : {}),
+        ...(prefix ? { range_end: b64RangeEnd(key) } : {}),
         start_revision: String(startRevision),
       },
     };
@@ -193,7 +224,11 @@ export class EtcdClient {
     const end = (err: Error) => {
       if (ended) return;
       ended = true;
-      if (!abort.signal.aborted) onError(err);
+      if (!abort.signal.aborted) {
+        // The endpoint failed the watch: the next call (the caller's read) starts at the next one.
+        if (!(err instanceof EtcdWatchCanceledError) && this.endpoints[this.preferred] === endpoint) this.preferred = (this.preferred + 1) % this.endpoints.length;
+        onError(err);
+      }
       abort.abort();
     };
     void (async () => {
@@ -206,22 +241,16 @@ export class EtcdClient {
         bodyTimeout: 0,
       });
       if (res.statusCode !== 200) throw new Error(`watch: HTTP ${res.statusCode}`);
-      let buf = '';
-      for await (const chunk of res.body) {
-        buf += (chunk as Buffer).toString('utf8');
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl).trim();
-          buf = buf.slice(nl + 1);
-          if (line === '') continue;
-          const msg = JSON.parse(line) as { result?: { header?: { revision?: string }; events?: { type?: string; kv?: RawKv }[]; canceled?: boolean; compact_revision?: string; cancel_reason?: string }; error?: { message?: string } };
-          if (msg.error !== undefined) throw new Error(`watch: ${msg.error.message ?? 'error'}`);
-          const result = msg.result;
-          if (result === undefined) continue;
-          if (result.canceled === true) throw new Error(`watch canceled: ${result.cancel_reason ?? (result.compact_revision !== undefined ? `revision compacted (now ${result.compact_revision})` : 'no reason given')}`);
-          const events = (result.events ?? []).map((e) => ({ type: e.type === 'DELETE' ? ('delete' as const) : ('put' as const), kv: toKv(e.kv ?? {}) }));
-          if (events.length > 0) onEvents(events, Number(result.header?.revision ?? 0));
+      for await (const line of jsonLines(res.body)) {
+        const msg = line as WatchMessage;
+        if (msg.error !== undefined) throw new Error(`watch: ${msg.error.message ?? 'error'}`);
+        const result = msg.result;
+        if (result === undefined) continue;
+        if (result.canceled === true || result.compact_revision !== undefined) {
+          throw new EtcdWatchCanceledError(result.cancel_reason, result.compact_revision === undefined ? undefined : Number(result.compact_revision));
         }
+        const events = (result.events ?? []).map((e) => ({ type: e.type === 'DELETE' ? ('delete' as const) : ('put' as const), kv: toKv(e.kv ?? {}) }));
+        if (events.length > 0) onEvents(events, Number(result.header?.revision ?? 0));
       }
       throw new Error('watch: the stream ended');
     })().catch((err: unknown) => end(err instanceof Error ? err : new Error(String(err))));

@@ -15,7 +15,7 @@
  * - Once applied, a document and its revision are written to the snapshot (atomically).
  */
 import { readFile } from 'node:fs/promises';
-import { EtcdClient } from '../../etcd/client.js';
+import type { EtcdClient } from '../../etcd/client.js';
 import { formatProblem, type ConfigResult } from '../../config/load.js';
 import type { Logger } from '../../observability/logger.js';
 import type { ConfigRevisionSnapshot } from '../../observability/snapshot.js';
@@ -185,6 +185,8 @@ export class LayeredConfigSource implements ConfigSource {
   /** First read: etcd within its timeout, else the snapshot. */
   private async open(store: ConfigStoreConfig): Promise<void> {
     this.store = store;
+    // Loaded here, not at the top: a config without `configStore` loads no etcd code.
+    const { EtcdClient } = await import('../../etcd/client.js');
     this.client = new EtcdClient({ endpoints: store.etcd.endpoints, timeoutMs: store.etcd.timeoutMs });
     try {
       const kv = await this.client.get(store.etcd.key);

@@ -3,46 +3,25 @@
  * value a target URL or `{"url", "weight"}`, put with a lease the instance keeps alive — a
  * crashed instance's lease expires and etcd deletes its key.
  *
- * Through etcd's v3 JSON gateway over HTTP (`/v3/kv/range`, `/v3/watch`), not the `etcd3`
- * npm package: the gateway is part of etcd's stable API since 3.4, it needs nothing but
- * `fetch`, and the watch is a stream of JSON lines. `etcd3` would bring gRPC and protobuf
- * into the gateway's runtime dependencies for three calls (`@grpc/grpc-js` is only a test
- * dependency here), and its watcher's reconnection is a second state machine to trust.
+ * It speaks to etcd through the one etcd client (`etcd/client.ts`, over etcd's JSON
+ * gateway, which the config store and `brisk config push` use too): the range read, the
+ * watch stream, the key encoding and the choice of endpoint live there.
  *
  * A round: read the whole prefix (the view, and the revision it was read at), then watch
  * from the next revision; each event batch is applied to the view and answered. Every
  * `interval` the prefix is read again: it confirms the view (staleness), and a failure
- * there — etcd down or frozen — ends the round, the watch with it. Then the next endpoint
- * is tried after a backoff (200 ms doubling to 5 s). A watch cancelled by a compaction ends
- * the round too: the next one reads again. A read older than what the watch already
- * applied is ignored, so a slow read never brings back a deleted key.
+ * there — etcd down or frozen — ends the round, the watch with it; so does a read that had
+ * to fail over to another member (the watch is on the one that did not answer). Then the
+ * next round starts after a backoff (200 ms doubling to 5 s), the client starting from
+ * the next endpoint. A watch cancelled by a compaction ends the round too: the next one
+ * reads again. A read older than what the watch already applied is ignored, so a slow
+ * read never brings back a deleted key.
  */
 import type { DiscoveredTarget, DiscoveryProvider, DiscoverySink, ProviderContext } from './config/contract.js';
 import type { EtcdDiscoveryConfig } from './config/types.js';
+import { EtcdClient, EtcdWatchCanceledError, type EtcdEvent } from '../../etcd/client.js';
 import { entryTarget } from './entries.js';
-import { fetchFailure, jsonLines, Pause } from './watch-kit.js';
-
-interface KeyValue {
-  readonly key: string;
-  readonly value?: string;
-}
-
-interface RangeAnswer {
-  readonly header?: { readonly revision?: string };
-  readonly kvs?: readonly KeyValue[];
-}
-
-interface WatchLine {
-  readonly result?: {
-    readonly header?: { readonly revision?: string };
-    readonly created?: boolean;
-    readonly canceled?: boolean;
-    readonly compact_revision?: string;
-    readonly cancel_reason?: string;
-    readonly events?: readonly { readonly type?: 'PUT' | 'DELETE'; readonly kv: KeyValue }[];
-  };
-  readonly error?: { readonly message?: string };
-}
+import { Pause } from './watch-kit.js';
 
 const MIN_BACKOFF_MS = 200;
 const MAX_BACKOFF_MS = 5000;
@@ -55,57 +34,29 @@ export function start(config: EtcdDiscoveryConfig, sink: DiscoverySink, context:
 
 class EtcdProvider implements DiscoveryProvider {
   private stopped = false;
-  private round: AbortController | null = null;
+  private stopWatch: (() => void) | null = null;
   private readonly pause = new Pause();
-  private endpoint = 0;
-  /** The view: value by key (base64 key, decoded value). */
+  private readonly client: EtcdClient;
+  /** The view: value by key. */
   private kvs = new Map<string, string>();
   /** The newest revision the view reflects. */
-  private revision = 0n;
-  private readonly key: string;
-  private readonly rangeEnd: string;
+  private revision = 0;
 
   constructor(
     private readonly config: EtcdDiscoveryConfig,
     private readonly sink: DiscoverySink,
     private readonly context: ProviderContext,
   ) {
-    this.key = Buffer.from(config.prefix).toString('base64');
-    this.rangeEnd = prefixEnd(Buffer.from(config.prefix)).toString('base64');
+    this.client = new EtcdClient({ endpoints: config.endpoints, timeoutMs: config.timeoutMs });
   }
 
   async run(): Promise<void> {
     let backoff = MIN_BACKOFF_MS;
     while (!this.stopped) {
-      const round = new AbortController();
-      this.round = round;
-      const base = this.config.endpoints[this.endpoint % this.config.endpoints.length]!;
-      let failure: string | null = null;
-      try {
-        await this.read(base, round.signal);
-        backoff = MIN_BACKOFF_MS;
-        const ticker = setInterval(() => {
-          this.read(base, round.signal).catch((err: unknown) => {
-            if (!round.signal.aborted) {
-              failure = `etcd at ${base} did not answer a read of ${this.config.prefix}: ${fetchFailure(err)}`;
-              this.sink.failed(failure);
-              round.abort();
-            }
-          });
-        }, this.config.intervalMs);
-        try {
-          await this.watch(base, round.signal);
-        } finally {
-          clearInterval(ticker);
-        }
-      } catch (err) {
-        if (this.stopped) return;
-        if (failure === null && !round.signal.aborted) this.sink.failed(`etcd at ${base} did not answer a read of ${this.config.prefix}: ${fetchFailure(err)}`);
-        if (failure !== null || !round.signal.aborted) this.endpoint++;
-      }
-      round.abort();
+      const failure = await this.round(() => (backoff = MIN_BACKOFF_MS));
       if (this.stopped) return;
-      // A watch that ended cleanly (compaction, a restarted member) starts again soon; a failure backs off.
+      if (failure !== null) this.sink.failed(failure);
+      // A watch that ended cleanly (compaction, a read that failed over) starts again soon; a failure backs off.
       await this.pause.wait(failure === null ? MIN_BACKOFF_MS : backoff);
       if (failure !== null) backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);
     }
@@ -113,60 +64,70 @@ class EtcdProvider implements DiscoveryProvider {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.round?.abort();
+    this.stopWatch?.();
     this.pause.wake();
   }
 
-  /** Reads the whole prefix and answers; rejects when etcd does not answer in time. */
-  private async read(base: string, signal: AbortSignal): Promise<void> {
-    const res = await fetch(`${base}/v3/kv/range`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ key: this.key, range_end: this.rangeEnd }),
-      signal: AbortSignal.any([signal, AbortSignal.timeout(this.config.timeoutMs)]),
+  /** One read-then-watch; resolves with why it failed, or null when it ended without a failure. */
+  private async round(onRead: () => void): Promise<string | null> {
+    const what = `a read of ${this.config.prefix}`;
+    // A read that no endpoint answered: the backoff grows.
+    try {
+      await this.read();
+    } catch (err) {
+      return `etcd did not answer ${what}: ${(err as Error).message}`;
+    }
+    if (this.stopped) return null;
+    onRead();
+    const base = this.client.endpoint;
+    return new Promise<string | null>((resolve) => {
+      let done = false;
+      const finish = (failure: string | null): void => {
+        if (done) return;
+        done = true;
+        clearInterval(ticker);
+        stopWatch();
+        this.stopWatch = null;
+        resolve(failure);
+      };
+      const stopWatch = this.client.watch(this.config.prefix, this.revision + 1, (events, revision) => this.apply(events, revision), (err) => {
+        // The reads judge whether etcd is up: a watch that ended (cancelled by a compaction,
+        // its stream cut, its member gone) starts over soon from a read, which fails over.
+        const reason = err instanceof EtcdWatchCanceledError ? (err.reason ?? 'compacted') : err.message;
+        this.context.logger.info({ upstream: this.context.upstream, endpoint: base, reason }, `upstream "${this.context.upstream}": etcd watch of ${this.config.prefix} ended (${reason}); reading again`);
+        finish(null);
+      }, true);
+      this.stopWatch = () => finish(null);
+      const ticker = setInterval(() => {
+        this.read().then(
+          () => {
+            // The watch's member did not answer the read (another one did): watch there instead.
+            if (this.client.endpoint !== base) finish(null);
+          },
+          (err: unknown) => finish(`etcd did not answer ${what}: ${(err as Error).message}`),
+        );
+      }, this.config.intervalMs);
     });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`HTTP ${res.status}: ${text.slice(0, 200)}`);
-    const answer = JSON.parse(text) as RangeAnswer;
-    const revision = BigInt(answer.header?.revision ?? '0');
+  }
+
+  /** Reads the whole prefix and answers; rejects when no endpoint answers in time. */
+  private async read(): Promise<void> {
+    const { kvs, revision } = await this.client.getPrefix(this.config.prefix);
     if (revision < this.revision || this.stopped) return;
     this.revision = revision;
-    this.kvs = new Map((answer.kvs ?? []).map((kv) => [kv.key, decode(kv.value)]));
+    this.kvs = new Map(kvs.map((kv) => [kv.key, kv.value]));
     this.answer();
   }
 
-  /** Watches from the revision after the view's; resolves when the stream ends, rejects on a failure. */
-  private async watch(base: string, signal: AbortSignal): Promise<void> {
-    const res = await fetch(`${base}/v3/watch`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ create_request: { key: this.key, range_end: this.rangeEnd, start_revision: String(this.revision + 1n) } }),
-      signal,
-    });
-    if (!res.ok || res.body === null) throw new Error(`watch: HTTP ${res.status}`);
-    for await (const line of jsonLines(res.body as AsyncIterable<Uint8Array>)) if (this.onWatchLine(line as WatchLine)) return;
-  }
-
-  /** Applies one watch message; true when the watch is over (cancelled: the next round reads again). */
-  private onWatchLine(line: WatchLine): boolean {
-    if (this.stopped) return true;
-    if (line.error !== undefined) throw new Error(`watch: ${line.error.message ?? 'error'}`);
-    const r = line.result;
-    if (r === undefined) return false;
-    if (r.canceled === true || r.compact_revision !== undefined) {
-      this.context.logger.info({ upstream: this.context.upstream, reason: r.cancel_reason, compactRevision: r.compact_revision }, `upstream "${this.context.upstream}": etcd watch of ${this.config.prefix} ended (${r.cancel_reason ?? 'compacted'}); reading again`);
-      return true;
-    }
-    const events = r.events ?? [];
-    if (events.length === 0) return false;
+  /** Applies one batch of watched changes and answers. */
+  private apply(events: readonly EtcdEvent[], revision: number): void {
+    if (this.stopped) return;
     for (const e of events) {
-      if (e.type === 'DELETE') this.kvs.delete(e.kv.key);
-      else this.kvs.set(e.kv.key, decode(e.kv.value));
+      if (e.type === 'delete') this.kvs.delete(e.kv.key);
+      else this.kvs.set(e.kv.key, e.kv.value);
     }
-    const revision = BigInt(r.header?.revision ?? '0');
     if (revision > this.revision) this.revision = revision;
     this.answer();
-    return false;
   }
 
   private answer(): void {
@@ -178,32 +139,13 @@ class EtcdProvider implements DiscoveryProvider {
         try {
           entry = JSON.parse(value);
         } catch {
-          targets.push({ url: `(${decode(key)}) is neither a URL nor JSON` });
+          targets.push({ url: `(${key}) is neither a URL nor JSON` });
           continue;
         }
       }
       const t = entryTarget(entry, this.context.scheme);
-      targets.push('invalid' in t ? { url: `(${decode(key)}) ${t.invalid}` } : t);
+      targets.push('invalid' in t ? { url: `(${key}) ${t.invalid}` } : t);
     }
     this.sink.answer(targets);
   }
-
 }
-
-/** The end of the range of keys starting with `prefix` (etcd's `GetPrefixRangeEnd`). */
-export function prefixEnd(prefix: Buffer): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i]! < 0xff) {
-      end[i]! += 1;
-      return end.subarray(0, i + 1);
-    }
-  }
-  // All 0xff: every key from the prefix on.
-  return Buffer.from([0]);
-}
-
-function decode(b64: string | undefined): string {
-  return b64 === undefined ? '' : Buffer.from(b64, 'base64').toString('utf8');
-}
-

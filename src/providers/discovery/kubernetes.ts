@@ -26,7 +26,8 @@ import { Agent, fetch } from '../../core/undici.js';
 import type { DiscoveredTarget, DiscoveryProvider, DiscoverySink, ProviderContext } from './config/contract.js';
 import type { KubernetesDiscoveryConfig } from './config/types.js';
 import { hostPart } from './entries.js';
-import { fetchFailure, jsonLines, Pause } from './watch-kit.js';
+import { jsonLines } from '../../core/json-lines.js';
+import { fetchFailure, Pause } from './watch-kit.js';
 
 /** The parts of an EndpointSlice this provider reads. */
 interface EndpointSlice {

@@ -1,23 +1,8 @@
 /**
- * What the watching providers (etcd, Kubernetes) share: reading a streamed HTTP body as
- * JSON lines, a pause between rounds that `stop()` can cut short, and a readable reason
- * for a failed `fetch`.
+ * What the watching providers (etcd, Kubernetes) share: a pause between rounds that
+ * `stop()` can cut short, and a readable reason for a failed `fetch`. (The JSON-lines
+ * reader of a watch stream is `core/json-lines.ts`, which the etcd client uses too.)
  */
-
-/** The JSON values of a newline-delimited stream, one per line (blank lines skipped). */
-export async function* jsonLines(body: AsyncIterable<Uint8Array>): AsyncGenerator<unknown> {
-  const decoder = new TextDecoder();
-  let buffered = '';
-  for await (const chunk of body) {
-    buffered += decoder.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = buffered.indexOf('\n')) !== -1) {
-      const line = buffered.slice(0, nl).trim();
-      buffered = buffered.slice(nl + 1);
-      if (line !== '') yield JSON.parse(line);
-    }
-  }
-}
 
 /** A wait between two rounds of a provider; `wake()` ends it at once (the provider stops). */
 export class Pause {
