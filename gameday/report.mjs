@@ -47,7 +47,8 @@ export function summarize(traffic, from, to) {
  * errors went on into the last `tailMs` of the window: not recovered when the next fault came.
  */
 export function recovery(traffic, window, tailMs = 3000) {
-  const errors = traffic.requests.filter((r) => !r.ok && r.t >= window.start && r.t < window.end);
+  // An error whose answer (or timeout) came after the next fault began is left to that fault.
+  const errors = traffic.requests.filter((r) => !r.ok && r.t >= window.start && r.t + r.ms < window.end);
   if (errors.length === 0) return { recoveryMs: null, afterFaultMs: null, recovered: true };
   const last = Math.max(...errors.map((r) => r.t));
   const lastSecondEnd = window.start + Math.ceil((last - window.start + 1) / 1000) * 1000;
@@ -62,16 +63,17 @@ const title = (w) => (w.id === 'warm-up' || w.faultEnd - w.start < 4000 ? w.name
 
 /** The table of one run: a row per window (the warm-up first, then each fault). */
 export function runTable(run) {
-  const head = `| window | client errors | checkouts confirmed | ${ENDPOINTS.map((e) => `p99 ${e}`).join(' | ')} | time to recover |`;
-  const lines = [head, `|${'---|'.repeat(4 + ENDPOINTS.length)}`];
+  const head = `| window | client errors | checkouts confirmed | ${ENDPOINTS.map((e) => `p99 ${e}`).join(' | ')} | time to recover | instances after (products/orders/payments) |`;
+  const lines = [head, `|${'---|'.repeat(5 + ENDPOINTS.length)}`];
+  const census = (w) => (w.instances === undefined ? '—' : ['products', 'orders', 'payments'].map((n) => w.instances[n] ?? '?').join(' / '));
   for (const w of run.windows) {
     const s = w.summary;
     lines.push(
-      `| ${title(w)} | ${s.errors} / ${s.requests} (${pct(s.requests === 0 ? null : s.errors / s.requests)}) | ${s.checkouts.confirmed} / ${s.checkouts.started} (${pct(s.checkouts.successRate)}) | ${ENDPOINTS.map((e) => ms(s.endpoints[e].p99Ms)).join(' | ')} | ${w.id === 'warm-up' ? '—' : recoveryText(w)} |`,
+      `| ${title(w)} | ${s.errors} / ${s.requests} (${pct(s.requests === 0 ? null : s.errors / s.requests)}) | ${s.checkouts.confirmed} / ${s.checkouts.started} (${pct(s.checkouts.successRate)}) | ${ENDPOINTS.map((e) => ms(s.endpoints[e].p99Ms)).join(' | ')} | ${w.id === 'warm-up' ? '—' : recoveryText(w)} | ${census(w)} |`,
     );
   }
   const t = run.total;
-  lines.push(`| **whole run** | ${t.errors} / ${t.requests} (${pct(t.requests === 0 ? null : t.errors / t.requests)}) | ${t.checkouts.confirmed} / ${t.checkouts.started} (${pct(t.checkouts.successRate)}) | ${ENDPOINTS.map((e) => ms(t.endpoints[e].p99Ms)).join(' | ')} | |`);
+  lines.push(`| **whole run** | ${t.errors} / ${t.requests} (${pct(t.requests === 0 ? null : t.errors / t.requests)}) | ${t.checkouts.confirmed} / ${t.checkouts.started} (${pct(t.checkouts.successRate)}) | ${ENDPOINTS.map((e) => ms(t.endpoints[e].p99Ms)).join(' | ')} | | |`);
   return lines.join('\n');
 }
 

@@ -42,6 +42,15 @@ function settings(quick) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function json(method, url, body, headers = {}) {
   const res = await fetch(url, { method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
   const text = await res.text();
@@ -89,8 +98,22 @@ async function runOnce(protectedRun, s, dir, log) {
     data: shop.data,
     instances: async (service) => {
       if (!protectedRun) return plain.pids[service];
-      const snap = await json('GET', `${shop.adminUrl}/api/services/${service}`);
-      return snap.instances.filter((i) => i.state === 'ready' && i.pid !== null).map((i) => i.pid);
+      // A ready one if there is one within 15 s (after a failover every instance may still
+      // be failing its readiness check), else any that runs.
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        const snap = await json('GET', `${shop.adminUrl}/api/services/${service}`);
+        const ready = snap.instances.filter((i) => i.state === 'ready' && i.pid !== null).map((i) => i.pid);
+        if (ready.length > 0) return ready;
+        if (Date.now() > deadline) return snap.instances.filter((i) => i.pid !== null && i.state !== 'stopping').map((i) => i.pid);
+        await sleep(500);
+      }
+    },
+    /** Ready instances by service (protections on: what the supervisor made of the fault). */
+    census: async () => {
+      if (!protectedRun) return Object.fromEntries(Object.entries(plain.pids).map(([name, pids]) => [name, pids.filter(alive).length]));
+      const all = await json('GET', `${shop.adminUrl}/api/services`).catch(() => ({ services: [] }));
+      return Object.fromEntries(all.services.map((sv) => [sv.name, sv.instances.filter((i) => i.state === 'ready').length]));
     },
     workers: async () => (await json('GET', `${shop.adminUrl}/api/workers`)).workers.filter((w) => w.pid !== null && w.state === 'ready').map((w) => w.pid),
   };
@@ -101,7 +124,7 @@ async function runOnce(protectedRun, s, dir, log) {
     traffic = new Traffic(shop.url, shoppers, s.rates).start();
     let start = traffic.now();
     await sleep(s.warmupMs);
-    result.windows.push({ id: 'warm-up', name: 'warm-up (no fault)', start, faultEnd: start, end: traffic.now() });
+    result.windows.push({ id: 'warm-up', name: 'warm-up (no fault)', start, faultEnd: start, end: traffic.now(), instances: await view.census() });
     for (const fault of FAULTS) {
       start = traffic.now();
       log(`${label}: ${fault.name}…`);
@@ -113,9 +136,9 @@ async function runOnce(protectedRun, s, dir, log) {
       }
       const faultEnd = traffic.now();
       await sleep(s.observeMs);
-      const w = { id: fault.id, name: fault.name, note, start, faultEnd, end: traffic.now() };
+      const w = { id: fault.id, name: fault.name, note, start, faultEnd, end: traffic.now(), instances: await view.census() };
       result.windows.push(w);
-      log(`  ${note}`);
+      log(`  ${note}; ready instances then: ${JSON.stringify(w.instances)}`);
     }
     log(`${label}: traffic stopped; waiting for the visits in flight (checkouts poll up to ~1 min)…`);
     await traffic.stop();
@@ -168,7 +191,7 @@ async function main() {
   if (result.off !== null) text.push(...(text.length > 0 ? [''] : []), `### Protections off (same shop, same mix)`, '', runTable(result.off));
   if (result.on !== null && result.off !== null) text.push('', '### Side by side', '', compareTable(result.on, result.off));
   text.push('', '### The books', '', booksTable([result.on, result.off].filter((r) => r !== null)));
-  const footer = `Open loop ${Object.entries(s.rates).map(([k, v]) => `${k} ${v}/s`).join(', ')}; client timeout ${TIMEOUT_MS / 1000} s (checkout ${CHECKOUT_TIMEOUT_MS / 1000} s). Machine: ${result.machine.cpus} CPUs, Node ${result.machine.node}; ${result.durationS} s.`;
+  const footer = `Open loop ${Object.entries(s.rates).map(([k, v]) => `${k} ${v}/s`).join(', ')}; client timeout ${TIMEOUT_MS / 1000} s (checkout ${CHECKOUT_TIMEOUT_MS / 1000} s); the generator's longest lag behind its schedule ${[result.on, result.off].filter((r) => r !== null).map((r) => `${r.loadLagMs} ms`).join(' / ')}. Machine: ${result.machine.cpus} CPUs, Node ${result.machine.node}; ${result.durationS} s.`;
   if (o.markdown !== null) writeMarkdownSection(readFileSync, writeFileSync, o.markdown, 'gameday', `${text.join('\n')}\n\n${footer}`);
   if (o.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   else process.stdout.write(`\n${text.join('\n')}\n\n${footer}\n${result.booksClean ? 'the books are clean' : 'THE BOOKS ARE NOT CLEAN'}\n`);

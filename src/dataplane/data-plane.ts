@@ -56,6 +56,8 @@ export class DataPlane {
     private readonly accessLogDestination: DestinationStream | null,
     /** The first runtime's version: a data-plane worker started late takes the version in force. */
     version = 1,
+    /** False for a data plane that serves nothing (the workers' primary): it opens no access log. */
+    private readonly writesAccessLog = true,
   ) {
     this.state = {
       runtime: buildRuntime(config, version, this.pools, logger, this.middlewares, this.onQueueWait),
@@ -267,14 +269,15 @@ export class DataPlane {
     // The previous access log's lines of this turn go out before its destination may close.
     this.state?.accessLog?.flush();
     const access = config.logging.access;
-    const file = config.logging.accessLog ? access.file : null;
+    const on = config.logging.accessLog && this.writesAccessLog;
+    const file = on ? access.file : null;
     const current = this.accessFile;
     if (current !== null && (file === null || current.path !== file || !this.sameRotation(access))) {
       current.flushSync();
       void current.close();
       this.accessFile = null;
     }
-    if (!config.logging.accessLog) return null;
+    if (!on) return null;
     if (file !== null && this.accessFile === null) {
       this.accessFile = new RotatingFile(file, access, (err, what) => this.logger.warn({ err }, what));
       this.accessRotation = access;

@@ -55,7 +55,8 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
     count: number,
     private readonly logger: Logger,
   ) {
-    this.local = new DataPlane(primaryConfig(config), logger, null);
+    // It serves nothing: no access log (the workers write theirs); its config is the node's, as `/api/config` shows it.
+    this.local = new DataPlane(config, logger, null, 1, false);
     this.pool = new WorkerPool(count, this, logger);
     this.rateShares = new ShareBook(count);
   }
@@ -137,7 +138,7 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
    */
   async apply(config: Config): Promise<ApplyResult> {
     const version = this.local.runtime.version + 1;
-    const result = await this.local.apply(primaryConfig(config), version);
+    const result = await this.local.apply(config, version);
     if (!result.ok) return result;
     this.inputs = this.inputsOf() ?? this.inputs;
     const pending = new Set(this.pool.slots.filter((s) => s.worker !== null && s.state !== 'down').map((s) => s.index));
@@ -342,7 +343,3 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
   }
 }
 
-/** The primary's own data plane serves nothing: it writes no access log (the workers write theirs). */
-function primaryConfig(config: Config): Config {
-  return config.logging.accessLog ? { ...config, logging: { ...config.logging, accessLog: false } } : config;
-}
