@@ -79,7 +79,8 @@ export class Traffic {
   pump() {
     const now = performance.now();
     const dt = (now - this.last) / 1000;
-    if (dt > 0.1) this.maxLagMs = Math.max(this.maxLagMs, dt * 1000);
+    // The longest gap between two ticks: how late a visit could leave (the tick is 10 ms).
+    this.maxLagMs = Math.max(this.maxLagMs, dt * 1000);
     this.last = now;
     for (const [kind, rate] of Object.entries(this.rates)) {
       this.owed[kind] += rate * this.factor * dt;

@@ -1,7 +1,7 @@
 /** The etcd client against a real etcd: keys, a compare-and-swap put, leases, a watch, an outage. */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { EtcdClient, EtcdUnavailableError, prefixEnd, type EtcdEvent } from '../src/etcd/client.js';
+import { EtcdClient, EtcdUnavailableError, EtcdWatchCanceledError, prefixEnd, type EtcdEvent } from '../src/etcd/client.js';
 import { ETCD_MISSING, startEtcd } from './helpers/etcd.js';
 
 describe('EtcdClient', async () => {
@@ -38,6 +38,23 @@ describe('EtcdClient', async () => {
     await c.revokeLease(lease);
     assert.equal(await c.get('/l/x'), null);
     assert.equal(await c.keepAlive(lease), false);
+  });
+
+  it('a watch etcd cancels (compacted revision) ends with EtcdWatchCanceledError; a watch whose member is dead moves the client to the next endpoint', { skip, timeout: 30_000 }, async () => {
+    const c = new EtcdClient({ endpoints: [etcd!.url] });
+    const old = await c.put('/cw/k', 'a');
+    const now = await c.put('/cw/k', 'b');
+    await c.call('/v3/kv/compaction', { revision: String(now), physical: true });
+    const canceled = await new Promise<Error>((resolve) => c.watch('/cw/', old, () => {}, resolve, true));
+    assert.ok(canceled instanceof EtcdWatchCanceledError, `${canceled.name}: ${canceled.message}`);
+    assert.equal(canceled.compactRevision, now);
+    assert.equal(c.endpoint, etcd!.url, 'a cancellation is not the endpoint\'s fault');
+
+    const two = new EtcdClient({ endpoints: ['http://127.0.0.1:1', etcd!.url], timeoutMs: 1000 });
+    assert.equal(two.endpoint, 'http://127.0.0.1:1');
+    const failed = await new Promise<Error>((resolve) => two.watch('/cw/', now, () => {}, resolve, true));
+    assert.ok(!(failed instanceof EtcdWatchCanceledError), failed.message);
+    assert.equal(two.endpoint, etcd!.url, 'the next call starts at the next member');
   });
 
   it('watches changes in order from a revision, and reports the end of the stream', { skip, timeout: 30_000 }, async () => {

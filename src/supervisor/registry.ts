@@ -10,11 +10,13 @@
  * sending first, like the toolkit deleting its key before its listener closes. If this
  * Brisk dies without a word, the entries expire with their TTL.
  *
- * ioredis is imported only when a service has `register`.
+ * The connections come from `openRedis()` (`redis/open.ts`), as for rate limits and the
+ * cache: one server or the primary Sentinel names, following failovers; ioredis is loaded
+ * only when a service has `register`.
  */
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
-import { redactUrl } from '../config/redact.js';
+import { describeRedisEndpoint, redisEndpointKey, type RedisEndpoint } from '../config/redis-schema.js';
 import type { Logger } from '../observability/logger.js';
 import { REGISTRY_EVENTS, REGISTRY_PREFIX } from '../providers/discovery/config/redis.js';
 import type { RegisterConfig } from './config/types.js';
@@ -29,6 +31,7 @@ export interface PublishedInstance {
 
 interface Entry {
   readonly client: Redis;
+  readonly redis: RedisEndpoint;
   readonly service: string;
   readonly url: string;
   readonly record: string;
@@ -81,7 +84,7 @@ export class RegistryPublisher {
   }
 
   private keyOf(register: RegisterConfig, service: string, i: PublishedInstance): string {
-    return `${register.redis}\n${REGISTRY_PREFIX}${register.service}:${this.node}-${service}-${i.id}`;
+    return `${redisEndpointKey(register.redis)}\n${REGISTRY_PREFIX}${register.service}:${this.node}-${service}-${i.id}`;
   }
 
   private async publish(key: string, register: RegisterConfig, service: string, i: PublishedInstance): Promise<void> {
@@ -95,7 +98,7 @@ export class RegistryPublisher {
       const client = await this.client(register.redis);
       await client.set(redisKey, record, 'PX', register.ttlMs);
       if (known === undefined) await client.publish(REGISTRY_EVENTS, JSON.stringify({ event: 'up', service: register.service, id: `${this.node}-${service}-${i.id}`, url }));
-      this.entries.set(key, { client, service: register.service, url, record, ttlMs: register.ttlMs, beatAt: Date.now() });
+      this.entries.set(key, { client, redis: register.redis, service: register.service, url, record, ttlMs: register.ttlMs, beatAt: Date.now() });
       this.recovered(register.redis);
     } catch (err) {
       this.failed(register.redis, err);
@@ -112,15 +115,16 @@ export class RegistryPublisher {
       await e.client.publish(REGISTRY_EVENTS, JSON.stringify({ event: 'down', service: e.service, id: redisKey.slice(redisKey.lastIndexOf(':') + 1), url: e.url }));
     } catch (err) {
       // The entry expires with its TTL.
-      this.failed(key.slice(0, key.indexOf('\n')), err);
+      this.failed(e.redis, err);
     }
   }
 
-  private client(url: string): Promise<Redis> {
-    let c = this.clients.get(url);
+  private client(endpoint: RedisEndpoint): Promise<Redis> {
+    const id = redisEndpointKey(endpoint);
+    let c = this.clients.get(id);
     if (c === undefined) {
-      c = import('ioredis').then(({ Redis }) => {
-        const client = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1000, connectTimeout: 1000, retryStrategy: (n: number) => Math.min(100 * n, 2000) });
+      c = import('../redis/open.js').then(({ openRedis }) => {
+        const client = openRedis(endpoint, { timeoutMs: 1000 });
         client.on('error', () => {}); // reported by the next publish
         return new Promise<Redis>((resolve) => {
           // Resolved once connected or after a second: a command then fails at once (no offline queue) and is retried on the next tick.
@@ -129,19 +133,21 @@ export class RegistryPublisher {
           setTimeout(done, 1000).unref();
         });
       });
-      this.clients.set(url, c);
+      this.clients.set(id, c);
     }
     return c;
   }
 
-  private failed(url: string, err: unknown): void {
-    if (this.failing.has(url)) return;
-    this.failing.add(url);
-    this.logger.warn({ code: 'BRISK_SERVICE_REGISTER_FAILED', redis: redactUrl(url), err: (err as Error).message }, `cannot publish service instances in the Redis registry ${redactUrl(url)}; retrying (entries already there expire with their TTL)`);
+  private failed(endpoint: RedisEndpoint, err: unknown): void {
+    const id = redisEndpointKey(endpoint);
+    if (this.failing.has(id)) return;
+    this.failing.add(id);
+    const where = describeRedisEndpoint(endpoint);
+    this.logger.warn({ code: 'BRISK_SERVICE_REGISTER_FAILED', redis: where, err: (err as Error).message }, `cannot publish service instances in the Redis registry ${where}; retrying (entries already there expire with their TTL)`);
   }
 
-  private recovered(url: string): void {
-    if (this.failing.delete(url)) this.logger.info({ redis: redactUrl(url) }, `publishing service instances in the Redis registry ${redactUrl(url)} again`);
+  private recovered(endpoint: RedisEndpoint): void {
+    const where = describeRedisEndpoint(endpoint);
+    if (this.failing.delete(redisEndpointKey(endpoint))) this.logger.info({ redis: where }, `publishing service instances in the Redis registry ${where} again`);
   }
 }
-

@@ -12,12 +12,15 @@
  * (default 1 s) in any case — so an instance that crashed leaves within a second of its
  * entry expiring, well within one heartbeat. Each scan confirms the view (staleness).
  *
- * ioredis: the client library the gateway already uses for rate limits and the cache, with
- * its reconnection; the offline queue is off so a command fails at once while Redis is
- * down (a failed scan keeps the last view) instead of piling up.
+ * The connections come from `openRedis()` (`redis/open.ts`), like those of rate limits and
+ * the cache: one server (`url`) or the primary Sentinel names (`sentinels` + `name`),
+ * reconnecting on READONLY and on a Sentinel's failover announcement, with command
+ * timeouts and no offline queue, so a command fails at once while Redis is down (a failed
+ * scan keeps the last view) instead of piling up. Reads only: a replica would do, but the
+ * primary is what the instances write to, so it is the freshest view.
  */
-import { Redis } from 'ioredis';
-import { redactUrl } from '../../config/redact.js';
+import { describeRedisEndpoint, type RedisEndpoint } from '../../config/redis-schema.js';
+import { openRedis } from '../../redis/open.js';
 import type { DiscoveredTarget, DiscoveryProvider, DiscoverySink, ProviderContext } from './config/contract.js';
 import type { RedisDiscoveryConfig } from './config/types.js';
 import { entryTarget } from './entries.js';
@@ -26,10 +29,10 @@ const DEBOUNCE_MS = 30;
 const COMMAND_TIMEOUT_MS = 2000;
 
 export function start(config: RedisDiscoveryConfig, sink: DiscoverySink, context: ProviderContext): DiscoveryProvider {
-  const options = { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: COMMAND_TIMEOUT_MS, connectTimeout: COMMAND_TIMEOUT_MS, retryStrategy: (n: number) => Math.min(100 * n, 1000) };
-  const client = new Redis(config.url, options);
+  const client = openRedis(config.endpoint, { timeoutMs: COMMAND_TIMEOUT_MS });
   // The subscriber needs its own connection, and an offline queue so that its subscriptions are replayed on reconnection.
-  const sub = new Redis(config.url, { ...options, enableOfflineQueue: true, commandTimeout: undefined });
+  const sub = openRedis(config.endpoint, { subscriber: true });
+  const where = describeRedisEndpoint(config.endpoint);
   client.on('error', () => {}); // reported by the next scan
   sub.on('error', () => {});
   const prefix = `${config.prefix}${config.service}:`;
@@ -47,7 +50,7 @@ export function start(config: RedisDiscoveryConfig, sink: DiscoverySink, context
     }
     scanning = true;
     try {
-      if (client.status !== 'ready') throw new Error(`Redis at ${redactUrl(config.url)} is not connected (${client.status})`);
+      if (client.status !== 'ready') throw new Error(`Redis at ${where} is not connected (${client.status})`);
       const keys = new Set<string>();
       let cursor = '0';
       do {
@@ -65,7 +68,7 @@ export function start(config: RedisDiscoveryConfig, sink: DiscoverySink, context
       });
       sink.answer(targets);
     } catch (err) {
-      if (!stopped) sink.failed(`the Redis registry (${redactUrl(config.url)}, ${prefix}*) did not answer: ${(err as Error).message}`);
+      if (!stopped) sink.failed(`the Redis registry (${where}, ${prefix}*) did not answer: ${(err as Error).message}`);
     } finally {
       scanning = false;
       if (again && !stopped) {
@@ -95,7 +98,7 @@ export function start(config: RedisDiscoveryConfig, sink: DiscoverySink, context
   sub.on('pmessage', () => soon());
   // Queued until connected; ioredis subscribes again by itself after a reconnection.
   void sub.subscribe(config.channel).catch(() => {});
-  void sub.psubscribe(`__keyspace@${dbOf(config.url)}__:${pattern}`).catch(() => {});
+  void sub.psubscribe(`__keyspace@${dbOf(config.endpoint)}__:${pattern}`).catch(() => {});
   client.on('ready', () => void scan());
   const timer = setInterval(() => void scan(), config.intervalMs);
   timer.unref();
@@ -135,12 +138,13 @@ function globEscape(text: string): string {
   return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 }
 
-function dbOf(url: string): number {
+/** The database number keyspace notifications name: the URL's path, or Sentinel's `db`. */
+function dbOf(endpoint: RedisEndpoint): number {
+  if (endpoint.kind === 'sentinel') return endpoint.db;
   try {
-    const n = Number(new URL(url).pathname.slice(1) || '0');
+    const n = Number(new URL(endpoint.url).pathname.slice(1) || '0');
     return Number.isInteger(n) ? n : 0;
   } catch {
     return 0;
   }
 }
-

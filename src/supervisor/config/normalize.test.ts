@@ -113,4 +113,16 @@ alerts:
     const { warnings } = expectValid(`${HEAD}services:\n  products: { command: [no-such-program-brisk], upstream: products }\n`);
     assert.ok(warnings.some((w) => w.path === 'services.products.command' && /program "no-such-program-brisk" is not found on PATH/.test(w.message)));
   });
+  it('register.redis: a redis:// URL, or the connection keys of every Redis (Sentinel too)', () => {
+    const svc = (redis: string) => `${HEAD}services:\n  products:\n    command: [node, server.mjs]\n    upstream: products\n    register: { redis: ${redis} }\n`;
+    assert.deepEqual(expectValid(svc('"redis://127.0.0.1:6379/1"')).config.services!['products']!.register!.redis, { kind: 'url', url: 'redis://127.0.0.1:6379/1' });
+    assert.deepEqual(expectValid(svc('{ url: "redis://127.0.0.1:6379" }')).config.services!['products']!.register!.redis, { kind: 'url', url: 'redis://127.0.0.1:6379' });
+    const sentinel = expectValid(svc('{ sentinels: ["127.0.0.1:26379"], name: brisk }')).config.services!['products']!.register!.redis;
+    assert.equal(sentinel.kind, 'sentinel');
+    assert.deepEqual(sentinel.kind === 'sentinel' && [sentinel.name, sentinel.sentinels], ['brisk', [{ host: '127.0.0.1', port: 26379 }]]);
+    const noName = expectProblems(svc('{ sentinels: ["127.0.0.1:26379"] }'));
+    assert.ok(noName.some((p) => p.path === 'services.products.register.redis.sentinels' && /needs `name`/.test(p.message)), noName.map(formatProblem).join('\n'));
+    const badPath = expectProblems(svc('"redis://127.0.0.1:6379/x"'));
+    assert.ok(badPath.some((p) => p.path === 'services.products.register.redis' && /database number/.test(p.message)), badPath.map(formatProblem).join('\n'));
+  });
 });

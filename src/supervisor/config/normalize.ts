@@ -8,7 +8,8 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { didYouMean } from '../../config/did-you-mean.js';
 import { putOwn, type ConfigCheck } from '../../config/normalize-kit.js';
-import type { PathSegment } from '../../config/positions.js';
+import type { PathProblem, PathSegment } from '../../config/positions.js';
+import { normalizeRedisConnection, type RedisEndpoint } from '../../config/redis-schema.js';
 import { defaultBytes, defaultMs, schemaDefault } from '../../config/schema-kit.js';
 import type { UpstreamConfig } from '../../upstreams/config/types.js';
 import { ServiceSchema, type RawService, type RawServices } from './schema.js';
@@ -165,8 +166,18 @@ function normalizeService(check: ConfigCheck, name: string, raw: RawService, ups
     register:
       raw.register === undefined
         ? null
-        : { redis: raw.register.redis, service: raw.register.service ?? name, ttlMs: Math.max(300, duration(['register', 'ttl'], raw.register.ttl, 10_000)), advertiseHost: raw.register.advertiseHost ?? '127.0.0.1' },
+        : { redis: registryRedis(check, [...at, 'register', 'redis'], raw.register.redis), service: raw.register.service ?? name, ttlMs: Math.max(300, duration(['register', 'ttl'], raw.register.ttl, 10_000)), advertiseHost: raw.register.advertiseHost ?? '127.0.0.1' },
   };
+}
+
+/** `register.redis`: a URL (one server) or the shared connection keys (a server or Sentinel). */
+function registryRedis(check: ConfigCheck, at: readonly PathSegment[], raw: NonNullable<RawService['register']>['redis']): RedisEndpoint {
+  const problems: PathProblem[] = [];
+  const endpoint = normalizeRedisConnection(typeof raw === 'string' ? { url: raw } : raw, [], problems);
+  // A plain URL's problems are about the value itself, not a `url` key the config does not have.
+  for (const p of problems) check.problem(typeof raw === 'string' ? at : [...at, ...p.path], p.message, typeof raw === 'string' ? 'value' : p.at);
+  // An endpoint in error has been reported: the placeholder is never opened.
+  return endpoint ?? { kind: 'url', url: 'redis://127.0.0.1:6379' };
 }
 
 function commandOf(raw: string | readonly string[]): CommandConfig {

@@ -17,6 +17,7 @@
  * ```
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { redisConnectionProps } from '../../config/redis-schema.js';
 import { Duration, PatternString, Size, Strict } from '../../config/schema-kit.js';
 
 /** Service names: also metric labels and URL path segments. */
@@ -119,7 +120,13 @@ const Output = Strict(
 
 const Register = Strict(
   {
-    redis: PatternString('^rediss?://', 'must start with redis:// or rediss://', { description: 'The Redis server of the registry (`redis://host:6379`).' }),
+    redis: Type.Union(
+      [
+        PatternString('^rediss?://', 'must start with redis:// or rediss://', { description: 'One Redis server: `redis://[user:password@]host:6379[/db]`.' }),
+        Strict(redisConnectionProps(), 'One server (`url`) or Sentinel (`sentinels` and `name`): the connection keys of every Redis in the config.'),
+      ],
+      { description: 'The Redis of the registry: a `redis://` URL, or the connection keys rate limits and the cache take (`url`, or `sentinels` and `name` for Sentinel).' },
+    ),
     service: Type.Optional(Type.String({ minLength: 1, pattern: '^[^:*?\\[\\]\\s]+$', description: 'The name the instances register under (what other nodes put in `discovery.redis.service`). Default: the service\'s name.' })),
     ttl: Type.Optional(Duration('TTL of each entry; renewed every third of it. An entry of an instance that stopped without a word (Brisk was killed) expires after it.', '10s')),
     advertiseHost: Type.Optional(Type.String({ minLength: 1, description: "The address other nodes reach this node's instances at (this machine's IP or name). Default: 127.0.0.1, reachable from this machine only. Instances must then listen on it (or on all interfaces)." })),

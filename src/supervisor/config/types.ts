@@ -3,6 +3,7 @@
  * milliseconds, sizes in bytes, paths absolute, defaults filled in. Made by
  * `normalize.ts` next to it.
  */
+import type { RedisEndpoint } from '../../config/redis-schema.js';
 
 /** What to run: an argv, either the user's array or `/bin/sh -c TEXT` for a string. */
 export interface CommandConfig {
@@ -78,7 +79,8 @@ export interface ServiceConfig {
 
 /** `services.NAME.register`: the Redis registry the instances are published in. */
 export interface RegisterConfig {
-  readonly redis: string;
+  /** One server or the primary Sentinel names. */
+  readonly redis: RedisEndpoint;
   readonly service: string;
   readonly ttlMs: number;
   /** Host of the advertised URL (`http://HOST:PORT`). */

@@ -75,4 +75,16 @@ describe('discovery loads lazily', () => {
     }
     assert.deepEqual(offenders, []);
   });
+  it('takes the Redis registry as one server (url) or through Sentinel, with the connection keys rate limits use', () => {
+    const url = expectValid(`${HEAD}    discovery:\n      redis: { url: "redis://127.0.0.1:6379/2", service: orders }\n`).config.upstreams['app']!.discovery!;
+    assert.deepEqual(url.provider, { kind: 'redis', endpoint: { kind: 'url', url: 'redis://127.0.0.1:6379/2' }, service: 'orders', prefix: 'brisk:registry:', channel: 'brisk:registry:events', intervalMs: 1000 });
+    const sentinel = expectValid(`${HEAD}    discovery:\n      redis: { sentinels: ["127.0.0.1:26379", "127.0.0.1:26380"], name: brisk, db: 1, service: orders }\n`).config.upstreams['app']!.discovery!;
+    assert.deepEqual(sentinel.provider.kind === 'redis' && sentinel.provider.endpoint, { kind: 'sentinel', sentinels: [{ host: '127.0.0.1', port: 26379 }, { host: '127.0.0.1', port: 26380 }], name: 'brisk', username: null, password: null, sentinelPassword: null, db: 1, tls: false });
+    const noName = expectProblems(`${HEAD}    discovery:\n      redis: { sentinels: ["127.0.0.1:26379"], service: orders }\n`);
+    assert.ok(noName.some((p) => p.path === 'upstreams.app.discovery.redis.sentinels' && /needs `name`/.test(p.message)), JSON.stringify(noName));
+    const both = expectProblems(`${HEAD}    discovery:\n      redis: { url: "redis://127.0.0.1:6379", sentinels: ["127.0.0.1:26379"], name: brisk, service: orders }\n`);
+    assert.ok(both.some((p) => p.path === 'upstreams.app.discovery.redis.url'), JSON.stringify(both));
+    const neither = expectProblems(`${HEAD}    discovery:\n      redis: { service: orders }\n`);
+    assert.ok(neither.some((p) => p.path === 'upstreams.app.discovery.redis' && /say where Redis is/.test(p.message)), JSON.stringify(neither));
+  });
 });

@@ -1,6 +1,8 @@
 /** `discovery.redis`: the descriptor of the Redis registry provider. */
 import { Type } from '@sinclair/typebox';
-import { Duration, PatternString, Strict } from '../../../config/schema-kit.js';
+import type { PathProblem } from '../../../config/positions.js';
+import { normalizeRedisConnection, redisConnectionProps } from '../../../config/redis-schema.js';
+import { Duration, Strict } from '../../../config/schema-kit.js';
 import { defineProvider } from './descriptor.js';
 import type { RedisDiscoveryConfig } from './types.js';
 
@@ -12,7 +14,8 @@ export const redisProvider = defineProvider({
   key: 'redis',
   schema: Strict(
     {
-      url: PatternString('^rediss?://', 'must start with redis:// or rediss://', { description: 'The Redis server of the registry: `redis://[:password@]host:6379[/db]`.' }),
+      // Where the registry is: one server (`url`) or Sentinel (`sentinels` and `name`), the keys every Redis user shares.
+      ...redisConnectionProps(),
       service: Type.String({ minLength: 1, pattern: '^[^:*?\\[\\]\\s]+$', description: 'The service name instances register under (the `name` of a toolkit service).' }),
       prefix: Type.Optional(Type.String({ minLength: 1, default: REGISTRY_PREFIX, description: 'Key prefix of the registry.' })),
       channel: Type.Optional(Type.String({ minLength: 1, default: REGISTRY_EVENTS, description: 'The channel instances announce `up` and `down` on.' })),
@@ -23,7 +26,11 @@ export const redisProvider = defineProvider({
   normalize(check, at, raw): RedisDiscoveryConfig {
     const intervalMs = check.duration([...at, 'interval'], raw.interval, 1000);
     if (intervalMs < 100) check.problem([...at, 'interval'], 'an interval under 100ms would scan the registry in a loop');
-    return { kind: 'redis', url: raw.url, service: raw.service, prefix: raw.prefix ?? REGISTRY_PREFIX, channel: raw.channel ?? REGISTRY_EVENTS, intervalMs };
+    const problems: PathProblem[] = [];
+    const endpoint = normalizeRedisConnection(raw, [], problems);
+    for (const p of problems) check.problem([...at, ...p.path], p.message, p.at);
+    // An endpoint in error has been reported: the placeholder is never opened.
+    return { kind: 'redis', endpoint: endpoint ?? { kind: 'url', url: 'redis://127.0.0.1:6379' }, service: raw.service, prefix: raw.prefix ?? REGISTRY_PREFIX, channel: raw.channel ?? REGISTRY_EVENTS, intervalMs };
   },
   identity: (c) => `redis ${c.prefix}${c.service}`,
   load: () => import('../redis.js'),

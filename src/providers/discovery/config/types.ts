@@ -2,6 +2,7 @@
  * The normalised `discovery` block of an upstream (`upstreams.NAME.discovery`): one
  * provider and the guards every provider shares. Made by normalize.ts next to it.
  */
+import type { RedisEndpoint } from '../../../config/redis-schema.js';
 
 /** `discovery.file`: a JSON or YAML list of targets, watched. */
 export interface FileDiscoveryConfig {
@@ -30,7 +31,8 @@ export interface DnsDiscoveryConfig {
 /** `discovery.redis`: the Redis registry of packages/service/docs/contract.md. */
 export interface RedisDiscoveryConfig {
   readonly kind: 'redis';
-  readonly url: string;
+  /** The registry's Redis: one server or the primary Sentinel names. */
+  readonly endpoint: RedisEndpoint;
   readonly service: string;
   /** Key prefix; the keys are `PREFIX SERVICE:INSTANCE`. */
   readonly prefix: string;
