@@ -11,58 +11,90 @@ import { membershipStamp, type RequestRecorder, type RequestSink } from '../obse
  * already feeds `/metrics`, the stats windows, the dashboard and alert rules; replaying a
  * worker's requests into it gives one node-wide view with nothing merged by hand (counters
  * summed, histograms and windows merged, recent errors), and counters stay monotonic when
- * a worker dies because they live in the primary. What it costs: a worker pushes a
- * handful of values per request into an array (no allocation but the array's growth), and
- * sends the array every 25 ms (when not empty) as one IPC message; the primary replays each into
+ * a worker dies because they live in the primary. What it costs: a worker writes 15
+ * numbers per request into a `Float64Array` (strings go into a small table per batch), and
+ * sends it every 25 ms (when not empty) as one IPC message; the primary replays each into
  * its recorder (about a microsecond). No IPC per request. What a dead worker loses is its
  * last unsent batch: at most 25 ms of its requests.
  */
 
 /** Values per request in a batch. */
-export const STRIDE = 14;
-type Cell = string | number | null;
+export const STRIDE = 15;
 
-/** A worker's sink: what the proxy reports, kept as flat values until the next report. */
+/**
+ * A batch as it crosses: numbers in a `Float64Array` (structured clone copies its bytes at
+ * once) and the strings it names once each (route, upstream and target names, methods,
+ * error codes…), so the primary does not deserialise three new strings per request.
+ */
+export interface Batch {
+  readonly nums: Float64Array;
+  readonly names: readonly string[];
+}
+
+/** A worker's sink: what the proxy reports, kept as numbers until the next send. */
 export class BatchSink implements RequestSink {
   inFlight = 0;
-  private cells: Cell[] = [];
+  private nums = new Float64Array(STRIDE * 256);
+  private used = 0;
+  private names: string[] = [];
+  private index = new Map<string, number>();
   /** Requests recorded since the worker started (for its request share). */
   total = 0;
+
+  /** The string's place in this batch's table; -1 for none. */
+  private name(s: string | null | undefined): number {
+    if (s === null || s === undefined) return -1;
+    let i = this.index.get(s);
+    if (i === undefined) {
+      i = this.names.length;
+      this.names.push(s);
+      this.index.set(s, i);
+    }
+    return i;
+  }
 
   record(ex: ExchangeRecord): void {
     this.inFlight--;
     this.total++;
+    if (this.used + STRIDE > this.nums.length) {
+      const bigger = new Float64Array(this.nums.length * 2);
+      bigger.set(this.nums);
+      this.nums = bigger;
+    }
     const status = ex.status;
     const code = ex.errorCode;
-    const c = this.cells;
-    c.push(
-      ex.route === null ? null : ex.route.name,
-      ex.upstream === null ? null : ex.upstream.name,
-      ex.answeredBy === null ? null : ex.answeredBy.key,
-      status,
-      performance.now() - ex.started,
-      ex.req.method ?? null,
-      ex.bytesOut,
-      ex.contentLength,
-      ex.retries,
-      ex.hedged ? 1 : 0,
-      code,
-      ex.cacheStatus,
-      ex.grpc ? ex.path : null,
-      // The request id only where the recorder keeps it (its recent errors); the grpc status packed beside.
-      status >= 500 || code !== null ? (ex.requestId ?? null) : ex.grpc ? ex.grpcStatus : null,
-    );
+    const n = this.nums;
+    const o = this.used;
+    n[o] = ex.route === null ? -1 : this.name(ex.route.name);
+    n[o + 1] = ex.upstream === null ? -1 : this.name(ex.upstream.name);
+    n[o + 2] = ex.answeredBy === null ? -1 : this.name(ex.answeredBy.key);
+    n[o + 3] = status;
+    n[o + 4] = performance.now() - ex.started;
+    n[o + 5] = this.name(ex.req.method);
+    n[o + 6] = ex.bytesOut;
+    n[o + 7] = ex.contentLength;
+    n[o + 8] = ex.retries;
+    n[o + 9] = ex.hedged ? 1 : 0;
+    n[o + 10] = this.name(code);
+    n[o + 11] = this.name(ex.cacheStatus);
+    n[o + 12] = ex.grpc ? this.name(ex.path) : -1;
+    // The request id only where the recorder keeps it (its recent errors).
+    n[o + 13] = status >= 500 || code !== null ? this.name(ex.requestId) : -1;
+    n[o + 14] = ex.grpcStatus;
+    this.used = o + STRIDE;
   }
 
   /** Requests recorded and not yet taken. */
   get pending(): number {
-    return this.cells.length;
+    return this.used / STRIDE;
   }
 
-  /** The values since the last call (the next report's batch). */
-  take(): Cell[] {
-    const out = this.cells;
-    this.cells = [];
+  /** What was recorded since the last call, as it crosses. */
+  take(): Batch {
+    const out: Batch = { nums: this.nums.slice(0, this.used), names: this.names };
+    this.used = 0;
+    this.names = [];
+    this.index = new Map();
     return out;
   }
 }
@@ -82,35 +114,37 @@ export class BatchReplay {
   ) {}
 
   /** Replays one batch; returns how many requests it held. */
-  replay(cells: readonly Cell[]): number {
+  replay(batch: Batch): number {
     this.resolve();
     const ex = this.ex;
     ex.runtime = this.rt!;
     const now = performance.now();
-    const n = Math.floor(cells.length / STRIDE);
+    const nums = batch.nums;
+    const names = batch.names;
+    const str = (i: number): string | null => (i < 0 ? null : (names[i] ?? null));
+    const n = Math.floor(nums.length / STRIDE);
     for (let i = 0; i < n; i++) {
       const o = i * STRIDE;
-      const route = cells[o] as string | null;
-      const upstream = cells[o + 1] as string | null;
-      const target = cells[o + 2] as string | null;
+      const route = str(nums[o]!);
+      const upstream = str(nums[o + 1]!);
+      const target = str(nums[o + 2]!);
       ex.route = route === null ? null : (this.routes.get(route) ?? null);
       ex.upstream = upstream === null ? null : (this.upstreams.get(upstream) ?? null);
       ex.answeredBy = target === null ? null : (this.targets.get(target) ?? null);
-      ex.status = cells[o + 3] as number;
-      ex.started = now - (cells[o + 4] as number);
-      ex.req.method = (cells[o + 5] as string | null) ?? undefined;
-      ex.bytesOut = cells[o + 6] as number;
-      ex.contentLength = cells[o + 7] as number;
-      ex.retries = cells[o + 8] as number;
-      ex.hedged = cells[o + 9] === 1;
-      ex.errorCode = cells[o + 10] as ErrorCode | null;
-      ex.cacheStatus = cells[o + 11] as string | null;
-      const grpcPath = cells[o + 12] as string | null;
+      ex.status = nums[o + 3]!;
+      ex.started = now - nums[o + 4]!;
+      ex.req.method = str(nums[o + 5]!) ?? undefined;
+      ex.bytesOut = nums[o + 6]!;
+      ex.contentLength = nums[o + 7]!;
+      ex.retries = nums[o + 8]!;
+      ex.hedged = nums[o + 9] === 1;
+      ex.errorCode = str(nums[o + 10]!) as ErrorCode | null;
+      ex.cacheStatus = str(nums[o + 11]!);
+      const grpcPath = str(nums[o + 12]!);
       ex.grpc = grpcPath !== null;
       ex.path = grpcPath ?? '';
-      const last = cells[o + 13];
-      ex.requestId = typeof last === 'string' ? last : undefined;
-      ex.grpcStatus = typeof last === 'number' ? last : -1;
+      ex.requestId = str(nums[o + 13]!) ?? undefined;
+      ex.grpcStatus = nums[o + 14]!;
       this.recorder.inFlight++;
       this.recorder.record(ex);
     }

@@ -9,7 +9,7 @@ import type { ConfigInputs } from '../providers/config-file.js';
 import type { RequestRecorder } from '../observability/recorder.js';
 import type { Runtime } from '../proxy/runtime.js';
 import type { MembershipCommand, MembershipResult, MemberStatus } from '../upstreams/membership.js';
-import { BatchReplay, STRIDE } from './batch.js';
+import { BatchReplay, STRIDE, type Batch } from './batch.js';
 import { ejectUntil, healthDigest, healthTable } from './health.js';
 import { workersMetrics } from './metrics.js';
 import { WorkerPool, type PoolHost, type Slot } from './pool.js';
@@ -186,8 +186,8 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
     }
   }
 
-  onBatch(batch: readonly (string | number | null)[]): number {
-    return this.replay === null ? batch.length / STRIDE : this.replay.replay(batch);
+  onBatch(batch: Batch): number {
+    return this.replay === null ? batch.nums.length / STRIDE : this.replay.replay(batch);
   }
 
   onReport(slot: Slot, report: Report): number {

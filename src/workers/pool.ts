@@ -1,6 +1,7 @@
 import cluster, { type Worker as ClusterWorker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../observability/logger.js';
+import type { Batch } from './batch.js';
 import { STUCK_MS, type FromWorker, type Report, type RestartReason, type StartMessage, type ToWorker, type WorkerState } from './protocol.js';
 
 /** One place for a worker: a replacement takes the slot of the one it replaces. */
@@ -36,7 +37,7 @@ export interface PoolHost {
   /** A worker bound its listeners. */
   onReady(slot: Slot, listeners: Extract<FromWorker, { t: 'ready' }>['listeners']): void;
   /** Finished requests a worker sent between reports; returns how many. */
-  onBatch(batch: readonly (string | number | null)[]): number;
+  onBatch(batch: Batch): number;
   /** A worker purged its caches. */
   onPurged(id: number, memory: number): void;
   /** A worker answered an `apply`. */

@@ -6,6 +6,7 @@
  * membership command, the health table, rate-limit shares).
  */
 import type { Ejection } from '../core/views.js';
+import type { Batch } from './batch.js';
 import type { PurgeSpec } from '../middlewares/cache/store.js';
 import type { ConfigInputs } from '../providers/config-file.js';
 import type { MembershipCommand } from '../upstreams/membership.js';
@@ -72,8 +73,8 @@ export type ToWorker =
 export interface Report {
   readonly t: 'report';
   readonly version: number;
-  /** Finished requests since the last report (`STRIDE` values each, src/workers/batch.ts). */
-  readonly batch: readonly (string | number | null)[];
+  /** Finished requests since the last send (`STRIDE` numbers each, src/workers/batch.ts). */
+  readonly batch: Batch;
   readonly inFlight: number;
   readonly openConnections: number;
   readonly openTunnels: number;
@@ -103,7 +104,7 @@ export type FromWorker =
   | { readonly t: 'purged'; readonly id: number; readonly memory: number }
   | { readonly t: 'flushed'; readonly id: number }
   /** Finished requests between reports. */
-  | { readonly t: 'batch'; readonly batch: readonly (string | number | null)[] };
+  | { readonly t: 'batch'; readonly batch: Batch };
 
 /** Why a worker was replaced, for `brisk_worker_restarts_total{reason}`. */
 export const RESTART_REASONS = ['exit', 'stuck', 'rolling'] as const;

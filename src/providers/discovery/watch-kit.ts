@@ -1,7 +1,8 @@
 /**
- * What the watching providers (etcd, Kubernetes) share: a pause between rounds that
- * `stop()` can cut short, and a readable reason for a failed `fetch`. (The JSON-lines
- * reader of a watch stream is `core/json-lines.ts`, which the etcd client uses too.)
+ * What the watching providers share: a pause between rounds that `stop()` can cut short
+ * (etcd, Kubernetes), and a readable reason for a failed `fetch` (Kubernetes; etcd's
+ * calls go through the etcd client). The JSON-lines reader of a watch stream is
+ * `core/json-lines.ts`, which the etcd client uses too.
  */
 
 /** A wait between two rounds of a provider; `wake()` ends it at once (the provider stops). */
