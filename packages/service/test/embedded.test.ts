@@ -39,6 +39,14 @@ describe('embedded default (PGlite over the wire protocol)', () => {
     assert.deepEqual(await db.check(), { ok: true, detail: `primary ${status.primary}` });
   });
 
+  test('migrate() runs schema DDL on PGlite too (the advisory lock is granted), concurrent calls all succeed', async () => {
+    const ddl = 'create schema if not exists race; create table if not exists race.t (id integer primary key)';
+    const results = await Promise.allSettled(Array.from({ length: 4 }, () => db.migrate(ddl)));
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+    const { token } = await db.write('insert into race.t values (1)');
+    assert.equal((await db.read<{ n: number }>('select count(*)::int as n from race.t', [], { token })).rows[0]!.n, 1);
+  });
+
   test('concurrent connections never see each other\'s statements or rows (batches and transactions run whole)', { timeout: 60_000 }, async () => {
     // pglite-socket alone interleaves Parse/Bind/Execute of two connections: 26000 errors
     // or another query's rows (embedded-queue.ts). 12 connections × 40 parameterised queries.

@@ -51,6 +51,27 @@ describe('highly available PostgreSQL', { skip: postgresInstalled() ? false : PO
     assert.match(metrics, /brisk_svc_db_host_up\{db="main",host="127\.0\.0\.1:\d+",role="primary"\} 1/);
   });
 
+  test('instances creating their schema at once all succeed: migrate() takes turns under an advisory lock', async () => {
+    // Without the lock, concurrent `create … if not exists` fails now and then with 23505
+    // on pg_type_typname_nsp_index (a game-day crash of a starting instance).
+    const instances = await Promise.all(Array.from({ length: 6 }, () => Database.connect({ url: cluster.url, logger: silent, retryBudgetMs: 8000 })));
+    try {
+      await Promise.all(instances.map((i) => i.write('select 1')));
+      for (let round = 0; round < 5; round++) {
+        const ddl = `create schema if not exists race_${round};
+          create table if not exists race_${round}.orders (id integer primary key, total integer not null);
+          create table if not exists race_${round}.lines (order_id integer references race_${round}.orders (id), sku text);
+          create index if not exists lines_sku on race_${round}.lines (sku);`;
+        const results = await Promise.allSettled(instances.map((i) => i.migrate(ddl)));
+        assert.deepEqual(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), [], `round ${round}`);
+      }
+      const { rows } = await db.write<{ n: number }>(`select count(*)::int as n from pg_tables where schemaname like 'race\\_%'`);
+      assert.equal(rows[0]!.n, 10);
+    } finally {
+      await Promise.all(instances.map((i) => i.close()));
+    }
+  });
+
   test('idle connections killed by the server do not crash the process; the next query reconnects', async () => {
     await Promise.all(Array.from({ length: 8 }, () => db.write('select pg_sleep(0.01)')));
     const admin = new pg.Client({ connectionString: cluster.primary.url });

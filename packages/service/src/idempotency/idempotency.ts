@@ -81,7 +81,7 @@ export class IdempotencyStore {
   }
 
   async init(): Promise<void> {
-    await this.db.write(
+    await this.db.migrate(
       `create schema if not exists ${this.#schema};
        create table if not exists ${this.table} (
          scope text not null, key text not null, request_hash text not null, state text not null,
@@ -89,8 +89,6 @@ export class IdempotencyStore {
          created_at timestamptz not null default now(), expires_at timestamptz not null,
          primary key (scope, key));
        create index if not exists idempotency_keys_expiry on ${this.table} (expires_at);`,
-      [],
-      { idempotent: true },
     );
   }
 

@@ -112,7 +112,7 @@ export class SagaOrchestrator {
 
   /** Creates the tables. */
   async init(): Promise<void> {
-    await this.#db.write(orchestratorTables(this.#schema), [], { idempotent: true });
+    await this.#db.migrate(orchestratorTables(this.#schema));
   }
 
   /**

@@ -32,7 +32,7 @@ export class Outbox {
   }
 
   async init(): Promise<void> {
-    await this.#db.write(outboxTable(this.#schema), [], { idempotent: true });
+    await this.#db.migrate(outboxTable(this.#schema));
   }
 
   /** Adds an event inside the caller's transaction. */

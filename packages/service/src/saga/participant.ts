@@ -38,7 +38,7 @@ export class Participant {
   }
 
   async init(): Promise<void> {
-    await this.#db.write(appliedKeysTable(this.#schema), [], { idempotent: true });
+    await this.#db.migrate(appliedKeysTable(this.#schema));
   }
 
   /**

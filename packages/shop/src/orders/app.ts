@@ -87,7 +87,7 @@ export async function startOrders(options: OrdersOptions = {}): Promise<Service>
   if (products === undefined || payments === undefined) throw new Error('orders: set SHOP_INTERNAL_URL (Brisk) or SHOP_PRODUCTS_URL and SHOP_PAYMENTS_URL');
   const peers: CheckoutPeers = { products, payments };
   const { db, service, housekeeper } = await openApp('orders', options, 5_000);
-  await db.write(SCHEMA, [], { idempotent: true });
+  await db.migrate(SCHEMA);
   const participant = new Participant(db, { schema: 'orders_saga' });
   await participant.init();
   let orchestrator: SagaOrchestrator | undefined;

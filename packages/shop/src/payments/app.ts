@@ -51,7 +51,7 @@ const pause = (ms: number, signal?: AbortSignal) =>
 
 export async function startPayments(options: AppOptions = {}): Promise<Service> {
   const { db, service } = await openApp('payments', options, 5_000);
-  await db.write(SCHEMA, [], { idempotent: true });
+  await db.migrate(SCHEMA);
   const provider = new ProviderConfig(db);
   await provider.init();
 

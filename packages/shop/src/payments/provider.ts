@@ -54,7 +54,7 @@ export class ProviderConfig {
   constructor(private readonly db: Database) {}
 
   async init(): Promise<void> {
-    await this.db.write('create table if not exists provider_settings (id int primary key check (id = 1), settings jsonb not null)', [], { idempotent: true });
+    await this.db.migrate('create table if not exists provider_settings (id int primary key check (id = 1), settings jsonb not null)');
     await this.db.write('insert into provider_settings (id, settings) values (1, $1::jsonb) on conflict (id) do nothing', [JSON.stringify(DEFAULT_SETTINGS)], { idempotent: true });
   }
 

@@ -85,7 +85,7 @@ export function parseLines(value: unknown): { productId: number; qty: number }[]
 
 export async function startProducts(options: AppOptions = {}): Promise<Service> {
   const { db, cache, service, housekeeper } = await openApp('products', options, 5_000);
-  await db.write(SCHEMA, [], { idempotent: true });
+  await db.migrate(SCHEMA);
   const stock = new Participant(db, { schema: 'stock' });
   await stock.init();
   housekeeper.add(appliedKeysJob(db, { schema: 'stock' }));

@@ -68,7 +68,7 @@ export async function startUsers(options: UsersOptions = {}): Promise<Service> {
   const secret = new TextEncoder().encode(secretText);
   const ttl = options.tokenTtlS ?? 12 * 3600;
   const { db, cache, service } = await openApp('users', options, 30_000);
-  await db.write(SCHEMA, [], { idempotent: true });
+  await db.migrate(SCHEMA);
   // The demo account: a known password hashed like any other.
   await db.write('insert into users (email, name, password_hash) values ($1, $2, $3) on conflict (email) do nothing', [DEMO_USER.email, DEMO_USER.name, await hashPassword(DEMO_USER.password)], { idempotent: true });
 
