@@ -11,9 +11,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../observability/logger.js';
+import { writeFileAtomic } from '../providers/atomic-file.js';
 import type { Notification } from './notifiers.js';
 import type { AlertQueueConfig } from './schema.js';
 
@@ -242,27 +242,9 @@ export class DeliveryQueue {
   }
 }
 
-/** `writeDurably` off the event loop: the same steps with the promise API. */
+/** `writeDurably` off the event loop: the same steps (temporary file, fsync, rename, directory fsync). */
 export async function writeDurablyAsync(file: string, text: string): Promise<void> {
-  const tmp = `${file}.${randomUUID().slice(0, 8)}.tmp`;
-  const handle = await open(tmp, 'w', 0o600);
-  try {
-    await handle.writeFile(text);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(tmp, file);
-  try {
-    const dir = await open(join(file, '..'), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
-  } catch {
-    // Some file systems refuse to fsync a directory; the data itself is synced.
-  }
+  await writeFileAtomic(file, text);
 }
 
 /** Writes a file so that after a crash it is either absent or complete. */
