@@ -58,7 +58,11 @@ async function burst(url: string, n: number, connections: number): Promise<numbe
 
 /** A steady trickle of requests until stopped: counts answers and client errors. */
 function trickle(url: string, everyMs: number): { stop(): Promise<{ ok: number; failed: number; statuses: Map<number, number> }> } {
-  const pool = new Pool(url, { connections: 4 });
+  // A client timeout, as every real client has: a connection the cluster primary handed to a
+  // worker at the instant it was SIGKILLed is never answered (Node's round-robin handle stays
+  // open in the primary until the dead worker's acknowledgement), so without one a request
+  // on it would wait for undici's 300 s default. It counts as failed: it was the victim's.
+  const pool = new Pool(url, { connections: 4, headersTimeout: 5_000, bodyTimeout: 5_000 });
   let running = true;
   let ok = 0;
   let failed = 0;
