@@ -16,7 +16,7 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writ
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseProofArgs, writeMarkdownSection } from '../proofs/proof-kit.mjs';
+import { alive, parseProofArgs, writeMarkdownSection } from '../proofs/proof-kit.mjs';
 import { FAULTS, faultSettings } from './faults.mjs';
 import { booksTable, compareTable, recovery, runTable, summarize } from './report.mjs';
 import { CHECKOUT_TIMEOUT_MS, mixRates, TIMEOUT_MS, Traffic } from './traffic.mjs';
@@ -41,15 +41,6 @@ function settings(quick) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function json(method, url, body, headers = {}) {
   const res = await fetch(url, { method, headers: { 'content-type': 'application/json', ...headers }, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10_000) });

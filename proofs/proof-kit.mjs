@@ -36,3 +36,17 @@ export function writeMarkdownSection(readFileSync, writeFileSync, file, name, te
   doc = a !== -1 && b > a ? doc.slice(0, a) + body + doc.slice(b + end.length) : `${doc}\n${body}\n`;
   writeFileSync(file, doc);
 }
+
+/**
+ * Whether a process still exists (signal 0 only checks; a process we may not signal counts as gone).
+ * @param {number} pid
+ * @returns {boolean}
+ */
+export function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

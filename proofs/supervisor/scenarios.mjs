@@ -1,20 +1,12 @@
 // The scenarios of the supervisor proof, against Brisk: each injects one fault (or one
 // change of load) while the open-loop load runs, waits for what the supervisor should do,
 // and judges it against the bar of issue 13. Each returns one row of the table.
+import { alive } from '../proof-kit.mjs';
 import { sleep, until } from './brisk-stack.mjs';
 
 /** What a row says. */
 function row(id, name, expected, pass, observed, slice, times = {}) {
   return { id, name, expected, pass: Boolean(pass), observed, clientErrors: slice.errors, requests: slice.requests, errorKinds: slice.errorKinds, p50Ms: slice.p50Ms, p99Ms: slice.p99Ms, ...times };
-}
-
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function inRotation(stack, url) {
