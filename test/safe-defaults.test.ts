@@ -204,3 +204,19 @@ describe('safe defaults: a target far slower than the others from the start', ()
     assert.match((await ejection(gw, backends[0]!.url))?.reason ?? 'not ejected', /hedge/, 'the slow target is ejected');
   });
 });
+
+describe('safe defaults: a target frozen before anything was measured', () => {
+  // A new gateway has no latency estimate, so it cannot know when to hedge. The requests
+  // that go to the frozen target before the first answers have been counted must still be
+  // hedged once there is an estimate, not left to the 30 s response timeout (seen in CI:
+  // a target that froze in the gateway's first second cost two requests 5 s each).
+  const setup = targetOnlyGateway(8, ['frozen', 'ok', 'ok']);
+
+  it('costs no error, and no answer takes a second', async () => {
+    const results = await load(setup.pool, '/cold', 200, 8);
+    assert.deepEqual(results.filter((r) => r.status !== 200), [], 'every request answered 200');
+    const slowest = Math.max(...results.map((r) => r.ms));
+    assert.ok(slowest < 1000, `slowest answer ${slowest.toFixed(0)} ms`);
+    assert.ok(setup.backends[0]!.received > 0, 'the frozen target was sent requests');
+  });
+});

@@ -61,6 +61,9 @@ export class LatencyTracker {
     }
     this.cachedP95 = this.quantile(0.95);
     this.cachedP99 = this.quantile(0.99);
+    // Nothing to estimate from yet: the first samples count as soon as they are recorded
+    // (a hedge waits for the first estimate).
+    if (this.currentTotal + this.previousTotal === 0) this.cachedAt = 0;
   }
 
   private rotate(): void {

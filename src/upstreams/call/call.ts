@@ -15,6 +15,13 @@ import { UpstreamTry, type TryOwner } from './try.js';
 import { Take, type CallPolicy, type CallRequest, type ResponseSink } from './types.js';
 
 /**
+ * While nothing has been measured for `hedge: auto`, a request looks at the estimate again
+ * this often (one timer per waiting request per interval, only until the first answers
+ * of an upstream have been counted).
+ */
+const UNMEASURED_RECHECK_MS = 100;
+
+/**
  * One request to an upstream, from the first try to the answer (Envoy's router filter
  * with its `UpstreamRequest`s): it picks targets, sends tries, retries failures on other
  * targets within the policy and budget, races a hedge, enforces the per-try and total
@@ -33,7 +40,9 @@ export class UpstreamCall implements TryOwner {
   hedged = false;
   /** The sink had the request sent again once (`retryVerdict` 'resend'). */
   private resent = false;
-  /** The delay of a `hedge: auto` hedge (0: not auto): its hedges spend the retry budget, and a try that loses one is reported. */
+  /** `hedge: auto`: its hedges spend the retry budget, and a try that loses one is reported. */
+  private auto = false;
+  /** The delay of the `hedge: auto` hedge, as last estimated (0: none yet). */
   private autoHedge = 0;
   /** The try whose answer the caller got; set on its head. */
   winner: UpstreamTry | null = null;
@@ -108,8 +117,16 @@ export class UpstreamCall implements TryOwner {
     this.launch(target, pendingPermit);
     const hedge = this.policy.hedge;
     if (hedge !== undefined && this.request.idempotent && (upstream.availableCount > 1 || upstream.panic)) {
-      const delay = hedge.delay === 'auto' ? this.autoHedgeDelay(hedge.minDelayMs) : hedge.delay === 'p95' ? Math.max(hedge.minDelayMs, upstream.latency.p95()) : hedge.delay;
-      if (delay > 0) this.hedgeTimer = setTimeout(() => this.onHedgeTimer(), delay);
+      if (hedge.delay === 'auto') {
+        this.auto = true;
+        const delay = this.autoHedgeDelay(hedge.minDelayMs);
+        // Nothing measured yet (a new upstream, the first second of a process): the request
+        // looks again soon rather than never, or one sent to a target that froze in the
+        // first second would wait for the response timeout.
+        if (delay !== Infinity) this.rearmHedge(delay > 0 ? delay : UNMEASURED_RECHECK_MS);
+      } else {
+        this.rearmHedge(hedge.delay === 'p95' ? Math.max(hedge.minDelayMs, upstream.latency.p95()) : hedge.delay);
+      }
     }
     return true;
   }
@@ -118,8 +135,8 @@ export class UpstreamCall implements TryOwner {
    * `hedge: auto`: twice the recent p99 time to a response head of the upstream's typical
    * target (hedge-delay.ts: a slow target's own answers must not lift it), at least
    * `minDelayMs`, so a hedge is considered only for a try that is far slower than nearly
-   * all others — and then sent only when its target has stalled (`onHedgeTimer`). 0 (no
-   * hedge) before anything has been measured, or when the delay would reach the response
+   * all others — and then sent only when its target has stalled (`onHedgeTimer`). 0 while
+   * nothing has been measured; Infinity (no hedge) when the delay would reach the response
    * timeout anyway.
    */
   private autoHedgeDelay(minDelayMs: number): number {
@@ -127,7 +144,7 @@ export class UpstreamCall implements TryOwner {
     if (p99 === 0) return 0;
     const delay = Math.max(minDelayMs, 2 * p99);
     const responseMs = this.policy.headersTimeoutMs ?? this.upstream.config.timeouts.responseMs;
-    if (delay >= responseMs) return 0;
+    if (delay >= responseMs) return Infinity;
     this.autoHedge = delay;
     return delay;
   }
@@ -203,20 +220,46 @@ export class UpstreamCall implements TryOwner {
     if (this.ended || this.winner !== null || this.hedged) return;
     const body = this.request.body;
     if (body !== null && !body.replayable()) return;
-    // An automatic hedge is for a target that has stalled: one that has sent no response
-    // head at all since this request went to it. A target that keeps answering other
-    // requests is alive, and this request is merely slow (a report among quick reads):
-    // sending it twice would only double expensive work.
-    if (this.autoHedge > 0 && this.first!.lastHeadAt > this.startedAt) return;
+    if (this.auto && !this.autoHedgeDue()) return;
     const target = this.upstream.pick(this.tried ?? new Set([this.first!]), this.request.hashKey);
     if (target === null || target === this.first || this.tried?.has(target) === true) return;
     // Automatic hedges come out of the retry budget: when everything is slow at once, they
-    // must not double the load on an upstream that is already struggling.
-    if (this.autoHedge > 0 && !this.upstream.budget.canRetry()) return;
+    // must not double the load on an upstream that is already struggling. The budget
+    // refills with time and traffic, so the request asks again after another delay.
+    if (this.auto && !this.upstream.budget.canRetry()) return this.rearmHedge(this.autoHedge);
     if (!this.admission.tryAcquireRetry()) return;
-    if (this.autoHedge > 0) this.upstream.budget.onRetry();
+    if (this.auto) this.upstream.budget.onRetry();
     this.hedged = true;
     this.launch(target);
+  }
+
+  /**
+   * Whether an automatic hedge is due now; when not yet, the timer is armed for when it
+   * may be. The delay is taken again from the latest estimate (it may have been unmeasured
+   * when the request started). A hedge is for a target that has stalled: one that has
+   * sent no response head for the whole delay while this request waited. A target that
+   * keeps answering other requests is alive, and this request is merely slow (a report
+   * among quick reads): sending it twice would only double expensive work — but a target
+   * that answered a moment after this request went to it may have frozen just after, so it
+   * is looked at again once it has been silent for the delay.
+   */
+  private autoHedgeDue(): boolean {
+    const delay = this.autoHedgeDelay(this.policy.hedge!.minDelayMs);
+    if (delay === Infinity) return false;
+    const now = performance.now();
+    if (delay === 0) {
+      const responseMs = this.policy.headersTimeoutMs ?? this.upstream.config.timeouts.responseMs;
+      if (now - this.startedAt + UNMEASURED_RECHECK_MS < responseMs) this.rearmHedge(UNMEASURED_RECHECK_MS);
+      return false;
+    }
+    const silentSince = Math.max(this.startedAt, this.first!.lastHeadAt);
+    if (now - silentSince >= delay) return true;
+    this.rearmHedge(silentSince + delay - now);
+    return false;
+  }
+
+  private rearmHedge(delayMs: number): void {
+    this.hedgeTimer = setTimeout(() => this.onHedgeTimer(), Math.max(1, delayMs));
   }
 
   private onDeadline(): void {
@@ -322,7 +365,7 @@ export class UpstreamCall implements TryOwner {
       // An automatic hedge won against a try that got no answer in twice the p99: that
       // target is stalling (frozen, or much slower than its siblings). Outlier detection
       // hears it as a failure, and the balancer its time so far as a latency sample.
-      if (this.autoHedge > 0 && other.status === 0 && other.started < t.started) other.stalled(this.autoHedge);
+      if (this.auto && this.autoHedge > 0 && other.status === 0 && other.started < t.started) other.stalled(this.autoHedge);
       other.cancel();
     }
     this.live.length = 0;

@@ -55,6 +55,7 @@ export function autoHedgeBaseMs(upstream: Pick<Upstream, 'targets' | 'latency'>,
     p99s.sort((a, b) => a - b);
     ms = Math.min(ms, p99s[(p99s.length - 1) >> 1]!);
   }
-  cache.set(upstream, { at: now, ms });
+  // Nothing measured is not kept: the first estimate is used as soon as there is one.
+  if (ms > 0) cache.set(upstream, { at: now, ms });
   return ms;
 }
