@@ -27,6 +27,8 @@ export class H1Exchange {
   paused = false;
   /** The whole request has been written. */
   sent = false;
+  /** Some of the request has been written: the connection is no longer clean. */
+  written = false;
   bodyIterator: AsyncIterator<unknown> | null = null;
   connection: H1Connection | null = null;
   readonly abort = (err?: Error): void => {
@@ -106,10 +108,12 @@ export class H1Connection implements ResponseEvents, Timed {
     }
     const body = ex.options.body;
     if (isStreamBody(body)) {
-      this.socket.write(ex.head.head, 'latin1');
+      // The head waits for the body's first bytes (as undici's does): a body that fails
+      // before any (a client that left, a size limit, a refused trailer) sends nothing.
       void this.pump(ex, body);
       return;
     }
+    ex.written = true;
     if (ex.head.length > 0) {
       this.socket.cork();
       this.socket.write(ex.head.head, 'latin1');
@@ -128,7 +132,9 @@ export class H1Connection implements ResponseEvents, Timed {
     this.setWait(Wait.None, 0);
     this.parser.halt();
     this.stopBody(ex);
-    this.close();
+    // Nothing was written nor read: the connection is as clean as before and goes back.
+    if (!ex.written && !ex.responded && !this.closed && !this.socket.destroyed) this.owner.released(this);
+    else this.close();
     ex.handler.onError?.(err);
   }
 
@@ -316,21 +322,27 @@ export class H1Connection implements ResponseEvents, Timed {
         const chunk = typeof next.value === 'string' ? Buffer.from(next.value) : (next.value as Buffer);
         if (chunk.length === 0) continue;
         written += chunk.length;
+        if (declared !== -1 && written > declared) throw h1Error('UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'Request body length does not match content-length header');
+        socket.cork();
+        if (!ex.written) {
+          ex.written = true;
+          socket.write(ex.head.head, 'latin1');
+        }
         let ok: boolean;
         if (declared === -1) {
-          socket.cork();
           socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
           socket.write(chunk);
           ok = socket.write('\r\n', 'latin1');
-          socket.uncork();
-        } else {
-          if (written > declared) throw h1Error('UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'Request body length does not match content-length header');
-          ok = socket.write(chunk);
-        }
+        } else ok = socket.write(chunk);
+        socket.uncork();
         if (!ok) await drained(socket);
       }
-      if (declared === -1) socket.write('0\r\n\r\n', 'latin1');
-      else if (written !== declared) throw h1Error('UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'Request body length does not match content-length header');
+      if (declared !== -1 && written !== declared) throw h1Error('UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'Request body length does not match content-length header');
+      const last = declared === -1 ? '0\r\n\r\n' : '';
+      if (!ex.written) {
+        ex.written = true;
+        socket.write(ex.head.head + last, 'latin1');
+      } else if (last !== '') socket.write(last, 'latin1');
       ex.sent = true;
       if (!ex.responded) this.setWait(Wait.Headers, ex.headersTimeoutMs);
     } catch (err) {

@@ -247,6 +247,21 @@ describe('H1Pool: the lean HTTP/1.1 transport behind undici’s dispatch contrac
     assert.equal(e.headers['x-cl'], '0', 'an empty POST says so, as undici does');
   });
 
+  test('a body that fails before its first byte sends nothing, and the connection stays usable', async () => {
+    const p = pool();
+    await send(p, {});
+    const before = connections;
+    const body = new Readable({
+      read() {
+        this.destroy(Object.assign(new Error('client left'), { code: 'ECONNRESET' }));
+      },
+    });
+    const r = await send(p, { method: 'POST', path: '/echo', body });
+    assert.equal(r.error, 'ECONNRESET');
+    assert.equal((await send(p, {})).status, 200);
+    assert.equal(connections, before, 'no new connection was needed');
+  });
+
   test('sends the Host header given, else the target’s host and port', async () => {
     const p = pool();
     assert.equal((await send(p, { path: '/echo', headers: ['host', 'api.example'] })).headers['x-host'], 'api.example');
