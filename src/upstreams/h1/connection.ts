@@ -8,6 +8,7 @@
  * HEAD, bytes nobody asked for) closes it.
  */
 import type { Socket } from 'node:net';
+import { drained } from '../dispatch-contract.js';
 import { ResponseParser, type ResponseEvents } from './parse.js';
 import { h1Error, isStreamBody, type H1Handler, type H1Head, type H1Options } from './request.js';
 import { arm, type Timed } from './timers.js';
@@ -351,18 +352,6 @@ export class H1Connection implements ResponseEvents, Timed {
       ex.bodyIterator = null;
     }
   }
-}
-
-function drained(socket: Socket): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      socket.off('drain', done);
-      socket.off('close', done);
-      resolve();
-    };
-    socket.on('drain', done);
-    socket.on('close', done);
-  });
 }
 
 function noop(): void {}

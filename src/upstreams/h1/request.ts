@@ -6,32 +6,12 @@
  * the request.
  */
 import type { Readable } from 'node:stream';
+import { dispatchError, type DispatchHandlerLike, type DispatchOptionsLike } from '../dispatch-contract.js';
 
-/** What `dispatch` is given (undici's `DispatchOptions`, the fields the lean transport reads). */
-export interface H1Options {
-  readonly path: string;
-  readonly method: string;
-  /** Flat `[name, value, …]`, as the upstream call prepares them. */
-  readonly headers?: readonly string[] | null | unknown;
-  readonly body?: string | Buffer | Uint8Array | Readable | AsyncIterable<Buffer> | null;
-  readonly headersTimeout?: number | null;
-  readonly bodyTimeout?: number | null;
-  readonly upgrade?: string | null;
-}
-
-/** The subset of undici's (legacy) dispatch handler the transport drives. */
-export interface H1Handler {
-  onConnect?(abort: (err?: Error) => void): void;
-  onHeaders?(statusCode: number, headers: Buffer[], resume: () => void, statusText: string): boolean;
-  onData?(chunk: Buffer): boolean;
-  onComplete?(trailers: Buffer[] | null): void;
-  onError?(err: Error): void;
-}
-
-/** An error with a stable `code`, in undici's style, so `upstreamErrorCode` maps it like undici's own. */
-export function h1Error(code: string, message: string): Error {
-  return Object.assign(new Error(message), { code });
-}
+export type H1Options = DispatchOptionsLike;
+export type H1Handler = DispatchHandlerLike;
+/** An error with a stable `code`, in undici's style. */
+export const h1Error = dispatchError;
 
 /** The request head and how its body is framed. */
 export interface H1Head {
