@@ -4,7 +4,7 @@
  * generated reference and the raw types. Normalised in normalize.ts next to it; the
  * top-level schema (src/config/schema.ts) only places `UpstreamSchema` under `upstreams`.
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from '../../config/type-builder.js';
 import { redisConnectionProps } from '../../config/redis-schema.js';
 import { Duration, PatternString, Size, Strict } from '../../config/schema-kit.js';
 import { GRPC_STATUS_NAMES } from '../../core/grpc.js';
