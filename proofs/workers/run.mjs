@@ -196,23 +196,26 @@ async function efficiency(dir, upstreamPort) {
   return { modes, ...out };
 }
 
+/** Milliseconds until a worker other than `pid` serves in slot `index`, counted from `offsetMs` (≤ 0: that long ago); null after `timeoutMs`. */
+async function replacedAfter(brisk, index, pid, offsetMs, timeoutMs) {
+  const from = performance.now() + offsetMs;
+  while (performance.now() - from < timeoutMs) {
+    const w = (await brisk.workerList())[index];
+    if (w.state === 'ready' && w.pid !== pid) return Math.round(performance.now() - from);
+    await sleep(25);
+  }
+  return null;
+}
+
 /**
- * SIGKILLs worker 1 under the load (its connections read just before, proofs/workers/victim.mjs); returns its requests in flight, the client errors and the
- * time until a new worker serves in its slot.
+ * SIGKILLs worker 1 under the load (its connections read at its death, proofs/workers/victim.mjs);
+ * returns its requests in flight, the client errors and the time from the kill until a new
+ * worker serves in its slot.
  */
 async function killOne(brisk, load) {
   const victim = (await brisk.workerList())[0];
-  const killWall = Date.now();
   const { killedAt, readMs, frozenMs, conns } = await snapshotAndKill(victim.pid, brisk.port, load);
-  let replacedMs = null;
-  while (Date.now() - killWall < 15_000) {
-    const w = (await brisk.workerList())[0];
-    if (w.state === 'ready' && w.pid !== victim.pid) {
-      replacedMs = Date.now() - killWall;
-      break;
-    }
-    await sleep(25);
-  }
+  const replacedMs = await replacedAfter(brisk, 0, victim.pid, killedAt - load.now(), 15_000);
   // Every request sent around the kill has an outcome by now (the client timeout is 5 s).
   await sleep(Math.max(0, killedAt + 5500 - load.now()));
   const rescued = (await brisk.api('GET', '/api/workers'))?.rescuedConnections ?? null;
@@ -243,18 +246,9 @@ async function faults(dir, upstreamPort) {
     r.spareBootMs = Date.now() - spareFrom;
     list = await brisk.workerList();
     const stopped = list[1];
-    const stopWall = Date.now();
     const stopAt = load.now();
     process.kill(stopped.pid, 'SIGSTOP');
-    let stopReplacedMs = null;
-    while (Date.now() - stopWall < 20_000) {
-      const w = (await brisk.workerList())[1];
-      if (w.state === 'ready' && w.pid !== stopped.pid) {
-        stopReplacedMs = Date.now() - stopWall;
-        break;
-      }
-      await sleep(25);
-    }
+    const stopReplacedMs = await replacedAfter(brisk, 1, stopped.pid, 0, 20_000);
     try {
       process.kill(stopped.pid, 'SIGKILL');
     } catch {
