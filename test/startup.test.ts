@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { publishedSchema } from '../src/config/json-schema.js';
 import { precompiled } from '../src/config/validate.js';
@@ -21,6 +21,22 @@ const NOT_LOADED: Record<string, string> = {
   'prom-client/index.js': 'prom-client: loaded at the first /metrics scrape',
   'pino-pretty/index.js': 'pino-pretty: loaded for a terminal only',
   'ioredis/built/index.js': 'ioredis: loaded with the first Redis connection (src/redis/open.ts)',
+};
+
+/** Brisk's own modules (under dist/src/) a one-route gateway must not load, and why. */
+const OWN_NOT_LOADED: Record<string, string> = {
+  'admin/server.js': 'the admin API and dashboard: loaded with an `admin` listener',
+  'supervisor/service.js': 'process supervision: loaded with a `services` section',
+  'supervisor/registry.js': "the services' Redis registry publisher: loaded when a service registers",
+  'workers/cluster-plane.js': "the workers' primary: loaded with more than one worker",
+  'aggregate/aggregate.js': 'the aggregate runner: loaded with an aggregate route',
+  'cli/check.js': '`brisk check` only',
+  'cli/services.js': '`brisk services` only',
+};
+
+/** ES modules of npm packages a one-route gateway must not load (their ESM builds are hundreds of files). */
+const ESM_NOT_LOADED: Record<string, string> = {
+  '@sinclair/typebox': 'TypeBox: the schemas are built by src/config/type-builder.ts',
 };
 
 const dir = mkdtempSync(join(tmpdir(), 'brisk-startup-'));
@@ -59,9 +75,20 @@ describe('start-up footprint', () => {
   test('a one-route config answers without loading the modules it does not use', async () => {
     const { config, port } = await oneRoute();
     const list = join(dir, 'modules.json');
+    const esmList = join(dir, 'esm-modules.json');
     const preload = join(dir, 'modules.cjs');
     writeFileSync(preload, `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(list)}, JSON.stringify(Object.keys(require.cache))));\n`);
-    const brisk = spawnBrisk(config, { env: { ...process.env, NODE_OPTIONS: `--require ${preload}` } });
+    // ES modules are not in require.cache: a loader hook reports each URL it loads.
+    const hook = 'let port; export function initialize(d) { port = d.port; } export async function load(url, context, next) { port.postMessage(url); return next(url, context); }';
+    const esmPreload = join(dir, 'esm-modules.mjs');
+    writeFileSync(
+      esmPreload,
+      `import { register } from 'node:module'; import { writeFileSync } from 'node:fs'; import { MessageChannel } from 'node:worker_threads';
+const urls = []; const { port1, port2 } = new MessageChannel(); port1.on('message', (u) => urls.push(u)); port1.unref();
+register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(hook)}`)}, { data: { port: port2 }, transferList: [port2] });
+process.on('exit', () => writeFileSync(${JSON.stringify(esmList)}, JSON.stringify(urls)));\n`,
+    );
+    const brisk = spawnBrisk(config, { env: { ...process.env, NODE_OPTIONS: `--require ${preload} --import ${pathToFileURL(esmPreload).href}` } });
     await waitAnswering(brisk, port);
     brisk.child.kill('SIGTERM');
     assert.equal(await brisk.exited, 0, brisk.output());
@@ -70,5 +97,9 @@ describe('start-up footprint', () => {
     for (const [module, why] of Object.entries(NOT_LOADED)) {
       assert.equal(loaded.filter((f) => f.endsWith(`/node_modules/${module}`)).length, 0, `${module} was loaded: ${why}`);
     }
+    const esm = JSON.parse(readFileSync(esmList, 'utf8')) as string[];
+    assert.ok(esm.some((u) => u.endsWith('/dist/src/proxy/forward.js')), 'the ES module list is read (the proxy is loaded)');
+    for (const [module, why] of Object.entries(OWN_NOT_LOADED)) assert.ok(!esm.some((u) => u.endsWith(`/dist/src/${module}`)), `${module} was loaded: ${why}`);
+    for (const [name, why] of Object.entries(ESM_NOT_LOADED)) assert.ok(!esm.some((u) => u.includes(`/node_modules/${name}/`)), `${name} was loaded: ${why}`);
   });
 });

@@ -5,7 +5,7 @@
  * paths relative to the block (`['parts', 'user', 'path']`); the config normaliser
  * prefixes them with `routes.N.aggregate`.
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from '../config/type-builder.js';
 import type { Normalized } from '../config/normalize-kit.js';
 import { didYouMean } from '../config/did-you-mean.js';
 import type { PathProblem, PathSegment } from '../config/positions.js';

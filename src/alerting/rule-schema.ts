@@ -2,7 +2,7 @@
  * The schema of one alert rule, apart from the rest of `alerts` so that the built-in
  * rules (`defaults.ts`) and the section's schema (`schema.ts`) can both use it.
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from '../config/type-builder.js';
 import { Duration, Strict } from '../config/schema-kit.js';
 
 export const NAME = '^[A-Za-z0-9_.:-]+$';

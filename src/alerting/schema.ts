@@ -22,7 +22,7 @@
  * ```
  */
 import { isAbsolute, resolve } from 'node:path';
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from '../config/type-builder.js';
 import { didYouMean } from '../config/did-you-mean.js';
 import type { PathProblem, PathSegment } from '../config/positions.js';
 import { MAX_DURATION_MS, durationMs } from '../config/units.js';

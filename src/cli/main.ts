@@ -4,13 +4,6 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BriskError } from '../core/errors.js';
 import { ConfigError, Gateway } from '../gateway/gateway.js';
-import { hashSecret } from '../middlewares/auth/secrets.js';
-import { runCheck } from './check.js';
-import { runConfigPush } from './config-push.js';
-import { runProbe } from './probe.js';
-import { schemaJson } from './schema.js';
-import { runServices } from './services.js';
-import { runWorkersCommand } from './workers.js';
 
 const HELP = `brisk — a self-hosted traffic layer
 
@@ -87,12 +80,17 @@ export async function main(argv: string[]): Promise<number> {
     return command === undefined && values.help !== true ? 2 : 0;
   }
   const configFile = resolve(values.config ?? process.env['BRISK_CONFIG'] ?? 'brisk.yaml');
+  // Each command's module is imported when it runs: `brisk start` loads none of the others'.
   switch (command) {
-    case 'check':
+    case 'check': {
+      const { runCheck } = await import('./check.js');
       return runCheck(configFile, process.stdout, process.stderr);
-    case 'schema':
+    }
+    case 'schema': {
+      const { schemaJson } = await import('./schema.js');
       process.stdout.write(schemaJson() + '\n');
       return 0;
+    }
     case 'start': {
       const w = values.workers;
       if (w !== undefined && w !== 'auto' && !/^[1-9]\d{0,2}$/.test(w)) {
@@ -103,20 +101,28 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'workers':
     case 'restart':
-    case 'reload':
+    case 'reload': {
+      const { runWorkersCommand } = await import('./workers.js');
       return runWorkersCommand(command, { config: configFile, json: values.json === true, ...(values.admin === undefined ? {} : { admin: values.admin }) }, process.stdout, process.stderr);
+    }
     case 'hash-key':
       return hashKey(values.scrypt === true);
-    case 'config':
+    case 'config': {
       if (positionals[1] !== 'push') {
         process.stderr.write(`brisk config: unknown subcommand ${JSON.stringify(positionals[1] ?? '')}; try \`brisk config push FILE\`\n`);
         return 2;
       }
+      const { runConfigPush } = await import('./config-push.js');
       return runConfigPush(positionals[2], { config: configFile, ...(values.etcd === undefined ? {} : { etcd: values.etcd }), ...(values.key === undefined ? {} : { key: values.key }), dryRun: values['dry-run'] === true }, process.stdout, process.stderr);
-    case 'probe':
+    }
+    case 'probe': {
+      const { runProbe } = await import('./probe.js');
       return runProbe({ config: configFile, ...(values.admin === undefined ? {} : { admin: values.admin }), ...(values.timeout === undefined ? {} : { timeoutMs: Number(values.timeout) }), wait: values.wait === true }, process.stdout, process.stderr);
-    case 'services':
+    }
+    case 'services': {
+      const { runServices } = await import('./services.js');
       return runServices(positionals.slice(1), { config: configFile, json: values.json === true, ...(values.admin === undefined ? {} : { admin: values.admin }), ...(values.instance === undefined ? {} : { instance: values.instance }) }, process.stdout, process.stderr);
+    }
     default:
       process.stderr.write(`brisk: unknown command "${command}"\n\n${HELP}`);
       return 2;
@@ -132,6 +138,7 @@ async function hashKey(scrypt: boolean): Promise<number> {
     process.stderr.write('brisk hash-key: no secret on stdin; e.g. `printf %s "$KEY" | brisk hash-key`\n');
     return 2;
   }
+  const { hashSecret } = await import('../middlewares/auth/secrets.js');
   process.stdout.write(hashSecret(secret, scrypt ? 'scrypt' : 'sha256') + '\n');
   return 0;
 }

@@ -16,7 +16,7 @@
  * script or transaction (a route's limits, a cache entry and its tags), which Cluster
  * only allows when they share a hash slot.
  */
-import { Type } from '@sinclair/typebox';
+import { Type } from './type-builder.js';
 import type { PathProblem, PathSegment } from './positions.js';
 
 /** A `host:port` of a Sentinel. */

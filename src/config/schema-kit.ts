@@ -3,7 +3,7 @@
  * the upstream resilience keys, alerting, aggregation): one definition, so that a duration
  * or a size is written, validated and documented the same way under every key.
  */
-import { Type, type StringOptions, type TSchema } from '@sinclair/typebox';
+import { Type, type StringOptions, type TSchema } from './type-builder.js';
 import { DURATION_PATTERN, SIZE_PATTERN, durationMs, sizeBytes } from './units.js';
 
 /** A duration: milliseconds, or a string with a unit (`500ms`, `2s`). */

@@ -9,7 +9,7 @@
  * proxy, logging, metrics, tracing); the others live with their owners — see README.md
  * in this folder for which is where and why.
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from './type-builder.js';
 import { AlertsSchema } from '../alerting/schema.js';
 import { OverloadSchema } from '../middlewares/shedding/schema.js';
 import { DefaultsSchema } from '../router/config/defaults.js';

@@ -1,5 +1,5 @@
 import type { AdminHost, ListenerInfo, ReloadResult, WorkersView } from '../admin/host.js';
-import { startAdmin, type AdminServer } from '../admin/server.js';
+import type { AdminServer } from '../admin/server.js';
 import { AlertingService } from '../alerting/index.js';
 import { formatProblem } from '../config/load.js';
 import { staticChanges } from '../config/static-changes.js';
@@ -98,6 +98,8 @@ export class ControlPlane implements AdminHost {
     this.alerts = this.alerting.view;
     this.alerting.actions.services = this.supervisor;
     if (config.admin !== undefined) {
+      // Loaded only with an admin listener: the API, the dashboard and their assets.
+      const { startAdmin } = await import('../admin/server.js');
       this.admin = await startAdmin(config.admin, this);
       this.logger.info({ address: `${config.admin.host}:${this.admin.port}` }, 'admin API listening');
     }
@@ -176,6 +178,7 @@ export class ControlPlane implements AdminHost {
     this.lastReloadProblems = [];
     source.markApplied();
     this.alerting?.reload(config.alerts);
+    await this.supervisor.load(config);
     this.supervisor.reload(config);
     await this.applyDiscovery(config, false);
     const restartRequired = staticChanges(this.boundConfig, config);

@@ -3,7 +3,7 @@ import type { DestinationStream } from 'pino';
 import type { Config, ConfigProblem } from '../config/types.js';
 import { ConnectionTracker } from '../listeners/connections.js';
 import { startListener, type Listener } from '../listeners/server.js';
-import { loadMiddlewares, MiddlewareCache } from '../middlewares/index.js';
+import { MiddlewareCache } from '../middlewares/index.js';
 import { LoadShedder, SHED_LEVEL_NAMES } from '../middlewares/shedding/load-shedder.js';
 import type { OverloadConfig } from '../middlewares/shedding/schema.js';
 import { AccessLog } from '../observability/access-log.js';
@@ -19,7 +19,8 @@ import { UpgradeProxy } from '../proxy/upgrade.js';
 import { targetHealth } from '../observability/metrics.js';
 import type { MembershipCommand, MembershipResult, MemberStatus } from '../upstreams/membership.js';
 import { TargetRegistry } from '../upstreams/registry.js';
-import { activateRuntime, buildRuntime, deactivateRuntime } from './runtime.js';
+import { activateRuntime, buildRuntime, deactivateRuntime, loadRouteCode } from './runtime.js';
+import { capYoungGeneration } from './young-generation.js';
 
 /** What applying a config to the data plane gave. */
 export type ApplyResult = { readonly ok: true; readonly version: number; readonly closedTunnels: number } | { readonly ok: false; readonly problems: readonly ConfigProblem[] };
@@ -59,6 +60,8 @@ export class DataPlane {
     /** False for a data plane that serves nothing (the workers' primary): it opens no access log. */
     private readonly writesAccessLog = true,
   ) {
+    // A process that serves requests keeps V8's young generation small (young-generation.ts).
+    if (writesAccessLog) capYoungGeneration();
     this.state = {
       runtime: buildRuntime(config, version, this.pools, logger, this.middlewares, this.onQueueWait),
       draining: false,
@@ -164,7 +167,7 @@ export class DataPlane {
     const old = this.state.runtime;
     let runtime: Runtime;
     try {
-      await loadMiddlewares(config);
+      await loadRouteCode(config);
       runtime = buildRuntime(config, version ?? old.version + 1, this.pools, this.logger, this.middlewares, this.onQueueWait);
     } catch (err) {
       // The loader checks what it can; anything the build still refuses is reported the same way.

@@ -1,7 +1,7 @@
-import { compileAggregate } from '../aggregate/aggregate.js';
+import type { compileAggregate as CompileAggregate } from '../aggregate/aggregate.js';
 import type { Config } from '../config/types.js';
 import type { RouteTerminal } from '../core/middleware.js';
-import { buildPipeline, type MiddlewareCache } from '../middlewares/index.js';
+import { buildPipeline, loadMiddlewares, type MiddlewareCache } from '../middlewares/index.js';
 import { HeaderClassifier } from '../proxy/headers.js';
 import type { Runtime } from '../proxy/runtime.js';
 import { TrustedProxies } from '../proxy/trust.js';
@@ -10,6 +10,19 @@ import { compileRedirect } from '../router/redirect.js';
 import type { Logger } from '../observability/logger.js';
 import type { TargetRegistry } from '../upstreams/registry.js';
 import { Upstream } from '../upstreams/upstream.js';
+
+/** The aggregate routes' compiler, imported by {@link loadRouteCode} when a config first has one. */
+let compileAggregate: typeof CompileAggregate | null = null;
+
+/**
+ * Imports the code `config`'s routes need and the build does not load by itself: the
+ * middlewares they use and, with an aggregate route, the aggregate runner. Await it
+ * before {@link buildRuntime} (once per process each; a small config loads neither).
+ */
+export async function loadRouteCode(config: Config): Promise<void> {
+  await loadMiddlewares(config);
+  if (compileAggregate === null && config.routes.some((r) => r.aggregate !== undefined)) compileAggregate = (await import('../aggregate/aggregate.js')).compileAggregate;
+}
 
 /** Puts a runtime in charge of its upstreams' health; resolves when new targets are warm. */
 export async function activateRuntime(rt: Runtime): Promise<void> {
@@ -28,6 +41,11 @@ export async function activateRuntime(rt: Runtime): Promise<void> {
 /** Stops a replaced runtime's timers. */
 export function deactivateRuntime(rt: Runtime): void {
   for (const u of rt.upstreams.values()) u.deactivate();
+}
+
+function aggregateCompiler(route: string): typeof CompileAggregate {
+  if (compileAggregate === null) throw new Error(`aggregate route ${JSON.stringify(route)} is not loaded: await loadRouteCode(config) before building the runtime`);
+  return compileAggregate;
 }
 
 /** Builds a runtime; targets come from the registry so pools and health survive reloads. */
@@ -61,7 +79,7 @@ export function buildRuntime(
       ? compileRedirect(r.config.redirect)
       : r.config.aggregate === undefined
       ? null
-      : compileAggregate(r.config.aggregate, upstreams, {
+      : aggregateCompiler(r.name)(r.config.aggregate, upstreams, {
           routeName: r.name,
           totalMs: r.config.timeouts?.totalMs ?? 0,
           responseHeaderEdits: r.responseHeaderEdits,

@@ -4,10 +4,10 @@ import type { Config, ConfigProblem } from '../config/types.js';
 import { ControlPlane } from '../control/control-plane.js';
 import type { DataPlanePort } from '../control/port.js';
 import { DataPlane } from '../dataplane/data-plane.js';
+import { loadRouteCode } from '../dataplane/runtime.js';
 import type { RequestRecorder } from '../observability/recorder.js';
-import { ClusterDataPlane } from '../workers/cluster-plane.js';
+import type { ClusterDataPlane } from '../workers/cluster-plane.js';
 import { resolveWorkers } from '../workers/cpus.js';
-import { loadMiddlewares } from '../middlewares/index.js';
 import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from '../observability/logger.js';
 import type { ConfigSource } from '../providers/config-file.js';
@@ -96,11 +96,13 @@ export class Gateway extends ControlPlane {
       if (config.configStore !== undefined) for (const w of layered.warnings) logger.warn({ problem: formatProblem(w) }, 'config warning');
     }
     // Only the middlewares the routes use are loaded (a gateway without a cache never loads it, nor Redis).
-    await loadMiddlewares(config);
+    await loadRouteCode(config);
     let cluster: ClusterDataPlane | null = null;
     if (workers > 1 && source !== null) {
       const inputs = source.inputs();
       if (inputs === null) throw new BriskError('BRISK_WORKERS_NEED_FILE', 'the config file could not be read again for the workers');
+      // The primary's side of the workers is loaded only when there are some.
+      const { ClusterDataPlane } = await import('../workers/cluster-plane.js');
       cluster = new ClusterDataPlane(config, inputs, source.file, () => source.inputs(), workers, logger);
       // Workers' lines through the primary's own stdout destination: whole lines, one writer.
       if (jsonDestination !== null) {

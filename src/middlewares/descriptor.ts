@@ -14,7 +14,7 @@
  *
  * See README.md in this folder for adding a middleware step by step.
  */
-import type { Static, TSchema } from '@sinclair/typebox';
+import type { Static, TSchema } from '../config/type-builder.js';
 // pino's type rather than observability/logger.ts, which reads the config types: this
 // module sits below the config layer.
 import type { Logger } from 'pino';

@@ -13,11 +13,19 @@ import type { ServiceControl } from '../alerting/actions.js';
 import type { Config } from '../config/types.js';
 import type { InstanceSnapshot, ServiceSnapshot } from '../observability/snapshot.js';
 import type { ServiceConfig } from './config/types.js';
-import { RegistryPublisher } from './registry.js';
-import { ServiceController } from './service.js';
+import type { RegistryPublisher } from './registry.js';
+import type { ServiceController } from './service.js';
 import { ServiceOperationError, type RestartStarted, type ServiceDeps, type ServicesView } from './types.js';
 
 const TICK_MS = 250;
+
+/**
+ * The implementation, imported by {@link Supervisor.load} the first time a config has
+ * services (or a registry to publish to): a gateway without a `services` section never
+ * loads the process management, the autoscaler or the Redis publisher.
+ */
+let Controller: typeof ServiceController | null = null;
+let Publisher: typeof RegistryPublisher | null = null;
 
 /**
  * @example
@@ -52,6 +60,7 @@ export class Supervisor implements ServicesView, ServiceControl {
    * passed: Brisk then opens its listeners with its services warm, but never waits forever.
    */
   async start(config: Config): Promise<void> {
+    await this.load(config);
     this.reload(config);
     const services = [...this.services.values()];
     if (services.length === 0) return;
@@ -63,7 +72,17 @@ export class Supervisor implements ServicesView, ServiceControl {
     }
   }
 
-  /** Puts a config's services in force: new ones start, changed ones are reconfigured, removed ones drain and stop. */
+  /** Imports what `config`'s services need, once per process; await it before {@link reload}. */
+  async load(config: Config): Promise<void> {
+    const wanted = Object.values(config.services ?? {}) as ServiceConfig[];
+    if (wanted.length > 0 && Controller === null) Controller = (await import('./service.js')).ServiceController;
+    if (Publisher === null && wanted.some((s) => s.register !== null)) Publisher = (await import('./registry.js')).RegistryPublisher;
+  }
+
+  /**
+   * Puts a config's services in force: new ones start, changed ones are reconfigured,
+   * removed ones drain and stop. The config's implementation must be loaded ({@link load}).
+   */
   reload(config: Config): void {
     if (this.stopped) return;
     const wanted = config.services ?? {};
@@ -79,11 +98,12 @@ export class Supervisor implements ServicesView, ServiceControl {
       const existing = this.services.get(name);
       if (existing !== undefined) existing.reconfigure(service, drainMs);
       else {
-        this.services.set(name, new ServiceController(service, drainMs, this.deps));
+        if (Controller === null) throw new Error('Supervisor.reload before Supervisor.load');
+        this.services.set(name, new Controller(service, drainMs, this.deps));
         this.deps.logger.info({ service: name, instances: service.min, upstream: service.upstream }, `service ${name}: starting ${service.min} instance(s) for upstream ${service.upstream}`);
       }
     }
-    if (this.registry === null && Object.values(wanted).some((s) => (s as ServiceConfig).register !== null)) this.registry = new RegistryPublisher(this.deps.logger);
+    if (this.registry === null && Publisher !== null && Object.values(wanted).some((s) => (s as ServiceConfig).register !== null)) this.registry = new Publisher(this.deps.logger);
     if (this.active && this.timer === null) {
       this.timer = setInterval(() => this.tick(), TICK_MS);
       this.timer.unref();

@@ -5,6 +5,7 @@ import type { UpstreamConfig, UpstreamTlsConfig } from '../config/types.js';
 import { hostPortOf, tlsOptions, type ConnectTarget, type TlsMaterial } from './h2/connect.js';
 import { NegotiatingPool, type DispatchPool } from './h2/negotiate.js';
 import { H2Pool } from './h2/pool.js';
+import { H1Pool } from './h1/pool.js';
 
 export type { DispatchPool } from './h2/negotiate.js';
 
@@ -21,8 +22,18 @@ export function poolKeyOf(upstream: UpstreamConfig): string {
   const { connections, keepAliveTimeoutMs } = upstream.pool;
   const { connectMs, responseMs, idleMs } = upstream.timeouts;
   const tls = upstream.tls;
+  const transport = transportOf(upstream);
   const tlsKey = tls === null ? '' : [tls.caFile, tls.certFile, tls.keyFile].map((f) => (f === undefined ? '' : `${f}@${mtimeOf(f)}`)).join('|') + `|${tls.verify}|${tls.servername ?? ''}`;
-  return `${connections}|${keepAliveTimeoutMs}|${connectMs}|${responseMs}|${idleMs}|${upstream.http2}|${tlsKey}`;
+  return `${connections}|${keepAliveTimeoutMs}|${connectMs}|${responseMs}|${idleMs}|${upstream.http2}|${transport}|${tlsKey}`;
+}
+
+/**
+ * The HTTP/1.1 client of the upstream's `http://` targets: its `pool.transport`, else the
+ * `BRISK_UPSTREAM_TRANSPORT` environment variable (how the tests and the bench run every
+ * upstream on the lean transport), else undici.
+ */
+export function transportOf(upstream: UpstreamConfig): 'undici' | 'lean' {
+  return upstream.pool.transport ?? (process.env.BRISK_UPSTREAM_TRANSPORT === 'lean' ? 'lean' : 'undici');
 }
 
 function mtimeOf(file: string): number {
@@ -47,7 +58,8 @@ export function readTlsMaterial(tls: UpstreamTlsConfig | null): TlsMaterial {
 /**
  * The pool for one target of `upstream`, by the target's scheme: `h2c://` speaks HTTP/2
  * without TLS (prior knowledge); `https://` follows the upstream's `http2` (`auto`: ALPN
- * decides; `on`: HTTP/2 only; `off`: HTTP/1.1); `http://` is HTTP/1.1 (undici).
+ * decides; `on`: HTTP/2 only; `off`: HTTP/1.1); `http://` is HTTP/1.1 (undici, or the lean
+ * transport when `pool.transport` says so, with undici behind it for unusual requests).
  */
 export function createPool(origin: string, upstream: UpstreamConfig): DispatchPool {
   const { host, port, secure } = hostPortOf(origin);
@@ -58,6 +70,10 @@ export function createPool(origin: string, upstream: UpstreamConfig): DispatchPo
   const h2Options = { connections, headersTimeoutMs: responseMs, bodyTimeoutMs: idleMs, keepAliveTimeoutMs, maxHeaderSize: MAX_RESPONSE_HEADER_SIZE };
   const httpOrigin = h2c ? `http://${new URL(origin).host}` : origin;
   if (h2c) return new H2Pool(httpOrigin, { host, port, tls: null, alpn: [], timeoutMs: connectMs }, h2Options);
+  if (!secure && transportOf(upstream) === 'lean') {
+    const options = { host, port, connections, connectTimeoutMs: connectMs, headersTimeoutMs: responseMs, bodyTimeoutMs: idleMs, keepAliveTimeoutMs, maxHeaderSize: MAX_RESPONSE_HEADER_SIZE };
+    return new H1Pool(options, () => http1Pool(origin, upstream, null, host));
+  }
   if (!secure || upstream.http2 === 'off') return http1Pool(origin, upstream, material, host);
   if (upstream.http2 === 'on') return new H2Pool(httpOrigin, { host, port, tls: material, alpn: ['h2'], timeoutMs: connectMs }, h2Options);
   const target: ConnectTarget = { host, port, tls: material, alpn: ['h2', 'http/1.1'], timeoutMs: connectMs };

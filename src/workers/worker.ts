@@ -13,7 +13,7 @@ import { combine } from '../providers/config-store/document.js';
 import type { Config } from '../config/types.js';
 import type { Ejection } from '../core/views.js';
 import { DataPlane } from '../dataplane/data-plane.js';
-import { loadMiddlewares } from '../middlewares/index.js';
+import { loadRouteCode } from '../dataplane/runtime.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import type { CacheMiddleware } from '../middlewares/cache/index.js';
 import type { PurgeSpec } from '../middlewares/cache/store.js';
@@ -173,7 +173,7 @@ class Worker {
     const config = workerConfig(parsed.config, this.slot, this.workers);
     this.logger.level = config.logging.level;
     this.metricsOn = config.metrics?.enabled ?? true;
-    await loadMiddlewares(config);
+    await loadRouteCode(config);
     const dp = new DataPlane(config, this.logger, this.accessDestination, msg.version);
     this.dp = dp;
     dp.setRecorder(this.metricsOn ? this.sink : null);

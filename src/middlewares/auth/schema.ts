@@ -6,7 +6,7 @@
  * freeze it and the admin API can show it (redacted); keys and hashes are parsed into
  * their runtime forms when the middleware is built.
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from '../../config/type-builder.js';
 import { Duration, Size, Strict } from '../../config/schema-kit.js';
 
 // ---- schema ---------------------------------------------------------------------------

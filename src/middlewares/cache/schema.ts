@@ -12,7 +12,7 @@
  *   redis: { url: redis://127.0.0.1:6379, keyPrefix: "brisk:cache:" }
  * ```
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from '../../config/type-builder.js';
 import type { PathProblem, PathSegment } from '../../config/positions.js';
 import { SIZE_PATTERN, durationMs, sizeBytes } from '../../config/units.js';
 import { normalizeRedisConnection, redisConnectionProps, type RedisEndpoint } from '../../config/redis-schema.js';

@@ -4,7 +4,7 @@
  * See docs/compression.md for what is never compressed and why.
  */
 import * as zlib from 'node:zlib';
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from '../../config/type-builder.js';
 import type { Normalized } from '../../config/normalize-kit.js';
 import type { PathProblem } from '../../config/positions.js';
 import { Size, Strict } from '../../config/schema-kit.js';

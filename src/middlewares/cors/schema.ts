@@ -1,7 +1,7 @@
 /**
  * The route key `cors`: its schema and normaliser.
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from '../../config/type-builder.js';
 import type { PathProblem } from '../../config/positions.js';
 import { DURATION_PATTERN, durationMs } from '../../config/units.js';
 

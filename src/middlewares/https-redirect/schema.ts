@@ -4,7 +4,7 @@
  * is the usual place for it; a route that must stay on plain HTTP (an ACME http-01
  * challenge) says `httpsRedirect: off`.
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from '../../config/type-builder.js';
 import type { Normalized } from '../../config/normalize-kit.js';
 import { Strict } from '../../config/schema-kit.js';
 

@@ -2,7 +2,7 @@
  * The route key `ipFilter`: its schema and normaliser.
  */
 import { isIP } from 'node:net';
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from '../../config/type-builder.js';
 import { ipOrCidrProblem } from '../../config/addresses.js';
 import type { PathProblem } from '../../config/positions.js';
 

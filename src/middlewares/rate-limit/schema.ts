@@ -18,7 +18,7 @@
  *     - { name: per-user, algorithm: sliding-window, rate: 1000, per: 1h, key: "claim:sub" }
  * ```
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from '../../config/type-builder.js';
 import type { PathProblem, PathSegment } from '../../config/positions.js';
 import { MAX_DURATION_MS, durationMs } from '../../config/units.js';
 import { normalizeRedisConnection, redactRedisUrl, redisConnectionProps, type RedisEndpoint } from '../../config/redis-schema.js';

@@ -22,7 +22,7 @@
  *     concurrency: { maxConcurrent: 100, adaptive: true }
  * ```
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from '../../config/type-builder.js';
 import type { PathProblem } from '../../config/positions.js';
 import { AdaptiveSchema, durationIn, normalizeAdaptive, retryAfterSeconds, type Normalized } from '../../upstreams/resilience/overload-schema.js';
 import { Duration, Strict } from '../../config/schema-kit.js';

@@ -11,7 +11,7 @@
  * Static: bound when the process starts (changing it needs a restart).
  */
 import { resolve } from 'node:path';
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from '../../config/type-builder.js';
 import type { PathProblem } from '../../config/positions.js';
 import { Duration, Strict } from '../../config/schema-kit.js';
 import { durationMs } from '../../config/units.js';

@@ -5,7 +5,7 @@
  * file naming one. How a default is built (one middleware for the whole gateway, or one
  * per route) is the descriptor's `defaultScope`; see docs/policies.md.
  */
-import { Type, type Static, type TOptional } from '@sinclair/typebox';
+import { Type, type Static, type TOptional } from '../../config/type-builder.js';
 import type { ConfigCheck } from '../../config/normalize-kit.js';
 import { Strict } from '../../config/schema-kit.js';
 import type { MiddlewareRegistry } from '../../middlewares/descriptor.js';

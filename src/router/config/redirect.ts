@@ -4,7 +4,7 @@
  * The answer is built by `src/router/redirect.ts`; `httpsRedirect` (a middleware) is for
  * sending plain-HTTP requests to HTTPS.
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from '../../config/type-builder.js';
 import type { Normalized } from '../../config/normalize-kit.js';
 import { Strict } from '../../config/schema-kit.js';
 import type { PathProblem } from '../../config/positions.js';

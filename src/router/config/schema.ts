@@ -4,7 +4,7 @@
  * (src/middlewares/registry.ts) rather than being listed here. One source for the JSON
  * Schema, the generated reference and the raw types; normalised in normalize.ts.
  */
-import { Type, type Static, type TLiteral, type TOptional, type TSchema, type TUnion } from '@sinclair/typebox';
+import { Type, type Static, type TLiteral, type TOptional, type TSchema, type TUnion } from '../../config/type-builder.js';
 import { AggregateSchema } from '../../aggregate/schema.js';
 import { PatternString, Size, Strict } from '../../config/schema-kit.js';
 import type { MiddlewareRegistry } from '../../middlewares/descriptor.js';

@@ -2,7 +2,7 @@
  * The route's `upgrades` key: which protocols an `Upgrade` request may switch to on the
  * route (the policy itself, and why h2c is never tunnelled: src/proxy/upgrade-policy.ts).
  */
-import { Type } from '@sinclair/typebox';
+import { Type } from '../../config/type-builder.js';
 import type { PathProblem } from '../../config/positions.js';
 import { PatternString } from '../../config/schema-kit.js';
 

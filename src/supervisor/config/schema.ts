@@ -16,7 +16,7 @@
  *     scale: { targetInFlight: 8, scaleDownAfter: 60s }
  * ```
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from '../../config/type-builder.js';
 import { redisConnectionProps } from '../../config/redis-schema.js';
 import { Duration, PatternString, Size, Strict } from '../../config/schema-kit.js';
 

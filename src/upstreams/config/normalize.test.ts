@@ -36,6 +36,14 @@ describe('upstream configuration', () => {
     assert.deepEqual(config.upstreams['products']?.hash, { source: 'header', name: 'x-user', algorithm: 'ring', boundedLoad: 1.25 });
   });
 
+  test('pool.transport: lean or undici, kept only when set; anything else is refused with the choices', () => {
+    const lean = BASE.replace('    targets:', '    pool: { transport: lean }\n    targets:');
+    assert.equal(ok(lean).config.upstreams['products']?.pool.transport, 'lean');
+    assert.equal(ok(BASE).config.upstreams['products']?.pool.transport, undefined);
+    const typo = BASE.replace('    targets:', '    pool: { transport: leen }\n    targets:');
+    expectProblem(problems(typo), 'upstreams.products.pool.transport', /expected one of "undici", "lean".*did you mean "lean"/, where(typo, 'leen'));
+  });
+
   test('health checks: probe interval, status ranges and a body to search', () => {
     const text = BASE.replace('    targets:', '    healthCheck: { interval: 10ms, expectedStatus: "200, 300-200", method: HEAD, bodyContains: ok }\n    targets:');
     const list = problems(text);

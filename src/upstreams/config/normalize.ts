@@ -42,6 +42,7 @@ export function normalizeUpstream(check: ConfigCheck, name: string, raw: RawUpst
     pool: {
       connections: raw.pool?.connections ?? d.pool.connections,
       keepAliveTimeoutMs: check.duration([...at, 'pool', 'keepAliveTimeout'], raw.pool?.keepAliveTimeout, d.pool.keepAliveTimeoutMs),
+      ...(raw.pool?.transport === undefined ? {} : { transport: raw.pool.transport }),
     },
     hostHeader: raw.hostHeader ?? d.hostHeader,
     http2: http2(check, at, raw),

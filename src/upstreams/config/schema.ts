@@ -4,7 +4,7 @@
  * generated reference and the raw types. Normalised in normalize.ts next to it; the
  * top-level schema (src/config/schema.ts) only places `UpstreamSchema` under `upstreams`.
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from '../../config/type-builder.js';
 import { redisConnectionProps } from '../../config/redis-schema.js';
 import { Duration, PatternString, Size, Strict } from '../../config/schema-kit.js';
 import { GRPC_STATUS_NAMES } from '../../core/grpc.js';
@@ -37,6 +37,12 @@ const Pool = Strict(
   {
     connections: Type.Optional(Type.Integer({ minimum: 1, default: 128, description: 'Most connections kept open to one target.' })),
     keepAliveTimeout: Type.Optional(Duration('How long an idle connection to a target stays open.', '30s')),
+    transport: Type.Optional(
+      Type.Union([Type.Literal('undici'), Type.Literal('lean')], {
+        description:
+          'HTTP/1.1 client for `http://` targets: `undici` (undici\'s `Pool`), or `lean`, an experimental leaner pool of keep-alive sockets that falls back to undici for upgrades, CONNECT and `Expect`. TLS and HTTP/2 targets always use undici or HTTP/2. When absent: the `BRISK_UPSTREAM_TRANSPORT` environment variable, else `undici`.',
+      }),
+    ),
   },
   'Connection pool per target.',
 );

@@ -125,7 +125,12 @@ export interface UpstreamConfig {
   readonly limits: UpstreamLimitsConfig | null;
   readonly circuitBreaker: CircuitBreakerConfig | null;
   readonly timeouts: Timeouts;
-  readonly pool: { readonly connections: number; readonly keepAliveTimeoutMs: number };
+  readonly pool: {
+    readonly connections: number;
+    readonly keepAliveTimeoutMs: number;
+    /** The HTTP/1.1 client of `http://` targets; absent: `BRISK_UPSTREAM_TRANSPORT`, else undici. */
+    readonly transport?: 'undici' | 'lean';
+  };
   readonly hostHeader: 'preserve' | 'target';
   /** HTTP/2 to `https://` targets: `auto` (ALPN decides), `on` (HTTP/2 only), `off`. `h2c://` targets always speak HTTP/2. */
   readonly http2: 'auto' | 'on' | 'off';

@@ -6,33 +6,16 @@
  */
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { Readable } from 'node:stream';
+import { dispatchError, drained, type DispatchHandlerLike, type DispatchOptionsLike } from '../dispatch-contract.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
-/** The subset of undici's (legacy) dispatch handler an HTTP/2 request drives. */
-export interface StreamHandler {
-  onConnect?(abort: (err?: Error) => void): void;
-  onHeaders?(statusCode: number, headers: Buffer[], resume: () => void, statusText: string): boolean;
-  onData?(chunk: Buffer): boolean;
-  onComplete?(trailers: Buffer[] | null): void;
-  onError?(err: Error): void;
-}
-
-/** What `dispatch` is given (undici's `DispatchOptions`, the fields an HTTP/2 request uses). */
-export interface StreamOptions {
-  readonly path: string;
-  readonly method: string;
-  /** Flat `[name, value, …]`, as the upstream call prepares them. */
-  readonly headers?: readonly string[] | null | unknown;
-  readonly body?: string | Buffer | Uint8Array | Readable | AsyncIterable<Buffer> | null;
-  readonly headersTimeout?: number | null;
-  readonly bodyTimeout?: number | null;
-}
-
-/** An error with a stable `code`, in undici's style, so `upstreamErrorCode` maps it like undici's own. */
-export function h2Error(code: string, message: string): Error {
-  return Object.assign(new Error(message), { code });
-}
+/** The handler an HTTP/2 request drives (the pools' shared dispatch contract). */
+export type StreamHandler = DispatchHandlerLike;
+/** What `dispatch` is given. */
+export type StreamOptions = DispatchOptionsLike;
+/** An error with a stable `code`, in undici's style. */
+export const h2Error = dispatchError;
 
 /**
  * Fields HTTP/2 forbids (RFC 9113 §8.2.2): node refuses a request carrying one. The proxy
@@ -291,18 +274,6 @@ export class H2Request {
 
 function isReadable(body: unknown): body is Readable {
   return typeof (body as Readable).iterator === 'function' && typeof (body as Readable).pipe === 'function';
-}
-
-function drained(stream: ClientHttp2Stream): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      stream.off('drain', done);
-      stream.off('close', done);
-      resolve();
-    };
-    stream.on('drain', done);
-    stream.on('close', done);
-  });
 }
 
 function noop(): void {}

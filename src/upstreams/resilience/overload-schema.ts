@@ -15,7 +15,7 @@
  *     circuitBreaker: { errorThreshold: 50, minimumRequests: 20, window: 10s, openDuration: 5s, maxOpenDuration: 1m, halfOpenRequests: 3 }
  * ```
  */
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from '../../config/type-builder.js';
 import type { Normalized } from '../../config/normalize-kit.js';
 import type { PathProblem, PathSegment } from '../../config/positions.js';
 import { MAX_DURATION_MS, durationMs } from '../../config/units.js';

@@ -5,7 +5,7 @@
  * registry is not restored), and `load()`, a dynamic import of the implementation, so a
  * configuration without discovery loads none of it and one with DNS loads only DNS.
  */
-import type { Static, TSchema } from '@sinclair/typebox';
+import type { Static, TSchema } from '../../../config/type-builder.js';
 import type { ConfigCheck } from '../../../config/normalize-kit.js';
 import type { PathSegment } from '../../../config/positions.js';
 import type { ProviderModule } from './contract.js';

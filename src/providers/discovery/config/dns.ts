@@ -1,6 +1,6 @@
 /** `discovery.dns`: the descriptor of the DNS provider (A/AAAA and SRV through node:dns). */
 import { isIP } from 'node:net';
-import { Type } from '@sinclair/typebox';
+import { Type } from '../../../config/type-builder.js';
 import { Duration, Strict } from '../../../config/schema-kit.js';
 import { defineProvider } from './descriptor.js';
 import type { DnsDiscoveryConfig } from './types.js';

@@ -1,5 +1,5 @@
 /** `discovery.etcd`: the descriptor of the etcd v3 provider. */
-import { Type } from '@sinclair/typebox';
+import { Type } from '../../../config/type-builder.js';
 import { Duration, PatternString, Strict } from '../../../config/schema-kit.js';
 import { defineProvider } from './descriptor.js';
 import type { EtcdDiscoveryConfig } from './types.js';

@@ -1,6 +1,6 @@
 /** `discovery.file`: the descriptor of the watched-file provider. */
 import { isAbsolute, resolve } from 'node:path';
-import { Type } from '@sinclair/typebox';
+import { Type } from '../../../config/type-builder.js';
 import { Duration, Strict } from '../../../config/schema-kit.js';
 import { defineProvider } from './descriptor.js';
 import type { FileDiscoveryConfig } from './types.js';

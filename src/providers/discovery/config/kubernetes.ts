@@ -1,6 +1,6 @@
 /** `discovery.kubernetes`: the descriptor of the Kubernetes EndpointSlice provider. */
 import { isAbsolute, resolve } from 'node:path';
-import { Type } from '@sinclair/typebox';
+import { Type } from '../../../config/type-builder.js';
 import { Duration, PatternString, Strict } from '../../../config/schema-kit.js';
 import { defineProvider } from './descriptor.js';
 import type { KubernetesDiscoveryConfig } from './types.js';

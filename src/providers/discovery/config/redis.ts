@@ -1,5 +1,5 @@
 /** `discovery.redis`: the descriptor of the Redis registry provider. */
-import { Type } from '@sinclair/typebox';
+import { Type } from '../../../config/type-builder.js';
 import type { PathProblem } from '../../../config/positions.js';
 import { normalizeRedisConnection, redisConnectionProps } from '../../../config/redis-schema.js';
 import { Duration, Strict } from '../../../config/schema-kit.js';

@@ -2,7 +2,7 @@
  * The schema of an upstream's `discovery` block: one provider key (from the registry)
  * and the guards every provider shares. Normalised in normalize.ts next to it.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '../../../config/type-builder.js';
 import { Duration, Strict } from '../../../config/schema-kit.js';
 import { PROVIDERS } from './registry.js';
 
