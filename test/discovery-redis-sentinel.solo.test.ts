@@ -4,8 +4,11 @@
 // name }`, both connected through openRedis(). After a SENTINEL FAILOVER the publisher
 // renews its entries on the new primary (they outlive their TTL), a new instance is
 // published there and found, and stopping withdraws the entries from the new primary.
+// A @brisk/service instance registered with a `redis+sentinel://` URL follows the same way.
 // Solo: five redis-server processes and two gateways with a supervised service.
 import assert from 'node:assert/strict';
+import { createService, type Service } from '@brisk/service';
+import pino from 'pino';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,7 +25,9 @@ const TTL = '2s';
 describe('discovery: the Redis registry through Sentinel, across a failover', { skip: group === null ? SENTINEL_MISSING : false }, () => {
   let runner: TestGateway | null = null;
   let reader: TestGateway | null = null;
+  let toolkit: Service | null = null;
   after(async () => {
+    await toolkit?.stop();
     await reader?.stop();
     await runner?.stop();
     await group?.stop();
@@ -40,6 +45,12 @@ describe('discovery: the Redis registry through Sentinel, across a failover', { 
     const first = await g.primaryPort();
     await waitFor('one entry on the primary', async () => (await keysOn(first)).length === 1, 15_000);
 
+    // The toolkit's self-registration, through the Sentinel URL form a service reads from $REDIS_URL.
+    const toolkitKeys = async (port: number) => (await redisCommand(port, ['KEYS', 'brisk:registry:toolkit-sen:*'])) as string[];
+    toolkit = createService({ name: 'toolkit-sen', handleSignals: false, logger: pino({ level: 'silent' }), drainDelayMs: 0, registration: { redis: `redis+sentinel://${g.sentinels.join(',')}/${g.name}`, ttlMs: 2000 } });
+    await toolkit.start();
+    await waitFor('the toolkit instance on the primary', async () => (await toolkitKeys(first)).length === 1, 10_000);
+
     reader = await startGateway(discoveryConfig({ redis: { ...redis, service: 'shop-sen', interval: '500ms' }, snapshot: false, minTargets: 0 }));
     const rd = reader;
     await waitFor('the reader finds the instance', async () => (await activeUrls(rd)).length === 1, 10_000);
@@ -53,6 +64,10 @@ describe('discovery: the Redis registry through Sentinel, across a failover', { 
     const ttl = (await redisCommand(sw.to, ['PTTL', (await keysOn(sw.to))[0]!])) as number;
     assert.ok(ttl > 0 && ttl <= 2000, `with its TTL (${ttl} ms)`);
     assert.equal((await activeUrls(rd)).length, 1, 'the reader still has it');
+    assert.equal((await toolkitKeys(sw.to)).length, 1, "the toolkit's entry is renewed on the new primary");
+    await toolkit.stop();
+    toolkit = null;
+    assert.deepEqual(await toolkitKeys(sw.to), [], "the toolkit's entry is withdrawn from the new primary");
 
     // A new instance is published on the new primary and found through Sentinel.
     const scaled = await fetch(`${runner.adminUrl}/api/services/shop/scale`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ instances: 2 }) });

@@ -146,8 +146,11 @@ describe('the supervisor', () => {
   });
 
   it('starts an instance again on another port when its port was taken, and says so after three times', async () => {
-    // Hands its port to a grandchild that holds it for 3 s, then exits: to Brisk, the port was taken.
-    const thief = `const p = process.env.PORT; require('child_process').spawn(process.execPath, ['-e', "require('net').createServer().listen(" + p + ", '127.0.0.1'); setTimeout(() => process.exit(0), 3000)"], { detached: true, stdio: 'ignore' }).unref(); setTimeout(() => process.exit(1), 400);`;
+    // Hands its port to a grandchild that holds it for 3 s, and exits once the grandchild
+    // has bound it (not after a fixed time: on a busy machine a new node process may take
+    // longer than that to listen, and the instance's exit would be an ordinary crash): to
+    // Brisk, the port was taken.
+    const thief = `const p = process.env.PORT; const c = require('child_process').spawn(process.execPath, ['-e', "require('net').createServer().listen(" + p + ", '127.0.0.1', () => { process.send('bound', () => process.disconnect()); setTimeout(() => process.exit(0), 3000); })"], { detached: true, stdio: ['ignore', 'ignore', 'ignore', 'ipc'] }); c.on('message', () => process.exit(1));`;
     const t = await start({
       upstreams: { taken: { healthCheck: CHECK } },
       routes: [{ name: 'taken', upstream: 'taken' }],

@@ -2,13 +2,33 @@
 // closed loop would slow down with the server and hide its stalls), each with a client
 // timeout, and every outcome is kept with its send time so that a scenario can count the
 // errors and the latency of any time slice.
+import diagnostics from 'node:diagnostics_channel';
 import { Agent, request } from 'undici';
+
+/** Generators that track connections, by the id their requests carry in `x-load-gen`. */
+const tracking = new Map();
+let nextGen = 0;
+/** Connection records of undici's sockets (each socket once). */
+const connections = new WeakMap();
+diagnostics.subscribe('undici:client:sendHeaders', ({ headers, socket }) => {
+  const m = /\r\nx-load-gen: (\d+)-(\d+)\r\n/.exec(`\r\n${headers}`);
+  const gen = m === null ? undefined : tracking.get(Number(m[1]));
+  if (gen === undefined) return;
+  let conn = connections.get(socket);
+  if (conn === undefined) {
+    conn = { port: socket.localPort, openedAt: gen.now(), closedAt: null };
+    connections.set(socket, conn);
+    socket.once('close', () => (conn.closedAt = gen.now()));
+  }
+  gen.written.set(Number(m[2]), { conn, at: gen.now() });
+});
 
 export class LoadGen {
   /**
    * @param {string} url         what every request GETs
    * @param {number} rate        requests per second
-   * @param {{timeoutMs?: number, connections?: number}} [options]
+   * @param {{timeoutMs?: number, connections?: number, trackConnections?: boolean}} [options]
+   *   trackConnections: each outcome also says on which connection (client port) its request was written and when
    */
   constructor(url, rate, options = {}) {
     this.url = url;
@@ -25,6 +45,10 @@ export class LoadGen {
     this.timer = null;
     /** Requests that could not even leave on time (the generator itself lagged), ms. */
     this.maxLagMs = 0;
+    this.gen = options.trackConnections === true ? nextGen++ : null;
+    /** Request number → `{conn: {port, openedAt, closedAt}, at}`: where and when its head was written. */
+    this.written = new Map();
+    if (this.gen !== null) tracking.set(this.gen, this);
   }
 
   /** Milliseconds since the generator started. */
@@ -57,12 +81,21 @@ export class LoadGen {
 
   one() {
     const t = this.now();
+    const seq = this.sent;
     this.inFlight++;
     const done = (ok, status, error) => {
       this.inFlight--;
-      this.results.push({ t, ms: this.now() - t, ok, status, error });
+      const row = { t, ms: this.now() - t, ok, status, error };
+      if (this.gen !== null) {
+        const w = this.written.get(seq);
+        this.written.delete(seq);
+        row.conn = w?.conn ?? null;
+        row.writtenAt = w?.at ?? null;
+      }
+      this.results.push(row);
     };
-    request(this.url, { dispatcher: this.agent, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs }).then(
+    const headers = this.gen === null ? undefined : { 'x-load-gen': `${this.gen}-${seq}` };
+    request(this.url, { dispatcher: this.agent, headers, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs }).then(
       async (res) => {
         await res.body.dump();
         done(res.statusCode >= 200 && res.statusCode < 300, res.statusCode, null);
@@ -78,6 +111,7 @@ export class LoadGen {
     const deadline = Date.now() + this.timeoutMs + 2000;
     while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     await this.agent.close().catch(() => {});
+    if (this.gen !== null) tracking.delete(this.gen);
   }
 
   /** Outcomes of the requests sent in [from, to) ms. */

@@ -68,6 +68,8 @@ export interface WorkersView {
   restart(): Promise<void>;
   /** The warm spare worker: null when there is none right now. */
   spare(): 'starting' | 'ready' | null;
+  /** Connections handed to a worker that died before taking them: served by another worker, or closed when none could. */
+  rescued(): { readonly handedOver: number; readonly closed: number };
   /** Purges every worker's route caches (each holds its own memory tier); resolves with the entries removed. */
   purge(spec: PurgeSpec, route: string | null): Promise<number>;
 }

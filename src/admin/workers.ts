@@ -14,7 +14,7 @@ export const WORKER_ADMIN_ROUTES: Record<string, Partial<Record<string, Handler>
   '/api/workers': {
     GET: (gw, _req, res) => {
       const w = gw.workers;
-      json(res, 200, { version: gw.runtime.version, mode: w === null ? 'single' : 'workers', workers: w === null ? [] : w.list(), spare: w === null ? null : w.spare() });
+      json(res, 200, { version: gw.runtime.version, mode: w === null ? 'single' : 'workers', workers: w === null ? [] : w.list(), spare: w === null ? null : w.spare(), rescuedConnections: w === null ? null : w.rescued() });
     },
   },
   '/api/workers/restart': {

@@ -5,7 +5,10 @@
  * errors of the one branch the value was evidently meant for), unknown keys get a
  * "did you mean", durations and sizes say what they look like.
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { runInThisContext } from 'node:vm';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { didYouMean } from './did-you-mean.js';
 import { publishedSchema } from './json-schema.js';
@@ -57,12 +60,21 @@ export function compile(schema: ReturnType<typeof publishedSchema>): ValidateFun
 /** The build's validator when its fingerprint is this schema's (and this Ajv's); null otherwise. */
 export function precompiled(schema: ReturnType<typeof publishedSchema>, file = `./${GENERATED_VALIDATOR}`): ValidateFunction<RawConfig> | null {
   let mod: { fingerprint?: unknown } & ValidateFunction<RawConfig>;
+  let path: string;
+  let source: string;
   try {
-    mod = require(file) as typeof mod;
-    delete require.cache[require.resolve(file)];
+    path = require.resolve(file);
+    source = readFileSync(path, 'utf8');
   } catch {
     return null; // not generated (a build that skipped scripts/gen-validator.mjs)
   }
+  // Evaluated as CommonJS by hand rather than required: a required module stays listed in
+  // the `children` of the module createRequire made, whatever require.cache forgets, and
+  // with it the validator and its megabytes of source would stay in memory for good.
+  const module = { exports: {} as unknown };
+  const evaluate = runInThisContext(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: path }) as (...args: unknown[]) => void;
+  evaluate(module.exports, require, module, path, dirname(path));
+  mod = module.exports as typeof mod;
   const version = (require('ajv/package.json') as { version: string }).version;
   return typeof mod === 'function' && mod.fingerprint === schemaFingerprint(schema, version) ? mod : null;
 }

@@ -20,6 +20,7 @@ import { targetHealth } from '../observability/metrics.js';
 import type { MembershipCommand, MembershipResult, MemberStatus } from '../upstreams/membership.js';
 import { TargetRegistry } from '../upstreams/registry.js';
 import { activateRuntime, buildRuntime, deactivateRuntime, loadRouteCode } from './runtime.js';
+import { capYoungGeneration } from './young-generation.js';
 
 /** What applying a config to the data plane gave. */
 export type ApplyResult = { readonly ok: true; readonly version: number; readonly closedTunnels: number } | { readonly ok: false; readonly problems: readonly ConfigProblem[] };
@@ -59,6 +60,8 @@ export class DataPlane {
     /** False for a data plane that serves nothing (the workers' primary): it opens no access log. */
     private readonly writesAccessLog = true,
   ) {
+    // A process that serves requests keeps V8's young generation small (young-generation.ts).
+    if (writesAccessLog) capYoungGeneration();
     this.state = {
       runtime: buildRuntime(config, version, this.pools, logger, this.middlewares, this.onQueueWait),
       draining: false,

@@ -117,7 +117,7 @@ export class Gateway extends ControlPlane {
     const gw = new Gateway(data, source, logger, config, flushLogs);
     if (cluster !== null) {
       const c = cluster;
-      gw.workers = { list: () => c.workers(), restart: () => c.restart(), purge: (spec, route) => c.purge(spec, route), spare: () => c.pool.spareState };
+      gw.workers = { list: () => c.workers(), restart: () => c.restart(), purge: (spec, route) => c.purge(spec, route), spare: () => c.pool.spareState, rescued: () => ({ handedOver: c.pool.rescued, closed: c.pool.rescueClosed }) };
       gw.stats.setExtraMetrics(() => c.metricsText());
       gw.stats.setBeforeScrape(() => c.flush());
     }

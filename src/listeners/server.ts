@@ -35,6 +35,8 @@ export interface Listener {
   readonly host: string;
   /** Stops accepting; open connections are left to the drain. */
   stopAccepting(): Promise<void>;
+  /** Serves a connection accepted elsewhere (a worker's connection another worker never took, src/workers/handoff.ts). */
+  adopt(socket: Socket): void;
 }
 
 type AnyServer = http.Server | https.Server | http2.Http2SecureServer;
@@ -168,6 +170,10 @@ export async function startListener(
         // Node 19+: also closes keep-alive connections that are idle right now.
         (server as http.Server).closeIdleConnections?.();
       });
+    },
+    adopt(socket) {
+      // Node documents emitting 'connection' to hand a socket to a server: it is served as one it accepted.
+      bound.emit('connection', socket);
     },
   };
 }

@@ -268,7 +268,7 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
 
   /** The per-worker families of `/metrics`. */
   metricsText(): string {
-    return workersMetrics(this.workers());
+    return workersMetrics(this.workers(), { handedOver: this.pool.rescued, closed: this.pool.rescueClosed });
   }
 
   private purgeSeq = 0;

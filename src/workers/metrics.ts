@@ -7,7 +7,7 @@ import { RESTART_REASONS, type WorkerInfo } from './protocol.js';
  * label (its slot, stable across replacements); counters are kept per slot by the
  * primary, so they stay monotonic when a worker is replaced.
  */
-export function workersMetrics(workers: readonly WorkerInfo[]): string {
+export function workersMetrics(workers: readonly WorkerInfo[], rescued: { readonly handedOver: number; readonly closed: number } = { handedOver: 0, closed: 0 }): string {
   const out: string[] = [];
   const family = (name: string, help: string, type: 'gauge' | 'counter', samples: readonly (readonly [labels: string, value: number])[]): void => {
     out.push(`# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`);
@@ -27,6 +27,15 @@ export function workersMetrics(workers: readonly WorkerInfo[]): string {
     'Workers replaced, by reason: exit (crash, kill, out of memory), stuck (no heartbeat), rolling (a rolling restart).',
     'counter',
     workers.flatMap((x) => RESTART_REASONS.map((r) => [labelString('worker', String(x.slot), 'reason', r), x.restarts[r]] as const)),
+  );
+  family(
+    'brisk_worker_rescued_connections_total',
+    'Connections handed to a worker that died before taking it: handed_over (served by another worker), closed (no worker could take it).',
+    'counter',
+    [
+      [labelString('outcome', 'handed_over'), rescued.handedOver],
+      [labelString('outcome', 'closed'), rescued.closed],
+    ],
   );
   return out.join('');
 }

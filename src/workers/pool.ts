@@ -2,6 +2,7 @@ import cluster, { type Worker as ClusterWorker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../observability/logger.js';
 import type { Batch } from './batch.js';
+import { closeHandle, HandoffWatch } from './handoff.js';
 import { STUCK_MS, type FromWorker, type Report, type RestartReason, type StartMessage, type ToWorker, type WorkerState } from './protocol.js';
 
 /** One place for a worker: a replacement takes the slot of the one it replaces. */
@@ -114,6 +115,12 @@ export class WorkerPool {
   private spareReady = false;
   private readonly slotOf = new Map<ClusterWorker, Slot>();
   private readonly waiters = new Map<ClusterWorker, () => void>();
+  private readonly handoffs = new WeakMap<ClusterWorker, HandoffWatch>();
+  /** Connections handed to a worker that died before it took them, served by another worker instead (monotonic). */
+  rescued = 0;
+  /** Of those, the ones no other worker could take: closed (the client sees a closed connection, not a hang). */
+  rescueClosed = 0;
+  private rescueTurn = 0;
 
   /** The warm spare's state: null when there is none (being replaced, or stopping). */
   get spareState(): 'starting' | 'ready' | null {
@@ -168,6 +175,7 @@ export class WorkerPool {
 
   private spawn(slot: Slot | null): ClusterWorker {
     const worker = cluster.fork({ BRISK_WORKER_SLOT: String(slot?.index ?? 0) });
+    this.handoffs.set(worker, new HandoffWatch(worker, 64, () => this.logger.warn('the cluster messages of this Node version are not the ones Brisk knows: connections handed to a worker that dies are not rescued')));
     if (slot !== null) this.attach(slot, worker);
     this.pipe(worker);
     worker.on('message', (msg: FromWorker) => this.onMessage(worker, msg));
@@ -232,6 +240,7 @@ export class WorkerPool {
   }
 
   private onExit(worker: ClusterWorker, code: number | null, signal: string | null): void {
+    this.handoffs.get(worker)?.whenGone((handles) => this.rescue(worker, handles));
     const slot = this.slotOf.get(worker) ?? null;
     this.slotOf.delete(worker);
     this.waiters.get(worker)?.();
@@ -261,6 +270,50 @@ export class WorkerPool {
     setTimeout(() => {
       if (!this.stopping && slot.worker === null) void this.fork(slot);
     }, delay).unref();
+  }
+
+  /**
+   * Connections the cluster handed to `dead` that it never took (src/workers/handoff.ts):
+   * each goes to another serving worker, in turn, which serves it as one it accepted (its
+   * request is still unread). With no worker to take it, it is closed.
+   */
+  private rescue(dead: ClusterWorker, handles: readonly object[]): void {
+    if (handles.length === 0) return;
+    const live = this.slots.filter((s) => s.state === 'ready' && s.worker !== null && s.worker !== dead && s.worker.isConnected());
+    for (const handle of handles) {
+      if (live.length === 0) {
+        this.rescueClosed++;
+        closeHandle(handle);
+        continue;
+      }
+      const to = live[this.rescueTurn++ % live.length]!.worker!;
+      let sent = false;
+      const done = (): void => {
+        if (sent) return;
+        sent = true;
+        // The handle has crossed (or failed to): the primary's copy goes, the worker's stays.
+        closeHandle(handle);
+      };
+      try {
+        to.send({ t: 'adopt' } satisfies ToWorker, handle as Parameters<ClusterWorker['send']>[1], {}, done);
+        this.rescued++;
+      } catch (err) {
+        this.logger.warn({ err }, 'a connection of a dead worker could not be handed to another; closing it');
+        this.rescueClosed++;
+        done();
+        continue;
+      }
+      // Queued behind another handle to a worker that then died: never written, so closed here.
+      const check = setInterval(() => {
+        if (sent) clearInterval(check);
+        else if (to.isDead()) {
+          clearInterval(check);
+          done();
+        }
+      }, 1000);
+      check.unref();
+    }
+    this.logger.warn({ workerPid: dead.process.pid, connections: handles.length, handedOver: live.length > 0 }, 'connections handed to a worker that died before taking them were given to another worker');
   }
 
   /** A worker silent for `STUCK_MS` has a stuck event loop: killed and replaced (its connections are lost, as with a crash). */

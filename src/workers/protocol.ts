@@ -67,6 +67,8 @@ export type ToWorker =
   | { readonly t: 'breaker'; readonly upstream: string; readonly openForMs: number; readonly worker: number }
   /** `POST /api/cache/purge`: each worker's memory cache is its own. */
   | { readonly t: 'purge'; readonly id: number; readonly spec: PurgeSpec; readonly route: string | null }
+  /** Serve the connection sent with this message: a dead worker's, which it never took (src/workers/handoff.ts). */
+  | { readonly t: 'adopt' }
   | { readonly t: 'stop' };
 
 /** A worker's gauges and its batch, every `REPORT_MS`. */

@@ -5,6 +5,7 @@
  * gauges, the ejections its outlier detection made. It runs no health checks (the primary
  * runs them once and sends the verdicts), no admin API, no alerting.
  */
+import { Socket } from 'node:net';
 import { basename, dirname, extname, join } from 'node:path';
 import { parseConfigText, type ConfigResult } from '../config/load.js';
 import type { ConfigInputs } from '../providers/config-file.js';
@@ -133,7 +134,32 @@ class Worker {
       case 'stop':
         void this.stop();
         return;
+      case 'adopt':
+        // Its handle comes with the message: see onHandle.
+        return;
     }
+  }
+
+  /**
+   * A connection another worker was handed but never took (it died first; its request is
+   * still unread): served by the listener it was accepted on, as if accepted here.
+   */
+  onAdopt(handle: unknown): void {
+    let socket: Socket;
+    try {
+      // A raw handle, as node:cluster hands connections over; wrapped as Node wraps a received socket.
+      socket = new Socket({ handle, readable: true, writable: true } as ConstructorParameters<typeof Socket>[0]);
+    } catch (err) {
+      this.logger.warn({ err }, 'a connection handed over by the primary could not be opened');
+      (handle as { close?: () => void } | null)?.close?.();
+      return;
+    }
+    const listener = this.dp?.listeners.find((l) => l.port === socket.localPort) ?? null;
+    if (listener === null) {
+      socket.destroy();
+      return;
+    }
+    listener.adopt(socket);
   }
 
   private async start(msg: Extract<ToWorker, { t: 'start' }>): Promise<void> {
@@ -277,7 +303,10 @@ class Worker {
 export function runWorker(): void {
   const { logger, jsonDestination, flush } = createLogger({ level: 'info', format: 'json' });
   const worker = new Worker(logger.child({ worker: Number(process.env['BRISK_WORKER_SLOT'] ?? 0) }), jsonDestination, flush);
-  process.on('message', (msg: ToWorker) => worker.onMessage(msg));
+  process.on('message', (msg: ToWorker, handle: unknown) => {
+    if (msg.t === 'adopt') worker.onAdopt(handle);
+    else worker.onMessage(msg);
+  });
   process.send?.({ t: 'hello' } satisfies FromWorker);
   // The primary gone means no one supervises this worker any more: it stops too.
   process.on('disconnect', () => process.exit(0));

@@ -65,6 +65,7 @@ export const SERVICE_ERROR_CODES = {
   BRISK_SVC_SAGA_LEASE_LOST: { status: 0, retryable: false, description: 'This orchestrator lost the lease on a saga (it paused longer than `leaseMs`) and another one took it over; this one stops working on it. Logged, never answered to a client.' },
   BRISK_SVC_CACHE_LOAD_FAILED: { status: 502, retryable: true, description: 'The loader of a cache entry failed and no stale value was there to serve instead; the message names the key and the cause.' },
   BRISK_SVC_REGISTRY_UNAVAILABLE: { status: 0, retryable: true, description: 'Self-registration into the Redis registry failed (Redis unreachable); the service keeps serving and retries on the next heartbeat. Logged, never answered to a client.' },
+  BRISK_SVC_REDIS_CONFIG_INVALID: { status: 0, retryable: false, description: 'A Redis location is malformed: a `redis+sentinel://` URL that is not `redis+sentinel://[:password@]host:port,host:port/NAME[/db]`; the message names the part to fix (the password is not shown).' },
   BRISK_SVC_EMBEDDED_FAILED: { status: 0, retryable: false, description: 'The embedded PostgreSQL (PGlite behind a loopback wire-protocol socket) could not start: its data directory is unreadable or locked, or the WebAssembly module could not load.' },
 } as const satisfies Record<string, { status: number; retryable: boolean; description: string }>;
 

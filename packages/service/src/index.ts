@@ -23,6 +23,7 @@ export { stepKey, parseStepKey, type StepAction } from './saga/keys.js';
 export { createService, json, Reply, Service, type Dependency, type Handler, type HandlerContext, type ServiceOptions, type UpgradeHandler, type UpgradeOptions } from './service/service.js';
 export { callService } from './service/outbound.js';
 export { REGISTRY_EVENTS, REGISTRY_PREFIX, type InstanceRecord, type RegistrationOptions } from './service/registration.js';
+export { connectRedis, parseRedisLocation, type RedisLocation, type SentinelLocation } from './redis.js';
 export { IdempotencyStore, idempotent, idempotentTransaction, type IdempotencyOptions, type IdempotentContext, type RouteIdempotencyOptions } from './idempotency/idempotency.js';
 export { Housekeeper, type HousekeeperOptions, type HousekeepingJob, type JobResult } from './housekeeping/housekeeper.js';
 export { appliedKeysJob, cacheJob, finishedSagasJob, idempotencyKeysJob, logFilesJob } from './housekeeping/jobs.js';

@@ -16,6 +16,7 @@ import { SERVICE_ERROR_CODES, ServiceError } from '../src/errors.js';
 import { checkDefinition } from '../src/saga/definition.js';
 import { parseStepKey, stepKey } from '../src/saga/keys.js';
 import { Router } from '../src/service/router.js';
+import { parseRedisLocation } from '../src/redis.js';
 
 const PACKAGE = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -175,5 +176,22 @@ describe('the package stands alone', () => {
     };
     for (const dir of ['src', 'proof', 'test']) walk(join(PACKAGE, dir));
     assert.deepEqual(offenders, []);
+  });
+});
+
+describe('Redis locations', () => {
+  test('a redis+sentinel:// URL names the Sentinels, the primary, its password and db', () => {
+    assert.deepEqual(parseRedisLocation('redis+sentinel://:s%40cret@10.0.0.1:26379,[::1]:26380/shop/2'), { sentinels: ['10.0.0.1:26379', '[::1]:26380'], name: 'shop', password: 's@cret', db: 2 });
+    assert.deepEqual(parseRedisLocation('redis+sentinel://h:26379/brisk'), { sentinels: ['h:26379'], name: 'brisk' });
+    assert.equal(parseRedisLocation('redis://127.0.0.1:6379/0'), 'redis://127.0.0.1:6379/0');
+  });
+  test('a malformed one is refused with its code, without the password', () => {
+    for (const bad of ['redis+sentinel://:pw@h:26379', 'redis+sentinel://:pw@h/brisk', 'redis+sentinel://:pw@h:26379,:1/brisk']) {
+      assert.throws(
+        () => parseRedisLocation(bad),
+        (e: unknown) => e instanceof ServiceError && e.code === 'BRISK_SVC_REDIS_CONFIG_INVALID' && !e.message.includes('pw') && /redis\+sentinel:\/\//.test(e.message),
+        bad,
+      );
+    }
   });
 });

@@ -15,6 +15,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { connectRedis, type RedisLocation } from '../redis.js';
 import { ServiceError } from '../errors.js';
 import { counter, defaultLogger, gauge, Registry, type Logger } from '../observability.js';
 import { MemoryTier, type Entry } from './memory.js';
@@ -22,8 +23,12 @@ import { MemoryTier, type Entry } from './memory.js';
 export interface CacheOptions {
   /** Label on metrics and the Redis key prefix (default `main`). */
   name?: string;
-  /** Redis URL (`redis://host:port/db`) or a client; without it the cache is memory only. */
-  redis?: string | Redis;
+  /**
+   * Redis URL (`redis://host:port/db`, or `redis+sentinel://s1:26379,s2:26379/NAME` for the
+   * primary Sentinel names), a Sentinel group (`{ sentinels, name }`, see redis.ts) or a
+   * client; without it the cache is memory only.
+   */
+  redis?: RedisLocation | Redis;
   /** Entries in the memory tier (default 10000). */
   maxMemoryEntries?: number;
   /** Time an entry is fresh (default 60000 ms). */
@@ -111,10 +116,11 @@ export class Cache {
       connectTimeout: 1000,
       retryStrategy: (times: number) => Math.min(50 * times, 1000),
     };
-    this.#ownsRedis = typeof options.redis === 'string';
-    this.#redis = typeof options.redis === 'string' ? new Redis(options.redis, clientOptions) : options.redis;
+    const given = options.redis instanceof Redis ? options.redis : null;
+    this.#ownsRedis = given === null;
+    this.#redis = given ?? connectRedis(options.redis as RedisLocation, clientOptions);
     // A subscriber connection is in a mode of its own: it cannot run GET/SET.
-    this.#subscriber = typeof options.redis === 'string' ? new Redis(options.redis, { ...clientOptions, commandTimeout: undefined }) : options.redis.duplicate();
+    this.#subscriber = given?.duplicate() ?? connectRedis(options.redis as RedisLocation, { ...clientOptions, commandTimeout: undefined });
     const onError = (error: Error) => this.#redisError(error);
     this.#redis.on('error', onError);
     this.#subscriber.on('error', onError);

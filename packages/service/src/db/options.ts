@@ -86,7 +86,7 @@ export function parseDatabaseUrl(url: string): ParsedUrl {
 
 /** The URL with its password replaced, for messages and logs. */
 export function redactUrl(url: string): string {
-  return url.replace(/^(postgres(?:ql)?:\/\/[^:@/]*:)[^@/]*@/, '$1***@');
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)[^@/]*@/i, '$1***@');
 }
 
 export interface ResolvedOptions {

@@ -8,12 +8,18 @@
  * - on shutdown the key is deleted before the server stops accepting, so the balancer
  *   stops sending first. A crashed instance disappears when its TTL runs out.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { connectRedis, type RedisLocation } from '../redis.js';
 import type { Logger } from '../observability.js';
 
 export interface RegistrationOptions {
-  /** Redis URL of the registry. */
-  redis: string;
+  /**
+   * The registry's Redis: a URL (`redis://…`, or `redis+sentinel://s1:26379,s2:26379/NAME`
+   * for the primary Sentinel names) or a Sentinel group `{ sentinels, name }` (redis.ts).
+   * Through Sentinel the heartbeat follows a failover: the entry is renewed on the new
+   * primary.
+   */
+  redis: RedisLocation;
   /** TTL of the entry (default 10000 ms). */
   ttlMs?: number;
   /** Free-form labels (zone, version…). */
@@ -47,7 +53,7 @@ export class Registration {
     this.#record = record;
     this.#ttlMs = options.ttlMs ?? 10_000;
     this.#log = log;
-    this.#redis = new Redis(options.redis, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1000, retryStrategy: (n: number) => Math.min(100 * n, 2000) });
+    this.#redis = connectRedis(options.redis, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1000, retryStrategy: (n: number) => Math.min(100 * n, 2000) });
     this.#redis.on('error', () => {}); // reported by the heartbeat, once per outage
   }
 
