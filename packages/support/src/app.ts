@@ -21,6 +21,7 @@ import { FAQ_DIR, FaqRetriever, loadFaq, type Language } from './bot/faq.js';
 import type { OrdersApi } from './bot/orders.js';
 import type { ChineseMode } from './bot/tokenize.js';
 import { Hub } from './chat/hub.js';
+import { ConversationJournal } from './chat/journal.js';
 import { WebhookNotifier, type Notifier } from './chat/notify.js';
 import { chatSockets, sameSecret } from './chat/sockets.js';
 
@@ -44,6 +45,11 @@ export interface SupportOptions {
   logger?: Logger;
   registry?: Registry;
   handleSignals?: boolean;
+  /**
+   * Where conversations are kept across restarts (a journal file in this folder, created if
+   * missing); none: memory only, and a restart forgets every conversation.
+   */
+  dataDir?: string;
   /** Time between housekeeping runs (default 5 minutes). */
   housekeepingIntervalMs?: number;
   now?: () => number;
@@ -86,8 +92,10 @@ export function createSupportService(options: SupportOptions): Support {
   const notifier = options.notifier ?? (options.webhookUrl ? new WebhookNotifier(options.webhookUrl, log, { onResult: (ok) => notices.inc({ result: ok ? 'sent' : 'failed' }) }) : undefined);
   const publicUrl = (options.publicUrl ?? '').replace(/\/+$/, '');
 
+  const store = options.dataDir === undefined ? undefined : new ConversationJournal(options.dataDir, { warn: (message) => log.warn(message) });
   const hub = new Hub({
     bot,
+    ...(store ? { store } : {}),
     ...(options.now ? { now: options.now } : {}),
     events: {
       handoff: (conversation, reason, question) => {
@@ -152,6 +160,7 @@ export function createSupportService(options: SupportOptions): Support {
     ],
   });
   service.dependsOn('housekeeping', { close: () => housekeeper.stop() });
+  if (store !== undefined) service.dependsOn('conversations', { close: async () => hub.close() });
   return { service, hub, bot, housekeeper: housekeeper.start() };
 }
 

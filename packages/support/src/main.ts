@@ -15,6 +15,7 @@
  * | `SUPPORT_AGENT_WEBHOOK` | IM webhook told about handoffs | none |
  * | `SUPPORT_PUBLIC_URL` | Brisk's public URL, for the link in the IM message | `http://127.0.0.1:8080` |
  * | `SUPPORT_THRESHOLD_ZH`, `SUPPORT_THRESHOLD_EN` | handoff thresholds | 0.45, 0.35 |
+ * | `SUPPORT_DATA_DIR` | folder of the conversations journal (kept across restarts) | none: memory only |
  */
 import { HttpOrdersApi } from './bot/orders.js';
 import { createSupportService } from './app.js';
@@ -50,6 +51,7 @@ try {
     agentToken,
     ...(webhookUrl ? { webhookUrl } : {}),
     publicUrl: env('SUPPORT_PUBLIC_URL') ?? 'http://127.0.0.1:8080',
+    ...(env('SUPPORT_DATA_DIR') ? { dataDir: env('SUPPORT_DATA_DIR')! } : {}),
     threshold: { ...(zh !== undefined ? { zh } : {}), ...(en !== undefined ? { en } : {}) },
   });
 } catch (error) {
