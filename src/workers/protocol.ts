@@ -13,8 +13,10 @@ import type { MembershipCommand } from '../upstreams/membership.js';
 
 /** How often a worker reports (its batch of finished requests, its gauges): also its heartbeat. */
 export const REPORT_MS = 100;
-/** How often a worker sends the requests it finished since (when there are any), between reports. */
-export const BATCH_MS = 25;
+/** An idle worker reports every this many `REPORT_MS` ticks (its heartbeat). */
+export const IDLE_REPORT_EVERY = 5;
+/** How long after the first request it finished since the last send a worker sends them, between reports. */
+export const BATCH_MS = 50;
 /** A worker silent this long has a stuck event loop: it is killed and replaced. */
 export const STUCK_MS = 2500;
 
