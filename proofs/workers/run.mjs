@@ -188,7 +188,10 @@ async function efficiency(dir, upstreamPort) {
   if (which('wrk')) modes.push('closed');
   const brisks = { 1: new Brisk(dir, 1, upstreamPort), 2: new Brisk(dir, 2, upstreamPort) };
   const runs = {};
-  const add = (key, m) => (runs[key] ??= []).push(m);
+  const add = (key, m) => {
+    (runs[key] ??= []).push(m);
+    log(`  ${key}: ${m.answered} answered, ${m.cpuS} CPU-s (primary ${m.primaryCpuS}): ${m.reqPerCpuS} req/CPU-s; load average ${os.loadavg()[0].toFixed(1)}`);
+  };
   try {
     for (const b of Object.values(brisks)) {
       await b.start();
@@ -263,7 +266,7 @@ async function faults(dir, upstreamPort) {
     const spareFrom = Date.now();
     while (Date.now() - spareFrom < 60_000 && (await brisk.api('GET', '/api/workers'))?.spare !== 'ready') await sleep(100);
     r.spareBootMs = Date.now() - spareFrom;
-    list = await brisk.workerList();
+    const list = await brisk.workerList();
     const stopped = list[1];
     const stopAt = load.now();
     process.kill(stopped.pid, 'SIGSTOP');
@@ -406,7 +409,7 @@ async function main() {
   if (json) process.stdout.write(`${JSON.stringify({ ...res, rows, ok: failed.length === 0 }, null, 2)}\n`);
   else {
     const w = [0, 1, 2].map((c) => Math.max(...rows.map((r) => String(r[c]).length)));
-    const line = (r) => `| ${[0, 1, 2].map((c) => String(r[c]).padEnd(w[c])).join(' | ')} | ${r[3] === null ? 'info' : r[3] ? 'ok  ' : 'MISS'} |`;
+    const line = (r) => `| ${[0, 1, 2].map((c) => String(r[c]).padEnd(w[c])).join(' | ')} | ${r[3] === undefined ? '    ' : r[3] === null ? 'info' : r[3] ? 'ok  ' : 'MISS'} |`;
     process.stdout.write(`Brisk workers proof (${res.cores} cores, load average ${res.loadAverage.toFixed(1)} at start)\n\n`);
     process.stdout.write(`${line(['measure', 'result', 'bar', ''])}\n`);
     for (const r of rows) process.stdout.write(`${line(r)}\n`);

@@ -16,6 +16,8 @@ import { DataPlane } from '../dataplane/data-plane.js';
 import { loadRouteCode } from '../dataplane/runtime.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import type { CacheMiddleware } from '../middlewares/cache/index.js';
+import type { CacheStats } from '../middlewares/cache/middleware.js';
+import { processFamilies, type MetricsExposition } from '../observability/metrics.js';
 import type { PurgeSpec } from '../middlewares/cache/store.js';
 import { setNodeShare } from '../middlewares/rate-limit/node-share.js';
 import { BatchSink } from './batch.js';
@@ -75,6 +77,8 @@ class Worker {
   private readonly known = new WeakSet<Ejection>();
   private applying: Promise<void> = Promise.resolve();
   private metricsOn = true;
+  /** Its process families for the node's `/metrics` (made at the first scrape). */
+  private processMetrics: MetricsExposition | null = null;
   private shares: WorkerShares | null = null;
   private batchTimer: NodeJS.Timeout | null = null;
   /** `performance.now()` of the next report tick and of the last batch or report sent. */
@@ -121,7 +125,17 @@ class Worker {
       case 'flush':
         // A whole report (batch, gauges, ejections, breakers); IPC keeps the order, so it reaches the primary before the answer.
         this.report();
-        this.send({ t: 'flushed', id: msg.id });
+        if (!msg.process) this.send({ t: 'flushed', id: msg.id, process: null });
+        else {
+          this.processMetrics ??= processFamilies();
+          void this.processMetrics.text().then(
+            (text) => this.send({ t: 'flushed', id: msg.id, process: text }),
+            () => this.send({ t: 'flushed', id: msg.id, process: null }),
+          );
+        }
+        return;
+      case 'cacheStats':
+        this.send({ t: 'cacheStats', id: msg.id, routes: this.cacheStats() });
         return;
       case 'purge':
         void this.purge(msg.id, msg.spec, msg.route);
@@ -258,6 +272,15 @@ class Worker {
     }
     this.sentAt = now;
     this.send({ t: 'batch', batch: this.sink.take() });
+  }
+
+  /** This worker's route caches' counters, by route. */
+  private cacheStats(): Record<string, CacheStats> {
+    const out: Record<string, CacheStats> = {};
+    const rt = this.dp?.runtime;
+    if (rt === undefined) return out;
+    for (const [i, r] of rt.config.routes.entries()) for (const m of rt.pipelineOfRoute[i] ?? []) if (m.name === 'cache') out[r.name] = (m as CacheMiddleware).cacheStats();
+    return out;
   }
 
   /** Purges this worker's route caches (memory; Redis too, which is idempotent). */
