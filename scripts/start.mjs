@@ -12,5 +12,16 @@ import { ensureReady } from './ensure.mjs';
 
 ensureReady();
 
+// `timeout 60 npm start`, a closed terminal, a killed npm: npm exits without passing the
+// signal on, and the shop would run on as an orphan holding its ports. When the parent
+// goes away, the shop stops as on Ctrl-C (its SIGTERM handler drains and stops everything).
+// Once: a second SIGTERM means "kill now".
+const parent = process.ppid;
+const orphanWatch = setInterval(() => {
+  if (process.ppid === parent) return;
+  clearInterval(orphanWatch);
+  process.kill(process.pid, 'SIGTERM');
+}, 500).unref();
+
 const { runShop } = await import('../packages/shop/dist/src/run/start.js');
 process.exit(await runShop(process.argv.slice(2)));

@@ -76,6 +76,11 @@ export const CASES = [
     COMPRESSED_REQUEST,
     { nginxPeer: 'nginx-gzip' },
   ),
+  // The lean HTTP/1.1 upstream transport (`pool.transport: lean`, off by default) against
+  // undici's Pool, everything else as `brisk`.
+  briskCase('brisk-lean', 'Brisk as `brisk`, with `pool.transport: lean` (the lean HTTP/1.1 upstream transport instead of undici)', [], undefined, {
+    upstreamExtra: ['    pool:', '      transport: lean'],
+  }),
   // Another build of Brisk beside this one, for before/after ratios of a change:
   // BENCH_BRISK_BASELINE=/path/to/other/checkout (built: dist/src/cli/main.js there).
   briskCase('brisk-baseline', 'Brisk as `brisk`, from the checkout named by BENCH_BRISK_BASELINE (before/after a change)', [], undefined, {
@@ -255,6 +260,7 @@ function briskCase(id, what, routeExtra, requestHeaders, options = {}) {
           '  bench:',
           '    targets:',
           `      - url: http://127.0.0.1:${upstreamPort}`,
+          ...(options.upstreamExtra ?? []),
           'routes:',
           '  - name: all',
           '    match:',
@@ -268,7 +274,8 @@ function briskCase(id, what, routeExtra, requestHeaders, options = {}) {
       return startProcess({
         name: id,
         cmd: process.execPath,
-        args: [path.join(root, 'dist/src/cli/main.js'), 'start', '--config', config],
+        // BENCH_CPU_PROF=DIR: each Brisk writes a V8 CPU profile there when it stops.
+        args: [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.join(process.env.BENCH_CPU_PROF, id)}`] : []), path.join(root, 'dist/src/cli/main.js'), 'start', '--config', config],
         cpus,
         cwd: root,
         env: { NODE_ENV: 'production' },

@@ -5,7 +5,10 @@
  * errors of the one branch the value was evidently meant for), unknown keys get a
  * "did you mean", durations and sizes say what they look like.
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { runInThisContext } from 'node:vm';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { didYouMean } from './did-you-mean.js';
 import { publishedSchema } from './json-schema.js';
@@ -13,12 +16,15 @@ import type { PathProblem, PathSegment } from './positions.js';
 import type { RawConfig } from './schema.js';
 import { PATTERN_ERROR_MESSAGE } from './schema-kit.js';
 import { DURATION_PATTERN, SIZE_PATTERN } from './units.js';
+import { compileValidatorScript } from './validator-cache.js';
 import { compileStandalone, GENERATED_VALIDATOR, schemaFingerprint, storeValidator, VALIDATOR_OPTIONS } from './validator-code.js';
 
 const NAME_PATTERN = '^[A-Za-z0-9_.:-]+$';
 const TOKEN_PATTERN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
 
 let compiled: ValidateFunction<RawConfig> | undefined;
+/** Writes the build validator's code cache after the validation that compiled its checks; null when there is nothing to write. */
+let storeCodeCache: (() => void) | null = null;
 
 const require = createRequire(import.meta.url);
 
@@ -32,7 +38,7 @@ function validator(): ValidateFunction<RawConfig> {
   const schema = publishedSchema();
   // The build's validator is not kept: its 1.5 MB of source and its compiled code would
   // stay in memory for a reload that may never come (loading it again costs ~50 ms).
-  const built = precompiled(schema);
+  const built = precompiled(schema, `./${GENERATED_VALIDATOR}`, true);
   if (built !== null) return built;
   // None, or one of another schema (a bare `tsc` rewrote dist/): compiled now, as the build
   // would, and stored so that the next start finds it.
@@ -54,17 +60,32 @@ export function compile(schema: ReturnType<typeof publishedSchema>): ValidateFun
   return ajv.compile<RawConfig>(schema);
 }
 
-/** The build's validator when its fingerprint is this schema's (and this Ajv's); null otherwise. */
-export function precompiled(schema: ReturnType<typeof publishedSchema>, file = `./${GENERATED_VALIDATOR}`): ValidateFunction<RawConfig> | null {
+/**
+ * The build's validator when its fingerprint is this schema's (and this Ajv's); null
+ * otherwise. With `codeCache`, compiled with V8's code cache beside it (validator-cache.ts),
+ * which the first validation writes when there was none that fitted.
+ */
+export function precompiled(schema: ReturnType<typeof publishedSchema>, file = `./${GENERATED_VALIDATOR}`, codeCache = false): ValidateFunction<RawConfig> | null {
   let mod: { fingerprint?: unknown } & ValidateFunction<RawConfig>;
+  let path: string;
+  let source: string;
   try {
-    mod = require(file) as typeof mod;
-    delete require.cache[require.resolve(file)];
+    path = require.resolve(file);
+    source = readFileSync(path, 'utf8');
   } catch {
     return null; // not generated (a build that skipped scripts/gen-validator.mjs)
   }
+  // Evaluated as CommonJS by hand rather than required: a required module stays listed in
+  // the `children` of the module createRequire made, whatever require.cache forgets, and
+  // with it the validator and its megabytes of source would stay in memory for good.
+  const module = { exports: {} as unknown };
+  const script = codeCache ? compileValidatorScript(path, source) : { run: runInThisContext(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: path }) as (...args: unknown[]) => void, store: null };
+  script.run(module.exports, require, module, path, dirname(path));
+  mod = module.exports as typeof mod;
   const version = (require('ajv/package.json') as { version: string }).version;
-  return typeof mod === 'function' && mod.fingerprint === schemaFingerprint(schema, version) ? mod : null;
+  if (typeof mod !== 'function' || mod.fingerprint !== schemaFingerprint(schema, version)) return null;
+  storeCodeCache = script.store;
+  return mod;
 }
 
 /**
@@ -78,7 +99,13 @@ export function validateSchema(
 ): { ok: true; raw: RawConfig } | { ok: false; problems: PathProblem[] } {
   // Each round converts the values the schema wants as numbers or booleans; nested unions may need one more.
   for (let round = 0; round < 3; round++) {
-    if (validate(data)) return { ok: true, raw: data };
+    const ok = validate(data);
+    if (storeCodeCache !== null) {
+      const store = storeCodeCache;
+      storeCodeCache = null;
+      store();
+    }
+    if (ok) return { ok: true, raw: data };
     if (coercible === undefined || !coerce(data, validate.errors ?? [], coercible)) break;
   }
   return { ok: false, problems: humanise(validate.errors ?? []) };

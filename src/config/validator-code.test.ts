@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
@@ -41,6 +42,27 @@ describe('the config validator compiled at build time', () => {
     const other = { ...schema, description: 'another schema' };
     assert.equal(precompiled(other, file), null);
     assert.equal(precompiled(schema, join(here, 'no-such-validator.cjs')), null);
+  });
+
+  test('is plain ASCII (V8 holds it as one byte a character)', () => {
+    assert.equal(/[^\x00-\x7f]/.test(readFileSync(file, 'utf8')), false);
+  });
+
+  test('is not kept in memory once the caller drops it', () => {
+    // In another process, with gc exposed: nothing but the caller may hold the loaded validator.
+    const script = `
+      const { precompiled } = await import(${JSON.stringify(new URL('./validate.js', import.meta.url).href)});
+      const { publishedSchema } = await import(${JSON.stringify(new URL('./json-schema.js', import.meta.url).href)});
+      let fn = precompiled(publishedSchema(), ${JSON.stringify(file)});
+      if (typeof fn !== 'function') throw new Error('the validator was not loaded');
+      const ref = new WeakRef(fn);
+      fn = null;
+      await new Promise((r) => setTimeout(r, 10));
+      globalThis.gc();
+      process.stdout.write(String(ref.deref() === undefined));`;
+    const child = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    assert.equal(child.status, 0, child.stderr);
+    assert.equal(child.stdout, 'true', 'the validator was still reachable after the caller dropped it');
   });
 
   for (const [name, text] of Object.entries(CASES)) {

@@ -81,8 +81,18 @@ export function compileStandalone(schema: JsonSchema): { validate: ValidateFunct
   ajv.addKeyword(PATTERN_ERROR_MESSAGE);
   const validate = ajv.compile(hoistObjects(schema));
   const fingerprint = schemaFingerprint(schema, version);
-  const source = `// Generated from the config schema (src/config/validator-code.ts) by scripts/gen-validator.mjs or at a start that found none. Do not edit.\n${standalone(ajv, validate)}\nmodule.exports.fingerprint = ${JSON.stringify(fingerprint)};\n`;
+  const source = `// Generated from the config schema (src/config/validator-code.ts) by scripts/gen-validator.mjs or at a start that found none. Do not edit.\n${asciiOnly(standalone(ajv, validate))}\nmodule.exports.fingerprint = ${JSON.stringify(fingerprint)};\n`;
   return { validate, source };
+}
+
+/**
+ * The code with every character outside ASCII written as a `\\uXXXX` escape. They occur
+ * only in string literals (the schema's descriptions and messages: `…`, `→`), where the
+ * escape means the same; one such character would make V8 hold the whole 1.5 MB source
+ * as two bytes a character, and scan it so.
+ */
+function asciiOnly(code: string): string {
+  return code.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** The CommonJS source of the compiled validator of `schema` (build time: scripts/gen-validator.mjs). */

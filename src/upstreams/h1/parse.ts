@@ -260,7 +260,7 @@ export class ResponseParser {
    * frame the body and the connection.
    */
   private fields(data: Buffer, text: string, base: number, raw: Buffer[], framing: boolean, from = 0): Framing {
-    const f: Framing = { length: -1, chunked: false, transferEncoding: false, close: false, keepAlive: false };
+    const f: Framing = { length: -1, chunked: false, chunkedSeen: 0, transferEncoding: false, close: false, keepAlive: false };
     let pos = from;
     while (pos < text.length) {
       const eol = text.indexOf('\r\n', pos);
@@ -283,26 +283,32 @@ export class ResponseParser {
   /** Notes one field that frames the body or the connection (names compared by length first). */
   private note(f: Framing, text: string, ns: number, ne: number, vs: number, ve: number): void {
     const n = ne - ns;
-    if (n !== 10 && n !== 14 && n !== 17) return;
-    const name = text.slice(ns, ne).toLowerCase();
+    const name = n === 14 && named(text, ns, 'content-length') ? 1 : n === 17 && named(text, ns, 'transfer-encoding') ? 2 : n === 10 ? (named(text, ns, 'connection') ? 3 : named(text, ns, 'keep-alive') ? 4 : 0) : 0;
+    if (name === 0) return;
     const value = text.slice(vs, ve);
-    if (name === 'content-length') {
+    if (name === 1) {
       if (!/^\d{1,15}$/.test(value)) fail('HPE_INVALID_CONTENT_LENGTH', 'invalid Content-Length');
       const length = Number(value);
       if (f.length !== -1 && f.length !== length) fail('HPE_UNEXPECTED_CONTENT_LENGTH', 'differing Content-Length values');
       f.length = length;
-    } else if (name === 'transfer-encoding') {
+    } else if (name === 2) {
+      // Only the last coding decides (another one last: the body runs until the close,
+      // RFC 9112 §6.3); chunked applied twice is refused (§7.1).
+      // Several lines make one list: the last line's last coding is the last one.
+      const codings = value.toLowerCase().split(',');
+      for (const c of codings) if (c.trim() === 'chunked' && f.chunkedSeen++ > 0) fail('HPE_INVALID_TRANSFER_ENCODING', 'chunked applied more than once');
       f.transferEncoding = true;
-      const codings = value.toLowerCase();
-      // Only the last coding decides; "chunked" twice is refused, as llhttp does.
-      f.chunked = /(^|,)[ \t]*chunked[ \t]*$/.test(codings) && codings.indexOf('chunked') === codings.lastIndexOf('chunked');
-    } else if (name === 'connection') {
-      for (const token of value.toLowerCase().split(',')) {
-        const t = token.trim();
-        if (t === 'close') f.close = true;
-        else if (t === 'keep-alive') f.keepAlive = true;
-      }
-    } else if (name === 'keep-alive') {
+      f.chunked = codings[codings.length - 1]!.trim() === 'chunked';
+    } else if (name === 3) {
+      if (value.length === 10 && named(value, 0, 'keep-alive')) f.keepAlive = true;
+      else if (value.length === 5 && named(value, 0, 'close')) f.close = true;
+      else
+        for (const token of value.toLowerCase().split(',')) {
+          const t = token.trim();
+          if (t === 'close') f.close = true;
+          else if (t === 'keep-alive') f.keepAlive = true;
+        }
+    } else {
       const m = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(value);
       if (m !== null) this.keepAliveHintMs = Number(m[1]) * 1000;
     }
@@ -312,9 +318,21 @@ export class ResponseParser {
 interface Framing {
   length: number;
   chunked: boolean;
+  /** Times `chunked` was named. */
+  chunkedSeen: number;
   transferEncoding: boolean;
   close: boolean;
   keepAlive: boolean;
+}
+
+/** True when `text` at `at` holds `lower` in any case (header names are case-insensitive). */
+function named(text: string, at: number, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    let c = text.charCodeAt(at + i);
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 function digit(text: string, i: number): number {

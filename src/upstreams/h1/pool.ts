@@ -164,7 +164,8 @@ export class H1Pool implements DispatchPool, ConnectionOwner {
   private connect(): void {
     const o = this.options;
     this.connecting++;
-    const socket = netConnect({ host: o.host, port: o.port, noDelay: true });
+    // TCP keep-alive probes find a target that vanished under an idle connection (undici's 60 s).
+    const socket = netConnect({ host: o.host, port: o.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 });
     let settled = false;
     const timer = setTimeout(() => {
       failed(h1Error('UND_ERR_CONNECT_TIMEOUT', `connect timeout after ${o.connectTimeoutMs}ms`));

@@ -45,6 +45,21 @@ const SPECIAL: Record<string, 'fallback' | 'host' | 'length'> = {
   expect: 'fallback',
 };
 
+type NameKind = 'fallback' | 'host' | 'length' | 'plain' | 'invalid';
+/** Kinds of the header names seen, by their spelling: the same few names come on every request. */
+const kinds = new Map<string, NameKind>();
+const MAX_KINDS = 2048;
+
+/** What a header name is to this transport (checked once per spelling). */
+function kindOf(name: string): NameKind {
+  let kind = kinds.get(name);
+  if (kind !== undefined) return kind;
+  kind = !TOKEN.test(name) ? 'invalid' : (SPECIAL[name.toLowerCase()] ?? 'plain');
+  // Bounded: names a client makes up on every request must not grow it without end.
+  if (kinds.size < MAX_KINDS) kinds.set(name, kind);
+  return kind;
+}
+
 /** Body length of a body known in full (-1: a stream). */
 export function knownLength(body: H1Options['body']): number {
   if (body === null || body === undefined) return 0;
@@ -71,10 +86,10 @@ export function buildHead(options: H1Options, defaultHost: string): H1Head | nul
   for (let i = 0; i < flat.length; i += 2) {
     const name = String(flat[i]);
     const value = String(flat[i + 1]);
-    if (!TOKEN.test(name)) throw h1Error('UND_ERR_INVALID_ARG', 'invalid header key');
+    const special = kindOf(name);
+    if (special === 'invalid') throw h1Error('UND_ERR_INVALID_ARG', 'invalid header key');
     if (BAD_VALUE.test(value)) throw h1Error('UND_ERR_INVALID_ARG', `invalid ${name} header`);
-    const special = name.length <= 17 ? SPECIAL[name.toLowerCase()] : undefined;
-    if (special === undefined) {
+    if (special === 'plain') {
       fields += `${name}: ${value}\r\n`;
       continue;
     }

@@ -8,8 +8,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startIm } from './im.js';
 import { startEmbeddedData, startRealData, type ShopData } from './databases.js';
@@ -100,6 +102,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await im.stop();
     throw error;
   }
+  // The support chat's conversations journal: kept across restarts of its instance, for the
+  // life of this shop (like the embedded databases).
+  const supportData = mkdtempSync(join(tmpdir(), 'brisk-shop-support-'));
   const internalKey = randomBytes(24).toString('base64url');
   const agentToken = randomBytes(12).toString('base64url');
   const env: Record<string, string> = {
@@ -118,6 +123,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     SHOP_INTERNAL_KEY_SHA256: createHash('sha256').update(internalKey).digest('hex'),
     SHOP_INTERNAL_URL: `http://127.0.0.1:${port}`,
     SUPPORT_AGENT_TOKEN: agentToken,
+    SHOP_SUPPORT_DATA: supportData,
     SHOP_DRAIN_DELAY_MS: '1500',
     // The services' own request lines would drown Brisk's; warnings and errors still show.
     LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'warn',
@@ -130,6 +136,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   } catch (error) {
     await data.stop();
     await im.stop();
+    rmSync(supportData, { recursive: true, force: true });
     throw error;
   }
   const args = [GATEWAY_ENTRY, 'start', '--config', options.config ?? SHOP_CONFIG, ...(options.workers === undefined ? [] : ['--workers', String(options.workers)])];
@@ -154,6 +161,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await outside?.stop();
     await data.stop();
     await im.stop();
+    rmSync(supportData, { recursive: true, force: true });
   };
   try {
     await waitFor(`http://127.0.0.1:${port}/api/products`, options.readyTimeoutMs ?? 90_000, () => exited);

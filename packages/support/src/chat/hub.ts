@@ -7,7 +7,8 @@
  * State lives in this process's memory: the support service runs as one instance (the
  * WebSockets of a customer and of the agent must meet in one hub). Several instances
  * would share the hub through Redis pub/sub; the demo does not need it, and
- * docs/support-chat.md says so.
+ * docs/support-chat.md says so. With a store (journal.ts) every change is also written to
+ * disk and read back at start, so a restart loses no conversation.
  */
 import { randomUUID } from 'node:crypto';
 import type { Bot, BotMemory, BotReply, HandoffReason } from '../bot/bot.js';
@@ -49,6 +50,30 @@ export interface Conversation {
   lastActivity: number;
 }
 
+/** A conversation as a store gives it back at start. */
+export interface StoredConversation {
+  id: string;
+  state: ConversationState;
+  language: Language;
+  messages: ChatMessage[];
+  handoff: Conversation['handoff'];
+  createdAt: number;
+  lastActivity: number;
+}
+
+/** Where the hub keeps its conversations across restarts (journal.ts); told of every change. */
+export interface ConversationStore {
+  read(): StoredConversation[];
+  began(c: Conversation): void;
+  said(c: Conversation, message: ChatMessage): void;
+  changed(c: Conversation): void;
+  forgot(id: string): void;
+  /** True when it should be rewritten from what the hub holds. */
+  readonly oversized: boolean;
+  compact(conversations: Iterable<Conversation>): void;
+  close(): void;
+}
+
 /** A conversation as the agents' queue lists it. */
 export interface QueueEntry {
   id: string;
@@ -77,6 +102,8 @@ export interface HubOptions {
   /** Longest transcript kept per conversation (default 500 messages). */
   maxMessages?: number;
   now?: () => number;
+  /** Keeps the conversations across restarts (none: memory only). */
+  store?: ConversationStore;
 }
 
 export class Hub {
@@ -87,6 +114,7 @@ export class Hub {
   readonly #max: number;
   readonly #maxMessages: number;
   readonly #now: () => number;
+  readonly #store: ConversationStore | undefined;
   #queueTimer: NodeJS.Timeout | undefined;
 
   constructor(options: HubOptions) {
@@ -95,6 +123,19 @@ export class Hub {
     this.#max = options.maxConversations ?? 10_000;
     this.#maxMessages = options.maxMessages ?? 500;
     this.#now = options.now ?? Date.now;
+    this.#store = options.store;
+    for (const stored of this.#store?.read() ?? []) {
+      // The agent's socket did not survive the restart: the conversation waits for one again.
+      const state = stored.state === 'agent' ? 'waiting' : stored.state;
+      const c: Conversation = { ...stored, state, memory: { language: stored.language }, asker: {}, customers: new Set(), agent: undefined };
+      this.#conversations.set(c.id, c);
+      if (state !== stored.state) this.#store!.changed(c);
+    }
+  }
+
+  /** Closes the store (the service's shutdown). */
+  close(): void {
+    this.#store?.close();
   }
 
   get size(): number {
@@ -120,6 +161,7 @@ export class Hub {
       const language = options.language ?? 'en';
       conversation = { id: randomUUID(), state: 'bot', language, messages: [], memory: { language }, asker: {}, customers: new Set(), agent: undefined, handoff: undefined, createdAt: this.#now(), lastActivity: this.#now() };
       this.#conversations.set(conversation.id, conversation);
+      this.#store?.began(conversation);
       this.#append(conversation, { from: 'bot', text: say(language, 'greeting') }, false);
     }
     if (options.asker?.authorization !== undefined) conversation.asker = options.asker;
@@ -134,7 +176,11 @@ export class Hub {
 
   /** A customer's message: to the agent when one is in, else to the bot. */
   async customerMessage(conversation: Conversation, text: string): Promise<void> {
-    conversation.language = this.#bot.languageOf(text, conversation.memory);
+    const language = this.#bot.languageOf(text, conversation.memory);
+    if (language !== conversation.language) {
+      conversation.language = language;
+      this.#store?.changed(conversation);
+    }
     this.#append(conversation, { from: 'customer', text });
     this.#events.message?.('customer');
     if (conversation.state === 'agent') {
@@ -160,6 +206,7 @@ export class Hub {
     if (conversation.state === 'waiting' || conversation.state === 'agent') return;
     conversation.state = 'waiting';
     conversation.handoff = { reason, at: new Date(this.#now()).toISOString(), question };
+    this.#store?.changed(conversation);
     this.#broadcastState(conversation);
     const position = [...this.#conversations.values()].filter((c) => c.state === 'waiting').length;
     this.#append(conversation, { from: 'system', text: say(conversation.language, this.#agents.size === 0 ? 'offHours' : 'waiting', { position }) });
@@ -182,6 +229,7 @@ export class Hub {
       if (c.agent?.send !== send) continue;
       c.agent = undefined;
       c.state = 'waiting';
+      this.#store?.changed(c);
       this.#append(c, { from: 'system', text: say(c.language, 'agentLeft', { agent: name }) });
       this.#broadcastState(c);
     }
@@ -201,6 +249,7 @@ export class Hub {
     if (already) return undefined; // the page asked for the transcript again
 
     c.state = 'agent';
+    this.#store?.changed(c);
     this.#append(c, { from: 'system', text: say(c.language, 'agentJoined', { agent: name }) });
     this.#broadcastState(c);
     this.#publishQueue();
@@ -224,6 +273,7 @@ export class Hub {
     c.agent = undefined;
     c.state = 'bot';
     c.handoff = undefined;
+    this.#store?.changed(c);
     this.#append(c, { from: 'system', text: say(c.language, 'agentLeft', { agent: name }) });
     this.#broadcastState(c);
     this.#publishQueue();
@@ -262,13 +312,16 @@ export class Hub {
       const idle = now - c.lastActivity;
       if (c.state === 'closed' && idle >= forgetMs) {
         this.#conversations.delete(c.id);
+        this.#store?.forgot(c.id);
         removed++;
       } else if (c.state !== 'closed' && idle >= idleMs && c.customers.size === 0 && c.agent === undefined) {
         c.state = 'closed';
+        this.#store?.changed(c);
         closed++;
       }
     }
     if (closed + removed > 0) this.#publishQueue();
+    if (this.#store?.oversized) this.#store.compact(this.#conversations.values());
     return { closed, removed };
   }
 
@@ -277,6 +330,10 @@ export class Hub {
     c.messages.push(full);
     if (c.messages.length > this.#maxMessages) c.messages.splice(0, c.messages.length - this.#maxMessages);
     c.lastActivity = this.#now();
+    if (this.#store !== undefined) {
+      this.#store.said(c, full);
+      if (this.#store.oversized) this.#store.compact(this.#conversations.values());
+    }
     if (!publish) return;
     for (const send of c.customers) send({ type: 'message', ...full });
     c.agent?.send({ type: 'message', conversation: c.id, ...full });
@@ -307,6 +364,9 @@ export class Hub {
       if (c.customers.size > 0 || c.agent !== undefined) continue;
       if (victim === undefined || (c.state === 'closed') > (victim.state === 'closed') || ((c.state === 'closed') === (victim.state === 'closed') && c.lastActivity < victim.lastActivity)) victim = c;
     }
-    if (victim !== undefined) this.#conversations.delete(victim.id);
+    if (victim !== undefined) {
+      this.#conversations.delete(victim.id);
+      this.#store?.forgot(victim.id);
+    }
   }
 }
