@@ -5,7 +5,7 @@
  * slowness, rolling restart, load step, crash loop) are in supervisor-proof.test.ts.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -160,6 +160,34 @@ describe('the supervisor', () => {
     assert.match(s.problem!.message, /its port \d+ was taken by another process \(4 times in a row\)/);
     const retried = t.logs.filter((l) => l['code'] === 'BRISK_SERVICE_PORT_IN_USE' && /starting it again on another port/.test(String(l['msg'])));
     assert.ok(retried.length >= 3, `${retried.length} retries logged`);
+  });
+
+  it('restarts none while every instance answers that it is not ready (a dependency they share), and the odd one out as before', { timeout: 60_000 }, async () => {
+    // /readyz answers 503 while DIR/down exists (for every instance) or DIR/down-PORT (for one).
+    const dir = mkdtempSync(join(tmpdir(), 'brisk-shared-dep-'));
+    const program = `const fs = require('fs'), p = process.env.PORT, d = ${JSON.stringify(dir)}; require('http').createServer((q, s) => { const down = fs.existsSync(d + '/down') || fs.existsSync(d + '/down-' + p); s.writeHead(q.url === '/readyz' && down ? 503 : 200).end('x'); }).listen(p, '127.0.0.1');`;
+    const t = await start({
+      upstreams: { dep: { healthCheck: { ...CHECK, path: '/readyz' } } },
+      routes: [{ name: 'dep', upstream: 'dep' }],
+      services: { dep: { command: [NODE, '-e', program], upstream: 'dep', instances: { min: 2, max: 2 }, restart: { unhealthyFor: '1s' } } },
+    });
+    const unhealthyRestarts = async () => (await service(t, 'dep')).restarts.unhealthy ?? 0;
+    await until('two ready', async () => (await service(t, 'dep')).ready === 2);
+    writeFileSync(join(dir, 'down'), '');
+    const s = await until('the shared problem', async () => ((await service(t, 'dep')).problem?.code === 'BRISK_SERVICE_ALL_UNREADY' ? service(t, 'dep') : null));
+    assert.match(s.problem!.message, /every instance \(2\) answers its health check but is not ready/);
+    await new Promise((r) => setTimeout(r, 3000)); // three times unhealthyFor
+    assert.equal(await unhealthyRestarts(), 0, 'no instance restarted while the dependency is down');
+    rmSync(join(dir, 'down'));
+    const back = await until('both ready again, the problem gone', async () => {
+      const now = await service(t, 'dep');
+      return now.ready === 2 && now.problem === null ? now : null;
+    });
+    assert.equal(await unhealthyRestarts(), 0);
+    // One instance not ready while its sibling is fine: the odd one out is restarted.
+    writeFileSync(join(dir, `down-${back.instances[0]!.port}`), '');
+    await until('the odd one out restarted', async () => (await unhealthyRestarts()) >= 1);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('restarts rolling with zero failed requests, scales on request, and refuses bad requests with a code', async () => {

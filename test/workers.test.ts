@@ -156,6 +156,13 @@ describe('workers: 2', () => {
     const { text, samples } = await scrape(gw.adminUrl);
     assert.equal(sum(samples, 'brisk_workers'), 2);
     assert.equal(sum(samples, 'brisk_worker_requests_total'), after.reduce((a, w) => a + w.requests, 0));
+    // The process families are every process's, labelled: the primary and each worker.
+    for (const worker of ['primary', '1', '2']) {
+      assert.ok(sum(samples, 'brisk_process_cpu_user_seconds_total', { worker }) > 0, `process CPU of ${worker}`);
+      assert.ok(sum(samples, 'brisk_process_resident_memory_bytes', { worker }) > 0, `resident memory of ${worker}`);
+    }
+    assert.equal(text.match(/^# TYPE brisk_process_cpu_user_seconds_total /gm)?.length, 1, 'one family');
+    assert.ok(!/^brisk_process_cpu_user_seconds_total /m.test(text), 'no unlabelled process sample');
     if (PROMTOOL_SKIP === false) {
       const r = await runPromtool(['check', 'metrics'], text);
       assert.equal(r.code, 0, r.output);
@@ -405,6 +412,15 @@ describe('workers: 2, an in-memory rate limit holds for the node; a purge reache
     assert.ok(filled >= 1 && filled <= 8, `${filled} origin fetches`);
     await fill();
     assert.equal(origin, filled, 'served from the caches');
+    // GET /api/cache: the node's counters are the workers' (the primary's cache serves nothing).
+    const stats = (await (await request(`${gw.adminUrl}/api/cache`)).body.json()) as { routes: Record<string, { hits: number; misses: number; memoryEntries: number }>; workers: { slot: number; routes: Record<string, { hits: number; misses: number; memoryEntries: number }> }[] };
+    const node = stats.routes['cached']!;
+    assert.ok(node.hits >= 64, `the second round was all hits: ${JSON.stringify(stats)}`);
+    assert.equal(node.misses, filled, 'a miss per origin fetch');
+    assert.equal(stats.workers.reduce((a, w) => a + (w.routes['cached']?.hits ?? 0), 0), node.hits);
+    assert.deepEqual(stats.workers.map((w) => w.slot), [1, 2]);
+    assert.equal(stats.workers.reduce((a, w) => a + (w.routes['cached']?.memoryEntries ?? 0), 0), node.memoryEntries);
+    assert.ok(node.memoryEntries >= 1);
     const res = await request(`${gw.adminUrl}/api/cache/purge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prefix: '/cached' }) });
     const body = (await res.body.json()) as { workers?: { memory: number } };
     assert.equal(res.statusCode, 200);

@@ -4,6 +4,7 @@
  * how the gateway is assembled (one process today; a control plane feeding data-plane
  * workers later).
  */
+import type { CacheStats } from '../middlewares/cache/middleware.js';
 import type { PurgeSpec } from '../middlewares/cache/store.js';
 import type { WorkerInfo } from '../workers/protocol.js';
 import type { AlertingService } from '../alerting/index.js';
@@ -70,6 +71,8 @@ export interface WorkersView {
   spare(): 'starting' | 'ready' | null;
   /** Connections handed to a worker that died before taking them: served by another worker, or closed when none could. */
   rescued(): { readonly handedOver: number; readonly closed: number };
+  /** Every worker's route cache counters, summed per route, and each worker's (each caches in its own memory). */
+  cacheStats(): Promise<{ readonly routes: Readonly<Record<string, CacheStats>>; readonly workers: readonly { readonly slot: number; readonly routes: Readonly<Record<string, CacheStats>> }[] }>;
   /** Purges every worker's route caches (each holds its own memory tier); resolves with the entries removed. */
   purge(spec: PurgeSpec, route: string | null): Promise<number>;
 }

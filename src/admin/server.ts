@@ -97,7 +97,11 @@ const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
       }),
   },
   '/api/cache': {
-    GET: (gw, _req, res) => json(res, 200, { version: gw.runtime.version, routes: Object.fromEntries(routeCaches(gw).map(([name, c]) => [name, c.cacheStats()])) }),
+    GET: async (gw, _req, res) => {
+      // With workers the caches that serve are theirs (the primary's serve nothing): the node's is their sum.
+      if (gw.workers !== null) json(res, 200, { version: gw.runtime.version, ...(await gw.workers.cacheStats()) });
+      else json(res, 200, { version: gw.runtime.version, routes: Object.fromEntries(routeCaches(gw).map(([name, c]) => [name, c.cacheStats()])) });
+    },
   },
   '/api/cache/purge': {
     // POST {"url": "…"} | {"prefix": "…"} | {"tag": "…"}, optionally "route"; or the same as query parameters.

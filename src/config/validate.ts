@@ -16,12 +16,16 @@ import type { PathProblem, PathSegment } from './positions.js';
 import type { RawConfig } from './schema.js';
 import { PATTERN_ERROR_MESSAGE } from './schema-kit.js';
 import { DURATION_PATTERN, SIZE_PATTERN } from './units.js';
+import { compileValidatorScript } from './validator-cache.js';
 import { compileStandalone, GENERATED_VALIDATOR, schemaFingerprint, storeValidator, VALIDATOR_OPTIONS } from './validator-code.js';
 
 const NAME_PATTERN = '^[A-Za-z0-9_.:-]+$';
 const TOKEN_PATTERN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
 
 let compiled: ValidateFunction<RawConfig> | undefined;
+/** Writes the build validator's code cache after the validation that compiled its checks; null when there is nothing to write. */
+let storeCodeCache: (() => void) | null = null;
+let codeCacheTried = false;
 
 const require = createRequire(import.meta.url);
 
@@ -35,7 +39,11 @@ function validator(): ValidateFunction<RawConfig> {
   const schema = publishedSchema();
   // The build's validator is not kept: its 1.5 MB of source and its compiled code would
   // stay in memory for a reload that may never come (loading it again costs ~50 ms).
-  const built = precompiled(schema);
+  // The code cache at the first load only (start-up, what it is for): V8 takes a cache made
+  // under the same flags, and a serving process changes one (young-generation.ts), so a
+  // reload would only write one the next start cannot use.
+  const built = precompiled(schema, `./${GENERATED_VALIDATOR}`, !codeCacheTried);
+  codeCacheTried = true;
   if (built !== null) return built;
   // None, or one of another schema (a bare `tsc` rewrote dist/): compiled now, as the build
   // would, and stored so that the next start finds it.
@@ -57,8 +65,12 @@ export function compile(schema: ReturnType<typeof publishedSchema>): ValidateFun
   return ajv.compile<RawConfig>(schema);
 }
 
-/** The build's validator when its fingerprint is this schema's (and this Ajv's); null otherwise. */
-export function precompiled(schema: ReturnType<typeof publishedSchema>, file = `./${GENERATED_VALIDATOR}`): ValidateFunction<RawConfig> | null {
+/**
+ * The build's validator when its fingerprint is this schema's (and this Ajv's); null
+ * otherwise. With `codeCache`, compiled with V8's code cache beside it (validator-cache.ts),
+ * which the first validation writes when there was none that fitted.
+ */
+export function precompiled(schema: ReturnType<typeof publishedSchema>, file = `./${GENERATED_VALIDATOR}`, codeCache = false): ValidateFunction<RawConfig> | null {
   let mod: { fingerprint?: unknown } & ValidateFunction<RawConfig>;
   let path: string;
   let source: string;
@@ -72,11 +84,13 @@ export function precompiled(schema: ReturnType<typeof publishedSchema>, file = `
   // the `children` of the module createRequire made, whatever require.cache forgets, and
   // with it the validator and its megabytes of source would stay in memory for good.
   const module = { exports: {} as unknown };
-  const evaluate = runInThisContext(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: path }) as (...args: unknown[]) => void;
-  evaluate(module.exports, require, module, path, dirname(path));
+  const script = codeCache ? compileValidatorScript(path, source) : { run: runInThisContext(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: path }) as (...args: unknown[]) => void, store: null };
+  script.run(module.exports, require, module, path, dirname(path));
   mod = module.exports as typeof mod;
   const version = (require('ajv/package.json') as { version: string }).version;
-  return typeof mod === 'function' && mod.fingerprint === schemaFingerprint(schema, version) ? mod : null;
+  if (typeof mod !== 'function' || mod.fingerprint !== schemaFingerprint(schema, version)) return null;
+  storeCodeCache = script.store;
+  return mod;
 }
 
 /**
@@ -90,7 +104,13 @@ export function validateSchema(
 ): { ok: true; raw: RawConfig } | { ok: false; problems: PathProblem[] } {
   // Each round converts the values the schema wants as numbers or booleans; nested unions may need one more.
   for (let round = 0; round < 3; round++) {
-    if (validate(data)) return { ok: true, raw: data };
+    const ok = validate(data);
+    if (storeCodeCache !== null) {
+      const store = storeCodeCache;
+      storeCodeCache = null;
+      store();
+    }
+    if (ok) return { ok: true, raw: data };
     if (coercible === undefined || !coerce(data, validate.errors ?? [], coercible)) break;
   }
   return { ok: false, problems: humanise(validate.errors ?? []) };

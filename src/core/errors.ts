@@ -105,6 +105,7 @@ export const ERROR_CODES = {
     status: 0,
     description: "An instance did not become ready within `readyTimeout`: nothing listened on its `$PORT` (the program ignores `$PORT`, or listens elsewhere), or its upstream's health check kept failing. It is stopped and counted as a failed start; the `service-problem` alert fires.",
   },
+  BRISK_SERVICE_ALL_UNREADY: { status: 0, description: "Every serving instance of a service answers its health check but says it is not ready (e.g. `/readyz` → 503): a dependency they share is down (a database failing over, a cache). Restarting cannot fix that, so none is restarted for failing its check while it lasts (replacements would fail the same way and spend the restart budget); the `service-problem` alert fires, and the problem clears when an instance is ready again. An instance that does not answer at all (hung) is still restarted." },
   BRISK_SERVICE_PORT_IN_USE: { status: 0, description: "An instance exited before it was ready and its port was taken by another process (it was free when Brisk picked it). Brisk starts it again on another port, at once, three times; after that it counts as a failure and the `service-problem` alert fires." },
   BRISK_SERVICE_SCALE_FAILED: { status: 0, description: "A service's `scale.command` could not start, exited non-zero or passed its `commandTimeout`. It is run again when the autoscaler's recommendation changes, or after a minute." },
   BRISK_SERVICE_REGISTER_FAILED: {

@@ -133,7 +133,7 @@ export class DataPlane {
       const view = u.set.viewOf(t);
       if (view === undefined) continue;
       const probe = u.health?.status(t);
-      const lastProbe = probe?.lastProbeAt == null || probe.lastResult === null ? null : { at: probe.lastProbeAt, ms: probe.lastResult.durationMs, ok: probe.lastResult.ok };
+      const lastProbe = probe?.lastProbeAt == null || probe.lastResult === null ? null : { at: probe.lastProbeAt, ms: probe.lastResult.durationMs, ok: probe.lastResult.ok, answered: probe.lastResult.answered };
       out.push({ ...view, health: targetHealth(t), reason: t.ejection?.reason ?? t.activeReason, inFlight: t.inFlight, latencyEwmaMs: t.ewmaMs, lastProbe });
     }
     return out;

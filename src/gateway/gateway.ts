@@ -117,9 +117,10 @@ export class Gateway extends ControlPlane {
     const gw = new Gateway(data, source, logger, config, flushLogs);
     if (cluster !== null) {
       const c = cluster;
-      gw.workers = { list: () => c.workers(), restart: () => c.restart(), purge: (spec, route) => c.purge(spec, route), spare: () => c.pool.spareState, rescued: () => ({ handedOver: c.pool.rescued, closed: c.pool.rescueClosed }) };
+      gw.workers = { list: () => c.workers(), restart: () => c.restart(), purge: (spec, route) => c.purge(spec, route), cacheStats: () => c.cacheStats(), spare: () => c.pool.spareState, rescued: () => ({ handedOver: c.pool.rescued, closed: c.pool.rescueClosed }) };
       gw.stats.setExtraMetrics(() => c.metricsText());
-      gw.stats.setBeforeScrape(() => c.flush());
+      gw.stats.setBeforeScrape(() => c.flush(true));
+      gw.stats.setProcessMetrics((own) => c.processMetrics(own));
     }
     for (const w of warnings) logger.warn({ problem: formatProblem(w) }, 'config warning');
     data.setRecorder(gw.stats.enabled ? gw.stats.recorder : null);

@@ -43,6 +43,8 @@ export interface MetricsSources {
   discovery?(): readonly DiscoverySnapshot[];
   /** The config store's revision in force; absent or null without `configStore`. */
   configRevision?(): ConfigRevisionSnapshot | null;
+  /** The node's process families made of this process's (with workers: every process's, labelled); absent: this process's. */
+  processMetrics?(own: string): string;
 }
 
 type MetricType = 'counter' | 'gauge' | 'histogram';
@@ -93,14 +95,23 @@ export interface MetricsExposition {
   text(): Promise<string>;
 }
 
-/** Builds the families and the registry of default metrics. */
-export function createMetrics(src: MetricsSources): MetricsExposition {
-  // prom-client (and what it pulls in) is loaded at the first scrape, not at start.
+/**
+ * This process's `brisk_process_*` and `brisk_nodejs_*` families (prom-client's default
+ * metrics). prom-client (and what it pulls in) is loaded when this is first called (the
+ * first scrape), not at start.
+ */
+export function processFamilies(): MetricsExposition {
   const { collectDefaultMetrics, Registry } = createRequire(import.meta.url)('prom-client') as typeof import('prom-client');
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'brisk_' });
   // Gauges named `_total` fail `promtool check metrics`; the per-type gauges they sum stay.
   for (const name of ['brisk_nodejs_active_handles_total', 'brisk_nodejs_active_requests_total', 'brisk_nodejs_active_resources_total']) registry.removeSingleMetric(name);
+  return { text: () => registry.metrics() };
+}
+
+/** Builds the families and the registry of default metrics. */
+export function createMetrics(src: MetricsSources): MetricsExposition {
+  const registry = processFamilies();
   const rec = src.recorder;
   const families: Family[] = [];
   const add = (name: string, help: string, type: MetricType, fill: (w: Writer) => void): void => {
@@ -340,7 +351,8 @@ export function createMetrics(src: MetricsSources): MetricsExposition {
         w.raw(heads[i]!);
         families[i]!.fill(w);
       }
-      return w.text() + (await registry.metrics());
+      const own = await registry.text();
+      return w.text() + (src.processMetrics === undefined ? own : src.processMetrics(own));
     },
   };
 }

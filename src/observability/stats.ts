@@ -188,6 +188,7 @@ export class GatewayStats implements StatsSource {
       services: () => this.services(),
       discovery: () => this.discovery(),
       configRevision: () => this.configRevision(),
+      processMetrics: (own) => (this.processMerge === null ? own : this.processMerge(own)),
     });
     const text = await this.exposition.text();
     return this.extraMetrics === null ? text : text + this.extraMetrics();
@@ -199,6 +200,13 @@ export class GatewayStats implements StatsSource {
   }
 
   private extraMetrics: (() => string) | null = null;
+
+  /** The node's process families from this process's (the workers' primary adds theirs, labelled). */
+  setProcessMetrics(merge: ((own: string) => string) | null): void {
+    this.processMerge = merge;
+  }
+
+  private processMerge: ((own: string) => string) | null = null;
 
   /**
    * Called (and awaited) before each `/metrics` text is built: the workers' primary has

@@ -2,7 +2,8 @@
  * The restart policy's arithmetic, apart from processes and timers so it can be tested
  * on its own: the backoff after failures, the restart budget, and the latency rule.
  */
-import type { SlowRuleConfig } from './config/types.js';
+import type { ServiceSnapshot } from '../observability/snapshot.js';
+import type { ServiceConfig, SlowRuleConfig } from './config/types.js';
 
 /**
  * Wait before the `failures`-th start in a row that follows a failure: `initialMs`,
@@ -120,4 +121,36 @@ export function judgeSlow(self: LatencyReading, siblings: readonly LatencyReadin
   if (others.length === 0) return { slow: false, ...own };
   const fine = others.filter((s) => s.valueMs <= rule.p99Ms).length;
   return { slow: fine * 2 > others.length, ...own };
+}
+
+/** What the health rule needs to know of an instance's standing in its upstream. */
+export interface HealthStanding {
+  readonly health: 'healthy' | 'unhealthy' | 'ejected' | 'warming';
+  readonly lastProbe: { readonly answered: boolean } | null;
+}
+
+/**
+ * Why no instance should be restarted for failing its health check, or null. When every
+ * serving instance answers its probe and says it is not ready (`/readyz → 503`), they are
+ * alive and share the cause — a database failing over, a cache down — which a restart
+ * cannot fix: replacements would fail their checks (or their start) the same way, spend
+ * the restart budget, and the service would be given up, staying down after the
+ * dependency came back. Kubernetes draws the same line between readiness (not routed to)
+ * and liveness (restarted). An instance that does not answer (hung, dead) is restarted
+ * whatever its siblings do, and one that is not ready while a sibling is fine is the odd
+ * one out, restarted as before.
+ *
+ * @example
+ * sharedUnreadiness([{ health: 'unhealthy', lastProbe: { answered: true } }]) // 'every instance (1) …'
+ */
+export function sharedUnreadiness(standings: readonly (HealthStanding | undefined)[]): string | null {
+  if (standings.length === 0) return null;
+  for (const s of standings) if (s === undefined || s.health !== 'unhealthy' || s.lastProbe?.answered !== true) return null;
+  return `every instance (${standings.length}) answers its health check but is not ready: a dependency they share is down; restarting cannot fix that, so none is restarted for it while it lasts`;
+}
+
+/** How a service's instance count is decided: fixed, by the autoscaler, or by a scale command. */
+export function modeOf(config: ServiceConfig): ServiceSnapshot['scaling'] {
+  if (config.scale === null) return 'fixed';
+  return config.scale.command !== null ? 'command' : 'auto';
 }

@@ -16,7 +16,7 @@ import type { MemberStatus } from '../upstreams/membership.js';
 import type { ServiceConfig } from './config/types.js';
 import { describeExit, Instance, type ExitInfo, type LaunchSpec, type Leaving } from './instance.js';
 import { ServiceOutput } from './output.js';
-import { backoffMs, RestartBudget } from './policy.js';
+import { backoffMs, modeOf, RestartBudget, sharedUnreadiness } from './policy.js';
 import { Placement } from './placement.js';
 import { canBind, pickFreePort } from './ports.js';
 import { Rollout } from './rollout.js';
@@ -26,7 +26,7 @@ import type { RestartStarted, ServiceDeps } from './types.js';
 /** Port clashes in a row that are retried at once, before they count as failures. */
 const PORT_RETRIES = 3;
 
-type ProblemCode = 'BRISK_SERVICE_START_FAILED' | 'BRISK_SERVICE_CRASH_LOOP' | 'BRISK_SERVICE_NOT_READY' | 'BRISK_SERVICE_PORT_IN_USE';
+type ProblemCode = 'BRISK_SERVICE_START_FAILED' | 'BRISK_SERVICE_CRASH_LOOP' | 'BRISK_SERVICE_NOT_READY' | 'BRISK_SERVICE_PORT_IN_USE' | 'BRISK_SERVICE_ALL_UNREADY';
 
 export class ServiceController {
   readonly instances: Instance[] = [];
@@ -36,6 +36,8 @@ export class ServiceController {
   readonly scaleDecisions = { up: 0, down: 0 };
   lastScale: ServiceSnapshot['lastScale'] = null;
   problem: ServiceSnapshot['problem'] = null;
+  /** Every serving instance answers that it is not ready (sharedUnreadiness). */
+  private allUnready = false;
   gaveUp = false;
   /** The service left the configuration: its instances drain and stop. */
   closed = false;
@@ -94,6 +96,11 @@ export class ServiceController {
   tick(now: number): void {
     const seen = this.placement.members([this.config.upstream, ...this.instances.map((i) => i.spec.upstream)]);
     this.members = seen;
+    const shared = sharedUnreadiness(this.instances.filter((i) => i.state === 'ready' || i.state === 'unhealthy').map((i) => seen.get(i.url)));
+    if (shared !== null && this.problem?.code !== 'BRISK_SERVICE_ALL_UNREADY') this.log.warn({ service: this.name, code: 'BRISK_SERVICE_ALL_UNREADY' }, `service ${this.name}: ${shared}`);
+    if (shared !== null) this.setProblem({ code: 'BRISK_SERVICE_ALL_UNREADY', message: shared });
+    else if (this.problem?.code === 'BRISK_SERVICE_ALL_UNREADY') this.setProblem(null);
+    this.allUnready = shared !== null;
     for (const inst of [...this.instances]) this.follow(inst, seen.get(inst.url), now);
     if (this.failures > 0 && this.instances.some((i) => i.state === 'ready' && i.readyForMs(now) >= this.config.restart.resetAfterMs)) this.failures = 0;
     this.reconcile(now);
@@ -141,7 +148,9 @@ export class ServiceController {
         const why = member.reason === null ? '' : ` (${member.reason})`;
         inst.unhealthyReason = member.health === 'ejected' ? `ejected by outlier detection${why}` : `failing its health check${why}`;
         const forMs = this.config.restart.unhealthyForMs;
-        if (forMs > 0 && now - inst.unhealthySince >= forMs && inst.leaving === null) {
+        // A cause every instance shares (policy.ts): the clock starts again once it is over.
+        if (this.allUnready) inst.unhealthySince = now;
+        else if (forMs > 0 && now - inst.unhealthySince >= forMs && inst.leaving === null) {
           this.restart(inst, 'unhealthy', `${inst.unhealthyReason} for ${Math.round((now - inst.unhealthySince) / 100) / 10}s`, true);
         }
         return;
@@ -486,9 +495,4 @@ export class ServiceController {
   get rolloutProgress(): ServiceSnapshot['rollout'] {
     return this.rollout.progress;
   }
-}
-
-function modeOf(config: ServiceConfig): ServiceSnapshot['scaling'] {
-  if (config.scale === null) return 'fixed';
-  return config.scale.command !== null ? 'command' : 'auto';
 }

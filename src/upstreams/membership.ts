@@ -100,7 +100,7 @@ export interface MemberStatus extends MemberView {
   /** The balancer's latency estimate (peak EWMA of response-head latency, ms; 0: no sample). */
   readonly latencyEwmaMs: number;
   /** The last active health probe with a result: when it was sent (`Date.now()`), how long it took, whether it passed; null before one, or without health checks. */
-  readonly lastProbe: { readonly at: number; readonly ms: number; readonly ok: boolean } | null;
+  readonly lastProbe: { readonly at: number; readonly ms: number; readonly ok: boolean; readonly answered: boolean } | null;
 }
 
 /** The identity of a target config: origin plus base path. */

@@ -29,7 +29,7 @@ export function poolKeyOf(upstream: UpstreamConfig): string {
 
 /**
  * The HTTP/1.1 client of the upstream's `http://` targets: its `pool.transport`, else the
- * `BRISK_UPSTREAM_TRANSPORT` environment variable (how the tests and the bench run every
+ * environment variable BRISK_UPSTREAM_TRANSPORT (how the tests and the bench run every
  * upstream on the lean transport), else undici.
  */
 export function transportOf(upstream: UpstreamConfig): 'undici' | 'lean' {

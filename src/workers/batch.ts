@@ -13,9 +13,9 @@ import { membershipStamp, type RequestRecorder, type RequestSink } from '../obse
  * summed, histograms and windows merged, recent errors), and counters stay monotonic when
  * a worker dies because they live in the primary. What it costs: a worker writes 15
  * numbers per request into a `Float64Array` (strings go into a small table per batch), and
- * sends it every 25 ms (when not empty) as one IPC message; the primary replays each into
+ * sends it 50 ms after its first request (or with the next report) as one IPC message; the primary replays each into
  * its recorder (about a microsecond). No IPC per request. What a dead worker loses is its
- * last unsent batch: at most 25 ms of its requests.
+ * last unsent batch: about 50 ms of its requests at most.
  */
 
 /** Values per request in a batch. */
@@ -53,9 +53,13 @@ export class BatchSink implements RequestSink {
     return i;
   }
 
+  /** Called when a request lands in an empty batch (the worker arms its send). */
+  onFirst: () => void = () => {};
+
   record(ex: ExchangeRecord): void {
     this.inFlight--;
     this.total++;
+    if (this.used === 0) this.onFirst();
     if (this.used + STRIDE > this.nums.length) {
       const bigger = new Float64Array(this.nums.length * 2);
       bigger.set(this.nums);

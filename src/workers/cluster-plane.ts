@@ -14,6 +14,8 @@ import { ejectUntil, healthDigest, healthTable } from './health.js';
 import { workersMetrics } from './metrics.js';
 import { WorkerPool, type PoolHost, type Slot } from './pool.js';
 import { ShareBook } from './shares.js';
+import { labelProcessFamilies, sumCacheStats } from './node-views.js';
+import type { CacheStats } from '../middlewares/cache/middleware.js';
 import { REPORT_MS, type FromWorker, type MembershipEntry, type Report, type StartMessage, type ToWorker, type WorkerInfo } from './protocol.js';
 
 /** Membership commands kept for workers started later; past this the oldest go (a replace per source comes back with the next reload). */
@@ -271,37 +273,60 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
     return workersMetrics(this.workers(), { handedOver: this.pool.rescued, closed: this.pool.rescueClosed });
   }
 
-  private purgeSeq = 0;
-  private readonly purges = new Map<number, { pending: number; memory: number; done: (memory: number) => void }>();
+  private askSeq = 0;
+  private readonly asks = new Map<number, { pending: number; readonly answers: [Slot | null, unknown][]; readonly done: () => void }>();
+  /** Each slot's process families from the last scrape's flush (Prometheus text). */
+  private processTexts = new Map<number, string>();
 
   /** Purges every worker's route caches; resolves with the memory entries removed (bounded wait). */
-  purge(spec: PurgeSpec, route: string | null): Promise<number> {
-    return this.ask((id) => ({ t: 'purge', id, spec, route }), 3000);
+  async purge(spec: PurgeSpec, route: string | null): Promise<number> {
+    const answers = await this.ask((id) => ({ t: 'purge', id, spec, route }), 3000);
+    return answers.reduce((n, [, memory]) => n + (typeof memory === 'number' ? memory : 0), 0);
   }
 
-  /** Has every serving worker send the requests it finished so far; resolves when they did (at most 250 ms). */
-  async flush(): Promise<void> {
-    await this.ask((id) => ({ t: 'flush', id }), 250);
+  /**
+   * Has every serving worker send the requests it finished so far, and its process families
+   * when `process` (a scrape of `/metrics`); resolves when they did (at most 250 ms).
+   */
+  async flush(process = false): Promise<void> {
+    const answers = await this.ask((id) => ({ t: 'flush', id, process }), 250);
+    if (!process) return;
+    this.processTexts = new Map();
+    for (const [slot, text] of answers) if (slot !== null && typeof text === 'string') this.processTexts.set(slot.index, text);
   }
 
-  /** Sends one question to every serving worker; resolves with the sum of their answers, or what came within `timeoutMs`. */
-  private ask(message: (id: number) => ToWorker, timeoutMs: number): Promise<number> {
-    const id = ++this.purgeSeq;
+  /** The primary's process families and every worker's, one family each, labelled `worker` (`primary`, or the slot). */
+  processMetrics(primary: string): string {
+    return labelProcessFamilies([['primary', primary], ...[...this.processTexts].map(([slot, text]) => [String(slot), text] as const)]);
+  }
+
+  /** Every worker's route cache counters, summed per route (each worker caches in its own memory), and each worker's. */
+  async cacheStats(): Promise<{ routes: Record<string, CacheStats>; workers: { slot: number; routes: Readonly<Record<string, CacheStats>> }[] }> {
+    const answers = await this.ask((id) => ({ t: 'cacheStats', id }), 3000);
+    const workers: { slot: number; routes: Readonly<Record<string, CacheStats>> }[] = [];
+    for (const [slot, routes] of answers) if (slot !== null && typeof routes === 'object' && routes !== null) workers.push({ slot: slot.index, routes: routes as Record<string, CacheStats> });
+    workers.sort((a, b) => a.slot - b.slot);
+    return { routes: sumCacheStats(workers.map((w) => w.routes)), workers };
+  }
+
+  /** Sends one question to every serving worker; resolves with their answers, or those that came within `timeoutMs`. */
+  private ask(message: (id: number) => ToWorker, timeoutMs: number): Promise<[Slot | null, unknown][]> {
+    const id = ++this.askSeq;
     const pending = this.pool.slots.filter((s) => s.worker !== null && s.state === 'ready').length;
-    if (pending === 0) return Promise.resolve(0);
-    return new Promise<number>((resolve) => {
+    if (pending === 0) return Promise.resolve([]);
+    return new Promise((resolve) => {
+      const answers: [Slot | null, unknown][] = [];
       const timer = setTimeout(() => {
-        const p = this.purges.get(id);
-        this.purges.delete(id);
-        resolve(p?.memory ?? 0);
+        this.asks.delete(id);
+        resolve(answers);
       }, timeoutMs);
       timer.unref();
-      this.purges.set(id, {
+      this.asks.set(id, {
         pending,
-        memory: 0,
-        done: (memory) => {
+        answers,
+        done: () => {
           clearTimeout(timer);
-          resolve(memory);
+          resolve(answers);
         },
       });
       const msg = message(id);
@@ -309,13 +334,13 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
     });
   }
 
-  onPurged(id: number, memory: number): void {
-    const p = this.purges.get(id);
-    if (p === undefined) return;
-    p.memory += memory;
-    if (--p.pending <= 0) {
-      this.purges.delete(id);
-      p.done(p.memory);
+  onAnswer(id: number, slot: Slot | null, value: unknown): void {
+    const a = this.asks.get(id);
+    if (a === undefined) return;
+    a.answers.push([slot, value]);
+    if (--a.pending <= 0) {
+      this.asks.delete(id);
+      a.done();
     }
   }
 

@@ -39,8 +39,8 @@ export interface PoolHost {
   onReady(slot: Slot, listeners: Extract<FromWorker, { t: 'ready' }>['listeners']): void;
   /** Finished requests a worker sent between reports; returns how many. */
   onBatch(batch: Batch): number;
-  /** A worker purged its caches. */
-  onPurged(id: number, memory: number): void;
+  /** A worker's answer to a question sent to every worker (`ask`): a purge, a flush, its cache counters. */
+  onAnswer(id: number, slot: Slot | null, value: unknown): void;
   /** A worker answered an `apply`. */
   onApplied(slot: Slot, msg: Extract<FromWorker, { t: 'applied' }>): void;
 }
@@ -231,10 +231,13 @@ export class WorkerPool {
         if (slot !== null) slot.requests += this.host.onBatch(msg.batch);
         return;
       case 'purged':
-        this.host.onPurged(msg.id, msg.memory);
+        this.host.onAnswer(msg.id, slot, msg.memory);
         return;
       case 'flushed':
-        this.host.onPurged(msg.id, 0);
+        this.host.onAnswer(msg.id, slot, msg.process);
+        return;
+      case 'cacheStats':
+        this.host.onAnswer(msg.id, slot, msg.routes);
         return;
     }
   }

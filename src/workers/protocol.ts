@@ -7,14 +7,17 @@
  */
 import type { Ejection } from '../core/views.js';
 import type { Batch } from './batch.js';
+import type { CacheStats } from '../middlewares/cache/middleware.js';
 import type { PurgeSpec } from '../middlewares/cache/store.js';
 import type { ConfigInputs } from '../providers/config-file.js';
 import type { MembershipCommand } from '../upstreams/membership.js';
 
 /** How often a worker reports (its batch of finished requests, its gauges): also its heartbeat. */
 export const REPORT_MS = 100;
-/** How often a worker sends the requests it finished since (when there are any), between reports. */
-export const BATCH_MS = 25;
+/** An idle worker reports every this many `REPORT_MS` ticks (its heartbeat). */
+export const IDLE_REPORT_EVERY = 5;
+/** How long after the first request it finished since the last send a worker sends them, between reports. */
+export const BATCH_MS = 50;
 /** A worker silent this long has a stuck event loop: it is killed and replaced. */
 export const STUCK_MS = 2500;
 
@@ -61,8 +64,10 @@ export type ToWorker =
   | { readonly t: 'shares'; readonly grants: readonly ShareGrant[] }
   | { readonly t: 'listen'; readonly slot: number }
   | { readonly t: 'reopen' }
-  /** Report now (finished requests, gauges, ejections), then `flushed` (a scrape of `/metrics` waits for it). */
-  | { readonly t: 'flush'; readonly id: number }
+  /** Report now (finished requests, gauges, ejections), then `flushed` (a scrape of `/metrics` waits for it), with its process families when asked. */
+  | { readonly t: 'flush'; readonly id: number; readonly process: boolean }
+  /** `GET /api/cache`: each worker's route caches are its own. */
+  | { readonly t: 'cacheStats'; readonly id: number }
   /** Another worker's breaker for this upstream opened: open this one for the rest of that time. */
   | { readonly t: 'breaker'; readonly upstream: string; readonly openForMs: number; readonly worker: number }
   /** `POST /api/cache/purge`: each worker's memory cache is its own. */
@@ -104,7 +109,9 @@ export type FromWorker =
   | Report
   | { readonly t: 'fatal'; readonly message: string }
   | { readonly t: 'purged'; readonly id: number; readonly memory: number }
-  | { readonly t: 'flushed'; readonly id: number }
+  /** `process`: its `brisk_process_*` / `brisk_nodejs_*` families (Prometheus text), when asked. */
+  | { readonly t: 'flushed'; readonly id: number; readonly process: string | null }
+  | { readonly t: 'cacheStats'; readonly id: number; readonly routes: Readonly<Record<string, CacheStats>> }
   /** Finished requests between reports. */
   | { readonly t: 'batch'; readonly batch: Batch };
 

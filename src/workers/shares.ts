@@ -35,6 +35,11 @@ export class WorkerShares implements NodeShare {
     else if (m.size < MAX_IDS_PER_REPORT) m.set(id, [1, perSecond]);
   }
 
+  /** Whether any demand waits for the next report. */
+  get pending(): boolean {
+    return this.demandById.size > 0;
+  }
+
   /** The demand since the last call, for the report: requests and the limit's rate. */
   take(): Record<string, [number, number]> {
     const out: Record<string, [number, number]> = {};

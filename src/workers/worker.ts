@@ -1,7 +1,7 @@
 /**
  * A data-plane worker process (forked by the primary, src/workers/pool.ts): it runs the
  * request path of the config the primary hands it, shares the listeners with its siblings
- * (node:cluster), and reports every `REPORT_MS` — its finished requests as one batch, its
+ * (node:cluster), and reports every `REPORT_MS` while busy — its finished requests as one batch, its
  * gauges, the ejections its outlier detection made. It runs no health checks (the primary
  * runs them once and sends the verdicts), no admin API, no alerting.
  */
@@ -16,12 +16,14 @@ import { DataPlane } from '../dataplane/data-plane.js';
 import { loadRouteCode } from '../dataplane/runtime.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import type { CacheMiddleware } from '../middlewares/cache/index.js';
+import type { CacheStats } from '../middlewares/cache/middleware.js';
+import { processFamilies, type MetricsExposition } from '../observability/metrics.js';
 import type { PurgeSpec } from '../middlewares/cache/store.js';
 import { setNodeShare } from '../middlewares/rate-limit/node-share.js';
 import { BatchSink } from './batch.js';
 import { WorkerShares } from './shares.js';
 import { applyHealth } from './health.js';
-import { BATCH_MS, REPORT_MS, type FromWorker, type ToWorker } from './protocol.js';
+import { BATCH_MS, IDLE_REPORT_EVERY, REPORT_MS, type FromWorker, type ToWorker } from './protocol.js';
 
 /**
  * The config as a worker runs it: no active health checks (the primary's verdicts come
@@ -75,8 +77,16 @@ class Worker {
   private readonly known = new WeakSet<Ejection>();
   private applying: Promise<void> = Promise.resolve();
   private metricsOn = true;
+  /** Its process families for the node's `/metrics` (made at the first scrape). */
+  private processMetrics: MetricsExposition | null = null;
   private shares: WorkerShares | null = null;
   private batchTimer: NodeJS.Timeout | null = null;
+  /** `performance.now()` of the next report tick and of the last batch or report sent. */
+  private nextReportAt = 0;
+  private sentAt = 0;
+  /** Requests recorded when the last report went, and idle ticks since (see startReports). */
+  private reportedTotal = 0;
+  private idleTicks = 0;
   /** Per upstream, the breaker epoch last reported or opened from another worker (not reported back). */
   private readonly breakerEpochs = new Map<string, number>();
   /** Workers in the node (limits are partitioned by it). */
@@ -115,7 +125,17 @@ class Worker {
       case 'flush':
         // A whole report (batch, gauges, ejections, breakers); IPC keeps the order, so it reaches the primary before the answer.
         this.report();
-        this.send({ t: 'flushed', id: msg.id });
+        if (!msg.process) this.send({ t: 'flushed', id: msg.id, process: null });
+        else {
+          this.processMetrics ??= processFamilies();
+          void this.processMetrics.text().then(
+            (text) => this.send({ t: 'flushed', id: msg.id, process: text }),
+            () => this.send({ t: 'flushed', id: msg.id, process: null }),
+          );
+        }
+        return;
+      case 'cacheStats':
+        this.send({ t: 'cacheStats', id: msg.id, routes: this.cacheStats() });
         return;
       case 'purge':
         void this.purge(msg.id, msg.spec, msg.route);
@@ -181,11 +201,34 @@ class Worker {
     await dp.activate();
     for (const entry of msg.membership) dp.membership(entry.upstream, entry.command);
     applyHealth(dp.runtime, msg.health, this.known);
-    this.timer = setInterval(() => this.report(), REPORT_MS);
-    // Between reports, finished requests go out every BATCH_MS: what a SIGKILL loses is at most that much of them.
-    this.batchTimer = setInterval(() => this.flushBatch(), BATCH_MS);
     if (msg.standby) this.send({ t: 'standby' });
     else await this.serve(config);
+  }
+
+  /**
+   * Reports start when the worker serves: the warm spare sends nothing (nobody watches its
+   * heartbeat, and every message wakes the primary). A report goes every `REPORT_MS` while
+   * the worker is active (requests finished or in flight, rate-limit demand), every
+   * `IDLE_REPORT_EVERY`-th tick when it is idle (its heartbeat, well within `STUCK_MS`).
+   * Finished requests between reports go `BATCH_MS` after the first of them, unless the
+   * report is about to take them: about 20 messages a second from a busy worker, and what a
+   * SIGKILL loses is at most some `BATCH_MS` of its requests.
+   */
+  private startReports(): void {
+    if (this.timer !== null) return;
+    this.sink.onFirst = () => this.armBatch();
+    this.nextReportAt = performance.now() + REPORT_MS;
+    this.timer = setInterval(() => this.tick(), REPORT_MS);
+  }
+
+  private tick(): void {
+    this.nextReportAt = performance.now() + REPORT_MS;
+    const active = this.sink.total !== this.reportedTotal || this.sink.inFlight > 0 || (this.shares?.pending ?? false);
+    if (active || ++this.idleTicks >= IDLE_REPORT_EVERY) this.report();
+  }
+
+  private armBatch(): void {
+    if (this.batchTimer === null) this.batchTimer = setTimeout(() => this.flushBatch(), BATCH_MS);
   }
 
   /** The warm spare takes a slot: its own access log file, then the listeners. */
@@ -202,6 +245,7 @@ class Worker {
     const dp = this.dp!;
     await dp.listen(config);
     this.send({ t: 'ready', version: dp.runtime.version, listeners: dp.listeners.map((l) => ({ name: l.config.name, host: l.host, port: l.port, protocol: l.protocol })) });
+    this.startReports();
   }
 
   private async apply(version: number, inputs: ConfigInputs, file: string): Promise<void> {
@@ -218,7 +262,25 @@ class Worker {
   }
 
   private flushBatch(): void {
-    if (this.sink.pending > 0) this.send({ t: 'batch', batch: this.sink.take() });
+    this.batchTimer = null;
+    const now = performance.now();
+    if (this.sink.pending === 0 || this.nextReportAt - now < BATCH_MS / 2) return;
+    // Sent (by a report) moments ago: the rest goes BATCH_MS after that send.
+    if (now - this.sentAt < BATCH_MS / 2) {
+      this.batchTimer = setTimeout(() => this.flushBatch(), this.sentAt + BATCH_MS - now);
+      return;
+    }
+    this.sentAt = now;
+    this.send({ t: 'batch', batch: this.sink.take() });
+  }
+
+  /** This worker's route caches' counters, by route. */
+  private cacheStats(): Record<string, CacheStats> {
+    const out: Record<string, CacheStats> = {};
+    const rt = this.dp?.runtime;
+    if (rt === undefined) return out;
+    for (const [i, r] of rt.config.routes.entries()) for (const m of rt.pipelineOfRoute[i] ?? []) if (m.name === 'cache') out[r.name] = (m as CacheMiddleware).cacheStats();
+    return out;
   }
 
   /** Purges this worker's route caches (memory; Redis too, which is idempotent). */
@@ -258,6 +320,9 @@ class Worker {
       }
     }
     const cpu = process.cpuUsage();
+    this.idleTicks = 0;
+    this.reportedTotal = this.sink.total;
+    this.sentAt = performance.now();
     this.send({
       t: 'report',
       version: dp.runtime.version,
@@ -280,7 +345,7 @@ class Worker {
     // Its siblings keep serving: connections busy now close after an answer, not under a request.
     await this.dp?.stop({ idleGraceMs: 1000 });
     if (this.timer !== null) clearInterval(this.timer);
-    if (this.batchTimer !== null) clearInterval(this.batchTimer);
+    if (this.batchTimer !== null) clearTimeout(this.batchTimer);
     this.flushLogs();
     // Exit once the last batch is out: its requests count in the node's totals.
     this.report(() => process.exit(0));

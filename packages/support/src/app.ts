@@ -23,15 +23,18 @@ import type { ChineseMode } from './bot/tokenize.js';
 import { Hub } from './chat/hub.js';
 import { ConversationJournal } from './chat/journal.js';
 import { WebhookNotifier, type Notifier } from './chat/notify.js';
-import { chatSockets, sameSecret } from './chat/sockets.js';
+import { AgentKeys } from './chat/agents.js';
+import { chatSockets } from './chat/sockets.js';
 
 /** The folder of the widget and the agent page. */
 export const STATIC_DIR = join(FAQ_DIR, '..', 'static');
 
 export interface SupportOptions {
   orders: OrdersApi;
-  /** The agents' shared secret (the agent page asks for it). */
-  agentToken: string;
+  /** The agents' shared secret (the agent page asks for it; each agent types a name). */
+  agentToken?: string;
+  /** Personal tokens, name → token: the token signs in as that name (agents.ts). At least one of the two. */
+  agentTokens?: Record<string, string>;
   /** The IM webhook told about each handoff (none: the agent page only). */
   webhookUrl?: string;
   /** Or a notifier of your own (tests). */
@@ -69,6 +72,7 @@ export const CONVERSATION_FORGET_MS = 24 * 3600_000;
 
 /** Builds the support service (call `service.start()`). */
 export function createSupportService(options: SupportOptions): Support {
+  const agents = new AgentKeys(options.agentToken, options.agentTokens);
   const service = createService({
     name: 'support',
     ...(options.port !== undefined ? { port: options.port } : {}),
@@ -119,7 +123,7 @@ export function createSupportService(options: SupportOptions): Support {
     },
   });
 
-  const sockets = chatSockets({ hub, log, agentToken: options.agentToken });
+  const sockets = chatSockets({ hub, log, agents });
   const assets = new Map<string, { type: string; body: string }>();
   const asset = (file: string, type: string) => {
     let cached = assets.get(file);
@@ -137,7 +141,7 @@ export function createSupportService(options: SupportOptions): Support {
     .route('GET', '/support/agent', async () => asset('agent.html', 'text/html; charset=utf-8'))
     .route('GET', '/support/api/conversations', async (ctx) => {
       const auth = ctx.req.headers['authorization'] ?? '';
-      if (!sameSecret(auth, `Bearer ${options.agentToken}`)) return json(401, { error: { code: 'SUPPORT_AGENT_TOKEN', message: 'send the agent token as "Authorization: Bearer <token>"', requestId: ctx.requestId } });
+      if (!auth.startsWith('Bearer ') || agents.check(auth.slice(7)) === undefined) return json(401, { error: { code: 'SUPPORT_AGENT_TOKEN', message: 'send the agent token as "Authorization: Bearer <token>"', requestId: ctx.requestId } });
       return { conversations: hub.queue() };
     })
     .upgrade('/support/ws', (req, socket, head) => sockets.customers.handleUpgrade(req, socket, head, (ws) => sockets.customers.emit('connection', ws, req)), { drain: sockets.closeAll })

@@ -11,7 +11,8 @@
  * | `PORT`, `HOST` | where it listens | any free port, 127.0.0.1 |
  * | `SUPPORT_ORDERS_URL` | base URL of the orders API (Brisk's route, or the service) | `http://127.0.0.1:8080/api` |
  * | `SUPPORT_ORDERS_PATH` | path of one order, `{id}` replaced | `/orders/{id}` |
- * | `SUPPORT_AGENT_TOKEN` | the agents' shared secret | required |
+ * | `SUPPORT_AGENT_TOKEN` | the agents' shared secret (each agent types a name) | this or the next |
+ * | `SUPPORT_AGENT_TOKENS` | personal tokens `name:token,name:token` (the token is the agent) | none |
  * | `SUPPORT_AGENT_WEBHOOK` | IM webhook told about handoffs | none |
  * | `SUPPORT_PUBLIC_URL` | Brisk's public URL, for the link in the IM message | `http://127.0.0.1:8080` |
  * | `SUPPORT_THRESHOLD_ZH`, `SUPPORT_THRESHOLD_EN` | handoff thresholds | 0.45, 0.35 |
@@ -19,6 +20,7 @@
  */
 import { HttpOrdersApi } from './bot/orders.js';
 import { createSupportService } from './app.js';
+import { parseAgentTokens } from './chat/agents.js';
 
 function env(name: string): string | undefined {
   const value = process.env[name];
@@ -37,8 +39,15 @@ function threshold(name: string): number | undefined {
 }
 
 const agentToken = env('SUPPORT_AGENT_TOKEN');
-if (agentToken === undefined) {
-  console.error('support: SUPPORT_AGENT_TOKEN is not set: the agent page needs a shared secret (any long random string)');
+let agentTokens: Record<string, string> = {};
+try {
+  agentTokens = parseAgentTokens(env('SUPPORT_AGENT_TOKENS') ?? '');
+} catch (error) {
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exit(2);
+}
+if (agentToken === undefined && Object.keys(agentTokens).length === 0) {
+  console.error('support: no agent token: set SUPPORT_AGENT_TOKEN (one shared secret, any long random string) or SUPPORT_AGENT_TOKENS (name:token,… one per agent): the agent page needs one');
   process.exit(2);
 }
 const zh = threshold('SUPPORT_THRESHOLD_ZH');
@@ -48,7 +57,8 @@ let support: ReturnType<typeof createSupportService>;
 try {
   support = createSupportService({
     orders: new HttpOrdersApi({ baseUrl: env('SUPPORT_ORDERS_URL') ?? 'http://127.0.0.1:8080/api', ...(env('SUPPORT_ORDERS_PATH') ? { path: env('SUPPORT_ORDERS_PATH')! } : {}) }),
-    agentToken,
+    ...(agentToken !== undefined ? { agentToken } : {}),
+    agentTokens,
     ...(webhookUrl ? { webhookUrl } : {}),
     publicUrl: env('SUPPORT_PUBLIC_URL') ?? 'http://127.0.0.1:8080',
     ...(env('SUPPORT_DATA_DIR') ? { dataDir: env('SUPPORT_DATA_DIR')! } : {}),

@@ -68,7 +68,7 @@ const Budget = Strict(
 
 const Restart = Strict(
   {
-    unhealthyFor: Type.Optional(Duration('An instance failing its upstream\'s health check or ejected by outlier detection this long without a break is restarted (a hung process, a deadlocked event loop). `0`: never.', '10s')),
+    unhealthyFor: Type.Optional(Duration('An instance failing its upstream\'s health check or ejected by outlier detection this long without a break is restarted (a hung process, a deadlocked event loop) — but not while every instance answers its check and says it is not ready (a dependency they share is down: `BRISK_SERVICE_ALL_UNREADY`). `0`: never.', '10s')),
     slow: Type.Optional(Slow),
     maxMemory: Type.Optional(Size('An instance whose resident memory (RSS) stays above this for two samples in a row (a second apart) is restarted, its replacement started first.')),
     initialBackoff: Type.Optional(Duration('Wait before restarting an instance that exited or never became ready; it doubles with each failure in a row.', '100ms')),

@@ -19,6 +19,11 @@ export interface ProbeResult {
   readonly reason: string | null;
   /** Time from sending the probe to its verdict. */
   readonly durationMs: number;
+  /**
+   * The target answered (an HTTP status, a gRPC health reply), whatever the verdict: it is
+   * alive and says whether it is ready. False for a timeout, a refused or reset connection.
+   */
+  readonly answered: boolean;
 }
 
 /** What the admin API shows about a target's active checks. */
@@ -291,11 +296,13 @@ export class ActiveHealthChecker {
     deadline.unref();
     check.deadline = deadline;
     let reason: string | null;
+    let answered = false;
     try {
       const { type } = this.config;
       if (type === 'tcp') reason = await this.tcpProbe(check, controller.signal);
       else if (type === 'grpc') reason = await grpcProbe(check.target.origin, check.target.basePath, this.config.service, this.tls, timeoutMs, controller.signal);
       else reason = await this.httpProbe(check, controller.signal);
+      answered = reason === null || type !== 'tcp';
     } catch (err) {
       reason = controller.signal.reason === TIMED_OUT ? `timeout after ${timeoutMs}ms` : describeError(err, timeoutMs);
     } finally {
@@ -309,7 +316,7 @@ export class ActiveHealthChecker {
     // Measured from the probe's start, so a slow target does not stretch the period. Scheduled
     // before recording, so a throwing availability listener cannot end the target's checks.
     this.schedule(check, Math.max(0, next - (finishedAt - startedAt)));
-    this.record(check, { ok: reason === null, reason, durationMs: finishedAt - startedAt }, startedAt);
+    this.record(check, { ok: reason === null, reason, durationMs: finishedAt - startedAt, answered }, startedAt);
   }
 
   /** Resolves with null when healthy, or the reason it is not. */

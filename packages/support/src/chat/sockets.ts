@@ -6,12 +6,12 @@
  * the shop's token (browsers cannot set headers on a WebSocket); an agent's carries the
  * agent token, checked in constant time.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from '@brisk/service';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Language } from '../bot/faq.js';
 import type { SupportErrorCode } from '../errors.js';
+import type { AgentKeys } from './agents.js';
 import type { Conversation, Hub, Send } from './hub.js';
 
 /** Longest message a customer or agent may send (characters). */
@@ -22,8 +22,8 @@ export const MAX_FRAMES_PER_10S = 30;
 export interface SocketOptions {
   hub: Hub;
   log: Logger;
-  /** The agents' shared secret. */
-  agentToken: string;
+  /** The agents' tokens (personal and shared). */
+  agents: AgentKeys;
 }
 
 /** Creates the two WebSocket servers (no listener of their own: the service hands them upgrades). */
@@ -133,13 +133,7 @@ function customerSocket(ws: WebSocket, req: IncomingMessage, { hub, log }: Socke
   ws.on('error', () => ws.terminate());
 }
 
-/** Compares two secrets in constant time (of their digests: lengths may differ). */
-export function sameSecret(a: string, b: string): boolean {
-  const digest = (s: string) => createHash('sha256').update(s).digest();
-  return timingSafeEqual(digest(a), digest(b));
-}
-
-function agentSocket(ws: WebSocket, { hub, agentToken }: SocketOptions): void {
+function agentSocket(ws: WebSocket, { hub, agents }: SocketOptions): void {
   const send = sender(ws);
   const allow = limiter();
   const error = (code: SupportErrorCode, message: string) => send({ type: 'error', code, message });
@@ -154,12 +148,14 @@ function agentSocket(ws: WebSocket, { hub, agentToken }: SocketOptions): void {
     if (typeof frame === 'string') return error('SUPPORT_BAD_FRAME', frame);
     if (!signedIn) {
       if (frame['type'] !== 'hello') return error('SUPPORT_BAD_FRAME', 'send {"type":"hello","token","name"} first');
-      if (typeof frame['token'] !== 'string' || !sameSecret(frame['token'], agentToken)) {
+      const who = typeof frame['token'] === 'string' ? agents.check(frame['token']) : undefined;
+      if (who === undefined) {
         error('SUPPORT_AGENT_TOKEN', 'the agent token is wrong');
         ws.close(4401, 'wrong agent token');
         return;
       }
-      const name = typeof frame['name'] === 'string' && frame['name'].trim() !== '' ? frame['name'].trim().slice(0, 40) : 'Agent';
+      // A personal token is the agent: the name bound to it, whatever the page sends.
+      const name = who.name ?? (typeof frame['name'] === 'string' && frame['name'].trim() !== '' ? frame['name'].trim().slice(0, 40) : 'Agent');
       signedIn = true;
       clearTimeout(helloTimer);
       send({ type: 'welcome', name });
