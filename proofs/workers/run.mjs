@@ -388,11 +388,13 @@ async function main() {
       const runs = await killRuns(dir, upstreamPort, kills);
       process.stdout.write(`${JSON.stringify(runs, null, json ? 2 : 0)}\n`);
       const bad = runs.filter((k) => !(k.errors <= k.inFlight && k.errorsElsewhere === 0 && k.replacedMs !== null && k.replacedMs <= 2000));
-      rmSync(dir, { recursive: true, force: true });
-      process.exit(bad.length === 0 ? 0 : 1);
+      process.exitCode = bad.length === 0 ? 0 : 1;
     } finally {
+      // Before exiting: the upstream is a process of its own.
       upstream.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
     }
+    process.exit();
   }
   try {
     res = { settings: S, cores: os.availableParallelism(), loadAverage: os.loadavg()[0] };
