@@ -284,7 +284,9 @@ export function ensureValidator() {
       else if (e.name.endsWith('.js')) newest = Math.max(newest, mtimeOrZero(join(dir, e.name)));
     }
   }
-  if (newest === 0 || mtimeOrZero(file) >= newest) return false;
+  // The same script writes yaml's one-file bundle beside it (src/config/yaml.ts).
+  const yamlBundle = join(ROOT, 'dist', 'src', 'config', 'yaml.bundle.cjs');
+  if (newest === 0 || (mtimeOrZero(file) >= newest && mtimeOrZero(yamlBundle) > 0)) return false;
   run(process.execPath, [join(ROOT, 'scripts', 'gen-validator.mjs')], 'gen-validator', 'node scripts/gen-validator.mjs');
   return true;
 }

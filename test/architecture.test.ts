@@ -37,7 +37,7 @@ const LAYERS: readonly (readonly [layer: number, name: string, test: (path: stri
 ];
 
 const CONFIG_MODEL =
-  /^config\/(types|type-builder|schema-kit|normalize-kit|units|positions|addresses|did-you-mean|redact)\.ts$|^[a-z-]+\/(.+\/)?config\/|(^|\/|-)(schema|descriptor)\.ts$|^middlewares\/registry\.ts$|^middlewares\/[a-z-]+\/normalize\.ts$/;
+  /^config\/(types|type-builder|yaml|schema-kit|normalize-kit|units|positions|addresses|did-you-mean|redact)\.ts$|^[a-z-]+\/(.+\/)?config\/|(^|\/|-)(schema|descriptor)\.ts$|^middlewares\/registry\.ts$|^middlewares\/[a-z-]+\/normalize\.ts$/;
 
 function layerOf(path: string): { layer: number; name: string } {
   for (const [layer, name, test] of LAYERS) if (test(path)) return { layer, name };

@@ -21,6 +21,7 @@ const NOT_LOADED: Record<string, string> = {
   'prom-client/index.js': 'prom-client: loaded at the first /metrics scrape',
   'pino-pretty/index.js': 'pino-pretty: loaded for a terminal only',
   'ioredis/built/index.js': 'ioredis: loaded with the first Redis connection (src/redis/open.ts)',
+  'yaml/dist/index.js': "yaml's 72 files: loaded from the build's one-file bundle (src/config/yaml.ts)",
 };
 
 /** Brisk's own modules (under dist/src/) a one-route gateway must not load, and why. */
@@ -94,6 +95,7 @@ process.on('exit', () => writeFileSync(${JSON.stringify(esmList)}, JSON.stringif
     assert.equal(await brisk.exited, 0, brisk.output());
     const loaded = JSON.parse(readFileSync(list, 'utf8')) as string[];
     assert.ok(loaded.some((f) => f.includes('/undici/lib/dispatcher/pool.js')), 'the module list is read (undici Pool is loaded)');
+    assert.ok(loaded.some((f) => f.endsWith('/dist/src/config/yaml.bundle.cjs')), "yaml's bundle is loaded (written by scripts/gen-validator.mjs: run `npm run build`)");
     for (const [module, why] of Object.entries(NOT_LOADED)) {
       assert.equal(loaded.filter((f) => f.endsWith(`/node_modules/${module}`)).length, 0, `${module} was loaded: ${why}`);
     }

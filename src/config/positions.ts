@@ -3,7 +3,7 @@
  * (`routes.1.upstream`) back to a line and column in the file. Every problem the loader
  * reports goes through here, so that users are sent to the exact spot.
  */
-import { Composer, LineCounter, Parser, YAMLParseError, isAlias, isMap, isScalar, isSeq, type CST, type Document } from 'yaml';
+import { Composer, LineCounter, Parser, YAMLParseError, isAlias, isMap, isScalar, isSeq, type CST, type Document } from './yaml.js';
 
 /** One step in a path through the parsed configuration: a map key or a list index. */
 export type PathSegment = string | number;

@@ -24,7 +24,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { isAlias, isMap, isPair, isScalar, isSeq, visit, type Document, type Node, type Pair, type Scalar } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, visit, type Document, type Node, type Pair, type Scalar } from './yaml.js';
 import type { PathSegment } from './positions.js';
 
 /** A problem found while substituting, at a character offset of the file. */

@@ -25,6 +25,7 @@ const TOKEN_PATTERN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
 let compiled: ValidateFunction<RawConfig> | undefined;
 /** Writes the build validator's code cache after the validation that compiled its checks; null when there is nothing to write. */
 let storeCodeCache: (() => void) | null = null;
+let codeCacheTried = false;
 
 const require = createRequire(import.meta.url);
 
@@ -38,7 +39,11 @@ function validator(): ValidateFunction<RawConfig> {
   const schema = publishedSchema();
   // The build's validator is not kept: its 1.5 MB of source and its compiled code would
   // stay in memory for a reload that may never come (loading it again costs ~50 ms).
-  const built = precompiled(schema, `./${GENERATED_VALIDATOR}`, true);
+  // The code cache at the first load only (start-up, what it is for): V8 takes a cache made
+  // under the same flags, and a serving process changes one (young-generation.ts), so a
+  // reload would only write one the next start cannot use.
+  const built = precompiled(schema, `./${GENERATED_VALIDATOR}`, !codeCacheTried);
+  codeCacheTried = true;
   if (built !== null) return built;
   // None, or one of another schema (a bare `tsc` rewrote dist/): compiled now, as the build
   // would, and stored so that the next start finds it.

@@ -6,7 +6,7 @@
  * at `etcd:KEY@REVISION:LINE:COL`: the store text comes first in the combined text, so
  * its lines keep their numbers.
  */
-import { isMap, parseDocument } from 'yaml';
+import { isMap, parseDocument } from '../../config/yaml.js';
 import { parseConfigText, type ConfigResult } from '../../config/load.js';
 import type { ConfigProblem } from '../../config/types.js';
 import { STORE_KEYS } from './schema.js';

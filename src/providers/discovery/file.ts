@@ -12,7 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { parse } from 'yaml';
+import { parse } from '../../config/yaml.js';
 import type { DiscoveredTarget, DiscoveryProvider, DiscoverySink, ProviderContext } from './config/contract.js';
 import type { FileDiscoveryConfig } from './config/types.js';
 import { entryTarget } from './entries.js';

@@ -172,6 +172,8 @@ export class H1Connection implements ResponseEvents, Timed {
   idle(): void {
     this.socket.unref();
     this.setWait(Wait.Idle, this.keepAliveMs);
+    // Like the socket, a short keep-alive timer must not keep the process alive.
+    this.shortTimer?.unref();
   }
 
   onDeadline(): void {

@@ -284,7 +284,7 @@ describe('H1Pool: the lean HTTP/1.1 transport behind undici’s dispatch contrac
   });
 
   test('a paused body is not timed out (the slow party is the caller)', async () => {
-    const r = await send(pool({ bodyTimeoutMs: 200 }), { path: '/big?mb=1' }, { pauseMs: 600 });
+    const r = await send(pool({ bodyTimeoutMs: 500 }), { path: '/big?mb=1' }, { pauseMs: 1500 });
     assert.equal(r.error, null);
     assert.equal(r.body.length, 1024 * 1024);
   });

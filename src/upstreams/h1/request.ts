@@ -110,7 +110,8 @@ export function buildHead(options: H1Options, defaultHost: string): H1Head | nul
     length = declared === -1 ? -1 : declared;
     framing = declared === -1 ? 'transfer-encoding: chunked\r\n' : `content-length: ${declared}\r\n`;
   } else {
-    if (known > 0 && declared !== -1 && declared !== known && method !== 'GET' && method !== 'HEAD') {
+    // undici's rule: a mismatch is refused for the methods that may carry a Content-Length.
+    if (known > 0 && declared !== -1 && declared !== known && method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS' && method !== 'TRACE') {
       throw h1Error('UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'Request body length does not match content-length header');
     }
     length = known;
