@@ -102,3 +102,20 @@ test('the time field is the ISO time of the write, milliseconds included', () =>
     assert.equal(new Date(t).toISOString(), time);
   }
 });
+
+test('a line longer than the chunk buffer and non-ASCII paths keep their order and bytes', () => {
+  const chunks: string[] = [];
+  const log = new AccessLog(pino({ level: 'silent' }), { write: (s: string) => (chunks.push(s), true) }, { chunkBytes: 1024 });
+  const huge = `/h${'é'.repeat(12_000)}`;
+  log.write('id-0', 'GET', '/a\u00e9\u4e2d', 'r', 'u', 't', 200, 1, 1, '::1', 1, false, null);
+  log.write('id-1', 'GET', huge, 'r', 'u', 't', 200, 1, 1, '::1', 1, false, null);
+  log.write('id-2', 'GET', '/b', 'r', 'u', 't', 200, 1, 1, '::1', 1, false, null);
+  log.flush();
+  const lines = chunks.join('').trim().split('\n').map((l) => JSON.parse(l) as { requestId: string; path: string });
+  assert.deepEqual(
+    lines.map((l) => l.requestId),
+    ['id-0', 'id-1', 'id-2'],
+  );
+  assert.equal(lines[0]!.path, '/a\u00e9\u4e2d');
+  assert.equal(lines[1]!.path, huge);
+});

@@ -19,6 +19,12 @@ import type { Logger } from './logger.js';
  * each `write` to sonic-boom costs several microseconds (it measures and copies its
  * pending buffer), so under load one write per line — or even per event-loop turn — cost
  * more than building the lines. Call `flush()` before the destination is flushed or closed.
+ *
+ * The chunk is gathered in a reused buffer, each line encoded into it as soon as it is
+ * built: a chunk kept as a string was a rope of thousands of small pieces spread over the
+ * heap, which survived young-generation collections (copied each time) and was walked,
+ * cache miss after cache miss, when the destination measured and encoded it — together
+ * about 1.5 µs per line, more than building the line.
  */
 export class AccessLog {
   private lastMs = 0;
@@ -30,8 +36,9 @@ export class AccessLog {
   private readonly prefix: string;
   private readonly sampleSuccesses: number;
   private readonly chunkBytes: number;
-  /** Lines of this turn not yet handed to the destination. */
-  private pending = '';
+  /** Lines not yet handed to the destination, UTF-8, in `buf[0, used)`. */
+  private readonly buf: Buffer;
+  private used = 0;
   private scheduled = false;
 
   constructor(
@@ -43,6 +50,7 @@ export class AccessLog {
     this.prefix = `,"pid":${process.pid},"type":"access"`;
     this.sampleSuccesses = options.sampleSuccesses ?? 1;
     this.chunkBytes = options.chunkBytes ?? PENDING_LIMIT;
+    this.buf = destination === null ? Buffer.alloc(0) : Buffer.allocUnsafeSlow(this.chunkBytes + LINE_ROOM);
   }
 
   write(
@@ -96,8 +104,18 @@ export class AccessLog {
     if (attempts > 1) line += `,"attempts":${attempts}`;
     if (hedged) line += ',"hedged":true';
     if (error !== null) line += `,"error":"${error}"`;
-    this.pending += line + '}\n';
-    if (this.pending.length >= this.chunkBytes) this.flush();
+    line += '}\n';
+    // A UTF-16 unit takes at most 3 bytes in UTF-8: with that much room the line fits whole.
+    if (this.used + line.length * 3 > this.buf.length) {
+      this.flush();
+      if (line.length * 3 > this.buf.length) {
+        // A line longer than the buffer (a huge path): handed over on its own, in order.
+        dest.write(line);
+        return;
+      }
+    }
+    this.used += this.buf.write(line, this.used);
+    if (this.used >= this.chunkBytes) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
       setTimeout(this.flushPending, FLUSH_MS).unref();
@@ -106,10 +124,11 @@ export class AccessLog {
 
   /** Hands the pending lines to the destination now (shutdown, reload). */
   flush(): void {
-    const pending = this.pending;
-    if (pending === '' || this.destination === null) return;
-    this.pending = '';
-    this.destination.write(pending);
+    const used = this.used;
+    if (used === 0 || this.destination === null) return;
+    this.used = 0;
+    // One flat string for the destination (sonic-boom takes strings in its UTF-8 mode).
+    this.destination.write(this.buf.toString('utf8', 0, used));
   }
 
   private readonly flushPending = (): void => {
@@ -140,6 +159,8 @@ export class AccessLog {
 }
 
 const PENDING_LIMIT = 64 * 1024;
+/** Room past the chunk size, so that a line of up to this many bytes never waits for a flush. */
+const LINE_ROOM = 16 * 1024;
 /** The longest a line waits here before it is handed to the destination. */
 const FLUSH_MS = 100;
 
