@@ -158,7 +158,8 @@ function nodeCase(id, file, what, ...pkgs) {
       return startProcess({
         name: id,
         cmd: process.execPath,
-        args: [path.join(root, file)],
+        // BENCH_CPU_PROF=DIR: the floor (and the Node peers) write a CPU profile there too, to compare with Brisk's.
+        args: [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.join(process.env.BENCH_CPU_PROF, id)}`] : []), path.join(root, file)],
         cpus,
         cwd: root,
         env: { PORT: String(port), UPSTREAM: `http://127.0.0.1:${upstreamPort}`, NODE_ENV: 'production' },

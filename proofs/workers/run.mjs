@@ -388,11 +388,13 @@ async function main() {
       const runs = await killRuns(dir, upstreamPort, kills);
       process.stdout.write(`${JSON.stringify(runs, null, json ? 2 : 0)}\n`);
       const bad = runs.filter((k) => !(k.errors <= k.inFlight && k.errorsElsewhere === 0 && k.replacedMs !== null && k.replacedMs <= 2000));
-      rmSync(dir, { recursive: true, force: true });
-      process.exit(bad.length === 0 ? 0 : 1);
+      process.exitCode = bad.length === 0 ? 0 : 1;
     } finally {
+      // Before exiting: the upstream is a process of its own.
       upstream.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
     }
+    process.exit();
   }
   try {
     res = { settings: S, cores: os.availableParallelism(), loadAverage: os.loadavg()[0] };
@@ -409,7 +411,7 @@ async function main() {
   if (json) process.stdout.write(`${JSON.stringify({ ...res, rows, ok: failed.length === 0 }, null, 2)}\n`);
   else {
     const w = [0, 1, 2].map((c) => Math.max(...rows.map((r) => String(r[c]).length)));
-    const line = (r) => `| ${[0, 1, 2].map((c) => String(r[c]).padEnd(w[c])).join(' | ')} | ${r[3] === undefined ? '    ' : r[3] === null ? 'info' : r[3] ? 'ok  ' : 'MISS'} |`;
+    const line = (r) => `| ${[0, 1, 2].map((c) => String(r[c]).padEnd(w[c])).join(' | ')} | ${r[3] === '' ? '    ' : r[3] === null ? 'info' : r[3] ? 'ok  ' : 'MISS'} |`;
     process.stdout.write(`Brisk workers proof (${res.cores} cores, load average ${res.loadAverage.toFixed(1)} at start)\n\n`);
     process.stdout.write(`${line(['measure', 'result', 'bar', ''])}\n`);
     for (const r of rows) process.stdout.write(`${line(r)}\n`);

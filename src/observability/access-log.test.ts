@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pino from 'pino';
-import { AccessLog } from './access-log.js';
+import { AccessLog, formatMillis } from './access-log.js';
 
 function capture(): { lines: string[]; dest: { write(s: string): boolean } } {
   const lines: string[] = [];
@@ -72,4 +72,50 @@ test('sampling keeps every error and about the ratio of successes', () => {
   assert.equal(parsed.filter((l) => l.status === 502).length, 100);
   assert.equal(parsed.filter((l) => l.error === 'BRISK_INTERNAL').length, 100, 'a Brisk error code is kept whatever the status');
   assert.ok(ok > 850 && ok < 1150, `${ok} of 5000 successes at 20 %`);
+});
+
+test('formatMillis writes a microsecond-rounded duration exactly as String() does', () => {
+  for (let micros = 0; micros < 300_000; micros++) {
+    const ms = micros / 1000;
+    assert.equal(formatMillis(ms), String(ms));
+  }
+  for (let i = 0; i < 10_000; i++) {
+    const ms = Math.round(Math.random() * 3_600_000 * 1000) / 1000;
+    assert.equal(formatMillis(ms), String(ms));
+  }
+  // Values that are not microsecond-rounded, or out of range, take the generic path.
+  for (const ms of [0.0005, 1.0001, -1, 1e12, Number.NaN, Number.POSITIVE_INFINITY]) assert.equal(formatMillis(ms), String(ms));
+});
+
+test('the time field is the ISO time of the write, milliseconds included', () => {
+  const { lines, dest } = capture();
+  const log = new AccessLog(pino({ level: 'silent' }), dest);
+  const before = Date.now();
+  for (let i = 0; i < 50; i++) log.write('id', 'GET', '/', 'r', 'u', undefined, 200, 1, 0, undefined, 1, false, null);
+  const after = Date.now();
+  log.flush();
+  for (const l of lines) {
+    const time = (JSON.parse(l) as { time: string }).time;
+    assert.match(time, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    const t = Date.parse(time);
+    assert.ok(t >= before && t <= after, `${time} outside [${before}, ${after}]`);
+    assert.equal(new Date(t).toISOString(), time);
+  }
+});
+
+test('a line longer than the chunk buffer and non-ASCII paths keep their order and bytes', () => {
+  const chunks: string[] = [];
+  const log = new AccessLog(pino({ level: 'silent' }), { write: (s: string) => (chunks.push(s), true) }, { chunkBytes: 1024 });
+  const huge = `/h${'é'.repeat(12_000)}`;
+  log.write('id-0', 'GET', '/a\u00e9\u4e2d', 'r', 'u', 't', 200, 1, 1, '::1', 1, false, null);
+  log.write('id-1', 'GET', huge, 'r', 'u', 't', 200, 1, 1, '::1', 1, false, null);
+  log.write('id-2', 'GET', '/b', 'r', 'u', 't', 200, 1, 1, '::1', 1, false, null);
+  log.flush();
+  const lines = chunks.join('').trim().split('\n').map((l) => JSON.parse(l) as { requestId: string; path: string });
+  assert.deepEqual(
+    lines.map((l) => l.requestId),
+    ['id-0', 'id-1', 'id-2'],
+  );
+  assert.equal(lines[0]!.path, '/a\u00e9\u4e2d');
+  assert.equal(lines[1]!.path, huge);
 });

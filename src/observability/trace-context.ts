@@ -4,7 +4,7 @@
  * rules fit in a page; the OpenTelemetry propagator would bring its context machinery
  * (and allocations) onto the hot path.
  */
-import { randomFillSync } from 'node:crypto';
+import { randomHex } from '../core/random-ids.js';
 
 /** What an incoming `traceparent` says, when it is valid. */
 export interface IncomingTrace {
@@ -82,34 +82,10 @@ export function sanitizeTracestate(value: string): string | null {
   return out === '' ? null : out;
 }
 
-/**
- * Random trace and span ids from a pooled buffer: one `randomFillSync` (a CSPRNG, so ids
- * cannot be guessed or collide in practice) and one hex conversion per 4 KiB, i.e. per
- * ~170 requests; an id is then a slice of that hex string. Calling into crypto (or even
- * `Buffer#toString`) per id costs several times more. `Math.random` would be cheaper
- * still, but its xorshift state leaks from a few outputs and its 52 bits would make
- * 128-bit trace ids a lie.
- */
-const POOL_BYTES = 4096;
-const pool = Buffer.allocUnsafe(POOL_BYTES);
-let hexPool = '';
-let hexOffset = 0;
-
-function takeHex(chars: number): string {
-  if (hexOffset + chars > hexPool.length) {
-    randomFillSync(pool);
-    hexPool = pool.toString('hex');
-    hexOffset = 0;
-  }
-  const at = hexOffset;
-  hexOffset += chars;
-  return hexPool.slice(at, at + chars);
-}
-
 /** A random, non-zero 16-byte trace id, as 32 lower-case hex characters. */
 export function newTraceId(): string {
   for (;;) {
-    const id = takeHex(32);
+    const id = randomHex(32);
     if (id !== ZERO_TRACE_ID) return id;
   }
 }
@@ -117,7 +93,7 @@ export function newTraceId(): string {
 /** A random, non-zero 8-byte span id, as 16 lower-case hex characters. */
 export function newSpanId(): string {
   for (;;) {
-    const id = takeHex(16);
+    const id = randomHex(16);
     if (id !== ZERO_SPAN_ID) return id;
   }
 }

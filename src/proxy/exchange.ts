@@ -245,10 +245,14 @@ export class Exchange extends AnsweringExchange implements ExchangeRecord, Termi
   watchClient(): void {
     if (this.watchingClient) return;
     this.watchingClient = true;
-    this.res.once('close', () => this.onClientClose());
+    // One listener function for every exchange, the exchange found on the response: no
+    // closure and no once-wrapper per request ('close' is emitted once anyway).
+    (this.res as unknown as ExchangeOwned)[kExchange] = this;
+    this.res.on('close', onResponseClose);
   }
 
-  private onClientClose(): void {
+  /** @internal The client's response closed (it left, or the answer was sent). */
+  onClientClose(): void {
     if (this.done) return;
     this.status = 499;
     this.call?.cancel();
@@ -309,11 +313,34 @@ export class Exchange extends AnsweringExchange implements ExchangeRecord, Termi
   }
 }
 
-/** True when the answer's content type is `text/event-stream`. */
+const kExchange = Symbol('brisk.exchange');
+type ExchangeOwned = { [kExchange]: Exchange };
+
+function onResponseClose(this: ExchangeOwned): void {
+  this[kExchange].onClientClose();
+}
+
+/**
+ * True when the answer's content type is `text/event-stream`. Compared on the raw bytes
+ * (ASCII case folded with `| 0x20`): it runs on every answer, and most have no such type.
+ */
 function isEventStream(rawHeaders: Buffer[]): boolean {
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
-    if (name.length === 12 && name.toString('latin1').toLowerCase() === 'content-type') return rawHeaders[i + 1]!.toString('latin1').trimStart().toLowerCase().startsWith('text/event-stream');
+    if (name.length === 12 && (name[0]! | 0x20) === 0x63 /* c */ && name.toString('latin1').toLowerCase() === 'content-type') {
+      const value = rawHeaders[i + 1]!;
+      let at = 0;
+      while (at < value.length && (value[at] === 0x20 || value[at] === 0x09)) at++;
+      if (value.length - at < EVENT_STREAM.length) return false;
+      for (let j = 0; j < EVENT_STREAM.length; j++) {
+        const b = value[at + j]!;
+        // Letters fold to lower case; '/' and '-' must match as they are.
+        if ((b >= 0x41 && b <= 0x5a ? b | 0x20 : b) !== EVENT_STREAM[j]) return false;
+      }
+      return true;
+    }
   }
   return false;
 }
+
+const EVENT_STREAM = Buffer.from('text/event-stream', 'latin1');

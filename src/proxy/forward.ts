@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomUuid } from '../core/random-ids.js';
 import type { ErrorCode } from '../core/errors.js';
 import { isHttp2Request, type ClientRequest, type ClientResponse } from '../core/http.js';
 import type { Answer } from '../core/middleware.js';
@@ -139,7 +139,7 @@ export function planForward(req: ClientRequest, rt: Runtime, plan: ForwardPlan):
   if (plan.contentLength === -1 && isHttp2Request(req) && !req.stream.endAfterHeaders) plan.chunked = true;
   // gRPC runs over HTTP/2 only (gRPC-Web, below, over either).
   if (grpcType && isHttp2Request(req)) plan.grpc = true;
-  plan.requestId = requestId ??= randomUUID();
+  plan.requestId = requestId ??= randomUuid();
   if (classifier.traceContext) beginTrace(plan, traceparent, tracestate, cfg.tracing.sampleRatio);
   // RFC 9112 §3.2: an absolute-form target names the host; one that disagrees with the
   // Host header is refused rather than routed by one and read by the target as the other.

@@ -13,9 +13,9 @@ import { membershipStamp, type RequestRecorder, type RequestSink } from '../obse
  * summed, histograms and windows merged, recent errors), and counters stay monotonic when
  * a worker dies because they live in the primary. What it costs: a worker writes 15
  * numbers per request into a `Float64Array` (strings go into a small table per batch), and
- * sends it 50 ms after its first request (or with the next report) as one IPC message; the primary replays each into
+ * sends it 25 ms after its first request (or with the next report) as one IPC message; the primary replays each into
  * its recorder (about a microsecond). No IPC per request. What a dead worker loses is its
- * last unsent batch: about 50 ms of its requests at most.
+ * last unsent batch: about 25–40 ms of its requests.
  */
 
 /** Values per request in a batch. */

@@ -17,7 +17,7 @@ export const REPORT_MS = 100;
 /** An idle worker reports every this many `REPORT_MS` ticks (its heartbeat). */
 export const IDLE_REPORT_EVERY = 5;
 /** How long after the first request it finished since the last send a worker sends them, between reports. */
-export const BATCH_MS = 50;
+export const BATCH_MS = 25;
 /** A worker silent this long has a stuck event loop: it is killed and replaced. */
 export const STUCK_MS = 2500;
 
