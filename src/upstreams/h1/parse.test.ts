@@ -34,6 +34,15 @@ function parse(pieces: Buffer[], head = false): string[] {
   return events.log;
 }
 
+/** Each answer is refused with its code. */
+function assertRefused(cases: readonly (readonly [string, string])[]): void {
+  for (const [text, code] of cases) {
+    const parser = new ResponseParser(recorder(), 65536);
+    parser.expect(false);
+    assert.throws(() => parser.execute(Buffer.from(text, 'latin1')), { code }, JSON.stringify(text));
+  }
+}
+
 const RESPONSE = Buffer.from(
   'HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n' +
     'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nX-Empty:\r\n\r\n' +
@@ -96,11 +105,7 @@ describe('ResponseParser', () => {
       ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff\r\n', 'HPE_INVALID_CHUNK_SIZE'],
       ['ICY 200 OK\r\n\r\n', 'HPE_INVALID_CONSTANT'],
     ];
-    for (const [text, code] of cases) {
-      const parser = new ResponseParser(recorder(), 65536);
-      parser.expect(false);
-      assert.throws(() => parser.execute(Buffer.from(text, 'latin1')), { code }, JSON.stringify(text));
-    }
+    assertRefused(cases);
   });
 
   test('refuses what undici refuses and Brisk would otherwise pass on to its client', () => {
@@ -113,11 +118,7 @@ describe('ResponseParser', () => {
       ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2 \r\nhi\r\n0\r\n\r\n', 'HPE_INVALID_CHUNK_SIZE'],
       ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2 x\r\nhi\r\n0\r\n\r\n', 'HPE_INVALID_CHUNK_SIZE'],
     ];
-    for (const [text, code] of cases) {
-      const parser = new ResponseParser(recorder(), 65536);
-      parser.expect(false);
-      assert.throws(() => parser.execute(Buffer.from(text, 'latin1')), { code }, JSON.stringify(text));
-    }
+    assertRefused(cases);
     // Still read: white space before a chunk extension (RFC 9112's BWS), a 204 saying 0.
     assert.deepEqual(parse([Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2 ;a=b\r\nhi\r\n0\r\n\r\n')]), ['head 200 OK Transfer-Encoding|chunked', 'body hi', 'complete -']);
     assert.deepEqual(parse([Buffer.from('HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n')]), ['head 204 No Content Content-Length|0', 'complete -']);
@@ -132,11 +133,7 @@ describe('ResponseParser', () => {
       ['hi there', 'HPE_INVALID_CONSTANT'],
       ['<html>', 'HPE_INVALID_CONSTANT'],
     ];
-    for (const [text, code] of cases) {
-      const parser = new ResponseParser(recorder(), 65536);
-      parser.expect(false);
-      assert.throws(() => parser.execute(Buffer.from(text, 'latin1')), { code }, JSON.stringify(text));
-    }
+    assertRefused(cases);
     // The same bytes a few at a time: refused as soon as they show it.
     const parser = new ResponseParser(recorder(), 65536);
     parser.expect(false);
