@@ -117,10 +117,15 @@ describe('ResponseParser', () => {
       ['HTTP/1.1 204 No Content\r\nContent-Length: 2\r\n\r\n', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'],
       ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2 \r\nhi\r\n0\r\n\r\n', 'HPE_INVALID_CHUNK_SIZE'],
       ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2 x\r\nhi\r\n0\r\n\r\n', 'HPE_INVALID_CHUNK_SIZE'],
+      // Found by a differential fuzz against llhttp: white space before an extension, and
+      // a length or coding in the trailers, which Brisk would pass on to its client.
+      ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2 ;a\r\nhi\r\n0\r\n\r\n', 'HPE_INVALID_CHUNK_SIZE'],
+      ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\nContent-Length: 0\r\n\r\n', 'HPE_INVALID_CONTENT_LENGTH'],
+      ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\ntransfer-encoding: chunked\r\n\r\n', 'HPE_INVALID_CONTENT_LENGTH'],
     ];
     assertRefused(cases);
-    // Still read: white space before a chunk extension (RFC 9112's BWS), a 204 saying 0.
-    assert.deepEqual(parse([Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2 ;a=b\r\nhi\r\n0\r\n\r\n')]), ['head 200 OK Transfer-Encoding|chunked', 'body hi', 'complete -']);
+    // Still read: a 204 saying 0, other trailers.
+    assert.deepEqual(parse([Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;a=b\r\nhi\r\n0\r\nX-T: 1\r\n\r\n')]), ['head 200 OK Transfer-Encoding|chunked', 'body hi', 'complete X-T|1']);
     assert.deepEqual(parse([Buffer.from('HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n')]), ['head 204 No Content Content-Length|0', 'complete -']);
   });
 
