@@ -6,6 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { publishedSchema } from '../src/config/json-schema.js';
 import { precompiled } from '../src/config/validate.js';
+import { defaultTransport } from '../src/upstreams/pools.js';
 import { startBackend, type Backend } from './helpers/backend.js';
 import { spawnBrisk, waitAnswering } from './helpers/brisk-process.js';
 import { freePort } from './helpers/free-port.js';
@@ -103,5 +104,10 @@ process.on('exit', () => writeFileSync(${JSON.stringify(esmList)}, JSON.stringif
     assert.ok(esm.some((u) => u.endsWith('/dist/src/proxy/forward.js')), 'the ES module list is read (the proxy is loaded)');
     for (const [module, why] of Object.entries(OWN_NOT_LOADED)) assert.ok(!esm.some((u) => u.endsWith(`/dist/src/${module}`)), `${module} was loaded: ${why}`);
     for (const [name, why] of Object.entries(ESM_NOT_LOADED)) assert.ok(!esm.some((u) => u.includes(`/node_modules/${name}/`)), `${name} was loaded: ${why}`);
+    // The lean HTTP/1.1 transport loads when an upstream uses it: here, when it is the
+    // default (BRISK_UPSTREAM_TRANSPORT=lean runs the suite on it), and only then.
+    const lean = esm.some((u) => u.endsWith('/dist/src/upstreams/h1/pool.js'));
+    if (defaultTransport() === 'lean') assert.ok(lean, 'the default transport is lean, yet upstreams/h1/pool.js was not loaded');
+    else assert.ok(!lean, 'upstreams/h1/pool.js was loaded: the lean transport loads only when an upstream says `pool.transport: lean`');
   });
 });

@@ -130,7 +130,7 @@ export async function runPm2(s, dir, base, log) {
     await sleep(slowWatch);
     const after = await pm2.list();
     const slowRestarted = after.find((p) => p.id === before[0].id)?.pid !== before[0].pid;
-    rows.push(row(3, `one instance +${s.slowExtraMs} ms slow`, 'restarted by the latency rule; siblings untouched', false, slowRestarted ? 'restarted' : `not restarted in ${slowWatch} ms (no latency rule)`, load.slice(t0, load.now()), { restartMs: null }));
+    rows.push(row(3, `one instance +${s.slowExtraMs} ms slow`, 'restarted (latency rule, or ejected for losing to hedges); siblings untouched', false, slowRestarted ? 'restarted' : `not restarted in ${slowWatch} ms (no latency rule)`, load.slice(t0, load.now()), { restartMs: null }));
     process.kill(before[0].pid, 'SIGUSR2');
     log(`  pm2 3: ${rows.at(-1).observed}; ${rows.at(-1).clientErrors} errors`);
 

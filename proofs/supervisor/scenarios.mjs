@@ -78,17 +78,21 @@ export async function slow(stack, load, s) {
   const t0 = load.now();
   const at = Date.now();
   await fetch(`http://127.0.0.1:${victim.port}/__slow?ms=${s.slowExtraMs}`, { method: 'POST' });
-  const next = await until(() => replacementOf(stack, victim.id, ['slow']), s.slowForS * 1000 + 30_000);
+  // Two rules can notice: the latency rule (p99 above its bound while the siblings are
+  // below), or — first, when its requests keep losing to hedges — outlier detection ejects
+  // it and the unhealthy rule restarts it. Either replaces it; neither may touch a sibling.
+  const next = await until(() => replacementOf(stack, victim.id, ['slow', 'unhealthy']), s.slowForS * 1000 + 30_000);
   const after = await stack.service();
+  const ruleRestarts = (x) => (x.restarts.slow ?? 0) + (x.restarts.unhealthy ?? 0);
   // Only the victim was restarted by a rule (scaling may still add or remove instances).
-  const untouched = (after.restarts.slow ?? 0) - (before.restarts.slow ?? 0) === 1 && !after.instances.some((i) => siblings.some((x) => x.id === i.lastRestart?.replaced));
+  const untouched = ruleRestarts(after) - ruleRestarts(before) === 1 && !after.instances.some((i) => siblings.some((x) => x.id === i.lastRestart?.replaced));
   const victimGone = !after.instances.some((i) => i.id === victim.id && i.state !== 'draining' && i.state !== 'stopping');
   await sleep(s.settleMs);
   const slice = load.slice(t0, load.now());
   const restartMs = next === null ? null : next.readyAt - at;
   const detail = next?.lastRestart?.detail ?? '';
-  const observed = next === null ? 'not restarted' : `#${victim.id} +${s.slowExtraMs} ms; replaced by #${next.id} after ${restartMs} ms (${detail}); siblings ${untouched ? 'untouched' : 'RESTARTED TOO'}`;
-  return row(3, `one instance +${s.slowExtraMs} ms slow`, 'restarted by the latency rule; siblings untouched', next !== null && untouched && victimGone, observed, slice, { restartMs, recoveryMs: restartMs });
+  const observed = next === null ? 'not restarted' : `#${victim.id} +${s.slowExtraMs} ms; replaced by #${next.id} after ${restartMs} ms (${next.lastRestart?.reason}: ${detail}); siblings ${untouched ? 'untouched' : 'RESTARTED TOO'}`;
+  return row(3, `one instance +${s.slowExtraMs} ms slow`, 'restarted (latency rule, or ejected for losing to hedges); siblings untouched', next !== null && untouched && victimGone, observed, slice, { restartMs, recoveryMs: restartMs });
 }
 
 export async function rolling(stack, load, s) {

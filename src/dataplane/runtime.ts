@@ -9,6 +9,7 @@ import { compileRouter } from '../router/index.js';
 import { compileRedirect } from '../router/redirect.js';
 import type { Logger } from '../observability/logger.js';
 import type { TargetRegistry } from '../upstreams/registry.js';
+import { loadTransports } from '../upstreams/pools.js';
 import { Upstream } from '../upstreams/upstream.js';
 
 /** The aggregate routes' compiler, imported by {@link loadRouteCode} when a config first has one. */
@@ -16,11 +17,13 @@ let compileAggregate: typeof CompileAggregate | null = null;
 
 /**
  * Imports the code `config`'s routes need and the build does not load by itself: the
- * middlewares they use and, with an aggregate route, the aggregate runner. Await it
- * before {@link buildRuntime} (once per process each; a small config loads neither).
+ * middlewares they use, with an aggregate route the aggregate runner, and with an upstream
+ * on `pool.transport: lean` that transport. Await it before {@link buildRuntime} (once per
+ * process each; a small config loads none of them).
  */
 export async function loadRouteCode(config: Config): Promise<void> {
   await loadMiddlewares(config);
+  await loadTransports(Object.values(config.upstreams));
   if (compileAggregate === null && config.routes.some((r) => r.aggregate !== undefined)) compileAggregate = (await import('../aggregate/aggregate.js')).compileAggregate;
 }
 

@@ -5,7 +5,7 @@ import type { UpstreamConfig, UpstreamTlsConfig } from '../config/types.js';
 import { hostPortOf, tlsOptions, type ConnectTarget, type TlsMaterial } from './h2/connect.js';
 import { NegotiatingPool, type DispatchPool } from './h2/negotiate.js';
 import { H2Pool } from './h2/pool.js';
-import { H1Pool } from './h1/pool.js';
+import type { H1Pool as H1PoolClass } from './h1/pool.js';
 
 export type { DispatchPool } from './h2/negotiate.js';
 
@@ -28,12 +28,38 @@ export function poolKeyOf(upstream: UpstreamConfig): string {
 }
 
 /**
- * The HTTP/1.1 client of the upstream's `http://` targets: its `pool.transport`, else the
- * environment variable BRISK_UPSTREAM_TRANSPORT (how the tests and the bench run every
- * upstream on the lean transport), else undici.
+ * The HTTP/1.1 client of the upstream's `http://` targets: its `pool.transport`, else
+ * {@link defaultTransport}.
  */
 export function transportOf(upstream: UpstreamConfig): 'undici' | 'lean' {
-  return upstream.pool.transport ?? (process.env.BRISK_UPSTREAM_TRANSPORT === 'lean' ? 'lean' : 'undici');
+  return upstream.pool.transport ?? defaultTransport();
+}
+
+/**
+ * The HTTP/1.1 client of an upstream that names none: the environment variable
+ * BRISK_UPSTREAM_TRANSPORT (how the tests and the bench run every upstream on the lean
+ * transport), else undici.
+ */
+export function defaultTransport(env: NodeJS.ProcessEnv = process.env): 'undici' | 'lean' {
+  return env.BRISK_UPSTREAM_TRANSPORT === 'lean' ? 'lean' : 'undici';
+}
+
+/** The lean transport's pool, imported by {@link loadTransports} when a config first asks for it. */
+let H1Pool: typeof H1PoolClass | null = null;
+
+/**
+ * Imports the lean HTTP/1.1 transport (`src/upstreams/h1/`) when one of `upstreams` uses it
+ * ({@link transportOf}); a config on undici never loads it. Await it before building pools
+ * for these upstreams (once per process; `loadRouteCode` does it for a config).
+ */
+export async function loadTransports(upstreams: Iterable<UpstreamConfig>): Promise<void> {
+  if (H1Pool !== null) return;
+  for (const upstream of upstreams) {
+    if (transportOf(upstream) === 'lean') {
+      H1Pool = (await import('./h1/pool.js')).H1Pool;
+      return;
+    }
+  }
 }
 
 function mtimeOf(file: string): number {
@@ -71,6 +97,8 @@ export function createPool(origin: string, upstream: UpstreamConfig): DispatchPo
   const httpOrigin = h2c ? `http://${new URL(origin).host}` : origin;
   if (h2c) return new H2Pool(httpOrigin, { host, port, tls: null, alpn: [], timeoutMs: connectMs }, h2Options);
   if (!secure && transportOf(upstream) === 'lean') {
+    // A programming error, not a config one: the loader runs before any pool is built.
+    if (H1Pool === null) throw new Error(`the lean transport is not loaded (target ${origin}): await loadTransports(upstreams) before building pools`);
     const options = { host, port, connections, connectTimeoutMs: connectMs, headersTimeoutMs: responseMs, bodyTimeoutMs: idleMs, keepAliveTimeoutMs, maxHeaderSize: MAX_RESPONSE_HEADER_SIZE };
     return new H1Pool(options, () => http1Pool(origin, upstream, null, host));
   }

@@ -7,6 +7,7 @@ import type { TargetConfig, UpstreamConfig } from '../config/types.js';
 import type { MembershipChange, MembershipCommand } from './membership.js';
 import type { Target } from './target.js';
 import { TargetSet } from './target-set.js';
+import { loadTransports } from './pools.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -24,6 +25,10 @@ ${healthCheck ? '    healthCheck: { path: /healthz }\n' : ''}routes:
 `);
   return { ...config.upstreams['app']!, ...over };
 }
+
+// With BRISK_UPSTREAM_TRANSPORT=lean the pools built here are lean ones: load that transport
+// as `loadRouteCode` does for a gateway.
+await loadTransports([upstreamConfig()]);
 
 const t = (port: number, weight = 1): TargetConfig => ({ origin: `http://127.0.0.1:${port}`, basePath: '', weight });
 const key = (port: number) => `http://127.0.0.1:${port}`;

@@ -5,6 +5,7 @@ import { expectValid } from '../config/testing.js';
 import type { UpstreamConfig } from '../config/types.js';
 import { TargetRegistry } from './registry.js';
 import { Upstream } from './upstream.js';
+import { loadTransports } from './pools.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -22,6 +23,10 @@ ${extra}routes:
 `);
   return config.upstreams['app']!;
 }
+
+// With BRISK_UPSTREAM_TRANSPORT=lean the pools built here are lean ones: load that transport
+// as `loadRouteCode` does for a gateway.
+await loadTransports([upstreamConfig([7001])]);
 
 const registries: TargetRegistry[] = [];
 after(async () => {

@@ -34,6 +34,15 @@ function parse(pieces: Buffer[], head = false): string[] {
   return events.log;
 }
 
+/** Each answer is refused with its code. */
+function assertRefused(cases: readonly (readonly [string, string])[]): void {
+  for (const [text, code] of cases) {
+    const parser = new ResponseParser(recorder(), 65536);
+    parser.expect(false);
+    assert.throws(() => parser.execute(Buffer.from(text, 'latin1')), { code }, JSON.stringify(text));
+  }
+}
+
 const RESPONSE = Buffer.from(
   'HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n' +
     'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nX-Empty:\r\n\r\n' +
@@ -96,11 +105,41 @@ describe('ResponseParser', () => {
       ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff\r\n', 'HPE_INVALID_CHUNK_SIZE'],
       ['ICY 200 OK\r\n\r\n', 'HPE_INVALID_CONSTANT'],
     ];
-    for (const [text, code] of cases) {
-      const parser = new ResponseParser(recorder(), 65536);
-      parser.expect(false);
-      assert.throws(() => parser.execute(Buffer.from(text, 'latin1')), { code }, JSON.stringify(text));
-    }
+    assertRefused(cases);
+  });
+
+  test('refuses what undici refuses and Brisk would otherwise pass on to its client', () => {
+    // Found by running the same odd answers through a gateway on undici and on lean: each
+    // of these reached the client (two Content-Length lines; a 204 announcing a body the
+    // client might read from the next answer) or was read more loosely than undici does.
+    const cases: [string, string][] = [
+      ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nhi', 'HPE_UNEXPECTED_CONTENT_LENGTH'],
+      ['HTTP/1.1 204 No Content\r\nContent-Length: 2\r\n\r\n', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'],
+      ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2 \r\nhi\r\n0\r\n\r\n', 'HPE_INVALID_CHUNK_SIZE'],
+      ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2 x\r\nhi\r\n0\r\n\r\n', 'HPE_INVALID_CHUNK_SIZE'],
+    ];
+    assertRefused(cases);
+    // Still read: white space before a chunk extension (RFC 9112's BWS), a 204 saying 0.
+    assert.deepEqual(parse([Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2 ;a=b\r\nhi\r\n0\r\n\r\n')]), ['head 200 OK Transfer-Encoding|chunked', 'body hi', 'complete -']);
+    assert.deepEqual(parse([Buffer.from('HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n')]), ['head 204 No Content Content-Length|0', 'complete -']);
+  });
+
+  test('a head that cannot become a valid one is refused at once, not at the response timeout', () => {
+    // Bare LF line ends or no status line at all: waiting for CRLFCRLF would wait until
+    // the timeout (a 504 after 30 s instead of a 502 now).
+    const cases: [string, string][] = [
+      ['HTTP/1.1 200 OK\nContent-Length: 2\n\nhi', 'HPE_CR_EXPECTED'],
+      ['HTTP/1.1 200 OK\r\nX-A: 1\nX-B', 'HPE_CR_EXPECTED'],
+      ['hi there', 'HPE_INVALID_CONSTANT'],
+      ['<html>', 'HPE_INVALID_CONSTANT'],
+    ];
+    assertRefused(cases);
+    // The same bytes a few at a time: refused as soon as they show it.
+    const parser = new ResponseParser(recorder(), 65536);
+    parser.expect(false);
+    parser.execute(Buffer.from('HTT'));
+    parser.execute(Buffer.from('P/1.1 200 OK\r'));
+    assert.throws(() => parser.execute(Buffer.from('\nA: b\n')), { code: 'HPE_CR_EXPECTED' });
   });
 
   test('a transfer coding other than chunked last: the body runs until the close', () => {

@@ -8,7 +8,8 @@
  * 204, 304) — and refuses everything else with an `HPE_*` code (the codes llhttp gives),
  * which `upstreamErrorCode` maps to `BRISK_UPSTREAM_BAD_RESPONSE`: obsolete line folding,
  * bare CR or LF, control characters in a value, an invalid name, `Content-Length` with
- * `Transfer-Encoding`, differing or malformed lengths, a chunk size that is not hex.
+ * `Transfer-Encoding`, repeated or malformed lengths, a chunk size that is not hex, a 204
+ * announcing a body, a head with bare LF line ends (refused as soon as one shows).
  * Header names and values are handed over as views of the bytes read (no copies).
  */
 
@@ -140,6 +141,9 @@ export class ResponseParser {
           const end = data.indexOf(CRLFCRLF, off);
           if (end === -1 || end - off > this.maxHeadSize) {
             if (len - off > this.maxHeadSize) fail('UND_ERR_HEADERS_OVERFLOW', `response head larger than ${this.maxHeadSize} bytes`);
+            // A head that can never end (bare LF line ends, no status line) is refused now,
+            // not when the response timeout ends the wait for its CRLFCRLF.
+            unfinishedHead(data, off);
             this.pending = data.subarray(off);
             return;
           }
@@ -237,6 +241,10 @@ export class ResponseParser {
       this.events.onResponseHead(status, raw, statusText, true);
       return;
     }
+    // A 204 has no body whatever it says; one that announces bytes would reach the client
+    // with that length, and a client trusting it reads the next answer as this body (undici
+    // refuses it too).
+    if (status === 204 && framing.length > 0) fail('UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'a 204 answer with a non-zero Content-Length');
     if (this.noBody || status === 204 || status === 304) this.state = State.Done;
     else if (framing.chunked) this.state = State.ChunkSize;
     else if (framing.length >= 0) {
@@ -288,9 +296,10 @@ export class ResponseParser {
     const value = text.slice(vs, ve);
     if (name === 1) {
       if (!/^\d{1,15}$/.test(value)) fail('HPE_INVALID_CONTENT_LENGTH', 'invalid Content-Length');
-      const length = Number(value);
-      if (f.length !== -1 && f.length !== length) fail('HPE_UNEXPECTED_CONTENT_LENGTH', 'differing Content-Length values');
-      f.length = length;
+      // Even two equal lines are refused, as llhttp does: both would reach the client, which
+      // may refuse the answer or read it differently from Brisk.
+      if (f.length !== -1) fail('HPE_UNEXPECTED_CONTENT_LENGTH', 'more than one Content-Length');
+      f.length = Number(value);
     } else if (name === 2) {
       // Only the last coding decides (another one last: the body runs until the close,
       // RFC 9112 §6.3); chunked applied twice is refused (§7.1).
@@ -341,6 +350,20 @@ function digit(text: string, i: number): number {
   return c;
 }
 
+const HTTP_SLASH = Buffer.from('HTTP/');
+
+/**
+ * Checks the start of a head whose end has not arrived: it must begin `HTTP/` and end its
+ * lines with CRLF, or it can never be valid (throws).
+ */
+function unfinishedHead(data: Buffer, off: number): void {
+  const n = Math.min(HTTP_SLASH.length, data.length - off);
+  if (data.compare(HTTP_SLASH, 0, n, off, off + n) !== 0) fail('HPE_INVALID_CONSTANT', 'invalid status line');
+  for (let lf = data.indexOf(10, off); lf !== -1; lf = data.indexOf(10, lf + 1)) {
+    if (lf === off || data[lf - 1] !== 13) fail('HPE_CR_EXPECTED', 'a line of the head ends with a bare LF');
+  }
+}
+
 /** The size of a chunk-size line `data[off, eol)`: hex digits, then optional extensions after `;`. */
 function chunkSize(data: Buffer, off: number, eol: number): number {
   let size = 0;
@@ -353,11 +376,14 @@ function chunkSize(data: Buffer, off: number, eol: number): number {
     if (size > Number.MAX_SAFE_INTEGER / 16) fail('HPE_INVALID_CHUNK_SIZE', 'chunk size too large');
   }
   if (i === off) fail('HPE_INVALID_CHUNK_SIZE', 'invalid chunk size');
+  // White space after the size only before an extension (RFC 9112's BWS before `;`).
+  const digitsEnd = i;
   for (; i < eol; i++) {
     const c = data[i]!;
     if (c === 59 /* ; */) break;
     if (c !== 32 && c !== 9) fail('HPE_INVALID_CHUNK_SIZE', 'invalid chunk size');
   }
+  if (i === eol && i !== digitsEnd) fail('HPE_INVALID_CHUNK_SIZE', 'white space after a chunk size');
   for (; i < eol; i++) if (isBadValueChar(data[i]!)) fail('HPE_INVALID_CHUNK_SIZE', 'invalid chunk extension');
   return size;
 }
