@@ -166,6 +166,8 @@ describe('H1Pool: the lean HTTP/1.1 transport behind undici’s dispatch contrac
       }
       if (url.pathname === '/status') {
         const status = Number(url.searchParams.get('s'));
+        // What the request said about its connection, so a test can see it.
+        res.setHeader('x-connection', String(req.headers.connection));
         if (status === 304 || status === 204) res.writeHead(status);
         else res.writeHead(status, { 'content-length': 5 });
         res.end(status === 304 || status === 204 || req.method === 'HEAD' ? undefined : 'hello');
@@ -303,6 +305,13 @@ describe('H1Pool: the lean HTTP/1.1 transport behind undici’s dispatch contrac
     assert.equal(head.status, 200);
     assert.equal(head.headers['content-length'], '5');
     assert.equal(head.body.length, 0);
+    // The connection of a HEAD is not reused (a target may send a body anyway), and the
+    // target is told so, as undici does, rather than keeping a socket open for nothing.
+    assert.equal(head.headers['x-connection'], 'close');
+    for (const s of [204, 304]) {
+      const r = await send(p, { path: `/status?s=${s}` });
+      assert.equal(r.headers['x-connection'], 'keep-alive');
+    }
     for (const s of [204, 304]) {
       const r = await send(p, { path: `/status?s=${s}` });
       assert.equal(r.status, s);

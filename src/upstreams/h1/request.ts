@@ -117,7 +117,10 @@ export function buildHead(options: H1Options, defaultHost: string): H1Head | nul
     length = known;
     framing = known > 0 || EXPECTS_PAYLOAD.has(method) ? `content-length: ${known}\r\n` : '';
   }
-  return { head: `${method} ${path} HTTP/1.1\r\nhost: ${host ?? defaultHost}\r\nconnection: keep-alive\r\n${fields}${framing}\r\n`, length };
+  // A HEAD's connection is closed after its answer (a target may send a body anyway, as
+  // undici fears too): the target is told, not left holding the socket.
+  const connection = method === 'HEAD' ? 'close' : 'keep-alive';
+  return { head: `${method} ${path} HTTP/1.1\r\nhost: ${host ?? defaultHost}\r\nconnection: ${connection}\r\n${fields}${framing}\r\n`, length };
 }
 
 /** A stream body (not a Buffer or string). */
