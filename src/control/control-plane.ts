@@ -47,6 +47,8 @@ export class ControlPlane implements AdminHost {
   /** The config the process started with: listeners, admin and limits stay bound to it. */
   private boundConfig: Config;
   private stopped = false;
+  /** The source closed by {@link beginStop} (its last snapshot write on disk). */
+  private sourceClosed: Promise<void> | null = null;
 
   constructor(
     private readonly data: DataPlanePort,
@@ -195,15 +197,19 @@ export class ControlPlane implements AdminHost {
     return { ok: false, problems };
   }
 
-  /** Stops watching the source: no reload starts from now on (the data plane is draining). */
-  beginStop(): void {
+  /**
+   * Stops watching the source: no reload starts from now on (the data plane is draining).
+   * Settles once the source has written what it was writing (the config store's snapshot).
+   */
+  beginStop(): Promise<void> {
     this.stopped = true;
-    this.source?.close();
+    this.sourceClosed ??= Promise.resolve(this.source?.close()).catch(() => {});
+    return this.sourceClosed;
   }
 
   /** Stops the services' instances, closes the admin listener, alerting and the stats ticker. */
   async stop(): Promise<void> {
-    this.beginStop();
+    await this.beginStop();
     await this.supervisor.stop();
     await this.discovery?.stop();
     await this.admin?.close();

@@ -164,7 +164,7 @@ export class Gateway extends ControlPlane {
   }
 
   private async doStop(): Promise<void> {
-    this.beginStop();
+    void this.beginStop();
     await this.dataPlane.stop();
     // After the drain: no request is in flight to an instance when it gets SIGTERM.
     await super.stop();

@@ -20,7 +20,8 @@ export interface ConfigSource {
   markApplied(): void;
   /** Calls `onChange` when the config may have changed. */
   watch(onChange: () => void): void;
-  close(): void;
+  /** Stops watching; the promise settles once what it was writing (a snapshot) is on disk. */
+  close(): Promise<void> | void;
   /** The texts the last successful `load()` checked (data-plane workers check the same); null before one. */
   inputs(): ConfigInputs | null;
 }

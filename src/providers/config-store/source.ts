@@ -46,6 +46,12 @@ export class LayeredConfigSource implements ConfigSource {
   /** The document in force (null: the file's own routes). */
   private applied: StoreDocument | null = null;
   private appliedAt: Date | null = null;
+  /**
+   * Snapshot writes, one after another: two in flight could land out of order (an older
+   * revision renamed over a newer one), and a stop must not lose the last one (a restart
+   * would come up from the revision before).
+   */
+  private snapshotWrites: Promise<void> = Promise.resolve();
   private rejected: { revision: number; at: Date } | null = null;
   private etcdUp = false;
   private lastContact = 0;
@@ -123,9 +129,10 @@ export class LayeredConfigSource implements ConfigSource {
     if (this.rejected !== null && this.rejected.revision <= doc.revision) this.rejected = null;
     this.logger.info({ revision: doc.revision, from: doc.from, key: this.store.etcd.key }, 'config store: revision in force');
     if (doc.from === 'etcd') {
-      writeStoreSnapshot(this.store.snapshot, { key: this.store.etcd.key, revision: doc.revision, text: doc.text }).catch((err: unknown) =>
-        this.logger.warn({ code: 'BRISK_CONFIG_STORE_SNAPSHOT_FAILED', err, file: this.store?.snapshot }, 'config store: cannot write the snapshot; serving goes on'),
-      );
+      const { snapshot, etcd } = this.store;
+      this.snapshotWrites = this.snapshotWrites
+        .then(() => writeStoreSnapshot(snapshot, { key: etcd.key, revision: doc.revision, text: doc.text }))
+        .catch((err: unknown) => this.logger.warn({ code: 'BRISK_CONFIG_STORE_SNAPSHOT_FAILED', err, file: snapshot }, 'config store: cannot write the snapshot; serving goes on'));
     }
   }
 
@@ -171,13 +178,14 @@ export class LayeredConfigSource implements ConfigSource {
     };
   }
 
-  close(): void {
+  close(): Promise<void> {
     this.closed = true;
     this.fileSource.close();
     this.stopWatch?.();
     this.stopWatch = null;
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     if (this.checkTimer !== null) clearInterval(this.checkTimer);
+    return this.snapshotWrites;
   }
 
   // ---- the store ----------------------------------------------------------------------
