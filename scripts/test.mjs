@@ -19,8 +19,8 @@
  *                                       each test (give slow tests their own `timeout`)
  *   BRISK_TEST_CONCURRENCY=2            test files run at once (the machine has 2 cores)
  *   BRISK_NO_INSTALL=1                  never run apt-get, even as root
- *   BRISK_UPSTREAM_TRANSPORT=lean       every upstream without its own pool.transport uses
- *                                       the lean HTTP/1.1 transport (to run the suite on it)
+ *   BRISK_UPSTREAM_TRANSPORT=undici     every upstream without its own pool.transport uses
+ *                                       undici's Pool instead of the lean transport (the default)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync } from 'node:fs';

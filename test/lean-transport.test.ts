@@ -4,7 +4,7 @@
  * wiring: keep-alive reuse, a refused target retried on another one, a malformed answer as
  * a 502 with its code, a streamed upload, and an unusual request handed to undici.
  * The transport itself is tested in src/upstreams/h1/*.test.ts; the whole suite can run on
- * it with `BRISK_UPSTREAM_TRANSPORT=lean`.
+ * it (the default), or on undici with `BRISK_UPSTREAM_TRANSPORT=undici`.
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';

@@ -76,10 +76,13 @@ export const CASES = [
     COMPRESSED_REQUEST,
     { nginxPeer: 'nginx-gzip' },
   ),
-  // The lean HTTP/1.1 upstream transport (`pool.transport: lean`, off by default) against
-  // undici's Pool, everything else as `brisk`.
+  // The lean HTTP/1.1 upstream transport (`pool.transport: lean`, the default since the end of
+  // issue 18's session) named explicitly, everything else as `brisk`; `brisk-undici` is the other.
   briskCase('brisk-lean', 'Brisk as `brisk`, with `pool.transport: lean` (the lean HTTP/1.1 upstream transport instead of undici)', [], undefined, {
     upstreamExtra: ['    pool:', '      transport: lean'],
+  }),
+  briskCase('brisk-undici', 'Brisk as `brisk`, with `pool.transport: undici` (undici\'s Pool, the default before the lean transport)', [], undefined, {
+    upstreamExtra: ['    pool:', '      transport: undici'],
   }),
   // Another build of Brisk beside this one, for before/after ratios of a change:
   // BENCH_BRISK_BASELINE=/path/to/other/checkout (built: dist/src/cli/main.js there).

@@ -40,7 +40,7 @@ const Pool = Strict(
     transport: Type.Optional(
       Type.Union([Type.Literal('undici'), Type.Literal('lean')], {
         description:
-          'HTTP/1.1 client for `http://` targets: `undici` (undici\'s `Pool`), or `lean`, an experimental leaner pool of keep-alive sockets that falls back to undici for upgrades, CONNECT and `Expect`. TLS and HTTP/2 targets always use undici or HTTP/2. When absent: the environment variable BRISK_UPSTREAM_TRANSPORT, else `undici`.',
+          'HTTP/1.1 client for `http://` targets: `undici` (undici\'s `Pool`), or `lean`, Brisk\'s own leaner pool of keep-alive sockets (a strict parser; undici for upgrades, CONNECT and `Expect`). TLS and HTTP/2 targets always use undici or HTTP/2. When absent: `lean`, unless the environment variable BRISK_UPSTREAM_TRANSPORT is `undici`.',
       }),
     ),
   },

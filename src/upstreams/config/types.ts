@@ -128,7 +128,7 @@ export interface UpstreamConfig {
   readonly pool: {
     readonly connections: number;
     readonly keepAliveTimeoutMs: number;
-    /** The HTTP/1.1 client of `http://` targets; absent: the environment variable BRISK_UPSTREAM_TRANSPORT, else undici. */
+    /** The HTTP/1.1 client of `http://` targets; absent: lean, unless the environment variable BRISK_UPSTREAM_TRANSPORT is undici. */
     readonly transport?: 'undici' | 'lean';
   };
   readonly hostHeader: 'preserve' | 'target';
