@@ -16,7 +16,10 @@ import { startBackend, type Backend } from './helpers/backend.js';
 import { freePort } from './helpers/free-port.js';
 import { startGateway, type TestGateway } from './helpers/gateway.js';
 
-describe('the lean upstream transport through the gateway', () => {
+// Both transports, chosen by the config: lean (the default) and undici (the way back, still
+// in use for TLS and HTTP/2 targets), so the suite covers the wiring of each.
+for (const transport of ['lean', 'undici'] as const)
+describe(`the ${transport} upstream transport through the gateway`, () => {
   let good: Backend;
   let garbage: net.Server;
   let garbageUrl = '';
@@ -42,7 +45,7 @@ describe('the lean upstream transport through the gateway', () => {
     await new Promise<void>((r) => garbage.listen(0, '127.0.0.1', r));
     garbageUrl = `http://127.0.0.1:${(garbage.address() as net.AddressInfo).port}`;
     const dead = `http://127.0.0.1:${await freePort()}`;
-    const lean = { transport: 'lean' };
+    const lean = { transport };
     gw = await startGateway({
       upstreams: {
         app: {
@@ -69,9 +72,9 @@ describe('the lean upstream transport through the gateway', () => {
     garbage.close();
   });
 
-  it('runs the upstream on the lean pool', () => {
+  it(`runs the upstream on the ${transport} pool`, () => {
     const targets = gw.gw.runtime.upstreams.get('plain')?.targets ?? [];
-    assert.ok(targets.length > 0 && targets.every((t) => t.pool instanceof H1Pool));
+    assert.ok(targets.length > 0 && targets.every((t) => t.pool instanceof H1Pool === (transport === 'lean')));
   });
 
   it('keeps one connection alive across requests', async () => {
