@@ -14,13 +14,13 @@ ensureReady();
 
 // `timeout 60 npm start`, a closed terminal, a killed npm: npm exits without passing the
 // signal on, and the shop would run on as an orphan holding its ports. When the parent
-// goes away, the shop stops as on Ctrl-C (its SIGTERM handler drains and stops everything).
-// Once: a second SIGTERM means "kill now".
+// goes away, the shop stops as on Ctrl-C: a SIGHUP ("the parent hung up") takes the same
+// graceful path. Not a SIGTERM: when npm did pass one on, a second SIGTERM means "kill now".
 const parent = process.ppid;
 const orphanWatch = setInterval(() => {
   if (process.ppid === parent) return;
   clearInterval(orphanWatch);
-  process.kill(process.pid, 'SIGTERM');
+  process.kill(process.pid, 'SIGHUP');
 }, 500).unref();
 
 const { runShop } = await import('../packages/shop/dist/src/run/start.js');
