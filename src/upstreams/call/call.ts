@@ -143,8 +143,7 @@ export class UpstreamCall implements TryOwner {
     const p99 = autoHedgeBaseMs(this.upstream);
     if (p99 === 0) return 0;
     const delay = Math.max(minDelayMs, 2 * p99);
-    const responseMs = this.policy.headersTimeoutMs ?? this.upstream.config.timeouts.responseMs;
-    if (delay >= responseMs) return Infinity;
+    if (delay >= this.responseTimeoutMs) return Infinity;
     this.autoHedge = delay;
     return delay;
   }
@@ -248,14 +247,18 @@ export class UpstreamCall implements TryOwner {
     if (delay === Infinity) return false;
     const now = performance.now();
     if (delay === 0) {
-      const responseMs = this.policy.headersTimeoutMs ?? this.upstream.config.timeouts.responseMs;
-      if (now - this.startedAt + UNMEASURED_RECHECK_MS < responseMs) this.rearmHedge(UNMEASURED_RECHECK_MS);
+      if (now - this.startedAt + UNMEASURED_RECHECK_MS < this.responseTimeoutMs) this.rearmHedge(UNMEASURED_RECHECK_MS);
       return false;
     }
     const silentSince = Math.max(this.startedAt, this.first!.lastHeadAt);
     if (now - silentSince >= delay) return true;
     this.rearmHedge(silentSince + delay - now);
     return false;
+  }
+
+  /** How long a try waits for its response head (a hedge later than that is pointless). */
+  private get responseTimeoutMs(): number {
+    return this.policy.headersTimeoutMs ?? this.upstream.config.timeouts.responseMs;
   }
 
   private rearmHedge(delayMs: number): void {
@@ -365,7 +368,7 @@ export class UpstreamCall implements TryOwner {
       // An automatic hedge won against a try that got no answer in twice the p99: that
       // target is stalling (frozen, or much slower than its siblings). Outlier detection
       // hears it as a failure, and the balancer its time so far as a latency sample.
-      if (this.auto && this.autoHedge > 0 && other.status === 0 && other.started < t.started) other.stalled(this.autoHedge);
+      if (this.autoHedge > 0 && other.status === 0 && other.started < t.started) other.stalled(this.autoHedge);
       other.cancel();
     }
     this.live.length = 0;
