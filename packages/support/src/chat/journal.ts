@@ -22,7 +22,7 @@
  * connection) and the bot's short-term memory of the conversation (the last order id
  * asked about): after a restart the bot asks again.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Language } from '../bot/faq.js';
 import type { ChatMessage, Conversation, ConversationState, ConversationStore, StoredConversation } from './hub.js';
@@ -64,7 +64,6 @@ export class ConversationJournal implements ConversationStore {
 
   /** The conversations the file holds (in the order they began). */
   read(): StoredConversation[] {
-    if (!existsSync(this.file)) return [];
     const held = new Map<string, StoredConversation>();
     const text = readFileSync(this.file, 'utf8');
     let lineNo = 0;
