@@ -313,6 +313,21 @@ function descendants(pid) {
 }
 
 /**
+ * Put a process tree (every thread of it: nginx's worker, V8's helper threads) under the
+ * real-time FIFO policy at `priority`, or back to the normal policy with null. Used by the
+ * open-loop section, where other work on the machine would otherwise set the tail latency
+ * (see open-loop-section.mjs). Best effort: false when any `chrt` call failed.
+ */
+export function setRealtime(pid, priority) {
+  let ok = true;
+  for (const p of descendants(pid)) {
+    const args = priority === null ? ['-a', '-o', '-p', '0', String(p)] : ['-a', '-f', '-p', String(priority), String(p)];
+    ok = spawnSync('chrt', args, { stdio: 'ignore' }).status === 0 && ok;
+  }
+  return ok;
+}
+
+/**
  * Resident memory (kB) and CPU time (clock ticks) of a process and its descendants.
  * Summing the tree matters for nginx (master + worker); for the others it is one process.
  */
