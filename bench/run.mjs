@@ -208,7 +208,9 @@ async function main() {
   const runSeconds = sizes.length * active.length * (settings.warmup + settings.rounds * settings.duration + (1 + settings.rounds) * (PAUSE_MS / 1000 + 0.2));
   const wantH2 = opts.only === null || opts.only.some((id) => H2_CASE_IDS.includes(id));
   const h2Seconds = wantH2 ? sizes.length * 3 * (settings.warmup + settings.rounds * settings.duration + 2) + 10 : 0;
-  const openLoopSeconds = process.env.BENCH_OPEN_LOOP === '0' ? 0 : sizes.length * (active.length + 1) * (settings.warmup + settings.duration + 1) + 2 * active.length;
+  // The open-loop section: a warm-up and a run per case and size; with the NGINX upstream, a restart and a closed-loop warm-up per case too.
+  const restarts = process.env.BENCH_OPEN_LOOP_UPSTREAM !== 'node' ? active.length * (2 + sizes.length * (settings.warmup + settings.duration)) : 0;
+  const openLoopSeconds = process.env.BENCH_OPEN_LOOP === '0' ? 0 : sizes.length * (active.length + 1) * (settings.warmup + settings.duration + 1) + restarts;
   const estimate = Math.ceil(runSeconds + h2Seconds + openLoopSeconds);
   // Hard bound on the whole run: a hung load generator or server must not hang the harness.
   const watchdog = setTimeout(() => {
@@ -320,7 +322,9 @@ async function main() {
     process.stdout.write('\n');
     const measured = active.filter((st) => st.status === 'ok' && sizes.every((size) => st.sizes.get(size).runs.length > 0));
     const rps = (st, size) => median(st.sizes.get(size).runs.map((r) => r.rps));
-    openLoop = await runOpenLoopSection({ active: measured, sizes, sizeBytes, rps, ctx, settings, layout, upstreamPid: upstream.pid, probe });
+    const closedLoop = (st, size, seconds) =>
+      runLoad({ tool, url: `http://127.0.0.1:${st.port}/${size}`, connections: settings.connections, seconds, cpus: layout.load, workDir: WORK, headers: st.def.requestHeaders ?? {} });
+    openLoop = await runOpenLoopSection({ active: measured, sizes, sizeBytes, rps, ctx, settings, layout, upstreamPid: upstream.pid, probe, closedLoop });
   }
 
   await stopAll();

@@ -10,18 +10,23 @@
 // - the priority: the generator, the upstream and the proxy under test run under the
 //   real-time FIFO policy while measured (when allowed), so that other work on the machine
 //   waits for them instead of delaying them by a scheduler slice;
-// - the upstream: a Node upstream's collections run on the generator's core; a static NGINX
-//   upstream (BENCH_OPEN_LOOP_UPSTREAM=nginx) has none.
+// - the upstream: a static NGINX one (the proxies restarted in front of it) rather than
+//   bench/upstream.mjs, whose collections and CPU per request land on the generator's core
+//   (BENCH_OPEN_LOOP_UPSTREAM=node: that one).
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureDebianTool, freePort, hasCommand, runCommand, setRealtime, startProcess, stopProcess, waitForPort } from './procs.mjs';
+import { clockTicks, ensureDebianTool, freePort, hasCommand, runCommand, setRealtime, startProcess, stopProcess, treeStats, waitForPort } from './procs.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-/** FIFO priorities: the generator above the servers, so that its schedule is kept even while the upstream on its core is busy. */
+/**
+ * FIFO priorities: the generator above the servers, so that its schedule is kept even while
+ * the upstream on its core is busy; the servers' helper threads 10 below their main threads
+ * (procs.setRealtime).
+ */
 const RT_GENERATOR = 30;
 const RT_SERVER = 20;
 
@@ -103,23 +108,26 @@ ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_p
 /**
  * The section. `active`: the bench's case states whose closed-loop rounds ran (def, port,
  * handle, sizes → runs); `rps(st, size)`: a case's measured maximum; `probe(port, size,
- * headers)`: null when the case answers right. Returns { rows, notes }.
+ * headers)`: null when the case answers right; `closedLoop(st, size, seconds)`: the bench's
+ * closed-loop load on a case (the warm-up of a restarted one). Returns { rows, notes }.
  */
-export async function runOpenLoopSection({ active, sizes, sizeBytes, rps, ctx, settings, layout, upstreamPid, probe }) {
+export async function runOpenLoopSection({ active, sizes, sizeBytes, rps, ctx, settings, layout, upstreamPid, probe, closedLoop }) {
   const notes = [`load average at the section's start: ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`];
   const generator = openLoopGenerator(ctx.workDir);
   notes.push(generator.kind === 'c' ? 'generator: bench/lib/open-loop.c (C, epoll, timerfd)' : `generator: ${generator.note}`);
   if (generator.kind === 'c' && generator.note !== null) process.stdout.write(`  ${generator.note}\n`);
   const noRealtime = realtimeUnavailable();
-  notes.push(noRealtime === null ? `priority: generator, upstream and the proxy under test SCHED_FIFO while measured (BENCH_OPEN_LOOP_RT=0: off)` : `priority: normal (${noRealtime}): other work on the machine lands in the tail`);
+  notes.push(noRealtime === null ? `priority: ${generator.kind === 'c' ? 'generator, ' : ''}upstream and the proxy under test SCHED_FIFO while measured (BENCH_OPEN_LOOP_RT=0: off)` : `priority: normal (${noRealtime}): other work on the machine lands in the tail`);
 
   // The upstream: the run's Node upstream, or a static NGINX one with every proxy restarted in front of it.
   let upstream = { kind: 'node', port: ctx.upstreamPort, pid: upstreamPid };
-  const wanted = process.env.BENCH_OPEN_LOOP_UPSTREAM || 'node';
+  // NGINX by default (measured: direct's p99 0.45-0.49 ms at up to 10,868 req/s against it,
+  // 1.45-2.76 ms at 3,305-5,953 req/s against the Node upstream; docs/benchmarks.md).
+  const wanted = process.env.BENCH_OPEN_LOOP_UPSTREAM || 'nginx';
   const failed = new Map(); // case id -> why it could not be restarted in front of the static upstream
   if (wanted === 'nginx') {
     const why = ensureDebianTool('nginx', 'nginx');
-    if (why !== null) notes.push(`upstream: bench/upstream.mjs (Node): the NGINX upstream was asked for, but ${why}`);
+    if (why !== null) notes.push(`upstream: bench/upstream.mjs (Node) on the load CPU: no static NGINX upstream (${why}); its collections and CPU share the generator's core`);
     else {
       const s = await startStaticNginx({ workDir: ctx.workDir, cpus: layout.load, sizes, sizeBytes });
       upstream = { kind: 'nginx', port: s.port, pid: s.handle.pid };
@@ -133,6 +141,9 @@ export async function runOpenLoopSection({ active, sizes, sizeBytes, rps, ctx, s
             const bad = await probe(st.port, size, st.def.requestHeaders ?? {});
             if (bad) throw new Error(bad);
           }
+          // A fresh Node process is not yet where the closed-loop rounds left it (its hot code
+          // compiled, its old generation grown): as many closed-loop seconds as a case had there.
+          for (const size of sizes) await closedLoop(st, size, settings.warmup + settings.duration);
         } catch (e) {
           failed.set(st.def.id, `restart in front of the NGINX upstream: ${e.message}`);
         }
@@ -155,8 +166,13 @@ export async function runOpenLoopSection({ active, sizes, sizeBytes, rps, ctx, s
         const port = st.direct ? upstream.port : st.port;
         const proxyPid = st.direct ? undefined : st.handle?.pid;
         if (noRealtime === null && proxyPid !== undefined) setRealtime(proxyPid, RT_SERVER);
+        // The proxy's CPU over the run: a proxy near 100 % at "half load" is not at half load
+        // (one request per wake-up costs more than the batches of the closed loop).
+        const cpu0 = proxyPid === undefined ? null : { ticks: treeStats(proxyPid).cpuTicks, at: process.hrtime.bigint() };
         try {
-          rows.push({ id: st.def.id, size, rate, ...(await runGenerator({ generator, url: `http://127.0.0.1:${port}/${size}`, rate, settings, cpus: layout.load, headers: st.def.requestHeaders ?? {}, realtime: noRealtime === null })) });
+          const r = await runGenerator({ generator, url: `http://127.0.0.1:${port}/${size}`, rate, settings, cpus: layout.load, headers: st.def.requestHeaders ?? {}, realtime: noRealtime === null });
+          const proxyCpu = cpu0 === null ? null : (100 * (treeStats(proxyPid).cpuTicks - cpu0.ticks)) / clockTicks() / (Number(process.hrtime.bigint() - cpu0.at) / 1e9);
+          rows.push({ id: st.def.id, size, rate, ...r, proxyCpu });
         } catch (e) {
           rows.push({ id: st.def.id, size, rate, failed: e.message });
         } finally {
@@ -169,6 +185,11 @@ export async function runOpenLoopSection({ active, sizes, sizeBytes, rps, ctx, s
   } finally {
     if (noRealtime === null) setRealtime(upstream.pid, null);
   }
+  // What makes a row the machine's rather than the proxy's, said beside the table.
+  const late = rows.filter((r) => r.lateP99Ms > 1 || r.lateMs > 20);
+  if (late.length > 0) notes.push(`warning: the generator fell behind its schedule (late p99 > 1 ms or max > 20 ms) in ${late.map((r) => `${r.id} ${r.size}`).join(', ')}: the load CPU could not keep that rate, those rows are the machine's`);
+  const saturated = rows.filter((r) => r.proxyCpu > 90);
+  if (saturated.length > 0) notes.push(`warning: the proxy used over 90 % of its CPU in ${saturated.map((r) => `${r.id} ${r.size}`).join(', ')}: at one request per wake-up, half of the closed-loop maximum was not half load for it (queueing, not a stall)`);
   return { rows, notes };
 }
 
@@ -179,7 +200,9 @@ async function runGenerator({ generator, url, rate, settings, cpus, headers, rea
     generator.kind === 'c'
       ? [generator.cmd, ['-u', url, '-r', String(rate), '-d', String(seconds), '-c', String(connections), '-w', String(warmup), ...Object.entries(headers).flatMap(([n, v]) => ['-H', `${n}: ${v}`])]]
       : [process.execPath, [path.join(here, 'open-loop.mjs'), JSON.stringify({ url, rate, seconds, connections, warmup, headers })]];
-  const [c, a] = realtime ? ['chrt', ['-f', String(RT_GENERATOR), cmd, ...args]] : [cmd, args];
+  // Only the C generator runs real-time: it sleeps until the next due time. The Node one polls
+  // with timers and, above its own upstream on one core, starved it (measured: 11 s for a 6 s run).
+  const [c, a] = realtime && generator.kind === 'c' ? ['chrt', ['-f', String(RT_GENERATOR), cmd, ...args]] : [cmd, args];
   const r = await runCommand(c, a, { cpus, timeoutMs: (seconds + warmup + 20) * 1000 });
   const line = r.stdout.split('\n').find((l) => l.startsWith('OLJSON '));
   if (line === undefined) throw new Error((r.stderr || r.stdout).trim().slice(-200) || `exit ${r.code}`);
@@ -190,11 +213,11 @@ const ms = (x) => (Number.isFinite(x) ? x.toFixed(2) : '-');
 
 /** The section as text (`markdown` false) or as a markdown table. */
 export function openLoopTable(rows, markdown = false) {
-  const head = ['case', 'body', 'rate req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'errors', 'generator late p99 / max ms'];
+  const head = ['case', 'body', 'rate req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'errors', 'proxy CPU%', 'generator late p99 / max ms'];
   const body = rows.map((r) =>
     r.failed !== undefined
-      ? [r.id, r.size, String(r.rate), `failed: ${r.failed}`, '', '', '', '', '']
-      : [r.id, r.size, r.rate.toLocaleString('en-US'), ms(r.p50), ms(r.p99), ms(r.p999), ms(r.max), String(r.errors), `${r.lateP99Ms === undefined ? '-' : ms(r.lateP99Ms)} / ${ms(r.lateMs)}`],
+      ? [r.id, r.size, String(r.rate), `failed: ${r.failed}`, '', '', '', '', '', '']
+      : [r.id, r.size, r.rate.toLocaleString('en-US'), ms(r.p50), ms(r.p99), ms(r.p999), ms(r.max), String(r.errors), r.proxyCpu == null ? '-' : r.proxyCpu.toFixed(0), `${r.lateP99Ms === undefined ? '-' : ms(r.lateP99Ms)} / ${ms(r.lateMs)}`],
   );
   if (markdown) return [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? '---' : '--:')).join('|')}|`, ...body.map((b) => `| ${b.join(' | ')} |`)].join('\n');
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
