@@ -24,7 +24,7 @@ interface Conn {
 interface Book {
   /** Connections sent to it. */
   sent: number;
-  /** Of those, the ones that closed (its own count, with each acknowledgement and report). */
+  /** Of those, the ones that closed (its own count, told within 20 ms of a close, with each acknowledgement and report). */
   closed: number;
   /** Sent and not yet acknowledged, in the order sent: id → the connection and when it was sent. */
   readonly pending: Map<number, { readonly conn: Conn; readonly sentAt: number }>;

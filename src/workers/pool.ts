@@ -269,6 +269,9 @@ export class WorkerPool {
       case 'took':
         this.distributor.took(worker, msg.id, msg.closed);
         return;
+      case 'closed':
+        this.distributor.reported(worker, msg.closed);
+        return;
     }
   }
 
