@@ -38,6 +38,8 @@ export interface Listener {
   readonly host: string;
   /** Stops accepting; open connections are left to the drain. */
   stopAccepting(): Promise<void>;
+  /** With the lean HTTP/1.1 server in front (`transport: lean`): requests it answered, connections it handed to node:http; else null. */
+  readonly leanStats: { readonly served: number; readonly handedOff: number } | null;
   /** Serves a connection accepted elsewhere (a worker's connection another worker never took, src/workers/handoff.ts). */
   adopt(socket: Socket): void;
 }
@@ -197,6 +199,7 @@ export async function startListener(
     protocol,
     port,
     host: cfg.host,
+    leanStats: lean?.stats ?? null,
     stopAccepting() {
       return new Promise<void>((resolve) => {
         lean?.stop();

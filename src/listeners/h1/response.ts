@@ -80,7 +80,8 @@ export class LeanResponse {
   writeHead(status: number, textOrHeaders?: string | readonly string[] | Record<string, string | number | readonly string[]>, maybeHeaders?: readonly string[] | Record<string, string | number | readonly string[]>): this {
     if (this.headersSent) throw new Error('ERR_HTTP_HEADERS_SENT: the head was already written');
     const statusText = typeof textOrHeaders === 'string' ? textOrHeaders : undefined;
-    const headers = typeof textOrHeaders === 'string' ? maybeHeaders : textOrHeaders;
+    // As node: `writeHead(status, undefined, headers)` is `writeHead(status, headers)`.
+    const headers = typeof textOrHeaders === 'string' ? maybeHeaders : (maybeHeaders ?? textOrHeaders);
     if (!Number.isInteger(status) || status < 100 || status > 999) throw new RangeError(`invalid status code ${status}`);
     const reason = statusText ?? STATUS_CODES[status] ?? 'unknown';
     if (INVALID_VALUE.test(reason)) throw new TypeError('invalid character in the status message');

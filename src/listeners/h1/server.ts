@@ -42,6 +42,8 @@ export class LeanServer implements ConnectionHost {
   readonly keepAliveTimeoutMs: number;
   readonly keepAliveSeconds: number;
   draining = false;
+  /** Requests the lean server answered, and connections it handed to node:http. */
+  readonly stats = { served: 0, handedOff: 0 };
   private readonly connections = new Set<LeanConnection>();
   private sweeper: NodeJS.Timeout | null = null;
   private readonly sweepMs: number;
@@ -69,10 +71,12 @@ export class LeanServer implements ConnectionHost {
   };
 
   request(req: LeanRequest, res: LeanResponse): void {
+    this.stats.served++;
     this.options.request(req, res);
   }
 
   handOff(socket: Socket, bytes: Buffer | null): void {
+    this.stats.handedOff++;
     this.options.handOff(socket, bytes);
   }
 
