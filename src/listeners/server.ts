@@ -40,7 +40,7 @@ export interface Listener {
   stopAccepting(): Promise<void>;
   /** With the lean HTTP/1.1 server in front (`transport: lean`): requests it answered, connections it handed to node:http; else null. */
   readonly leanStats: { readonly served: number; readonly handedOff: number } | null;
-  /** Serves a connection accepted elsewhere (a worker's connection another worker never took, src/workers/handoff.ts). */
+  /** Serves a connection accepted elsewhere (by the workers' primary, src/workers/distributor.ts). */
   adopt(socket: Socket): void;
 }
 
@@ -72,6 +72,8 @@ export async function startListener(
   handlers: ListenerHandlers,
   tracker: ConnectionTracker,
   logger: Logger,
+  /** Bind nothing: the connections come through `adopt` (a data-plane worker; the primary bound the socket on this port). */
+  servesOnly: { readonly port: number } | null = null,
 ): Promise<Listener> {
   const httpOptions = {
     maxHeaderSize: limits.maxHeaderSize,
@@ -180,19 +182,15 @@ export async function startListener(
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, cfg.name, logger));
 
   const bound: NetServer = sniffer ?? server;
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) => {
-      reject(new BriskError('BRISK_LISTEN_FAILED', `listener "${cfg.name}" cannot bind ${cfg.host}:${cfg.port}: ${err.code === 'EADDRINUSE' ? 'the address is already in use' : err.message}`, { cause: err }));
-    };
-    bound.once('error', onError);
-    bound.listen({ host: cfg.host, port: cfg.port, backlog: 1024 }, () => {
-      bound.off('error', onError);
-      resolve();
-    });
-  });
-  bound.on('error', (err) => logger.error({ err, listener: cfg.name }, 'listener error'));
-  const address = bound.address();
-  const port = typeof address === 'object' && address !== null ? address.port : cfg.port;
+  let port: number;
+  if (servesOnly === null) {
+    port = await bindListener(bound, cfg);
+    bound.on('error', (err) => logger.error({ err, listener: cfg.name }, 'listener error'));
+  } else {
+    port = servesOnly.port;
+    // What listening starts in an HTTP/1.1 server: its header and request timeout checks (the sniffer tells its own).
+    if (sniffer === null) server.emit('listening');
+  }
 
   return {
     config: cfg,
@@ -218,6 +216,21 @@ export async function startListener(
       bound.emit('connection', socket);
     },
   };
+}
+
+/** Binds a listener's socket; resolves with the port bound (the one the system chose for port 0). */
+export function bindListener(bound: NetServer, cfg: ListenerConfig): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      reject(new BriskError('BRISK_LISTEN_FAILED', `listener "${cfg.name}" cannot bind ${cfg.host}:${cfg.port}: ${err.code === 'EADDRINUSE' ? 'the address is already in use' : err.message}`, { cause: err }));
+    };
+    bound.once('error', onError);
+    bound.listen({ host: cfg.host, port: cfg.port, backlog: 1024 }, () => {
+      bound.off('error', onError);
+      const address = bound.address();
+      resolve(typeof address === 'object' && address !== null ? address.port : cfg.port);
+    });
+  });
 }
 
 /**
