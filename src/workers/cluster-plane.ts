@@ -75,8 +75,8 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
   }
 
   /** Starts the workers; resolves when every one serves. */
-  async listen(_config: Config): Promise<void> {
-    await this.pool.start();
+  async listen(config: Config): Promise<void> {
+    await this.pool.start(config.listen);
     this.timer = setInterval(() => this.tick(), REPORT_MS);
     this.timer.unref();
   }
@@ -168,7 +168,7 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
   // ---- PoolHost ------------------------------------------------------------------------
 
   startMessage(slot: number, standby: boolean): StartMessage {
-    return { t: 'start', slot, standby, version: this.local.runtime.version, inputs: this.inputs, file: this.file, membership: this.membershipLog, health: healthTable(this.local.runtime), workers: this.pool.count };
+    return { t: 'start', slot, standby, version: this.local.runtime.version, inputs: this.inputs, file: this.file, membership: this.membershipLog, health: healthTable(this.local.runtime), workers: this.pool.count, listeners: this.pool.listeners };
   }
 
   onReady(slot: Slot, listeners: Extract<FromWorker, { t: 'ready' }>['listeners']): void {
