@@ -73,11 +73,19 @@ export class Distributor {
   private seq = 0;
   private turn = 0;
   private closed = false;
+  /** New connections held for two turns of the event loop while the workers' unread messages (their closed counts) are read. */
+  private deferred: Conn[] | null = null;
 
   constructor(
     /** The workers that take new connections now (serving, not draining). */
     private readonly serving: () => readonly ClusterWorker[],
     private readonly logger: Logger,
+    private readonly channels: {
+      /** Reads every worker's channel as messages come; true when some were read only on the primary's tick (src/workers/channel-reads.ts). */
+      readonly wakeAll: () => boolean;
+      /** A connection goes to this worker: its acknowledgement must be read at once. */
+      readonly sending: (worker: ClusterWorker) => void;
+    } = { wakeAll: () => false, sending: () => {} },
   ) {}
 
   /** Binds every listener (a `BRISK_LISTEN_FAILED` error names the one that could not be bound). */
@@ -87,7 +95,7 @@ export class Distributor {
         const server = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => {
           // Nothing is read or written here; an error would only come from a bug, and must not take the primary down.
           socket.on('error', ignore);
-          this.dispatch({ socket, listener: cfg.name, acceptedAt: performance.now(), rescued: false });
+          this.accepted({ socket, listener: cfg.name, acceptedAt: performance.now(), rescued: false });
         });
         const port = await bindListener(server, cfg);
         server.on('error', (err) => this.logger.error({ err, listener: cfg.name }, 'listener error'));
@@ -162,6 +170,36 @@ export class Distributor {
     return book === undefined ? 0 : book.sent - book.closed;
   }
 
+  /** Open connections on their way to this worker (sent, not yet acknowledged). */
+  pendingCount(worker: ClusterWorker): number {
+    return this.books.get(worker)?.pending.size ?? 0;
+  }
+
+  /**
+   * A new connection. When the workers' channels were read only on the primary's tick,
+   * their unread messages (closed connections among them) are read first: they are read
+   * in the next poll of the event loop, so the connections accepted meanwhile wait two
+   * turns (well under a millisecond) and are then sent by the counts of now.
+   */
+  private accepted(conn: Conn): void {
+    if (this.deferred !== null) {
+      this.deferred.push(conn);
+      return;
+    }
+    if (!this.channels.wakeAll()) {
+      this.dispatch(conn);
+      return;
+    }
+    this.deferred = [conn];
+    setImmediate(() =>
+      setImmediate(() => {
+        const conns = this.deferred ?? [];
+        this.deferred = null;
+        for (const c of conns) this.dispatch(c);
+      }),
+    );
+  }
+
   private dispatch(conn: Conn, not: ClusterWorker | null = null): void {
     if (conn.socket.destroyed) return;
     const to = this.closed ? null : this.pick(not);
@@ -207,6 +245,7 @@ export class Distributor {
     const id = ++this.seq;
     book.pending.set(id, { conn, sentAt: performance.now() });
     book.sent++;
+    this.channels.sending(worker);
     const failed = (): void => {
       if (!book.pending.delete(id)) return;
       book.sent--;
