@@ -24,7 +24,7 @@ interface Conn {
 interface Book {
   /** Connections sent to it. */
   sent: number;
-  /** Of those, the ones that closed (its own count, with each acknowledgement and report). */
+  /** Of those, the ones that closed (its own count, told within 20 ms of a close, with each acknowledgement and report). */
   closed: number;
   /** Sent and not yet acknowledged, in the order sent: id → the connection and when it was sent. */
   readonly pending: Map<number, { readonly conn: Conn; readonly sentAt: number }>;
@@ -72,7 +72,6 @@ export class Distributor {
   private waiting: Conn[] = [];
   private seq = 0;
   private turn = 0;
-  private sweeper: NodeJS.Timeout | null = null;
   private closed = false;
 
   constructor(
@@ -99,8 +98,6 @@ export class Distributor {
       this.close();
       throw err;
     }
-    this.sweeper = setInterval(() => this.sweep(), 1000);
-    this.sweeper.unref();
   }
 
   /** A worker was forked: connections may be sent to it once it serves. */
@@ -148,7 +145,6 @@ export class Distributor {
   /** Stops accepting; connections waiting for a worker are closed. Those sent stay the workers' to take. */
   close(): void {
     this.closed = true;
-    if (this.sweeper !== null) clearInterval(this.sweeper);
     for (const server of this.servers) server.close();
     for (const conn of this.waiting) conn.socket.destroy();
     this.waiting = [];
@@ -226,11 +222,11 @@ export class Distributor {
   }
 
   /**
-   * Every second: a connection waiting for a worker longer than `WAIT_MS` is closed; one
+   * Every second (the pool's watch calls it): a connection waiting for a worker longer than `WAIT_MS` is closed; one
    * sent to a worker that is alive but never acknowledged it in that time never reached it
    * (a handle the worker could not receive): it goes to another worker.
    */
-  private sweep(): void {
+  sweep(): void {
     const now = performance.now();
     if (this.waiting.length > 0 && now - this.waiting[0]!.acceptedAt > WAIT_MS) {
       const keep: Conn[] = [];

@@ -69,7 +69,7 @@ const CHANNEL_END_MS = 1000;
  */
 export class WorkerPool {
   readonly slots: Slot[] = [];
-  private watchdog: NodeJS.Timeout | null = null;
+  private sweptAt = 0;
   private stopping = false;
   /** Workers being drained by a rolling restart: they leave without being replaced. */
   private readonly leaving = new WeakSet<ClusterWorker>();
@@ -111,8 +111,6 @@ export class WorkerPool {
     cluster.setupPrimary({ exec: WORKER_MAIN, args: [], silent: true, serialization: 'advanced' });
     await Promise.all(this.slots.map((s) => this.fork(s)));
     this.forkSpare();
-    this.watchdog = setInterval(() => this.watch(), 250);
-    this.watchdog.unref();
   }
 
   /** Sends a message to every worker, the warm spare included (it keeps up with versions, membership and health). */
@@ -269,6 +267,9 @@ export class WorkerPool {
       case 'took':
         this.distributor.took(worker, msg.id, msg.closed);
         return;
+      case 'closed':
+        this.distributor.reported(worker, msg.closed);
+        return;
     }
   }
 
@@ -319,9 +320,18 @@ export class WorkerPool {
     check();
   }
 
-  /** A worker silent for `STUCK_MS` has a stuck event loop: killed and replaced (its connections are lost, as with a crash). */
-  private watch(): void {
+  /**
+   * A worker silent for `STUCK_MS` has a stuck event loop: killed and replaced (its
+   * connections are lost, as with a crash). Called on the primary's tick (every 100 ms),
+   * which also sweeps the distributor once a second.
+   */
+  watch(): void {
+    if (this.stopping) return;
     const now = performance.now();
+    if (now - this.sweptAt >= 1000) {
+      this.sweptAt = now;
+      this.distributor.sweep();
+    }
     for (const slot of this.slots) {
       const w = slot.worker;
       if (w === null || slot.state !== 'ready' || now - slot.lastSeen < STUCK_MS) continue;
@@ -373,7 +383,6 @@ export class WorkerPool {
   /** Drains every worker (graceful stop). */
   async stop(drainTimeoutMs: number): Promise<void> {
     this.stopping = true;
-    if (this.watchdog !== null) clearInterval(this.watchdog);
     // No new connection from now on; those sent are taken by workers before their drain begins (messages keep their order).
     this.distributor.close();
     const spare = this.spare;

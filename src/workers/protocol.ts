@@ -19,6 +19,8 @@ export const REPORT_MS = 100;
 export const IDLE_REPORT_EVERY = 5;
 /** How long after the first request it finished since the last send a worker sends them, between reports. */
 export const BATCH_MS = 25;
+/** How long after a connection closed a worker tells the primary (coalescing the closes meanwhile). */
+export const CLOSED_MS = 20;
 /** A worker silent this long has a stuck event loop: it is killed and replaced. */
 export const STUCK_MS = 2500;
 
@@ -119,7 +121,9 @@ export type FromWorker =
   /** Finished requests between reports. */
   | { readonly t: 'batch'; readonly batch: Batch }
   /** It took connection `id` (the primary closes its copy); `closed`: as in its reports. */
-  | { readonly t: 'took'; readonly id: number; readonly closed: number };
+  | { readonly t: 'took'; readonly id: number; readonly closed: number }
+  /** Connections sent to it that closed (monotonic), `CLOSED_MS` after a close when no acknowledgement or report told it first. */
+  | { readonly t: 'closed'; readonly closed: number };
 
 /** Why a worker was replaced, for `brisk_worker_restarts_total{reason}`. */
 export const RESTART_REASONS = ['exit', 'stuck', 'rolling'] as const;

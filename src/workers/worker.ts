@@ -25,7 +25,7 @@ import { setNodeShare } from '../middlewares/rate-limit/node-share.js';
 import { BatchSink } from './batch.js';
 import { WorkerShares } from './shares.js';
 import { applyHealth } from './health.js';
-import { BATCH_MS, IDLE_REPORT_EVERY, REPORT_MS, type FromWorker, type ToWorker } from './protocol.js';
+import { BATCH_MS, CLOSED_MS, IDLE_REPORT_EVERY, REPORT_MS, type FromWorker, type ToWorker } from './protocol.js';
 
 /**
  * The config as a worker runs it: no active health checks (the primary's verdicts come
@@ -97,11 +97,25 @@ class Worker {
   /** The listeners the primary bound, which this worker serves (by name, once serving). */
   private listenerConfigs: readonly ListenerConfig[] = [];
   private readonly listenerByName = new Map<string, Listener>();
-  /** Connections the primary sent that closed (monotonic), and the count the last report took. */
+  /** Connections the primary sent that closed (monotonic), and the count last told to the primary. */
   private closedConns = 0;
-  private reportedClosed = 0;
+  private toldClosed = 0;
+  private closedTimer: NodeJS.Timeout | null = null;
+  /**
+   * The primary sends new connections to the worker with the fewest open, so closes are
+   * told within `CLOSED_MS` (with the next acknowledgement or report if one goes first):
+   * a burst of new connections right after many closed must not see a stale count. One
+   * message for every close in that time; none under steady keep-alive load.
+   */
   private readonly onConnClose = (): void => {
     this.closedConns++;
+    this.closedTimer ??= setTimeout(this.tellClosed, CLOSED_MS).unref();
+  };
+  private readonly tellClosed = (): void => {
+    this.closedTimer = null;
+    if (this.closedConns === this.toldClosed) return;
+    this.toldClosed = this.closedConns;
+    this.send({ t: 'closed', closed: this.closedConns });
   };
 
   constructor(
@@ -176,6 +190,7 @@ class Worker {
    * the request is still whole for another), then served as if accepted here.
    */
   onConnection(msg: Extract<ToWorker, { t: 'conn' }>, handle: unknown): void {
+    this.toldClosed = this.closedConns;
     this.send({ t: 'took', id: msg.id, closed: this.closedConns });
     let socket: Socket;
     try {
@@ -239,8 +254,7 @@ class Worker {
 
   private tick(): void {
     this.nextReportAt = performance.now() + REPORT_MS;
-    // Closed connections count: the primary sends new ones to the worker with the fewest open.
-    const active = this.sink.total !== this.reportedTotal || this.sink.inFlight > 0 || this.closedConns !== this.reportedClosed || (this.shares?.pending ?? false);
+    const active = this.sink.total !== this.reportedTotal || this.sink.inFlight > 0 || (this.shares?.pending ?? false);
     if (active || ++this.idleTicks >= IDLE_REPORT_EVERY) this.report();
   }
 
@@ -341,7 +355,7 @@ class Worker {
     const cpu = process.cpuUsage();
     this.idleTicks = 0;
     this.reportedTotal = this.sink.total;
-    this.reportedClosed = this.closedConns;
+    this.toldClosed = this.closedConns;
     this.sentAt = performance.now();
     this.send({
       t: 'report',
