@@ -52,8 +52,17 @@ describe('the lean HTTP/1.1 server', () => {
     wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo ${String(m)}`)));
     gw = await startGateway({
       listen: [{ address: '127.0.0.1:0', transport: 'lean' }],
-      upstreams: { app: { targets: [{ url: backend.url }] } },
-      routes: [{ name: 'all', match: { pathPrefix: '/' }, upstream: 'app' }],
+      upstreams: {
+        app: { targets: [{ url: backend.url }] },
+        // No retry: the body goes to the target as the request stream itself, not a replay.
+        once: { targets: [{ url: backend.url }], retry: { attempts: 0 }, hedge: 'off' },
+        undici: { targets: [{ url: backend.url }], retry: { attempts: 0 }, hedge: 'off', pool: { transport: 'undici' } },
+      },
+      routes: [
+        { name: 'once', match: { pathPrefix: '/once' }, upstream: 'once' },
+        { name: 'undici', match: { pathPrefix: '/undici' }, upstream: 'undici' },
+        { name: 'all', match: { pathPrefix: '/' }, upstream: 'app' },
+      ],
       limits: { headersTimeout: '500ms', keepAliveTimeout: '700ms' },
       logging: { accessLog: true },
     });
@@ -104,6 +113,10 @@ describe('the lean HTTP/1.1 server', () => {
     const big = Buffer.alloc(3 * 1024 * 1024, 'u');
     const res = await request(`${gw.url}/up-big`, { method: 'PUT', body: big, headers: { 'content-length': String(big.length) } });
     assert.deepEqual(await res.body.json(), { method: 'PUT', url: '/up-big', length: big.length });
+    for (const path of ['/once', '/undici']) {
+      const streamed = await request(`${gw.url}${path}/up`, { method: 'POST', body: big, headers: { 'content-length': String(big.length) } });
+      assert.deepEqual(await streamed.body.json(), { method: 'POST', url: `${path}/up`, length: big.length }, path);
+    }
   });
 
   it('streams an answer as it comes, and a large one whole', async () => {

@@ -10,7 +10,7 @@
  */
 import type { Socket } from 'node:net';
 import { FALLBACK, INCOMPLETE, readHead } from './parse.js';
-import { LeanRequest } from './request.js';
+import { leanRequest, type LeanIncoming } from './request.js';
 import { LeanResponse, type ResponseOwner } from './response.js';
 
 /** What a connection needs from its server. */
@@ -24,7 +24,7 @@ export interface ConnectionHost {
   readonly keepAliveSeconds: number;
   readonly draining: boolean;
   /** Serves a request (the proxy's handler). */
-  request(req: LeanRequest, res: LeanResponse): void;
+  request(req: LeanIncoming, res: LeanResponse): void;
   /** node:http takes the connection from here on, reading `bytes` first. */
   handOff(socket: Socket, bytes: Buffer | null): void;
   /** A head or a whole request took too long: a 408 and a close (node's own answer). */
@@ -55,7 +55,7 @@ export class LeanConnection implements ResponseOwner {
   /** Bytes read and not consumed yet (a head in progress, pipelined requests). */
   private buf: Buffer | null = null;
   private res: LeanResponse | null = null;
-  private req: LeanRequest | null = null;
+  private req: LeanIncoming | null = null;
   private bodyLeft = 0;
   /** A read of buffered requests is under way (keeps a burst of pipelined answers iterative). */
   private reading = false;
@@ -147,14 +147,14 @@ export class LeanConnection implements ResponseOwner {
         }
         const rest = head.end === this.buf.length ? null : this.buf.subarray(head.end);
         this.buf = null;
-        this.dispatch(new LeanRequest(head, this.socket), head.contentLength, head.close, rest);
+        this.dispatch(leanRequest(head, this.socket), head.contentLength, head.close, rest);
       }
     } finally {
       this.reading = false;
     }
   }
 
-  private dispatch(req: LeanRequest, contentLength: number, close: boolean, rest: Buffer | null): void {
+  private dispatch(req: LeanIncoming, contentLength: number, close: boolean, rest: Buffer | null): void {
     const res = new LeanResponse(this, req.method === 'HEAD', !close);
     this.req = req;
     this.res = res;

@@ -1,9 +1,9 @@
 /**
  * The lean server's request: the members of node's `IncomingMessage` the request path
  * reads (`method`, `url`, `rawHeaders`, `headers`, `socket`, the version, `complete`), and,
- * only for a request with a body, the readable side (`pipe`, `iterator`, `readableDidRead`)
- * from a `Readable` made for that body. A bodiless request — the common case — is one small
- * object: no stream, no header object unless someone reads `headers`.
+ * only for a request with a body, a whole `Readable` (`LeanBodyRequest`). A bodiless request
+ * — the common case — is one small object: no stream, no header object unless someone
+ * reads `headers`.
  */
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
@@ -34,16 +34,37 @@ export function headerObject(raw: readonly string[]): Record<string, string | st
   return out;
 }
 
-/** A request read by the lean server; see the module comment for what it offers. */
-export class LeanRequest {
+/** What the connection needs of either kind of lean request. */
+export interface LeanIncoming {
+  readonly method: string;
+  /** The body as it arrives (null: none). */
+  readonly body: Readable | null;
+  /** True once the whole request, body included, has been read. */
+  readonly complete: boolean;
+  /** Set by the connection when the last body byte arrived. */
+  bodyReceived: boolean;
+  /** Set by the connection: the body's reader asks for more (backpressure). */
+  onRead: (() => void) | null;
+}
+
+/** The request for `head`: a plain object without a body, a `Readable` with one. */
+export function leanRequest(head: LeanHead, socket: Socket): LeanIncoming {
+  return head.contentLength > 0 ? new LeanBodyRequest(head, socket) : new LeanRequest(head, socket);
+}
+
+/** A bodiless request read by the lean server; see the module comment for what it offers. */
+export class LeanRequest implements LeanIncoming {
   readonly httpVersion = '1.1';
   readonly httpVersionMajor = 1;
   readonly httpVersionMinor = 1;
   readonly method: string;
   readonly url: string;
   readonly rawHeaders: string[];
-  /** The body as it arrives (null: none). */
-  readonly body: Readable | null;
+  readonly body = null;
+  readonly complete = true;
+  readonly readableDidRead = false;
+  bodyReceived = true;
+  onRead: (() => void) | null = null;
   private headerCache: Record<string, string | string[]> | null = null;
 
   constructor(
@@ -53,33 +74,44 @@ export class LeanRequest {
     this.method = head.method;
     this.url = head.url;
     this.rawHeaders = head.rawHeaders;
-    this.body = head.contentLength > 0 ? new Readable({ read: () => this.onRead?.() }) : null;
   }
-
-  /** Set by the connection: the body's reader asks for more (backpressure). */
-  onRead: (() => void) | null = null;
 
   get headers(): Record<string, string | string[]> {
     return (this.headerCache ??= headerObject(this.rawHeaders));
   }
+}
 
-  /** True once the whole request, body included, has been read. */
-  get complete(): boolean {
-    return this.body === null || this.body.readableEnded || this.bodyReceived;
-  }
-
-  /** Set by the connection when the last body byte arrived. */
+/**
+ * A request with a `Content-Length` body: a `Readable` of that body, as `IncomingMessage`
+ * is, so every consumer (a replayed body, undici's pool, a pipe) reads it as it reads
+ * node's, with backpressure to the client's socket.
+ */
+export class LeanBodyRequest extends Readable implements LeanIncoming {
   bodyReceived = false;
+  onRead: (() => void) | null = null;
+  /** The head's members, as the bodiless request has them. */
+  private readonly plain: LeanRequest;
 
-  get readableDidRead(): boolean {
-    return this.body?.readableDidRead ?? false;
+  constructor(head: LeanHead, socket: Socket) {
+    super();
+    this.plain = new LeanRequest(head, socket);
   }
 
-  pipe<T extends NodeJS.WritableStream>(destination: T): T {
-    return this.body!.pipe(destination);
+  get method(): string { return this.plain.method; }
+  get url(): string { return this.plain.url; }
+  get rawHeaders(): string[] { return this.plain.rawHeaders; }
+  get headers(): Record<string, string | string[]> { return this.plain.headers; }
+  get socket(): Socket { return this.plain.socket; }
+  get httpVersion(): string { return this.plain.httpVersion; }
+  get httpVersionMajor(): number { return 1; }
+  get httpVersionMinor(): number { return 1; }
+  get body(): Readable { return this; }
+
+  get complete(): boolean {
+    return this.bodyReceived;
   }
 
-  iterator(options?: { destroyOnReturn?: boolean }): AsyncIterableIterator<unknown> {
-    return this.body!.iterator(options);
+  override _read(): void {
+    this.onRead?.();
   }
 }

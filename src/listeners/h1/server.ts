@@ -13,7 +13,7 @@ import type { Config } from '../../config/types.js';
 import type { Logger } from '../../observability/logger.js';
 import { answerClientError } from '../client-error.js';
 import { LeanConnection, type ConnectionHost } from './connection.js';
-import type { LeanRequest } from './request.js';
+import type { LeanIncoming } from './request.js';
 import type { LeanResponse } from './response.js';
 
 /** Which server reads a plain listener's connections: node:http alone, or the lean one in front of it. */
@@ -28,7 +28,7 @@ export interface LeanServerOptions {
   readonly limits: Config['limits'];
   readonly listener: string;
   readonly logger: Logger;
-  request(req: LeanRequest, res: LeanResponse): void;
+  request(req: LeanIncoming, res: LeanResponse): void;
   /** node:http takes the connection, reading `bytes` first. */
   handOff(socket: Socket, bytes: Buffer | null): void;
 }
@@ -70,7 +70,7 @@ export class LeanServer implements ConnectionHost {
     }
   };
 
-  request(req: LeanRequest, res: LeanResponse): void {
+  request(req: LeanIncoming, res: LeanResponse): void {
     this.stats.served++;
     this.options.request(req, res);
   }
