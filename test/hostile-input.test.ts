@@ -26,7 +26,11 @@ interface Seen {
   upgrades: { url: string; upgrade: string; bytes: string }[];
 }
 
-describe('hostile input', () => {
+// Both server transports, chosen by the listener's config: node:http (the default) and the
+// lean server in front of it (`transport: lean`), which must hand every one of these
+// requests to node:http or answer it exactly as node would.
+for (const transport of ['node', 'lean'] as const)
+describe(`hostile input (${transport} server)`, () => {
   let backend: Backend;
   let gw: TestGateway;
   const seen: Seen = { started: 0, completed: 0, aborted: 0, urls: [], bodies: [], headers: [], upgrades: [] };
@@ -91,6 +95,7 @@ describe('hostile input', () => {
         { name: 'plain-only', match: { pathPrefix: '/plain-only' }, upstream: 'app', upgrades: [] },
         { name: 'small', match: { pathPrefix: '/small' }, upstream: 'app', maxBodySize: 100 },
       ],
+      listen: [{ address: '127.0.0.1:0', transport }],
       limits: { maxHeaderSize: '4kb', maxHeaderCount: 20, headersTimeout: '500ms', requestTimeout: '1s', keepAliveTimeout: '500ms' },
       logging: { accessLog: true },
     });

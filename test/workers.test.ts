@@ -246,9 +246,9 @@ describe('workers: 2', () => {
     const stoppedAt = Date.now();
     process.kill(victim.pid, 'SIGSTOP');
     try {
-      // New connections while it is stopped: round robin hands one of them to the stopped
-      // worker (one at a time: it never acknowledges). Without the rescue that one would
-      // wait for the client's timeout; with it, the request is served by the other worker
+      // New connections while it is stopped: the primary sends some of them to the stopped
+      // worker (until its acknowledgements are overdue). Without the rescue they would wait
+      // for the client's timeout; with it, their requests are served by the other worker
       // once the stuck one is killed.
       const fresh = Array.from({ length: 4 }, (_, i) => freshConnection(`${gw.url}/fresh/${i}`, 25_000));
       const replaced = await until('a new worker in slot 2', 30_000, async () => {

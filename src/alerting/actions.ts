@@ -3,7 +3,7 @@
  * Brisk runs, when an alert fires (and, with `onResolve`, when it resolves). Each runs at most once per `minInterval` per alert
  * instance, so a flapping alert cannot start a storm of processes or requests.
  */
-import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { request } from '../core/undici.js';
 import type { Logger } from '../observability/logger.js';
 import { safeOrigin } from './notifiers.js';
@@ -119,6 +119,8 @@ export class ActionRunner {
     const [file, ...args] = action.command;
     return new Promise((resolve) => {
       const started = Date.now();
+      // Required at the first command action: a gateway without one never loads child_process.
+      const { spawn } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
       const child = spawn(file!, args, { env, stdio: ['ignore', 'pipe', 'pipe'], shell: false });
       let output = '';
       const collect = (chunk: Buffer) => {

@@ -130,7 +130,7 @@ class GatewaySections {
         if (earlier !== undefined) this.check.problem(['listen', i, 'name'], `listener name ${JSON.stringify(listener.name)} is already used by listen.${earlier}`);
         else names.set(listener.name, i);
       }
-      const base = { name: listener.name ?? listener.address.trim(), host: hostPort?.host ?? '', port: hostPort?.port ?? 0, h2c: listener.h2c ?? DEFAULTS.h2c };
+      const base: ListenerConfig = { name: listener.name ?? listener.address.trim(), host: hostPort?.host ?? '', port: hostPort?.port ?? 0, h2c: listener.h2c ?? DEFAULTS.h2c, ...(listener.transport === undefined ? {} : { transport: listener.transport }) };
       if (listener.tls === undefined) return base;
       if (listener.h2c !== undefined) this.check.warn(['listen', i, 'h2c'], 'h2c applies to listeners without tls; with tls, ALPN offers HTTP/2 (tls.http2)', 'key');
       const tls = listener.tls;

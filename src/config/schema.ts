@@ -61,6 +61,12 @@ const Listener = Strict(
           'On a listener without `tls`: also take HTTP/2 without TLS (prior knowledge, as gRPC clients and `curl --http2-prior-knowledge` send it) beside HTTP/1.1 on the same port; the first bytes of a connection tell them apart. Off by default, like a second protocol on a port should be (NGINX\'s `http2 on`); without it such a client gets a 400 that names this key. `Upgrade: h2c` is never honoured (the request is served as HTTP/1.1). Ignored with `tls`, where ALPN decides (`tls.http2`).',
       }),
     ),
+    transport: Type.Optional(
+      Type.Union([Type.Literal('node'), Type.Literal('lean')], {
+        description:
+          'On a listener without `tls`: who reads its HTTP/1.1 connections. `node` is node:http. `lean` puts Brisk\'s lean HTTP/1.1 server in front of it: requests in a strict subset of HTTP/1.1 (`GET`, `HEAD`, `POST`, `PUT`, `DELETE`, `PATCH`, `OPTIONS` with an origin-form target, HTTP/1.1, visible-ASCII fields, at most one plain `Content-Length`) are served without node\'s request and response objects and answered in one write; at the first request outside it (`Transfer-Encoding`, `Upgrade`, `Expect`, HTTP/1.0, unusual bytes, a head near the limits) the connection goes to node:http, which answers as it does without the switch. When absent: `lean` if the environment variable BRISK_SERVER_TRANSPORT is `lean`, else `node`. Ignored with `tls`.',
+      }),
+    ),
   },
   'A listener: an address, optionally with TLS.',
 );

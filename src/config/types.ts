@@ -42,6 +42,11 @@ export interface ListenerConfig {
   readonly port: number;
   /** A plain listener also takes HTTP/2 with prior knowledge (h2c) beside HTTP/1.1. */
   readonly h2c: boolean;
+  /**
+   * Who reads a plain listener's HTTP/1.1 connections: `node` (node:http) or `lean` (the lean
+   * server in front of node:http, `listeners/h1/`); absent: the environment variable BRISK_SERVER_TRANSPORT, else node.
+   */
+  readonly transport?: 'node' | 'lean';
   readonly tls?: {
     readonly certificates: readonly CertificateConfig[];
     readonly http2: boolean;

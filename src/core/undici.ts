@@ -28,16 +28,30 @@ function load(): Lean {
   }
 }
 
-const lean = load();
+let loaded: Lean | null = null;
 
-/** undici's `Pool`. */
-export const Pool: typeof Undici.Pool = lean.Pool;
+/** The dispatchers, required at the first use: a gateway whose upstreams all use the lean transport never loads undici. */
+function dispatchers(): Lean {
+  return (loaded ??= load());
+}
+
 export type Pool = Undici.Pool;
-/** undici's `Agent`. */
-export const Agent: typeof Undici.Agent = lean.Agent;
 export type Agent = Undici.Agent;
-/** undici's `buildConnector`. */
-export const buildConnector: typeof Undici.buildConnector = lean.buildConnector;
+
+/** A new undici `Pool` (loads undici's dispatchers at the first call). */
+export function newUndiciPool(origin: string, options: Undici.Pool.Options): Pool {
+  return new (dispatchers().Pool)(origin, options);
+}
+
+/** A new undici `Agent` (loads undici's dispatchers at the first call). */
+export function newUndiciAgent(options?: Undici.Agent.Options): Agent {
+  return new (dispatchers().Agent)(options);
+}
+
+/** undici's `buildConnector` (loads undici's dispatchers at the first call). */
+export function buildConnector(options: Undici.buildConnector.BuildOptions): Undici.buildConnector.connector {
+  return dispatchers().buildConnector(options);
+}
 
 /** undici's `request`: the whole package is loaded at the first call (alerting, the CLI, auth calls use it). */
 export function request(...args: Parameters<typeof Undici.request>): ReturnType<typeof Undici.request> {

@@ -94,12 +94,16 @@ export class DataPlane {
     await activateRuntime(this.state.runtime);
   }
 
-  /** Binds every listener (after `activate`). */
-  async listen(config: Config): Promise<void> {
+  /**
+   * Binds every listener (after `activate`). `servesOnly`: binds nothing; each listener
+   * serves the connections handed to its `adopt` (a data-plane worker: the primary bound
+   * `config.listen`, whose ports are the ones it got).
+   */
+  async listen(config: Config, servesOnly = false): Promise<void> {
     this.state.shedder?.start();
     const handlers = { request: createProxyHandler(this.state), upgrade: this.upgrades.handle };
     for (const l of config.listen) {
-      const listener = await startListener(l, config.limits, handlers, this.tracker, this.logger);
+      const listener = await startListener(l, config.limits, handlers, this.tracker, this.logger, servesOnly ? { port: l.port } : null);
       this.listeners.push(listener);
       this.logger.info({ listener: l.name, address: `${listener.host}:${listener.port}`, protocol: listener.protocol }, 'listening');
     }

@@ -121,7 +121,7 @@ export class Gateway extends ControlPlane {
       gw.stats.setExtraMetrics(() => c.metricsText());
       gw.stats.setBeforeScrape(() => c.flush(true));
       gw.stats.setProcessMetrics((own) => c.processMetrics(own));
-      gw.stats.setLagResolution(50);
+      c.onTick = gw.stats.sampleLagEvery(c.tickMs);
     }
     for (const w of warnings) logger.warn({ problem: formatProblem(w) }, 'config warning');
     data.setRecorder(gw.stats.enabled ? gw.stats.recorder : null);

@@ -7,7 +7,6 @@
  * event with the bytes read so far put back. `Upgrade: h2c` stays refused (served as
  * HTTP/1.1, see `proxy/upgrade-policy.ts`): only prior knowledge starts HTTP/2.
  */
-import type http from 'node:http';
 import type http2 from 'node:http2';
 import net, { type Socket } from 'node:net';
 
@@ -33,15 +32,12 @@ export function sniffPreface(bytes: Buffer): Sniffed {
 }
 
 /**
- * A plain TCP server that hands each connection to `http1` or `h2` by its first bytes. A
+ * A plain TCP server that hands each connection to `http1` (paused, the bytes read so far
+ * put back) or `h2` by its first bytes. A
  * connection that sends nothing to decide on within `decideWithinMs` is closed (the
  * HTTP/1.1 server's own header timeout only starts once it has the connection).
  */
-export function createSniffingServer(http1: http.Server, h2: http2.Http2Server, decideWithinMs: number, onConnection: (socket: Socket) => void): net.Server {
-  // The HTTP/1.1 server never listens itself: its connection tracking (idle connections
-  // closed at shutdown, the header and request timeouts checked on an interval) starts
-  // on 'listening', so it is told once here.
-  http1.emit('listening');
+export function createSniffingServer(http1: (socket: Socket) => void, h2: http2.Http2Server, decideWithinMs: number, onConnection: (socket: Socket) => void): net.Server {
   return net.createServer({ noDelay: true }, (socket) => {
     onConnection(socket);
     let seen: Buffer | null = null;
@@ -59,12 +55,7 @@ export function createSniffingServer(http1: http.Server, h2: http2.Http2Server, 
       if (kind === Sniffed.Http2) {
         // Node's HTTP/2 session reads the bytes put back before those still to come.
         h2.emit('connection', socket);
-      } else {
-        http1.emit('connection', socket);
-        // The HTTP/1.1 parser reads new bytes straight from the socket's handle; the ones
-        // put back flow to it through 'data' once the socket is resumed.
-        socket.resume();
-      }
+      } else http1(socket);
     };
     const onError = (): void => {
       clearTimeout(timer);

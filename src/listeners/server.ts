@@ -4,11 +4,14 @@ import http2 from 'node:http2';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config, ListenerConfig } from '../config/types.js';
-import { BriskError, errorBody, type ErrorCode } from '../core/errors.js';
+import net from 'node:net';
+import { BriskError } from '../core/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { ClientRequest, ClientResponse } from '../core/http.js';
+import { answerClientError } from './client-error.js';
 import type { ConnectionTracker } from './connections.js';
 import { createSniffingServer } from './h2c.js';
+import { LeanServer, serverTransport } from './h1/server.js';
 import { loadTls } from './tls.js';
 
 /**
@@ -35,7 +38,9 @@ export interface Listener {
   readonly host: string;
   /** Stops accepting; open connections are left to the drain. */
   stopAccepting(): Promise<void>;
-  /** Serves a connection accepted elsewhere (a worker's connection another worker never took, src/workers/handoff.ts). */
+  /** With the lean HTTP/1.1 server in front (`transport: lean`): requests it answered, connections it handed to node:http; else null. */
+  readonly leanStats: { readonly served: number; readonly handedOff: number } | null;
+  /** Serves a connection accepted elsewhere (by the workers' primary, src/workers/distributor.ts). */
   adopt(socket: Socket): void;
 }
 
@@ -67,6 +72,8 @@ export async function startListener(
   handlers: ListenerHandlers,
   tracker: ConnectionTracker,
   logger: Logger,
+  /** Bind nothing: the connections come through `adopt` (a data-plane worker; the primary bound the socket on this port). */
+  servesOnly: { readonly port: number } | null = null,
 ): Promise<Listener> {
   const httpOptions = {
     maxHeaderSize: limits.maxHeaderSize,
@@ -85,16 +92,51 @@ export async function startListener(
 
   let server: AnyServer;
   let protocol: Listener['protocol'];
-  /** The socket server that listens, when it is not `server` itself (h2c beside HTTP/1.1). */
+  /** The socket server that listens, when it is not `server` itself (h2c beside HTTP/1.1, the lean server). */
   let sniffer: NetServer | null = null;
+  /** The lean HTTP/1.1 server in front of node:http (`transport: lean`), or null. */
+  let lean: LeanServer | null = null;
   if (cfg.tls === undefined) {
-    server = http.createServer(httpOptions, handlers.request as http.RequestListener);
+    const plain = http.createServer(httpOptions, handlers.request as http.RequestListener);
+    server = plain;
     protocol = 'http';
+    /** A connection for node:http, paused with the bytes read so far put back. */
+    const nodeHttp1 = (socket: Socket): void => {
+      // Node documents emitting 'connection' to hand a socket to a server. Its parser reads
+      // new bytes straight from the socket's handle; those put back reach it through
+      // 'data' once the socket is resumed.
+      plain.emit('connection', socket);
+      socket.resume();
+    };
+    let http1: ((socket: Socket) => void) | null = null;
+    if (serverTransport(cfg.transport) === 'lean') {
+      lean = new LeanServer({
+        limits,
+        listener: cfg.name,
+        logger,
+        request: handlers.request as unknown as LeanServerHandler,
+        handOff(socket, bytes) {
+          if (bytes !== null) socket.unshift(bytes);
+          nodeHttp1(socket);
+        },
+      });
+      http1 = lean.serve;
+    }
     if (cfg.h2c) {
       const h2 = http2.createServer(http2Settings(limits));
       serveHttp2(h2, handlers, tracker, logger);
-      sniffer = createSniffingServer(server, h2, limits.headersTimeoutMs, (socket) => tracker.track(socket));
+      sniffer = createSniffingServer(http1 ?? nodeHttp1, h2, limits.headersTimeoutMs, (socket) => tracker.track(socket));
+    } else if (http1 !== null) {
+      const serve = http1;
+      sniffer = net.createServer({ noDelay: true }, (socket) => {
+        tracker.track(socket);
+        serve(socket);
+      });
     }
+    // With a socket server in front, node:http never listens itself: its connection tracking
+    // (idle connections closed at shutdown, the header and request timeouts checked on an
+    // interval) starts on 'listening', so it is told once here.
+    if (sniffer !== null) plain.emit('listening');
   } else {
     const tls = loadTls(cfg.tls, cfg.name);
     const tlsOptions = { cert: tls.cert, key: tls.key, SNICallback: tls.SNICallback, minVersion: cfg.tls.minVersion };
@@ -140,27 +182,25 @@ export async function startListener(
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, cfg.name, logger));
 
   const bound: NetServer = sniffer ?? server;
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException) => {
-      reject(new BriskError('BRISK_LISTEN_FAILED', `listener "${cfg.name}" cannot bind ${cfg.host}:${cfg.port}: ${err.code === 'EADDRINUSE' ? 'the address is already in use' : err.message}`, { cause: err }));
-    };
-    bound.once('error', onError);
-    bound.listen({ host: cfg.host, port: cfg.port, backlog: 1024 }, () => {
-      bound.off('error', onError);
-      resolve();
-    });
-  });
-  bound.on('error', (err) => logger.error({ err, listener: cfg.name }, 'listener error'));
-  const address = bound.address();
-  const port = typeof address === 'object' && address !== null ? address.port : cfg.port;
+  let port: number;
+  if (servesOnly === null) {
+    port = await bindListener(bound, cfg);
+    bound.on('error', (err) => logger.error({ err, listener: cfg.name }, 'listener error'));
+  } else {
+    port = servesOnly.port;
+    // What listening starts in an HTTP/1.1 server: its header and request timeout checks (the sniffer tells its own).
+    if (sniffer === null) server.emit('listening');
+  }
 
   return {
     config: cfg,
     protocol,
     port,
     host: cfg.host,
+    leanStats: lean?.stats ?? null,
     stopAccepting() {
       return new Promise<void>((resolve) => {
+        lean?.stop();
         if (sniffer !== null) {
           sniffer.close(() => resolve());
           // The HTTP/1.1 server does not listen: closing it stops its timeout checks and
@@ -178,6 +218,21 @@ export async function startListener(
   };
 }
 
+/** Binds a listener's socket; resolves with the port bound (the one the system chose for port 0). */
+export function bindListener(bound: NetServer, cfg: ListenerConfig): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      reject(new BriskError('BRISK_LISTEN_FAILED', `listener "${cfg.name}" cannot bind ${cfg.host}:${cfg.port}: ${err.code === 'EADDRINUSE' ? 'the address is already in use' : err.message}`, { cause: err }));
+    };
+    bound.once('error', onError);
+    bound.listen({ host: cfg.host, port: cfg.port, backlog: 1024 }, () => {
+      bound.off('error', onError);
+      const address = bound.address();
+      resolve(typeof address === 'object' && address !== null ? address.port : cfg.port);
+    });
+  });
+}
+
 /**
  * Node emits 'upgrade' as soon as it parses the request, even when requests pipelined
  * before it on the same connection are still being answered; writing a 101 (or handing
@@ -193,34 +248,10 @@ function afterEarlierResponses(socket: Duplex, then: () => void): void {
   else pending.once('finish', () => setImmediate(afterEarlierResponses, socket, then));
 }
 
-/** Parser errors → a JSON answer and a closed connection (the framing can't be trusted). */
-function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, listener: string, logger: Logger): void {
-  const code = err.code ?? '';
-  // A response already under way on this connection (a body parse error or a request
-  // timeout while the target is answering): writing an error now would splice a second
-  // status line into that response, so the only honest signal is a cut connection.
-  const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } | null })._httpMessage;
-  if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable || inFlight?.headersSent === true) {
-    socket.destroy();
-    return;
-  }
-  let briskCode: ErrorCode = 'BRISK_BAD_REQUEST';
-  let message = 'malformed request';
-  if (code === 'HPE_HEADER_OVERFLOW') {
-    briskCode = 'BRISK_HEADERS_TOO_LARGE';
-    message = 'the request head is larger than the limit';
-  } else if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADERS_TIMEOUT') {
-    briskCode = 'BRISK_REQUEST_TIMEOUT';
-    message = 'the request was not received in time';
-  } else if (code === 'HPE_PAUSED_H2_UPGRADE') {
-    message = `HTTP/2 without TLS (prior knowledge) is off on listener "${listener}"; set h2c: true on it to take HTTP/2 clients such as gRPC`;
-  } else if (code.startsWith('HPE_')) {
-    message = `malformed request (${(err as { reason?: string }).reason ?? code})`;
-  }
-  logger.warn({ listener, code: briskCode, parserError: code, reason: (err as { reason?: string }).reason }, 'rejected malformed request');
-  const status = briskCode === 'BRISK_HEADERS_TOO_LARGE' ? '431 Request Header Fields Too Large' : briskCode === 'BRISK_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-  const body = errorBody(briskCode, message, undefined);
-  socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-  // end() flushes; destroy soon after in case the peer never reads.
-  setTimeout(() => socket.destroy(), 1000).unref();
-}
+/**
+ * The proxy's request handler as the lean server calls it: its request and response
+ * implement the members of `IncomingMessage` and `ServerResponse` the request path uses
+ * (`h1/request.ts`, `h1/response.ts`), which `test/lean-server.test.ts` and the
+ * hostile-input tests run through.
+ */
+type LeanServerHandler = ConstructorParameters<typeof LeanServer>[0]['request'];

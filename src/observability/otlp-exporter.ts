@@ -1,4 +1,4 @@
-import { Pool } from '../core/undici.js';
+import { newUndiciPool, type Pool } from '../core/undici.js';
 import type { OtlpConfig } from '../config/types.js';
 import type { Logger } from './logger.js';
 
@@ -68,7 +68,7 @@ export class OtlpExporter {
   ) {
     const url = new URL(config.url);
     this.path = url.pathname + url.search;
-    this.pool = new Pool(url.origin, { connections: 2, pipelining: 1 });
+    this.pool = newUndiciPool(url.origin, { connections: 2, pipelining: 1 });
     this.headers = { ...config.headers, 'content-type': 'application/json' };
     this.ring = new Array<string | undefined>(config.maxQueue);
     this.prefix =

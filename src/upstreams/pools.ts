@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
-import { buildConnector, Pool } from '../core/undici.js';
+import { buildConnector, newUndiciPool, type Pool } from '../core/undici.js';
 import type * as Undici from 'undici';
 import type { UpstreamConfig, UpstreamTlsConfig } from '../config/types.js';
 import { hostPortOf, tlsOptions, type ConnectTarget, type TlsMaterial } from './h2/connect.js';
@@ -134,7 +134,7 @@ function http1Pool(origin: string, upstream: UpstreamConfig, material: TlsMateri
     const servername = options.servername ?? '';
     connect = (opts, callback) => base({ ...opts, servername }, callback);
   }
-  return new Pool(origin, {
+  return newUndiciPool(origin, {
     connections,
     pipelining: 1,
     keepAliveTimeout: keepAliveTimeoutMs,

@@ -75,11 +75,20 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
   }
 
   /** Starts the workers; resolves when every one serves. */
-  async listen(_config: Config): Promise<void> {
-    await this.pool.start();
-    this.timer = setInterval(() => this.tick(), REPORT_MS);
+  async listen(config: Config): Promise<void> {
+    await this.pool.start(config.listen);
+    this.timer = setInterval(() => this.tick(), this.tickMs);
     this.timer.unref();
   }
+
+  /**
+   * The primary's one timer: every wake-up costs it 100–200 µs of CPU on a shared virtual
+   * machine, so its periodic work shares one (the workers' heartbeat watch, the health table,
+   * rate-limit shares, the request share, the distributor's sweep, and `onTick`).
+   */
+  readonly tickMs = REPORT_MS;
+  /** Runs on every tick (the gateway samples the primary's event-loop lag). */
+  onTick: () => void = () => {};
 
   // ---- DataPlanePort -------------------------------------------------------------------
 
@@ -144,6 +153,7 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
     if (!result.ok) return result;
     this.inputs = this.inputsOf() ?? this.inputs;
     const pending = new Set(this.pool.slots.filter((s) => s.worker !== null && s.state !== 'down').map((s) => s.index));
+    const release = this.pool.hold();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.waiting.delete(version);
@@ -162,13 +172,14 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
       this.pool.broadcast({ t: 'apply', version, inputs: this.inputs, file: this.file });
       if (pending.size === 0) this.onApplied(null, { t: 'applied', version, ok: true });
     });
+    release();
     return result;
   }
 
   // ---- PoolHost ------------------------------------------------------------------------
 
   startMessage(slot: number, standby: boolean): StartMessage {
-    return { t: 'start', slot, standby, version: this.local.runtime.version, inputs: this.inputs, file: this.file, membership: this.membershipLog, health: healthTable(this.local.runtime), workers: this.pool.count };
+    return { t: 'start', slot, standby, version: this.local.runtime.version, inputs: this.inputs, file: this.file, membership: this.membershipLog, health: healthTable(this.local.runtime), workers: this.pool.count, listeners: this.pool.listeners };
   }
 
   onReady(slot: Slot, listeners: Extract<FromWorker, { t: 'ready' }>['listeners']): void {
@@ -223,6 +234,8 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
 
   /** Every report interval: the health table to the workers when it changed; every second, the request share. */
   private tick(): void {
+    this.onTick();
+    this.pool.watch();
     const table = healthTable(this.local.runtime);
     const digest = healthDigest(table);
     if (digest !== this.lastHealth) {
@@ -314,10 +327,12 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
     const id = ++this.askSeq;
     const pending = this.pool.slots.filter((s) => s.worker !== null && s.state === 'ready').length;
     if (pending === 0) return Promise.resolve([]);
+    const release = this.pool.hold();
     return new Promise((resolve) => {
       const answers: [Slot | null, unknown][] = [];
       const timer = setTimeout(() => {
         this.asks.delete(id);
+        release();
         resolve(answers);
       }, timeoutMs);
       timer.unref();
@@ -326,6 +341,7 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
         answers,
         done: () => {
           clearTimeout(timer);
+          release();
           resolve(answers);
         },
       });

@@ -1,8 +1,10 @@
 import cluster, { type Worker as ClusterWorker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
+import type { ListenerConfig } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Batch } from './batch.js';
-import { closeHandle, HandoffWatch } from './handoff.js';
+import { ChannelReads } from './channel-reads.js';
+import { Distributor } from './distributor.js';
 import { STUCK_MS, type FromWorker, type Report, type RestartReason, type StartMessage, type ToWorker, type WorkerState } from './protocol.js';
 
 /** One place for a worker: a replacement takes the slot of the one it replaces. */
@@ -50,20 +52,25 @@ const SPARE_LISTEN_MS = 5000;
 
 const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
 
+/** How long after a worker's exit its channel may take to report its end (its last acknowledgements are read first). */
+const CHANNEL_END_MS = 1000;
+
 /**
- * The primary's workers (node:cluster): forks them, watches their heartbeat (every report
+ * The primary's workers (node:cluster forks them): watches their heartbeat (every report
  * is one), replaces one that exits or whose event loop is stuck at once, and replaces
  * them one by one on a rolling restart, each new one serving before the old one drains.
  *
- * node:cluster with round-robin scheduling (`SCHED_RR`): the primary accepts each
- * connection and hands it to the next worker. Node 20 has no `reusePort`, and the
- * kernel's own balancing of one shared socket (`SCHED_NONE`) piles connections onto
- * the busiest workers (the one awake first takes them). The cost is one handle passed per
- * connection, nothing per request on a keep-alive connection.
+ * The listeners are the primary's: it accepts each connection and sends it to the worker
+ * with the fewest open connections (src/workers/distributor.ts), not through node:cluster's
+ * round robin, which under a burst of new connections favours the worker that answers
+ * first. Node 20 has no `reusePort`, and the kernel's own balancing of one shared socket
+ * (`SCHED_NONE`) piles connections onto the busiest workers (the one awake first takes
+ * them). The cost is one handle passed per connection, nothing per request on a
+ * keep-alive connection.
  */
 export class WorkerPool {
   readonly slots: Slot[] = [];
-  private watchdog: NodeJS.Timeout | null = null;
+  private sweptAt = 0;
   private stopping = false;
   /** Workers being drained by a rolling restart: they leave without being replaced. */
   private readonly leaving = new WeakSet<ClusterWorker>();
@@ -80,18 +87,49 @@ export class WorkerPool {
     for (let i = 1; i <= count; i++) {
       this.slots.push({ index: i, worker: null, state: 'down', version: 0, startedAt: 0, readyAt: 0, lastSeen: 0, restarts: { exit: 0, stuck: 0, rolling: 0 }, requests: 0, inFlight: 0, openConnections: 0, openTunnels: 0, shedLevel: 0, rss: 0, cpuUs: 0, failures: 0 });
     }
+    this.reads = new ChannelReads((w) => this.quiet(w));
+    this.distributor = new Distributor(() => this.serving(), logger, {
+      wakeAll: () => this.reads.wakeAll(),
+      sending: (w) => this.reads.resume(w),
+    });
   }
 
-  /** Forks every worker; resolves when all serve (the first binds the listeners, the others then share them). */
-  async start(): Promise<void> {
-    cluster.schedulingPolicy = cluster.SCHED_RR;
+  /** Reading the workers' channels on the tick only while nothing waits (src/workers/channel-reads.ts). */
+  private readonly reads: ChannelReads;
+
+  /** Nothing waits for this worker's messages: it serves, stays, and has no connection on its way. */
+  private quiet(worker: ClusterWorker): boolean {
+    const slot = this.slotOf.get(worker);
+    return !this.stopping && slot !== undefined && slot.worker === worker && slot.state === 'ready' && !this.leaving.has(worker) && this.distributor.pendingCount(worker) === 0;
+  }
+
+  /** Every worker's messages are read as they come until the returned function is called (a question to the workers waits for their answers). */
+  hold(): () => void {
+    return this.reads.hold();
+  }
+
+  /** The workers that take new connections: serving, not leaving (a rolling restart drains them). */
+  private serving(): ClusterWorker[] {
+    const out: ClusterWorker[] = [];
+    for (const s of this.slots) if (s.state === 'ready' && s.worker !== null && !this.leaving.has(s.worker) && s.worker.isConnected()) out.push(s.worker);
+    return out;
+  }
+
+  /** The primary's listeners and the connections on their way to workers. */
+  readonly distributor: Distributor;
+
+  /** The listeners as bound (each worker serves these). */
+  get listeners(): readonly ListenerConfig[] {
+    return this.distributor.listeners;
+  }
+
+  /** Binds the listeners, forks every worker; resolves when all serve. */
+  async start(listen: readonly ListenerConfig[]): Promise<void> {
+    // Bound before any worker exists: a listener that cannot be bound fails the start, and port 0 gets its port once.
+    await this.distributor.bind(listen);
     cluster.setupPrimary({ exec: WORKER_MAIN, args: [], silent: true, serialization: 'advanced' });
-    // The first alone: it binds port 0 listeners, the others take the port it got.
-    await this.fork(this.slots[0]!);
-    await Promise.all(this.slots.slice(1).map((s) => this.fork(s)));
+    await Promise.all(this.slots.map((s) => this.fork(s)));
     this.forkSpare();
-    this.watchdog = setInterval(() => this.watch(), 250);
-    this.watchdog.unref();
   }
 
   /** Sends a message to every worker, the warm spare included (it keeps up with versions, membership and health). */
@@ -115,12 +153,16 @@ export class WorkerPool {
   private spareReady = false;
   private readonly slotOf = new Map<ClusterWorker, Slot>();
   private readonly waiters = new Map<ClusterWorker, () => void>();
-  private readonly handoffs = new WeakMap<ClusterWorker, HandoffWatch>();
-  /** Connections handed to a worker that died before it took them, served by another worker instead (monotonic). */
-  rescued = 0;
-  /** Of those, the ones no other worker could take: closed (the client sees a closed connection, not a hang). */
-  rescueClosed = 0;
-  private rescueTurn = 0;
+
+  /** Connections sent to a worker that died before it took them, served by another worker instead (monotonic). */
+  get rescued(): number {
+    return this.distributor.rescued;
+  }
+
+  /** Connections no worker could take within 10 s: closed (the client sees a closed connection, not a hang). */
+  get rescueClosed(): number {
+    return this.distributor.closedUntaken;
+  }
 
   /** The warm spare's state: null when there is none (being replaced, or stopping). */
   get spareState(): 'starting' | 'ready' | null {
@@ -175,7 +217,8 @@ export class WorkerPool {
 
   private spawn(slot: Slot | null): ClusterWorker {
     const worker = cluster.fork({ BRISK_WORKER_SLOT: String(slot?.index ?? 0) });
-    this.handoffs.set(worker, new HandoffWatch(worker, 64, () => this.logger.warn('the cluster messages of this Node version are not the ones Brisk knows: connections handed to a worker that dies are not rescued')));
+    this.distributor.add(worker);
+    this.reads.add(worker);
     if (slot !== null) this.attach(slot, worker);
     this.pipe(worker);
     worker.on('message', (msg: FromWorker) => this.onMessage(worker, msg));
@@ -201,11 +244,13 @@ export class WorkerPool {
           slot.failures = 0;
           this.logger.info({ worker: slot.index, workerPid: worker.process.pid, startMs: slot.readyAt - slot.startedAt }, 'worker serving');
           this.host.onReady(slot, msg.listeners);
+          this.distributor.flush();
         }
         this.waiters.get(worker)?.();
         this.waiters.delete(worker);
         return;
       case 'report':
+        this.distributor.reported(worker, msg.closed);
         if (slot === null) return;
         // A draining worker's last batches still count (its requests were served).
         if (slot.worker === worker) {
@@ -239,11 +284,18 @@ export class WorkerPool {
       case 'cacheStats':
         this.host.onAnswer(msg.id, slot, msg.routes);
         return;
+      case 'took':
+        this.distributor.took(worker, msg.id, msg.closed);
+        return;
+      case 'closed':
+        this.distributor.reported(worker, msg.closed);
+        return;
     }
   }
 
   private onExit(worker: ClusterWorker, code: number | null, signal: string | null): void {
-    this.handoffs.get(worker)?.whenGone((handles) => this.rescue(worker, handles));
+    this.reads.remove(worker);
+    this.whenChannelEnds(worker, () => this.distributor.gone(worker));
     const slot = this.slotOf.get(worker) ?? null;
     this.slotOf.delete(worker);
     this.waiters.get(worker)?.();
@@ -276,52 +328,32 @@ export class WorkerPool {
   }
 
   /**
-   * Connections the cluster handed to `dead` that it never took (src/workers/handoff.ts):
-   * each goes to another serving worker, in turn, which serves it as one it accepted (its
-   * request is still unread). With no worker to take it, it is closed.
+   * Calls `then` once the worker's IPC channel has ended (every message it sent has been
+   * read): a 'disconnect' Node may never emit when a handle was on its way to the worker,
+   * so the channel itself is watched, and `CHANNEL_END_MS` bounds the wait.
    */
-  private rescue(dead: ClusterWorker, handles: readonly object[]): void {
-    if (handles.length === 0) return;
-    const live = this.slots.filter((s) => s.state === 'ready' && s.worker !== null && s.worker !== dead && s.worker.isConnected());
-    for (const handle of handles) {
-      if (live.length === 0) {
-        this.rescueClosed++;
-        closeHandle(handle);
-        continue;
-      }
-      const to = live[this.rescueTurn++ % live.length]!.worker!;
-      let sent = false;
-      const done = (): void => {
-        if (sent) return;
-        sent = true;
-        // The handle has crossed (or failed to): the primary's copy goes, the worker's stays.
-        closeHandle(handle);
-      };
-      try {
-        to.send({ t: 'adopt' } satisfies ToWorker, handle as Parameters<ClusterWorker['send']>[1], {}, done);
-        this.rescued++;
-      } catch (err) {
-        this.logger.warn({ err }, 'a connection of a dead worker could not be handed to another; closing it');
-        this.rescueClosed++;
-        done();
-        continue;
-      }
-      // Queued behind another handle to a worker that then died: never written, so closed here.
-      const check = setInterval(() => {
-        if (sent) clearInterval(check);
-        else if (to.isDead()) {
-          clearInterval(check);
-          done();
-        }
-      }, 1000);
-      check.unref();
-    }
-    this.logger.warn({ workerPid: dead.process.pid, connections: handles.length, handedOver: live.length > 0 }, 'connections handed to a worker that died before taking them were given to another worker');
+  private whenChannelEnds(worker: ClusterWorker, then: () => void): void {
+    const started = performance.now();
+    const check = (): void => {
+      if (worker.process.channel == null || performance.now() - started >= CHANNEL_END_MS) then();
+      else setTimeout(check, 20).unref();
+    };
+    check();
   }
 
-  /** A worker silent for `STUCK_MS` has a stuck event loop: killed and replaced (its connections are lost, as with a crash). */
-  private watch(): void {
+  /**
+   * A worker silent for `STUCK_MS` has a stuck event loop: killed and replaced (its
+   * connections are lost, as with a crash). Called on the primary's tick (every 100 ms),
+   * which also sweeps the distributor once a second.
+   */
+  watch(): void {
+    if (this.stopping) return;
+    this.reads.tick();
     const now = performance.now();
+    if (now - this.sweptAt >= 1000) {
+      this.sweptAt = now;
+      this.distributor.sweep();
+    }
     for (const slot of this.slots) {
       const w = slot.worker;
       if (w === null || slot.state !== 'ready' || now - slot.lastSeen < STUCK_MS) continue;
@@ -373,11 +405,15 @@ export class WorkerPool {
   /** Drains every worker (graceful stop). */
   async stop(drainTimeoutMs: number): Promise<void> {
     this.stopping = true;
-    if (this.watchdog !== null) clearInterval(this.watchdog);
+    // Every worker's last messages (its last batch) are read as they come.
+    this.reads.wakeAll();
+    // No new connection from now on; those sent are taken by workers before their drain begins (messages keep their order).
+    this.distributor.close();
     const spare = this.spare;
     this.spare = null;
     if (spare !== null) this.leaving.add(spare);
     await Promise.all([...this.slots.map((s) => (s.worker === null ? null : this.drain(s.worker, drainTimeoutMs + 5000))), spare === null ? null : this.drain(spare, 5000)]);
+    this.distributor.destroyAll();
   }
 
   /** Worker output, forwarded in whole lines: a line is never cut by another process's. */

@@ -5,6 +5,7 @@
  * `REPORT_MS`, the primary writes only when something changed (a config version, a
  * membership command, the health table, rate-limit shares).
  */
+import type { ListenerConfig } from '../config/types.js';
 import type { Ejection } from '../core/views.js';
 import type { Batch } from './batch.js';
 import type { CacheStats } from '../middlewares/cache/middleware.js';
@@ -18,6 +19,8 @@ export const REPORT_MS = 100;
 export const IDLE_REPORT_EVERY = 5;
 /** How long after the first request it finished since the last send a worker sends them, between reports. */
 export const BATCH_MS = 25;
+/** How long after a connection closed a worker tells the primary (coalescing the closes meanwhile). */
+export const CLOSED_MS = 20;
 /** A worker silent this long has a stuck event loop: it is killed and replaced. */
 export const STUCK_MS = 2500;
 
@@ -45,7 +48,8 @@ export interface StartMessage {
   readonly file: string;
   readonly membership: readonly MembershipEntry[];
   readonly health: readonly HealthEntry[];
-
+  /** The listeners the primary bound (their ports the ones it got): the worker serves these, binding nothing. */
+  readonly listeners: readonly ListenerConfig[];
 }
 
 /** A worker's share of a node-wide in-memory rate limit (src/workers/shares.ts). */
@@ -72,8 +76,8 @@ export type ToWorker =
   | { readonly t: 'breaker'; readonly upstream: string; readonly openForMs: number; readonly worker: number }
   /** `POST /api/cache/purge`: each worker's memory cache is its own. */
   | { readonly t: 'purge'; readonly id: number; readonly spec: PurgeSpec; readonly route: string | null }
-  /** Serve the connection sent with this message: a dead worker's, which it never took (src/workers/handoff.ts). */
-  | { readonly t: 'adopt' }
+  /** Serve the connection sent with this message on listener `listener`, and acknowledge it (`took`) before reading it (src/workers/distributor.ts). */
+  | { readonly t: 'conn'; readonly id: number; readonly listener: string }
   | { readonly t: 'stop' };
 
 /** A worker's gauges and its batch, every `REPORT_MS`. */
@@ -85,6 +89,8 @@ export interface Report {
   readonly inFlight: number;
   readonly openConnections: number;
   readonly openTunnels: number;
+  /** Connections the primary sent it that closed since it started (monotonic): the primary's count of its open connections. */
+  readonly closed: number;
   readonly shedLevel: number;
   /** Ejections its outlier detection made since the last report: `[target key, ejection]`. */
   readonly ejections: readonly (readonly [string, Ejection])[];
@@ -113,7 +119,11 @@ export type FromWorker =
   | { readonly t: 'flushed'; readonly id: number; readonly process: string | null }
   | { readonly t: 'cacheStats'; readonly id: number; readonly routes: Readonly<Record<string, CacheStats>> }
   /** Finished requests between reports. */
-  | { readonly t: 'batch'; readonly batch: Batch };
+  | { readonly t: 'batch'; readonly batch: Batch }
+  /** It took connection `id` (the primary closes its copy); `closed`: as in its reports. */
+  | { readonly t: 'took'; readonly id: number; readonly closed: number }
+  /** Connections sent to it that closed (monotonic), `CLOSED_MS` after a close when no acknowledgement or report told it first. */
+  | { readonly t: 'closed'; readonly closed: number };
 
 /** Why a worker was replaced, for `brisk_worker_restarts_total{reason}`. */
 export const RESTART_REASONS = ['exit', 'stuck', 'rolling'] as const;

@@ -1,11 +1,13 @@
 /**
  * A data-plane worker process (forked by the primary, src/workers/pool.ts): it runs the
- * request path of the config the primary hands it, shares the listeners with its siblings
- * (node:cluster), and reports every `REPORT_MS` while busy — its finished requests as one batch, its
+ * request path of the config the primary hands it, serves the connections the primary
+ * accepts on the listeners it bound (src/workers/distributor.ts), and reports every `REPORT_MS` while busy — its finished requests as one batch, its
  * gauges, the ejections its outlier detection made. It runs no health checks (the primary
  * runs them once and sends the verdicts), no admin API, no alerting.
  */
 import { Socket } from 'node:net';
+import type { Listener } from '../listeners/server.js';
+import type { ListenerConfig } from '../config/types.js';
 import { basename, dirname, extname, join } from 'node:path';
 import { parseConfigText, type ConfigResult } from '../config/load.js';
 import type { ConfigInputs } from '../providers/config-file.js';
@@ -23,14 +25,13 @@ import { setNodeShare } from '../middlewares/rate-limit/node-share.js';
 import { BatchSink } from './batch.js';
 import { WorkerShares } from './shares.js';
 import { applyHealth } from './health.js';
-import { BATCH_MS, IDLE_REPORT_EVERY, REPORT_MS, type FromWorker, type ToWorker } from './protocol.js';
+import { BATCH_MS, CLOSED_MS, IDLE_REPORT_EVERY, REPORT_MS, type FromWorker, type ToWorker } from './protocol.js';
 
 /**
  * The config as a worker runs it: no active health checks (the primary's verdicts come
  * as messages), and its own access log file (`access-w2.log`): each worker rotates its own
- * file, so no two processes ever write or rename the same one. Listeners stay as written:
- * node:cluster shares one socket per address and port among the workers (port 0 too: the
- * primary binds it once and every worker gets the same port).
+ * file, so no two processes ever write or rename the same one. The listeners it serves are
+ * the primary's (bound once there, port 0 included), not the text's: see `serve`.
  *
  * Limits on what is in flight are partitioned (`workers` > 1): each worker takes 1/N
  * (rounded up) of an upstream's `limits` and of a route's `concurrency` (its `maxQueue`
@@ -93,6 +94,29 @@ class Worker {
   private workers = 1;
   /** The config version in force as the primary sent it (before this worker's own changes). */
   private config: Config | null = null;
+  /** The listeners the primary bound, which this worker serves (by name, once serving). */
+  private listenerConfigs: readonly ListenerConfig[] = [];
+  private readonly listenerByName = new Map<string, Listener>();
+  /** Connections the primary sent that closed (monotonic), and the count last told to the primary. */
+  private closedConns = 0;
+  private toldClosed = 0;
+  private closedTimer: NodeJS.Timeout | null = null;
+  /**
+   * The primary sends new connections to the worker with the fewest open, so closes are
+   * told within `CLOSED_MS` (with the next acknowledgement or report if one goes first):
+   * a burst of new connections right after many closed must not see a stale count. One
+   * message for every close in that time; none under steady keep-alive load.
+   */
+  private readonly onConnClose = (): void => {
+    this.closedConns++;
+    this.closedTimer ??= setTimeout(this.tellClosed, CLOSED_MS).unref();
+  };
+  private readonly tellClosed = (): void => {
+    this.closedTimer = null;
+    if (this.closedConns === this.toldClosed) return;
+    this.toldClosed = this.closedConns;
+    this.send({ t: 'closed', closed: this.closedConns });
+  };
 
   constructor(
     private readonly logger: Logger,
@@ -154,17 +178,20 @@ class Worker {
       case 'stop':
         void this.stop();
         return;
-      case 'adopt':
-        // Its handle comes with the message: see onHandle.
+      case 'conn':
+        // Its handle comes with the message: see onConnection.
         return;
     }
   }
 
   /**
-   * A connection another worker was handed but never took (it died first; its request is
-   * still unread): served by the listener it was accepted on, as if accepted here.
+   * A connection the primary accepted on one of its listeners: acknowledged at once, before
+   * a byte of it is read (the primary then closes its copy; until then, if this worker dies,
+   * the request is still whole for another), then served as if accepted here.
    */
-  onAdopt(handle: unknown): void {
+  onConnection(msg: Extract<ToWorker, { t: 'conn' }>, handle: unknown): void {
+    this.toldClosed = this.closedConns;
+    this.send({ t: 'took', id: msg.id, closed: this.closedConns });
     let socket: Socket;
     try {
       // A raw handle, as node:cluster hands connections over; wrapped as Node wraps a received socket.
@@ -172,10 +199,13 @@ class Worker {
     } catch (err) {
       this.logger.warn({ err }, 'a connection handed over by the primary could not be opened');
       (handle as { close?: () => void } | null)?.close?.();
+      this.closedConns++;
       return;
     }
-    const listener = this.dp?.listeners.find((l) => l.port === socket.localPort) ?? null;
-    if (listener === null) {
+    socket.once('close', this.onConnClose);
+    const listener = this.listenerByName.get(msg.listener);
+    if (listener === undefined) {
+      this.logger.warn({ listener: msg.listener }, 'a connection came for a listener this worker does not serve; closing it');
       socket.destroy();
       return;
     }
@@ -184,6 +214,7 @@ class Worker {
 
   private async start(msg: Extract<ToWorker, { t: 'start' }>): Promise<void> {
     this.slot = msg.slot;
+    this.listenerConfigs = msg.listeners;
     // Every in-memory rate limit of this process admits its share of the node's rate.
     this.workers = msg.workers;
     this.shares = new WorkerShares(1 / Math.max(1, msg.workers));
@@ -241,9 +272,11 @@ class Worker {
     await this.serve(config);
   }
 
+  /** Serves the primary's listeners (static config: a reload that changed `listen` takes effect at the next start of the node). */
   private async serve(config: Config): Promise<void> {
     const dp = this.dp!;
-    await dp.listen(config);
+    await dp.listen({ ...config, listen: this.listenerConfigs }, true);
+    for (const l of dp.listeners) this.listenerByName.set(l.config.name, l);
     this.send({ t: 'ready', version: dp.runtime.version, listeners: dp.listeners.map((l) => ({ name: l.config.name, host: l.host, port: l.port, protocol: l.protocol })) });
     this.startReports();
   }
@@ -322,6 +355,7 @@ class Worker {
     const cpu = process.cpuUsage();
     this.idleTicks = 0;
     this.reportedTotal = this.sink.total;
+    this.toldClosed = this.closedConns;
     this.sentAt = performance.now();
     this.send({
       t: 'report',
@@ -330,6 +364,7 @@ class Worker {
       inFlight: this.metricsOn ? this.sink.inFlight : 0,
       openConnections: dp.openConnections,
       openTunnels: dp.openTunnels,
+      closed: this.closedConns,
       shedLevel: dp.shedLevel,
       ejections,
       breakers,
@@ -369,7 +404,7 @@ export function runWorker(): void {
   const { logger, jsonDestination, flush } = createLogger({ level: 'info', format: 'json' });
   const worker = new Worker(logger.child({ worker: Number(process.env['BRISK_WORKER_SLOT'] ?? 0) }), jsonDestination, flush);
   process.on('message', (msg: ToWorker, handle: unknown) => {
-    if (msg.t === 'adopt') worker.onAdopt(handle);
+    if (msg.t === 'conn') worker.onConnection(msg, handle);
     else worker.onMessage(msg);
   });
   process.send?.({ t: 'hello' } satisfies FromWorker);

@@ -4,7 +4,7 @@
  * carrying the client's credentials and what the client asked for in `X-Forwarded-*`.
  */
 import { createHash } from 'node:crypto';
-import { Agent, request } from '../../core/undici.js';
+import { newUndiciAgent, request, type Agent } from '../../core/undici.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Answer, RequestContext } from '../../core/middleware.js';
 import type { Logger } from '../../observability/logger.js';
@@ -48,7 +48,7 @@ export class ForwardAuthMethod implements AuthMethod<null> {
   constructor(config: ForwardAuthConfig, logger: Logger) {
     this.#config = config;
     this.#logger = logger;
-    this.#agent = new Agent({ connections: 64, keepAliveTimeout: 10_000, headersTimeout: config.timeoutMs, bodyTimeout: config.timeoutMs });
+    this.#agent = newUndiciAgent({ connections: 64, keepAliveTimeout: 10_000, headersTimeout: config.timeoutMs, bodyTimeout: config.timeoutMs });
     this.#cache = new TtlCache<Decision>(config.cacheSize);
     this.#requestHeaders = config.requestHeaders.filter((h) => !FORWARDED.has(h));
   }

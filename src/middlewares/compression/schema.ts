@@ -3,7 +3,7 @@
  * (or, under `defaults`, of every route), for which content types and from which size.
  * See docs/compression.md for what is never compressed and why.
  */
-import * as zlib from 'node:zlib';
+import { createRequire } from 'node:module';
 import { Type, type Static } from '../../config/type-builder.js';
 import type { Normalized } from '../../config/normalize-kit.js';
 import type { PathProblem } from '../../config/positions.js';
@@ -15,7 +15,11 @@ export const ENCODINGS = ['zstd', 'br', 'gzip'] as const;
 export type Encoding = (typeof ENCODINGS)[number];
 
 /** Whether this Node.js has zstd in node:zlib (22.15+ and 23.8+; not 20). */
-export const ZSTD_AVAILABLE = typeof (zlib as { createZstdCompress?: unknown }).createZstdCompress === 'function';
+export function zstdAvailable(): boolean {
+  // node:zlib is required here, when a compression block is read, not when the module
+  // loads: a config without compression never loads it.
+  return typeof (createRequire(import.meta.url)('node:zlib') as { createZstdCompress?: unknown }).createZstdCompress === 'function';
+}
 
 /**
  * Types worth compressing: text, JSON, XML, JavaScript, SVG, WebAssembly and uncompressed
@@ -103,8 +107,9 @@ export function normalizeCompression(raw: RawCompression): Normalized<Compressio
   const problems: PathProblem[] = [];
   const warnings: PathProblem[] = [];
   const listed = settings.encodings ?? ENCODINGS;
-  const encodings = [...new Set(listed)].filter((e) => e !== 'zstd' || ZSTD_AVAILABLE);
-  if (settings.encodings !== undefined && settings.encodings.includes('zstd') && !ZSTD_AVAILABLE) {
+  const zstd = zstdAvailable();
+  const encodings = [...new Set(listed)].filter((e) => e !== 'zstd' || zstd);
+  if (settings.encodings !== undefined && settings.encodings.includes('zstd') && !zstd) {
     warnings.push({ path: ['encodings', settings.encodings.indexOf('zstd')], message: `this Node.js (${process.version}) has no zstd (it needs 22.15+ or 23.8+); zstd is skipped` });
   }
   if (encodings.length === 0) problems.push({ path: ['encodings'], message: 'no encoding this Node.js can produce is left; list gzip or br' });

@@ -22,7 +22,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { Dispatcher } from 'undici';
-import { Agent, fetch } from '../../core/undici.js';
+import { newUndiciAgent, fetch } from '../../core/undici.js';
 import type { DiscoveredTarget, DiscoveryProvider, DiscoverySink, ProviderContext } from './config/contract.js';
 import type { KubernetesDiscoveryConfig } from './config/types.js';
 import { hostPart } from './entries.js';
@@ -68,7 +68,7 @@ class KubernetesProvider implements DiscoveryProvider {
     const selector = encodeURIComponent(`kubernetes.io/service-name=${config.service}`);
     this.base = `${config.apiServer}/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(config.namespace)}/endpointslices?labelSelector=${selector}`;
     const ca = config.caFile !== null && existsSync(config.caFile) ? readFileSync(config.caFile) : null;
-    this.dispatcher = ca === null ? undefined : new Agent({ connect: { ca } });
+    this.dispatcher = ca === null ? undefined : newUndiciAgent({ connect: { ca } });
   }
 
   async run(): Promise<void> {

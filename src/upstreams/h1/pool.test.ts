@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Dispatcher } from 'undici';
 import { upstreamErrorCode } from '../errors.js';
 import { H1Pool, type H1PoolOptions } from './pool.js';
-import { Pool } from '../../core/undici.js';
+import { newUndiciPool } from '../../core/undici.js';
 
 interface Result {
   status: number;
@@ -107,7 +107,7 @@ describe('H1Pool: the lean HTTP/1.1 transport behind undici’s dispatch contrac
   const pool = (over: Partial<H1PoolOptions> = {}, at = port): H1Pool => {
     const p = new H1Pool(
       { host: '127.0.0.1', port: at, connections: 4, connectTimeoutMs: 1000, headersTimeoutMs: 5000, bodyTimeoutMs: 5000, keepAliveTimeoutMs: 5000, maxHeaderSize: 65536, ...over },
-      () => new Pool(`http://127.0.0.1:${at}`, { connections: 1 }),
+      () => newUndiciPool(`http://127.0.0.1:${at}`, { connections: 1 }),
     );
     pools.push(p);
     return p;

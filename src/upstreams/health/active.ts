@@ -1,5 +1,5 @@
 import { connect as netConnect } from 'node:net';
-import { Agent } from '../../core/undici.js';
+import { newUndiciAgent, type Agent } from '../../core/undici.js';
 import type { HealthCheckConfig } from '../../config/types.js';
 import type { Logger } from '../../observability/logger.js';
 import { tlsMaterialOptions, type TlsMaterial } from '../h2/connect.js';
@@ -134,7 +134,7 @@ export class ActiveHealthChecker {
     private readonly tls: TlsMaterial | null = null,
   ) {
     const t = config.timeoutMs;
-    this.agent = new Agent({
+    this.agent = newUndiciAgent({
       connect: { timeout: t, noDelay: true, ...(tls === null ? {} : tlsMaterialOptions(tls)) },
       headersTimeout: t,
       bodyTimeout: t,
@@ -324,7 +324,7 @@ export class ActiveHealthChecker {
     const { method } = this.config;
     const origin = check.target.origin;
     const h2c = origin.startsWith('h2c:');
-    const agent = h2c ? (this.h2cAgent ??= new Agent({ allowH2: true, connect: { timeout: this.config.timeoutMs, noDelay: true, useH2c: true } as object, headersTimeout: this.config.timeoutMs, bodyTimeout: this.config.timeoutMs })) : this.agent;
+    const agent = h2c ? (this.h2cAgent ??= newUndiciAgent({ allowH2: true, connect: { timeout: this.config.timeoutMs, noDelay: true, useH2c: true } as object, headersTimeout: this.config.timeoutMs, bodyTimeout: this.config.timeoutMs })) : this.agent;
     const res = await agent.request({
       origin: h2c ? `http:${origin.slice(4)}` : origin,
       path: check.path,

@@ -15,7 +15,6 @@
  * every {@link POLL_MS} (a message lost while reconnecting only delays). Redis down: each
  * node judges alone, as without sharing.
  */
-import cluster from 'node:cluster';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { describeRedisEndpoint } from '../../config/redis-schema.js';
@@ -29,11 +28,13 @@ import type { OutlierDetector, OutlierHintSink } from './outlier.js';
 /** How often every target's hints are read again. */
 export const POLL_MS = 1000;
 
+// node:cluster marks its workers with NODE_UNIQUE_ID (what `cluster.isWorker` reads); read
+// here so that a single-process gateway does not load node:cluster (and dgram with it).
 /**
  * This gateway node, as the hints name it: one vote per node, so the data-plane workers
  * of one node (node:cluster children of the primary) share one.
  */
-export const NODE_ID = `${hostname()}:${cluster.isWorker ? process.ppid : process.pid}`;
+export const NODE_ID = `${hostname()}:${process.env['NODE_UNIQUE_ID'] !== undefined ? process.ppid : process.pid}`;
 
 /** The hints of one upstream on this node; kept across reloads while its config is unchanged. */
 export class SharedOutlierHints implements OutlierHintSink {
