@@ -37,7 +37,7 @@ import {
   waitForPort,
 } from './lib/procs.mjs';
 import { machineInfo, markdownReport, median, spliceResults, summarize, textTable } from './lib/report.mjs';
-import { openLoopTable, runOpenLoopSection } from './lib/open-loop.mjs';
+import { openLoopTable, runOpenLoopSection } from './lib/open-loop-section.mjs';
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const WORK = path.join(ROOT, '.bench');
@@ -55,6 +55,7 @@ const HELP = `Usage: node bench/run.mjs [options]
 
 Environment: BENCH_DURATION=5 BENCH_ROUNDS=3 BENCH_WARMUP=2 BENCH_CONNECTIONS=50
              BENCH_SIZES=1k,64k BENCH_LOAD_TOOL=wrk|autocannon BENCH_OPEN_LOOP=0 (skip the open-loop section)
+             BENCH_OPEN_LOOP_GENERATOR=c|node BENCH_OPEN_LOOP_UPSTREAM=node|nginx BENCH_OPEN_LOOP_RT=0 (no SCHED_FIFO)
              BENCH_PROXY_CPUS=1 BENCH_LOAD_CPUS=0`;
 
 class UsageError extends Error {}
@@ -207,7 +208,9 @@ async function main() {
   const runSeconds = sizes.length * active.length * (settings.warmup + settings.rounds * settings.duration + (1 + settings.rounds) * (PAUSE_MS / 1000 + 0.2));
   const wantH2 = opts.only === null || opts.only.some((id) => H2_CASE_IDS.includes(id));
   const h2Seconds = wantH2 ? sizes.length * 3 * (settings.warmup + settings.rounds * settings.duration + 2) + 10 : 0;
-  const openLoopSeconds = process.env.BENCH_OPEN_LOOP === '0' ? 0 : sizes.length * (active.length + 1) * (settings.duration + 1);
+  // The open-loop section: a warm-up and a run per case and size; with the NGINX upstream, a restart and a closed-loop warm-up per case too.
+  const restarts = process.env.BENCH_OPEN_LOOP_UPSTREAM !== 'node' ? active.length * (2 + sizes.length * (settings.warmup + settings.duration)) : 0;
+  const openLoopSeconds = process.env.BENCH_OPEN_LOOP === '0' ? 0 : sizes.length * (active.length + 1) * (settings.warmup + settings.duration + 1) + restarts;
   const estimate = Math.ceil(runSeconds + h2Seconds + openLoopSeconds);
   // Hard bound on the whole run: a hung load generator or server must not hang the harness.
   const watchdog = setTimeout(() => {
@@ -313,16 +316,15 @@ async function main() {
   if (settings.warmup > 0) for (const size of sizes) for (const st of active) await runOne(st, size, settings.warmup, false);
   for (let r = 0; r < settings.rounds; r++) for (const size of sizes) for (const st of active) await runOne(st, size, settings.duration, true);
 
-  // Open loop: latency at a fixed rate, half of each case's own maximum (bench/lib/open-loop.mjs).
-  const openLoop = [];
+  // Open loop: latency at a fixed rate, half of each case's own maximum (bench/lib/open-loop-section.mjs).
+  let openLoop = { rows: [], notes: [] };
   if (process.env.BENCH_OPEN_LOOP !== '0') {
     process.stdout.write('\n');
-    for (const size of sizes) {
-      const measured = active
-        .filter((st) => st.status === 'ok' && st.sizes.get(size).runs.length > 0)
-        .map((st) => ({ id: st.def.id, port: st.port, rps: median(st.sizes.get(size).runs.map((r) => r.rps)) }));
-      openLoop.push(...(await runOpenLoopSection({ cases: measured, size, seconds: settings.duration, connections: settings.connections, cpus: layout.load, runCommand })));
-    }
+    const measured = active.filter((st) => st.status === 'ok' && sizes.every((size) => st.sizes.get(size).runs.length > 0));
+    const rps = (st, size) => median(st.sizes.get(size).runs.map((r) => r.rps));
+    const closedLoop = (st, size, seconds) =>
+      runLoad({ tool, url: `http://127.0.0.1:${st.port}/${size}`, connections: settings.connections, seconds, cpus: layout.load, workDir: WORK, headers: st.def.requestHeaders ?? {} });
+    openLoop = await runOpenLoopSection({ active: measured, sizes, sizeBytes, rps, ctx, settings, layout, upstreamPid: upstream.pid, probe, closedLoop });
   }
 
   await stopAll();
@@ -345,13 +347,16 @@ async function main() {
     'vs direct / floor / nginx: req/s divided by that case\'s req/s for the same body. When load CPU% is near 100 and proxy CPU% is not, the client + upstream core was the limit, not the proxy.',
   ];
   process.stdout.write('\n' + textTable(rows) + '\n\n' + notes.map((n) => `  ${n}`).join('\n') + '\n');
-  if (openLoop.length > 0) process.stdout.write(`\nOpen loop: a fixed rate, half of each case's req/s above; latency from when each request was due (no coordinated omission)\n${openLoopTable(openLoop)}\n`);
+  if (openLoop.rows.length > 0) {
+    process.stdout.write(`\nOpen loop: a fixed rate, half of each case's req/s above; latency from when each request was due (no coordinated omission)\n${openLoopTable(openLoop.rows)}\n`);
+    process.stdout.write(`${openLoop.notes.map((n) => `  ${n}`).join('\n')}\n  load average at the end: ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}\n`);
+  }
   if (h2 !== null) process.stdout.write(h2.skipped === null ? `\nHTTP/2 (h2 client → proxy → h2c upstream)\n${h2.text}\n` : `\nHTTP/2 cases skipped: ${h2.skipped}\n`);
   for (const w of warnings) process.stdout.write(`  warning: ${w}\n`);
 
   if (opts.markdown !== null) {
     let md = markdownReport({ machine, settings, sizes, layout, tool, state, rows, notes, warnings, quick: opts.quick });
-    if (openLoop.length > 0) md = `${md.trimEnd()}\n\n### Open loop: latency at half of each case's maximum\n\nA fixed rate (half of the case's median req/s above), latency counted from when each request was due, so a stall is charged to every request that waited for it (wrk2's method; bench/lib/open-loop.mjs).\n\n${openLoopTable(openLoop, true)}\n`;
+    if (openLoop.rows.length > 0) md = `${md.trimEnd()}\n\n### Open loop: latency at half of each case's maximum\n\nA fixed rate (half of the case's median req/s above), latency counted from when each request was due, so a stall is charged to every request that waited for it (wrk2's method; bench/lib/open-loop-section.mjs).\n\n${openLoopTable(openLoop.rows, true)}\n\n${openLoop.notes.map((n) => `- ${n}`).join('\n')}\n`;
     if (h2 !== null && h2.skipped === null) md = `${md.trimEnd()}\n\n### HTTP/2: h2 client → proxy → h2c upstream\n\n${h2.markdown}\n`;
     const file = path.resolve(opts.markdown);
     fs.mkdirSync(path.dirname(file), { recursive: true });

@@ -1,3 +1,8 @@
+// The Node open-loop load generator: the fallback of bench/lib/open-loop.c (the C one the
+// bench runs when it has a C compiler; see open-loop-section.mjs), kept for machines without
+// one and to compare the two. On a shared 2-CPU machine its own lateness (its event loop, its
+// GC, 1 ms timers) is tens of ms, which bounds the p99 it can measure.
+//
 // An open-loop load generator (wrk2's method; wrk2 is not packaged by Debian): requests are
 // sent at a fixed rate on a schedule made in advance, and each one's latency is counted
 // from the moment the schedule said it should go, not from when a connection was free to
@@ -5,7 +10,9 @@
 // meanwhile, as its users would be — a closed-loop tool (wrk, autocannon) waits politely
 // instead and reports the stall once ("coordinated omission").
 //
-//   node bench/lib/open-loop.mjs '{"url":"http://127.0.0.1:8080/1k","rate":5000,"seconds":5,"connections":50}'
+//   node bench/lib/open-loop.mjs '{"url":"http://127.0.0.1:8080/1k","rate":5000,"seconds":5,"connections":50,"warmup":2,"headers":{}}'
+//
+// `warmup`: seconds at the same rate before the measured ones, not recorded.
 //
 // Prints one line `OLJSON {...}`: sent, completed, errors, p50/p99/p999/max (ms), the rate
 // reached, and `lateMs`: how far behind its own schedule the generator itself fell (a
@@ -91,18 +98,21 @@ function contentLength(data, end) {
 }
 
 export class OpenLoop {
-  /** @param {{url: string, rate: number, seconds: number, connections?: number}} o */
+  /** @param {{url: string, rate: number, seconds: number, connections?: number, warmup?: number, headers?: Record<string, string>}} o */
   constructor(o) {
     const u = new URL(o.url);
     this.host = u.hostname;
     this.port = Number(u.port);
-    this.request = Buffer.from(`GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUser-Agent: brisk-open-loop\r\n\r\n`);
+    const extra = Object.entries(o.headers ?? {}).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+    this.request = Buffer.from(`GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUser-Agent: brisk-open-loop\r\n${extra}\r\n`);
     this.rate = o.rate;
-    this.total = Math.max(1, Math.round(o.rate * o.seconds));
+    this.seconds = o.seconds;
+    this.warmup = Math.round(o.rate * (o.warmup ?? 0)); // requests due before the measured ones
+    this.total = this.warmup + Math.max(1, Math.round(o.rate * o.seconds));
     this.conns = Array.from({ length: o.connections ?? 50 }, () => new Conn(this));
     this.idle = [...this.conns];
     this.waiting = []; // due times of requests whose time came while every connection was busy
-    this.latencies = new Float64Array(this.total);
+    this.latencies = new Float64Array(this.total - this.warmup);
     this.done = 0;
     this.sent = 0;
     this.errors = 0;
@@ -127,7 +137,7 @@ export class OpenLoop {
     while (this.sent < this.total) {
       const due = this.t0 + this.sent * intervalMs;
       if (due > now) break;
-      this.lateMs = Math.max(this.lateMs, now - due);
+      if (this.sent >= this.warmup) this.lateMs = Math.max(this.lateMs, now - due);
       this.sent++;
       const c = this.idle.pop();
       if (c === undefined) this.waiting.push(due);
@@ -137,9 +147,12 @@ export class OpenLoop {
   }
 
   onAnswer(c, status) {
-    this.latencies[this.done++] = performance.now() - c.due;
-    if (status < 200 || status > 399) this.non2xx++;
-    if (this.done + this.errors >= this.total) return this.finish();
+    // Answers to requests due during the warm-up are not recorded.
+    if (c.due >= this.t0 + this.warmup * (1000 / this.rate)) {
+      this.latencies[this.done++] = performance.now() - c.due;
+      if (status < 200 || status > 399) this.non2xx++;
+    } else this.warmDone = (this.warmDone ?? 0) + 1;
+    if (this.done + (this.warmDone ?? 0) + this.errors >= this.total) return this.finish();
     const next = this.waiting.shift();
     if (next !== undefined) c.send(next);
     else this.idle.push(c);
@@ -167,18 +180,19 @@ export class OpenLoop {
     for (const c of this.conns) c.socket.destroy();
     const lat = this.latencies.subarray(0, this.done).sort();
     const q = (p) => (lat.length === 0 ? NaN : lat[Math.min(lat.length - 1, Math.floor(p * lat.length))]);
-    const spanS = (this.total / this.rate);
+    const measured = this.total - this.warmup;
     this.resolve({
+      generator: 'node',
       rate: this.rate,
-      sent: this.sent,
+      sent: measured,
       completed: this.done,
-      errors: this.total - this.done + this.non2xx,
+      errors: measured - this.done + this.non2xx,
       non2xx: this.non2xx,
       p50: q(0.5),
       p99: q(0.99),
       p999: q(0.999),
       max: lat.length === 0 ? NaN : lat[lat.length - 1],
-      achievedRate: this.done / spanS,
+      achievedRate: this.done / this.seconds,
       lateMs: this.lateMs,
       problem: this.problem,
     });
@@ -192,37 +206,3 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   process.exit(0);
 }
 
-/**
- * The open-loop section of a bench run: each case in turn at half of its own closed-loop
- * maximum (the median req/s of its rounds), from the load CPUs. `cases`: [{ id, port, rps }].
- * Returns rows for `openLoopTable`.
- */
-export async function runOpenLoopSection({ cases, size, seconds, connections, cpus, runCommand }) {
-  const here = new URL(import.meta.url).pathname;
-  const rows = [];
-  for (const c of cases) {
-    const rate = Math.max(1, Math.round(c.rps / 2));
-    const args = [here, JSON.stringify({ url: `http://127.0.0.1:${c.port}/${size}`, rate, seconds, connections })];
-    const r = await runCommand(process.execPath, args, { cpus, timeoutMs: (seconds + 20) * 1000 });
-    const line = r.stdout.split('\n').find((l) => l.startsWith('OLJSON '));
-    rows.push(line === undefined ? { id: c.id, size, rate, failed: (r.stderr || r.stdout).trim().slice(-200) || `exit ${r.code}` } : { id: c.id, size, ...JSON.parse(line.slice(7)) });
-    process.stdout.write(`  open loop ${c.id.padEnd(14)} ${size.padEnd(4)} ${String(rate).padStart(6)} req/s  p99 ${line === undefined ? '-' : rows.at(-1).p99.toFixed(2)} ms\n`);
-  }
-  return rows;
-}
-
-const ms = (x) => (Number.isFinite(x) ? x.toFixed(2) : '-');
-
-/** The section as text (`markdown` false) or as a markdown table. */
-export function openLoopTable(rows, markdown = false) {
-  const head = ['case', 'body', 'rate req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'errors', 'generator late ms'];
-  const body = rows.map((r) =>
-    r.failed !== undefined
-      ? [r.id, r.size, String(r.rate), `failed: ${r.failed}`, '', '', '', '', '']
-      : [r.id, r.size, r.rate.toLocaleString('en-US'), ms(r.p50), ms(r.p99), ms(r.p999), ms(r.max), String(r.errors), ms(r.lateMs)],
-  );
-  if (markdown) return [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? '---' : '--:')).join('|')}|`, ...body.map((b) => `| ${b.join(' | ')} |`)].join('\n');
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
-}

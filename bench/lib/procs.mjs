@@ -313,6 +313,33 @@ function descendants(pid) {
 }
 
 /**
+ * Put a process tree under the real-time FIFO policy, or back to the normal policy with
+ * null: each process's main thread at `priority`, its other threads (V8's GC and compiler
+ * helpers, libuv's pool, nginx has none) at `priority - 10`. FIFO has no time slices among
+ * equal priorities, so a helper at the main thread's priority, pinned to the same core,
+ * would run its whole task while a request waits; one below is preempted at once and still
+ * runs before any normal work on the machine. Used by the open-loop section, where other
+ * work would otherwise set the tail latency (open-loop-section.mjs). Best effort: false when
+ * any `chrt` call failed.
+ */
+export function setRealtime(pid, priority) {
+  let ok = true;
+  for (const p of descendants(pid)) {
+    let tids = [];
+    try {
+      tids = fs.readdirSync(`/proc/${p}/task`).map(Number);
+    } catch {
+      continue; // exited meanwhile
+    }
+    for (const tid of tids) {
+      const args = priority === null ? ['-o', '-p', '0', String(tid)] : ['-f', '-p', String(tid === p ? priority : priority - 10), String(tid)];
+      ok = spawnSync('chrt', args, { stdio: 'ignore' }).status === 0 && ok;
+    }
+  }
+  return ok;
+}
+
+/**
  * Resident memory (kB) and CPU time (clock ticks) of a process and its descendants.
  * Summing the tree matters for nginx (master + worker); for the others it is one process.
  */

@@ -153,6 +153,7 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
     if (!result.ok) return result;
     this.inputs = this.inputsOf() ?? this.inputs;
     const pending = new Set(this.pool.slots.filter((s) => s.worker !== null && s.state !== 'down').map((s) => s.index));
+    const release = this.pool.hold();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.waiting.delete(version);
@@ -171,6 +172,7 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
       this.pool.broadcast({ t: 'apply', version, inputs: this.inputs, file: this.file });
       if (pending.size === 0) this.onApplied(null, { t: 'applied', version, ok: true });
     });
+    release();
     return result;
   }
 
@@ -325,10 +327,12 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
     const id = ++this.askSeq;
     const pending = this.pool.slots.filter((s) => s.worker !== null && s.state === 'ready').length;
     if (pending === 0) return Promise.resolve([]);
+    const release = this.pool.hold();
     return new Promise((resolve) => {
       const answers: [Slot | null, unknown][] = [];
       const timer = setTimeout(() => {
         this.asks.delete(id);
+        release();
         resolve(answers);
       }, timeoutMs);
       timer.unref();
@@ -337,6 +341,7 @@ export class ClusterDataPlane implements DataPlanePort, PoolHost {
         answers,
         done: () => {
           clearTimeout(timer);
+          release();
           resolve(answers);
         },
       });

@@ -5,7 +5,7 @@ import { bindListener } from '../listeners/server.js';
 import type { Logger } from '../observability/logger.js';
 import type { ToWorker } from './protocol.js';
 
-/** A worker whose oldest connection sent is unacknowledged this long is not reading its messages (busy, or stuck): the others take new connections first. */
+/** A worker with connections unacknowledged that acknowledged none for this long is not reading its messages (stuck): the others take new connections first. */
 export const SLOW_ACK_MS = 250;
 /** A connection no worker took within this long is closed (the client sees a closed connection, not a hang). */
 export const WAIT_MS = 10_000;
@@ -28,6 +28,8 @@ interface Book {
   closed: number;
   /** Sent and not yet acknowledged, in the order sent: id → the connection and when it was sent. */
   readonly pending: Map<number, { readonly conn: Conn; readonly sentAt: number }>;
+  /** `performance.now()` of its last acknowledgement. */
+  lastAckAt: number;
 }
 
 const ignore = (): void => {};
@@ -46,8 +48,8 @@ const ignore = (): void => {};
  * connections (sent to it minus closed, as the worker counts them), ties in turn, never
  * waiting for one acknowledgement before sending the next: 50 connections opened at once
  * split 25/25, and a fresh worker (a replacement) takes new connections until it has its
- * share. A worker whose oldest connection sent has been unacknowledged for `SLOW_ACK_MS`
- * (a stuck event loop) gets none while another takes them promptly.
+ * share. A worker with connections unacknowledged that has acknowledged none for
+ * `SLOW_ACK_MS` (a stuck event loop) gets none while another takes them promptly.
  *
  * The primary keeps its copy of each connection until the worker acknowledges it, which
  * the worker does as it takes it, before it reads a byte. A worker that dies first (SIGKILL,
@@ -73,11 +75,19 @@ export class Distributor {
   private seq = 0;
   private turn = 0;
   private closed = false;
+  /** New connections held for two turns of the event loop while the workers' unread messages (their closed counts) are read. */
+  private deferred: Conn[] | null = null;
 
   constructor(
     /** The workers that take new connections now (serving, not draining). */
     private readonly serving: () => readonly ClusterWorker[],
     private readonly logger: Logger,
+    private readonly channels: {
+      /** Reads every worker's channel as messages come; true when some were read only on the primary's tick (src/workers/channel-reads.ts). */
+      readonly wakeAll: () => boolean;
+      /** A connection goes to this worker: its acknowledgement must be read at once. */
+      readonly sending: (worker: ClusterWorker) => void;
+    } = { wakeAll: () => false, sending: () => {} },
   ) {}
 
   /** Binds every listener (a `BRISK_LISTEN_FAILED` error names the one that could not be bound). */
@@ -87,7 +97,7 @@ export class Distributor {
         const server = net.createServer({ pauseOnConnect: true, noDelay: true }, (socket) => {
           // Nothing is read or written here; an error would only come from a bug, and must not take the primary down.
           socket.on('error', ignore);
-          this.dispatch({ socket, listener: cfg.name, acceptedAt: performance.now(), rescued: false });
+          this.accepted({ socket, listener: cfg.name, acceptedAt: performance.now(), rescued: false });
         });
         const port = await bindListener(server, cfg);
         server.on('error', (err) => this.logger.error({ err, listener: cfg.name }, 'listener error'));
@@ -102,7 +112,7 @@ export class Distributor {
 
   /** A worker was forked: connections may be sent to it once it serves. */
   add(worker: ClusterWorker): void {
-    this.books.set(worker, { sent: 0, closed: 0, pending: new Map() });
+    this.books.set(worker, { sent: 0, closed: 0, pending: new Map(), lastAckAt: 0 });
   }
 
   /** The worker took connection `id`: its copy serves, the primary's goes (closing one of two descriptors leaves the connection open). */
@@ -110,6 +120,7 @@ export class Distributor {
     const book = this.books.get(worker);
     if (book === undefined) return;
     book.closed = Math.max(book.closed, closed);
+    book.lastAckAt = performance.now();
     const p = book.pending.get(id);
     if (p === undefined) return;
     book.pending.delete(id);
@@ -162,6 +173,36 @@ export class Distributor {
     return book === undefined ? 0 : book.sent - book.closed;
   }
 
+  /** Open connections on their way to this worker (sent, not yet acknowledged). */
+  pendingCount(worker: ClusterWorker): number {
+    return this.books.get(worker)?.pending.size ?? 0;
+  }
+
+  /**
+   * A new connection. When the workers' channels were read only on the primary's tick,
+   * their unread messages (closed connections among them) are read first: they are read
+   * in the next poll of the event loop, so the connections accepted meanwhile wait two
+   * turns (well under a millisecond) and are then sent by the counts of now.
+   */
+  private accepted(conn: Conn): void {
+    if (this.deferred !== null) {
+      this.deferred.push(conn);
+      return;
+    }
+    if (!this.channels.wakeAll()) {
+      this.dispatch(conn);
+      return;
+    }
+    this.deferred = [conn];
+    setImmediate(() =>
+      setImmediate(() => {
+        const conns = this.deferred ?? [];
+        this.deferred = null;
+        for (const c of conns) this.dispatch(c);
+      }),
+    );
+  }
+
   private dispatch(conn: Conn, not: ClusterWorker | null = null): void {
     if (conn.socket.destroyed) return;
     const to = this.closed ? null : this.pick(not);
@@ -186,8 +227,10 @@ export class Distributor {
       const w = list[(this.turn + k) % n]!;
       const book = this.books.get(w);
       if (w === not || book === undefined) continue;
+      // Node passes a worker one handle at a time, each after the previous one's acknowledgement:
+      // a worker working through a burst acknowledges steadily; a stuck one not at all.
       const first = book.pending.values().next();
-      const slow = !first.done && now - first.value.sentAt > SLOW_ACK_MS;
+      const slow = !first.done && now - Math.max(first.value.sentAt, book.lastAckAt) > SLOW_ACK_MS;
       const load = book.sent - book.closed;
       if ((bestSlow && !slow) || (slow === bestSlow && load < bestLoad)) {
         best = w;
@@ -207,6 +250,7 @@ export class Distributor {
     const id = ++this.seq;
     book.pending.set(id, { conn, sentAt: performance.now() });
     book.sent++;
+    this.channels.sending(worker);
     const failed = (): void => {
       if (!book.pending.delete(id)) return;
       book.sent--;

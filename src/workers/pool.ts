@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { ListenerConfig } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Batch } from './batch.js';
+import { ChannelReads } from './channel-reads.js';
 import { Distributor } from './distributor.js';
 import { STUCK_MS, type FromWorker, type Report, type RestartReason, type StartMessage, type ToWorker, type WorkerState } from './protocol.js';
 
@@ -86,7 +87,25 @@ export class WorkerPool {
     for (let i = 1; i <= count; i++) {
       this.slots.push({ index: i, worker: null, state: 'down', version: 0, startedAt: 0, readyAt: 0, lastSeen: 0, restarts: { exit: 0, stuck: 0, rolling: 0 }, requests: 0, inFlight: 0, openConnections: 0, openTunnels: 0, shedLevel: 0, rss: 0, cpuUs: 0, failures: 0 });
     }
-    this.distributor = new Distributor(() => this.serving(), logger);
+    this.reads = new ChannelReads((w) => this.quiet(w));
+    this.distributor = new Distributor(() => this.serving(), logger, {
+      wakeAll: () => this.reads.wakeAll(),
+      sending: (w) => this.reads.resume(w),
+    });
+  }
+
+  /** Reading the workers' channels on the tick only while nothing waits (src/workers/channel-reads.ts). */
+  private readonly reads: ChannelReads;
+
+  /** Nothing waits for this worker's messages: it serves, stays, and has no connection on its way. */
+  private quiet(worker: ClusterWorker): boolean {
+    const slot = this.slotOf.get(worker);
+    return !this.stopping && slot !== undefined && slot.worker === worker && slot.state === 'ready' && !this.leaving.has(worker) && this.distributor.pendingCount(worker) === 0;
+  }
+
+  /** Every worker's messages are read as they come until the returned function is called (a question to the workers waits for their answers). */
+  hold(): () => void {
+    return this.reads.hold();
   }
 
   /** The workers that take new connections: serving, not leaving (a rolling restart drains them). */
@@ -199,6 +218,7 @@ export class WorkerPool {
   private spawn(slot: Slot | null): ClusterWorker {
     const worker = cluster.fork({ BRISK_WORKER_SLOT: String(slot?.index ?? 0) });
     this.distributor.add(worker);
+    this.reads.add(worker);
     if (slot !== null) this.attach(slot, worker);
     this.pipe(worker);
     worker.on('message', (msg: FromWorker) => this.onMessage(worker, msg));
@@ -274,6 +294,7 @@ export class WorkerPool {
   }
 
   private onExit(worker: ClusterWorker, code: number | null, signal: string | null): void {
+    this.reads.remove(worker);
     this.whenChannelEnds(worker, () => this.distributor.gone(worker));
     const slot = this.slotOf.get(worker) ?? null;
     this.slotOf.delete(worker);
@@ -327,6 +348,7 @@ export class WorkerPool {
    */
   watch(): void {
     if (this.stopping) return;
+    this.reads.tick();
     const now = performance.now();
     if (now - this.sweptAt >= 1000) {
       this.sweptAt = now;
@@ -383,6 +405,8 @@ export class WorkerPool {
   /** Drains every worker (graceful stop). */
   async stop(drainTimeoutMs: number): Promise<void> {
     this.stopping = true;
+    // Every worker's last messages (its last batch) are read as they come.
+    this.reads.wakeAll();
     // No new connection from now on; those sent are taken by workers before their drain begins (messages keep their order).
     this.distributor.close();
     const spare = this.spare;

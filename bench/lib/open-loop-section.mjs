@@ -1,0 +1,229 @@
+// The open-loop section of a bench run: each case once more per body size at a fixed rate,
+// half of its own closed-loop maximum, latency counted from when each request was due
+// (wrk2's method), so the p50/p99/p99.9 it reports are latency at a load the proxy can
+// carry, not queueing at saturation. docs/benchmarks.md, "Open loop: latency at half load".
+//
+// Three things decide whether a p99 of a millisecond can be read on a shared 2-CPU machine,
+// each measured before it was made the default (docs/benchmarks.md):
+// - the generator: bench/lib/open-loop.c, compiled on first use into .bench/cache/ (the Node
+//   generator, bench/lib/open-loop.mjs, when there is no C compiler, with a note);
+// - the priority: the generator, the upstream and the proxy under test run under the
+//   real-time FIFO policy while measured (when allowed), so that other work on the machine
+//   waits for them instead of delaying them by a scheduler slice;
+// - the upstream: a static NGINX one (the proxies restarted in front of it) rather than
+//   bench/upstream.mjs, whose collections and CPU per request land on the generator's core
+//   (BENCH_OPEN_LOOP_UPSTREAM=node: that one).
+import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { clockTicks, ensureDebianTool, freePort, hasCommand, runCommand, setRealtime, startProcess, stopProcess, treeStats, waitForPort } from './procs.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/**
+ * FIFO priorities: the generator above the servers, so that its schedule is kept even while
+ * the upstream on its core is busy; the servers' helper threads 10 below their main threads
+ * (procs.setRealtime).
+ */
+const RT_GENERATOR = 30;
+const RT_SERVER = 20;
+
+/**
+ * Which generator runs: the C one, compiled from bench/lib/open-loop.c into
+ * `<workDir>/cache/open-loop-<hash of the source>` on first use (a changed source is
+ * compiled again), or the Node one when BENCH_OPEN_LOOP_GENERATOR=node or no C compiler
+ * works. Returns { kind: 'c' | 'node', cmd, note } (note: a line for the report, or null).
+ */
+export function openLoopGenerator(workDir) {
+  const want = process.env.BENCH_OPEN_LOOP_GENERATOR || 'c';
+  if (want === 'node') return { kind: 'node', cmd: null, note: 'the Node generator (BENCH_OPEN_LOOP_GENERATOR=node)' };
+  const src = path.join(here, 'open-loop.c');
+  const bin = path.join(workDir, 'cache', `open-loop-${createHash('sha256').update(fs.readFileSync(src)).digest('hex').slice(0, 12)}`);
+  if (fs.existsSync(bin)) return { kind: 'c', cmd: bin, note: null };
+  const fallback = (why) => ({
+    kind: 'node',
+    cmd: null,
+    note: `${why}: the Node generator runs instead, and its own lateness (tens of ms on a busy 2-CPU machine) bounds the p99 it can measure`,
+  });
+  const cc = [process.env.CC, 'cc', 'gcc', 'clang'].find((c) => c && hasCommand(c));
+  if (cc === undefined) return fallback('no C compiler (cc, gcc or clang; apt-get install gcc)');
+  fs.mkdirSync(path.dirname(bin), { recursive: true });
+  const tmp = `${bin}.${process.pid}.tmp`; // renamed when complete: a concurrent run never executes half a file
+  const r = spawnSync(cc, ['-O2', '-Wall', '-o', tmp, src, '-lm'], { encoding: 'utf8' });
+  if (r.status !== 0) return fallback(`${cc} could not compile bench/lib/open-loop.c (${(r.stderr || r.error?.message || '').trim().split('\n')[0]})`);
+  fs.renameSync(tmp, bin);
+  return { kind: 'c', cmd: bin, note: `compiled bench/lib/open-loop.c with ${cc} into ${path.relative(process.cwd(), bin)}` };
+}
+
+/** Null when the real-time FIFO policy can be used here (root or CAP_SYS_NICE, and a container that allows it), else why not. */
+export function realtimeUnavailable() {
+  if (process.env.BENCH_OPEN_LOOP_RT === '0') return 'BENCH_OPEN_LOOP_RT=0';
+  if (!hasCommand('chrt')) return 'chrt is missing (util-linux)';
+  const r = spawnSync('chrt', ['-f', '1', 'true'], { encoding: 'utf8' });
+  return r.status === 0 ? null : `chrt -f refused (${(r.stderr || '').trim().split('\n')[0] || `exit ${r.status}`}; needs root or CAP_SYS_NICE)`;
+}
+
+/**
+ * A static NGINX upstream for the latency case: one worker on the load CPUs serving the
+ * bench's bodies (`size` bytes of `x`, as bench/upstream.mjs) from files, keep-alive without
+ * limit, no access log. Returns the process handle; throws when it does not answer.
+ */
+async function startStaticNginx({ workDir, cpus, sizes, sizeBytes }) {
+  const dir = path.join(workDir, 'static-upstream');
+  fs.mkdirSync(path.join(dir, 'www'), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'tmp'), { recursive: true });
+  for (const size of sizes) fs.writeFileSync(path.join(dir, 'www', size), Buffer.alloc(sizeBytes(size), 'x'));
+  const port = await freePort();
+  const conf = path.join(dir, 'nginx.conf');
+  fs.writeFileSync(
+    conf,
+    `# generated by bench/lib/open-loop-section.mjs
+${process.getuid?.() === 0 ? 'user root;\n' : ''}worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${dir}/tmp/${t};\n`).join('')}  keepalive_requests 1000000;
+  keepalive_timeout 120s;
+  sendfile on;
+  open_file_cache max=16;
+  etag off;
+  server_tokens off;
+  default_type application/octet-stream;
+  server {
+    listen 127.0.0.1:${port};
+    root ${dir}/www;
+  }
+}
+`,
+  );
+  const handle = startProcess({ name: 'static-upstream', cmd: 'nginx', args: ['-e', path.join(dir, 'error.log'), '-p', dir, '-c', conf, '-g', 'daemon off;'], cpus, logPath: path.join(dir, 'stderr.log') });
+  await waitForPort(port, handle);
+  return { handle, port };
+}
+
+/**
+ * The section. `active`: the bench's case states whose closed-loop rounds ran (def, port,
+ * handle, sizes → runs); `rps(st, size)`: a case's measured maximum; `probe(port, size,
+ * headers)`: null when the case answers right; `closedLoop(st, size, seconds)`: the bench's
+ * closed-loop load on a case (the warm-up of a restarted one). Returns { rows, notes }.
+ */
+export async function runOpenLoopSection({ active, sizes, sizeBytes, rps, ctx, settings, layout, upstreamPid, probe, closedLoop }) {
+  const notes = [`load average at the section's start: ${fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`];
+  const generator = openLoopGenerator(ctx.workDir);
+  notes.push(generator.kind === 'c' ? 'generator: bench/lib/open-loop.c (C, epoll, timerfd)' : `generator: ${generator.note}`);
+  if (generator.kind === 'c' && generator.note !== null) process.stdout.write(`  ${generator.note}\n`);
+  const noRealtime = realtimeUnavailable();
+  notes.push(noRealtime === null ? `priority: ${generator.kind === 'c' ? 'generator, ' : ''}upstream and the proxy under test SCHED_FIFO while measured (BENCH_OPEN_LOOP_RT=0: off)` : `priority: normal (${noRealtime}): other work on the machine lands in the tail`);
+
+  // The upstream: the run's Node upstream, or a static NGINX one with every proxy restarted in front of it.
+  let upstream = { kind: 'node', port: ctx.upstreamPort, pid: upstreamPid };
+  // NGINX by default (measured: direct's p99 0.45-0.49 ms at up to 10,868 req/s against it,
+  // 1.45-2.76 ms at 3,305-5,953 req/s against the Node upstream; docs/benchmarks.md).
+  const wanted = process.env.BENCH_OPEN_LOOP_UPSTREAM || 'nginx';
+  const failed = new Map(); // case id -> why it could not be restarted in front of the static upstream
+  if (wanted === 'nginx') {
+    const why = ensureDebianTool('nginx', 'nginx');
+    if (why !== null) notes.push(`upstream: bench/upstream.mjs (Node) on the load CPU: no static NGINX upstream (${why}); its collections and CPU share the generator's core`);
+    else {
+      const s = await startStaticNginx({ workDir: ctx.workDir, cpus: layout.load, sizes, sizeBytes });
+      upstream = { kind: 'nginx', port: s.port, pid: s.handle.pid };
+      for (const st of active.filter((x) => !x.direct)) {
+        try {
+          await stopProcess(st.handle);
+          st.port = await freePort();
+          st.handle = st.def.start({ ...ctx, upstreamPort: s.port }, st.port);
+          await waitForPort(st.port, st.handle, 20_000);
+          for (const size of sizes) {
+            const bad = await probe(st.port, size, st.def.requestHeaders ?? {});
+            if (bad) throw new Error(bad);
+          }
+          // A fresh Node process is not yet where the closed-loop rounds left it (its hot code
+          // compiled, its old generation grown): as many closed-loop seconds as a case had there.
+          for (const size of sizes) await closedLoop(st, size, settings.warmup + settings.duration);
+        } catch (e) {
+          failed.set(st.def.id, `restart in front of the NGINX upstream: ${e.message}`);
+        }
+      }
+    }
+  } else if (wanted !== 'node') notes.push(`upstream: BENCH_OPEN_LOOP_UPSTREAM=${wanted} is neither node nor nginx: bench/upstream.mjs`);
+  if (upstream.kind === 'nginx') notes.push('upstream: static NGINX (1 worker, files, no access log) on the load CPU; the proxies restarted in front of it (BENCH_OPEN_LOOP_UPSTREAM=node: bench/upstream.mjs)');
+  else if (!notes.some((n) => n.startsWith('upstream:'))) notes.push('upstream: bench/upstream.mjs (Node) on the load CPU (BENCH_OPEN_LOOP_UPSTREAM=nginx: a static NGINX one)');
+
+  if (noRealtime === null) setRealtime(upstream.pid, RT_SERVER);
+  const rows = [];
+  try {
+    for (const size of sizes) {
+      for (const st of active) {
+        const rate = Math.max(1, Math.round(rps(st, size) / 2));
+        if (failed.has(st.def.id) || st.status !== 'ok') {
+          rows.push({ id: st.def.id, size, rate, failed: failed.get(st.def.id) ?? st.reason ?? st.status });
+          continue;
+        }
+        const port = st.direct ? upstream.port : st.port;
+        const proxyPid = st.direct ? undefined : st.handle?.pid;
+        if (noRealtime === null && proxyPid !== undefined) setRealtime(proxyPid, RT_SERVER);
+        // The proxy's CPU over the run: a proxy near 100 % at "half load" is not at half load
+        // (one request per wake-up costs more than the batches of the closed loop).
+        const cpu0 = proxyPid === undefined ? null : { ticks: treeStats(proxyPid).cpuTicks, at: process.hrtime.bigint() };
+        try {
+          const r = await runGenerator({ generator, url: `http://127.0.0.1:${port}/${size}`, rate, settings, cpus: layout.load, headers: st.def.requestHeaders ?? {}, realtime: noRealtime === null });
+          const proxyCpu = cpu0 === null ? null : (100 * (treeStats(proxyPid).cpuTicks - cpu0.ticks)) / clockTicks() / (Number(process.hrtime.bigint() - cpu0.at) / 1e9);
+          rows.push({ id: st.def.id, size, rate, ...r, proxyCpu });
+        } catch (e) {
+          rows.push({ id: st.def.id, size, rate, failed: e.message });
+        } finally {
+          if (noRealtime === null && proxyPid !== undefined) setRealtime(proxyPid, null);
+        }
+        const r = rows.at(-1);
+        process.stdout.write(`  open loop ${st.def.id.padEnd(14)} ${size.padEnd(4)} ${String(rate).padStart(6)} req/s  ${r.failed === undefined ? `p99 ${ms(r.p99)} ms  late p99 ${ms(r.lateP99Ms)} ms` : `failed: ${r.failed}`}\n`);
+      }
+    }
+  } finally {
+    if (noRealtime === null) setRealtime(upstream.pid, null);
+  }
+  // What makes a row the machine's rather than the proxy's, said beside the table.
+  const late = rows.filter((r) => r.lateP99Ms > 1 || r.lateMs > 20);
+  if (late.length > 0) notes.push(`warning: the generator fell behind its schedule (late p99 > 1 ms or max > 20 ms) in ${late.map((r) => `${r.id} ${r.size}`).join(', ')}: the load CPU could not keep that rate, those rows are the machine's`);
+  // One request per wake-up costs a proxy 2-3 times the CPU of the closed loop's batches on this
+  // kind of machine, so "half of the maximum" can be most of a core. Near a whole core, FIFO
+  // meets the kernel's real-time throttling: 50 ms of every second go to other work.
+  const busy = rows.filter((r) => r.proxyCpu > 80);
+  if (busy.length > 0) notes.push(`warning: the proxy used over 80 % of its core in ${busy.map((r) => `${r.id} ${r.size} (${r.proxyCpu.toFixed(0)} %)`).join(', ')}: not half load for it; ${noRealtime === null ? 'under SCHED_FIFO near a whole core the kernel stops it for up to 50 ms a second (real-time throttling), which sets its p99' : 'queueing sets its p99'}`);
+  return { rows, notes };
+}
+
+/** One generator run: warm-up then the measured seconds on the same schedule; the parsed OLJSON line. */
+async function runGenerator({ generator, url, rate, settings, cpus, headers, realtime }) {
+  const { duration: seconds, warmup, connections } = settings;
+  const [cmd, args] =
+    generator.kind === 'c'
+      ? [generator.cmd, ['-u', url, '-r', String(rate), '-d', String(seconds), '-c', String(connections), '-w', String(warmup), ...Object.entries(headers).flatMap(([n, v]) => ['-H', `${n}: ${v}`])]]
+      : [process.execPath, [path.join(here, 'open-loop.mjs'), JSON.stringify({ url, rate, seconds, connections, warmup, headers })]];
+  // Only the C generator runs real-time: it sleeps until the next due time. The Node one polls
+  // with timers and, above its own upstream on one core, starved it (measured: 11 s for a 6 s run).
+  const [c, a] = realtime && generator.kind === 'c' ? ['chrt', ['-f', String(RT_GENERATOR), cmd, ...args]] : [cmd, args];
+  const r = await runCommand(c, a, { cpus, timeoutMs: (seconds + warmup + 20) * 1000 });
+  const line = r.stdout.split('\n').find((l) => l.startsWith('OLJSON '));
+  if (line === undefined) throw new Error((r.stderr || r.stdout).trim().slice(-200) || `exit ${r.code}`);
+  return JSON.parse(line.slice(7));
+}
+
+const ms = (x) => (Number.isFinite(x) ? x.toFixed(2) : '-');
+
+/** The section as text (`markdown` false) or as a markdown table. */
+export function openLoopTable(rows, markdown = false) {
+  const head = ['case', 'body', 'rate req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'errors', 'proxy CPU%', 'generator late p99 / max ms'];
+  const body = rows.map((r) =>
+    r.failed !== undefined
+      ? [r.id, r.size, String(r.rate), `failed: ${r.failed}`, '', '', '', '', '', '']
+      : [r.id, r.size, r.rate.toLocaleString('en-US'), ms(r.p50), ms(r.p99), ms(r.p999), ms(r.max), String(r.errors), r.proxyCpu == null ? '-' : r.proxyCpu.toFixed(0), `${r.lateP99Ms === undefined ? '-' : ms(r.lateP99Ms)} / ${ms(r.lateMs)}`],
+  );
+  if (markdown) return [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? '---' : '--:')).join('|')}|`, ...body.map((b) => `| ${b.join(' | ')} |`)].join('\n');
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
