@@ -242,9 +242,11 @@ export class LeanConnection implements ResponseOwner {
   }
 
   private readonly onEnd = (): void => {
-    // The client will send nothing more: a request in progress cannot be told apart from a
-    // client that left (node:http aborts it too), and an idle connection is done.
-    this.socket.destroy();
+    // The client will send nothing more. A request in progress cannot be told apart from a
+    // client that left (node:http aborts it too); an idle connection ends by itself once
+    // what was written is sent (no half-open sockets on this server).
+    if (this.res !== null) this.socket.destroy();
+    else this.detach(true);
   };
 
   private readonly onError = (): void => {
