@@ -48,6 +48,7 @@ const enum Wait {
 /** Unread pipelined bytes past which the socket is paused until the current answer is whole. */
 const MAX_AHEAD = 64 * 1024;
 
+/** One client connection on the lean server (see the module comment). */
 export class LeanConnection implements ResponseOwner {
   /** `performance.now()` past which the current wait has taken too long (0: none). */
   deadline = 0;
