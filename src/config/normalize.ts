@@ -133,6 +133,7 @@ class GatewaySections {
       const base: ListenerConfig = { name: listener.name ?? listener.address.trim(), host: hostPort?.host ?? '', port: hostPort?.port ?? 0, h2c: listener.h2c ?? DEFAULTS.h2c, ...(listener.transport === undefined ? {} : { transport: listener.transport }) };
       if (listener.tls === undefined) return base;
       if (listener.h2c !== undefined) this.check.warn(['listen', i, 'h2c'], 'h2c applies to listeners without tls; with tls, ALPN offers HTTP/2 (tls.http2)', 'key');
+      if (listener.transport !== undefined) this.check.warn(['listen', i, 'transport'], 'transport applies to listeners without tls; a TLS listener is always read by node', 'key');
       const tls = listener.tls;
       const certificates = tls.certificates.map((c, j): CertificateConfig => {
         const at: PathSegment[] = ['listen', i, 'tls', 'certificates', j];

@@ -11,7 +11,8 @@ import type { ClientRequest, ClientResponse } from '../core/http.js';
 import { answerClientError } from './client-error.js';
 import type { ConnectionTracker } from './connections.js';
 import { createSniffingServer } from './h2c.js';
-import { LeanServer, serverTransport } from './h1/server.js';
+import type { LeanServer } from './h1/server.js';
+import { serverTransport } from './transport.js';
 import { loadTls } from './tls.js';
 
 /**
@@ -110,6 +111,8 @@ export async function startListener(
     };
     let http1: ((socket: Socket) => void) | null = null;
     if (serverTransport(cfg.transport) === 'lean') {
+      // Loaded only for a listener that uses it: an idle gateway loads what its config uses.
+      const { LeanServer } = await import('./h1/server.js');
       lean = new LeanServer({
         limits,
         listener: cfg.name,

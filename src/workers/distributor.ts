@@ -5,7 +5,7 @@ import { bindListener } from '../listeners/server.js';
 import type { Logger } from '../observability/logger.js';
 import type { ToWorker } from './protocol.js';
 
-/** A worker whose oldest connection sent is unacknowledged this long is not reading its messages (busy, or stuck): the others take new connections first. */
+/** A worker with connections unacknowledged that acknowledged none for this long is not reading its messages (stuck): the others take new connections first. */
 export const SLOW_ACK_MS = 250;
 /** A connection no worker took within this long is closed (the client sees a closed connection, not a hang). */
 export const WAIT_MS = 10_000;
@@ -28,6 +28,8 @@ interface Book {
   closed: number;
   /** Sent and not yet acknowledged, in the order sent: id → the connection and when it was sent. */
   readonly pending: Map<number, { readonly conn: Conn; readonly sentAt: number }>;
+  /** `performance.now()` of its last acknowledgement. */
+  lastAckAt: number;
 }
 
 const ignore = (): void => {};
@@ -46,8 +48,8 @@ const ignore = (): void => {};
  * connections (sent to it minus closed, as the worker counts them), ties in turn, never
  * waiting for one acknowledgement before sending the next: 50 connections opened at once
  * split 25/25, and a fresh worker (a replacement) takes new connections until it has its
- * share. A worker whose oldest connection sent has been unacknowledged for `SLOW_ACK_MS`
- * (a stuck event loop) gets none while another takes them promptly.
+ * share. A worker with connections unacknowledged that has acknowledged none for
+ * `SLOW_ACK_MS` (a stuck event loop) gets none while another takes them promptly.
  *
  * The primary keeps its copy of each connection until the worker acknowledges it, which
  * the worker does as it takes it, before it reads a byte. A worker that dies first (SIGKILL,
@@ -110,7 +112,7 @@ export class Distributor {
 
   /** A worker was forked: connections may be sent to it once it serves. */
   add(worker: ClusterWorker): void {
-    this.books.set(worker, { sent: 0, closed: 0, pending: new Map() });
+    this.books.set(worker, { sent: 0, closed: 0, pending: new Map(), lastAckAt: 0 });
   }
 
   /** The worker took connection `id`: its copy serves, the primary's goes (closing one of two descriptors leaves the connection open). */
@@ -118,6 +120,7 @@ export class Distributor {
     const book = this.books.get(worker);
     if (book === undefined) return;
     book.closed = Math.max(book.closed, closed);
+    book.lastAckAt = performance.now();
     const p = book.pending.get(id);
     if (p === undefined) return;
     book.pending.delete(id);
@@ -224,8 +227,10 @@ export class Distributor {
       const w = list[(this.turn + k) % n]!;
       const book = this.books.get(w);
       if (w === not || book === undefined) continue;
+      // Node passes a worker one handle at a time, each after the previous one's acknowledgement:
+      // a worker working through a burst acknowledges steadily; a stuck one not at all.
       const first = book.pending.values().next();
-      const slow = !first.done && now - first.value.sentAt > SLOW_ACK_MS;
+      const slow = !first.done && now - Math.max(first.value.sentAt, book.lastAckAt) > SLOW_ACK_MS;
       const load = book.sent - book.closed;
       if ((bestSlow && !slow) || (slow === bestSlow && load < bestLoad)) {
         best = w;

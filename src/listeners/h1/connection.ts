@@ -48,6 +48,7 @@ const enum Wait {
 /** Unread pipelined bytes past which the socket is paused until the current answer is whole. */
 const MAX_AHEAD = 64 * 1024;
 
+/** One client connection on the lean server (see the module comment). */
 export class LeanConnection implements ResponseOwner {
   /** `performance.now()` past which the current wait has taken too long (0: none). */
   deadline = 0;
@@ -242,9 +243,11 @@ export class LeanConnection implements ResponseOwner {
   }
 
   private readonly onEnd = (): void => {
-    // The client will send nothing more: a request in progress cannot be told apart from a
-    // client that left (node:http aborts it too), and an idle connection is done.
-    this.socket.destroy();
+    // The client will send nothing more. A request in progress cannot be told apart from a
+    // client that left (node:http aborts it too); an idle connection ends by itself once
+    // what was written is sent (no half-open sockets on this server).
+    if (this.res !== null) this.socket.destroy();
+    else this.detach(true);
   };
 
   private readonly onError = (): void => {

@@ -51,6 +51,7 @@ function utcDate(): string {
   return date;
 }
 
+/** One answer on a lean connection (see the module comment). */
 export class LeanResponse {
   statusCode = 200;
   statusMessage = '';

@@ -16,14 +16,7 @@ import { LeanConnection, type ConnectionHost } from './connection.js';
 import type { LeanIncoming } from './request.js';
 import type { LeanResponse } from './response.js';
 
-/** Which server reads a plain listener's connections: node:http alone, or the lean one in front of it. */
-export type ServerTransport = 'node' | 'lean';
-
-/** The transport of a listener: its own `transport`, else the environment variable BRISK_SERVER_TRANSPORT, else node. */
-export function serverTransport(configured: ServerTransport | undefined, env: NodeJS.ProcessEnv = process.env): ServerTransport {
-  return configured ?? (env.BRISK_SERVER_TRANSPORT === 'lean' ? 'lean' : 'node');
-}
-
+/** What a listener gives its lean server. */
 export interface LeanServerOptions {
   readonly limits: Config['limits'];
   readonly listener: string;
@@ -33,6 +26,7 @@ export interface LeanServerOptions {
   handOff(socket: Socket, bytes: Buffer | null): void;
 }
 
+/** One listener's lean server: its connections, their timeout sweep, the drain. */
 export class LeanServer implements ConnectionHost {
   readonly maxHead: number;
   readonly maxFields: number;
