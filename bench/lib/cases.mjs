@@ -89,6 +89,12 @@ export const CASES = [
   briskCase('brisk-lean-server', 'Brisk as `brisk`, with `transport: lean` on the listener (the lean HTTP/1.1 server in front of node:http)', [], undefined, {
     listenerExtra: ['    transport: lean'],
   }),
+  // V8's collector on the main thread only: on one pinned core its parallel and concurrent
+  // helpers run on the same core as the event loop, gaining nothing and costing switches
+  // (docs/benchmarks.md, "Open-loop latency with the C generator").
+  briskCase('brisk-single-threaded-gc', 'Brisk as `brisk`, node started with `--single-threaded-gc`', [], undefined, {
+    nodeArgs: ['--single-threaded-gc'],
+  }),
   // Another build of Brisk beside this one, for before/after ratios of a change:
   // BENCH_BRISK_BASELINE=/path/to/other/checkout (built: dist/src/cli/main.js there).
   briskCase('brisk-baseline', 'Brisk as `brisk`, from the checkout named by BENCH_BRISK_BASELINE (before/after a change)', [], undefined, {
@@ -237,7 +243,8 @@ function benchJwt() {
  * A Brisk case: the same gateway, with `routeExtra` YAML lines added to its one route.
  * `options.topLevel(ctx)` replaces the default `logging` block (JSON access log on);
  * `options.logAccess: false` for a case that writes no access log (no emptiness check);
- * `options.nginxPeer`: the case the `vs nginx` column compares with (default `nginx`).
+ * `options.nginxPeer`: the case the `vs nginx` column compares with (default `nginx`);
+ * `options.nodeArgs`: flags for node itself, before the script.
  */
 function briskCase(id, what, routeExtra, requestHeaders, options = {}) {
   const topLevel = options.topLevel ?? (() => ['logging:', '  accessLog: true', '  format: json']);
@@ -285,7 +292,14 @@ function briskCase(id, what, routeExtra, requestHeaders, options = {}) {
         name: id,
         cmd: process.execPath,
         // BENCH_CPU_PROF=DIR: each Brisk writes a V8 CPU profile there when it stops.
-        args: [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.join(process.env.BENCH_CPU_PROF, id)}`] : []), path.join(root, 'dist/src/cli/main.js'), 'start', '--config', config],
+        args: [
+          ...(options.nodeArgs ?? []),
+          ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.join(process.env.BENCH_CPU_PROF, id)}`] : []),
+          path.join(root, 'dist/src/cli/main.js'),
+          'start',
+          '--config',
+          config,
+        ],
         cpus,
         cwd: root,
         env: { NODE_ENV: 'production' },

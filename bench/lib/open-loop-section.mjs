@@ -187,12 +187,12 @@ export async function runOpenLoopSection({ active, sizes, sizeBytes, rps, ctx, s
   }
   // What makes a row the machine's rather than the proxy's, said beside the table.
   const late = rows.filter((r) => r.lateP99Ms > 1 || r.lateMs > 20);
-  if (late.length > 0) notes.push(`warning: the generator fell behind its schedule (late p99 > 1 ms or max > 20 ms) in ${late.map((r) => `${r.id} ${r.size}`).join(', ')}: the load CPU could not keep that rate, those rows are the machine's`);
+  if (late.length > 0) notes.push(`warning: the generator fell behind its schedule (late p99 > 1 ms or max > 20 ms) in ${late.map((r) => `${r.id} ${r.size}`).join(', ')}: the load CPU was taken (by other work, or by more than it carries at that rate): those rows are the machine's`);
   // One request per wake-up costs a proxy 2-3 times the CPU of the closed loop's batches on this
   // kind of machine, so "half of the maximum" can be most of a core. Near a whole core, FIFO
   // meets the kernel's real-time throttling: 50 ms of every second go to other work.
-  const busy = rows.filter((r) => r.proxyCpu > 80);
-  if (busy.length > 0) notes.push(`warning: the proxy used over 80 % of its core in ${busy.map((r) => `${r.id} ${r.size} (${r.proxyCpu.toFixed(0)} %)`).join(', ')}: not half load for it; ${noRealtime === null ? 'under SCHED_FIFO near a whole core the kernel stops it for up to 50 ms a second (real-time throttling), which sets its p99' : 'queueing sets its p99'}`);
+  const busy = rows.filter((r) => r.proxyCpu > 75);
+  if (busy.length > 0) notes.push(`warning: the proxy used over 75 % of its core in ${busy.map((r) => `${r.id} ${r.size} (${r.proxyCpu.toFixed(0)} %)`).join(', ')}: not half load for it; ${noRealtime === null ? 'under SCHED_FIFO near a whole core the kernel stops it for up to 50 ms a second (real-time throttling), which sets its p99' : 'queueing sets its p99'}`);
   return { rows, notes };
 }
 
