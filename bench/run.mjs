@@ -55,7 +55,7 @@ const HELP = `Usage: node bench/run.mjs [options]
 
 Environment: BENCH_DURATION=5 BENCH_ROUNDS=3 BENCH_WARMUP=2 BENCH_CONNECTIONS=50
              BENCH_SIZES=1k,64k BENCH_LOAD_TOOL=wrk|autocannon BENCH_OPEN_LOOP=0 (skip the open-loop section)
-             BENCH_OPEN_LOOP_GENERATOR=c|node BENCH_OPEN_LOOP_UPSTREAM=node|nginx BENCH_OPEN_LOOP_RT=0 (no SCHED_FIFO)
+             BENCH_OPEN_LOOP_GENERATOR=c|node BENCH_OPEN_LOOP_UPSTREAM=node|nginx BENCH_OPEN_LOOP_RT=0|load (no SCHED_FIFO | not for the proxy)
              BENCH_PROXY_CPUS=1 BENCH_LOAD_CPUS=0`;
 
 class UsageError extends Error {}

@@ -117,7 +117,10 @@ export async function runOpenLoopSection({ active, sizes, sizeBytes, rps, ctx, s
   notes.push(generator.kind === 'c' ? 'generator: bench/lib/open-loop.c (C, epoll, timerfd)' : `generator: ${generator.note}`);
   if (generator.kind === 'c' && generator.note !== null) process.stdout.write(`  ${generator.note}\n`);
   const noRealtime = realtimeUnavailable();
-  notes.push(noRealtime === null ? `priority: ${generator.kind === 'c' ? 'generator, ' : ''}upstream and the proxy under test SCHED_FIFO while measured (BENCH_OPEN_LOOP_RT=0: off)` : `priority: normal (${noRealtime}): other work on the machine lands in the tail`);
+  // BENCH_OPEN_LOOP_RT=load: the generator and the upstream only; the proxy under test keeps the
+  // normal policy (a Node proxy under FIFO at 64 KB falls into back-to-back mark-compacts).
+  const proxyRealtime = noRealtime === null && process.env.BENCH_OPEN_LOOP_RT !== 'load';
+  notes.push(noRealtime === null ? `priority: ${generator.kind === 'c' ? 'generator, ' : ''}upstream${proxyRealtime ? ' and the proxy under test' : ' (not the proxy: BENCH_OPEN_LOOP_RT=load)'} SCHED_FIFO while measured (BENCH_OPEN_LOOP_RT=0: off)` : `priority: normal (${noRealtime}): other work on the machine lands in the tail`);
 
   // The upstream: the run's Node upstream, or a static NGINX one with every proxy restarted in front of it.
   let upstream = { kind: 'node', port: ctx.upstreamPort, pid: upstreamPid };
@@ -165,7 +168,7 @@ export async function runOpenLoopSection({ active, sizes, sizeBytes, rps, ctx, s
         }
         const port = st.direct ? upstream.port : st.port;
         const proxyPid = st.direct ? undefined : st.handle?.pid;
-        if (noRealtime === null && proxyPid !== undefined) setRealtime(proxyPid, RT_SERVER);
+        if (proxyRealtime && proxyPid !== undefined) setRealtime(proxyPid, RT_SERVER);
         // The proxy's CPU over the run: a proxy near 100 % at "half load" is not at half load
         // (one request per wake-up costs more than the batches of the closed loop).
         const cpu0 = proxyPid === undefined ? null : { ticks: treeStats(proxyPid).cpuTicks, at: process.hrtime.bigint() };
@@ -176,7 +179,7 @@ export async function runOpenLoopSection({ active, sizes, sizeBytes, rps, ctx, s
         } catch (e) {
           rows.push({ id: st.def.id, size, rate, failed: e.message });
         } finally {
-          if (noRealtime === null && proxyPid !== undefined) setRealtime(proxyPid, null);
+          if (proxyRealtime && proxyPid !== undefined) setRealtime(proxyPid, null);
         }
         const r = rows.at(-1);
         process.stdout.write(`  open loop ${st.def.id.padEnd(14)} ${size.padEnd(4)} ${String(rate).padStart(6)} req/s  ${r.failed === undefined ? `p99 ${ms(r.p99)} ms  late p99 ${ms(r.lateP99Ms)} ms` : `failed: ${r.failed}`}\n`);
@@ -192,7 +195,7 @@ export async function runOpenLoopSection({ active, sizes, sizeBytes, rps, ctx, s
   // kind of machine, so "half of the maximum" can be most of a core. Near a whole core, FIFO
   // meets the kernel's real-time throttling: 50 ms of every second go to other work.
   const busy = rows.filter((r) => r.proxyCpu > 75);
-  if (busy.length > 0) notes.push(`warning: the proxy used over 75 % of its core in ${busy.map((r) => `${r.id} ${r.size} (${r.proxyCpu.toFixed(0)} %)`).join(', ')}: not half load for it; ${noRealtime === null ? 'under SCHED_FIFO near a whole core the kernel stops it for up to 50 ms a second (real-time throttling), which sets its p99' : 'queueing sets its p99'}`);
+  if (busy.length > 0) notes.push(`warning: the proxy used over 75 % of its core in ${busy.map((r) => `${r.id} ${r.size} (${r.proxyCpu.toFixed(0)} %)`).join(', ')}: not half load for it; ${proxyRealtime ? 'under SCHED_FIFO near a whole core the kernel stops it for up to 50 ms a second (real-time throttling), which sets its p99' : 'queueing sets its p99'}`);
   return { rows, notes };
 }
 
