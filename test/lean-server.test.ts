@@ -185,6 +185,25 @@ describe('the lean HTTP/1.1 server', () => {
     assert.match(slow.text(), /^HTTP\/1\.1 408 /);
   });
 
+  it('serves a request that arrived while the event loop was stalled past keepAliveTimeout (no reset)', async () => {
+    const conn = await openRaw(gw.port);
+    conn.write('GET /before HTTP/1.1\r\nHost: a\r\n\r\n');
+    assert.ok(await conn.waitFor((t) => parseResponses(t).responses.length === 1, 3000), conn.text());
+    // The next request reaches the kernel now; then the process stalls (a long GC, a starved
+    // CPU) well past the 700 ms keep-alive deadline. When it wakes, the timeout sweep runs
+    // before the socket is read: cutting the connection then would reset a request the
+    // client had sent on a connection the gateway still held open.
+    conn.write('GET /after-stall HTTP/1.1\r\nHost: a\r\n\r\n');
+    const until = performance.now() + 1500;
+    while (performance.now() < until) {
+      // busy: the event loop is stuck
+    }
+    assert.ok(await conn.waitFor((t) => parseResponses(t).responses.length === 2, 3000), `answers: ${conn.text()}`);
+    const second = parseResponses(conn.text()).responses[1]!;
+    assert.equal(JSON.parse(second.body).url, '/after-stall');
+    conn.destroy();
+  });
+
   it('writes one access log line per request, and leaks no connection', async () => {
     const before = gw.logs.filter((l) => l['type'] === 'access').length;
     const agent = new Agent({ connections: 2, pipelining: 4 });

@@ -99,10 +99,21 @@ export class LeanServer implements ConnectionHost {
 
   private sweep(): void {
     const now = performance.now();
-    for (const c of this.connections) if (c.deadline !== 0 && c.deadline <= now) c.expire();
+    let due: LeanConnection[] | null = null;
+    for (const c of this.connections) if (c.deadline !== 0 && c.deadline <= now) (due ??= []).push(c);
+    // Expired after the poll phase, not in this timer: after a stall of the event loop (a long
+    // GC, a starved CPU) the timers run before the sockets are read, and a keep-alive
+    // connection whose next request arrived during the stall would be cut with that request
+    // unread (the client sees a reset). Read first, then only what is still due expires.
+    if (due !== null) setImmediate(expireDue, this.connections, due, now);
     if (this.connections.size === 0 && this.sweeper !== null) {
       clearInterval(this.sweeper);
       this.sweeper = null;
     }
   }
+}
+
+/** Expires the connections still open and still due at `now` (their deadline moved if a request arrived meanwhile). */
+function expireDue(open: ReadonlySet<LeanConnection>, due: readonly LeanConnection[], now: number): void {
+  for (const c of due) if (open.has(c) && c.deadline !== 0 && c.deadline <= now) c.expire();
 }
