@@ -295,9 +295,14 @@ export class WorkerPool {
 
   private onExit(worker: ClusterWorker, code: number | null, signal: string | null): void {
     this.reads.remove(worker);
-    this.whenChannelEnds(worker, () => this.distributor.gone(worker));
     const slot = this.slotOf.get(worker) ?? null;
-    this.slotOf.delete(worker);
+    // Its slot stays known until its channel has been read to the end: the batches and
+    // reports it sent before it died (read after its exit when its channel was paused,
+    // src/workers/channel-reads.ts) still count its requests in the node's totals.
+    this.whenChannelEnds(worker, () => {
+      this.distributor.gone(worker);
+      this.slotOf.delete(worker);
+    });
     this.waiters.get(worker)?.();
     this.waiters.delete(worker);
     if (worker === this.spare) {
