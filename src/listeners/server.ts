@@ -1,10 +1,9 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import http2 from 'node:http2';
-import type { Server as NetServer, Socket } from 'node:net';
+import net, { type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Config, ListenerConfig } from '../config/types.js';
-import net from 'node:net';
 import { BriskError } from '../core/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { ClientRequest, ClientResponse } from '../core/http.js';

@@ -12,6 +12,7 @@
  * deprecated `process.binding` or `_http_common` internals, and a subset this small is
  * easier to prove than a binding is to keep working.
  */
+import { TCHAR } from '../../core/http-token.js';
 
 /** A head this reader accepted. */
 export interface LeanHead {
@@ -34,12 +35,6 @@ export const FALLBACK = 1;
 
 /** Methods served, with the byte after them (SP); any other goes to node:http. */
 const METHODS: readonly (readonly [Buffer, string])[] = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'].map((m) => [Buffer.from(`${m} `, 'latin1'), m] as const);
-
-/** tchar (RFC 9110 §5.6.2). */
-const TOKEN = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~") TOKEN[c.charCodeAt(0)] = 1;
-for (let c = 0x30; c <= 0x39; c++) TOKEN[c] = 1;
-for (let c = 0x41; c <= 0x5a; c++) TOKEN[c] = TOKEN[c + 0x20] = 1;
 
 /** Request-target bytes taken: visible ASCII but `#` (a fragment is never sent; node would pass it on). */
 const TARGET = new Uint8Array(256);
@@ -91,7 +86,7 @@ export function readHead(buf: Buffer, start: number, maxHead: number, maxFields:
   let connection = -1;
   while (p < blank + 2) {
     const nameStart = p;
-    while (TOKEN[buf[p]!] === 1) p++;
+    while (TCHAR[buf[p]!] === 1) p++;
     // An empty name, a space before the colon, a folded line: not ours.
     if (p === nameStart || buf[p] !== 0x3a /* ':' */) return FALLBACK;
     const nameEnd = p++;

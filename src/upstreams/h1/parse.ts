@@ -13,6 +13,7 @@
  * length or coding in the trailers.
  * Header names and values are handed over as views of the bytes read (no copies).
  */
+import { TCHAR } from '../../core/http-token.js';
 
 /** What the parser reports; the connection that owns it implements this. */
 export interface ResponseEvents {
@@ -49,13 +50,6 @@ const CRLF = Buffer.from('\r\n');
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 /** Longest chunk-size line (with extensions) accepted. */
 const MAX_CHUNK_LINE = 4096;
-/** RFC 9110 `tchar`: the characters of a header name. */
-const TOKEN = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~") TOKEN[c.charCodeAt(0)] = 1;
-for (let c = 48; c <= 57; c++) TOKEN[c] = 1;
-for (let c = 65; c <= 90; c++) TOKEN[c] = 1;
-for (let c = 97; c <= 122; c++) TOKEN[c] = 1;
-
 /** True for a character a field value may not hold: controls other than HTAB, and DEL. */
 function isBadValueChar(c: number): boolean {
   return (c < 32 && c !== 9) || c === 127;
@@ -275,7 +269,7 @@ export class ResponseParser {
       const eol = text.indexOf('\r\n', pos);
       const colon = text.indexOf(':', pos);
       if (colon === -1 || colon > eol || colon === pos) fail('HPE_INVALID_HEADER_TOKEN', 'invalid header field (or obsolete line folding)');
-      for (let i = pos; i < colon; i++) if (TOKEN[text.charCodeAt(i)] !== 1) fail('HPE_INVALID_HEADER_TOKEN', 'invalid character in a header name');
+      for (let i = pos; i < colon; i++) if (TCHAR[text.charCodeAt(i)] !== 1) fail('HPE_INVALID_HEADER_TOKEN', 'invalid character in a header name');
       let vs = colon + 1;
       let ve = eol;
       while (vs < ve && (text.charCodeAt(vs) === 32 || text.charCodeAt(vs) === 9)) vs++;
